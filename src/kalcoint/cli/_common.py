@@ -1,0 +1,68 @@
+"""Shared pieces of the command line: the app, option parsing, output helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..errors import KalcointError
+
+app = typer.Typer(
+    name="kalcoint",
+    help="Trade cointegrated portfolios with a Kalman filter (Johansen, the seed method's "
+    "adaptive tuning, MLE/EM, backtests, live models, screening).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def parse_assets(text: str | None, *, option: str = "--assets") -> list[str] | None:
+    """Split ``"A,B,C"`` into tickers; ``None`` passes through."""
+    if text is None:
+        return None
+    assets = [a.strip() for a in text.split(",") if a.strip()]
+    if not assets:
+        raise KalcointError(f"{option} is empty: give tickers separated by commas, e.g. {option} EWA,EWC,IGE")
+    if len(set(assets)) != len(assets):
+        raise KalcointError(f"{option} {text!r} names a ticker twice: give each ticker once")
+    return assets
+
+
+def require_dir_writable(path: Path | None, option: str) -> None:
+    """Fail early (before long work) when an output directory cannot be created."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise KalcointError(f"{option} {path} is a file, not a directory: give a directory path")
+
+
+def require_parent(path: Path | None, option: str) -> None:
+    """Fail early when an output file's directory does not exist."""
+    if path is None:
+        return
+    if not path.parent.exists():
+        raise KalcointError(f"{option} {path}: directory {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise KalcointError(f"{option} {path} is a directory: give a file path")
+
+
+def fail(message: str) -> None:
+    """Print a one-line error and exit with code 2."""
+    err_console.print(f"kalcoint: error: {message}", style="red", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"warning: {message}", style="yellow", highlight=False, soft_wrap=True)
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

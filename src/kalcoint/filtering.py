@@ -1,0 +1,326 @@
+"""The Kalman filter of the method (spec section 3) and its Rauch-Tung-Striebel smoother.
+
+Model (spec section 1), for k assets with prices ``p`` of shape (n, k):
+
+    y_t = p_{1,t}                      observation (price units of asset 1)
+    x_t = (1, p_{2,t}, ..., p_{k,t})   observation row
+    y_t = x_t . b_t + eps_t,           eps_t ~ N(0, obs_var)
+    b_t = A b_{t-1} + w_{t-1},         w ~ N(0, diag(state_var)),  A = diag(alpha11, 1, ..., 1)
+
+``(initial_state, diag(initial_cov))`` is the prior of the state at the first
+observation: there is no prediction step before t = 1.
+
+One compiled recursion (:func:`_filter_loop`, numba, float64) serves every
+caller: the public :func:`kalman_filter`, the tuning passes, the backtests and
+the live updates. Setting ``NUMBA_DISABLE_JIT=1`` runs the same code as plain
+Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from .errors import ComputationError, KalcointError
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class StateSpaceModel:
+    """The quantities of one filter pass (spec section 1), all float64.
+
+    Attributes
+    ----------
+    alpha11 : first diagonal entry of the transition ``A = diag(alpha11, 1, ..., 1)``.
+    obs_var : measurement noise variance ``Ve`` (price units of asset 1, squared).
+    state_var : (k,) diagonal of the state noise covariance ``Vw``.
+    initial_state : (k,) prior mean ``b0`` of the state at the first observation.
+    initial_cov : (k,) diagonal of the prior covariance ``P0``.
+    """
+
+    alpha11: float
+    obs_var: float
+    state_var: np.ndarray
+    initial_state: np.ndarray
+    initial_cov: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("state_var", "initial_state", "initial_cov"):
+            value = np.array(getattr(self, name), dtype=np.float64).reshape(-1)
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "alpha11", float(self.alpha11))
+        object.__setattr__(self, "obs_var", float(self.obs_var))
+        k = self.state_var.size
+        if k < 2 or self.initial_state.size != k or self.initial_cov.size != k:
+            raise KalcointError(
+                f"state-space model needs k >= 2 and state_var, initial_state, initial_cov of equal length; "
+                f"got {self.state_var.size}, {self.initial_state.size}, {self.initial_cov.size}"
+            )
+        values = np.concatenate([[self.alpha11, self.obs_var], self.state_var, self.initial_state, self.initial_cov])
+        if not np.all(np.isfinite(values)):
+            raise ComputationError("state-space model has non-finite quantities")
+        if self.obs_var < 0 or np.any(self.state_var < 0) or np.any(self.initial_cov < 0):
+            raise KalcointError("obs_var, state_var and initial_cov must be >= 0 (they are variances)")
+
+    @property
+    def k(self) -> int:
+        return int(self.state_var.size)
+
+    @property
+    def transition(self) -> np.ndarray:
+        """(k,) diagonal of ``A``."""
+        a = np.ones(self.k)
+        a[0] = self.alpha11
+        return a
+
+    @classmethod
+    def chan(
+        cls, k: int, delta: float = 1e-4, state_var: float | None = None, obs_var: float = 1e-3
+    ) -> StateSpaceModel:
+        """Chan's filter (spec section 8): ``A = I``, ``Vw = delta/(1-delta) I`` (or ``state_var * I``),
+        ``Ve = obs_var``, ``b0 = 0``, ``P0 = 0``."""
+        if state_var is None:
+            if not 0.0 < delta < 1.0:
+                raise KalcointError(f"--delta {delta} must be in (0, 1); Chan uses 1e-4")
+            state_var = delta / (1.0 - delta)
+        if state_var < 0:
+            raise KalcointError(f"--state-var {state_var} must be >= 0")
+        if obs_var <= 0:
+            raise KalcointError(f"--obs-var {obs_var} must be > 0")
+        return cls(1.0, obs_var, np.full(k, state_var), np.zeros(k), np.zeros(k))
+
+    def to_dict(self) -> dict:
+        return {
+            "alpha11": self.alpha11,
+            "obs_var": self.obs_var,
+            "state_var": self.state_var.tolist(),
+            "initial_state": self.initial_state.tolist(),
+            "initial_cov": self.initial_cov.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StateSpaceModel:
+        return cls(d["alpha11"], d["obs_var"], d["state_var"], d["initial_state"], d["initial_cov"])
+
+
+def observation_arrays(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split an (n, k) price panel into ``y`` (n,) and the observation rows ``X`` (n, k) = (1, p_2..p_k)."""
+    p = np.ascontiguousarray(np.asarray(prices, dtype=np.float64))
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise KalcointError(f"prices must be an (n, k) panel with k >= 2, got shape {p.shape}")
+    X = p.copy()
+    X[:, 0] = 1.0
+    return np.ascontiguousarray(p[:, 0]), X
+
+
+@njit(cache=True, nogil=True)
+def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
+                 b_pred, P_pred, b_filt, P_filt, innov, innov_var):  # pragma: no cover - compiled
+    """Spec section 3 for t = 0..n-1; returns the log-likelihood (NaN if some Q_t <= 0).
+
+    ``(b_start, P_start)`` is the prior at t = 0 when ``predict_first`` is False,
+    else the posterior of the step before t = 0 (used to continue a filter).
+    ``P_pred``/``P_filt`` are written only when ``store_cov``.
+    """
+    n, k = X.shape
+    b = b_start.copy()
+    P = P_start.copy()
+    bp = np.empty(k)
+    Pp = np.empty((k, k))
+    Px = np.empty(k)
+    loglik = 0.0
+    for t in range(n):
+        if t > 0 or predict_first:
+            for i in range(k):
+                bp[i] = a[i] * b[i]
+                for j in range(k):
+                    Pp[i, j] = a[i] * P[i, j] * a[j]
+                Pp[i, i] += vw[i]
+        else:
+            for i in range(k):
+                bp[i] = b[i]
+                for j in range(k):
+                    Pp[i, j] = P[i, j]
+        fit = 0.0
+        for i in range(k):
+            fit += X[t, i] * bp[i]
+        e = y[t] - fit
+        q = ve
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += Pp[i, j] * X[t, j]
+            Px[i] = s
+            q += X[t, i] * s
+        if not q > 0.0:
+            return np.nan
+        # K = Pp x' / q;  P_filt = Pp - K x Pp = Pp - (Pp x')(Pp x')' / q  (Pp symmetric)
+        for i in range(k):
+            b[i] = bp[i] + Px[i] * (e / q)
+            b_filt[t, i] = b[i]
+            for j in range(k):
+                P[i, j] = Pp[i, j] - Px[i] * Px[j] / q
+        if store_cov:
+            for i in range(k):
+                b_pred[t, i] = bp[i]
+                for j in range(k):
+                    P_pred[t, i, j] = Pp[i, j]
+                    P_filt[t, i, j] = P[i, j]
+        innov[t] = e
+        innov_var[t] = q
+        loglik += -0.5 * (math.log(q) + 1.8378770664093453 + e * e / q)
+    return loglik
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Output of one filter pass over n observations of k assets.
+
+    predicted_state, filtered_state : (n, k) prior ``b_{t|t-1}`` and posterior ``b_{t|t}``.
+    predicted_cov, filtered_cov : (n, k, k).
+    innovation : (n,) ``e_t`` (price units of asset 1); innovation_var : (n,) ``Q_t``.
+    loglik : Gaussian log-likelihood of the innovations.
+    y, X : the observations used; index : dates (or None).
+    """
+
+    model: StateSpaceModel
+    predicted_state: np.ndarray
+    predicted_cov: np.ndarray
+    filtered_state: np.ndarray
+    filtered_cov: np.ndarray
+    innovation: np.ndarray
+    innovation_var: np.ndarray
+    loglik: float
+    y: np.ndarray = field(repr=False)
+    X: np.ndarray = field(repr=False)
+    index: pd.DatetimeIndex | None = field(default=None, repr=False)
+    assets: list[str] | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def hedge_ratios(self) -> np.ndarray:
+        """(n, k-1) posterior hedge ratios ``b_{2..k,t|t}``."""
+        return self.filtered_state[:, 1:]
+
+    @property
+    def residual(self) -> np.ndarray:
+        """(n,) posterior residual ``eps_t = y_t - x_t . b_{t|t}``."""
+        return self.y - np.einsum("ij,ij->i", self.X, self.filtered_state)
+
+    @property
+    def spread(self) -> np.ndarray:
+        """(n,) dynamic portfolio ``s_t = p_1 - sum_{j>=2} b_{j,t|t} p_j`` (= b_{1,t|t} + eps_t)."""
+        return self.y - np.einsum("ij,ij->i", self.X[:, 1:], self.filtered_state[:, 1:])
+
+    @property
+    def standardized_innovation(self) -> np.ndarray:
+        return self.innovation / np.sqrt(self.innovation_var)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``date, beta_const, beta_<TICKER>..., innovation, innovation_var, spread``."""
+        assets = self.assets or [f"x{i + 1}" for i in range(self.filtered_state.shape[1])]
+        data: dict[str, object] = {}
+        data["date"] = (
+            self.index.strftime("%Y-%m-%d") if self.index is not None else np.arange(1, self.n + 1)
+        )
+        data["beta_const"] = self.filtered_state[:, 0]
+        for j, name in enumerate(assets[1:], start=1):
+            data[f"beta_{name}"] = self.filtered_state[:, j]
+        data["innovation"] = self.innovation
+        data["innovation_var"] = self.innovation_var
+        data["spread"] = self.spread
+        return pd.DataFrame(data)
+
+
+def _as_model_arrays(model: StateSpaceModel) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(model.transition), np.ascontiguousarray(model.state_var)
+
+
+def kalman_filter(
+    prices: pd.DataFrame | np.ndarray,
+    model: StateSpaceModel,
+    *,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+) -> FilterResult:
+    """Run the filter of spec section 3 over an (n, k) price panel (first column = dependent asset).
+
+    ``start=(b, P)``: continue from a posterior state ``b`` (k,) and covariance ``P`` (k, k)
+    of the day before the first row (a prediction step is taken first), instead of the
+    model's prior ``(initial_state, diag(initial_cov))``.
+    """
+    y, X = observation_arrays(prices)
+    n, k = X.shape
+    if k != model.k:
+        raise KalcointError(f"model has k={model.k} assets but the prices have {k} columns")
+    if n == 0:
+        raise KalcointError("no observations to filter")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
+        raise KalcointError("prices contain non-finite values; clean or forward-fill them first")
+    a, vw = _as_model_arrays(model)
+    if start is None:
+        b0, P0, predict_first = model.initial_state.copy(), np.diag(model.initial_cov), False
+    else:
+        b0 = np.array(start[0], dtype=np.float64).reshape(k)
+        P0, predict_first = np.array(start[1], dtype=np.float64).reshape(k, k), True
+    b_pred = np.empty((n, k))
+    b_filt = np.empty((n, k))
+    P_pred = np.empty((n, k, k))
+    P_filt = np.empty((n, k, k))
+    innov = np.empty(n)
+    innov_var = np.empty(n)
+    loglik = _filter_loop(
+        y, X, a, vw, model.obs_var, b0, np.ascontiguousarray(P0), predict_first, True,
+        b_pred, P_pred, b_filt, P_filt, innov, innov_var,
+    )
+    if not math.isfinite(loglik):
+        raise ComputationError(
+            "Kalman filter broke down: an innovation variance Q_t is zero or negative "
+            "(obs_var and the state covariance are both zero); use a positive obs_var"
+        )
+    index = prices.index if isinstance(prices, pd.DataFrame) else None
+    assets = [str(c) for c in prices.columns] if isinstance(prices, pd.DataFrame) else None
+    return FilterResult(model, b_pred, P_pred, b_filt, P_filt, innov, innov_var, float(loglik), y, X,
+                        index, assets)
+
+
+@dataclass(frozen=True)
+class SmootherResult:
+    """Rauch-Tung-Striebel smoothed states ``b_{t|n}`` (n, k), covariances (n, k, k) and the
+    lag-one covariances ``Cov(b_t, b_{t-1} | all)`` (n, k, k; entry 0 is zero)."""
+
+    smoothed_state: np.ndarray
+    smoothed_cov: np.ndarray
+    lag_one_cov: np.ndarray
+
+
+def rts_smoother(result: FilterResult) -> SmootherResult:
+    """Rauch-Tung-Striebel smoother over a :class:`FilterResult` (Shumway and Stoffer, 2017, ch. 6)."""
+    a = result.model.transition
+    n, k = result.filtered_state.shape
+    bs = np.empty((n, k))
+    Ps = np.empty((n, k, k))
+    lag1 = np.zeros((n, k, k))
+    bs[-1] = result.filtered_state[-1]
+    Ps[-1] = result.filtered_cov[-1]
+    A = np.diag(a)
+    gains = np.empty((n, k, k))
+    for t in range(n - 2, -1, -1):
+        Pf = result.filtered_cov[t]
+        Pp_next = result.predicted_cov[t + 1]
+        J = np.linalg.solve(Pp_next.T, (Pf @ A.T).T).T if np.linalg.cond(Pp_next) < 1e12 else Pf @ A.T @ np.linalg.pinv(Pp_next)
+        gains[t] = J
+        bs[t] = result.filtered_state[t] + J @ (bs[t + 1] - result.predicted_state[t + 1])
+        Ps[t] = Pf + J @ (Ps[t + 1] - Pp_next) @ J.T
+    for t in range(1, n):
+        # Cov(b_t, b_{t-1} | n) = P_{t|n} J_{t-1}'  (de Jong 1989)
+        lag1[t] = Ps[t] @ gains[t - 1].T
+    return SmootherResult(bs, Ps, lag1)
