@@ -1,0 +1,257 @@
+"""The seed method's adaptive tuning (spec sections 4 and 5).
+
+The first pass is built from the Johansen state path ``bJ`` (section 4); every
+later pass re-estimates ``alpha11``, ``obs_var``, ``state_var`` and
+``initial_cov`` from the previous pass's posterior states (section 5). All
+passes run in one compiled loop (:func:`_seed_passes`) around the shared filter
+recursion :func:`kalcoint.filtering._filter_loop`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from ..cointegration import JohansenResult
+from ..errors import ComputationError, KalcointError
+from ..filtering import StateSpaceModel, _filter_loop
+
+RESIDUALS = ("posterior", "prior")
+BM_OPTIONS = ("johansen", "sample")
+
+
+@dataclass(frozen=True)
+class SeedOptions:
+    """Options of section 5.
+
+    residual : "posterior" (spec default, ``y - x.b_{t|t}``) or "prior" (the innovation).
+    bm : "johansen" (default, mean of the Johansen path) or "sample" (mean of the posterior states),
+        the centre used for ``initial_cov`` in later passes.
+    fixed_alpha11 : hold ``alpha11`` at this value in every pass (1.0 gives the identity comparison).
+    """
+
+    residual: str = "posterior"
+    bm: str = "johansen"
+    fixed_alpha11: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.residual not in RESIDUALS:
+            raise KalcointError(f"residual={self.residual!r} is not one of {', '.join(RESIDUALS)}")
+        if self.bm not in BM_OPTIONS:
+            raise KalcointError(f"bm={self.bm!r} is not one of {', '.join(BM_OPTIONS)}")
+
+
+def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (section 2)."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = prices.shape[0]
+    path = np.empty((n, w.size))
+    path[:, 0] = (prices @ w) / w[0]
+    path[:, 1:] = -w[1:] / w[0]
+    return path
+
+
+def first_pass_model(
+    prices: np.ndarray, weights: np.ndarray, fixed_alpha11: float | None = None
+) -> StateSpaceModel:
+    """The quantities of the first pass (section 4), from an (n, k) price panel and Johansen weights."""
+    bJ = johansen_path(prices, weights)
+    b1 = bJ[:, 0]
+    n, k = bJ.shape
+    denom = float(b1[:-1] @ b1[:-1])
+    if fixed_alpha11 is not None:
+        alpha11 = float(fixed_alpha11)
+    elif denom > 0.0:
+        alpha11 = float(b1[1:] @ b1[:-1]) / denom
+    else:
+        raise ComputationError("the Johansen level path is identically zero; alpha11 is undefined")
+    obs_var = float(np.var(b1))  # population variance (divide by n)
+    a = np.ones(k)
+    a[0] = alpha11
+    gamma = np.diag(bJ.T @ bJ / n)
+    state_var = gamma - a * gamma * a  # diag(Gamma - A Gamma A')
+    state_var[1:] = 0.0
+    state_var[0] = (1.0 - alpha11**2) * gamma[0]
+    initial_state = np.concatenate([[0.0], -weights[1:] / weights[0]])
+    xa = prices.astype(np.float64).copy()
+    xa[:, 0] = alpha11  # rows x_t A = (a11, p_2, ..., p_k)
+    moment = xa.T @ xa / n
+    try:
+        inv = np.linalg.inv(moment)
+    except np.linalg.LinAlgError as exc:
+        raise ComputationError(f"first pass: sum (x_t A)'(x_t A) is singular ({exc})") from exc
+    initial_cov = obs_var * np.diag(inv).copy()
+    if np.any(state_var < 0) or np.any(initial_cov < 0) or obs_var <= 0:
+        raise ComputationError(
+            f"first pass gives a negative variance (alpha11={alpha11:.4g}, |alpha11| > 1?); "
+            "the Johansen level is not mean-reverting on this sample"
+        )
+    return StateSpaceModel(alpha11, obs_var, state_var, initial_state, initial_cov)
+
+
+@njit(cache=True, nogil=True)
+def _rel_change(new, old):  # pragma: no cover - compiled
+    if new == old:
+        return 0.0
+    if old == 0.0:
+        return np.inf
+    return abs(new - old) / abs(old)
+
+
+@njit(cache=True, nogil=True)
+def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, bm, bm_sample,
+                 fix_alpha11, prior_residual, iterations, tol,
+                 hist, b_filt, innov, innov_var, out_model):  # pragma: no cover - compiled
+    """Run up to ``iterations`` passes. Returns (passes run, status): status 1 converged
+    (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run.
+
+    hist : (iterations, 3) rows (alpha11, obs_var, loglik) of each pass.
+    out_model : (2 + 2k,) the quantities the last pass ran with: alpha11, obs_var, state_var, initial_cov.
+    b_filt, innov, innov_var : states and innovations of the last pass.
+    """
+    n, k = X.shape
+    a = np.ones(k)
+    vw = state_var.copy()
+    p0 = np.zeros((k, k))
+    p0d = initial_cov.copy()
+    a11 = alpha11
+    ve = obs_var
+    vw_new = np.empty(k)
+    p0_new = np.empty(k)
+    centre = np.empty(k)
+    dummy_b = np.empty((1, k))
+    dummy_P = np.empty((1, k, k))
+    for m in range(iterations):
+        a[0] = a11
+        for i in range(k):
+            p0[i, i] = p0d[i]
+        ll = _filter_loop(y, X, a, vw, ve, initial_state, p0, False, False,
+                          dummy_b, dummy_P, b_filt, dummy_P, innov, innov_var)
+        hist[m, 0] = a11
+        hist[m, 1] = ve
+        hist[m, 2] = ll
+        out_model[0] = a11
+        out_model[1] = ve
+        for i in range(k):
+            out_model[2 + i] = vw[i]
+            out_model[2 + k + i] = p0d[i]
+        if not math.isfinite(ll):
+            return m + 1, -1
+        if m == iterations - 1:
+            return m + 1, 0
+        # section 5, from this pass's posterior states
+        if fix_alpha11:
+            a11_new = a11
+        else:
+            num = 0.0
+            den = 0.0
+            for t in range(1, n):
+                num += b_filt[t, 0] * b_filt[t - 1, 0]
+                den += b_filt[t - 1, 0] * b_filt[t - 1, 0]
+            a11_new = num / den
+        ve_new = 0.0
+        for t in range(n):
+            if prior_residual:
+                r = innov[t]
+            else:
+                r = y[t]
+                for i in range(k):
+                    r -= X[t, i] * b_filt[t, i]
+            ve_new += r * r
+        ve_new /= n
+        gamma11 = 0.0
+        for t in range(n):
+            gamma11 += b_filt[t, 0] * b_filt[t, 0]
+        gamma11 /= n
+        a[0] = a11_new
+        for i in range(k):
+            s = 0.0
+            for t in range(n - 1):
+                d = b_filt[t + 1, i] - a[i] * b_filt[t, i]
+                s += d * d
+            vw_new[i] = s / (n - 1)
+        vw_new[0] = (1.0 - a11_new * a11_new) * gamma11
+        for i in range(k):
+            if bm_sample:
+                c = 0.0
+                for t in range(n):
+                    c += b_filt[t, i]
+                centre[i] = c / n
+            else:
+                centre[i] = bm[i]
+            s = 0.0
+            for t in range(n):
+                d = b_filt[t, i] - centre[i]
+                s += d * d
+            p0_new[i] = s / (n - 1)
+        if tol > 0.0:
+            worst = max(_rel_change(a11_new, a11), _rel_change(ve_new, ve))
+            for i in range(k):
+                worst = max(worst, _rel_change(vw_new[i], vw[i]))
+                worst = max(worst, _rel_change(p0_new[i], p0d[i]))
+            if worst < tol:
+                return m + 1, 1
+        a11 = a11_new
+        ve = ve_new
+        for i in range(k):
+            vw[i] = vw_new[i]
+            p0d[i] = p0_new[i]
+    return iterations, 0
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """What the seed passes produced: the last pass's model and states, and the per-pass history."""
+
+    model: StateSpaceModel
+    iterations: int
+    converged: bool
+    history: np.ndarray  # (iterations, 3): alpha11, obs_var, loglik per pass
+    filtered_state: np.ndarray
+
+
+def run_seed_passes(
+    prices: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int = 2000,
+    tol: float | None = None,
+    options: SeedOptions | None = None,
+) -> SeedRun:
+    """Run the seed method's passes over an (n, k) price panel.
+
+    With ``iterations = 1`` the result is the first-pass model of section 4.
+    """
+    options = options or SeedOptions()
+    if iterations < 1:
+        raise KalcointError(f"--iterations {iterations} must be at least 1")
+    if tol is not None and not tol > 0:
+        raise KalcointError(f"--tol {tol} must be > 0")
+    prices = np.ascontiguousarray(prices, dtype=np.float64)
+    weights = johansen_result.weights
+    first = first_pass_model(prices, weights, options.fixed_alpha11)
+    y = np.ascontiguousarray(prices[:, 0])
+    X = prices.copy()
+    X[:, 0] = 1.0
+    n, k = X.shape
+    bm = np.concatenate([[np.mean(prices @ weights) / weights[0]], -weights[1:] / weights[0]])
+    hist = np.full((iterations, 3), np.nan)
+    b_filt = np.empty((n, k))
+    innov = np.empty(n)
+    innov_var = np.empty(n)
+    out = np.empty(2 + 2 * k)
+    passes, status = _seed_passes(
+        y, X, first.alpha11, first.obs_var, first.state_var.copy(), first.initial_state.copy(),
+        first.initial_cov.copy(), bm, options.bm == "sample", options.fixed_alpha11 is not None,
+        options.residual == "prior", iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
+    )
+    if status < 0 or not np.all(np.isfinite(out)):
+        raise ComputationError(
+            f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
+            "innovation variance reached zero (the collapse of spec section 9); use fewer "
+            "--iterations, a --tol stop, or --method mle"
+        )
+    model = StateSpaceModel(out[0], out[1], out[2:2 + k], first.initial_state, out[2 + k:])
+    return SeedRun(model, int(passes), status == 1, hist[:passes].copy(), b_filt)
