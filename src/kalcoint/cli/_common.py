@@ -20,8 +20,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-console = Console()
-err_console = Console(stderr=True)
+# Tables keep their full width when piped to a file (rich would wrap them at 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def parse_assets(text: str | None, *, option: str = "--assets") -> list[str] | None:

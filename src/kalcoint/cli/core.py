@@ -1,0 +1,324 @@
+"""Core commands: johansen, tune, filter, compare, demo."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import KalcointError
+from ._common import (
+    app, console, err_console, is_terminal, parse_assets, require_dir_writable, require_parent, warn,
+)
+
+PricesArg = Annotated[Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).",
+                                           show_default=False)]
+AssetsOpt = Annotated[Optional[str], typer.Option(
+    "--assets", help="Comma-separated tickers, dependent asset first (default: every column of the file).")]
+FillOpt = Annotated[Optional[str], typer.Option(
+    "--fill", help="Fill gaps inside the chosen columns: 'ffill' carries the last price forward (default: refuse).")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file.")]
+IterOpt = Annotated[int, typer.Option("--iterations", min=1, help="Seed tuning passes (iteration cap for mle/em).")]
+
+
+def load(prices: Path, assets: str | None, fill: str | None = None):  # -> pd.DataFrame
+    from ..data import load_prices
+
+    frame = load_prices(prices, parse_assets(assets), fill=fill)
+    dropped = frame.attrs.get("dropped_leading_rows", 0)
+    if dropped:
+        err_console.print(f"note: dropped {dropped} leading rows before every chosen asset traded "
+                          f"(first common date {frame.index[0]:%Y-%m-%d})", style="dim")
+    return frame
+
+
+def fmt(value: Any, spec: str = ".4g") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int,)) and not isinstance(value, bool):
+        return str(value)
+    return format(value, spec)
+
+
+def write_json(path: Path | None, payload: dict) -> None:
+    if path is not None:
+        from .._io import write_json as _write
+
+        _write(path, payload)
+        err_console.print(f"wrote {path}", style="dim")
+
+
+def warn_degenerate(name: str, degenerate: bool, reasons: list[str]) -> None:
+    if degenerate:
+        warn(f"the {name} model looks degenerate (an exact fit rather than a tradable spread):")
+        for reason in reasons:
+            err_console.print(f"  - {reason}", style="yellow", highlight=False)
+
+
+@app.command()
+def johansen(
+    prices: PricesArg,
+    assets: AssetsOpt = None,
+    det_order: Annotated[int, typer.Option("--det-order", help="-1 none, 0 constant, 1 trend.")] = 0,
+    k_ar_diff: Annotated[int, typer.Option("--k-ar-diff", min=0, help="Lagged differences.")] = 1,
+    fill: FillOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Johansen test: weights, trace and max-eigenvalue statistics with 90/95/99% critical values."""
+    from ..cointegration import johansen as _johansen
+
+    require_parent(json_out, "--json")
+    frame = load(prices, assets, fill)
+    res = _johansen(frame, det_order=det_order, k_ar_diff=k_ar_diff)
+    table = Table(title=f"Johansen test: {', '.join(res.assets)}  (n={res.nobs}, det_order={det_order}, "
+                        f"k_ar_diff={k_ar_diff})")
+    for col in ("H0", "trace", "90%", "95%", "99%", "max-eig", "90%", "95%", "99%"):
+        table.add_column(col, justify="right")
+    for r in range(len(res.assets)):
+        table.add_row(f"r <= {r}", f"{res.trace_stat[r]:.4f}", *(f"{c:.4f}" for c in res.trace_crit[r]),
+                      f"{res.max_eig_stat[r]:.4f}", *(f"{c:.4f}" for c in res.max_eig_crit[r]))
+    console.print(table)
+    console.print(f"rank at 95% (trace test): [bold]{res.rank_95}[/bold]")
+    console.print("weights (largest eigenvalue): " + "  ".join(f"{a} {w:+.6g}" for a, w in zip(res.assets, res.weights)))
+    console.print("hedge ratios -w_j/w_1: " + "  ".join(f"{a} {h:.6g}" for a, h in zip(res.assets[1:], res.hedge_ratios)))
+    write_json(json_out, res.to_dict())
+
+
+def _tuned_table(tuned) -> Table:
+    table = Table(title=f"Tuned model ({tuned.method}): {', '.join(tuned.assets)}  n={tuned.nobs}, "
+                        f"{tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}")
+    table.add_column("state")
+    for col in ("state_var", "initial_state", "initial_cov"):
+        table.add_column(col, justify="right")
+    for name, vw, b0, p0 in zip(["const"] + tuned.assets[1:], tuned.state_var, tuned.initial_state, tuned.initial_cov):
+        table.add_row(name, f"{vw:.6g}", f"{b0:.6g}", f"{p0:.6g}")
+    return table
+
+
+@app.command()
+def tune(
+    prices: PricesArg,
+    assets: AssetsOpt = None,
+    method: Annotated[str, typer.Option("--method", help="seed (the method's passes), mle or em.")] = "seed",
+    iterations: IterOpt = 2000,
+    tol: Annotated[Optional[float], typer.Option(
+        "--tol", help="Stop the seed passes once every tuned quantity changes by less than this (relative).")] = None,
+    residual: Annotated[str, typer.Option("--residual", help="Seed step 5.2 residual: posterior or prior.")] = "posterior",
+    bm: Annotated[str, typer.Option("--bm", help="Seed step 5.6 centre: johansen or sample.")] = "johansen",
+    fix_alpha11: Annotated[Optional[float], typer.Option("--fix-alpha11", help="Hold alpha11 at this value.")] = None,
+    fill: FillOpt = None,
+    json_out: JsonOpt = None,
+    save: Annotated[Optional[Path], typer.Option("--save", help="Write a model file for `kalcoint update`.")] = None,
+    entry: Annotated[float, typer.Option("--entry", help="Saved strategy: entry band (sqrt(Q) units).")] = 1.0,
+    exit_: Annotated[float, typer.Option("--exit", help="Saved strategy: exit band (sqrt(Q) units).")] = 1.0,
+    plot_dir: Annotated[Optional[Path], typer.Option("--plot-dir", help="Write a figure of the tuning passes here.")] = None,
+) -> None:
+    """Tune the filter (seed passes, maximum likelihood or EM) and report the quantities."""
+    from ..tuning import tune as _tune
+
+    require_parent(json_out, "--json")
+    require_parent(save, "--save")
+    require_dir_writable(plot_dir, "--plot-dir")
+    if save is not None and save.exists():
+        raise KalcointError(f"--save {save} already exists: choose a new file (models are never overwritten)")
+    frame = load(prices, assets, fill)
+    opts: dict[str, Any] = {}
+    if method == "seed":
+        opts = {"residual": residual, "bm": bm, "fixed_alpha11": fix_alpha11}
+    elif fix_alpha11 is not None or residual != "posterior" or bm != "johansen":
+        raise KalcointError("--fix-alpha11, --residual and --bm apply to --method seed only")
+    with err_console.status(f"tuning ({method})...", spinner="dots") if is_terminal() else _null():
+        tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
+    console.print(_tuned_table(tuned))
+    test = tuned.adf()
+    console.print(f"alpha11 {tuned.alpha11:.6g}   obs_var {tuned.obs_var:.6g}   "
+                  f"iterations {tuned.iterations}{' (converged)' if tuned.converged else ''}   "
+                  f"loglik {tuned.loglik:.4f}   elapsed {tuned.elapsed_s:.3f} s")
+    console.print(f"dynamic portfolio ADF: stat {test.stat:.4f}, lags {test.lags}, p-value {test.pvalue:.4g}")
+    warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
+    payload = tuned.to_dict()
+    if plot_dir is not None and method == "seed":
+        from ..plots import plot_tuning_passes
+
+        path = plot_tuning_passes(tuned.history, plot_dir / "tuning_passes.png",
+                                  title=f"Seed passes on {', '.join(tuned.assets)}")
+        err_console.print(f"wrote {path}", style="dim")
+    if save is not None:
+        from ..live import save_model
+
+        save_model(save, tuned, frame, strategy={"strategy": "bands", "entry": entry, "exit": exit_})
+        err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
+    write_json(json_out, payload)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+MODEL_NAMES = ("seed", "chan", "mle", "em")
+
+
+@app.command("filter")
+def filter_(
+    prices: PricesArg,
+    model: Annotated[str, typer.Option("--model", help="seed, chan, mle, em, or a saved model file.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV: date, beta_const, beta_<TICKER>..., innovation, "
+                                                   "innovation_var, spread.")],
+    assets: AssetsOpt = None,
+    iterations: IterOpt = 2000,
+    delta: Annotated[Optional[float], typer.Option("--delta", help="Chan: Vw = delta/(1-delta) I (default 1e-4).")] = None,
+    state_var: Annotated[Optional[float], typer.Option("--state-var", help="Chan: explicit state variance.")] = None,
+    obs_var: Annotated[Optional[float], typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")] = None,
+    fill: FillOpt = None,
+) -> None:
+    """Run a filter over a price file and write its states, innovations and spread as CSV."""
+    from .._io import write_table
+    from ..filtering import StateSpaceModel, kalman_filter
+
+    require_parent(out, "--out")
+    if delta is not None and state_var is not None:
+        raise KalcointError("give either --delta or --state-var, not both")
+    if model != "chan" and (delta is not None or state_var is not None or obs_var is not None):
+        raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
+    if model in MODEL_NAMES:
+        frame = load(prices, assets, fill)
+        if model == "chan":
+            ssm = StateSpaceModel.chan(frame.shape[1], delta=1e-4 if delta is None else delta,
+                                       state_var=state_var, obs_var=1e-3 if obs_var is None else obs_var)
+        else:
+            from ..tuning import tune as _tune
+
+            tuned = _tune(frame, method=model, iterations=iterations)
+            warn_degenerate(model, tuned.degenerate, tuned.degenerate_reasons)
+            ssm = tuned.model
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise KalcointError(f"--model {model!r} is neither one of {', '.join(MODEL_NAMES)} nor a model file")
+        from ..live import load_model
+
+        saved = load_model(path)
+        chosen = parse_assets(assets)
+        if chosen is not None and chosen != list(saved.assets):
+            raise KalcointError(f"--assets {','.join(chosen)} differ from the saved model's "
+                                f"{','.join(saved.assets)}; leave --assets out to use the model's")
+        frame = load(prices, ",".join(saved.assets), fill)
+        ssm = saved.model
+    result = kalman_filter(frame, ssm)
+    table = result.to_frame()
+    write_table(out, table)
+    console.print(f"filtered {result.n} rows of {', '.join(frame.columns)} ({model}); loglik {result.loglik:.4f}; "
+                  f"last hedge ratios " + ", ".join(f"{a} {b:.6g}" for a, b in
+                                                    zip(frame.columns[1:], result.filtered_state[-1, 1:])))
+    console.print(f"wrote {out}")
+
+
+def _comparison_table(comp) -> Table:
+    table = Table(title=f"Comparison: {', '.join(comp.assets)}  (n={len(comp.prices)}, "
+                        f"{comp.prices.index[0]:%Y-%m-%d} to {comp.prices.index[-1]:%Y-%m-%d}; "
+                        f"out of sample = last {100 * (1 - comp.train_fraction):.0f}%)")
+    cols = [("row", "left"), ("alpha11", "right"), ("obs_var", "right"), ("ADF stat", "right"), ("lags", "right"),
+            ("ADF p", "right"), ("loglik", "right"), ("LB p", "right"), ("OOS ADF p", "right"),
+            ("OOS loglik", "right"), ("flag", "left")]
+    for name, justify in cols:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in comp.rows:
+        if r.error:
+            table.add_row(r.name, *["-"] * 9, f"[red]failed: {r.error}[/red]")
+            continue
+        table.add_row(r.name, fmt(r.alpha11), fmt(r.obs_var, ".3g"), fmt(r.adf_stat, ".3f"), fmt(r.adf_lags),
+                      fmt(r.adf_pvalue, ".3g"), fmt(r.loglik, ".1f"), fmt(r.ljung_box_pvalue, ".3g"),
+                      fmt(r.oos_adf_pvalue, ".3g"), fmt(r.oos_loglik, ".1f"),
+                      "[yellow]DEGENERATE[/yellow]" if r.degenerate else "")
+    return table
+
+
+def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | None, json_out: Path | None,
+                backtest: bool = False, cost_bps: float = 0.0, window: int = 250) -> Any:
+    """Shared by ``compare`` and ``demo``: compute, print, then write plots and JSON."""
+    from ..comparison import compare as _compare
+
+    if is_terminal():
+        with err_console.status("comparing...", spinner="dots") as status:
+            comp = _compare(frame, iterations=iterations, train_fraction=train_fraction,
+                            progress=lambda name: status.update(f"comparing: {name}..."))
+    else:
+        comp = _compare(frame, iterations=iterations, train_fraction=train_fraction)
+    console.print(_comparison_table(comp))
+    console.print("ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
+                  "OOS: tuned on the first part, filter continued over the rest.", style="dim")
+    for r in comp.rows:
+        warn_degenerate(r.name, r.degenerate, r.degenerate_reasons)
+    payload = comp.to_dict()
+    if backtest:
+        from ..backtest import compare_backtests
+
+        bt = compare_backtests(frame, cost_bps=cost_bps, window=window, iterations=iterations)
+        console.print(bt.to_string())
+        payload["backtest"] = bt.reset_index().to_dict(orient="records")
+    if plot_dir is not None:
+        from ..plots import plot_hedge_ratios, plot_portfolios, plot_tuning_passes
+
+        dyn = {k: comp.results[k] for k in ("adaptive", "mle", "chan") if k in comp.results}
+        written = [
+            plot_portfolios(frame, comp.johansen, {k: v for k, v in dyn.items() if k != "chan"},
+                            plot_dir / "portfolios.png"),
+            plot_hedge_ratios(frame, comp.johansen, dyn, plot_dir / "hedge_ratios.png"),
+        ]
+        if "adaptive" in comp.tuned:
+            written.append(plot_tuning_passes(comp.tuned["adaptive"].history, plot_dir / "tuning_passes.png",
+                                              title=f"Seed passes on {', '.join(comp.assets)}"))
+        for path in written:
+            console.print(f"wrote {path}")
+    write_json(json_out, payload)
+    return comp
+
+
+@app.command()
+def compare(
+    prices: PricesArg,
+    assets: AssetsOpt = None,
+    iterations: IterOpt = 2000,
+    train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of rows to tune on for the "
+                                                                            "out-of-sample columns.")] = 0.7,
+    fill: FillOpt = None,
+    json_out: JsonOpt = None,
+    plot_dir: Annotated[Optional[Path], typer.Option("--plot-dir", help="Write the figures (PNG) here.")] = None,
+    backtest: Annotated[bool, typer.Option("--backtest", help="Also backtest every model, in-sample and "
+                                                              "walk-forward.")] = False,
+    cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 0.0,
+    window: Annotated[int, typer.Option("--window", help="Walk-forward window (trading days).")] = 250,
+) -> None:
+    """The method's comparison table: static, alpha=1, alpha estimated, adaptive, Chan, MLE, EM."""
+    require_parent(json_out, "--json")
+    require_dir_writable(plot_dir, "--plot-dir")
+    frame = load(prices, assets, fill)
+    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the demo prices and figures.")] = Path("kalcoint-demo"),
+    iterations: IterOpt = 2000,
+) -> None:
+    """Run the comparison on a price set generated inside the package (no files, no network)."""
+    from .._io import write_table
+    from ..synthetic import demo_prices
+
+    require_dir_writable(out, "--out")
+    frame = demo_prices()
+    console.print(f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
+                  "simulated from the model (alpha11 = 0.95, drifting hedge ratios, seed fixed).")
+    run_compare(frame, iterations, 0.7, out, out / "comparison.json")
+    csv_path = out / "demo_prices.csv"
+    write_table(csv_path, frame.reset_index())
+    console.print(f"wrote {csv_path}  (try: kalcoint tune {csv_path} --assets ETFA,ETFB,ETFC)")
