@@ -1,15 +1,19 @@
 """Johansen test, augmented Dickey-Fuller test and half-life of mean reversion.
 
-Johansen uses :func:`statsmodels.tsa.vector_ar.vecm.coint_johansen`; the ADF
-p-values are MacKinnon's, from statsmodels.
+Johansen uses :func:`statsmodels.tsa.vector_ar.vecm.coint_johansen`. The ADF
+regression runs in compiled code (numba) and reproduces statsmodels' ``adfuller``;
+its p-values are MacKinnon's, from statsmodels.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
+from statsmodels.tsa.adfvalues import mackinnonp
 from statsmodels.tsa.stattools import adfuller
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
@@ -151,8 +155,43 @@ class AdfResult:
         return {"adf_stat": self.stat, "adf_lags": self.lags, "adf_pvalue": self.pvalue}
 
 
-def adf(series: np.ndarray | pd.Series, autolag: str | None = "AIC", maxlag: int | None = None) -> AdfResult:
-    """ADF test with a constant on a 1-D series; lag order chosen by ``autolag`` (AIC default)."""
+def adf(
+    series: np.ndarray | pd.Series,
+    autolag: str | None = "AIC",
+    maxlag: int | None = None,
+    engine: str = "fast",
+) -> AdfResult:
+    """ADF test with a constant on a 1-D series of n values (any units).
+
+    Exactly ``statsmodels.tsa.stattools.adfuller(series, maxlag, regression="c",
+    autolag)``: ``autolag`` "AIC" (default) or "BIC" picks the number of lagged
+    differences in 0..maxlag on the common sample of ``n - 1 - maxlag`` rows, then
+    refits that lag on all ``n - 1 - lag`` rows; ``None`` uses ``maxlag`` lags.
+    ``maxlag`` defaults to ``ceil(12 (n/100)^(1/4))``, at most ``n // 2 - 2``.
+    The p-value is MacKinnon's (:func:`statsmodels.tsa.adfvalues.mackinnonp`).
+
+    ``engine="fast"`` (default) runs the regressions in compiled code (one QR factor
+    serves every lag of the AIC search); ``engine="statsmodels"`` calls adfuller.
+    The fast engine hands near-ties of the information criterion and degenerate
+    designs (a constant column, a near-singular design, a perfect fit) to
+    statsmodels, so both engines always choose the same lag.
+    """
+    if engine not in ("fast", "statsmodels"):
+        raise KalcointError(f"ADF engine {engine!r} is not one of 'fast', 'statsmodels'")
+    x = _adf_input(series)
+    method = _adf_method(autolag)
+    maxlag = _adf_maxlag(x.size, maxlag)
+    if engine == "statsmodels" or method is None:
+        return _adf_statsmodels(x, autolag, maxlag)
+    _, exponent = np.frexp(np.max(np.abs(x)))
+    scaled = np.ldexp(x, -int(exponent))  # power-of-two scaling is exact; the t-stat is scale free
+    stat, lags, status = _adf_kernel(scaled, maxlag, method, _CHOL_TOL, _RANK_TOL, _TIE_TOL)
+    if status != _OK:
+        return _adf_statsmodels(x, autolag, maxlag)
+    return _adf_result(stat, lags, x.size - 1 - lags)
+
+
+def _adf_input(series: np.ndarray | pd.Series) -> np.ndarray:
     x = np.asarray(series, dtype=np.float64)
     if x.ndim != 1 or x.size < 10:
         raise KalcointError(f"ADF needs a 1-D series of at least 10 values, got shape {x.shape}")
@@ -160,8 +199,183 @@ def adf(series: np.ndarray | pd.Series, autolag: str | None = "AIC", maxlag: int
         raise ComputationError("ADF input contains non-finite values")
     if np.ptp(x) == 0.0:
         raise ComputationError("ADF input is constant: the portfolio has no variation to test")
-    stat, pvalue, lags, nobs, *_ = adfuller(x, maxlag=maxlag, regression="c", autolag=autolag)
-    return AdfResult(float(stat), float(pvalue), int(lags), int(nobs))
+    return np.ascontiguousarray(x)
+
+
+def _adf_method(autolag: str | None) -> int | None:
+    """Kernel code of the lag choice: -1 fixed lag, 0 AIC, 1 BIC; None = statsmodels only."""
+    if autolag is None:
+        return _FIXED
+    name = str(autolag).lower()
+    if name in _IC_CODES:
+        return _IC_CODES[name]
+    if name == "t-stat":
+        return None
+    raise KalcointError(f"ADF autolag={autolag!r} is not one of 'AIC', 'BIC', 't-stat', None")
+
+
+def _adf_maxlag(n: int, maxlag: int | None) -> int:
+    """statsmodels' maximum lag for regression="c": the Schwert rule, clipped to n//2 - 2."""
+    limit = n // 2 - 2
+    if maxlag is None:
+        return min(limit, int(np.ceil(12.0 * np.power(n / 100.0, 1 / 4.0))))
+    if int(maxlag) != maxlag or not 0 <= maxlag <= limit:
+        raise KalcointError(f"ADF maxlag={maxlag} must be an integer in 0..{limit} for a series of {n} values")
+    return int(maxlag)
+
+
+def _adf_statsmodels(x: np.ndarray, autolag: str | None, maxlag: int) -> AdfResult:
+    try:
+        stat, _, lags, nobs, *_ = adfuller(x, maxlag=maxlag, regression="c", autolag=autolag, **_ADFULLER_KW)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise ComputationError(f"ADF regression failed: {exc}") from exc
+    return _adf_result(stat, lags, nobs)
+
+
+def _adf_result(stat: float, lags: int, nobs: int) -> AdfResult:
+    if not np.isfinite(stat):
+        raise ComputationError("ADF statistic is not finite: the series is degenerate (perfect fit or collinear lags)")
+    return AdfResult(float(stat), float(mackinnonp(stat, regression="c", N=1)), int(lags), int(nobs))
+
+
+# Fast ADF: compiled least squares. Lazy compilation on first call, cached on disk
+# (cache=True) so worker processes load machine code instead of recompiling.
+_OK, _DEGENERATE, _NEAR_TIE = 0, 1, 2
+_FIXED = -1
+_IC_CODES = {"aic": 0, "bic": 1}
+_CHOL_TOL = 1e-6  # smallest 1 - R^2 of a column on the previous ones for normal equations, else QR
+_RANK_TOL = 1e-10  # below this (relative) a column counts as collinear: statsmodels decides
+_TIE_TOL = 1e-6  # information criteria closer than this are settled by statsmodels
+_ADFULLER_KW = {"result_object": False} if "result_object" in inspect.signature(adfuller).parameters else {}
+
+
+@njit(cache=True)
+def _adf_design(x, nlags, level_last):
+    """Transposed, centred ADF design for ``nlags`` lagged differences on rows
+    t = nlags..n-2 of the differences: shape (nlags + 2, n - 1 - nlags), row j =
+    regressor j (level x_t first, or last when ``level_last``), last row = dx_t.
+    Centring every column replaces the constant regressor (Frisch-Waugh); an
+    error e in a column mean moves the fit by O(e^2 / var), so one pass is enough."""
+    n = x.size
+    m = n - 1 - nlags
+    q = nlags + 2
+    diff = x[1:] - x[:-1]
+    zt = np.empty((q, m))
+    level = x[nlags : n - 1]
+    zt[nlags if level_last else 0] = level - level.sum() / m
+    zt[q - 1] = diff[nlags:] - diff[nlags:].sum() / m
+    first_lag = 0 if level_last else 1
+    window_sum = 0.0
+    for j in range(1, nlags + 1):
+        start = nlags - j  # lag j of dx_t, t = nlags + r, is diff[start + r]
+        if j == 1:
+            window_sum = diff[start : start + m].sum()
+        else:  # slide the window one step back
+            window_sum += diff[start] - diff[start + m]
+        zt[first_lag + j - 1] = diff[start : start + m] - window_sum / m
+    return zt
+
+
+@njit(cache=True)
+def _r_factor(zt, chol_tol, rank_tol):
+    """R factor (q, q) of the column-normalised design ``zt.T``, or status _DEGENERATE.
+
+    Normal equations (Cholesky of the Gram matrix) when every column keeps at least
+    ``chol_tol`` of its variance after the previous ones; Householder QR otherwise."""
+    q = zt.shape[0]
+    gram = zt @ zt.T
+    norms = np.sqrt(np.diag(gram))
+    if np.min(norms) == 0.0:
+        return np.zeros((q, q)), _DEGENERATE
+    r = _cholesky_r(gram / np.outer(norms, norms))
+    if r[0, 0] < 0.0 or np.min(np.abs(np.diag(r))) ** 2 < chol_tol:
+        r = _householder_r(zt / norms.reshape((q, 1)))
+    if np.min(np.abs(np.diag(r))) < rank_tol:
+        return r, _DEGENERATE
+    return r, _OK
+
+
+@njit(cache=True)
+def _cholesky_r(gram):
+    """Upper R with R'R = gram; R[0, 0] = -1 flags a non-positive pivot."""
+    q = gram.shape[0]
+    low = np.zeros((q, q))
+    for i in range(q):
+        for j in range(i + 1):
+            s = gram[i, j] - np.dot(low[i, :j], low[j, :j])
+            if i > j:
+                low[i, j] = s / low[j, j]
+            elif s > 0.0:
+                low[i, i] = np.sqrt(s)
+            else:
+                low[0, 0] = -1.0
+                return low
+    return low.T.copy()
+
+
+@njit(cache=True)
+def _householder_r(zt):
+    """R factor of ``zt.T`` by Householder reflections (rows of ``zt`` = columns)."""
+    a = zt.copy()
+    q, m = a.shape
+    for k in range(q):
+        norm = np.sqrt(np.dot(a[k, k:], a[k, k:]))
+        alpha = -norm if a[k, k] >= 0.0 else norm
+        v = a[k, k:].copy()
+        v[0] -= alpha
+        vv = np.dot(v, v)
+        a[k, k] = alpha
+        if vv == 0.0:
+            continue
+        for j in range(k + 1, q):
+            a[j, k:] -= (2.0 * np.dot(v, a[j, k:]) / vv) * v
+    r = np.zeros((q, q))
+    for j in range(q):
+        for i in range(j + 1):
+            r[i, j] = a[j, i]
+    return r
+
+
+@njit(cache=True)
+def _choose_lag(x, maxlag, method, chol_tol, rank_tol, tie_tol):
+    """Lag in 0..maxlag minimising AIC (method 0) or BIC (1) on the common sample,
+    as statsmodels' _autolag: ties go to the smaller lag. Returns (lag, status)."""
+    zt = _adf_design(x, maxlag, False)
+    r, status = _r_factor(zt, chol_tol, rank_tol)
+    if status != _OK:
+        return -1, status
+    m = zt.shape[1]
+    y = maxlag + 1
+    penalty = 2.0 if method == 0 else np.log(m)
+    crit = np.empty(maxlag + 1)
+    ssr = r[y, y] ** 2  # the residual of lag i leaves out R[j, y] for the i + 1 regressors j <= i
+    for lag in range(maxlag, -1, -1):
+        # -2 llf + penalty * k, without the terms equal for every lag
+        crit[lag] = m * np.log(ssr) + penalty * (lag + 2)
+        ssr += r[lag, y] ** 2
+    best = np.argmin(crit)
+    for lag in range(maxlag + 1):
+        if lag != best and crit[lag] - crit[best] < tie_tol:
+            return best, _NEAR_TIE
+    return best, _OK
+
+
+@njit(cache=True)
+def _adf_kernel(x, maxlag, method, chol_tol, rank_tol, tie_tol):
+    """(t-statistic of the level, lags used, status) of the ADF regression with a constant."""
+    lag = maxlag
+    if method != _FIXED:
+        lag, status = _choose_lag(x, maxlag, method, chol_tol, rank_tol, tie_tol)
+        if status != _OK:
+            return np.nan, lag, status
+    zt = _adf_design(x, lag, True)
+    r, status = _r_factor(zt, chol_tol, rank_tol)
+    dof = zt.shape[1] - (lag + 2)
+    if status != _OK or dof <= 0:
+        return np.nan, lag, _DEGENERATE
+    # level is the last regressor, so its t = (Q'y)_level / s in the normalised design
+    s = np.abs(r[lag + 1, lag + 1]) / np.sqrt(dof)
+    return np.sign(r[lag, lag]) * r[lag, lag + 1] / s, lag, _OK
 
 
 def half_life(series: np.ndarray | pd.Series) -> float:

@@ -53,12 +53,13 @@ def plot_portfolios(
     axes[0].plot(x, static, color=COLORS["static_johansen"], lw=0.8)
     axes[0].axhline(static.mean(), color="grey", lw=0.6, ls="--")
     axes[0].set_title("static Johansen portfolio  y_port = " +
-                      " ".join(f"{w:+.3f}·{a}" for a, w in zip(jres.assets, jres.weights)), fontsize=10)
+                      " ".join(f"{w:+.3f}·{a}" for a, w in zip(jres.assets, jres.weights)) +
+                      f"   (sd {static.std():.3g})", fontsize=10)
     for ax, name in zip(axes[1:], names):
         dyn = jres.weights[0] * results[name].spread
         ax.plot(x, dyn, color=COLORS.get(name, "k"), lw=0.8)
         ax.axhline(dyn.mean(), color="grey", lw=0.6, ls="--")
-        ax.set_title(f"dynamic portfolio ({name}), w1 · s_t", fontsize=10)
+        ax.set_title(f"dynamic portfolio ({name}), w1 · s_t   (sd {dyn.std():.3g})", fontsize=10)
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"Static vs dynamic portfolio: {', '.join(jres.assets)}", fontsize=12)
@@ -88,12 +89,13 @@ def plot_hedge_ratios(
 def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLike[str], title: str = "") -> Path:
     """``alpha11``, ``obs_var`` (log scale) and the log-likelihood against the seed pass number."""
     passes = np.arange(1, len(history["alpha11"]) + 1)
+    marker = dict(marker=".", ms=3) if len(passes) <= 100 else {}
     fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True)
-    axes[0].plot(passes, history["alpha11"], color=COLORS["adaptive"], marker=".", ms=3)
+    axes[0].plot(passes, history["alpha11"], color=COLORS["adaptive"], **marker)
     axes[0].set_ylabel("alpha11")
-    axes[1].semilogy(passes, np.maximum(history["obs_var"], 1e-320), color=COLORS["chan"], marker=".", ms=3)
+    axes[1].semilogy(passes, np.maximum(history["obs_var"], 1e-320), color=COLORS["chan"], **marker)
     axes[1].set_ylabel("obs_var (Ve)")
-    axes[2].plot(passes, history["loglik"], color=COLORS["mle"], marker=".", ms=3)
+    axes[2].plot(passes, history["loglik"], color=COLORS["mle"], **marker)
     axes[2].set_ylabel("log-likelihood")
     axes[2].set_xlabel("tuning pass")
     if len(passes) > 30:
