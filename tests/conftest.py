@@ -1,0 +1,58 @@
+"""Shared fixtures: the real data directory (../shared/data), Chan's ETF triplet, and a CLI runner."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO.parent / "shared" / "data"
+CHAN_FILE = DATA_DIR / "chan_etf_close.csv"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    assert DATA_DIR.is_dir(), f"real data expected at {DATA_DIR}"
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def chan_file() -> Path:
+    return CHAN_FILE
+
+
+@pytest.fixture(scope="session")
+def ewa_ewc_ige() -> pd.DataFrame:
+    """EWA, EWC, IGE closes from Chan's file (1500 rows, 2006-04-26 to 2012-04-09)."""
+    from kalcoint.data import load_prices
+
+    return load_prices(CHAN_FILE, ["EWA", "EWC", "IGE"])
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run ``kalcoint ARGS`` in-process through the real entry point; returns exit code and output."""
+    from kalcoint.cli import main
+
+    def _run(*args: str | Path) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["kalcoint", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return _run
