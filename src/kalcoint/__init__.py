@@ -8,7 +8,11 @@ diagnosis), :mod:`kalcoint.strategy` and :mod:`kalcoint.backtest`, :mod:`kalcoin
 """
 
 from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
+from .data import load_prices, validate_prices
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother
+from .tuning import TunedModel, tune
+from .comparison import Comparison, compare
+from .synthetic import demo_prices, simulate
 
 __version__ = "0.1.0"
