@@ -1,0 +1,592 @@
+"""Price panels: read a file of daily closes into a checked float64 DataFrame.
+
+:func:`load_prices` reads one price file and returns the chosen assets as a
+``pandas.DataFrame``: a sorted, unique ``DatetimeIndex`` named ``"date"`` and
+one float64 column of prices (in the file's currency units) per asset, in the
+order asked for, the first column being the dependent asset.
+:func:`validate_prices` applies the same checks to a frame already in memory.
+
+File formats (chosen by content: Parquet files start with ``PAR1``; anything
+else is read as delimited text, comma, tab or semicolon, UTF-8 with or without
+a byte-order mark):
+
+- **wide**: a date column, then one column per ticker. The date column is the
+  first one named ``Date``, ``Dates``, ``Datetime``, ``Timestamp``, ``Time``
+  or ``Day`` (any case), else the first column.
+- **long**: columns for the date, the ticker (``ticker`` or ``symbol``) and the
+  price (``close``, else ``adj close``, else ``price``), any case; rows may be
+  grouped by ticker or by date, but each ticker's dates must be unique and
+  ascending (the same guard against misread dates as for wide files).
+- **yfinance multi-header CSV**: ``Price,Close,High,...`` /
+  ``Ticker,AAPL,...`` / ``Date,,...``; the ``Close`` columns are used
+  (``Adj Close`` only if there is no ``Close``). A Parquet file holding a frame
+  with two-level columns (field, ticker) is read the same way.
+
+Dates: ISO ``YYYY-MM-DD`` (optionally with a time; a UTC offset such as
+``-05:00`` is dropped, keeping the local wall-clock time), ``YYYY/MM/DD``, or
+US ``M/D/YYYY``. The format is chosen from the first date. Day-first files
+(``D/M/YYYY``) are NOT supported: they fail to parse or fail the
+ascending-dates check; convert them to ISO first.
+
+Ticker matching, for each requested asset in turn: the exact column name;
+else the column whose name matches ignoring case and surrounding spaces; else,
+for Bloomberg-style names such as ``EWC US Equity``, the column whose first
+word matches (``EWC``), provided exactly one does. A first-word match names
+the output column by that word (``EWC``). ``df.attrs["source_columns"]`` maps
+each output column to the file's column.
+
+Leading rows in which some chosen asset has not started trading are dropped
+(``df.attrs["dropped_leading_rows"]``). Everything else that is wrong raises
+:class:`~kalcoint.errors.KalcointError` with one line naming the file, the
+column and the first bad date and saying how to fix it: a missing or
+unreadable file, an unknown or ambiguous ticker, fewer than 2 assets,
+duplicate or unsorted dates, unparseable dates, non-numeric cells, a gap
+(empty cell) after the first complete row unless ``fill="ffill"`` (then the
+last price is carried forward and ``df.attrs["filled"]`` counts the cells),
+non-finite or non-positive prices, a constant column, fewer than ``min_rows``
+rows. Nothing is fixed silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import KalcointError
+
+__all__ = ["MIN_ROWS", "FILL_METHODS", "load_prices", "validate_prices"]
+
+MIN_ROWS = 30
+"""Default minimum number of rows (dates) a price panel must have."""
+
+FILL_METHODS = ("ffill",)
+"""Accepted values of ``fill`` besides ``None``."""
+
+_DATE_NAMES = ("date", "dates", "datetime", "timestamp", "time", "day")
+_TICKER_NAMES = ("ticker", "symbol")
+_PRICE_NAMES = ("close", "adj close", "adj_close", "adjclose", "price")
+_FIELD_NAMES = ("close", "adj close")
+_PARQUET_EXT = (".parquet", ".pq")
+_ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
+_ISO_SLASH = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
+_US = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
+_TZ_SUFFIX = r"(?<=\d)(?:Z|[+-]\d\d:?\d\d)$"
+_DATE_HELP = "use ISO YYYY-MM-DD or US M/D/YYYY dates (day-first D/M/YYYY is not supported)"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where things are in a table: date column, and either tickers or long-format columns."""
+
+    kind: str  # "wide" or "long"
+    header_rows: int
+    date_pos: int
+    date_name: str
+    names: list[str]  # wide: ticker of each price column; long: [ticker column, price column]
+    positions: list[int]  # column positions matching `names`
+
+
+def load_prices(
+    path: str | os.PathLike[str],
+    assets: Sequence[str] | None = None,
+    fill: str | None = None,
+    min_rows: int = MIN_ROWS,
+) -> pd.DataFrame:
+    """Read a price file into a checked ``(n_dates, k)`` float64 DataFrame.
+
+    Args:
+        path: CSV (or other delimited text) or Parquet file; see the module docstring.
+        assets: tickers to keep, dependent asset first (a comma-separated
+            string is accepted too); ``None`` keeps every price column in file order.
+        fill: ``None`` (gaps are errors) or ``"ffill"`` (carry the last price forward).
+        min_rows: the fewest rows accepted after leading rows are dropped.
+
+    Returns:
+        Prices indexed by a unique ascending ``DatetimeIndex`` named ``"date"``,
+        columns in the order of ``assets``. ``attrs``: ``source`` (the path),
+        ``source_columns`` (output column -> file column), ``dropped_leading_rows``,
+        ``filled``.
+
+    Raises:
+        KalcointError: one line naming the file, column and first bad date.
+    """
+    source = os.fspath(path)
+    _check_options(source, fill, min_rows)
+    wanted = _asset_list(assets, source)
+    if _is_parquet(Path(source), source):
+        prices, columns = _read_parquet(Path(source), source, wanted)
+    else:
+        prices, columns = _read_text(Path(source), source, wanted)
+    return _finish(prices, source, fill, min_rows, columns)
+
+
+def validate_prices(
+    df: pd.DataFrame,
+    source: str = "<frame>",
+    min_rows: int = MIN_ROWS,
+    fill: str | None = None,
+) -> pd.DataFrame:
+    """Apply :func:`load_prices`' checks to an in-memory ``(n_dates, k)`` frame.
+
+    The index must hold dates (a ``DatetimeIndex``, or strings in a supported
+    format); every column is a price series. ``df`` is not modified: a new
+    float64 frame is returned, with leading rows dropped and ``attrs`` set as
+    by :func:`load_prices`. ``source`` names the data in error messages.
+    """
+    _check_options(source, fill, min_rows)
+    names = [str(c) for c in df.columns]
+    _check_selection(names, source)
+    raw_dates = pd.Series(df.index, index=pd.RangeIndex(len(df)))
+    dates = _parse_dates(raw_dates, source, str(df.index.name or "index"))
+    _check_order(dates, source, str(df.index.name or "index"))
+    values = {n: _to_float(df.iloc[:, j], source, f"column {n!r}", dates) for j, n in enumerate(names)}
+    prices = pd.DataFrame(values, index=dates)
+    return _finish(prices, source, fill, min_rows, {n: n for n in names})
+
+
+# ---------------------------------------------------------------- options, assets
+
+
+def _check_options(source: str, fill: str | None, min_rows: int) -> None:
+    if fill is not None and fill not in FILL_METHODS:
+        raise KalcointError(
+            f"{source}: unknown fill method {fill!r}; use fill=None (gaps are errors) or 'ffill'"
+        )
+    if isinstance(min_rows, bool) or not isinstance(min_rows, (int, np.integer)) or min_rows < 2:
+        raise KalcointError(f"{source}: min_rows must be an integer >= 2, got {min_rows!r}")
+
+
+def _asset_list(assets: Sequence[str] | str | None, source: str) -> list[str] | None:
+    if assets is None:
+        return None
+    items = assets.split(",") if isinstance(assets, str) else list(assets)
+    wanted = [str(a).strip() for a in items]
+    if any(not a for a in wanted):
+        raise KalcointError(f"{source}: an empty ticker in assets {list(items)!r}; list tickers like EWC,EWA,IGE")
+    _check_selection(wanted, source)
+    return wanted
+
+
+def _check_selection(names: list[str], source: str) -> None:
+    if len(names) < 2:
+        raise KalcointError(
+            f"{source}: needs at least 2 assets (the dependent one first), got {len(names)}: "
+            f"{', '.join(names) or 'none'}; add a hedge asset, e.g. assets=['EWC', 'EWA']"
+        )
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if not n.strip():
+            raise KalcointError(f"{source}: price column {i + 1} has no name; give every column a ticker header")
+        if n.casefold() in seen:
+            raise KalcointError(f"{source}: asset {n!r} appears twice; list each asset once")
+        seen.add(n.casefold())
+
+
+def _resolve(wanted: list[str] | None, names: list[str], source: str) -> list[tuple[int, str]]:
+    """Map requested tickers to (index into names, output column name)."""
+    if wanted is None:
+        _check_selection(names, source)
+        return list(enumerate(names))
+    chosen = [_match(w, names, source) for w in wanted]
+    for j, (i, _) in enumerate(chosen):
+        if i in [c[0] for c in chosen[:j]]:
+            raise KalcointError(f"{source}: assets {wanted!r} select column {names[i]!r} twice; list each asset once")
+    return chosen
+
+
+def _match(want: str, names: list[str], source: str) -> tuple[int, str]:
+    exact = [i for i, n in enumerate(names) if n == want]
+    folded = [i for i, n in enumerate(names) if n.strip().casefold() == want.casefold()]
+    first = [i for i, n in enumerate(names) if len(n.split()) > 1 and n.split()[0].casefold() == want.casefold()]
+    for hits, word in ((exact, False), (folded, False), (first, True)):
+        if len(hits) == 1:
+            name = names[hits[0]]
+            return hits[0], name.split()[0] if word else name
+        if len(hits) > 1:
+            listed = ", ".join(repr(names[i]) for i in hits[:5])
+            raise KalcointError(f"{source}: ticker {want!r} matches several columns ({listed}); use the full column name")
+    raise KalcointError(f"{source}: unknown ticker {want!r}; {_suggest(want, names)}")
+
+
+def _suggest(want: str, names: list[str]) -> str:
+    by_key = {n.casefold(): n for n in names}
+    by_key.update({n.split()[0].casefold(): n.split()[0] for n in names if n.split()})
+    close = difflib.get_close_matches(want.casefold(), list(by_key), n=4, cutoff=0.6)
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    if close:
+        return f"close matches: {', '.join(by_key[c] for c in close)} (the file has {len(names)} price columns)"
+    return f"the file has {len(names)} price columns: {shown}"
+
+
+# ---------------------------------------------------------------- file reading
+
+
+def _is_parquet(path: Path, source: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise KalcointError(f"{source}: file not found; check the path (working directory: {os.getcwd()})") from None
+    except IsADirectoryError:
+        raise KalcointError(f"{source}: is a directory; give the path of a CSV or Parquet price file") from None
+    except OSError as exc:
+        raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
+    if magic == b"PAR1":
+        return True
+    if path.suffix.lower() in _PARQUET_EXT:
+        raise KalcointError(f"{source}: not a Parquet file (no PAR1 header); re-export it as Parquet or CSV")
+    return False
+
+
+def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    rows, sep = _header_rows(path, source)
+    layout = _text_layout(rows, source)
+
+    def load(cols: list[int], str_cols: list[int]) -> pd.DataFrame:
+        try:
+            frame = pd.read_csv(
+                path, sep=sep, header=None, skiprows=layout.header_rows, usecols=cols,
+                dtype={c: str for c in str_cols}, encoding="utf-8-sig", skip_blank_lines=True,
+                float_precision="round_trip",
+            )
+        except pd.errors.EmptyDataError:
+            raise KalcointError(f"{source}: no data rows after the header; add one row of prices per date") from None
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KalcointError(f"{source}: cannot read as CSV ({reason}); check the file is a well-formed table") from None
+        frame = frame[cols]
+        frame.columns = pd.RangeIndex(len(cols))
+        return frame
+
+    return _read_layout(load, layout, source, wanted)
+
+
+def _read_parquet(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    import pyarrow  # imported here: only Parquet users pay for it
+
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise KalcointError(f"{source}: cannot read Parquet ({reason}); re-export the file") from None
+    frame, layout = _frame_layout(frame, source)
+
+    def load(cols: list[int], str_cols: list[int]) -> pd.DataFrame:
+        part = frame.iloc[:, cols]
+        part.columns = pd.RangeIndex(len(cols))
+        return part.reset_index(drop=True)
+
+    return _read_layout(load, layout, source, wanted)
+
+
+def _header_rows(path: Path, source: str) -> tuple[list[list[str]], str]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            lines = [line for line in (fh.readline() for _ in range(3)) if line]
+    except UnicodeDecodeError:
+        raise KalcointError(
+            f"{source}: not UTF-8 text (Excel or another binary format?); save it as CSV (UTF-8) or Parquet"
+        ) from None
+    except OSError as exc:
+        raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
+    if not lines or not lines[0].strip():
+        raise KalcointError(f"{source}: the file is empty or starts with a blank line; the first line must be the header")
+    first = lines[0]
+    sep = max((",", "\t", ";"), key=first.count) if first.count(",") == 0 else ","
+    return [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=sep)], sep
+
+
+def _text_layout(rows: list[list[str]], source: str) -> _Layout:
+    if len(rows) >= 3 and rows[2] and rows[2][0].casefold() in _DATE_NAMES and not any(rows[2][1:]):
+        if {rows[0][0].casefold(), rows[1][0].casefold()} <= {"price", "ticker", ""}:
+            return _multi_layout(rows[0], rows[1], 0, rows[2][0], source)
+    return _single_layout(rows[0], source)
+
+
+def _frame_layout(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, _Layout]:
+    index = frame.index
+    if index.name is not None or isinstance(index, pd.DatetimeIndex):  # dates kept as the index
+        frame = frame.rename_axis(index.name or "date").reset_index()
+    if not isinstance(frame.columns, pd.MultiIndex):
+        return frame, _single_layout([str(c).strip() for c in frame.columns], source)
+    if frame.columns.nlevels != 2:
+        raise KalcointError(f"{source}: columns have {frame.columns.nlevels} header levels; expected 1, or 2 (field, ticker)")
+    top = [str(c[0]).strip() for c in frame.columns]
+    low = [str(c[1]).strip() for c in frame.columns]
+    dates = [i for i in range(len(top)) if top[i].casefold() in _DATE_NAMES or low[i].casefold() in _DATE_NAMES]
+    if not dates:
+        raise KalcointError(f"{source}: two-level columns without a Date column; store the dates as the index")
+    i = dates[0]
+    return frame, _multi_layout(top, low, i, top[i] or low[i], source)
+
+
+def _single_layout(header: list[str], source: str) -> _Layout:
+    folded = [h.casefold() for h in header]
+    date_pos = next((i for i, h in enumerate(folded) if h in _DATE_NAMES), 0)
+    ticker_pos = next((i for i, h in enumerate(folded) if h in _TICKER_NAMES), None)
+    price_pos = next((folded.index(p) for p in _PRICE_NAMES if p in folded), None)
+    if ticker_pos is not None and price_pos is not None and date_pos not in (ticker_pos, price_pos):
+        names = [header[ticker_pos], header[price_pos]]
+        return _Layout("long", 1, date_pos, header[date_pos], names, [ticker_pos, price_pos])
+    positions = [i for i in range(len(header)) if i != date_pos]
+    if not positions:
+        raise KalcointError(f"{source}: only one column ({header[0]!r}); expected a date column and price columns")
+    return _Layout("wide", 1, date_pos, header[date_pos], [header[i] for i in positions], positions)
+
+
+def _multi_layout(top: list[str], low: list[str], date_pos: int, date_name: str, source: str) -> _Layout:
+    """yfinance layout: one header row holds fields (Close, High, ...), the other tickers."""
+    for field in _FIELD_NAMES:
+        for fields, tickers in ((top, low), (low, top)):
+            positions = [i for i, f in enumerate(fields) if f.casefold() == field and i != date_pos]
+            if positions:
+                return _Layout("wide", 3, date_pos, date_name, [tickers[i] for i in positions], positions)
+    raise KalcointError(f"{source}: a yfinance-style two-row header without Close columns; download with Close prices")
+
+
+def _read_layout(
+    load: Callable[[list[int], list[int]], pd.DataFrame],
+    layout: _Layout,
+    source: str,
+    wanted: list[str] | None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    if layout.kind == "long":
+        return _read_long(load, layout, source, wanted)
+    chosen = _resolve(wanted, layout.names, source)
+    cols = [layout.date_pos] + [layout.positions[i] for i, _ in chosen]
+    raw = load(cols, [layout.date_pos])
+    dates = _parse_dates(raw[0], source, layout.date_name)
+    _check_order(dates, source, layout.date_name)
+    values = {
+        out: _to_float(raw[j + 1], source, f"column {layout.names[i]!r}", dates) for j, (i, out) in enumerate(chosen)
+    }
+    return pd.DataFrame(values, index=dates), {out: layout.names[i] for i, out in chosen}
+
+
+def _read_long(
+    load: Callable[[list[int], list[int]], pd.DataFrame],
+    layout: _Layout,
+    source: str,
+    wanted: list[str] | None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    ticker_name, price_name = layout.names
+    raw = load([layout.date_pos, *layout.positions], [layout.date_pos, layout.positions[0]])
+    tickers = raw[1]
+    if tickers.isna().any():
+        row = int(np.argmax(tickers.isna().to_numpy())) + 1
+        raise KalcointError(f"{source}: column {ticker_name!r}: empty ticker in data row {row}; fill in every ticker")
+    tickers = tickers.astype(str).str.strip()
+    names = [str(t) for t in pd.unique(tickers)]
+    chosen = _resolve(wanted, names, source)
+    columns: dict[str, pd.Series] = {}
+    for i, out in chosen:
+        rows = raw[(tickers == names[i]).to_numpy()]
+        dates = _parse_dates(rows[0], source, layout.date_name)
+        _check_order(dates, source, layout.date_name, f" for ticker {names[i]!r}")
+        label = f"column {price_name!r} of ticker {names[i]!r}"
+        columns[out] = pd.Series(_to_float(rows[2], source, label, dates), index=dates)
+    prices = pd.concat(columns, axis=1, join="outer").sort_index()
+    prices.index.name = "date"
+    return prices, {out: names[i] for i, out in chosen}
+
+
+# ---------------------------------------------------------------- cell parsing
+
+
+def _parse_dates(raw: pd.Series, source: str, column: str) -> pd.DatetimeIndex:
+    """Parse a column of dates; `raw`'s integer index gives 0-based data-row numbers for messages."""
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        raw = raw.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = raw
+    else:
+        parsed = _parse_date_values(raw, source, column)
+    missing = parsed.isna().to_numpy()
+    if missing.any():
+        i = int(np.argmax(missing))
+        raise KalcointError(
+            f"{source}: column {column!r}: {_cell(raw.iloc[i])} date in data row {_row(raw, i)}; {_DATE_HELP}"
+        )
+    return pd.DatetimeIndex(parsed.to_numpy(), name="date")
+
+
+def _parse_date_values(raw: pd.Series, source: str, column: str) -> pd.Series:
+    present = raw.dropna()
+    if len(present) == 0:
+        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    if pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
+        raise KalcointError(f"{source}: column {column!r}: holds numbers, not dates; {_DATE_HELP}")
+    if present.map(type).eq(str).all():
+        text = raw.str.strip()
+        first = text.loc[present.index[0]]
+        if _ISO.match(first):
+            text = text.str.replace(_TZ_SUFFIX, "", regex=True)
+            return pd.to_datetime(text, format="ISO8601", errors="coerce")
+        for pattern, fmt in ((_US, "%m/%d/%Y"), (_ISO_SLASH, "%Y/%m/%d")):
+            if pattern.match(first):
+                return pd.to_datetime(text, format=fmt, errors="coerce")
+        raise KalcointError(f"{source}: column {column!r}: cannot read the first date {first!r}; {_DATE_HELP}")
+    try:  # date/datetime objects, e.g. from Parquet
+        parsed = pd.to_datetime(raw, errors="coerce")
+    except (TypeError, ValueError):
+        raise KalcointError(f"{source}: column {column!r}: values are not dates; {_DATE_HELP}") from None
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed
+
+
+def _to_float(raw: pd.Series, source: str, label: str, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Prices as float64; a non-numeric cell is an error naming its date. `label` is e.g. "column 'EWA'"."""
+    if raw.dtype.kind in "fiu":
+        return raw.to_numpy(dtype=np.float64)
+    if raw.dtype.kind == "b":
+        raise KalcointError(f"{source}: {label}: holds true/false values, not prices; choose a price column")
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = numbers.isna().to_numpy() & raw.notna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise KalcointError(
+            f"{source}: {label}: non-numeric price {raw.iloc[i]!r} on {_day(dates[i])}; "
+            "prices must be plain numbers like 123.45 (no thousands separators or currency signs)"
+        )
+    return numbers.to_numpy(dtype=np.float64)
+
+
+def _cell(value: object) -> str:
+    return "empty" if value is None or (isinstance(value, float) and np.isnan(value)) else f"unparseable {value!r}"
+
+
+def _row(raw: pd.Series, i: int) -> str:
+    label = raw.index[i]
+    return str(int(label) + 1) if isinstance(label, (int, np.integer)) else str(i + 1)
+
+
+def _day(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _check_order(dates: pd.DatetimeIndex, source: str, column: str, where: str = "") -> None:
+    stamps = dates.asi8
+    steps = np.diff(stamps)
+    if (steps == 0).any():
+        i = int(np.argmax(steps == 0)) + 1
+        raise KalcointError(
+            f"{source}: column {column!r}: duplicate date {_day(dates[i])}{where}; keep one row per date"
+        )
+    if (steps < 0).any():
+        i = int(np.argmax(steps < 0)) + 1
+        raise KalcointError(
+            f"{source}: column {column!r}: dates not ascending{where}: {_day(dates[i])} comes after "
+            f"{_day(dates[i - 1])}; sort the file by date, oldest first (day-first D/M/YYYY dates are not supported)"
+        )
+
+
+def _finish(
+    prices: pd.DataFrame, source: str, fill: str | None, min_rows: int, columns: dict[str, str]
+) -> pd.DataFrame:
+    prices = prices.astype(np.float64)
+    prices.index.name = "date"
+    start = _first_full_row(prices, source)
+    prices = prices.iloc[start:].copy()
+    _check_finite(prices, source)
+    prices, filled = _fill_gaps(prices, source, fill)
+    _check_positive(prices, source)
+    _check_length(prices, source, min_rows, start)
+    _check_not_constant(prices, source)
+    prices.attrs = {"source": source, "source_columns": dict(columns), "dropped_leading_rows": start, "filled": filled}
+    return prices
+
+
+def _first_full_row(prices: pd.DataFrame, source: str) -> int:
+    present = prices.notna().to_numpy()
+    full = present.all(axis=1)
+    if full.any():
+        return int(np.argmax(full))
+    if len(prices) == 0:
+        raise KalcointError(f"{source}: no data rows after the header; the file needs one row of prices per date")
+    counts = present.sum(axis=0)
+    if (counts == 0).any():
+        name = prices.columns[int(np.argmin(counts))]
+        raise KalcointError(f"{source}: column {name!r} has no prices; choose another asset or fill in the column")
+    starts = [prices.index[np.argmax(present[:, j])] for j in range(present.shape[1])]
+    late = int(np.argmax(starts))
+    raise KalcointError(
+        f"{source}: column {prices.columns[late]!r}: starts on {_day(starts[late])} but no date has prices "
+        "for all chosen assets; choose assets that trade over a common period"
+    )
+
+
+def _check_finite(prices: pd.DataFrame, source: str) -> None:
+    values = prices.to_numpy()
+    bad = np.isinf(values)
+    if bad.any():
+        r, c = _first(bad)
+        raise KalcointError(
+            f"{source}: column {prices.columns[c]!r}: non-finite price {values[r, c]} on {_day(prices.index[r])}; "
+            "correct the file"
+        )
+
+
+def _fill_gaps(prices: pd.DataFrame, source: str, fill: str | None) -> tuple[pd.DataFrame, int]:
+    gaps = prices.isna().to_numpy()
+    count = int(gaps.sum())
+    if count == 0:
+        return prices, 0
+    if fill == "ffill":
+        return prices.ffill(), count
+    r, c = _first(gaps)
+    more = f" ({count - 1} more gaps in the chosen columns)" if count > 1 else ""
+    raise KalcointError(
+        f"{source}: column {prices.columns[c]!r}: missing price on {_day(prices.index[r])} after the first "
+        f"complete row {_day(prices.index[0])}{more}; fix the file or pass fill='ffill' (--fill ffill) "
+        "to carry the last price forward"
+    )
+
+
+def _check_positive(prices: pd.DataFrame, source: str) -> None:
+    values = prices.to_numpy()
+    bad = ~(values > 0)
+    if bad.any():
+        r, c = _first(bad)
+        raise KalcointError(
+            f"{source}: column {prices.columns[c]!r}: non-positive price {values[r, c]:g} on "
+            f"{_day(prices.index[r])}; prices must be > 0, choose another asset or correct the file"
+        )
+
+
+def _check_not_constant(prices: pd.DataFrame, source: str) -> None:
+    values = prices.to_numpy()
+    flat = np.ptp(values, axis=0) == 0
+    if flat.any():
+        c = int(np.argmax(flat))
+        raise KalcointError(
+            f"{source}: column {prices.columns[c]!r}: constant price {values[0, c]:g} from "
+            f"{_day(prices.index[0])} to {_day(prices.index[-1])}; a constant series cannot hedge, choose another asset"
+        )
+
+
+def _check_length(prices: pd.DataFrame, source: str, min_rows: int, dropped: int) -> None:
+    if len(prices) >= min_rows:
+        return
+    note = f", after dropping {dropped} leading rows where not every asset traded" if dropped else ""
+    raise KalcointError(
+        f"{source}: needs at least {min_rows} rows, got {len(prices)} (from {_day(prices.index[0])} to "
+        f"{_day(prices.index[-1])}{note}); use a longer price history or assets that started earlier"
+    )
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    """(row, column) of the first True in row-major order: the earliest date, then the leftmost column."""
+    flat = int(np.argmax(mask.ravel()))
+    return divmod(flat, mask.shape[1])
