@@ -215,10 +215,14 @@ def test_roundtrip_iso_with_utc_offsets(tmp_path: Path, reference: pd.DataFrame)
 
 
 @pytest.mark.parametrize("by_ticker", [True, False])
-@pytest.mark.parametrize("header", [["date", "ticker", "close"], ["Symbol", "Date", "Adj Close"], ["Date", "TICKER", "Price"]])
-def test_roundtrip_long_csv(tmp_path: Path, reference: pd.DataFrame, header: list[str], by_ticker: bool) -> None:
+@pytest.mark.parametrize(
+    "header, order",  # order: where each output column comes from in (date, ticker, close)
+    [(["date", "ticker", "close"], [0, 1, 2]), (["Symbol", "Date", "Adj Close"], [1, 0, 2]), (["Date", "TICKER", "Price"], [0, 1, 2])],
+)
+def test_roundtrip_long_csv(
+    tmp_path: Path, reference: pd.DataFrame, header: list[str], order: list[int], by_ticker: bool
+) -> None:
     rows = long_rows(["date", "ticker", "close"], by_ticker)
-    order = [["date", "ticker", "close"].index(h.lower().replace("symbol", "ticker").replace("adj close", "close").replace("price", "close")) for h in header]
     shaped = [header] + [[r[i] for i in order] for r in rows[1:]]
     df = load_prices(write_csv(tmp_path / "long.csv", shaped), ASSETS)
     pd.testing.assert_frame_equal(df, reference, check_freq=False)
@@ -457,6 +461,11 @@ def test_error_no_common_period_and_empty_column(tmp_path: Path) -> None:
     one_line_error(["p.csv", "'B'", "2020-01-10", "common period"], lambda: load_prices(write_csv(tmp_path / "p.csv", rows), ["A", "B"]))
     rows = [["Date", "A", "B"]] + [[f"2020-01-{d:02d}", "1", ""] for d in range(1, 20)]
     one_line_error(["q.csv", "'B'", "no prices"], lambda: load_prices(write_csv(tmp_path / "q.csv", rows), ["A", "B"]))
+
+
+def test_error_ragged_first_row(tmp_path: Path) -> None:
+    rows = [["Date", "A", "B"], ["2020-01-01", "1", "2", "3"], ["2020-01-02", "1", "2"]]
+    one_line_error(["r.csv", "header has 3 fields", "first data row has 4"], lambda: load_prices(write_csv(tmp_path / "r.csv", rows), ["A", "B"]))
 
 
 def test_error_yfinance_without_close(tmp_path: Path) -> None:

@@ -249,6 +249,11 @@ def _is_parquet(path: Path, source: str) -> bool:
 def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
     rows, sep = _header_rows(path, source)
     layout = _text_layout(rows, source)
+    if layout.header_rows == 1 and len(rows) > 1 and len(rows[1]) != len(rows[0]):
+        raise KalcointError(
+            f"{source}: the header has {len(rows[0])} fields but the first data row has {len(rows[1])}; "
+            "make every row the same width as the header"
+        )
 
     def load(cols: list[int], str_cols: list[int]) -> pd.DataFrame:
         try:
