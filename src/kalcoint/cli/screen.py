@@ -1,0 +1,145 @@
+"""`kalcoint screen`: evaluate every basket of a universe, locally or on a Dask cluster."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from ..errors import KalcointError
+from ._common import app, console, err_console, is_terminal, parse_assets, require_parent, warn
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    if value is None or value is pd.NA:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    v = float(value)
+    if v == math.inf:
+        return "inf"
+    return format(v, spec) if math.isfinite(v) else "-"
+
+
+def _top_table(ranked, by: str, total: int) -> Table:
+    table = Table(title=f"Top {len(ranked)} of {total} baskets by {by}")
+    for name in ("#", "assets", "n_obs", "trace r<=0", "rank", "static p", "half-life", "alpha11", "degen.",
+                 "dynamic p", "oos p", "oos static p"):
+        table.add_column(name, justify="left" if name == "assets" else "right")
+    for i, row in enumerate(ranked.itertuples(index=False), start=1):
+        table.add_row(
+            str(i), ",".join(row.assets), _fmt(row.n_obs), _fmt(row.trace_r0, ".4g"), _fmt(row.rank_95),
+            _fmt(row.static_adf_pvalue), _fmt(row.static_half_life, ".3g"), _fmt(row.alpha11, ".3g"),
+            _fmt(row.degenerate), _fmt(row.dynamic_adf_pvalue), _fmt(row.oos_adf_pvalue),
+            _fmt(row.oos_static_adf_pvalue),
+        )
+    return table
+
+
+@app.command()
+def screen(
+    prices: Annotated[Path, typer.Argument(help="Price file (CSV or Parquet, wide/long/yfinance layout); "
+                                           "each column may start on its own date.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Result table: .parquet/.pq (assets as a list column) or "
+                                      ".csv (assets as one \"A,B,C\" string), one row per basket.",
+                                      show_default=False)],
+    size: Annotated[int, typer.Option("--size", help="Assets per basket: 2, 3 or 4.")] = 3,
+    assets: Annotated[Optional[str], typer.Option(
+        "--assets", help="Comma-separated tickers of the universe (default: every column, in file order).")] = None,
+    method: Annotated[str, typer.Option("--method", help="Tuning method: seed (the method's passes) or mle.")] = "seed",
+    iterations: Annotated[Optional[int], typer.Option(
+        "--iterations", min=1,
+        help="Seed passes per basket (default 30: the passes collapse within ~10-25 passes, see spec section 9, "
+             "and 30 keep a basket near 5 ms); iteration cap for mle (default 200).")] = None,
+    tol: Annotated[Optional[float], typer.Option("--tol", help="Early stop of the passes (relative change).")] = None,
+    dependent: Annotated[str, typer.Option(
+        "--dependent", help="Which asset of a basket is the dependent one: 'first' (the one first in the universe's "
+                            "column order; default), 'all' (each in turn, k baskets per combination), or a ticker "
+                            "(only baskets containing it, as the dependent).")] = "first",
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=0, help="Local Dask worker processes (default: all cores; 0 = run in this process).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="Run on an existing Dask cluster (tcp://host:port, started with `dask scheduler` and "
+                            "`dask worker`); workers must import kalcoint.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", min=1, help="Baskets per task (default: ~4 tasks per worker, at most 500).")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Print the best N baskets.")] = 20,
+    rank_by: Annotated[str, typer.Option(
+        "--rank-by", help="Ranking of the printed table: static (static-portfolio ADF p-value; default: it does not "
+                          "depend on the tuning, whose dynamic p-value is near zero once the passes collapse), "
+                          "dynamic, oos (out-of-sample dynamic ADF p-value) or trace (r<=0 statistic).")] = "static",
+    min_rows: Annotated[int, typer.Option("--min-rows", help="Fewest common dates a basket needs.")] = 252,
+    train_fraction: Annotated[float, typer.Option(
+        "--train-fraction", help="Out-of-sample: tune on this first share of the common history, test on the rest.")] = 0.7,
+    oos_start: Annotated[str, typer.Option(
+        "--oos-start", help="Out-of-sample filter start: continue (from the last tuned state; default) or prior "
+                            "(the model's own prior).")] = "continue",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the table in --out: skip baskets already there.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Evaluate at most N pending baskets.")] = None,
+    checkpoint: Annotated[float, typer.Option(
+        "--checkpoint", min=1.0, help="Rewrite --out with the rows done at least every this many seconds.")] = 30.0,
+    fill: Annotated[Optional[str], typer.Option(
+        "--fill", help="'ffill' fills gaps between an asset's first and last price (default: refuse).")] = None,
+) -> None:
+    """Screen every basket of --size assets: Johansen, static and dynamic ADF, tuned alpha11, out-of-sample figure."""
+    from .. import screen as sc
+
+    require_parent(out, "--out")
+    if iterations is None:
+        iterations = sc.DEFAULT_ITERATIONS if method == "seed" else 200
+    if rank_by not in sc.RANK_BY:
+        raise KalcointError(f"--rank-by {rank_by!r} is not one of {', '.join(sc.RANK_BY)}")
+    options = sc.ScreenOptions(size=size, method=method, iterations=iterations, tol=tol, min_rows=min_rows,
+                               train_fraction=train_fraction, oos_start=oos_start)
+    universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
+    if universe.attrs.get("non_positive"):
+        warn(f"non-positive prices kept in {', '.join(universe.attrs['non_positive'])} (a screen uses price levels)")
+    n_workers = sc.default_workers() if workers is None else workers
+    where = f"scheduler {scheduler}" if scheduler else (f"{n_workers} local workers" if n_workers else "this process")
+    started = time.perf_counter()
+    with _progress() as bar:
+        task = None
+
+        def advance(done: int, total: int) -> None:
+            nonlocal task
+            if bar is None:
+                return
+            if task is None:
+                task = bar.add_task(f"screening ({where})", total=total)
+            bar.update(task, completed=done)
+
+        try:
+            table = sc.screen(universe, options, dependent=dependent, workers=n_workers, scheduler=scheduler,
+                              batch_size=batch_size, out=out, resume=resume, overwrite=overwrite, limit=limit,
+                              checkpoint_s=checkpoint, progress=advance)
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted: the baskets done are in {out}; run again with --resume to continue",
+                              style="yellow")
+            raise typer.Exit(130) from None
+    elapsed = time.perf_counter() - started
+    counts = table["status"].value_counts()
+    console.print(f"{len(table)} baskets in {out} ({counts.get('ok', 0)} ok, {counts.get('short', 0)} short, "
+                  f"{counts.get('failed', 0)} failed); {elapsed:.1f} s")
+    if top:
+        ranked = sc.rank_table(table, by=rank_by, top=top)
+        console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
+
+
+def _progress():
+    import contextlib
+
+    if not is_terminal():
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=False)
