@@ -225,6 +225,21 @@ def _basket_indices(names: list[str], size: int, dependent: str) -> list[tuple[i
     return [(dep,) + combo for combo in itertools.combinations(others, size - 1)]
 
 
+def _given_indices(names: list[str], baskets: Sequence[Sequence[str]], size: int) -> list[tuple[int, ...]]:
+    position = {name: i for i, name in enumerate(names)}
+    indices = []
+    for basket in baskets:
+        if len(basket) != size or len(set(basket)) != size:
+            raise KalcointError(f"basket {','.join(basket)} must hold {size} different tickers")
+        missing = [a for a in basket if a not in position]
+        if missing:
+            raise KalcointError(f"basket {','.join(basket)}: {', '.join(missing)} not in the universe")
+        indices.append(tuple(position[a] for a in basket))
+    if len(set(indices)) != len(indices):
+        raise KalcointError("a basket is listed twice; list each basket once")
+    return indices
+
+
 # ------------------------------------------------------------------ one basket
 
 
@@ -458,10 +473,28 @@ def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
         with client:
             yield client
         return
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+    with _sigint_ignored():  # Ctrl-C stops this process, which then closes the workers cleanly
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
     with cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while child processes start: they inherit it, so a Ctrl-C reaches
+    only this process instead of printing a traceback from every worker."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_batches(
@@ -555,6 +588,7 @@ def screen(
     options: ScreenOptions | None = None,
     *,
     dependent: str = "first",
+    baskets: Sequence[Sequence[str]] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     batch_size: int | None = None,
@@ -569,6 +603,8 @@ def screen(
     (one row per basket, in :func:`basket_list` order, columns :func:`columns_for`).
 
     prices : a universe frame (:func:`load_universe`) or :class:`Universe`.
+    dependent : see :data:`DEPENDENT_HELP`; baskets : screen these baskets (tickers, first =
+        dependent, each of ``options.size`` assets) instead of every basket.
     workers : 0 = in this process; N = a local Dask cluster of N single-threaded worker
         processes (default: every core); ignored when ``scheduler`` is given.
     scheduler : address of a running Dask scheduler (``tcp://host:port``); its workers must
@@ -582,7 +618,10 @@ def screen(
     """
     options = options or ScreenOptions()
     universe = prices if isinstance(prices, Universe) else Universe.from_frame(prices)
-    indices = _basket_indices(list(universe.assets), options.size, dependent)
+    if baskets is None:
+        indices = _basket_indices(list(universe.assets), options.size, dependent)
+    else:
+        indices = _given_indices(list(universe.assets), baskets, options.size)
     names = [tuple(universe.assets[i] for i in idx) for idx in indices]
     order = {key: i for i, key in enumerate(names)}
     out_path = Path(out) if out is not None else None
