@@ -1,0 +1,144 @@
+"""Trading rules: from a spread (or the filter's innovations) to units of the portfolio, and
+from units to share and dollar positions.
+
+Two strategies (issue 5):
+
+- ``bands`` (:func:`bands`): Chan's rule (spec section 8). With a deviation ``d_t`` and a
+  scale ``s_t`` (the innovation ``e_t`` and ``sqrt(Q_t)`` for a filter; for the static
+  portfolio the spread minus its moving mean and its moving standard deviation), go long
+  one unit when ``d_t < -entry * s_t``, leave the long once ``d_t >= -exit * s_t``, go
+  short one unit when ``d_t > entry * s_t``, leave the short once ``d_t <= exit * s_t``.
+  The long and short legs are kept separately and added, as in Chan's code; a day without
+  a signal (NaN, e.g. before a moving window fills) carries the previous units.
+- ``linear`` (:func:`linear`): ``units_t = -z_t``, the minus z-score of the spread over a
+  moving window (Chan's Example 2.8).
+
+One unit of a filter's portfolio on day t holds one share of asset 1 and ``-b_{j,t|t}``
+shares of asset j (:func:`filter_shares`); one unit of the static portfolio holds ``w_j``
+shares of asset j (the Johansen weights). Dollar positions are units x shares x prices
+(:func:`dollar_positions`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cointegration import half_life
+from .errors import KalcointError
+
+STRATEGIES = ("bands", "linear")
+
+
+def check_bands(entry: float, exit: float) -> None:
+    """Refuse band thresholds that are not finite or with ``exit > entry`` (a position would be
+    entered and left on the same day)."""
+    if not (np.isfinite(entry) and np.isfinite(exit)):
+        raise KalcointError(f"--entry {entry} and --exit {exit} must be finite numbers (units of sigma)")
+    if entry <= 0:
+        raise KalcointError(f"--entry {entry} must be > 0 (units of sigma); Chan uses 1")
+    if exit > entry:
+        raise KalcointError(f"--exit {exit} is larger than --entry {entry}: give an exit <= entry (Chan: 1 and 1)")
+
+
+def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: float = 1.0) -> np.ndarray:
+    """Units (n,) in {-1, 0, 1} held at each close under Chan's band rule.
+
+    deviation, scale : (n,) e.g. innovations ``e_t`` and ``sqrt(Q_t)`` (price units of asset 1),
+        or the spread minus its moving mean and its moving standard deviation.
+    entry, exit : thresholds in units of ``scale`` (``exit <= entry``).
+    """
+    check_bands(entry, exit)
+    d = np.asarray(deviation, dtype=np.float64)
+    s = np.asarray(scale, dtype=np.float64)
+    if d.shape != s.shape or d.ndim != 1:
+        raise KalcointError(f"bands needs deviation and scale of equal 1-D shape, got {d.shape} and {s.shape}")
+    units = np.zeros(d.size)
+    long_leg = short_leg = 0.0
+    for t in range(d.size):
+        if np.isfinite(d[t]) and np.isfinite(s[t]):
+            # exits first, then entries: with exit <= entry they cannot both fire
+            if d[t] >= -exit * s[t]:
+                long_leg = 0.0
+            elif d[t] < -entry * s[t]:
+                long_leg = 1.0
+            if d[t] <= exit * s[t]:
+                short_leg = 0.0
+            elif d[t] > entry * s[t]:
+                short_leg = -1.0
+        units[t] = long_leg + short_leg
+    return units
+
+
+def moving_mean_std(series: np.ndarray, lookback: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Moving mean and sample standard deviation (ddof=1) over the last ``lookback`` values
+    including the current one; NaN while fewer than ``lookback`` values exist.
+
+    ``lookback`` may be an int or an (n,) integer array (the window used on each day).
+    """
+    x = np.asarray(series, dtype=np.float64)
+    n = x.size
+    lb = np.broadcast_to(np.asarray(lookback), (n,)).astype(np.int64)
+    if np.any(lb < 2):
+        raise KalcointError(f"lookback must be at least 2 days, got {int(lb.min())}")
+    mean = np.full(n, np.nan)
+    std = np.full(n, np.nan)
+    for t in range(n):
+        w = lb[t]
+        if t + 1 >= w:
+            window = x[t + 1 - w : t + 1]
+            mean[t] = window.mean()
+            std[t] = window.std(ddof=1)
+    return mean, std
+
+
+def zscore(series: np.ndarray, lookback: int | np.ndarray) -> np.ndarray:
+    """(n,) ``(x_t - moving mean) / moving std`` over ``lookback`` days (NaN during warm-up and
+    where the window is constant)."""
+    mean, std = moving_mean_std(series, lookback)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (np.asarray(series, dtype=np.float64) - mean) / std
+    z[~np.isfinite(z)] = np.nan
+    return z
+
+
+def linear(spread: np.ndarray, lookback: int | np.ndarray) -> np.ndarray:
+    """Units (n,) = ``-zscore(spread, lookback)``, 0 during the warm-up (Chan's Example 2.8)."""
+    units = -zscore(spread, lookback)
+    return np.nan_to_num(units, nan=0.0)
+
+
+def lookback_from_half_life(spread: np.ndarray, what: str = "the spread") -> tuple[int, float]:
+    """``(max(2, round(half-life)), half-life)`` of a spread, in days; the half-life from the OLS
+    regression of its change on its lagged level (:func:`kalcoint.cointegration.half_life`).
+    A moving standard deviation needs at least 2 days, hence the floor of 2."""
+    hl = half_life(spread)
+    if not np.isfinite(hl):
+        raise KalcointError(
+            f"{what} does not revert to a mean (no finite half-life), so it gives no moving window; "
+            "give --lookback N (N >= 2) explicitly"
+        )
+    return max(2, int(round(hl))), float(hl)
+
+
+def filter_shares(filtered_state: np.ndarray) -> np.ndarray:
+    """(n, k) shares of one unit of a filter's portfolio: ``(1, -b_{2,t|t}, ..., -b_{k,t|t})``."""
+    b = np.asarray(filtered_state, dtype=np.float64)
+    shares = -b.copy()
+    shares[:, 0] = 1.0
+    return shares
+
+
+def static_shares(weights: np.ndarray, n: int) -> np.ndarray:
+    """(n, k) shares of one unit of the static portfolio: the Johansen weights on every day."""
+    return np.tile(np.asarray(weights, dtype=np.float64), (n, 1))
+
+
+def dollar_positions(units: np.ndarray, shares: np.ndarray, prices: np.ndarray) -> np.ndarray:
+    """(n, k) dollar positions at each close: ``units_t * shares_{t,j} * p_{t,j}``."""
+    return np.asarray(units, dtype=np.float64)[:, None] * shares * np.asarray(prices, dtype=np.float64)
+
+
+__all__ = [
+    "STRATEGIES", "bands", "check_bands", "dollar_positions", "filter_shares", "linear",
+    "lookback_from_half_life", "moving_mean_std", "static_shares", "zscore",
+]
