@@ -51,7 +51,7 @@ from ._io import write_table
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
 from .filtering import kalman_filter
-from .tuning import METHODS, tune
+from .tuning import METHODS, TunedModel, tune
 
 __all__ = [
     "COLUMNS", "DEFAULT_ITERATIONS", "DEFAULT_MIN_ROWS", "RANK_BY", "ScreenOptions", "Universe",
@@ -319,9 +319,15 @@ def _static_figures(row: dict[str, Any], prices: np.ndarray, options: ScreenOpti
     return jres
 
 
+def _tune(prices: np.ndarray, options: ScreenOptions, jres: JohansenResult | None, diagnose: bool) -> TunedModel:
+    extra = {"std_errors": False} if options.method == "mle" else {}  # a screen reports no standard errors
+    return tune(prices, method=options.method, iterations=options.iterations, tol=options.tol,
+                det_order=options.det_order, k_ar_diff=options.k_ar_diff, johansen_result=jres,
+                diagnose=diagnose, **extra)
+
+
 def _tuned_figures(row: dict[str, Any], prices: np.ndarray, jres: JohansenResult, options: ScreenOptions) -> None:
-    tuned = tune(prices, method=options.method, iterations=options.iterations, tol=options.tol,
-                 det_order=options.det_order, k_ar_diff=options.k_ar_diff, johansen_result=jres, diagnose=True)
+    tuned = _tune(prices, options, jres, diagnose=True)
     dyn = tuned.adf()
     row.update(alpha11=tuned.alpha11, obs_var=tuned.obs_var, passes=int(tuned.iterations),
                degenerate=bool(tuned.degenerate), degenerate_reasons="; ".join(tuned.degenerate_reasons),
@@ -332,8 +338,7 @@ def _oos_figures(row: dict[str, Any], prices: np.ndarray, dates: np.ndarray, opt
     n_train = options.train_rows(prices.shape[0])
     train, test = prices[:n_train], prices[n_train:]
     row["oos_start"], row["oos_n_obs"] = _iso(dates[n_train]), int(test.shape[0])
-    tuned = tune(train, method=options.method, iterations=options.iterations, tol=options.tol,
-                 det_order=options.det_order, k_ar_diff=options.k_ar_diff, diagnose=False)
+    tuned = _tune(train, options, None, diagnose=False)
     row["oos_static_adf_pvalue"] = adf(tuned.johansen.portfolio(test)).pvalue
     start = None
     if options.oos_start == "continue":
