@@ -1,0 +1,397 @@
+"""Expectation-maximisation (Shumway and Stoffer) under the method's constraints.
+
+E-step: the filter of spec section 3 and a fixed-interval smoother give the
+smoothed states ``b_{t|n}``, covariances ``P_{t|n}`` and lag-one covariances
+``Cov(b_t, b_{t-1} | all)``. The smoother is de Jong's backward recursion
+(Durbin and Koopman, 2012, sections 4.4 and 4.7): it divides only by the
+scalar innovation variances, so it needs no inverse of a predicted covariance
+and stays exact when a state variance is zero. It equals the
+Rauch-Tung-Striebel smoother (:func:`kalcoint.filtering.rts_smoother`).
+
+M-step, with ``A = diag(alpha11, 1, ..., 1)`` and a diagonal ``Vw`` the expected
+complete-data log-likelihood splits into one term per state, so the
+constrained maximum is exact (this is EM, not an approximation of it), with
+``S11_i = sum_{t>=2} E[b_{i,t}^2]``, ``S00_i = sum_{t>=2} E[b_{i,t-1}^2]``,
+``S10_i = sum_{t>=2} E[b_{i,t} b_{i,t-1}]``:
+
+* ``alpha11 = S10_1 / S00_1``, clipped to ``[-ALPHA11_MAX, ALPHA11_MAX]``; the
+  expected log-likelihood is a concave quadratic in ``alpha11`` after
+  profiling ``Vw_11``, so the clipped value is the constrained maximum;
+* ``Vw_i = (S11_i - 2 a_i S10_i + a_i^2 S00_i) / (n - 1)``;
+* ``Ve = sum_t [(y_t - x_t b_{t|n})^2 + x_t P_{t|n} x_t'] / n``.
+
+The prior ``(initial_state, initial_cov)`` is held fixed, the same as for
+:mod:`kalcoint.tuning.mle` (estimating it by EM makes ``initial_cov`` collapse
+to zero). Each EM step therefore cannot lower the log-likelihood of the
+innovations; the history is kept and checked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from ..cointegration import JohansenResult
+from ..errors import ComputationError, KalcointError
+from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from .mle import ALPHA11_MAX, _prior, start_models
+
+EM_TOL = 1e-9
+"""Default stop: relative rise of the log-likelihood, ``(ll_m - ll_{m-1}) / |ll_{m-1}|``, below it."""
+MONOTONE_SLACK = 1e-8
+"""A fall of the log-likelihood larger than this (relative) is reported as ``monotone = False``."""
+
+
+@njit(cache=True, nogil=True)
+def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth, lag_one):  # pragma: no cover
+    """de Jong's fixed-interval smoother over the filter's predicted states/covariances.
+
+    Fills ``b_smooth`` (n, k), ``P_smooth`` (n, k, k) and ``lag_one`` (n, k, k) with
+    ``lag_one[t] = Cov(b_t, b_{t-1} | all)`` for t >= 1 (``lag_one[0] = 0``).
+    """
+    n, k = X.shape
+    r = np.zeros(k)
+    N = np.zeros((k, k))
+    r_prev = np.empty(k)
+    N_prev = np.empty((k, k))
+    L = np.empty((k, k))
+    PL = np.empty((k, k))  # P_t L_t'
+    M = np.empty((k, k))   # I - N_t P_{t+1}
+    NL = np.empty((k, k))
+    Px = np.empty(k)
+    for i in range(k):
+        for j in range(k):
+            lag_one[0, i, j] = 0.0
+    for t in range(n - 1, -1, -1):
+        q = innov_var[t]
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += P_pred[t, i, j] * X[t, j]
+            Px[i] = s
+        # L_t = A - K_t x_t with K_t = A P_t x_t' / Q_t
+        for i in range(k):
+            for j in range(k):
+                L[i, j] = -a[i] * Px[i] * X[t, j] / q
+            L[i, i] += a[i]
+        if t < n - 1:
+            # Cov(b_t, b_{t+1} | all) = P_t L_t' (I - N_t P_{t+1}),  N_t before this step's update
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += P_pred[t, i, m] * L[j, m]
+                    PL[i, j] = s
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += N[i, m] * P_pred[t + 1, m, j]
+                    M[i, j] = -s
+                M[i, i] += 1.0
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += PL[i, m] * M[m, j]
+                    lag_one[t + 1, j, i] = s  # transpose: Cov(b_{t+1}, b_t)
+        # r_{t-1} = x' e / Q + L' r_t ;  N_{t-1} = x' x / Q + L' N_t L
+        for i in range(k):
+            s = X[t, i] * innov[t] / q
+            for m in range(k):
+                s += L[m, i] * r[m]
+            r_prev[i] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for m in range(k):
+                    s += N[i, m] * L[m, j]
+                NL[i, j] = s
+        for i in range(k):
+            for j in range(k):
+                s = X[t, i] * X[t, j] / q
+                for m in range(k):
+                    s += L[m, i] * NL[m, j]
+                N_prev[i, j] = s
+        for i in range(k):
+            r[i] = r_prev[i]
+            for j in range(k):
+                N[i, j] = N_prev[i, j]
+        # b_{t|n} = b_pred + P_t r_{t-1};  P_{t|n} = P_t - P_t N_{t-1} P_t
+        for i in range(k):
+            s = b_pred[t, i]
+            for m in range(k):
+                s += P_pred[t, i, m] * r[m]
+            b_smooth[t, i] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for m in range(k):
+                    s += N[i, m] * P_pred[t, m, j]
+                NL[i, j] = s  # N_{t-1} P_t
+        for i in range(k):
+            for j in range(k):
+                s = P_pred[t, i, j]
+                for m in range(k):
+                    s -= P_pred[t, i, m] * NL[m, j]
+                P_smooth[t, i, j] = s
+
+
+@njit(cache=True, nogil=True)
+def _m_step(y, X, b_s, P_s, lag_one, alpha_max, out):  # pragma: no cover - compiled
+    """Constrained M-step; writes (alpha11, obs_var, state_var_1..k) into ``out``."""
+    n, k = X.shape
+    for i in range(k):
+        s11 = 0.0
+        s00 = 0.0
+        s10 = 0.0
+        for t in range(1, n):
+            s11 += P_s[t, i, i] + b_s[t, i] * b_s[t, i]
+            s00 += P_s[t - 1, i, i] + b_s[t - 1, i] * b_s[t - 1, i]
+            s10 += lag_one[t, i, i] + b_s[t, i] * b_s[t - 1, i]
+        ai = 1.0
+        if i == 0:
+            ai = s10 / s00 if s00 > 0.0 else 0.0
+            ai = min(max(ai, -alpha_max), alpha_max)
+            out[0] = ai
+        vw = (s11 - 2.0 * ai * s10 + ai * ai * s00) / (n - 1)
+        out[2 + i] = max(vw, 0.0)  # rounding only: the sum is an expected square
+    ve = 0.0
+    for t in range(n):
+        e = y[t]
+        xpx = 0.0
+        for i in range(k):
+            e -= X[t, i] * b_s[t, i]
+            for j in range(k):
+                xpx += X[t, i] * P_s[t, i, j] * X[t, j]
+        ve += e * e + xpx
+    out[1] = ve / n
+
+
+@njit(cache=True, nogil=True)
+def _em_map(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out):  # pragma: no cover - compiled
+    """One EM step from ``params = (alpha11, obs_var, state_var_1..k)``: writes the M-step's
+    quantities into ``out`` and returns the log-likelihood at ``params`` (NaN on breakdown).
+
+    ws_b : (3, n, k) and ws_P : (4, n, k, k) work arrays.
+    """
+    k = X.shape[1]
+    a = np.ones(k)
+    a[0] = params[0]
+    innov = np.empty(y.size)
+    innov_var = np.empty(y.size)
+    ll = _filter_loop(y, X, a, params[2:], params[1], b0, P0, False, True,
+                      ws_b[0], ws_P[0], ws_b[1], ws_P[1], innov, innov_var)
+    if not math.isfinite(ll):
+        return ll
+    _smoother_loop(y, X, a, ws_b[0], ws_P[0], innov, innov_var, ws_b[2], ws_P[2], ws_P[3])
+    _m_step(y, X, ws_b[2], ws_P[2], ws_P[3], alpha_max, out)
+    return ll
+
+
+@njit(cache=True, nogil=True)
+def _em_loop(y, X, b0, P0, params, iterations, tol, alpha_max, ws_b, ws_P, hist):  # pragma: no cover
+    """Run up to ``iterations`` plain EM steps from ``params`` (updated in place to the last model
+    whose log-likelihood was computed).
+
+    hist : (iterations + 1, 3) rows (alpha11, obs_var, loglik) of the start and of every step.
+    Returns (steps run, status): 1 converged (relative rise < tol), 0 all steps run,
+    -1 filter breakdown.
+    """
+    new = np.empty(params.size)
+    ll_old = 0.0
+    for m in range(iterations + 1):
+        ll = _em_map(y, X, b0, P0, params, alpha_max, ws_b, ws_P, new)
+        hist[m, 0] = params[0]
+        hist[m, 1] = params[1]
+        hist[m, 2] = ll
+        if not math.isfinite(ll):
+            return m, -1
+        if m > 0 and ll - ll_old <= tol * abs(ll_old):
+            return m, 1
+        if m == iterations:
+            return m, 0
+        ll_old = ll
+        for i in range(params.size):
+            params[i] = new[i]
+    return iterations, 0
+
+
+def smooth(y: np.ndarray, X: np.ndarray, model: StateSpaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Filter and smooth ``y`` (n,) on rows ``X`` (n, k) with the compiled kernels.
+
+    Returns ``(b_{t|n} (n, k), P_{t|n} (n, k, k), Cov(b_t, b_{t-1} | all) (n, k, k), loglik)``.
+    """
+    n, k = X.shape
+    b_pred, b_filt = np.empty((n, k)), np.empty((n, k))
+    P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
+    innov, innov_var = np.empty(n), np.empty(n)
+    ll = _filter_loop(y, X, np.ascontiguousarray(model.transition), np.ascontiguousarray(model.state_var),
+                      model.obs_var, model.initial_state.copy(), np.diag(model.initial_cov), False, True,
+                      b_pred, P_pred, b_filt, P_filt, innov, innov_var)
+    if not math.isfinite(ll):
+        raise ComputationError("the filter broke down (an innovation variance is zero); use a positive obs_var")
+    b_s, P_s, lag_one = np.empty((n, k)), np.empty((n, k, k)), np.empty((n, k, k))
+    _smoother_loop(y, X, np.ascontiguousarray(model.transition), b_pred, P_pred, innov, innov_var,
+                   b_s, P_s, lag_one)
+    return b_s, P_s, lag_one, float(ll)
+
+
+class _EM:
+    """EM runs on one sample: the compiled EM map plus its work arrays (allocated once)."""
+
+    def __init__(self, y: np.ndarray, X: np.ndarray, initial_state: np.ndarray, initial_cov: np.ndarray) -> None:
+        n, k = X.shape
+        self.y, self.X = y, X
+        self.b0, self.P0 = np.ascontiguousarray(initial_state), np.diag(initial_cov)
+        self.ws_b, self.ws_P = np.empty((3, n, k)), np.empty((4, n, k, k))
+        self.maps = 0  # EM steps computed so far
+
+    def step(self, params: np.ndarray) -> tuple[np.ndarray, float]:
+        """One EM step: (the M-step's quantities, log-likelihood at ``params``)."""
+        new = np.empty_like(params)
+        ll = _em_map(self.y, self.X, self.b0, self.P0, params, ALPHA11_MAX, self.ws_b, self.ws_P, new)
+        self.maps += 1
+        return new, (float(ll) if math.isfinite(ll) else -math.inf)
+
+    def plain(self, params: np.ndarray, iterations: int, tol: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Plain EM: (last quantities, (steps + 1, 3) history, converged)."""
+        params = params.copy()
+        hist = np.full((iterations + 1, 3), np.nan)
+        steps, status = _em_loop(self.y, self.X, self.b0, self.P0, params, int(iterations), tol,
+                                 ALPHA11_MAX, self.ws_b, self.ws_P, hist)
+        self.maps += steps + 1
+        if status < 0:
+            raise ComputationError(f"EM broke down at step {steps}: an innovation variance reached zero")
+        return params, hist[:steps + 1], status == 1
+
+    def squarem(self, params: np.ndarray, iterations: int, tol: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        """SQUAREM-accelerated EM (Varadhan and Roland, 2008, scheme S3) with the monotone safeguard:
+        an extrapolated point is kept only if its log-likelihood is at least that after two plain
+        steps (the fallback, step length -1, is exactly two plain steps), and every cycle ends with a
+        plain step, so the log-likelihood of the cycles' starting points never falls.
+        At most ``iterations`` EM steps plus one final evaluation; one history row per cycle."""
+        rows = []
+        p0 = params.copy()
+        budget = self.maps + iterations + 1
+        ll_prev = -math.inf
+        while True:
+            p1, ll0 = self.step(p0)
+            rows.append((p0[0], p0[1], ll0))
+            if not math.isfinite(ll0):
+                raise ComputationError("EM broke down: an innovation variance reached zero")
+            if len(rows) > 1 and ll0 - ll_prev <= tol * abs(ll_prev):
+                return p0, np.array(rows), True
+            if self.maps >= budget:
+                return p0, np.array(rows), False
+            ll_prev = ll0
+            if budget - self.maps < 3:  # no room for a cycle: a plain step
+                p0 = p1
+                continue
+            p2, ll1 = self.step(p1)
+            u0, u1, u2 = _unconstrained(p0), _unconstrained(p1), _unconstrained(p2)
+            r, v = u1 - u0, u2 - 2.0 * u1 + u0
+            norm_v = float(np.linalg.norm(v))
+            alpha = min(-float(np.linalg.norm(r)) / norm_v, -1.0) if norm_v > 0.0 else -1.0
+            while True:
+                if budget - self.maps < 2:
+                    alpha = -1.0
+                trial = p2 if alpha == -1.0 else _constrained(u0 - 2.0 * alpha * r + alpha * alpha * v)
+                p_next, ll_trial = self.step(trial)
+                if alpha == -1.0 or ll_trial >= ll1:
+                    break
+                alpha = (alpha - 1.0) / 2.0 if alpha < -2.0 else -1.0
+            p0 = p_next
+
+
+def _unconstrained(params: np.ndarray) -> np.ndarray:
+    u = np.empty_like(params)
+    u[0] = math.atanh(min(max(params[0], -ALPHA11_MAX), ALPHA11_MAX))
+    u[1:] = np.log(np.maximum(params[1:], 1e-300))
+    return u
+
+
+def _constrained(u: np.ndarray) -> np.ndarray:
+    p = np.empty_like(u)
+    p[0] = min(max(math.tanh(u[0]), -ALPHA11_MAX), ALPHA11_MAX)
+    p[1:] = np.exp(np.minimum(u[1:], 700.0))
+    return p
+
+
+ACCELERATIONS = ("squarem", "none")
+BURN_IN = 20
+"""EM steps run from every start before the best one is continued."""
+
+
+def fit(
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int = 2000,
+    tol: float | None = None,
+    *,
+    initial_state: Any = None,
+    initial_cov: Any = None,
+    start: str | None = None,
+    accelerate: str = "squarem",
+) -> dict[str, Any]:
+    """EM fit on an (n, k) price panel (first column = dependent asset).
+
+    iterations : maximum number of EM steps (smoother passes but the final evaluation), burn-in
+        included; ``iterations`` in the result counts the steps run;
+    tol : stop when the relative rise of the log-likelihood from one history row to the next
+        falls below it (``EM_TOL`` when None).
+    start : one of :func:`kalcoint.tuning.mle.start_models`; default: ``BURN_IN`` plain steps from
+        each, then the one with the highest log-likelihood is continued.
+    accelerate : "squarem" (default; one history row per SQUAREM cycle of three or more EM steps)
+        or "none" (plain EM; one row per step).
+    Returns the dict :func:`kalcoint.tuning.tune` expects; ``history["loglik"]`` is the
+    log-likelihood at every row, non-decreasing, starting from the chosen start.
+    """
+    if iterations < 1:
+        raise KalcointError(f"--iterations {iterations} must be at least 1")
+    if tol is not None and not tol > 0:
+        raise KalcointError(f"--tol {tol} must be > 0")
+    if accelerate not in ACCELERATIONS:
+        raise KalcointError(f"EM accelerate={accelerate!r} is not one of {', '.join(ACCELERATIONS)}")
+    tol = EM_TOL if tol is None else float(tol)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    y, X = observation_arrays(values)
+    b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
+    starts = start_models(values, johansen_result, b0, p0)
+    if start is not None and start not in starts:
+        raise KalcointError(f"EM start {start!r} is not one of {', '.join(starts)}")
+    em = _EM(y, X, b0, p0)
+    vectors = {name: np.concatenate([[m.alpha11, m.obs_var], m.state_var]) for name, m in starts.items()}
+    burn: dict[str, float] = {}
+    head = np.empty((0, 3))
+    if start is None and iterations > 2 * len(starts) * BURN_IN:
+        burned = {name: em.plain(vec, BURN_IN, 0.0) for name, vec in vectors.items()}
+        burn = {name: float(run[1][-1, 2]) for name, run in burned.items()}
+        start = max(burn, key=burn.__getitem__)  # a few plain steps from each start; the best goes on
+        vectors[start], head = burned[start][0], burned[start][1][:-1]
+    chosen = start or "first_pass"
+    run = em.squarem if accelerate == "squarem" else em.plain
+    params, hist, converged = run(vectors[chosen], iterations - em.maps, tol)
+    hist = np.concatenate([head, hist])
+    rises = np.diff(hist[:, 2])
+    monotone = bool(np.all(rises >= -MONOTONE_SLACK * np.abs(hist[:-1, 2])))
+    model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
+    return {
+        "model": model,
+        "iterations": int(em.maps - 1),
+        "converged": bool(converged),
+        "history": {"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
+        "options": {
+            "start": chosen,
+            "burn_in_logliks": burn,
+            "accelerate": accelerate,
+            "tol": tol,
+            "monotone": monotone,
+            "initial_state": "custom" if initial_state is not None else "johansen_mean",
+            "initial_cov": "custom" if initial_cov is not None else "first_pass",
+        },
+        "std_errors": None,
+    }

@@ -1,0 +1,283 @@
+"""Maximum likelihood on the innovations (spec section 3's log-likelihood).
+
+Free quantities, with the diagonal structure of the method (spec section 1):
+
+* ``alpha11`` in (-1, 1), optimised as ``atanh(alpha11)`` (bounded at
+  ``+-ALPHA11_MAX`` so the optimiser never reaches the unit root);
+* ``obs_var`` > 0 and the diagonal ``state_var`` >= 0, optimised as logs,
+  bounded to ``LOG_VAR_SPAN`` around the variance of the daily changes of
+  asset 1's price, so a variance can fall to ~1e-30 of that scale (a frozen
+  state) but never reach a non-finite value.
+
+The prior of the state at the first observation is held fixed (it is not a
+free parameter; estimating it jointly makes ``initial_cov`` collapse):
+
+* ``initial_state`` = the Johansen state at its mean level,
+  ``(mean_t(y_port,t) / w_1, -w_2/w_1, ..., -w_k/w_1)`` (the seed method's ``bm``);
+* ``initial_cov`` = the first pass's ``P0`` (spec section 4, step 5), which is
+  wide: the first observations pin the level and the hedge ratios down.
+
+Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
+scipy's L-BFGS-B (central-difference gradients of the compiled filter
+recursion), run from several starts (:func:`start_models`); the best optimum
+wins. Standard errors come from a numerical Hessian of the negative
+log-likelihood in the natural quantities (statsmodels' ``approx_hess3``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from statsmodels.tools.numdiff import approx_hess3
+
+from ..cointegration import JohansenResult
+from ..errors import ComputationError, KalcointError
+from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from .seed import first_pass_model, johansen_path
+
+ALPHA11_MAX = 1.0 - 1e-6
+"""|alpha11| bound of the estimators (MLE and EM): the level stays stationary."""
+LOG_VAR_SPAN = (-70.0, 25.0)
+"""Bounds of log(variance / var(daily change of asset 1)) in the optimiser."""
+CHAN_DELTA = 1e-4
+"""The Chan-like start uses Chan's quantities: Vw = delta/(1-delta) I, Ve = 1e-3."""
+FTOL = 1e-12
+"""Default L-BFGS-B ``ftol`` (relative reduction of the objective that stops it); ``tol`` overrides."""
+GTOL = 1e-9
+"""L-BFGS-B ``gtol`` on the projected gradient of the mean negative log-likelihood per observation."""
+HESSIAN_STEP = 1e-4
+"""Relative finite-difference step of the standard-error Hessian."""
+
+
+@dataclass
+class _Likelihood:
+    """Negative mean log-likelihood of the innovations as a function of the optimiser's vector
+    ``theta = (atanh(alpha11), log obs_var, log state_var_1..k)``; buffers are allocated once."""
+
+    y: np.ndarray
+    X: np.ndarray
+    initial_state: np.ndarray
+    initial_cov: np.ndarray  # (k, k) diagonal matrix
+    a: np.ndarray = field(init=False)
+    _states: np.ndarray = field(init=False, repr=False)
+    _innov: np.ndarray = field(init=False, repr=False)
+    _innov_var: np.ndarray = field(init=False, repr=False)
+    _dummy_b: np.ndarray = field(init=False, repr=False)
+    _dummy_p: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n, k = self.X.shape
+        self.a = np.ones(k)
+        self._states = np.empty((n, k))
+        self._innov = np.empty(n)
+        self._innov_var = np.empty(n)
+        self._dummy_b = np.empty((1, k))
+        self._dummy_p = np.empty((1, k, k))
+
+    @property
+    def n(self) -> int:
+        return int(self.y.size)
+
+    def loglik(self, alpha11: float, obs_var: float, state_var: np.ndarray) -> float:
+        """Log-likelihood (NaN when the filter breaks down)."""
+        self.a[0] = alpha11
+        return float(_filter_loop(
+            self.y, self.X, self.a, np.ascontiguousarray(state_var, dtype=np.float64), float(obs_var),
+            self.initial_state, self.initial_cov, False, False,
+            self._dummy_b, self._dummy_p, self._states, self._dummy_p, self._innov, self._innov_var,
+        ))
+
+    def objective(self, theta: np.ndarray) -> float:
+        ll = self.loglik(math.tanh(theta[0]), math.exp(theta[1]), np.exp(theta[2:]))
+        return -ll / self.n if math.isfinite(ll) else math.inf
+
+    def natural_nll(self, params: np.ndarray) -> float:
+        """Negative log-likelihood at ``params = (alpha11, obs_var, state_var_1..k)``."""
+        ll = self.loglik(params[0], params[1], params[2:])
+        return -ll if math.isfinite(ll) else math.inf
+
+
+def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc)."""
+    weights = johansen_result.weights
+    initial_state = johansen_path(values, weights).mean(axis=0)
+    initial_cov = first_pass_model(values, weights).initial_cov.copy()
+    return initial_state, initial_cov
+
+
+def _prior(values: np.ndarray, johansen_result: JohansenResult,
+           initial_state: Any, initial_cov: Any) -> tuple[np.ndarray, np.ndarray]:
+    k = values.shape[1]
+    b0, p0 = default_prior(values, johansen_result)
+    if initial_state is not None:
+        b0 = np.asarray(initial_state, dtype=np.float64).reshape(-1)
+    if initial_cov is not None:
+        p0 = np.asarray(initial_cov, dtype=np.float64).reshape(-1)
+    if b0.size != k or p0.size != k or not (np.all(np.isfinite(b0)) and np.all(np.isfinite(p0))):
+        raise KalcointError(f"initial_state and initial_cov must be {k} finite numbers (one per state)")
+    if np.any(p0 < 0):
+        raise KalcointError("initial_cov must be >= 0 (it is a variance)")
+    return b0, p0
+
+
+def change_scale(values: np.ndarray) -> float:
+    """Variance of the daily changes of asset 1's price (price units squared): the variance
+    scale of the estimators' bounds and of the diagnosis."""
+    scale = float(np.var(np.diff(values[:, 0])))
+    if not scale > 0.0 or not math.isfinite(scale):
+        raise KalcointError("the dependent asset's price never changes; there is nothing to estimate")
+    return scale
+
+
+def start_models(values: np.ndarray, johansen_result: JohansenResult,
+                 initial_state: np.ndarray, initial_cov: np.ndarray) -> dict[str, StateSpaceModel]:
+    """Starting points of the optimiser (all with the fixed prior).
+
+    first_pass : the quantities of spec section 4, the frozen hedge ratios given the state
+        variance ``initial_cov_j / n`` (they must be free to move).
+    chan : Chan's quantities (``Vw = 1e-4/(1 - 1e-4)``, ``Ve = 1e-3``) with the first pass's alpha11.
+    balanced : half the daily price-change variance to ``Ve``, half to the level, 1% to the
+        hedge ratios (spread over their price scale), with the first pass's alpha11.
+    """
+    n, k = values.shape
+    first = first_pass_model(values, johansen_result.weights)
+    alpha11 = float(np.clip(first.alpha11, -0.999, 0.999))
+    scale = change_scale(values)
+    vw_first = first.state_var.copy()
+    vw_first[1:] = np.maximum(vw_first[1:], initial_cov[1:] / n)
+    vw_first = np.where(vw_first > 0, vw_first, scale * 1e-6)
+    mean_sq = np.mean(values[:, 1:] ** 2, axis=0)
+    vw_bal = np.concatenate([[0.5 * scale], 0.01 * scale / ((k - 1) * mean_sq)])
+    chan_vw = CHAN_DELTA / (1.0 - CHAN_DELTA)
+    return {
+        "first_pass": StateSpaceModel(alpha11, first.obs_var, vw_first, initial_state, initial_cov),
+        "chan": StateSpaceModel(alpha11, 1e-3, np.full(k, chan_vw), initial_state, initial_cov),
+        "balanced": StateSpaceModel(alpha11, 0.5 * scale, vw_bal, initial_state, initial_cov),
+    }
+
+
+def _theta(model: StateSpaceModel, bounds: list[tuple[float, float]]) -> np.ndarray:
+    raw = np.concatenate([[math.atanh(float(np.clip(model.alpha11, -ALPHA11_MAX, ALPHA11_MAX)))],
+                          np.log(np.maximum([model.obs_var, *model.state_var], 1e-300))])
+    lo, hi = np.array(bounds).T
+    return np.clip(raw, lo, hi)
+
+
+def _natural(theta: np.ndarray) -> np.ndarray:
+    return np.concatenate([[math.tanh(theta[0])], np.exp(theta[1:])])
+
+
+@dataclass(frozen=True)
+class _Optimum:
+    start: str
+    theta: np.ndarray
+    loglik: float
+    iterations: int
+    converged: bool
+    message: str
+    trace: np.ndarray  # (iterations + 1, 3): alpha11, obs_var, loglik along the path
+
+
+def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple[float, float]],
+              maxiter: int, tol: float | None) -> _Optimum:
+    path = [start.copy()]
+    options = {"maxiter": int(maxiter), "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL,
+               "ftol": FTOL if tol is None else float(tol)}
+    res = minimize(lik.objective, start, method="L-BFGS-B", jac="3-point", bounds=bounds,
+                   callback=lambda xk: path.append(np.array(xk, copy=True)), options=options)
+    trace = np.array([[math.tanh(th[0]), math.exp(th[1]), -lik.objective(th) * lik.n] for th in path])
+    return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, int(res.nit), bool(res.success),
+                    str(res.message), trace)
+
+
+def standard_errors(lik: _Likelihood, params: np.ndarray) -> dict[str, Any]:
+    """Standard errors of ``params = (alpha11, obs_var, state_var_1..k)`` from the inverse of a
+    central-difference Hessian of the negative log-likelihood (relative steps ``HESSIAN_STEP``).
+
+    A quantity within a step of its bound (|alpha11| near 1, a variance near 0) is held fixed and
+    gets ``None``; when the Hessian of the others is not positive definite every entry is ``None``.
+    """
+    k = params.size - 2
+    step = HESSIAN_STEP * np.maximum(np.abs(params), 1e-300)
+    step[0] = min(HESSIAN_STEP, 0.5 * (1.0 - abs(params[0])))
+    free = np.ones(params.size, dtype=bool)
+    free[0] = 1.0 - abs(params[0]) > 10 * HESSIAN_STEP
+    free[1:] = params[1:] > 1e-8 * max(params[1], 1e-300)  # variances ~0 sit on their bound
+    se: list[float | None] = [None] * params.size
+    if np.any(free):
+        def sub(p: np.ndarray) -> float:
+            full = params.copy()
+            full[free] = p
+            return lik.natural_nll(full)
+
+        hess = approx_hess3(params[free], sub, epsilon=step[free])
+        try:
+            np.linalg.cholesky(hess)
+        except np.linalg.LinAlgError:
+            hess = None
+        if hess is not None:
+            cov = np.linalg.inv(hess)
+            for idx, value in zip(np.flatnonzero(free), np.sqrt(np.diag(cov))):
+                se[idx] = float(value) if math.isfinite(value) else None
+    return {"alpha11": se[0], "obs_var": se[1], "state_var": se[2:2 + k]}
+
+
+def fit(
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int = 2000,
+    tol: float | None = None,
+    *,
+    initial_state: Any = None,
+    initial_cov: Any = None,
+    std_errors: bool = True,
+) -> dict[str, Any]:
+    """Maximum-likelihood fit on an (n, k) price panel (first column = dependent asset).
+
+    iterations : cap on L-BFGS-B iterations per start; tol : L-BFGS-B ``ftol`` (relative
+    reduction of the objective; ``FTOL`` when None).
+    Returns the dict :func:`kalcoint.tuning.tune` expects: ``model``, ``iterations`` (of the
+    winning start), ``converged``, ``history`` (``alpha11``, ``obs_var``, ``loglik`` along the
+    winning start's path), ``options`` (the starts' log-likelihoods, the winning start) and
+    ``std_errors`` (or None when ``std_errors=False``).
+    """
+    if iterations < 1:
+        raise KalcointError(f"--iterations {iterations} must be at least 1")
+    if tol is not None and not tol > 0:
+        raise KalcointError(f"--tol {tol} must be > 0")
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    y, X = observation_arrays(values)
+    k = X.shape[1]
+    b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
+    lik = _Likelihood(y, X, np.ascontiguousarray(b0), np.diag(p0))
+    log_scale = math.log(change_scale(values))
+    var_bounds = (log_scale + LOG_VAR_SPAN[0], log_scale + LOG_VAR_SPAN[1])
+    bounds = [(-math.atanh(ALPHA11_MAX), math.atanh(ALPHA11_MAX))] + [var_bounds] * (k + 1)
+    optima = [_optimise(lik, name, _theta(m, bounds), bounds, iterations, tol)
+              for name, m in start_models(values, johansen_result, b0, p0).items()]
+    optima = [o for o in optima if math.isfinite(o.loglik)]
+    if not optima:
+        raise ComputationError("maximum likelihood failed: the filter broke down from every start")
+    best = max(optima, key=lambda o: o.loglik)
+    params = _natural(best.theta)
+    model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
+    return {
+        "model": model,
+        "iterations": best.iterations,
+        "converged": best.converged,
+        "history": {"alpha11": best.trace[:, 0], "obs_var": best.trace[:, 1], "loglik": best.trace[:, 2]},
+        "options": {
+            "start": best.start,
+            "start_logliks": {o.start: o.loglik for o in optima},
+            "optimizer": "L-BFGS-B",
+            "message": best.message,
+            "tol": tol,
+            "initial_state": "custom" if initial_state is not None else "johansen_mean",
+            "initial_cov": "custom" if initial_cov is not None else "first_pass",
+        },
+        "std_errors": standard_errors(lik, params) if std_errors else None,
+    }
