@@ -507,7 +507,7 @@ def _run_batches(
     workers: int, scheduler: str | None,
 ) -> Iterator[tuple[int, list[dict]]]:
     """Yield ``(batch number, rows)`` as batches finish."""
-    if scheduler is None and workers == 0:
+    if (scheduler is None and workers == 0) or not batches:
         for i, batch in enumerate(batches):
             yield i, screen_batch(universe, batch, options)
         return
@@ -648,7 +648,7 @@ def screen(
     if pending and (n_workers > 0 or scheduler is not None):
         evaluate_basket(universe, pending[0], options)  # compile and cache the kernels before workers start
     total, finished = len(pending), 0
-    runner = _run_batches(universe, batches, options, n_workers, scheduler) if batches else iter(())
+    runner = _run_batches(universe, batches, options, n_workers, scheduler)
     try:
         with contextlib.closing(runner):  # type: ignore[arg-type]
             for i, rows in runner:
