@@ -126,27 +126,35 @@ def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
 
     ``(b_start, P_start)`` is the prior at t = 0 when ``predict_first`` is False,
     else the posterior of the step before t = 0 (used to continue a filter).
-    ``P_pred``/``P_filt`` are written only when ``store_cov``.
+    ``b_pred``, ``P_pred`` and ``P_filt`` are written only when ``store_cov``;
+    ``b_filt``, ``innov`` and ``innov_var`` always.
+
+    ``A = diag(a)`` and ``Vw = diag(vw)``. The covariance is kept symmetric and only its
+    upper triangle is updated; the update of day t is written straight into the prediction
+    for day t + 1 (``P_filt`` itself is not kept unless stored).
     """
     n, k = X.shape
-    b = b_start.copy()
-    P = P_start.copy()
-    bp = np.empty(k)
-    Pp = np.empty((k, k))
+    bp = b_start.copy()  # prior mean b_{t|t-1}
+    Pp = np.empty((k, k))  # prior covariance P_{t|t-1}
+    for i in range(k):
+        for j in range(k):
+            Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
+    if predict_first:
+        for i in range(k):
+            bp[i] = a[i] * bp[i]
+            for j in range(k):
+                Pp[i, j] = a[i] * Pp[i, j] * a[j]
+            Pp[i, i] += vw[i]
     Px = np.empty(k)
-    loglik = 0.0
+    quad = 0.0  # sum e_t^2 / Q_t
+    logdet = 0.0  # sum log Q_t, taken over products of up to 8 Q_t (one log call per 8 days)
+    prod = 1.0
     for t in range(n):
-        if t > 0 or predict_first:
+        if store_cov:
             for i in range(k):
-                bp[i] = a[i] * b[i]
+                b_pred[t, i] = bp[i]
                 for j in range(k):
-                    Pp[i, j] = a[i] * P[i, j] * a[j]
-                Pp[i, i] += vw[i]
-        else:
-            for i in range(k):
-                bp[i] = b[i]
-                for j in range(k):
-                    Pp[i, j] = P[i, j]
+                    P_pred[t, i, j] = Pp[i, j]
         fit = 0.0
         for i in range(k):
             fit += X[t, i] * bp[i]
@@ -156,26 +164,40 @@ def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
             s = 0.0
             for j in range(k):
                 s += Pp[i, j] * X[t, j]
-            Px[i] = s
+            Px[i] = s  # P_pred x_t'
             q += X[t, i] * s
         if not q > 0.0:
             return np.nan
-        # K = Pp x' / q;  P_filt = Pp - K x Pp = Pp - (Pp x')(Pp x')' / q  (Pp symmetric)
+        r = 1.0 / q
+        g = e * r
+        # K = P_pred x' / Q;  b_{t|t} = b_pred + K e;  P_{t|t} = P_pred - K x P_pred = P_pred - Px Px' / Q
+        # then predict day t + 1: b = A b_{t|t},  P = A P_{t|t} A' + Vw  (A, Vw diagonal)
         for i in range(k):
-            b[i] = bp[i] + Px[i] * (e / q)
-            b_filt[t, i] = b[i]
-            for j in range(k):
-                P[i, j] = Pp[i, j] - Px[i] * Px[j] / q
-        if store_cov:
-            for i in range(k):
-                b_pred[t, i] = bp[i]
-                for j in range(k):
-                    P_pred[t, i, j] = Pp[i, j]
-                    P_filt[t, i, j] = P[i, j]
+            bi = bp[i] + Px[i] * g
+            b_filt[t, i] = bi
+            bp[i] = a[i] * bi
+            c = Px[i] * r
+            for j in range(i, k):
+                pf = Pp[i, j] - c * Px[j]
+                if store_cov:
+                    P_filt[t, i, j] = pf
+                    P_filt[t, j, i] = pf
+                v = a[i] * pf * a[j]
+                Pp[i, j] = v
+                Pp[j, i] = v
+            Pp[i, i] += vw[i]
         innov[t] = e
         innov_var[t] = q
-        loglik += -0.5 * (math.log(q) + 1.8378770664093453 + e * e / q)
-    return loglik
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+    return -0.5 * (logdet + n * LOG_2PI + quad)
 
 
 @dataclass(frozen=True)

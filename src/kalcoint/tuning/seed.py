@@ -106,7 +106,9 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
                  fix_alpha11, prior_residual, iterations, tol,
                  hist, b_filt, innov, innov_var, out_model):  # pragma: no cover - compiled
     """Run up to ``iterations`` passes. Returns (passes run, status): status 1 converged
-    (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run.
+    (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run, -2 the next pass
+    would have ``|alpha11| > 1`` (a negative ``state_var[0]``; that alpha11 is in
+    ``hist[passes, 0]``).
 
     hist : (iterations, 3) rows (alpha11, obs_var, loglik) of each pass.
     out_model : (2 + 2k,) the quantities the last pass ran with: alpha11, obs_var, state_var, initial_cov.
@@ -142,17 +144,23 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
             return m + 1, -1
         if m == iterations - 1:
             return m + 1, 0
-        # section 5, from this pass's posterior states
-        if fix_alpha11:
-            a11_new = a11
+        # section 5, from this pass's posterior states, in one sweep over t
+        if bm_sample:
+            for i in range(k):
+                c = 0.0
+                for t in range(n):
+                    c += b_filt[t, i]
+                centre[i] = c / n
         else:
-            num = 0.0
-            den = 0.0
-            for t in range(1, n):
-                num += b_filt[t, 0] * b_filt[t - 1, 0]
-                den += b_filt[t - 1, 0] * b_filt[t - 1, 0]
-            a11_new = num / den
+            for i in range(k):
+                centre[i] = bm[i]
+        num = 0.0  # sum b_{1,t} b_{1,t-1}
+        den = 0.0  # sum b_{1,t-1}^2
         ve_new = 0.0
+        gamma11 = 0.0
+        for i in range(k):
+            vw_new[i] = 0.0
+            p0_new[i] = 0.0
         for t in range(n):
             if prior_residual:
                 r = innov[t]
@@ -161,32 +169,28 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
                 for i in range(k):
                     r -= X[t, i] * b_filt[t, i]
             ve_new += r * r
-        ve_new /= n
-        gamma11 = 0.0
-        for t in range(n):
             gamma11 += b_filt[t, 0] * b_filt[t, 0]
+            if t > 0:
+                num += b_filt[t, 0] * b_filt[t - 1, 0]
+                den += b_filt[t - 1, 0] * b_filt[t - 1, 0]
+                # (b_{t+1} - A b_t)_i for i >= 2 (A_ii = 1); the first entry is replaced below
+                for i in range(1, k):
+                    d = b_filt[t, i] - b_filt[t - 1, i]
+                    vw_new[i] += d * d
+            for i in range(k):
+                d = b_filt[t, i] - centre[i]
+                p0_new[i] += d * d
+        a11_new = a11 if fix_alpha11 else num / den
+        ve_new /= n
         gamma11 /= n
-        a[0] = a11_new
-        for i in range(k):
-            s = 0.0
-            for t in range(n - 1):
-                d = b_filt[t + 1, i] - a[i] * b_filt[t, i]
-                s += d * d
-            vw_new[i] = s / (n - 1)
+        for i in range(1, k):
+            vw_new[i] /= n - 1
         vw_new[0] = (1.0 - a11_new * a11_new) * gamma11
         for i in range(k):
-            if bm_sample:
-                c = 0.0
-                for t in range(n):
-                    c += b_filt[t, i]
-                centre[i] = c / n
-            else:
-                centre[i] = bm[i]
-            s = 0.0
-            for t in range(n):
-                d = b_filt[t, i] - centre[i]
-                s += d * d
-            p0_new[i] = s / (n - 1)
+            p0_new[i] /= n - 1
+        if not vw_new[0] >= 0.0:
+            hist[m + 1, 0] = a11_new
+            return m + 1, -2
         if tol > 0.0:
             worst = max(_rel_change(a11_new, a11), _rel_change(ve_new, ve))
             for i in range(k):
@@ -247,6 +251,12 @@ def run_seed_passes(
         first.initial_cov.copy(), bm, options.bm == "sample", options.fixed_alpha11 is not None,
         options.residual == "prior", iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
     )
+    if status == -2:
+        raise ComputationError(
+            f"seed tuning cannot run pass {passes + 1}: its alpha11 = {hist[passes, 0]:.8g} is outside "
+            "[-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 < 0 is not a variance (the filtered "
+            f"level is not mean-reverting); use --iterations {passes} or fewer, or --method mle"
+        )
     if status < 0 or not np.all(np.isfinite(out)):
         raise ComputationError(
             f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "

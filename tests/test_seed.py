@@ -1,0 +1,319 @@
+"""The seed method's passes (spec sections 4 and 5): hand computations and the plain NumPy reference."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal, localcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kc_reference import RefRun, ref_first_pass, ref_seed  # noqa: E402
+
+from kalcoint import ComputationError, JohansenResult, KalcointError, johansen, kalman_filter  # noqa: E402
+from kalcoint.tuning import tune  # noqa: E402
+from kalcoint.tuning.seed import SeedOptions, first_pass_model, johansen_path, run_seed_passes  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+EPS = np.finfo(np.float64).eps
+
+
+def load(assets: list[str]) -> pd.DataFrame:
+    prices = pd.read_csv(DATA / "chan_etf_close.csv", index_col=0, parse_dates=True)
+    return prices[assets].dropna()
+
+
+def weights_only(w) -> JohansenResult:
+    """A JohansenResult carrying given weights (the passes use nothing else)."""
+    w = np.asarray(w, dtype=np.float64)
+    k = w.size
+    z = np.zeros(k)
+    return JohansenResult([f"x{i + 1}" for i in range(k)], w, z, z, z, np.zeros((k, 3)), np.zeros((k, 3)), 0)
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny series by hand: k = 2, n = 5, Johansen weights w = (1, -2) given.
+#   p1 = 5 7 6 8 9,  p2 = 2 3 3 4 4,  y_port = p1 - 2 p2 = 1 1 0 0 1,  bJ = (y_port, 2)
+# --------------------------------------------------------------------------------------------
+P1 = [5, 7, 6, 8, 9]
+P2 = [2, 3, 3, 4, 4]
+TINY = np.array([P1, P2], dtype=np.float64).T
+W = np.array([1.0, -2.0])
+
+
+def test_first_pass_by_hand():
+    assert johansen_path(TINY, W).tolist() == [[1, 2], [1, 2], [0, 2], [0, 2], [1, 2]]
+    m = first_pass_model(TINY, W)
+    # 4.1  a11 = (1*1 + 0*1 + 0*0 + 1*0) / (1 + 1 + 0 + 0) = 1/2
+    assert m.alpha11 == 0.5
+    # 4.2  Ve = mean(bJ1^2) - mean(bJ1)^2 = 3/5 - 9/25 = 6/25
+    assert m.obs_var == pytest.approx(6 / 25, rel=1e-15)
+    # 4.3  Gamma = diag(3/5, 4);  Vw = diag(Gamma - A Gamma A') = ((1 - 1/4) 3/5, 4 - 4) = (9/20, 0)
+    assert m.state_var.tolist() == pytest.approx([9 / 20, 0.0], rel=1e-15, abs=0)
+    # 4.4  b0 = (0, -w2/w1) = (0, 2)
+    assert m.initial_state.tolist() == [0.0, 2.0]
+    # 4.5  rows x_t A = (1/2, p2_t):  M = [[1/4, mean p2], [mean p2, mean p2^2]] = [[1/4, 8/5], [8/5, 54/5]]
+    #      det = 54/20 - 64/25 = 7/50;  diag inv(M) = (54/5 / (7/50), 1/4 / (7/50)) = (540/7, 25/14)
+    #      P0 = Ve diag inv(M) = (6/25 * 540/7, 6/25 * 25/14) = (648/35, 3/7)
+    assert m.initial_cov.tolist() == pytest.approx([648 / 35, 3 / 7], rel=1e-14)
+
+
+def test_first_pass_by_hand_alpha_held_at_one():
+    m = first_pass_model(TINY, W, fixed_alpha11=1.0)
+    assert m.alpha11 == 1.0
+    assert m.state_var.tolist() == [0.0, 0.0]  # (1 - 1) Gamma_11, and 4 - 4
+    # M = [[1, 16/5], [16/5, 54/5]], det = 14/25, diag inv = (135/7, 25/14); P0 = 6/25 * that
+    assert m.initial_cov.tolist() == pytest.approx([162 / 35, 3 / 7], rel=1e-14)
+
+
+def D(num, den=1) -> Decimal:
+    """num/den in 50-digit decimal arithmetic (exact for the figures of the first pass; for the
+    later passes 1e-50 relative, i.e. exact as far as float64 can tell)."""
+    return Decimal(num) / Decimal(den)
+
+
+def exact_filter_k2(a11, ve, vw1, vw2, b0, p0):
+    """Spec section 3 for k = 2 in 50-digit arithmetic, written out entry by entry."""
+    b1, b2 = b0
+    P11, P12, P22 = p0[0], D(0), p0[1]
+    states, innov, qs = [], [], []
+    for t in range(5):
+        x2, y = D(P2[t]), D(P1[t])
+        if t == 0:
+            c1, c2, q11, q12, q22 = b1, b2, P11, P12, P22
+        else:
+            c1, c2 = a11 * b1, b2
+            q11, q12, q22 = a11 * a11 * P11 + vw1, a11 * P12, P22 + vw2
+        e = y - c1 - x2 * c2
+        g1, g2 = q11 + q12 * x2, q12 + q22 * x2  # P_pred x'
+        Q = g1 + x2 * g2 + ve
+        b1, b2 = c1 + g1 / Q * e, c2 + g2 / Q * e
+        P11, P12, P22 = q11 - g1 * g1 / Q, q12 - g1 * g2 / Q, q22 - g2 * g2 / Q
+        states.append((b1, b2))
+        innov.append(e)
+        qs.append(Q)
+    return states, innov, qs
+
+
+def exact_next_pass(states, innov, residual, bm):
+    """Spec section 5 for k = 2 in 50-digit arithmetic (b0 = (0, 2) every pass)."""
+    n = 5
+    b1 = [s[0] for s in states]
+    b2 = [s[1] for s in states]
+    a11 = sum(b1[t] * b1[t - 1] for t in range(1, n)) / sum(b1[t - 1] ** 2 for t in range(1, n))
+    if residual == "posterior":
+        ve = sum((P1[t] - b1[t] - P2[t] * b2[t]) ** 2 for t in range(n)) / n
+    else:
+        ve = sum(e * e for e in innov) / n
+    gamma11 = sum(v * v for v in b1) / n
+    vw1 = (1 - a11 * a11) * gamma11  # replaces the (b_{t+1} - A b_t) estimate of Vw_11
+    vw2 = sum((b2[t + 1] - b2[t]) ** 2 for t in range(n - 1)) / (n - 1)
+    c1, c2 = (D(3, 5), D(2)) if bm == "johansen" else (sum(b1) / n, sum(b2) / n)  # mean y_port = 3/5
+    p01 = sum((v - c1) ** 2 for v in b1) / (n - 1)
+    p02 = sum((v - c2) ** 2 for v in b2) / (n - 1)
+    return a11, ve, vw1, vw2, p01, p02
+
+
+def exact_loglik(innov, qs):
+    two_pi = 2 * D("3.14159265358979323846264338327950288419716939937510")
+    return float(-sum((two_pi * q).ln() + e * e / q for e, q in zip(innov, qs)) / 2)
+
+
+@pytest.mark.parametrize("residual,bm", [("posterior", "johansen"), ("prior", "johansen"), ("posterior", "sample")])
+def test_passes_two_and_three_by_hand(residual, bm):
+    with localcontext() as ctx:
+        ctx.prec = 50
+        passes = exact_passes(residual, bm)
+    check_runs_against(passes, residual, bm)
+
+
+def exact_passes(residual, bm):
+    model = (D(1, 2), D(6, 25), D(9, 20), D(0), (D(648, 35), D(3, 7)))  # the first pass, above
+    b0 = (D(0), D(2))
+    passes = []
+    for _ in range(3):
+        a11, ve, vw1, vw2, p0 = model
+        states, innov, qs = exact_filter_k2(a11, ve, vw1, vw2, b0, p0)
+        passes.append((model, states, exact_loglik(innov, qs)))
+        a11, ve, vw1, vw2, p01, p02 = exact_next_pass(states, innov, residual, bm)
+        model = (a11, ve, vw1, vw2, (p01, p02))
+    return passes
+
+
+def check_runs_against(passes, residual, bm):
+    opts = SeedOptions(residual=residual, bm=bm)
+    for n_pass in (1, 2, 3):
+        run = run_seed_passes(TINY, weights_only(W), iterations=n_pass, options=opts)
+        (a11, ve, vw1, vw2, p0), states, loglik = passes[n_pass - 1]
+        m = run.model
+        assert run.iterations == n_pass and not run.converged
+        assert m.alpha11 == pytest.approx(float(a11), rel=1e-13)
+        assert m.obs_var == pytest.approx(float(ve), rel=1e-12)
+        assert m.state_var.tolist() == pytest.approx([float(vw1), float(vw2)], rel=1e-12, abs=0)
+        assert m.initial_state.tolist() == [0.0, 2.0]
+        assert m.initial_cov.tolist() == pytest.approx([float(p0[0]), float(p0[1])], rel=1e-12)
+        np.testing.assert_allclose(run.filtered_state, np.array(states, dtype=float), rtol=1e-12)
+        assert run.history[-1, 2] == pytest.approx(loglik, rel=1e-12)
+        assert run.history[:, 0].tolist() == pytest.approx([float(p[0][0]) for p in passes[:n_pass]], rel=1e-13)
+    # a few of the hand figures, to see them move: pass 2 re-estimated from pass 1's states
+    if (residual, bm) == ("posterior", "johansen"):
+        assert float(passes[1][0][0]) == pytest.approx(0.3944846743644214, rel=1e-12)
+        assert float(passes[1][0][1]) == pytest.approx(0.01663368379117659, rel=1e-12)
+        assert float(passes[2][0][1]) == pytest.approx(0.0011677874997545654, rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Real data against the plain NumPy reference (tests/kc_reference.py).
+# --------------------------------------------------------------------------------------------
+
+def assert_pass_equal(run, ref: RefRun, n_pass: int, y_max: float, rtol: float = 1e-10) -> None:
+    """The model and states of kalcoint's run of ``n_pass`` passes equal the reference's pass ``n_pass``."""
+    m, rm, rf = run.model, ref.models[n_pass - 1], ref.filters[n_pass - 1]
+    # a11 is dimensionless and O(1); once the method drives it to ~0 (spec 9), compare absolutely at
+    # 1e-14 (observed differences stay below 1e-16 there).
+    assert m.alpha11 == pytest.approx(rm.a11, rel=rtol, abs=1e-14)
+    # Ve: after the collapse of spec 9 (pass ~8 on EWA/EWC/IGE) Ve is the mean square of rounding
+    # noise in y_t - x_t.b_t (~1e-30, while |y| ~ 30): its digits are noise, different for any change
+    # of summation order (observed: 0.5 relative). Compare it relatively while it is above the noise
+    # floor (64 eps max|y|)^2, else require only that both are at that floor.
+    floor = (64 * EPS * y_max) ** 2
+    assert m.obs_var == pytest.approx(rm.Ve, rel=rtol, abs=floor)
+    np.testing.assert_allclose(m.state_var, np.diag(rm.Vw), rtol=rtol, atol=0)
+    np.testing.assert_allclose(m.initial_state, rm.b0, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(m.initial_cov, np.diag(rm.P0), rtol=rtol, atol=0)
+    scale = np.max(np.abs(rf.b_filt), axis=0)
+    assert np.max(np.abs(run.filtered_state - rf.b_filt) / scale) < rtol
+    assert run.history[-1, 2] == pytest.approx(rf.loglik, rel=rtol)
+    np.testing.assert_allclose(run.history[:, 0], [r.a11 for r in ref.models[:n_pass]], rtol=rtol, atol=1e-14)
+
+
+BASKETS = [["EWA", "EWC"], ["EWA", "EWC", "IGE"], ["EWA", "EWC", "IGE", "EEM"]]
+
+
+@pytest.fixture(scope="module", params=BASKETS, ids=lambda a: "-".join(a))
+def basket_ref(request):
+    prices = load(request.param).to_numpy()
+    jres = johansen(prices)
+    return prices, jres, ref_seed(prices, jres.weights, 50)
+
+
+@pytest.mark.parametrize("n_pass", [1, 2, 3, 10, 50])
+def test_passes_match_reference(basket_ref, n_pass):
+    prices, jres, ref = basket_ref
+    run = run_seed_passes(prices, jres, iterations=n_pass)
+    assert run.iterations == n_pass and not run.converged
+    assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
+
+
+def test_collapse_figures_ewa_ewc_ige(basket_ref):
+    """Spec section 9 on the triplet: Ve below 1e-20 within ten passes; a11 ends near 0."""
+    prices, jres, ref = basket_ref
+    if prices.shape[1] != 3:
+        pytest.skip("figures pinned for EWA/EWC/IGE only")  # the other baskets are covered above
+    ves = [m.Ve for m in ref.models]
+    assert ves[0] == pytest.approx(1.7626442562566154, rel=1e-10)
+    assert ves[1] == pytest.approx(0.07831871327274266, rel=1e-10)
+    assert max(ves[9:]) < 1e-20
+    assert ref.models[-1].a11 == pytest.approx(-1.98603976e-05, rel=1e-6)
+
+
+OPTIONS = {
+    "prior": SeedOptions(residual="prior"),
+    "sample": SeedOptions(bm="sample"),
+    "alpha1": SeedOptions(fixed_alpha11=1.0),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_options_match_reference(name):
+    opts = OPTIONS[name]
+    prices = load(["EWA", "EWC", "IGE"]).to_numpy()
+    jres = johansen(prices)
+    ref = ref_seed(prices, jres.weights, 10, residual=opts.residual, bm=opts.bm,
+                   fixed_alpha11=opts.fixed_alpha11)
+    for n_pass in (1, 2, 3, 10):
+        run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
+        assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
+    if name == "alpha1":
+        assert all(m.a11 == 1.0 and m.Vw[0, 0] == 0.0 for m in ref.models)
+
+
+def test_tol_stop_matches_reference():
+    # residual="prior" does not collapse, so the relative changes fall smoothly (with the posterior
+    # residual Ve becomes rounding noise whose relative change stays ~0.1, spec 9, and a tol stop
+    # there depends on that noise).
+    prices = load(["EWA", "EWC", "IGE"]).to_numpy()
+    jres = johansen(prices)
+    opts = SeedOptions(residual="prior")
+    ref = ref_seed(prices, jres.weights, 2000, tol=1e-4, residual="prior")
+    assert ref.converged and ref.passes == 38
+    run = run_seed_passes(prices, jres, iterations=2000, tol=1e-4, options=opts)
+    assert run.converged and run.iterations == 38 and run.history.shape == (38, 3)
+    assert_pass_equal(run, ref, 38, np.max(np.abs(prices[:, 0])))
+    assert run.model.alpha11 == pytest.approx(0.9769622559457075, rel=1e-10)
+    # not converged within fewer passes than it needs
+    short = run_seed_passes(prices, jres, iterations=37, tol=1e-4, options=opts)
+    assert short.iterations == 37 and not short.converged
+
+
+def test_one_pass_is_the_first_pass_model():
+    prices = load(["EWA", "EWC", "IGE"])
+    values = prices.to_numpy()
+    jres = johansen(values)
+    first = first_pass_model(values, jres.weights)
+    run = run_seed_passes(values, jres, iterations=1)
+    tuned = tune(prices, iterations=1)
+    # equal up to the rounding of the matrix products (run_seed_passes makes the panel C-contiguous);
+    # Vw_11 = (1 - a11^2) Gamma_11 loses two digits to the cancellation in 1 - a11^2 (a11 = 0.9977)
+    for m in (run.model, tuned.model):
+        assert m.alpha11 == pytest.approx(first.alpha11, rel=1e-14)
+        assert m.obs_var == pytest.approx(first.obs_var, rel=1e-14)
+        np.testing.assert_allclose(m.state_var, first.state_var, rtol=1e-11, atol=0)
+        np.testing.assert_array_equal(m.initial_state, first.initial_state)
+        np.testing.assert_allclose(m.initial_cov, first.initial_cov, rtol=1e-13)
+    assert tuned.iterations == 1 and run.iterations == 1
+    np.testing.assert_allclose(tuned.result.filtered_state, kalman_filter(prices, first).filtered_state,
+                               rtol=1e-12, atol=1e-12)
+    ref = ref_first_pass(values, jres.weights)
+    assert first.alpha11 == pytest.approx(ref.a11, rel=1e-14)
+    assert first.obs_var == pytest.approx(ref.Ve, rel=1e-13)
+    np.testing.assert_allclose(first.state_var, np.diag(ref.Vw), rtol=1e-11, atol=0)
+    np.testing.assert_allclose(first.initial_cov, np.diag(ref.P0), rtol=1e-12)
+
+
+def test_tune_reports_the_last_pass(basket_ref):
+    prices, jres, ref = basket_ref
+    tuned = tune(prices, iterations=50, diagnose=False)
+    assert tuned.method == "seed" and tuned.iterations == 50 and not tuned.converged
+    assert tuned.alpha11 == pytest.approx(ref.models[-1].a11, rel=1e-10, abs=1e-14)
+    assert tuned.loglik == pytest.approx(ref.filters[-1].loglik, rel=1e-10)
+    assert tuned.history["alpha11"].shape == (50,)
+    scale = np.max(np.abs(ref.filters[-1].b_filt), axis=0)
+    assert np.max(np.abs(tuned.result.filtered_state - ref.filters[-1].b_filt) / scale) < 1e-10
+
+
+def test_alpha11_above_one_is_refused_with_its_cause():
+    # On EWA/EWC/IGE/SPY pass 2 estimates a11 = 1.00049 > 1, so Vw_11 = (1 - a11^2) Gamma_11 < 0:
+    # not a variance. The first pass is fine.
+    prices = load(["EWA", "EWC", "IGE", "SPY"]).to_numpy()
+    jres = johansen(prices)
+    ref = ref_seed(prices, jres.weights, 1)
+    assert ref.models[0].a11 == pytest.approx(0.9984741637326593, rel=1e-10)
+    run_seed_passes(prices, jres, iterations=1)
+    with pytest.raises(ComputationError, match=r"pass 2\b.*alpha11 = 1\.0004\d* is outside \[-1, 1\].*state_var"):
+        run_seed_passes(prices, jres, iterations=2000)
+
+
+def test_bad_options_are_refused():
+    jres = weights_only(W)
+    with pytest.raises(KalcointError, match="iterations"):
+        run_seed_passes(TINY, jres, iterations=0)
+    with pytest.raises(KalcointError, match="tol"):
+        run_seed_passes(TINY, jres, iterations=3, tol=0.0)
+    with pytest.raises(KalcointError, match="residual"):
+        SeedOptions(residual="innovation-ish")
+    with pytest.raises(KalcointError, match="bm"):
+        SeedOptions(bm="median")
