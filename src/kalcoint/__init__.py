@@ -14,5 +14,6 @@ from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoothe
 from .tuning import TunedModel, tune
 from .comparison import Comparison, compare
 from .synthetic import demo_prices, simulate
+from .live import LiveModel, load_model, save_model
 
 __version__ = "0.1.0"

@@ -1,0 +1,886 @@
+"""Saved models for live use: tune once, then feed the filter one day (or a few) at a time.
+
+A model file is an SQLite database (standard library ``sqlite3``) that holds
+everything needed to continue the filter: the assets, the tuned quantities, the
+Johansen weights, the posterior state and covariance after the last row fed,
+the strategy's settings and legs, and a table of every step taken.
+
+Guarantees
+----------
+* Continuing is exact: the state is stored as JSON arrays of ``repr`` floats
+  (exact float64 round trip), and an update runs
+  ``kalman_filter(rows, model, start=(b, P))``, so rows fed one at a time give
+  the same states as one batch filter over the same rows.
+* A refused batch changes nothing: every row of a batch is validated and the
+  filter is run in memory *before* a write transaction is opened. The file is
+  left byte-for-byte unchanged (no page is written; not even its mtime moves).
+* An update is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) in SQLite's
+  rollback-journal mode (``journal_mode=DELETE``, ``synchronous=FULL``): a crash
+  or kill at any point leaves the old state or the new one; a leftover
+  ``MODEL-journal`` file is rolled back by the next open. The rollback journal
+  (not WAL) is used so the model file alone is always complete between updates
+  (no ``-wal`` file holding committed data) and a read never writes to it.
+* Two updates at once: the second waits for the write lock up to
+  ``lock_timeout`` seconds (then fails with a one-line error); once it holds the
+  lock it re-reads the head and re-validates its rows against it, so it is
+  refused (e.g. "date not after the last one") rather than applied twice.
+
+Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
+= :data:`SCHEMA_VERSION`)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
+        format          'kalcoint-live-model'
+        schema_version  '1'
+        kalcoint_version, created_at (UTC ISO)
+        method          'seed' | 'mle' | 'em' | 'chan'
+        assets          JSON list of tickers, dependent asset first
+        model           JSON StateSpaceModel.to_dict() (alpha11, obs_var, state_var,
+                        initial_state, initial_cov)
+        weights         JSON list (Johansen weights, k) or null (Chan's filter)
+        strategy        JSON {"strategy": "bands", "entry": 1.0, "exit": 1.0}
+        tuning          JSON TunedModel.to_dict() (or Chan's settings)
+    head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
+         step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
+         long_leg INTEGER, short_leg INTEGER, updated_at TEXT)
+    steps(step INTEGER PRIMARY KEY,                    -- 1, 2, ... every row ever fed
+          kind TEXT ('tune' | 'update'), date TEXT UNIQUE, prices TEXT (JSON k),
+          state TEXT (JSON k, posterior b_{t|t}), innovation REAL, innovation_var REAL,
+          zscore REAL, spread REAL, units INTEGER, applied_at TEXT)
+
+Dates are ISO ``YYYY-MM-DD`` text (with a time if the data has one). The rows
+of the sample the model was saved with are recorded as ``kind='tune'`` (with
+the bands rule run over them from flat, so the strategy's units at save time
+are those a trader following the rule would hold); rows fed later are
+``kind='update'``. ``head`` duplicates the last step's date and state; a load
+checks they agree.
+
+Units: prices in the assets' currency; ``innovation`` ``e_t`` and ``spread``
+in price units of asset 1, ``innovation_var`` ``Q_t`` its square; ``zscore =
+e_t / sqrt(Q_t)``; one unit of the portfolio holds one share of asset 1 and
+``-b_j`` shares of asset j (posterior state of the day).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_path, to_jsonable
+from .errors import ComputationError, KalcointError
+from .filtering import FilterResult, StateSpaceModel, kalman_filter
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x6B636C6D  # "kclm"
+FORMAT = "kalcoint-live-model"
+DEFAULT_STRATEGY: dict[str, Any] = {"strategy": "bands", "entry": 1.0, "exit": 1.0}
+DEFAULT_MAX_JUMP = 0.25
+"""Largest accepted absolute daily log return of any asset (0.25 is a 22% fall or a 28% rise)."""
+DEFAULT_LOCK_TIMEOUT = 10.0
+"""Seconds an update waits for another update of the same file to finish."""
+PRICE_RTOL = 1e-9
+"""Relative tolerance when ``since_last`` compares a re-fed row with the one recorded."""
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    step INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    state TEXT NOT NULL,
+    cov TEXT NOT NULL,
+    long_leg INTEGER NOT NULL,
+    short_leg INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE steps (
+    step INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('tune', 'update')),
+    date TEXT NOT NULL UNIQUE,
+    prices TEXT NOT NULL,
+    state TEXT NOT NULL,
+    innovation REAL NOT NULL,
+    innovation_var REAL NOT NULL,
+    zscore REAL NOT NULL,
+    spread REAL NOT NULL,
+    units INTEGER NOT NULL,
+    applied_at TEXT NOT NULL
+);
+"""
+
+_INSERT_STEP = (
+    "INSERT INTO steps (step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
+    "applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_HEAD = (
+    "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ? "
+    "WHERE id = 1"
+)
+
+_statement_hook: Callable[[int, str], None] | None = None
+"""Test seam: called as ``hook(i, label)`` before write statement i of an update
+(0 BEGIN, 1 read head, 2 insert steps, 3 update head, 4 COMMIT) and with
+``(5, "committed")`` after the commit. ``None`` in normal use."""
+
+UPDATE_STATEMENTS = ("begin", "read_head", "insert_steps", "update_head", "commit", "committed")
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _day(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
+
+
+def _dumps(values: Any) -> str:
+    """JSON of floats written with ``repr`` (exact float64 round trip)."""
+    return json.dumps(to_jsonable(values), allow_nan=False)
+
+
+def _vector(text: str) -> np.ndarray:
+    return np.array(json.loads(text), dtype=np.float64)
+
+
+def _check_strategy(strategy: Mapping[str, Any] | None) -> dict[str, Any]:
+    from .strategy import check_bands
+
+    merged = {**DEFAULT_STRATEGY, **(dict(strategy) if strategy else {})}
+    if merged["strategy"] != "bands":
+        raise KalcointError(f"live models support the 'bands' strategy only, got {merged['strategy']!r}")
+    merged["entry"], merged["exit"] = float(merged["entry"]), float(merged["exit"])
+    check_bands(merged["entry"], merged["exit"])
+    return merged
+
+
+def _bands_continue(
+    innovation: np.ndarray, innovation_var: np.ndarray, entry: float, exit: float, long_leg: int, short_leg: int
+) -> tuple[np.ndarray, int, int]:
+    """Chan's band rule (as :func:`kalcoint.strategy.bands`) continued from the legs held the day before.
+
+    Returns the units (n,) held at each close and the legs after the last day.
+    """
+    units = np.empty(innovation.size, dtype=np.int64)
+    for t, (e, q) in enumerate(zip(innovation, innovation_var)):
+        s = math.sqrt(q)
+        if e >= -exit * s:
+            long_leg = 0
+        elif e < -entry * s:
+            long_leg = 1
+        if e <= exit * s:
+            short_leg = 0
+        elif e > entry * s:
+            short_leg = -1
+        units[t] = long_leg + short_leg
+    return units, long_leg, short_leg
+
+
+def unit_shares(state: np.ndarray) -> np.ndarray:
+    """(k,) shares of one unit of the portfolio: ``(1, -b_2, ..., -b_k)`` for a posterior state (k,)."""
+    shares = -np.asarray(state, dtype=np.float64).copy()
+    shares[0] = 1.0
+    return shares
+
+
+def target_shares(state: np.ndarray, prices: np.ndarray, units: float, capital: float | None) -> np.ndarray:
+    """(k,) target position in shares: ``units`` units of the portfolio, each unit scaled so that its
+    gross dollar value ``sum_j |shares_j| p_j`` equals ``capital`` (unscaled when ``capital`` is None)."""
+    shares = unit_shares(state)
+    if capital is not None:
+        gross = float(np.sum(np.abs(shares) * np.asarray(prices, dtype=np.float64)))
+        if not gross > 0:
+            raise ComputationError("the portfolio's gross dollar value per unit is zero; cannot size a position")
+        shares = shares * (capital / gross)
+    return units * shares
+
+
+# ---------------------------------------------------------------- the snapshot of a file
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything read from a model file (the head plus the last step)."""
+
+    method: str
+    assets: list[str]
+    model: StateSpaceModel
+    weights: np.ndarray | None
+    strategy: dict[str, Any]
+    tuning: dict[str, Any]
+    meta: dict[str, str]
+    step: int
+    date: str
+    state: np.ndarray
+    cov: np.ndarray
+    long_leg: int
+    short_leg: int
+    updated_at: str
+    prices: np.ndarray
+    innovation: float
+    innovation_var: float
+    zscore: float
+    spread: float
+    units: int
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        return pd.Timestamp(self.date)
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    """Open an existing model file read-write (never creates one); autocommit mode, explicit transactions."""
+    if not path.exists():
+        raise KalcointError(f"model file {path} does not exist; create one with `kalcoint tune PRICES --save {path}`")
+    if path.is_dir():
+        raise KalcointError(f"model file {path} is a directory; give the path of a model file")
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout, isolation_level=None)
+        con.execute("PRAGMA synchronous = FULL")
+    except sqlite3.Error as exc:
+        if "not a database" in str(exc):
+            raise _not_a_model(path, "not an SQLite database") from None
+        raise KalcointError(f"cannot open model file {path} ({exc}); check the path and its permissions") from None
+    return con
+
+
+def _not_a_model(path: Path, why: str) -> KalcointError:
+    return KalcointError(f"{path} is not a usable kalcoint model file ({why}); create one with "
+                         f"`kalcoint tune PRICES --save MODEL`")
+
+
+def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
+    try:
+        app_id = con.execute("PRAGMA application_id").fetchone()[0]
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise _not_a_model(path, f"not an SQLite database: {exc}") from None
+    if app_id != APPLICATION_ID:
+        raise _not_a_model(path, "no kalcoint application id")
+    if version != SCHEMA_VERSION:
+        raise KalcointError(f"model file {path} has schema version {version}; this kalcoint reads version "
+                            f"{SCHEMA_VERSION}: re-create it with `kalcoint tune PRICES --save MODEL`")
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        head = con.execute("SELECT step, date, state, cov, long_leg, short_leg, updated_at FROM head").fetchall()
+        last = con.execute(
+            "SELECT step, date, prices, state, innovation, innovation_var, zscore, spread, units FROM steps "
+            "ORDER BY step DESC LIMIT 1"
+        ).fetchall()
+        return _snapshot_from(meta, head, last, path)
+    except (sqlite3.DatabaseError, KeyError, ValueError, TypeError, IndexError) as exc:
+        if isinstance(exc, KalcointError):
+            raise
+        raise _not_a_model(path, f"corrupt: {type(exc).__name__}: {exc}") from None
+
+
+def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], path: Path) -> _Snapshot:
+    if meta.get("format") != FORMAT:
+        raise _not_a_model(path, "meta table has no kalcoint format tag")
+    if len(head) != 1 or len(last) != 1:
+        raise _not_a_model(path, "corrupt: the head or the steps table is empty")
+    step, date, state, cov, long_leg, short_leg, updated_at = head[0]
+    l_step, l_date, prices, l_state, innov, innov_var, z, spread, units = last[0]
+    if (l_step, l_date, l_state) != (step, date, state) or units != long_leg + short_leg:
+        raise _not_a_model(path, f"corrupt: head (step {step}, {date}) disagrees with the last step "
+                                 f"(step {l_step}, {l_date})")
+    assets = json.loads(meta["assets"])
+    weights = json.loads(meta["weights"])
+    k = len(assets)
+    b, P = _vector(state), _vector(cov).reshape(k, k)
+    return _Snapshot(
+        method=meta["method"], assets=assets, model=StateSpaceModel.from_dict(json.loads(meta["model"])),
+        weights=None if weights is None else np.array(weights, dtype=np.float64),
+        strategy=json.loads(meta["strategy"]), tuning=json.loads(meta["tuning"]), meta=meta,
+        step=int(step), date=date, state=b, cov=P, long_leg=int(long_leg), short_leg=int(short_leg),
+        updated_at=updated_at, prices=_vector(prices), innovation=float(innov), innovation_var=float(innov_var),
+        zscore=float(z), spread=float(spread), units=int(units),
+    )
+
+
+# ---------------------------------------------------------------- planning an update (no writes)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The rows of a batch, validated and filtered in memory, ready to be written."""
+
+    dates: list[str]
+    prices: np.ndarray  # (m, k)
+    result: FilterResult | None
+    units: np.ndarray  # (m,)
+    long_leg: int
+    short_leg: int
+    skipped: int
+
+    @property
+    def n(self) -> int:
+        return len(self.dates)
+
+
+def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> pd.DataFrame:
+    """The batch as a float64 (m, k) frame in the model's asset order, indexed by dates."""
+    if isinstance(rows, pd.Series):
+        if rows.name is None:
+            raise KalcointError(f"{source}: a single row needs its date as the Series name")
+        rows = rows.to_frame().T
+    if not isinstance(rows, pd.DataFrame) or len(rows) == 0:
+        raise KalcointError(f"{source}: no rows to apply; give one row of prices per new date")
+    missing = [a for a in assets if a not in rows.columns]
+    if missing:
+        raise KalcointError(f"{source}: missing asset(s) {', '.join(missing)}; the model trades "
+                            f"{', '.join(assets)}: give a price for each of them on every date")
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(rows.index))
+    except (ValueError, TypeError):
+        raise KalcointError(f"{source}: the rows' index must hold dates (e.g. 2024-01-31)") from None
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    try:
+        values = rows[assets].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+    except (ValueError, TypeError):
+        raise KalcointError(f"{source}: non-numeric price in the rows; prices must be plain numbers") from None
+    return pd.DataFrame(values, index=index, columns=assets)
+
+
+def _check_order(frame: pd.DataFrame, source: str) -> None:
+    steps = np.diff(frame.index.asi8)
+    if np.any(steps <= 0):
+        i = int(np.argmax(steps <= 0)) + 1
+        what = "duplicate date" if steps[i - 1] == 0 else "dates not in increasing order at"
+        raise KalcointError(f"{source}: {what} {_day(frame.index[i])}; give the rows once each, oldest first")
+
+
+def _check_values(frame: pd.DataFrame, prev: np.ndarray, prev_date: str, max_jump: float, source: str) -> None:
+    """Refuse a NaN, a non-positive price or a log return beyond ``max_jump`` (first offending cell)."""
+    values = frame.to_numpy()
+    for r, stamp in enumerate(frame.index):
+        for c, asset in enumerate(frame.columns):
+            p = values[r, c]
+            if not math.isfinite(p):
+                raise KalcointError(f"{source}: price of {asset} on {_day(stamp)} is missing ({p}); "
+                                    "fill it in, no row was applied")
+            if p <= 0:
+                raise KalcointError(f"{source}: price of {asset} on {_day(stamp)} is {p:g} <= 0; "
+                                    "prices must be positive, no row was applied")
+    before = np.vstack([prev[None, :], values[:-1]])
+    dates = [prev_date] + [_day(d) for d in frame.index[:-1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jumps = np.abs(np.log(values / before))
+    bad = ~(jumps <= max_jump)
+    if bad.any():
+        r, c = divmod(int(np.argmax(bad.ravel())), bad.shape[1])
+        raise KalcointError(
+            f"{source}: {frame.columns[c]} moves from {before[r, c]:g} on {dates[r]} to {values[r, c]:g} on "
+            f"{_day(frame.index[r])} (|log return| {jumps[r, c]:.4g} > max jump {max_jump:g}); check the price, "
+            f"or confirm it with --max-jump {math.ceil(jumps[r, c] * 100) / 100:g}; no row was applied"
+        )
+
+
+def _split_applied(
+    frame: pd.DataFrame, snap: _Snapshot, con: sqlite3.Connection | None, source: str, since_last: bool
+) -> tuple[pd.DataFrame, int]:
+    """Drop the rows already applied (``since_last``) after checking they match the recorded ones."""
+    old = frame.index <= snap.last_date
+    if not old.any():
+        return frame, 0
+    if not since_last:
+        first = frame.index[int(np.argmax(old))]
+        raise KalcointError(f"{source}: row {_day(first)} is not after the model's last date {snap.date}; "
+                            "give only new rows, or pass --since-last to skip rows already applied")
+    if con is not None:
+        _check_recorded(frame[old], con, source)
+    return frame[~old], int(old.sum())
+
+
+def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> None:
+    recorded = dict(con.execute("SELECT date, prices FROM steps").fetchall())
+    first = con.execute("SELECT MIN(date) FROM steps").fetchone()[0]
+    for stamp, row in old.iterrows():
+        day = _day(stamp)
+        if day in recorded:
+            had = _vector(recorded[day])
+            if not np.allclose(row.to_numpy(), had, rtol=PRICE_RTOL, atol=0.0):
+                raise KalcointError(f"{source}: row {day} differs from the prices applied on that date "
+                                    f"({_dumps(had)}); the filter cannot be rewound: re-tune, or fix the file")
+        elif day >= first:
+            raise KalcointError(f"{source}: row {day} is older than the model's last date but was never applied; "
+                                "the filter cannot go back: remove the row")
+
+
+def _plan(
+    snap: _Snapshot, frame: pd.DataFrame, source: str, max_jump: float, since_last: bool,
+    con: sqlite3.Connection | None,
+) -> _Plan:
+    """Validate every row and run the filter on the batch in memory; raise before anything is written."""
+    _check_order(frame, source)
+    new, skipped = _split_applied(frame, snap, con, source, since_last)
+    if len(new) == 0:
+        return _Plan([], np.empty((0, len(snap.assets))), None, np.empty(0, np.int64), snap.long_leg,
+                     snap.short_leg, skipped)
+    _check_values(new, snap.prices, snap.date, max_jump, source)
+    result = kalman_filter(new, snap.model, start=(snap.state, snap.cov))
+    if not (np.all(np.isfinite(result.filtered_state)) and np.all(np.isfinite(result.filtered_cov))):
+        raise ComputationError(f"{source}: the filter gave non-finite states; no row was applied")
+    entry, exit_ = float(snap.strategy["entry"]), float(snap.strategy["exit"])
+    units, long_leg, short_leg = _bands_continue(
+        result.innovation, result.innovation_var, entry, exit_, snap.long_leg, snap.short_leg)
+    return _Plan([_day(d) for d in new.index], new.to_numpy(), result, units, long_leg, short_leg, skipped)
+
+
+def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple]:
+    r = plan.result
+    assert r is not None
+    z = r.innovation / np.sqrt(r.innovation_var)
+    spread = r.spread
+    return [
+        (first_step + t, kind, plan.dates[t], _dumps(plan.prices[t]), _dumps(r.filtered_state[t]),
+         float(r.innovation[t]), float(r.innovation_var[t]), float(z[t]), float(spread[t]), int(plan.units[t]), when)
+        for t in range(plan.n)
+    ]
+
+
+def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
+    r = plan.result
+    assert r is not None
+    return (first_step + plan.n - 1, plan.dates[-1], _dumps(r.filtered_state[-1]), _dumps(r.filtered_cov[-1]),
+            plan.long_leg, plan.short_leg, when)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _run(con: sqlite3.Connection, i: int, sql: str, params: Any = None, many: bool = False) -> sqlite3.Cursor:
+    if _statement_hook is not None:
+        _statement_hook(i, UPDATE_STATEMENTS[i])
+    if many:
+        return con.executemany(sql, params)
+    return con.execute(sql, params or ())
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _write_update(
+    con: sqlite3.Connection, path: Path, snap: _Snapshot, plan: _Plan, frame: pd.DataFrame, source: str,
+    max_jump: float, since_last: bool, lock_timeout: float,
+) -> tuple[_Snapshot, _Plan]:
+    """Apply ``plan`` in one transaction; if another update committed first, re-plan against it."""
+    try:
+        _run(con, 0, "BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _locked(exc):
+            raise KalcointError(f"model file {path} is being updated by another process (waited "
+                                f"{lock_timeout:g} s); try again when it has finished") from None
+        raise KalcointError(f"cannot update model file {path}: {exc}") from None
+    try:
+        step, date = _run(con, 1, "SELECT step, date FROM head").fetchone()
+        if (step, date) != (snap.step, snap.date):
+            snap = _read_snapshot(con, path)
+            plan = _plan(snap, frame, source, max_jump, since_last, con)
+        if plan.n == 0:
+            con.execute("ROLLBACK")
+            return snap, plan
+        when = _now()
+        _run(con, 2, _INSERT_STEP, _step_rows(snap.step + 1, "update", plan, when), many=True)
+        _run(con, 3, _UPDATE_HEAD, _head_values(snap.step + 1, plan, when))
+        _run(con, 4, "COMMIT")
+    except BaseException as exc:
+        if con.in_transaction:
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
+            raise KalcointError(f"model file {path} is being read or updated by another process; "
+                                "nothing was applied, try again") from None
+        if isinstance(exc, sqlite3.Error):
+            raise KalcointError(f"cannot update model file {path}: {exc}; nothing was applied") from None
+        raise
+    if _statement_hook is not None:
+        _statement_hook(5, UPDATE_STATEMENTS[5])
+    return _read_snapshot(con, path), plan
+
+
+def _create_file(
+    path: Path, *, method: str, assets: list[str], model: StateSpaceModel, weights: np.ndarray | None,
+    prices: pd.DataFrame, strategy: dict[str, Any], tuning: dict[str, Any],
+) -> None:
+    """Build the file at ``path`` (a fresh temporary file) with the rows of ``prices`` as kind='tune'."""
+    plan = _initial_plan(prices, model, strategy)
+    when = _now()
+    from . import __version__
+
+    meta = {
+        "format": FORMAT, "schema_version": str(SCHEMA_VERSION), "kalcoint_version": __version__,
+        "created_at": when, "method": method, "assets": _dumps(assets), "model": _dumps(model.to_dict()),
+        "weights": _dumps(None if weights is None else np.asarray(weights, dtype=np.float64)),
+        "strategy": _dumps(strategy), "tuning": _dumps(tuning),
+    }
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("PRAGMA journal_mode = DELETE")
+        con.execute("BEGIN")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
+        con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
+        con.execute("INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at) "
+                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?)", _head_values(1, plan, when))
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def _initial_plan(prices: pd.DataFrame, model: StateSpaceModel, strategy: dict[str, Any]) -> _Plan:
+    result = kalman_filter(prices, model)
+    if not (np.all(np.isfinite(result.filtered_state)) and np.all(np.isfinite(result.filtered_cov))):
+        raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
+    units, long_leg, short_leg = _bands_continue(
+        result.innovation, result.innovation_var, strategy["entry"], strategy["exit"], 0, 0)
+    return _Plan([_day(d) for d in prices.index], prices.to_numpy(), result, units, long_leg, short_leg, 0)
+
+
+def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
+    """The saved sample in the model's asset order, checked (dates ascending, finite, last row positive)."""
+    if not isinstance(prices, pd.DataFrame) or not isinstance(prices.index, pd.DatetimeIndex):
+        raise KalcointError("save_model needs the tuning prices as a DataFrame indexed by dates")
+    missing = [a for a in assets if a not in prices.columns]
+    if missing:
+        raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
+    frame = prices[assets].astype(np.float64)
+    if frame.index.tz is not None:
+        frame.index = frame.index.tz_localize(None)
+    _check_order(frame, "save_model prices")
+    if not np.all(np.isfinite(frame.to_numpy())):
+        raise KalcointError("the prices to save hold NaN or infinite values; clean them first")
+    if not np.all(frame.to_numpy()[-1] > 0):
+        raise KalcointError(f"the last row ({_day(frame.index[-1])}) has a non-positive price; "
+                            "a live model needs positive prices")
+    return frame
+
+
+def _save(path: str | os.PathLike[str], **kwargs: Any) -> LiveModel:
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        _create_file(tmp, **kwargs)
+    _fsync_dir(target.parent)
+    return load_model(target)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def save_model(
+    path: str | os.PathLike[str], tuned: Any, prices: pd.DataFrame, *, strategy: Mapping[str, Any] | None = None
+) -> LiveModel:
+    """Write a new model file from a :class:`~kalcoint.tuning.TunedModel` and its tuning prices.
+
+    prices : (n, k) DataFrame indexed by dates holding the tuned assets (other columns ignored);
+        the filter is run over it from the model's prior and every row is recorded (kind='tune').
+    strategy : bands settings, default ``{"strategy": "bands", "entry": 1.0, "exit": 1.0}``.
+
+    The file is built in a temporary file beside ``path`` and moved onto it atomically
+    (an existing file at ``path`` is replaced).
+    """
+    assets = [str(a) for a in tuned.assets]
+    frame = _sample(prices, assets)
+    tuning = to_jsonable(tuned.to_dict())
+    return _save(path, method=str(tuned.method), assets=assets, model=tuned.model,
+                 weights=np.asarray(tuned.johansen.weights, dtype=np.float64), prices=frame,
+                 strategy=_check_strategy(strategy), tuning=tuning)
+
+
+def save_chan_model(
+    path: str | os.PathLike[str], prices: pd.DataFrame, delta: float = 1e-4, state_var: float | None = None,
+    obs_var: float = 1e-3, strategy: Mapping[str, Any] | None = None,
+) -> LiveModel:
+    """Write a model file for Chan's filter (spec section 8) run over ``prices`` (all its columns,
+    the first the dependent asset). No Johansen weights are stored (``weights`` is None)."""
+    assets = [str(c) for c in prices.columns]
+    frame = _sample(prices, assets)
+    model = StateSpaceModel.chan(len(assets), delta=delta, state_var=state_var, obs_var=obs_var)
+    tuning = {"method": "chan", "delta": delta, "state_var": state_var, "obs_var": obs_var,
+              "nobs": len(frame), "start_date": _day(frame.index[0]), "end_date": _day(frame.index[-1])}
+    return _save(path, method="chan", assets=assets, model=model, weights=None, prices=frame,
+                 strategy=_check_strategy(strategy), tuning=tuning)
+
+
+def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveModel:
+    """Open a model file (checked: kalcoint file, schema version, SQLite quick_check, head = last step)."""
+    target = Path(path)
+    con = _connect(target, lock_timeout)
+    try:
+        snap = _read_snapshot(con, target)
+        check = con.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise _not_a_model(target, f"corrupt: {check}")
+    except sqlite3.OperationalError as exc:
+        if _locked(exc):
+            raise KalcointError(f"model file {target} is locked by another process; try again") from None
+        raise _not_a_model(target, str(exc)) from None
+    finally:
+        con.close()
+    return LiveModel(target, snap)
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What an update applied and the model's position after it.
+
+    applied : number of rows fed; skipped : rows already applied (``since_last``).
+    dates : the dates fed; steps : their rows (as in :meth:`LiveModel.history`).
+    last : the last step (date, prices, state, hedge_ratios, spread, innovation, innovation_var,
+        innovation_std, zscore, units). shares_per_unit : (k,) shares of one unit (scaled to
+        ``capital`` when given); target_shares : units x shares_per_unit.
+    """
+
+    applied: int
+    skipped: int
+    dates: list[str]
+    steps: pd.DataFrame
+    last: dict[str, Any]
+    assets: list[str]
+    capital: float | None
+    shares_per_unit: dict[str, float]
+    target_shares: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable({
+            "applied": self.applied, "skipped": self.skipped, "dates": self.dates, "assets": self.assets,
+            **self.last, "capital": self.capital, "shares_per_unit": self.shares_per_unit,
+            "target_shares": self.target_shares,
+        })
+
+
+class LiveModel:
+    """A model file opened for live use. Read with the properties; feed rows with :meth:`update`.
+
+    The object holds a snapshot of the file's head as of its last load or update; every update
+    re-checks the head inside its write transaction, so a stale snapshot never corrupts the file.
+    """
+
+    def __init__(self, path: Path, snap: _Snapshot) -> None:
+        self.path = path
+        self._snap = snap
+
+    def __repr__(self) -> str:
+        return (f"LiveModel({str(self.path)!r}, method={self.method!r}, assets={self.assets}, "
+                f"last_date={self._snap.date!r}, steps={self.steps})")
+
+    # -- what the file holds
+    @property
+    def assets(self) -> list[str]:
+        return list(self._snap.assets)
+
+    @property
+    def method(self) -> str:
+        return self._snap.method
+
+    @property
+    def model(self) -> StateSpaceModel:
+        return self._snap.model
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """(k,) Johansen weights (None for Chan's filter)."""
+        return None if self._snap.weights is None else self._snap.weights.copy()
+
+    @property
+    def state(self) -> np.ndarray:
+        """(k,) posterior state ``b_{t|t}`` after the last row (level, then hedge ratios)."""
+        return self._snap.state.copy()
+
+    @property
+    def cov(self) -> np.ndarray:
+        """(k, k) posterior covariance ``P_{t|t}`` after the last row."""
+        return self._snap.cov.copy()
+
+    @property
+    def hedge_ratios(self) -> dict[str, float]:
+        return {a: float(b) for a, b in zip(self._snap.assets[1:], self._snap.state[1:])}
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        return self._snap.last_date
+
+    @property
+    def steps(self) -> int:
+        """Number of rows ever fed (tuning sample included)."""
+        return self._snap.step
+
+    @property
+    def strategy(self) -> dict[str, Any]:
+        return dict(self._snap.strategy)
+
+    @property
+    def tuning(self) -> dict[str, Any]:
+        return dict(self._snap.tuning)
+
+    @property
+    def units(self) -> int:
+        return self._snap.units
+
+    @property
+    def last(self) -> dict[str, Any]:
+        """The last step: date, prices, state, hedge_ratios, spread, innovation, innovation_var,
+        innovation_std, zscore, units."""
+        s = self._snap
+        return {
+            "date": s.date, "prices": dict(zip(s.assets, s.prices.tolist())), "state": s.state.tolist(),
+            "hedge_ratios": self.hedge_ratios, "spread": s.spread, "innovation": s.innovation,
+            "innovation_var": s.innovation_var, "innovation_std": math.sqrt(s.innovation_var),
+            "zscore": s.zscore, "units": s.units,
+        }
+
+    # -- actions
+    def reload(self) -> LiveModel:
+        """Re-read the file (e.g. after another process updated it)."""
+        self._snap = load_model(self.path)._snap
+        return self
+
+    def update(
+        self, rows: pd.DataFrame | pd.Series, capital: float | None = None, max_jump: float = DEFAULT_MAX_JUMP,
+        *, since_last: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, source: str = "new rows",
+    ) -> UpdateResult:
+        """Feed rows (a DataFrame indexed by dates with a column per asset, or one Series named by its
+        date) through the filter, in date order, all or none.
+
+        Refused (KalcointError, file untouched): a date not after the last one (``since_last``
+        skips rows already applied when they match the recorded prices), a missing asset, a NaN, a
+        non-positive price, an absolute daily log return above ``max_jump`` (``math.inf`` accepts any).
+        capital : dollars; sizes ``target_shares`` so one unit's gross dollar value equals it.
+        """
+        if capital is not None and not (math.isfinite(capital) and capital > 0):
+            raise KalcointError(f"--capital {capital} must be a positive amount of money")
+        if not max_jump > 0:
+            raise KalcointError(f"--max-jump {max_jump} must be > 0 (an absolute log return; inf accepts any)")
+        frame = _as_rows(rows, self._snap.assets, source)
+        con = _connect(self.path, lock_timeout)
+        try:
+            snap = _read_snapshot(con, self.path)  # the file's head now, not as of our last load
+            if snap.assets != self._snap.assets:
+                raise KalcointError(f"model file {self.path} was replaced by a model of other assets; reload it")
+            plan = _plan(snap, frame, source, max_jump, since_last, con)
+            if plan.n > 0:
+                snap, plan = _write_update(con, self.path, snap, plan, frame, source, max_jump, since_last,
+                                           lock_timeout)
+        finally:
+            con.close()
+        self._snap = snap
+        return self._result(plan, capital)
+
+    def _result(self, plan: _Plan, capital: float | None) -> UpdateResult:
+        s = self._snap
+        per_unit = target_shares(s.state, s.prices, 1.0, capital)
+        steps = _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets) \
+            if plan.n else _history_frame([], s.assets)
+        return UpdateResult(
+            applied=plan.n, skipped=plan.skipped, dates=plan.dates, steps=steps, last=self.last,
+            assets=self.assets, capital=capital, shares_per_unit=dict(zip(s.assets, per_unit.tolist())),
+            target_shares=dict(zip(s.assets, (s.units * per_unit + 0.0).tolist())),
+        )
+
+    def history(self) -> pd.DataFrame:
+        """Every step taken: ``step, kind, date, <asset prices>..., beta_const, beta_<asset>...,
+        innovation, innovation_var, zscore, spread, units, applied_at``."""
+        con = _connect(self.path, DEFAULT_LOCK_TIMEOUT)
+        try:
+            rows = con.execute(
+                "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
+                "applied_at FROM steps ORDER BY step").fetchall()
+        finally:
+            con.close()
+        return _history_frame(rows, self._snap.assets)
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready status: ``last_date, assets, state, spread, innovation, innovation_var, units`` plus
+        ``zscore, innovation_std, hedge_ratios, prices, cov, steps, method, strategy, weights, path``."""
+        s = self._snap
+        return to_jsonable({
+            "last_date": s.date, "assets": self.assets, "state": s.state.tolist(), "spread": s.spread,
+            "innovation": s.innovation, "innovation_var": s.innovation_var, "units": s.units,
+            "zscore": s.zscore, "innovation_std": math.sqrt(s.innovation_var), "hedge_ratios": self.hedge_ratios,
+            "prices": dict(zip(s.assets, s.prices.tolist())), "cov": s.cov.tolist(), "steps": s.step,
+            "method": s.method, "strategy": self.strategy, "legs": {"long": s.long_leg, "short": s.short_leg},
+            "weights": None if s.weights is None else s.weights.tolist(), "updated_at": s.updated_at,
+            "path": str(self.path),
+        })
+
+    def filter(self, prices: pd.DataFrame) -> FilterResult:
+        """Run the saved model's tuned quantities over ``prices`` from its own prior (as when tuned)."""
+        missing = [a for a in self.assets if a not in prices.columns]
+        if missing:
+            raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
+        return kalman_filter(prices[self.assets], self.model)
+
+
+def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
+    columns = ["step", "kind", "date", *assets, "beta_const", *(f"beta_{a}" for a in assets[1:]),
+               "innovation", "innovation_var", "zscore", "spread", "units", "applied_at"]
+    k = len(assets)
+    if not rows:
+        return pd.DataFrame({c: [] for c in columns})
+    step, kind, date, prices, state, innov, q, z, spread, units, when = zip(*rows)
+    P = np.array([json.loads(p) for p in prices], dtype=np.float64).reshape(-1, k)
+    B = np.array([json.loads(b) for b in state], dtype=np.float64).reshape(-1, k)
+    data: dict[str, Any] = {"step": list(step), "kind": list(kind), "date": list(date)}
+    data.update({a: P[:, j] for j, a in enumerate(assets)})
+    data["beta_const"] = B[:, 0]
+    data.update({f"beta_{a}": B[:, j] for j, a in enumerate(assets[1:], start=1)})
+    data.update({"innovation": np.array(innov, dtype=np.float64), "innovation_var": np.array(q, dtype=np.float64),
+                 "zscore": np.array(z, dtype=np.float64), "spread": np.array(spread, dtype=np.float64),
+                 "units": np.array(units, dtype=np.int64), "applied_at": list(when)})
+    return pd.DataFrame(data, columns=columns)
+
+
+def read_rows(path: str | os.PathLike[str], assets: list[str]) -> pd.DataFrame:
+    """Read new rows for a model from a price file (any layout :func:`kalcoint.data.load_prices` reads),
+    keeping every row as it is (one row is fine; gaps stay NaN so :meth:`LiveModel.update` refuses
+    them with the date and asset named)."""
+    from . import data
+
+    source = os.fspath(path)
+    reader = getattr(data, "_read_text", None)
+    if reader is None or not hasattr(data, "_is_parquet"):  # pragma: no cover - data module reorganised
+        return data.load_prices(path, assets=assets, min_rows=2)
+    if data._is_parquet(Path(source), source):
+        frame, _ = data._read_parquet(Path(source), source, list(assets))
+    else:
+        frame, _ = reader(Path(source), source, list(assets))
+    return frame.astype(np.float64)
+
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_JUMP", "DEFAULT_STRATEGY", "SCHEMA_VERSION", "LiveModel", "UpdateResult",
+    "load_model", "read_rows", "save_chan_model", "save_model", "target_shares", "unit_shares",
+]
