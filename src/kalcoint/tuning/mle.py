@@ -14,8 +14,9 @@ free parameter; estimating it jointly makes ``initial_cov`` collapse):
 
 * ``initial_state`` = the Johansen state at its mean level,
   ``(mean_t(y_port,t) / w_1, -w_2/w_1, ..., -w_k/w_1)`` (the seed method's ``bm``);
-* ``initial_cov`` = the first pass's ``P0`` (spec section 4, step 5), which is
-  wide: the first observations pin the level and the hedge ratios down.
+* ``initial_cov`` = the first pass's ``P0`` (spec section 4, step 5; its
+  ``alpha11`` clipped to +-0.999), which is wide: the first observations pin
+  the level and the hedge ratios down.
 
 Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
 scipy's L-BFGS-B (central-difference gradients of the compiled filter
@@ -101,12 +102,20 @@ class _Likelihood:
         return -ll if math.isfinite(ll) else math.inf
 
 
+def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpaceModel:
+    """The first pass of spec section 4, with its ``alpha11`` clipped to [-0.999, 0.999] so that its
+    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample."""
+    weights = johansen_result.weights
+    level = johansen_path(values, weights)[:, 0]
+    denom = float(level[:-1] @ level[:-1])
+    alpha11 = float(level[1:] @ level[:-1]) / denom if denom > 0.0 else 0.0
+    return first_pass_model(values, weights, fixed_alpha11=float(np.clip(alpha11, -0.999, 0.999)))
+
+
 def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[np.ndarray, np.ndarray]:
     """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc)."""
-    weights = johansen_result.weights
-    initial_state = johansen_path(values, weights).mean(axis=0)
-    initial_cov = first_pass_model(values, weights).initial_cov.copy()
-    return initial_state, initial_cov
+    initial_state = johansen_path(values, johansen_result.weights).mean(axis=0)
+    return initial_state, first_pass(values, johansen_result).initial_cov.copy()
 
 
 def _prior(values: np.ndarray, johansen_result: JohansenResult,
@@ -144,8 +153,8 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
         hedge ratios (spread over their price scale), with the first pass's alpha11.
     """
     n, k = values.shape
-    first = first_pass_model(values, johansen_result.weights)
-    alpha11 = float(np.clip(first.alpha11, -0.999, 0.999))
+    first = first_pass(values, johansen_result)
+    alpha11 = first.alpha11
     scale = change_scale(values)
     vw_first = first.state_var.copy()
     vw_first[1:] = np.maximum(vw_first[1:], initial_cov[1:] / n)
