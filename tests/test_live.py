@@ -584,3 +584,43 @@ def test_cli_refusals_exit_2_with_one_line_and_leave_the_file(run_cli, model_fil
     assert run_cli("update", model_file, "--prices", jump).exit_code == 2
     assert run_cli("update", model_file, "--prices", jump, "--max-jump", "0.3").exit_code == 0
     assert live.load_model(model_file).steps == N0 + 1
+
+
+def test_cli_tune_save_then_update_and_filter_model(run_cli, tmp_path, prices):
+    """`tune --save` writes a model whose tune rows equal `filter --model` over the same file; the model
+    then updates from that posterior."""
+    train, model = tmp_path / "train.csv", tmp_path / "m.db"
+    prices.iloc[:N0].to_csv(train)
+    res = run_cli("tune", train, "--iterations", "1", "--save", model, "--entry", "1.5", "--exit", "0.5")
+    assert res.exit_code == 0, res.stderr
+    m = live.load_model(model)
+    assert m.method == "seed" and m.steps == N0 and m.strategy == {"strategy": "bands", "entry": 1.5, "exit": 0.5}
+    out = tmp_path / "f.csv"
+    assert run_cli("filter", train, "--model", model, "--out", out).exit_code == 0
+    f = pd.read_csv(out)
+    h = m.history()
+    np.testing.assert_allclose(f[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(),
+                               h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(h["units"], bands(h["innovation"], np.sqrt(h["innovation_var"]), 1.5, 0.5))
+    new = tmp_path / "new.csv"
+    prices.iloc[N0 : N0 + 2].to_csv(new)
+    assert run_cli("update", model, "--prices", new).exit_code == 0
+    np.testing.assert_allclose(live.load_model(model).state,
+                               kalman_filter(prices.iloc[: N0 + 2], m.model).filtered_state[-1], atol=1e-9)
+
+
+def test_a_failed_save_leaves_no_file(tmp_path, tuned, prices, monkeypatch, base_file):
+    target = tmp_path / "m.db"
+    shutil.copyfile(base_file, target)
+    before = digest(target)
+
+    def broken(*args, **kwargs):
+        raise Fault("disk full")
+
+    monkeypatch.setattr(live, "_initial_plan", broken)
+    with pytest.raises(Fault):
+        live.save_model(target, tuned, prices.iloc[: N0 + 50])
+    assert digest(target) == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.db"]
+    with pytest.raises(KalcointError, match="exit 2.0 is larger than --entry 1.0"):
+        live.save_model(tmp_path / "x.db", tuned, prices.iloc[:N0], strategy={"exit": 2.0})
+    assert not (tmp_path / "x.db").exists()

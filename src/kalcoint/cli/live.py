@@ -16,24 +16,29 @@ ModelArg = Annotated[Path, typer.Argument(help="Model file written by `kalcoint 
                                           show_default=False)]
 
 
+def _say(text: str) -> None:
+    """One plain line on stdout (no markup, no wrapping: easy to grep)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _fmt(value: float, spec: str = ".6g") -> str:
     return format(value, spec) if math.isfinite(value) else "-"
 
 
 def _print_position(last: dict[str, Any], assets: list[str], strategy: dict[str, Any],
                     capital: float | None, per_unit: dict[str, float], target: dict[str, float]) -> None:
-    console.print(f"date            {last['date']}")
-    console.print("prices          " + "  ".join(f"{a} {last['prices'][a]:.6g}" for a in assets))
-    console.print("hedge ratios    " + "  ".join(f"{a} {b:.6g}" for a, b in last["hedge_ratios"].items()))
-    console.print(f"spread          {_fmt(last['spread'])}")
-    console.print(f"innovation      {_fmt(last['innovation'])}   std {_fmt(last['innovation_std'])}   "
+    _say(f"date            {last['date']}")
+    _say("prices          " + "  ".join(f"{a} {last['prices'][a]:.6g}" for a in assets))
+    _say("hedge ratios    " + "  ".join(f"{a} {b:.6g}" for a, b in last["hedge_ratios"].items()))
+    _say(f"spread          {_fmt(last['spread'])}")
+    _say(f"innovation      {_fmt(last['innovation'])}   std {_fmt(last['innovation_std'])}   "
                   f"z-score {_fmt(last['zscore'], '.4f')}")
     word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
-    console.print(f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
+    _say(f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
                   f"{strategy['entry']:g}, exit {strategy['exit']:g})")
     scale = f"1 unit = ${capital:,.2f} gross" if capital is not None else "1 unit = 1 share of " + assets[0]
-    console.print(f"shares per unit ({scale}): " + "  ".join(f"{a} {per_unit[a]:+.4f}" for a in assets))
-    console.print("target position (shares): " + "  ".join(f"{a} {target[a]:+.4f}" for a in assets))
+    _say(f"shares per unit ({scale}): " + "  ".join(f"{a} {per_unit[a]:+.4f}" for a in assets))
+    _say("target position (shares): " + "  ".join(f"{a} {target[a]:+.4f}" for a in assets))
 
 
 def _write_json(path: Path | None, payload: dict) -> None:
@@ -75,12 +80,12 @@ def update(
     result = live.update(rows, capital=capital, max_jump=max_jump, since_last=since_last,
                          lock_timeout=lock_timeout, source=str(prices))
     if result.applied == 0:
-        console.print(f"no rows after the last date {live.last['date']} in {prices} "
+        _say(f"no rows after the last date {live.last['date']} in {prices} "
                       f"({result.skipped} already applied); {model} unchanged")
     else:
         span = result.dates[0] if result.applied == 1 else f"{result.dates[0]} to {result.dates[-1]}"
         skipped = f", skipped {result.skipped} already applied" if result.skipped else ""
-        console.print(f"applied {result.applied} row(s) ({span}){skipped}; {model} is at step {live.steps}")
+        _say(f"applied {result.applied} row(s) ({span}){skipped}; {model} is at step {live.steps}")
     _print_position(result.last, result.assets, live.strategy, capital, result.shares_per_unit, result.target_shares)
     _write_json(json_out, result.to_dict())
 
@@ -100,9 +105,9 @@ def status(
     live = load_model(model)
     info = live.status()
     tuning = live.tuning
-    console.print(f"model           {model}: {live.method} on {', '.join(live.assets)}, {live.steps} steps "
+    _say(f"model           {model}: {live.method} on {', '.join(live.assets)}, {live.steps} steps "
                   f"(tuned {tuning.get('start_date')} to {tuning.get('end_date')}; updated {info['updated_at']})")
-    console.print("state           " + "  ".join(_fmt(b) for b in live.state))
+    _say("state           " + "  ".join(_fmt(b) for b in live.state))
     per_unit = target_shares(live.state, np.array(list(info["prices"].values())), 1.0, None)
     _print_position(live.last, live.assets, live.strategy, None, dict(zip(live.assets, per_unit.tolist())),
                     dict(zip(live.assets, (live.units * per_unit + 0.0).tolist())))
@@ -132,7 +137,7 @@ def history(
     else:  # repr floats: the file holds the exact values fed and computed
         write_with(out, lambda tmp: frame.to_csv(tmp, index=False))
     n_upd = int((frame["kind"] == "update").sum())
-    console.print(f"wrote {out}: {len(frame)} steps ({n_upd} updates) of {', '.join(live.assets)}")
+    _say(f"wrote {out}: {len(frame)} steps ({n_upd} updates) of {', '.join(live.assets)}")
 
 
 __all__ = ["history", "status", "update"]
