@@ -50,6 +50,9 @@ FTOL = 1e-12
 """Default L-BFGS-B ``ftol`` (relative reduction of the objective that stops it); ``tol`` overrides."""
 GTOL = 1e-9
 """L-BFGS-B ``gtol`` on the projected gradient of the mean negative log-likelihood per observation."""
+BOUNDARY_RATIO = 1e-6
+"""A variance this small against the daily price-change variance (for a state: its drift over the
+sample) is on its bound for the standard errors; the diagnosis uses the same ratio."""
 HESSIAN_STEP = 1e-4
 """Relative finite-difference step of the standard-error Hessian."""
 
@@ -203,19 +206,30 @@ def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple
                     str(res.message), trace)
 
 
-def standard_errors(lik: _Likelihood, params: np.ndarray) -> dict[str, Any]:
+def negligible_variances(values: np.ndarray) -> np.ndarray:
+    """(k + 1,) variances below which ``(obs_var, state_var_1..k)`` count as zero (on their bound):
+    ``BOUNDARY_RATIO`` times ``var(dy)`` for ``obs_var``, and for state j the variance whose drift
+    over the sample, ``n * state_var_j * mean(x_j^2)``, is that fraction of ``var(dy)``."""
+    n = values.shape[0]
+    mean_sq = np.concatenate([[1.0], np.mean(values[:, 1:] ** 2, axis=0)])
+    scale = change_scale(values)
+    return BOUNDARY_RATIO * np.concatenate([[scale], scale / (n * mean_sq)])
+
+
+def standard_errors(lik: _Likelihood, params: np.ndarray, negligible: np.ndarray) -> dict[str, Any]:
     """Standard errors of ``params = (alpha11, obs_var, state_var_1..k)`` from the inverse of a
     central-difference Hessian of the negative log-likelihood (relative steps ``HESSIAN_STEP``).
 
-    A quantity within a step of its bound (|alpha11| near 1, a variance near 0) is held fixed and
-    gets ``None``; when the Hessian of the others is not positive definite every entry is ``None``.
+    A quantity on its bound (|alpha11| within ``10 * HESSIAN_STEP`` of 1, a variance below
+    ``negligible``, see :func:`negligible_variances`) is held fixed and gets ``None``; when the
+    Hessian of the others is not positive definite every entry is ``None``.
     """
     k = params.size - 2
     step = HESSIAN_STEP * np.maximum(np.abs(params), 1e-300)
     step[0] = min(HESSIAN_STEP, 0.5 * (1.0 - abs(params[0])))
     free = np.ones(params.size, dtype=bool)
     free[0] = 1.0 - abs(params[0]) > 10 * HESSIAN_STEP
-    free[1:] = params[1:] > 1e-8 * max(params[1], 1e-300)  # variances ~0 sit on their bound
+    free[1:] = params[1:] >= negligible
     se: list[float | None] = [None] * params.size
     if np.any(free):
         def sub(p: np.ndarray) -> float:
@@ -288,5 +302,5 @@ def fit(
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
         },
-        "std_errors": standard_errors(lik, params) if std_errors else None,
+        "std_errors": standard_errors(lik, params, negligible_variances(values)) if std_errors else None,
     }
