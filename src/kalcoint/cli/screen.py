@@ -127,8 +127,9 @@ def screen(
             raise typer.Exit(130) from None
     elapsed = time.perf_counter() - started
     counts = table["status"].value_counts()
-    console.print(f"{len(table)} baskets in {out} ({counts.get('ok', 0)} ok, {counts.get('short', 0)} short, "
-                  f"{counts.get('failed', 0)} failed); {elapsed:.1f} s")
+    degenerate = int(table.loc[table["status"] == "ok", "degenerate"].fillna(False).sum())
+    console.print(f"{len(table)} baskets in {out} ({counts.get('ok', 0)} ok, of which {degenerate} degenerate; "
+                  f"{counts.get('short', 0)} short, {counts.get('failed', 0)} failed); {elapsed:.1f} s")
     if top:
         ranked = sc.rank_table(table, by=rank_by, top=top)
         console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
