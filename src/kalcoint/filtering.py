@@ -136,14 +136,16 @@ def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
     n, k = X.shape
     bp = b_start.copy()  # prior mean b_{t|t-1}
     Pp = np.empty((k, k))  # prior covariance P_{t|t-1}
+    aa = np.empty((k, k))  # a_i a_j: A P A' = aa * P (entrywise) for diagonal A
     for i in range(k):
         for j in range(k):
             Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
+            aa[i, j] = a[i] * a[j]
     if predict_first:
         for i in range(k):
             bp[i] = a[i] * bp[i]
             for j in range(k):
-                Pp[i, j] = a[i] * Pp[i, j] * a[j]
+                Pp[i, j] = aa[i, j] * Pp[i, j]
             Pp[i, i] += vw[i]
     Px = np.empty(k)
     quad = 0.0  # sum e_t^2 / Q_t
@@ -171,18 +173,18 @@ def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
         r = 1.0 / q
         g = e * r
         # K = P_pred x' / Q;  b_{t|t} = b_pred + K e;  P_{t|t} = P_pred - K x P_pred = P_pred - Px Px' / Q
-        # then predict day t + 1: b = A b_{t|t},  P = A P_{t|t} A' + Vw  (A, Vw diagonal)
+        # then predict day t + 1: b = A b_{t|t},  P = A P_{t|t} A' + Vw  (A, Vw diagonal).
+        # (Px_i Px_j) is formed before 1/Q is known: the day-to-day dependency chain is shorter.
         for i in range(k):
             bi = bp[i] + Px[i] * g
             b_filt[t, i] = bi
             bp[i] = a[i] * bi
-            c = Px[i] * r
             for j in range(i, k):
-                pf = Pp[i, j] - c * Px[j]
+                pf = Pp[i, j] - (Px[i] * Px[j]) * r
                 if store_cov:
                     P_filt[t, i, j] = pf
                     P_filt[t, j, i] = pf
-                v = a[i] * pf * a[j]
+                v = aa[i, j] * pf
                 Pp[i, j] = v
                 Pp[j, i] = v
             Pp[i, i] += vw[i]

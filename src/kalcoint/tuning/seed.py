@@ -106,9 +106,10 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
                  fix_alpha11, prior_residual, iterations, tol,
                  hist, b_filt, innov, innov_var, out_model):  # pragma: no cover - compiled
     """Run up to ``iterations`` passes. Returns (passes run, status): status 1 converged
-    (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run, -2 the next pass
-    would have ``|alpha11| > 1`` (a negative ``state_var[0]``; that alpha11 is in
-    ``hist[passes, 0]``).
+    (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run.
+
+    As the spec writes it, a pass whose ``|alpha11| > 1`` runs with a negative
+    ``state_var[0] = (1 - alpha11^2) Gamma_11``; the caller reports it if the run ends there.
 
     hist : (iterations, 3) rows (alpha11, obs_var, loglik) of each pass.
     out_model : (2 + 2k,) the quantities the last pass ran with: alpha11, obs_var, state_var, initial_cov.
@@ -188,9 +189,6 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
         vw_new[0] = (1.0 - a11_new * a11_new) * gamma11
         for i in range(k):
             p0_new[i] /= n - 1
-        if not vw_new[0] >= 0.0:
-            hist[m + 1, 0] = a11_new
-            return m + 1, -2
         if tol > 0.0:
             worst = max(_rel_change(a11_new, a11), _rel_change(ve_new, ve))
             for i in range(k):
@@ -251,11 +249,12 @@ def run_seed_passes(
         first.initial_cov.copy(), bm, options.bm == "sample", options.fixed_alpha11 is not None,
         options.residual == "prior", iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
     )
-    if status == -2:
+    if out[2] < 0:  # |alpha11| > 1 at the last pass run
         raise ComputationError(
-            f"seed tuning cannot run pass {passes + 1}: its alpha11 = {hist[passes, 0]:.8g} is outside "
-            "[-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 < 0 is not a variance (the filtered "
-            f"level is not mean-reverting); use --iterations {passes} or fewer, or --method mle"
+            f"seed tuning {'broke down' if status < 0 else 'ended'} at pass {passes} with alpha11 = "
+            f"{out[0]:.8g} outside [-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 = {out[2]:.3g} is "
+            "not a variance (the filtered level is not mean-reverting); use fewer --iterations, "
+            "a --tol stop, or --method mle"
         )
     if status < 0 or not np.all(np.isfinite(out)):
         raise ComputationError(
