@@ -111,6 +111,7 @@ def johansen(
         raise KalcointError(f"k_ar_diff={k_ar_diff} must be >= 0")
     if k > 12:
         raise KalcointError(f"Johansen critical values exist for at most 12 series, got {k}")
+    _check_panel(values, assets, k_ar_diff)
     try:
         res = coint_johansen(values, det_order, k_ar_diff)
     except np.linalg.LinAlgError as exc:
@@ -142,6 +143,21 @@ def johansen(
     )
 
 
+def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
+    """Refuse panels Johansen cannot use: missing values, a constant series, too few rows."""
+    n, k = values.shape
+    if not np.all(np.isfinite(values)):
+        raise KalcointError("Johansen input has missing or non-finite prices; keep the common history (dropna)")
+    flat = [a for a, col in zip(assets, values.T) if np.ptp(col) == 0.0]
+    if flat:
+        raise KalcointError(f"Johansen input series {', '.join(map(str, flat))} is constant; drop it from the basket")
+    min_rows = 2 * (k * (k_ar_diff + 1) + 2)
+    if n < min_rows:
+        raise KalcointError(
+            f"Johansen needs at least {min_rows} rows for {k} series and k_ar_diff={k_ar_diff}, got {n}; use a longer history"
+        )
+
+
 @dataclass(frozen=True)
 class AdfResult:
     """Augmented Dickey-Fuller test with a constant: statistic, MacKinnon p-value, lags used."""
@@ -170,11 +186,16 @@ def adf(
     ``maxlag`` defaults to ``ceil(12 (n/100)^(1/4))``, at most ``n // 2 - 2``.
     The p-value is MacKinnon's (:func:`statsmodels.tsa.adfvalues.mackinnonp`).
 
-    ``engine="fast"`` (default) runs the regressions in compiled code (one QR factor
-    serves every lag of the AIC search); ``engine="statsmodels"`` calls adfuller.
-    The fast engine hands near-ties of the information criterion and degenerate
-    designs (a constant column, a near-singular design, a perfect fit) to
-    statsmodels, so both engines always choose the same lag.
+    ``engine="fast"`` (default) runs the regressions in compiled code (one triangular
+    factor serves every lag of the AIC search); ``engine="statsmodels"`` calls adfuller.
+    The fast engine hands near-ties of the information criterion (closer than
+    ``_TIE_TOL``) to statsmodels, so both engines choose the same lag. It raises
+    :class:`ComputationError` on degenerate designs (a constant or collinear
+    column, a perfect fit), where adfuller's figures are rounding noise. It centres
+    the design, so it stays exact on badly scaled series (a level of 5 with noise
+    of 1e-10) where adfuller's uncentred design loses digits.
+
+    Returns ``AdfResult(stat, pvalue, lags, nobs)``; ``nobs = n - 1 - lags``.
     """
     if engine not in ("fast", "statsmodels"):
         raise KalcointError(f"ADF engine {engine!r} is not one of 'fast', 'statsmodels'")
@@ -186,8 +207,13 @@ def adf(
     _, exponent = np.frexp(np.max(np.abs(x)))
     scaled = np.ldexp(x, -int(exponent))  # power-of-two scaling is exact; the t-stat is scale free
     stat, lags, status = _adf_kernel(scaled, maxlag, method, _CHOL_TOL, _RANK_TOL, _TIE_TOL)
-    if status != _OK:
+    if status == _NEAR_TIE:
         return _adf_statsmodels(x, autolag, maxlag)
+    if status == _DEGENERATE:
+        raise ComputationError(
+            "ADF regression is degenerate (a constant or collinear lag column, or a perfect fit): "
+            "the series has no noise to test; check the portfolio weights"
+        )
     return _adf_result(stat, lags, x.size - 1 - lags)
 
 
@@ -244,7 +270,7 @@ _OK, _DEGENERATE, _NEAR_TIE = 0, 1, 2
 _FIXED = -1
 _IC_CODES = {"aic": 0, "bic": 1}
 _CHOL_TOL = 1e-6  # smallest 1 - R^2 of a column on the previous ones for normal equations, else QR
-_RANK_TOL = 1e-10  # below this (relative) a column counts as collinear: statsmodels decides
+_RANK_TOL = 1e-10  # a column (or dx) keeping less than this of its norm after the others: degenerate
 _TIE_TOL = 1e-6  # information criteria closer than this are settled by statsmodels
 _ADFULLER_KW = {"result_object": False} if "result_object" in inspect.signature(adfuller).parameters else {}
 
@@ -277,19 +303,71 @@ def _adf_design(x, nlags, level_last):
 
 
 @njit(cache=True)
-def _r_factor(zt, chol_tol, rank_tol):
-    """R factor (q, q) of the column-normalised design ``zt.T``, or status _DEGENERATE.
+def _adf_gram(x, nlags, level_last):
+    """Gram matrix (nlags + 2, nlags + 2) of the centred design of :func:`_adf_design`,
+    without BLAS (threaded BLAS on tiny products stalls busy worker processes).
+
+    The lagged differences and dx_t are windows of one series, so a window pair's
+    cross-product follows from the pair one step later by adding the entering and
+    removing the leaving product: O(n * nlags) work instead of O(n * nlags^2)."""
+    n = x.size
+    m = n - 1 - nlags
+    q = nlags + 2
+    diff = x[1:] - x[:-1]
+    diff -= diff.sum() / diff.size  # any shift; it keeps the raw products free of cancellation
+    start = np.arange(nlags, -1, -1)  # window w (w = 0: dx_t, w = j: lag j) is diff[start[w] + r]
+    mean = np.empty(nlags + 1)
+    mean[0] = diff[nlags:].sum() / m
+    window_sum = diff[nlags - 1 : nlags - 1 + m].sum() if nlags > 0 else 0.0
+    for w in range(1, nlags + 1):
+        if w > 1:
+            window_sum += diff[start[w]] - diff[start[w] + m]
+        mean[w] = window_sum / m
+    level = x[nlags : n - 1] - x[nlags : n - 1].sum() / m
+    level_sum = level.sum()
+    raw = np.zeros((nlags + 1, nlags + 1))  # raw[a, b] = sum_r W_a[r] W_b[r]
+    cross = np.zeros(nlags + 1)  # cross[w] = sum_r level[r] W_w[r]
+    level_sq = 0.0
+    for r in range(m):
+        y_r = diff[nlags + r]
+        level_sq += level[r] * level[r]
+        for w in range(nlags + 1):
+            value = diff[nlags - w + r]
+            raw[0, w] += y_r * value
+            cross[w] += level[r] * value
+    for a in range(1, nlags + 1):
+        for b in range(a, nlags + 1):
+            enter, leave = start[a], start[a] + m
+            shift = start[b] - start[a]
+            raw[a, b] = raw[a - 1, b - 1] + diff[enter] * diff[enter + shift] - diff[leave] * diff[leave + shift]
+    index = np.empty(nlags + 1, dtype=np.int64)  # design column of window w
+    index[0] = q - 1
+    for w in range(1, nlags + 1):
+        index[w] = w - 1 if level_last else w
+    lev = nlags if level_last else 0
+    gram = np.empty((q, q))
+    gram[lev, lev] = level_sq
+    for a in range(nlags + 1):
+        gram[lev, index[a]] = gram[index[a], lev] = cross[a] - mean[a] * level_sum
+        for b in range(a, nlags + 1):
+            gram[index[a], index[b]] = gram[index[b], index[a]] = raw[a, b] - m * mean[a] * mean[b]
+    return gram
+
+
+@njit(cache=True)
+def _r_factor(x, nlags, level_last, chol_tol, rank_tol):
+    """R factor (q, q) of the column-normalised ADF design, or status _DEGENERATE.
 
     Normal equations (Cholesky of the Gram matrix) when every column keeps at least
     ``chol_tol`` of its variance after the previous ones; Householder QR otherwise."""
-    q = zt.shape[0]
-    gram = zt @ zt.T
+    gram = _adf_gram(x, nlags, level_last)
+    q = gram.shape[0]
     norms = np.sqrt(np.diag(gram))
-    if np.min(norms) == 0.0:
+    if not np.min(norms) > 0.0:
         return np.zeros((q, q)), _DEGENERATE
     r = _cholesky_r(gram / np.outer(norms, norms))
     if r[0, 0] < 0.0 or np.min(np.abs(np.diag(r))) ** 2 < chol_tol:
-        r = _householder_r(zt / norms.reshape((q, 1)))
+        r = _householder_r(_adf_design(x, nlags, level_last) / norms.reshape((q, 1)))
     if np.min(np.abs(np.diag(r))) < rank_tol:
         return r, _DEGENERATE
     return r, _OK
@@ -302,7 +380,9 @@ def _cholesky_r(gram):
     low = np.zeros((q, q))
     for i in range(q):
         for j in range(i + 1):
-            s = gram[i, j] - np.dot(low[i, :j], low[j, :j])
+            s = gram[i, j]
+            for k in range(j):
+                s -= low[i, k] * low[j, k]
             if i > j:
                 low[i, j] = s / low[j, j]
             elif s > 0.0:
@@ -319,16 +399,20 @@ def _householder_r(zt):
     a = zt.copy()
     q, m = a.shape
     for k in range(q):
-        norm = np.sqrt(np.dot(a[k, k:], a[k, k:]))
-        alpha = -norm if a[k, k] >= 0.0 else norm
-        v = a[k, k:].copy()
+        col = a[k, k:]
+        norm = np.sqrt(_dot(col, col))
+        alpha = -norm if col[0] >= 0.0 else norm
+        v = col.copy()
         v[0] -= alpha
-        vv = np.dot(v, v)
-        a[k, k] = alpha
+        vv = _dot(v, v)
+        col[0] = alpha
         if vv == 0.0:
             continue
         for j in range(k + 1, q):
-            a[j, k:] -= (2.0 * np.dot(v, a[j, k:]) / vv) * v
+            other = a[j, k:]
+            f = 2.0 * _dot(v, other) / vv
+            for i in range(v.size):
+                other[i] -= f * v[i]
     r = np.zeros((q, q))
     for j in range(q):
         for i in range(j + 1):
@@ -337,14 +421,21 @@ def _householder_r(zt):
 
 
 @njit(cache=True)
+def _dot(u, v):
+    total = 0.0
+    for i in range(u.size):
+        total += u[i] * v[i]
+    return total
+
+
+@njit(cache=True)
 def _choose_lag(x, maxlag, method, chol_tol, rank_tol, tie_tol):
     """Lag in 0..maxlag minimising AIC (method 0) or BIC (1) on the common sample,
     as statsmodels' _autolag: ties go to the smaller lag. Returns (lag, status)."""
-    zt = _adf_design(x, maxlag, False)
-    r, status = _r_factor(zt, chol_tol, rank_tol)
+    r, status = _r_factor(x, maxlag, False, chol_tol, rank_tol)
     if status != _OK:
         return -1, status
-    m = zt.shape[1]
+    m = x.size - 1 - maxlag
     y = maxlag + 1
     penalty = 2.0 if method == 0 else np.log(m)
     crit = np.empty(maxlag + 1)
@@ -353,8 +444,16 @@ def _choose_lag(x, maxlag, method, chol_tol, rank_tol, tie_tol):
         # -2 llf + penalty * k, without the terms equal for every lag
         crit[lag] = m * np.log(ssr) + penalty * (lag + 2)
         ssr += r[lag, y] ** 2
+    return _lowest_criterion(crit, tie_tol)
+
+
+@njit(cache=True)
+def _lowest_criterion(crit, tie_tol):
+    """(index of the smallest criterion, status): exact ties go to the smaller index,
+    as statsmodels' ``min((ic, lag))``; any other lag within ``tie_tol`` of the best
+    is a near-tie (status _NEAR_TIE) that rounding could decide either way."""
     best = np.argmin(crit)
-    for lag in range(maxlag + 1):
+    for lag in range(crit.size):
         if lag != best and crit[lag] - crit[best] < tie_tol:
             return best, _NEAR_TIE
     return best, _OK
@@ -368,9 +467,8 @@ def _adf_kernel(x, maxlag, method, chol_tol, rank_tol, tie_tol):
         lag, status = _choose_lag(x, maxlag, method, chol_tol, rank_tol, tie_tol)
         if status != _OK:
             return np.nan, lag, status
-    zt = _adf_design(x, lag, True)
-    r, status = _r_factor(zt, chol_tol, rank_tol)
-    dof = zt.shape[1] - (lag + 2)
+    r, status = _r_factor(x, lag, True, chol_tol, rank_tol)
+    dof = x.size - 1 - lag - (lag + 2)
     if status != _OK or dof <= 0:
         return np.nan, lag, _DEGENERATE
     # level is the last regressor, so its t = (Q'y)_level / s in the normalised design
