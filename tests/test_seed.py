@@ -257,6 +257,9 @@ def test_tol_stop_matches_reference():
     # not converged within fewer passes than it needs
     short = run_seed_passes(prices, jres, iterations=37, tol=1e-4, options=opts)
     assert short.iterations == 37 and not short.converged
+    tuned = tune(load(["EWA", "EWC", "IGE"]), iterations=2000, tol=1e-4, residual="prior", diagnose=False)
+    assert tuned.converged and tuned.iterations == 38 and tuned.to_dict()["iterations"] == 38
+    assert tuned.alpha11 == pytest.approx(run.model.alpha11, rel=1e-12)
 
 
 def test_one_pass_is_the_first_pass_model():
