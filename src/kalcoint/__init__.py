@@ -7,6 +7,13 @@ diagnosis), :mod:`kalcoint.strategy` and :mod:`kalcoint.backtest`, :mod:`kalcoin
 (saved models), :mod:`kalcoint.screen` (universes), :mod:`kalcoint.plots`.
 """
 
+import os as _os
+
+# kalcoint's matrices are k x k with k ~ 2-5: a threaded BLAS only oversubscribes the cores
+# (scipy's L-BFGS-B and the Dask screen workers slowed ~10x under load). Respect a user's setting.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    _os.environ.setdefault(_var, "1")
+
 from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
 from .data import load_prices, validate_prices
 from .errors import ComputationError, KalcointError
@@ -15,5 +22,6 @@ from .tuning import TunedModel, tune
 from .comparison import Comparison, compare
 from .synthetic import demo_prices, simulate
 from .live import LiveModel, load_model, save_model
+from .backtest import BacktestResult, compare_backtests
 
 __version__ = "0.1.0"
