@@ -14,6 +14,10 @@ import os as _os
 for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
     _os.environ.setdefault(_var, "1")
 
+from ._numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()  # before any kernel is defined
+
 from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
 from .data import load_prices, validate_prices
 from .errors import ComputationError, KalcointError
