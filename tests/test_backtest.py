@@ -409,3 +409,14 @@ def test_cli_saved_model(run_cli, tmp_path, ewc_ewa, chan_file):
     assert d["assets"] == ["EWC", "EWA"] and round(100 * d["apr"], 2) == 26.23
     bad = run_cli("backtest", chan_file, "--model", path, "--assets", "EWA,EWC")
     assert bad.exit_code == 2 and "saved model" in bad.stderr
+
+
+def test_compare_backtests_long_layout(triplet):
+    short = triplet.iloc[:320]
+    wide = compare_backtests(short, models=("static", "chan"), window=250)
+    long = compare_backtests(short, models=("static", "chan"), window=250, layout="long")
+    assert list(long.index) == [("static", "in-sample"), ("static", "walk-forward"),
+                                ("chan", "in-sample"), ("chan", "walk-forward")]
+    for metric in METRIC_KEYS:
+        assert long.loc[("chan", "walk-forward"), metric] == wide.loc["chan", f"{metric}_wf"]
+        assert long.loc[("static", "in-sample"), metric] == wide.loc["static", f"{metric}_is"]

@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +276,8 @@ class BacktestResult:
         lines.append(f"  round trips {m['round_trips']}   avg holding {_num(m['avg_holding_days'], '.1f')} days   "
                      f"time in market {_pct(m['time_in_market'])}   turnover {_num(m['turnover'], '.1f')}/yr   "
                      f"half-life {_num(m['half_life'], '.2f')} days")
+        if self.mode == "in-sample" and "degenerate" in self.retunes and isinstance(self.retunes["degenerate"].iloc[0], str):
+            lines.append(f"  WARNING: the tuned model looks degenerate: {self.retunes['degenerate'].iloc[0]}")
         if self.retune_failures:
             lines.append(f"  {len(self.retune_failures)} weekly re-estimations failed and kept the previous model")
         return "\n".join(lines)
@@ -298,6 +300,7 @@ class _ModelSpec:
     name: str
     method: str | None = None
     fixed: StateSpaceModel | None = None
+    assets: tuple[str, ...] = ()
 
 
 def resolve_model(model: str | StateSpaceModel | Any, k: int, *, delta: float | None = None,
@@ -390,7 +393,7 @@ def _in_sample_signals(p: np.ndarray, spec: _ModelSpec, strategy: str, lookback:
         dev, scale, shares = spread - mean, std, static_shares(w, n)
         info["weights"] = w.tolist()
     else:
-        model = _fit_filter(p, spec, iterations, tune_options, info)
+        model = _fit_filter(p, spec, iterations, tune_options, info, diagnose=True)
         res = kalman_filter(p, model)
         spread, shares = res.spread, filter_shares(res.filtered_state)
         hl = half_life(spread)
@@ -405,8 +408,9 @@ def _in_sample_signals(p: np.ndarray, spec: _ModelSpec, strategy: str, lookback:
 
 
 def _fit_filter(p: np.ndarray, spec: _ModelSpec, iterations: int | None, tune_options: dict[str, Any],
-                info: dict[str, Any]) -> StateSpaceModel:
-    """The filter quantities for a fitting sample ``p`` (tuned, or the fixed model)."""
+                info: dict[str, Any], diagnose: bool = False) -> StateSpaceModel:
+    """The filter quantities for a fitting sample ``p`` (tuned, or the fixed model); ``diagnose``
+    records the tuning diagnosis (degenerate fit) in ``info``."""
     if spec.kind != "tuned":
         assert spec.fixed is not None
         return spec.fixed
@@ -418,10 +422,13 @@ def _fit_filter(p: np.ndarray, spec: _ModelSpec, iterations: int | None, tune_op
     if iterations is not None:
         kwargs["iterations"] = iterations
     try:
-        tuned = tune(p, method=spec.method or "seed", diagnose=False, **kwargs)
+        sample = pd.DataFrame(p, columns=list(spec.assets)) if len(spec.assets) == p.shape[1] else p
+        tuned = tune(sample, method=spec.method or "seed", diagnose=diagnose, **kwargs)
     except ModuleNotFoundError as exc:
         raise KalcointError(f"--model {spec.method}: this tuning method is not available ({exc})") from exc
     info.update(alpha11=tuned.model.alpha11, obs_var=tuned.model.obs_var, iterations=tuned.iterations)
+    if diagnose and tuned.degenerate:
+        info["degenerate"] = "; ".join(tuned.degenerate_reasons)
     return tuned.model
 
 
@@ -575,7 +582,8 @@ def backtest(
         raise KalcointError(f"backtest needs at least 2 assets, got {p.shape[1] if p.ndim == 2 else 0}")
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
         raise KalcointError("prices must be finite and positive for a backtest (returns are price ratios)")
-    spec = resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var, assets=assets)
+    spec = replace(resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var,
+                                 assets=assets), assets=tuple(assets))
     if lookback is not None and strategy == "bands" and spec.kind != "static":
         raise KalcointError("--lookback applies to --strategy linear and to the static model's bands only")
     opts = dict(tune_options or {})
@@ -654,36 +662,46 @@ def compare_backtests(
     exit: float = 1.0,
     lookback: int | None = None,
     progress: bool = False,
+    layout: str = "wide",
 ) -> pd.DataFrame:
-    """In-sample and weekly walk-forward metrics side by side, one row per model.
+    """In-sample and weekly walk-forward metrics of several models on one basket.
 
-    Returns a DataFrame indexed by ``model`` with columns ``<metric>_is`` and ``<metric>_wf`` for
-    every metric of :data:`METRIC_KEYS` (in that order, the two modes next to each other), then
+    layout "wide" (default): one row per model (index ``model``), columns ``<metric>_is`` and
+    ``<metric>_wf`` for every metric of :data:`METRIC_KEYS`, the two modes side by side, then
     ``elapsed_s_is``, ``elapsed_s_wf`` and ``error`` (the one-line reason a model could not be
-    backtested, else empty). Costs ``cost_bps`` apply to both modes.
+    backtested, else empty). layout "long": index ``(model, mode)`` with mode "in-sample" /
+    "walk-forward" on consecutive rows, columns the metrics, ``elapsed_s`` and ``error`` (narrower
+    to print). Costs ``cost_bps`` apply to both modes. The in-sample run covers every row; the
+    walk-forward run covers the weeks after the first ``window`` rows.
     """
-    rows = []
+    if layout not in ("wide", "long"):
+        raise KalcointError(f"layout {layout!r} is not one of 'wide', 'long'")
+    modes = {"is": "in-sample", "wf": "walk-forward"}
+    records = []
     for name in models:
-        row: dict[str, Any] = {"model": name, "error": ""}
+        runs: dict[str, BacktestResult] = {}
+        error = ""
         try:
-            runs = {
-                "is": backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
-                               iterations=iterations, cost_bps=cost_bps),
-                "wf": backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
-                               iterations=iterations, cost_bps=cost_bps, walk_forward="weekly", window=window,
-                               progress=progress),
-            }
+            for key in modes:
+                wf = {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
+                runs[key] = backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
+                                     iterations=iterations, cost_bps=cost_bps, **wf)
         except KalcointError as exc:
-            row["error"] = str(exc)
-            runs = {}
-        for key in METRIC_KEYS:
-            for mode in ("is", "wf"):
-                row[f"{key}_{mode}"] = runs[mode].metrics[key] if runs else None
-        for mode in ("is", "wf"):
-            row[f"elapsed_s_{mode}"] = runs[mode].elapsed_s if runs else None
-        rows.append(row)
-    frame = pd.DataFrame(rows).set_index("model")
-    return frame[[c for c in frame.columns if c != "error"] + ["error"]]
+            error, runs = str(exc), {}
+        for key, mode in modes.items():
+            run = runs.get(key)
+            records.append({"model": name, "mode": mode,
+                            **{m: run.metrics[m] if run else None for m in METRIC_KEYS},
+                            "elapsed_s": run.elapsed_s if run else None, "error": error})
+    long = pd.DataFrame(records).set_index(["model", "mode"])
+    if layout == "long":
+        return long
+    wide = pd.DataFrame(index=pd.Index(list(dict.fromkeys(models)), name="model"))
+    for column in (*METRIC_KEYS, "elapsed_s"):
+        for key, mode in modes.items():
+            wide[f"{column}_{key}"] = long.xs(mode, level="mode")[column]
+    wide["error"] = long.xs("in-sample", level="mode")["error"]
+    return wide
 
 
 __all__ = [
