@@ -71,8 +71,8 @@ from .cointegration import half_life, johansen
 from .errors import ComputationError, KalcointError
 from .filtering import StateSpaceModel, kalman_filter
 from .strategy import (
-    STRATEGIES, bands, check_bands, filter_shares, linear, lookback_from_half_life, moving_mean_std,
-    static_shares, zscore,
+    STRATEGIES, bands, check_bands, filter_shares, lookback_from_half_life, moving_mean_std,
+    static_shares,
 )
 
 DAYS_PER_YEAR = 252
@@ -598,10 +598,10 @@ def backtest(
         dates, traded_prices, mode = prices.index[first:], p[first:], "walk-forward"
     if strategy == "bands":
         units = bands(sig.deviation, sig.scale, entry, exit)
-    else:
+    else:  # strategy.linear on the moving statistics already computed (per-week lookbacks)
         with np.errstate(invalid="ignore", divide="ignore"):
             z = sig.deviation / sig.scale
-        units = np.nan_to_num(-np.where(np.isfinite(z), z, np.nan), nan=0.0)
+        units = np.where(np.isfinite(z), -z, 0.0)
     acc = account(traded_prices, units, sig.shares, cost_bps)
     finite_hl = [h for h in sig.half_lives if math.isfinite(h) and h > 0]
     hl = float(np.median(finite_hl)) if finite_hl else None
