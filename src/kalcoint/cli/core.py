@@ -90,8 +90,8 @@ def johansen(
 
 
 def _tuned_table(tuned) -> Table:
-    table = Table(title=f"Tuned model ({tuned.method}): {', '.join(tuned.assets)}  n={tuned.nobs}, "
-                        f"{tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}")
+    table = Table(title=f"Tuned model ({tuned.method}): {', '.join(tuned.assets)}",
+                  caption=f"n={tuned.nobs}, {tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}")
     table.add_column("state")
     for col in ("state_var", "initial_state", "initial_cov"):
         table.add_column(col, justify="right")
@@ -140,6 +140,11 @@ def tune(
                   f"iterations {tuned.iterations}{' (converged)' if tuned.converged else ''}   "
                   f"loglik {tuned.loglik:.4f}   elapsed {tuned.elapsed_s:.3f} s")
     console.print(f"dynamic portfolio ADF: stat {test.stat:.4f}, lags {test.lags}, p-value {test.pvalue:.4g}")
+    if tuned.std_errors:
+        se = tuned.std_errors
+        console.print("standard errors: alpha11 " + fmt(se.get("alpha11")) + ", obs_var " + fmt(se.get("obs_var"))
+                      + ", state_var [" + ", ".join(fmt(v) for v in se.get("state_var", [])) + "]"
+                      + "  ('-': on its bound)")
     warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
     payload = tuned.to_dict()
     if plot_dir is not None and method == "seed":
