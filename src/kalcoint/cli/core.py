@@ -247,8 +247,30 @@ def _comparison_table(comp) -> Table:
     return table
 
 
+def _backtest_table(bt, strategy: str, cost_bps: float, window: int) -> Table:
+    table = Table(title=f"Backtests ({strategy}; costs {cost_bps:g} bps of traded value; walk-forward: weekly "
+                        f"retuning on the {window} trading days before each week)")
+    table.add_column("model")
+    table.add_column("mode")
+    metrics = [("apr", "APR", ".2%"), ("sharpe", "Sharpe", ".2f"), ("max_drawdown", "max DD", ".2%"),
+               ("calmar", "Calmar", ".2f"), ("round_trips", "trips", "d"), ("avg_holding_days", "hold d", ".1f"),
+               ("time_in_market", "in mkt", ".0%"), ("turnover", "turnover", ".1f")]
+    for _, label, _ in metrics:
+        table.add_column(label, justify="right")
+    for (model, mode), row in bt.iterrows():
+        cells = []
+        for key, _, spec in metrics:
+            value = row.get(key)
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                cells.append("-")
+            else:
+                cells.append(format(int(value) if spec == "d" else float(value), spec))
+        table.add_row(str(model), str(mode), *cells)
+    return table
+
+
 def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | None, json_out: Path | None,
-                backtest: bool = False, cost_bps: float = 0.0, window: int = 250) -> Any:
+                backtest: bool = False, cost_bps: float = 0.0, window: int = 250, strategy: str = "bands") -> Any:
     """Shared by ``compare`` and ``demo``: compute, print, then write plots and JSON."""
     from ..comparison import compare as _compare
 
@@ -267,9 +289,11 @@ def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | 
     if backtest:
         from ..backtest import compare_backtests
 
-        bt = compare_backtests(frame, cost_bps=cost_bps, window=window, iterations=iterations)
-        console.print(bt.to_string())
-        payload["backtest"] = bt.reset_index().to_dict(orient="records")
+        bt = compare_backtests(frame, strategy=strategy, cost_bps=cost_bps, window=window, iterations=iterations,
+                               progress=is_terminal(), layout="long")
+        console.print(_backtest_table(bt, strategy, cost_bps, window))
+        payload["backtest"] = {"strategy": strategy, "cost_bps": cost_bps, "window": window,
+                               "rows": bt.reset_index().to_dict(orient="records")}
     if plot_dir is not None:
         from ..plots import plot_hedge_ratios, plot_portfolios, plot_tuning_passes
 
@@ -302,12 +326,15 @@ def compare(
                                                               "walk-forward.")] = False,
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 0.0,
     window: Annotated[int, typer.Option("--window", help="Walk-forward window (trading days).")] = 250,
+    strategy: Annotated[str, typer.Option("--strategy", help="Backtest strategy: bands or linear.")] = "bands",
 ) -> None:
     """The method's comparison table: static, alpha=1, alpha estimated, adaptive, Chan, MLE, EM."""
     require_parent(json_out, "--json")
     require_dir_writable(plot_dir, "--plot-dir")
     frame = load(prices, assets, fill)
-    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window)
+    if strategy not in ("bands", "linear"):
+        raise KalcointError(f"--strategy {strategy!r} is not one of bands, linear")
+    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window, strategy)
 
 
 @app.command()

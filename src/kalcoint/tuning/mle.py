@@ -199,8 +199,11 @@ def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple
     path = [start.copy()]
     options = {"maxiter": int(maxiter), "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL,
                "ftol": FTOL if tol is None else float(tol)}
-    res = minimize(lik.objective, start, method="L-BFGS-B", jac="3-point", bounds=bounds,
-                   callback=lambda xk: path.append(np.array(xk, copy=True)), options=options)
+    # finite differences next to a breakdown (Q_t <= 0 -> objective inf) give inf - inf: L-BFGS-B
+    # handles the non-finite gradient by backtracking, so numpy's warning is noise here
+    with np.errstate(invalid="ignore", over="ignore"):
+        res = minimize(lik.objective, start, method="L-BFGS-B", jac="3-point", bounds=bounds,
+                       callback=lambda xk: path.append(np.array(xk, copy=True)), options=options)
     trace = np.array([[math.tanh(th[0]), math.exp(th[1]), -lik.objective(th) * lik.n] for th in path])
     return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, int(res.nit), bool(res.success),
                     str(res.message), trace)
