@@ -324,18 +324,10 @@ def resolve_model(model: str | StateSpaceModel | Any, k: int, *, delta: float | 
         raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
     name = "model"
     if isinstance(model, (str, Path)):
+        from .live import open_saved_model
+
+        saved = open_saved_model(model, assets, MODELS)
         path = Path(model)
-        if not path.is_file():
-            raise KalcointError(f"--model {str(model)!r} is neither one of {', '.join(MODELS)} nor a model file")
-        try:
-            from .live import load_model
-        except ImportError as exc:
-            raise KalcointError(f"--model {path}: saved models need kalcoint.live, which is not available ({exc})")
-        saved = load_model(path)
-        saved_assets = getattr(saved, "assets", None)
-        if saved_assets is not None and assets is not None and list(saved_assets) != list(assets):
-            raise KalcointError(f"--assets {','.join(assets)} differ from the saved model's "
-                                f"{','.join(saved_assets)}; use the model's assets in its order")
         model, name = saved, str(path)
     ssm = model if isinstance(model, StateSpaceModel) else getattr(model, "model", None)
     if not isinstance(ssm, StateSpaceModel):

@@ -66,7 +66,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -651,6 +651,23 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     finally:
         con.close()
     return LiveModel(target, snap)
+
+
+def open_saved_model(model: str | os.PathLike[str], assets: Sequence[str] | None = None,
+                     names: Sequence[str] = ()) -> LiveModel:
+    """Load the model file named by a ``--model`` option, checking ``assets`` against the model's.
+
+    ``names`` are the built-in model names the option also accepts (for the error message).
+    """
+    path = Path(model)
+    if not path.is_file():
+        choices = f"one of {', '.join(names)} nor " if names else ""
+        raise KalcointError(f"--model {str(model)!r} is neither {choices}a model file")
+    saved = load_model(path)
+    if assets is not None and list(assets) != list(saved.assets):
+        raise KalcointError(f"--assets {','.join(assets)} differ from the saved model's {','.join(saved.assets)}; "
+                            "leave --assets out to use the model's")
+    return saved
 
 
 @dataclass(frozen=True)

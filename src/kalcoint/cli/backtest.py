@@ -25,17 +25,9 @@ def _saved_settings(model: str, assets: list[str] | None) -> tuple[list[str] | N
 
     if model in MODELS:
         return assets, {}
-    path = Path(model)
-    if not path.is_file():
-        raise KalcointError(f"--model {model!r} is neither one of {', '.join(MODELS)} nor a model file")
-    try:
-        from ..live import load_model
-    except ImportError as exc:
-        raise KalcointError(f"--model {path}: saved models need kalcoint.live, which is not available ({exc})")
-    saved = load_model(path)
-    if assets is not None and assets != list(saved.assets):
-        raise KalcointError(f"--assets {','.join(assets)} differ from the saved model's {','.join(saved.assets)}; "
-                            "leave --assets out to use the model's")
+    from ..live import open_saved_model
+
+    saved = open_saved_model(model, assets, MODELS)
     return list(saved.assets), dict(getattr(saved, "strategy", {}) or {})
 
 

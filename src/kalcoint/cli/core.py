@@ -206,16 +206,9 @@ def filter_(
             warn_degenerate(model, tuned.degenerate, tuned.degenerate_reasons)
             ssm = tuned.model
     else:
-        path = Path(model)
-        if not path.is_file():
-            raise KalcointError(f"--model {model!r} is neither one of {', '.join(MODEL_NAMES)} nor a model file")
-        from ..live import load_model
+        from ..live import open_saved_model
 
-        saved = load_model(path)
-        chosen = parse_assets(assets)
-        if chosen is not None and chosen != list(saved.assets):
-            raise KalcointError(f"--assets {','.join(chosen)} differ from the saved model's "
-                                f"{','.join(saved.assets)}; leave --assets out to use the model's")
+        saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
         frame = load(prices, ",".join(saved.assets), fill)
         ssm = saved.model
     result = kalman_filter(frame, ssm)
