@@ -29,3 +29,10 @@ from .live import LiveModel, load_model, save_model
 from .backtest import BacktestResult, compare_backtests
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AdfResult", "BacktestResult", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
+    "KalcointError", "LiveModel", "StateSpaceModel", "TunedModel", "adf", "compare", "compare_backtests",
+    "demo_prices", "half_life", "johansen", "kalman_filter", "load_model", "load_prices", "rts_smoother",
+    "save_model", "simulate", "tune", "validate_prices",
+]
