@@ -9,6 +9,7 @@ $(BIN)/kalcoint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m kalcoint.warmup
 	touch $(BIN)/kalcoint
 
 setup: $(BIN)/kalcoint

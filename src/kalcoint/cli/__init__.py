@@ -23,6 +23,12 @@ for _optional in ("backtest", "live", "screen"):
 
 def main() -> None:
     """Entry point: run the app; a :class:`KalcointError` becomes one line on stderr and exit 2."""
+    if len(sys.argv) > 1 and sys.argv[1] in ("tune", "filter", "compare", "demo", "backtest", "screen", "update"):
+        from ..warmup import cache_is_cold
+
+        if cache_is_cold():
+            err_console.print("first run: compiling kalcoint's kernels (20-30 s, once; cached afterwards)",
+                              style="dim")
     try:
         app()
     except KalcointError as exc:
