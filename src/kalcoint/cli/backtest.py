@@ -84,7 +84,7 @@ def backtest(
                        window=window, cost_bps=cost_bps, progress=walk_forward is not None and is_terminal())
     rendered: dict[str, bytes] = {}
     if plot_dir is not None:
-        from ..plots_backtest import render_backtest
+        from ..plots import render_backtest
 
         rendered = render_backtest(result)
     table = result.out_frame() if out is not None else None
@@ -101,7 +101,7 @@ def backtest(
         write_table(out, table)
         written.append(out)
     if plot_dir is not None:
-        from ..plots_backtest import write_png
+        from ..plots import write_png
 
         written += [write_png(data, plot_dir / name) for name, data in rendered.items()]
     for path in written:
