@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 def offdiag_zero(M: np.ndarray) -> np.ndarray:
@@ -179,3 +180,17 @@ def ref_seed(prices, w, iterations: int, tol: float | None = None, *, residual="
                 return RefRun(models, filters, m + 1, True)
         model = new
     return RefRun(models, filters, len(models), False)
+
+
+def chan_matlab_units(e: np.ndarray, sq: np.ndarray) -> np.ndarray:
+    """Chan's Example 3.3 code, literally: NaN arrays, entries then exits, forward fill, long + short."""
+    n = e.size
+    long_ = np.full(n, np.nan)
+    short = np.full(n, np.nan)
+    long_[0] = 0.0
+    long_[e < -sq] = 1.0
+    long_[e > -sq] = 0.0
+    short[0] = 0.0
+    short[e > sq] = -1.0
+    short[e < sq] = 0.0
+    return pd.Series(long_).ffill().to_numpy() + pd.Series(short).ffill().to_numpy()

@@ -16,6 +16,7 @@ from kalcoint.backtest import (
 from kalcoint.cointegration import johansen
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import StateSpaceModel, kalman_filter
+from kc_reference import chan_matlab_units
 from kalcoint.strategy import bands, filter_shares
 
 
@@ -45,15 +46,7 @@ def chan_33_reference(ewc: np.ndarray, ewa: np.ndarray) -> np.ndarray:
         beta[:, t] = beta[:, t] + K * e[t]
         P = R - np.outer(K, x[t]) @ R
     sq = np.sqrt(Q)
-    long_ = np.full(n, np.nan)
-    short = np.full(n, np.nan)
-    long_[0] = 0
-    long_[e < -sq] = 1
-    long_[e > -sq] = 0
-    short[0] = 0
-    short[e > sq] = -1
-    short[e < sq] = 0
-    units = pd.Series(long_).ffill().to_numpy() + pd.Series(short).ffill().to_numpy()
+    units = chan_matlab_units(e, sq)
     prices = np.column_stack([ewa, ewc])
     positions = units[:, None] * np.column_stack([-beta[0], np.ones(n)]) * prices
     return _matlab_returns(positions, prices)

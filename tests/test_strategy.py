@@ -7,23 +7,10 @@ import pandas as pd
 import pytest
 
 from kalcoint.errors import KalcointError
+from kc_reference import chan_matlab_units
 from kalcoint.strategy import (
     bands, dollar_positions, filter_shares, linear, lookback_from_half_life, moving_mean_std, static_shares, zscore,
 )
-
-
-def chan_matlab_units(e: np.ndarray, sq: np.ndarray) -> np.ndarray:
-    """Chan's Example 3.3 code, literally: NaN arrays, entries then exits, forward fill, long + short."""
-    n = e.size
-    long_ = np.full(n, np.nan)
-    short = np.full(n, np.nan)
-    long_[0] = 0.0
-    long_[e < -sq] = 1.0
-    long_[e > -sq] = 0.0
-    short[0] = 0.0
-    short[e > sq] = -1.0
-    short[e < sq] = 0.0
-    return pd.Series(long_).ffill().to_numpy() + pd.Series(short).ffill().to_numpy()
 
 
 def test_bands_hand_series_with_hysteresis():
