@@ -120,12 +120,26 @@ def load_prices(
     """
     source = os.fspath(path)
     _check_options(source, fill, min_rows)
+    prices = read_price_table(path, assets)
+    return _finish(prices, source, fill, min_rows, prices.attrs["source_columns"])
+
+
+def read_price_table(path: str | os.PathLike[str], assets: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """Read a price file as it is: the layouts, dates and ticker matching of :func:`load_prices`,
+    dates unique and ascending, cells numeric, but no row dropped and every gap left as NaN.
+
+    For callers with their own rules on rows: a universe whose assets start on different dates
+    (:mod:`kalcoint.screen`), or a batch of new rows for a saved model (:mod:`kalcoint.live`).
+    ``attrs``: ``source`` and ``source_columns`` (output column -> file column).
+    """
+    source = os.fspath(path)
     wanted = _asset_list(assets, source)
-    if _is_parquet(Path(source), source):
-        prices, columns = _read_parquet(Path(source), source, wanted)
-    else:
-        prices, columns = _read_text(Path(source), source, wanted)
-    return _finish(prices, source, fill, min_rows, columns)
+    reader = _read_parquet if _is_parquet(Path(source), source) else _read_text
+    prices, columns = reader(Path(source), source, wanted)
+    prices = prices.astype(np.float64)
+    prices.index.name = "date"
+    prices.attrs = {"source": source, "source_columns": dict(columns)}
+    return prices
 
 
 def validate_prices(

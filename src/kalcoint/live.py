@@ -884,17 +884,9 @@ def read_rows(path: str | os.PathLike[str], assets: list[str]) -> pd.DataFrame:
     """Read new rows for a model from a price file (any layout :func:`kalcoint.data.load_prices` reads),
     keeping every row as it is (one row is fine; gaps stay NaN so :meth:`LiveModel.update` refuses
     them with the date and asset named)."""
-    from . import data
+    from .data import read_price_table
 
-    source = os.fspath(path)
-    reader = getattr(data, "_read_text", None)
-    if reader is None or not hasattr(data, "_is_parquet"):  # pragma: no cover - data module reorganised
-        return data.load_prices(path, assets=assets, min_rows=2)
-    if data._is_parquet(Path(source), source):
-        frame, _ = data._read_parquet(Path(source), source, list(assets))
-    else:
-        frame, _ = reader(Path(source), source, list(assets))
-    return frame.astype(np.float64)
+    return read_price_table(path, list(assets))
 
 
 __all__ = [

@@ -165,14 +165,11 @@ def load_universe(
     error unless ``fill="ffill"``. Non-positive prices are kept (they are listed in
     ``attrs["non_positive"]``): a screen only needs price levels.
     """
-    from . import data
+    from .data import read_price_table
 
     source = os.fspath(path)
-    wanted = data._asset_list(assets, source)
-    reader = data._read_parquet if data._is_parquet(Path(source), source) else data._read_text
-    prices, columns = reader(Path(source), source, wanted)
-    prices = prices.astype(np.float64)
-    prices.index.name = "date"
+    prices = read_price_table(path, assets)
+    columns = prices.attrs["source_columns"]
     values = prices.to_numpy()
     present = ~np.isnan(values)
     filled = 0
