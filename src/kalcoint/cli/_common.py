@@ -21,6 +21,21 @@ app = typer.Typer(
 )
 
 # Tables keep their full width when piped to a file (rich would wrap them at 80 columns).
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"kalcoint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Trade cointegrated portfolios with a Kalman filter."""
+
+
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
