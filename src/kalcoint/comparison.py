@@ -116,6 +116,40 @@ def _oos(row: ComparisonRow, oos: FilterResult) -> None:
     row.oos_loglik = oos.loglik
 
 
+def _static_row(prices: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult, jtrain: JohansenResult
+                ) -> ComparisonRow:
+    full = adf(jres.portfolio(prices))
+    row = ComparisonRow("static_johansen", None, None, full.stat, full.lags, full.pvalue)
+    row.oos_adf_pvalue = adf(jtrain.portfolio(test)).pvalue
+    return row
+
+
+def _chan_row(prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, model: StateSpaceModel
+              ) -> tuple[ComparisonRow, FilterResult]:
+    full = kalman_filter(prices, model)
+    row = _filter_row("chan", full, model)
+    _oos(row, _continue_out_of_sample(kalman_filter(train, model), test, model))
+    return row, full
+
+
+def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult,
+               jtrain: JohansenResult, iterations: int) -> tuple[ComparisonRow, TunedModel]:
+    """Rows ``alpha_1`` and ``alpha_estimated`` (first seed pass), ``adaptive`` (all passes), ``mle``, ``em``."""
+    method = name if name in ("mle", "em") else "seed"
+    options: dict[str, Any] = {"iterations": iterations}
+    if name in ("alpha_1", "alpha_estimated"):
+        options["iterations"] = 1
+    if name == "alpha_1":
+        options["fixed_alpha11"] = 1.0
+    fit = tune(prices, method=method, johansen_result=jres, **options)
+    row = _filter_row(name, fit.result, fit.model)
+    row.iterations = fit.iterations
+    row.degenerate, row.degenerate_reasons = fit.degenerate, list(fit.degenerate_reasons)
+    fit_train = tune(train, method=method, johansen_result=jtrain, diagnose=False, **options)
+    _oos(row, _continue_out_of_sample(fit_train.result, test, fit_train.model))
+    return row, fit
+
+
 def compare(
     prices: pd.DataFrame,
     iterations: int = 2000,
@@ -150,39 +184,17 @@ def compare(
     out_rows: list[ComparisonRow] = []
     tuned: dict[str, TunedModel] = {}
     results: dict[str, FilterResult] = {}
-
     for name in rows:
         say(name)
         try:
             if name == "static_johansen":
-                test_adf = adf(jres.portfolio(prices))
-                row = ComparisonRow(name, None, None, test_adf.stat, test_adf.lags, test_adf.pvalue)
-                row.oos_adf_pvalue = adf(jtrain.portfolio(test)).pvalue
+                row = _static_row(prices, test, jres, jtrain)
             elif name == "chan":
                 model = StateSpaceModel.chan(prices.shape[1], delta=delta, obs_var=chan_obs_var)
-                full = kalman_filter(prices, model)
-                row = _filter_row(name, full, model)
-                results[name] = full
-                tr = kalman_filter(train, model)
-                _oos(row, _continue_out_of_sample(tr, test, model))
+                row, results[name] = _chan_row(prices, train, test, model)
             else:
-                kwargs: dict[str, Any] = {"johansen_result": jres}
-                train_kwargs: dict[str, Any] = {"johansen_result": jtrain}
-                method, its = "seed", iterations
-                if name == "alpha_1":
-                    its, kwargs["fixed_alpha11"] = 1, 1.0
-                    train_kwargs["fixed_alpha11"] = 1.0
-                elif name == "alpha_estimated":
-                    its = 1
-                elif name in ("mle", "em"):
-                    method = name
-                fit = tune(prices, method=method, iterations=its, **kwargs)
-                row = _filter_row(name, fit.result, fit.model)
-                row.iterations = fit.iterations
-                row.degenerate, row.degenerate_reasons = fit.degenerate, list(fit.degenerate_reasons)
-                tuned[name], results[name] = fit, fit.result
-                fit_train = tune(train, method=method, iterations=its, diagnose=False, **train_kwargs)
-                _oos(row, _continue_out_of_sample(fit_train.result, test, fit_train.model))
+                row, tuned[name] = _tuned_row(name, prices, train, test, jres, jtrain, iterations)
+                results[name] = tuned[name].result
         except ComputationError as exc:
             row = ComparisonRow(name, None, None, float("nan"), 0, float("nan"), error=str(exc))
         out_rows.append(row)
