@@ -15,6 +15,7 @@ import pandas as pd
 from ..cointegration import AdfResult, JohansenResult, adf, johansen
 from ..errors import KalcointError
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
+from .diagnosis import diagnose as _diagnose
 from .seed import SeedOptions, first_pass_model, johansen_path, run_seed_passes
 
 METHODS = ("seed", "mle", "em")
@@ -140,6 +141,18 @@ def _panel(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, list[str], pd
     return values, [f"x{i + 1}" for i in range(values.shape[1])], None
 
 
+def _fit_seed(values: np.ndarray, jres: JohansenResult, iterations: int, tol: float | None,
+              options: SeedOptions) -> dict[str, Any]:
+    """The seed passes, in the form the other methods' ``fit`` returns."""
+    run = run_seed_passes(values, jres, iterations, tol, options)
+    return {
+        "model": run.model, "iterations": run.iterations, "converged": run.converged,
+        "history": {"alpha11": run.history[:, 0], "obs_var": run.history[:, 1], "loglik": run.history[:, 2]},
+        "options": {"residual": options.residual, "bm": options.bm, "fixed_alpha11": options.fixed_alpha11,
+                    "tol": tol},
+    }
+
+
 def tune(
     prices: pd.DataFrame | np.ndarray,
     method: str = "seed",
@@ -170,36 +183,26 @@ def tune(
     if method == "seed":
         if method_options:
             raise KalcointError(f"unknown seed options: {', '.join(method_options)}")
-        opts = SeedOptions(residual=residual, bm=bm, fixed_alpha11=fixed_alpha11)
-        run = run_seed_passes(values, jres, iterations, tol, opts)
-        model, n_iter, converged = run.model, run.iterations, run.converged
-        history = {"alpha11": run.history[:, 0], "obs_var": run.history[:, 1], "loglik": run.history[:, 2]}
-        options: dict[str, Any] = {"residual": residual, "bm": bm, "fixed_alpha11": fixed_alpha11, "tol": tol}
-        extra: dict[str, Any] = {}
+        out = _fit_seed(values, jres, iterations, tol, SeedOptions(residual, bm, fixed_alpha11))
     else:
+        if (residual, bm, fixed_alpha11) != ("posterior", "johansen", None):
+            raise KalcointError("residual, bm and fixed_alpha11 are options of method='seed' only")
         from importlib import import_module
 
-        fit = import_module(f".{method}", __name__).fit
-        out = fit(values, jres, iterations=iterations, tol=tol, **method_options)
-        model, n_iter, converged = out["model"], out["iterations"], out["converged"]
-        history = out.get("history", {})
-        options = out.get("options", {})
-        extra = {"std_errors": out.get("std_errors")}
+        out = import_module(f".{method}", __name__).fit(values, jres, iterations=iterations, tol=tol,
+                                                         **method_options)
+    model = out["model"]
     result = kalman_filter(prices, model)
     tuned = TunedModel(
-        method=method, assets=assets, model=model, johansen=jres, iterations=n_iter, converged=converged,
-        loglik=result.loglik, history=history, elapsed_s=time.perf_counter() - started,
+        method=method, assets=assets, model=model, johansen=jres, iterations=out["iterations"],
+        converged=out["converged"], loglik=result.loglik, history=out.get("history", {}),
+        elapsed_s=time.perf_counter() - started,
         start_date=index[0] if index is not None else None, end_date=index[-1] if index is not None else None,
-        nobs=values.shape[0], options=options, _result=result, **extra,
+        nobs=values.shape[0], options=out.get("options", {}), std_errors=out.get("std_errors"), _result=result,
     )
     if diagnose:
-        try:
-            from .diagnosis import diagnose as _diagnose
-        except ModuleNotFoundError:  # diagnosis not available yet
-            pass
-        else:
-            diag = _diagnose(tuned, values)
-            tuned.degenerate, tuned.degenerate_reasons = diag.degenerate, list(diag.reasons)
+        diag = _diagnose(tuned, values)
+        tuned.degenerate, tuned.degenerate_reasons = diag.degenerate, list(diag.reasons)
     return tuned
 
 
