@@ -41,4 +41,4 @@ def configure() -> None:
         probe.touch()
     except OSError:
         return
-    numba.config.CACHE_DIR = str(target)
+    numba.config.CACHE_DIR = str(target)  # type: ignore[attr-defined]

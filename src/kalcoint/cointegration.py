@@ -48,7 +48,7 @@ class JohansenResult:
     det_order: int = 0
     k_ar_diff: int = 1
     nobs: int = 0
-    eigenvectors: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    eigenvectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def hedge_ratios(self) -> np.ndarray:

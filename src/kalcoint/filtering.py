@@ -226,7 +226,7 @@ class FilterResult:
     loglik: float
     y: np.ndarray = field(repr=False)
     X: np.ndarray = field(repr=False)
-    index: pd.DatetimeIndex | None = field(default=None, repr=False)
+    index: pd.Index | None = field(default=None, repr=False)
     assets: list[str] | None = None
 
     @property
@@ -257,7 +257,8 @@ class FilterResult:
         assets = self.assets or [f"x{i + 1}" for i in range(self.filtered_state.shape[1])]
         data: dict[str, object] = {}
         data["date"] = (
-            self.index.strftime("%Y-%m-%d") if self.index is not None else np.arange(1, self.n + 1)
+            pd.DatetimeIndex(self.index).strftime("%Y-%m-%d") if self.index is not None
+            else np.arange(1, self.n + 1)
         )
         data["beta_const"] = self.filtered_state[:, 0]
         for j, name in enumerate(assets[1:], start=1):

@@ -32,7 +32,7 @@ def cache_is_cold() -> bool:
 
     from pathlib import Path
 
-    cache_dir = Path(numba.config.CACHE_DIR or "")
+    cache_dir = Path(numba.config.CACHE_DIR or "")  # type: ignore[attr-defined]
     return not cache_dir.is_dir() or not any(cache_dir.rglob("*.nbi"))
 
 

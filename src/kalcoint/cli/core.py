@@ -290,7 +290,7 @@ def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | 
     if plot_dir is not None:
         from ..plots import plot_hedge_ratios, plot_portfolios, plot_tuning_passes
 
-        dyn = {k: comp.results[k] for k in ("adaptive", "mle", "chan") if k in comp.results}
+        dyn: dict[str, Any] = {k: comp.results[k] for k in ("adaptive", "mle", "chan") if k in comp.results}
         written = [
             plot_portfolios(frame, comp.johansen, {k: v for k, v in dyn.items() if k != "chan"},
                             plot_dir / "portfolios.png"),
