@@ -19,8 +19,9 @@ free parameter; estimating it jointly makes ``initial_cov`` collapse):
   the level and the hedge ratios down.
 
 Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
-scipy's L-BFGS-B (central-difference gradients of the compiled filter
-recursion), run from several starts (:func:`start_models`); the best optimum
+scipy's L-BFGS-B, fed the log-likelihood and its analytic gradient from one
+compiled pass (:func:`_loglik_grad`: the filter forward, its adjoint backward),
+run from several starts (:func:`start_models`); the best optimum
 wins. Standard errors come from a numerical Hessian of the negative
 log-likelihood in the natural quantities (statsmodels' ``approx_hess3``).
 """
@@ -32,12 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 from scipy.optimize import minimize
 from statsmodels.tools.numdiff import approx_hess3
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
-from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from ..filtering import LOG_2PI, StateSpaceModel, _filter_loop, observation_arrays
 from .seed import first_pass_model, johansen_path
 
 ALPHA11_MAX = 1.0 - 1e-6
@@ -55,6 +57,128 @@ BOUNDARY_RATIO = 1e-6
 sample) is on its bound for the standard errors; the diagnosis uses the same ratio."""
 HESSIAN_STEP = 1e-4
 """Relative finite-difference step of the standard-error Hessian."""
+RESTARTS = 3
+"""Most restarts of L-BFGS-B from a point where its line search stalled (see :func:`_optimise`)."""
+
+
+@njit(cache=True, nogil=True)
+def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover - compiled
+    """Log-likelihood of the filter of spec section 3 (prior ``(b_start, P_start)`` at t = 0, fixed;
+    ``A = diag(a)``, ``Vw = diag(vw)``) and, written to ``grad`` (k + 2,), its derivatives with
+    respect to ``(alpha11 = a[0], obs_var = ve, state_var_1..k = vw)``. Returns NaN if some Q_t <= 0.
+
+    Reverse mode: the forward pass is the filter of ``filtering._filter_loop`` and keeps
+    ``e_t, 1/Q_t, P_{t|t-1} x_t'`` and the first row of ``(b_{t|t}, P_{t|t})``; the backward pass
+    carries ``B = dL/d b_{t+1|t}`` and ``C = dL/d P_{t+1|t}`` (all k^2 entries, taken as
+    independent) through the step in reverse, with ``l_t = -(log Q_t + e_t^2 / Q_t) / 2``:
+
+        alpha11 += B_1 b_{1,t|t} + sum_ij d(a_i a_j)/d alpha11 P_{ij,t|t} C_ij;  state_var_i += C_ii
+        Pfbar = (a a') o C;   Pxbar = g A B - (Pfbar + Pfbar') Px / Q + Qbar x'
+        Qbar = -(1 - e g) / (2 Q) + (Px' Pfbar Px - e (A B) . Px) / Q^2;   obs_var += Qbar
+        B <- A B - (-g + (A B) . Px / Q) x';   C <- Pfbar + Pxbar x
+    with ``Px = P_{t|t-1} x_t'`` and ``g = e_t / Q_t``.
+    """
+    n, k = X.shape
+    bp = b_start.copy()
+    Pp = np.empty((k, k))
+    aa = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
+            aa[i, j] = a[i] * a[j]
+    es = np.empty(n)
+    rs = np.empty(n)
+    Pxs = np.empty((n, k))
+    bf0 = np.empty(n)  # b_{1,t|t}
+    Pf0 = np.empty((n, k))  # first row of P_{t|t}
+    quad = 0.0
+    logdet = 0.0
+    prod = 1.0
+    for t in range(n):
+        fit = 0.0
+        for i in range(k):
+            fit += X[t, i] * bp[i]
+        e = y[t] - fit
+        q = ve
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += Pp[i, j] * X[t, j]
+            Pxs[t, i] = s
+            q += X[t, i] * s
+        if not q > 0.0:
+            return np.nan
+        r = 1.0 / q
+        g = e * r
+        es[t] = e
+        rs[t] = r
+        for i in range(k):
+            bi = bp[i] + Pxs[t, i] * g
+            if i == 0:
+                bf0[t] = bi
+            bp[i] = a[i] * bi
+            for j in range(i, k):
+                pf = Pp[i, j] - (Pxs[t, i] * Pxs[t, j]) * r
+                if i == 0:
+                    Pf0[t, j] = pf
+                v = aa[i, j] * pf
+                Pp[i, j] = v
+                Pp[j, i] = v
+            Pp[i, i] += vw[i]
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+
+    B = np.zeros(k)  # dL / d b_{t+1|t}
+    C = np.zeros((k, k))  # dL / d P_{t+1|t}
+    AB = np.empty(k)
+    Pfbar = np.empty((k, k))
+    Pxbar = np.empty(k)
+    d_alpha = 0.0
+    d_ve = 0.0
+    for i in range(k):
+        grad[2 + i] = 0.0
+    for t in range(n - 1, -1, -1):
+        e = es[t]
+        r = rs[t]
+        g = e * r
+        # through b_{t+1|t} = A b_{t|t} and P_{t+1|t} = (a a') o P_{t|t} + Vw
+        d_alpha += B[0] * bf0[t] + 2.0 * a[0] * Pf0[t, 0] * C[0, 0]
+        for j in range(1, k):
+            d_alpha += a[j] * Pf0[t, j] * (C[0, j] + C[j, 0])
+        for i in range(k):
+            grad[2 + i] += C[i, i]
+            AB[i] = a[i] * B[i]
+            for j in range(k):
+                Pfbar[i, j] = aa[i, j] * C[i, j]
+        # through b_{t|t} = b + Px g, P_{t|t} = P - Px Px' / Q, g = e / Q and l_t
+        gbar = 0.0
+        quad_f = 0.0
+        for i in range(k):
+            gbar += AB[i] * Pxs[t, i]
+            s = 0.0
+            for j in range(k):
+                s += (Pfbar[i, j] + Pfbar[j, i]) * Pxs[t, j]
+            Pxbar[i] = g * AB[i] - r * s
+            quad_f += Pxs[t, i] * s
+        ebar = -g + gbar * r
+        rbar = -0.5 * quad_f + gbar * e
+        qbar = -0.5 * r * (1.0 - e * g) - rbar * r * r
+        d_ve += qbar
+        for i in range(k):
+            pxb = Pxbar[i] + qbar * X[t, i]
+            B[i] = AB[i] - ebar * X[t, i]
+            for j in range(k):
+                C[i, j] = Pfbar[i, j] + pxb * X[t, j]
+    grad[0] = d_alpha
+    grad[1] = d_ve
+    return -0.5 * (logdet + n * LOG_2PI + quad)
 
 
 @dataclass
@@ -72,9 +196,13 @@ class _Likelihood:
     _innov_var: np.ndarray = field(init=False, repr=False)
     _dummy_b: np.ndarray = field(init=False, repr=False)
     _dummy_p: np.ndarray = field(init=False, repr=False)
+    _grad: np.ndarray = field(init=False, repr=False)
+    _last: tuple[bytes, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n, k = self.X.shape
+        self._grad = np.empty(k + 2)
+        self._last = (b"", math.nan)
         self.a = np.ones(k)
         self._states = np.empty((n, k))
         self._innov = np.empty(n)
@@ -98,6 +226,25 @@ class _Likelihood:
     def objective(self, theta: np.ndarray) -> float:
         ll = self.loglik(math.tanh(theta[0]), math.exp(theta[1]), np.exp(theta[2:]))
         return -ll / self.n if math.isfinite(ll) else math.inf
+
+    def objective_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`objective` and its analytic gradient with respect to ``theta`` (one compiled pass)."""
+        natural = _natural(theta)
+        self.a[0] = natural[0]
+        ll = float(_loglik_grad(self.y, self.X, self.a, natural[2:], natural[1],
+                                self.initial_state, self.initial_cov, self._grad))
+        if not math.isfinite(ll):
+            return math.inf, np.full(theta.size, np.nan)
+        # chain rule: d alpha11 / d theta_0 = 1 - alpha11^2, d v / d log v = v
+        jac = np.concatenate([[1.0 - natural[0] ** 2], natural[1:]])
+        value = -ll / self.n
+        self._last = (theta.tobytes(), value)
+        return value, -self._grad * jac / self.n
+
+    def objective_at(self, theta: np.ndarray) -> float:
+        """:meth:`objective`, reusing the last evaluation of :meth:`objective_and_gradient` at ``theta``."""
+        key, value = self._last
+        return value if key == theta.tobytes() else self.objective(theta)
 
     def natural_nll(self, params: np.ndarray) -> float:
         """Negative log-likelihood at ``params = (alpha11, obs_var, state_var_1..k)``."""
@@ -194,19 +341,43 @@ class _Optimum:
     trace: np.ndarray  # (iterations + 1, 3): alpha11, obs_var, loglik along the path
 
 
+def _projected_gradient(x: np.ndarray, grad: np.ndarray, bounds: list[tuple[float, float]]) -> float:
+    """Infinity norm of L-BFGS-B's projected gradient (the quantity its ``gtol`` tests)."""
+    lo, hi = np.array(bounds).T
+    return float(np.max(np.abs(np.clip(x - grad, lo, hi) - x)))
+
+
 def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple[float, float]],
               maxiter: int, tol: float | None) -> _Optimum:
-    path = [start.copy()]
-    options = {"maxiter": int(maxiter), "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL,
-               "ftol": FTOL if tol is None else float(tol)}
-    # finite differences next to a breakdown (Q_t <= 0 -> objective inf) give inf - inf: L-BFGS-B
-    # handles the non-finite gradient by backtracking, so numpy's warning is noise here
-    with np.errstate(invalid="ignore", over="ignore"):
-        res = minimize(lik.objective, start, method="L-BFGS-B", jac="3-point", bounds=bounds,
-                       callback=lambda xk: path.append(np.array(xk, copy=True)), options=options)
-    trace = np.array([[math.tanh(th[0]), math.exp(th[1]), -lik.objective(th) * lik.n] for th in path])
-    return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, int(res.nit), bool(res.success),
-                    str(res.message), trace)
+    """L-BFGS-B from ``start``; restarted from its end point (fresh curvature memory, up to
+    ``RESTARTS`` times, within the same iteration budget) while it stops on a stalled line search
+    with the projected gradient above ``GTOL`` and the restart still gains."""
+    path = [(start.copy(), lik.objective(start))]
+    ftol = FTOL if tol is None else float(tol)
+    iterations = 0
+    res: Any = None  # scipy OptimizeResult of the last run that gained
+    for _ in range(1 + RESTARTS):
+        options = {"maxiter": int(maxiter) - iterations, "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL,
+                   "ftol": ftol}
+        # a breakdown (Q_t <= 0) gives an infinite objective and a NaN gradient: L-BFGS-B backtracks
+        with np.errstate(invalid="ignore", over="ignore"):
+            again = minimize(lik.objective_and_gradient, start if res is None else res.x, method="L-BFGS-B",
+                             jac=True, bounds=bounds, options=options,
+                             callback=lambda xk: path.append((np.array(xk, copy=True), lik.objective_at(xk))))
+        iterations += int(again.nit)
+        # a restart (fresh projected steepest-descent step) that cannot lower the objective confirms
+        # the point: it is a minimum to rounding (where the line search's "ABNORMAL" stop comes from)
+        if res is not None and not again.fun < res.fun - ftol * max(abs(res.fun), 1.0):
+            if not res.success:
+                converged, message = True, "CONVERGENCE: A RESTART CANNOT REDUCE F (LINE SEARCH STALLED AT A MINIMUM)"
+            break
+        res = again
+        converged, message = bool(res.success), str(res.message)
+        if (iterations >= maxiter or not math.isfinite(res.fun)
+                or _projected_gradient(res.x, res.jac, bounds) <= GTOL):
+            break
+    trace = np.array([[math.tanh(th[0]), math.exp(th[1]), -f * lik.n] for th, f in path])
+    return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, iterations, converged, message, trace)
 
 
 def negligible_variances(values: np.ndarray) -> np.ndarray:
