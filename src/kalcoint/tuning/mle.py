@@ -39,7 +39,7 @@ from statsmodels.tools.numdiff import approx_hess3
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
-from ..filtering import LOG_2PI, StateSpaceModel, _filter_loop, observation_arrays
+from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
 from .seed import first_pass_model, johansen_path
 
 ALPHA11_MAX = 1.0 - 1e-6
@@ -79,61 +79,33 @@ def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover -
     with ``Px = P_{t|t-1} x_t'`` and ``g = e_t / Q_t``.
     """
     n, k = X.shape
-    bp = b_start.copy()
-    Pp = np.empty((k, k))
     aa = np.empty((k, k))
     for i in range(k):
         for j in range(k):
-            Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
             aa[i, j] = a[i] * a[j]
+    b_pred = np.empty((n, k))
+    P_pred = np.empty((n, k, k))
+    b_filt = np.empty((n, k))
+    P_filt = np.empty((n, k, k))
     es = np.empty(n)
+    qs = np.empty(n)
+    loglik = _filter_loop(y, X, a, vw, ve, b_start, P_start, False, True,
+                          b_pred, P_pred, b_filt, P_filt, es, qs)
+    if not math.isfinite(loglik):
+        return np.nan
     rs = np.empty(n)
     Pxs = np.empty((n, k))
     bf0 = np.empty(n)  # b_{1,t|t}
     Pf0 = np.empty((n, k))  # first row of P_{t|t}
-    quad = 0.0
-    logdet = 0.0
-    prod = 1.0
     for t in range(n):
-        fit = 0.0
+        rs[t] = 1.0 / qs[t]
+        bf0[t] = b_filt[t, 0]
         for i in range(k):
-            fit += X[t, i] * bp[i]
-        e = y[t] - fit
-        q = ve
-        for i in range(k):
+            Pf0[t, i] = P_filt[t, 0, i]
             s = 0.0
             for j in range(k):
-                s += Pp[i, j] * X[t, j]
+                s += P_pred[t, i, j] * X[t, j]
             Pxs[t, i] = s
-            q += X[t, i] * s
-        if not q > 0.0:
-            return np.nan
-        r = 1.0 / q
-        g = e * r
-        es[t] = e
-        rs[t] = r
-        for i in range(k):
-            bi = bp[i] + Pxs[t, i] * g
-            if i == 0:
-                bf0[t] = bi
-            bp[i] = a[i] * bi
-            for j in range(i, k):
-                pf = Pp[i, j] - (Pxs[t, i] * Pxs[t, j]) * r
-                if i == 0:
-                    Pf0[t, j] = pf
-                v = aa[i, j] * pf
-                Pp[i, j] = v
-                Pp[j, i] = v
-            Pp[i, i] += vw[i]
-        quad += e * g
-        if 1e-100 < q < 1e100:
-            prod *= q
-        else:
-            logdet += math.log(q)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
-    logdet += math.log(prod)
 
     B = np.zeros(k)  # dL / d b_{t+1|t}
     C = np.zeros((k, k))  # dL / d P_{t+1|t}
@@ -178,7 +150,7 @@ def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover -
                 C[i, j] = Pfbar[i, j] + pxb * X[t, j]
     grad[0] = d_alpha
     grad[1] = d_ve
-    return -0.5 * (logdet + n * LOG_2PI + quad)
+    return loglik
 
 
 @dataclass
