@@ -104,18 +104,6 @@ def test_rts_smoother_equals_dense_reference(short_sample, name):
     np.testing.assert_allclose(sm.lag_one_cov, lag, rtol=0, atol=1e-10 * np.abs(P).max())
 
 
-@pytest.mark.parametrize("name", SHORT_MODELS)
-def test_em_smoother_equals_dense_reference(short_sample, name):
-    model = SHORT_MODELS[name]
-    b, P, lag, ll = dense_posterior(short_sample, model)
-    y, X = observation_arrays(short_sample)
-    bs, Ps, lag_s, ll_s = em.smooth(y, X, model)
-    np.testing.assert_allclose(bs, b, rtol=0, atol=1e-10 * np.abs(b).max())
-    np.testing.assert_allclose(Ps, P, rtol=0, atol=1e-10 * np.abs(P).max())
-    np.testing.assert_allclose(lag_s, lag, rtol=0, atol=1e-10 * np.abs(P).max())
-    assert ll_s == pytest.approx(ll, rel=1e-11)
-
-
 @pytest.mark.parametrize("name", ["stationary level", "frozen hedge ratio"])
 def test_em_step_equals_reference_m_step(short_sample, name):
     model = SHORT_MODELS[name]

@@ -1,4 +1,4 @@
-"""The Kalman filter of the method (spec section 3) and its Rauch-Tung-Striebel smoother.
+"""The Kalman filter of the method (spec section 3) and its fixed-interval (RTS) smoother.
 
 Model (spec section 1), for k assets with prices ``p`` of shape (n, k):
 
@@ -320,6 +320,102 @@ def kalman_filter(
                         index, assets)
 
 
+@njit(cache=True, nogil=True)
+def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth, lag_one):  # pragma: no cover
+    """de Jong's fixed-interval smoother over the filter's predicted states/covariances.
+
+    Fills ``b_smooth`` (n, k), ``P_smooth`` (n, k, k) and ``lag_one`` (n, k, k) with
+    ``lag_one[t] = Cov(b_t, b_{t-1} | all)`` for t >= 1 (``lag_one[0] = 0``).
+    """
+    n, k = X.shape
+    r = np.zeros(k)
+    N = np.zeros((k, k))
+    r_prev = np.empty(k)
+    N_prev = np.empty((k, k))
+    L = np.empty((k, k))
+    PL = np.empty((k, k))  # P_t L_t'
+    M = np.empty((k, k))   # I - N_t P_{t+1}
+    NL = np.empty((k, k))
+    Px = np.empty(k)
+    for i in range(k):
+        for j in range(k):
+            lag_one[0, i, j] = 0.0
+    for t in range(n - 1, -1, -1):
+        q = innov_var[t]
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += P_pred[t, i, j] * X[t, j]
+            Px[i] = s
+        # L_t = A - K_t x_t with K_t = A P_t x_t' / Q_t
+        for i in range(k):
+            for j in range(k):
+                L[i, j] = -a[i] * Px[i] * X[t, j] / q
+            L[i, i] += a[i]
+        if t < n - 1:
+            # Cov(b_t, b_{t+1} | all) = P_t L_t' (I - N_t P_{t+1}),  N_t before this step's update
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += P_pred[t, i, m] * L[j, m]
+                    PL[i, j] = s
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += N[i, m] * P_pred[t + 1, m, j]
+                    M[i, j] = -s
+                M[i, i] += 1.0
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += PL[i, m] * M[m, j]
+                    lag_one[t + 1, j, i] = s  # transpose: Cov(b_{t+1}, b_t)
+        # r_{t-1} = x' e / Q + L' r_t ;  N_{t-1} = x' x / Q + L' N_t L
+        for i in range(k):
+            s = X[t, i] * innov[t] / q
+            for m in range(k):
+                s += L[m, i] * r[m]
+            r_prev[i] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for m in range(k):
+                    s += N[i, m] * L[m, j]
+                NL[i, j] = s
+        for i in range(k):
+            for j in range(k):
+                s = X[t, i] * X[t, j] / q
+                for m in range(k):
+                    s += L[m, i] * NL[m, j]
+                N_prev[i, j] = s
+        for i in range(k):
+            r[i] = r_prev[i]
+            for j in range(k):
+                N[i, j] = N_prev[i, j]
+        # b_{t|n} = b_pred + P_t r_{t-1};  P_{t|n} = P_t - P_t N_{t-1} P_t
+        for i in range(k):
+            s = b_pred[t, i]
+            for m in range(k):
+                s += P_pred[t, i, m] * r[m]
+            b_smooth[t, i] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for m in range(k):
+                    s += N[i, m] * P_pred[t, m, j]
+                NL[i, j] = s  # N_{t-1} P_t
+        for i in range(k):
+            for j in range(k):
+                s = P_pred[t, i, j]
+                for m in range(k):
+                    s -= P_pred[t, i, m] * NL[m, j]
+                P_smooth[t, i, j] = s
+
+
+
 @dataclass(frozen=True)
 class SmootherResult:
     """Rauch-Tung-Striebel smoothed states ``b_{t|n}`` (n, k), covariances (n, k, k) and the
@@ -331,24 +427,18 @@ class SmootherResult:
 
 
 def rts_smoother(result: FilterResult) -> SmootherResult:
-    """Rauch-Tung-Striebel smoother over a :class:`FilterResult` (Shumway and Stoffer, 2017, ch. 6)."""
-    a = result.model.transition
+    """Fixed-interval smoother over a :class:`FilterResult`.
+
+    de Jong's backward recursion (Durbin and Koopman, 2012, sections 4.4 and 4.7), which
+    equals the Rauch-Tung-Striebel smoother (Shumway and Stoffer, 2017, ch. 6) but divides
+    only by the scalar innovation variances: no inverse of a predicted covariance, so it
+    stays exact when a state variance is zero.
+    """
     n, k = result.filtered_state.shape
-    bs = np.empty((n, k))
-    Ps = np.empty((n, k, k))
-    lag1 = np.zeros((n, k, k))
-    bs[-1] = result.filtered_state[-1]
-    Ps[-1] = result.filtered_cov[-1]
-    A = np.diag(a)
-    gains = np.empty((n, k, k))
-    for t in range(n - 2, -1, -1):
-        Pf = result.filtered_cov[t]
-        Pp_next = result.predicted_cov[t + 1]
-        J = np.linalg.solve(Pp_next.T, (Pf @ A.T).T).T if np.linalg.cond(Pp_next) < 1e12 else Pf @ A.T @ np.linalg.pinv(Pp_next)
-        gains[t] = J
-        bs[t] = result.filtered_state[t] + J @ (bs[t + 1] - result.predicted_state[t + 1])
-        Ps[t] = Pf + J @ (Ps[t + 1] - Pp_next) @ J.T
-    for t in range(1, n):
-        # Cov(b_t, b_{t-1} | n) = P_{t|n} J_{t-1}'  (de Jong 1989)
-        lag1[t] = Ps[t] @ gains[t - 1].T
-    return SmootherResult(bs, Ps, lag1)
+    smoothed_state = np.empty((n, k))
+    smoothed_cov = np.empty((n, k, k))
+    lag_one_cov = np.empty((n, k, k))
+    _smoother_loop(result.y, result.X, np.ascontiguousarray(result.model.transition), result.predicted_state,
+                   result.predicted_cov, result.innovation, result.innovation_var,
+                   smoothed_state, smoothed_cov, lag_one_cov)
+    return SmootherResult(smoothed_state, smoothed_cov, lag_one_cov)

@@ -2,11 +2,8 @@
 
 E-step: the filter of spec section 3 and a fixed-interval smoother give the
 smoothed states ``b_{t|n}``, covariances ``P_{t|n}`` and lag-one covariances
-``Cov(b_t, b_{t-1} | all)``. The smoother is de Jong's backward recursion
-(Durbin and Koopman, 2012, sections 4.4 and 4.7): it divides only by the
-scalar innovation variances, so it needs no inverse of a predicted covariance
-and stays exact when a state variance is zero. It equals the
-Rauch-Tung-Striebel smoother (:func:`kalcoint.filtering.rts_smoother`).
+``Cov(b_t, b_{t-1} | all)``, from the compiled smoother of
+:func:`kalcoint.filtering.rts_smoother`.
 
 M-step, with ``A = diag(alpha11, 1, ..., 1)`` and a diagonal ``Vw`` the expected
 complete-data log-likelihood splits into one term per state, so the
@@ -44,108 +41,13 @@ from numba import njit
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
-from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from ..filtering import StateSpaceModel, _filter_loop, _smoother_loop, observation_arrays
 from .mle import ALPHA11_MAX, _prior, start_models
 
 EM_TOL = 1e-9
 """Default stop: relative rise of the log-likelihood, ``(ll_m - ll_{m-1}) / |ll_{m-1}|``, below it."""
 MONOTONE_SLACK = 1e-8
 """A fall of the log-likelihood larger than this (relative) is reported as ``monotone = False``."""
-
-
-@njit(cache=True, nogil=True)
-def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth, lag_one):  # pragma: no cover
-    """de Jong's fixed-interval smoother over the filter's predicted states/covariances.
-
-    Fills ``b_smooth`` (n, k), ``P_smooth`` (n, k, k) and ``lag_one`` (n, k, k) with
-    ``lag_one[t] = Cov(b_t, b_{t-1} | all)`` for t >= 1 (``lag_one[0] = 0``).
-    """
-    n, k = X.shape
-    r = np.zeros(k)
-    N = np.zeros((k, k))
-    r_prev = np.empty(k)
-    N_prev = np.empty((k, k))
-    L = np.empty((k, k))
-    PL = np.empty((k, k))  # P_t L_t'
-    M = np.empty((k, k))   # I - N_t P_{t+1}
-    NL = np.empty((k, k))
-    Px = np.empty(k)
-    for i in range(k):
-        for j in range(k):
-            lag_one[0, i, j] = 0.0
-    for t in range(n - 1, -1, -1):
-        q = innov_var[t]
-        for i in range(k):
-            s = 0.0
-            for j in range(k):
-                s += P_pred[t, i, j] * X[t, j]
-            Px[i] = s
-        # L_t = A - K_t x_t with K_t = A P_t x_t' / Q_t
-        for i in range(k):
-            for j in range(k):
-                L[i, j] = -a[i] * Px[i] * X[t, j] / q
-            L[i, i] += a[i]
-        if t < n - 1:
-            # Cov(b_t, b_{t+1} | all) = P_t L_t' (I - N_t P_{t+1}),  N_t before this step's update
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for m in range(k):
-                        s += P_pred[t, i, m] * L[j, m]
-                    PL[i, j] = s
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for m in range(k):
-                        s += N[i, m] * P_pred[t + 1, m, j]
-                    M[i, j] = -s
-                M[i, i] += 1.0
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for m in range(k):
-                        s += PL[i, m] * M[m, j]
-                    lag_one[t + 1, j, i] = s  # transpose: Cov(b_{t+1}, b_t)
-        # r_{t-1} = x' e / Q + L' r_t ;  N_{t-1} = x' x / Q + L' N_t L
-        for i in range(k):
-            s = X[t, i] * innov[t] / q
-            for m in range(k):
-                s += L[m, i] * r[m]
-            r_prev[i] = s
-        for i in range(k):
-            for j in range(k):
-                s = 0.0
-                for m in range(k):
-                    s += N[i, m] * L[m, j]
-                NL[i, j] = s
-        for i in range(k):
-            for j in range(k):
-                s = X[t, i] * X[t, j] / q
-                for m in range(k):
-                    s += L[m, i] * NL[m, j]
-                N_prev[i, j] = s
-        for i in range(k):
-            r[i] = r_prev[i]
-            for j in range(k):
-                N[i, j] = N_prev[i, j]
-        # b_{t|n} = b_pred + P_t r_{t-1};  P_{t|n} = P_t - P_t N_{t-1} P_t
-        for i in range(k):
-            s = b_pred[t, i]
-            for m in range(k):
-                s += P_pred[t, i, m] * r[m]
-            b_smooth[t, i] = s
-        for i in range(k):
-            for j in range(k):
-                s = 0.0
-                for m in range(k):
-                    s += N[i, m] * P_pred[t, m, j]
-                NL[i, j] = s  # N_{t-1} P_t
-        for i in range(k):
-            for j in range(k):
-                s = P_pred[t, i, j]
-                for m in range(k):
-                    s -= P_pred[t, i, m] * NL[m, j]
-                P_smooth[t, i, j] = s
 
 
 @njit(cache=True, nogil=True)
@@ -226,26 +128,6 @@ def _em_loop(y, X, b0, P0, params, iterations, tol, alpha_max, ws_b, ws_P, hist)
         for i in range(params.size):
             params[i] = new[i]
     return iterations, 0
-
-
-def smooth(y: np.ndarray, X: np.ndarray, model: StateSpaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Filter and smooth ``y`` (n,) on rows ``X`` (n, k) with the compiled kernels.
-
-    Returns ``(b_{t|n} (n, k), P_{t|n} (n, k, k), Cov(b_t, b_{t-1} | all) (n, k, k), loglik)``.
-    """
-    n, k = X.shape
-    b_pred, b_filt = np.empty((n, k)), np.empty((n, k))
-    P_pred, P_filt = np.empty((n, k, k)), np.empty((n, k, k))
-    innov, innov_var = np.empty(n), np.empty(n)
-    ll = _filter_loop(y, X, np.ascontiguousarray(model.transition), np.ascontiguousarray(model.state_var),
-                      model.obs_var, model.initial_state.copy(), np.diag(model.initial_cov), False, True,
-                      b_pred, P_pred, b_filt, P_filt, innov, innov_var)
-    if not math.isfinite(ll):
-        raise ComputationError("the filter broke down (an innovation variance is zero); use a positive obs_var")
-    b_s, P_s, lag_one = np.empty((n, k)), np.empty((n, k, k)), np.empty((n, k, k))
-    _smoother_loop(y, X, np.ascontiguousarray(model.transition), b_pred, P_pred, innov, innov_var,
-                   b_s, P_s, lag_one)
-    return b_s, P_s, lag_one, float(ll)
 
 
 class _EM:
