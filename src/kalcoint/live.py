@@ -78,6 +78,7 @@ import pandas as pd
 from ._io import atomic_path, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
+from .strategy import band_legs, check_bands
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6B636C6D  # "kclm"
@@ -155,8 +156,6 @@ def _vector(text: str) -> np.ndarray:
 
 
 def _check_strategy(strategy: Mapping[str, Any] | None) -> dict[str, Any]:
-    from .strategy import check_bands
-
     merged = {**DEFAULT_STRATEGY, **(dict(strategy) if strategy else {})}
     if merged["strategy"] != "bands":
         raise KalcointError(f"live models support the 'bands' strategy only, got {merged['strategy']!r}")
@@ -168,23 +167,9 @@ def _check_strategy(strategy: Mapping[str, Any] | None) -> dict[str, Any]:
 def _bands_continue(
     innovation: np.ndarray, innovation_var: np.ndarray, entry: float, exit: float, long_leg: int, short_leg: int
 ) -> tuple[np.ndarray, int, int]:
-    """Chan's band rule (as :func:`kalcoint.strategy.bands`) continued from the legs held the day before.
-
-    Returns the units (n,) held at each close and the legs after the last day.
-    """
-    units = np.empty(innovation.size, dtype=np.int64)
-    for t, (e, q) in enumerate(zip(innovation, innovation_var)):
-        s = math.sqrt(q)
-        if e >= -exit * s:
-            long_leg = 0
-        elif e < -entry * s:
-            long_leg = 1
-        if e <= exit * s:
-            short_leg = 0
-        elif e > entry * s:
-            short_leg = -1
-        units[t] = long_leg + short_leg
-    return units, long_leg, short_leg
+    """:func:`kalcoint.strategy.band_legs` on the innovations: integer units (n,) and the legs after."""
+    units, long_leg, short_leg = band_legs(innovation, np.sqrt(innovation_var), entry, exit, long_leg, short_leg)
+    return units.astype(np.int64), long_leg, short_leg
 
 
 def unit_shares(state: np.ndarray) -> np.ndarray:

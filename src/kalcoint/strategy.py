@@ -52,21 +52,29 @@ def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: fl
     s = np.asarray(scale, dtype=np.float64)
     if d.shape != s.shape or d.ndim != 1:
         raise KalcointError(f"bands needs deviation and scale of equal 1-D shape, got {d.shape} and {s.shape}")
-    units = np.zeros(d.size)
-    long_leg = short_leg = 0.0
-    for t in range(d.size):
-        if np.isfinite(d[t]) and np.isfinite(s[t]):
+    return band_legs(d, s, entry, exit)[0]
+
+
+def band_legs(deviation: np.ndarray, scale: np.ndarray, entry: float, exit: float,
+              long_leg: int = 0, short_leg: int = 0) -> tuple[np.ndarray, int, int]:
+    """Chan's band rule continued from the legs held the day before (``long_leg`` in {0, 1},
+    ``short_leg`` in {-1, 0}): the units (n,) held at each close, and the legs after the last day.
+    A day with a non-finite deviation or scale keeps the legs."""
+    units = np.zeros(deviation.size)
+    for t in range(deviation.size):
+        d, s = deviation[t], scale[t]
+        if np.isfinite(d) and np.isfinite(s):
             # exits first, then entries: with exit <= entry they cannot both fire
-            if d[t] >= -exit * s[t]:
-                long_leg = 0.0
-            elif d[t] < -entry * s[t]:
-                long_leg = 1.0
-            if d[t] <= exit * s[t]:
-                short_leg = 0.0
-            elif d[t] > entry * s[t]:
-                short_leg = -1.0
+            if d >= -exit * s:
+                long_leg = 0
+            elif d < -entry * s:
+                long_leg = 1
+            if d <= exit * s:
+                short_leg = 0
+            elif d > entry * s:
+                short_leg = -1
         units[t] = long_leg + short_leg
-    return units
+    return units, long_leg, short_leg
 
 
 def moving_mean_std(series: np.ndarray, lookback: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
