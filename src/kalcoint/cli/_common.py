@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -82,3 +85,39 @@ def warn(message: str) -> None:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def fmt(value: Any, spec: str = ".4g", inf: str = "-") -> str:
+    """A table cell: ``-`` for missing or NaN, ``inf`` text for +inf, yes/no for booleans,
+    integers as they are, other numbers with ``spec``."""
+    import numpy as np
+
+    if value is None or value is _pd_na():
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    v = float(value)
+    if v == math.inf:
+        return inf
+    return format(v, spec) if math.isfinite(v) else "-"
+
+
+def _pd_na() -> Any:
+    import pandas as pd
+
+    return pd.NA
+
+
+def write_json(path: Path | None, payload: dict) -> None:
+    """``--json FILE``: write atomically and say so; ``--json -``: print to stdout; ``None``: nothing."""
+    if path is None:
+        return
+    if str(path) == "-":
+        console.print_json(json.dumps(payload))
+        return
+    from .._io import write_json as _write
+
+    _write(path, payload)
+    err_console.print(f"wrote {path}", style="dim")

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from ..errors import KalcointError
 from ._common import (
-    app, console, err_console, is_terminal, parse_assets, require_dir_writable, require_parent, warn,
+    app, console, err_console, fmt, is_terminal, parse_assets, require_dir_writable, require_parent, warn,
+    write_json,
 )
 
 PricesArg = Annotated[Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).",
@@ -33,24 +34,6 @@ def load(prices: Path, assets: str | None, fill: str | None = None):  # -> pd.Da
         err_console.print(f"note: dropped {dropped} leading rows before every chosen asset traded "
                           f"(first common date {frame.index[0]:%Y-%m-%d})", style="dim")
     return frame
-
-
-def fmt(value: Any, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        return str(value)
-    return format(value, spec)
-
-
-def write_json(path: Path | None, payload: dict) -> None:
-    if path is not None:
-        from .._io import write_json as _write
-
-        _write(path, payload)
-        err_console.print(f"wrote {path}", style="dim")
 
 
 def warn_degenerate(name: str, degenerate: bool, reasons: list[str]) -> None:

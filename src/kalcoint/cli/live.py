@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import numpy as np
 import typer
 
-from ._common import app, console, err_console, require_parent
+from ._common import app, console, fmt, require_parent, write_json
 
 ModelArg = Annotated[Path, typer.Argument(help="Model file written by `kalcoint tune ... --save MODEL`.",
                                           show_default=False)]
@@ -21,36 +19,20 @@ def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _fmt(value: float, spec: str = ".6g") -> str:
-    return format(value, spec) if math.isfinite(value) else "-"
-
-
 def _print_position(last: dict[str, Any], assets: list[str], strategy: dict[str, Any],
                     capital: float | None, per_unit: dict[str, float], target: dict[str, float]) -> None:
     _say(f"date            {last['date']}")
     _say("prices          " + "  ".join(f"{a} {last['prices'][a]:.6g}" for a in assets))
     _say("hedge ratios    " + "  ".join(f"{a} {b:.6g}" for a, b in last["hedge_ratios"].items()))
-    _say(f"spread          {_fmt(last['spread'])}")
-    _say(f"innovation      {_fmt(last['innovation'])}   std {_fmt(last['innovation_std'])}   "
-                  f"z-score {_fmt(last['zscore'], '.4f')}")
+    _say(f"spread          {fmt(last['spread'], '.6g')}")
+    _say(f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
+                  f"z-score {fmt(last['zscore'], '.4f')}")
     word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
     _say(f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
                   f"{strategy['entry']:g}, exit {strategy['exit']:g})")
     scale = f"1 unit = ${capital:,.2f} gross" if capital is not None else "1 unit = 1 share of " + assets[0]
     _say(f"shares per unit ({scale}): " + "  ".join(f"{a} {per_unit[a]:+.4f}" for a in assets))
     _say("target position (shares): " + "  ".join(f"{a} {target[a]:+.4f}" for a in assets))
-
-
-def _write_json(path: Path | None, payload: dict) -> None:
-    if path is None:
-        return
-    if str(path) == "-":
-        console.print_json(json.dumps(payload))
-        return
-    from .._io import write_json
-
-    write_json(path, payload)
-    err_console.print(f"wrote {path}", style="dim")
 
 
 @app.command()
@@ -87,7 +69,7 @@ def update(
         skipped = f", skipped {result.skipped} already applied" if result.skipped else ""
         _say(f"applied {result.applied} row(s) ({span}){skipped}; {model} is at step {live.steps}")
     _print_position(result.last, result.assets, live.strategy, capital, result.shares_per_unit, result.target_shares)
-    _write_json(json_out, result.to_dict())
+    write_json(json_out, result.to_dict())
 
 
 @app.command()
@@ -107,11 +89,11 @@ def status(
     tuning = live.tuning
     _say(f"model           {model}: {live.method} on {', '.join(live.assets)}, {live.steps} steps "
                   f"(tuned {tuning.get('start_date')} to {tuning.get('end_date')}; updated {info['updated_at']})")
-    _say("state           " + "  ".join(_fmt(b) for b in live.state))
+    _say("state           " + "  ".join(fmt(b, '.6g') for b in live.state))
     per_unit = target_shares(live.state, np.array(list(info["prices"].values())), 1.0, None)
     _print_position(live.last, live.assets, live.strategy, None, dict(zip(live.assets, per_unit.tolist())),
                     dict(zip(live.assets, (live.units * per_unit + 0.0).tolist())))
-    _write_json(json_out, info)
+    write_json(json_out, info)
 
 
 @app.command()

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.table import Table
 
 from ..errors import KalcointError
-from ._common import app, console, err_console, is_terminal, parse_assets, require_parent, warn
+from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn
 
 
-def _fmt(value: Any, spec: str = ".3g") -> str:
-    if value is None or value is pd.NA:
-        return "-"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(value)
-    v = float(value)
-    if v == math.inf:
-        return "inf"
-    return format(v, spec) if math.isfinite(v) else "-"
+def _cell(value: object, spec: str = ".3g") -> str:
+    return fmt(value, spec, inf="inf")  # an infinite half-life reads "inf", not "-"
 
 
 def _top_table(ranked, by: str, total: int) -> Table:
@@ -36,10 +24,10 @@ def _top_table(ranked, by: str, total: int) -> Table:
         table.add_column(name, justify="left" if name == "assets" else "right")
     for i, row in enumerate(ranked.itertuples(index=False), start=1):
         table.add_row(
-            str(i), ",".join(row.assets), _fmt(row.n_obs), _fmt(row.trace_r0, ".4g"), _fmt(row.rank_95),
-            _fmt(row.static_adf_pvalue), _fmt(row.static_half_life, ".3g"), _fmt(row.alpha11, ".3g"),
-            _fmt(row.degenerate), _fmt(row.dynamic_adf_pvalue), _fmt(row.oos_adf_pvalue),
-            _fmt(row.oos_static_adf_pvalue),
+            str(i), ",".join(row.assets), _cell(row.n_obs), _cell(row.trace_r0, ".4g"), _cell(row.rank_95),
+            _cell(row.static_adf_pvalue), _cell(row.static_half_life), _cell(row.alpha11),
+            _cell(row.degenerate), _cell(row.dynamic_adf_pvalue), _cell(row.oos_adf_pvalue),
+            _cell(row.oos_static_adf_pvalue),
         )
     return table
 
