@@ -8,15 +8,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import KalcointError
+from .core import load
 from ._common import app, console, err_console, is_terminal, parse_assets, require_dir_writable, require_parent, warn
 
 MODEL_HELP = "static, chan, seed, mle, em, or the path of a saved model file (kalcoint tune --save)."
-
-
-def _load(prices: Path, assets: list[str] | None, fill: str | None) -> Any:
-    from .core import load
-
-    return load(prices, ",".join(assets) if assets else None, fill)
 
 
 def _saved_settings(model: str, assets: list[str] | None) -> tuple[list[str] | None, dict[str, Any]]:
@@ -78,7 +73,7 @@ def backtest(
     strategy = strategy or str(saved_strategy.get("strategy", "bands"))
     entry = float(saved_strategy.get("entry", 1.0)) if entry is None else entry
     exit_ = float(saved_strategy.get("exit", 1.0)) if exit_ is None else exit_
-    frame = _load(prices, chosen, fill)
+    frame = load(prices, chosen, fill)
     result = _backtest(frame, model, strategy, entry=entry, exit=exit_, lookback=lookback, delta=delta,
                        state_var=state_var, obs_var=obs_var, iterations=iterations, walk_forward=walk_forward,
                        window=window, cost_bps=cost_bps, progress=walk_forward is not None and is_terminal())

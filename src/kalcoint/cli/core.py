@@ -25,10 +25,11 @@ JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the 
 IterOpt = Annotated[int, typer.Option("--iterations", min=1, help="Seed tuning passes (iteration cap for mle/em).")]
 
 
-def load(prices: Path, assets: str | None, fill: str | None = None):  # -> pd.DataFrame
+def load(prices: Path, assets: str | list[str] | None, fill: str | None = None):  # -> pd.DataFrame
+    """Load the chosen assets (``--assets`` text, or a list already parsed) and note dropped leading rows."""
     from ..data import load_prices
 
-    frame = load_prices(prices, parse_assets(assets), fill=fill)
+    frame = load_prices(prices, parse_assets(assets) if isinstance(assets, str) else assets, fill=fill)
     dropped = frame.attrs.get("dropped_leading_rows", 0)
     if dropped:
         err_console.print(f"note: dropped {dropped} leading rows before every chosen asset traded "
@@ -192,7 +193,7 @@ def filter_(
         from ..live import open_saved_model
 
         saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
-        frame = load(prices, ",".join(saved.assets), fill)
+        frame = load(prices, list(saved.assets), fill)
         ssm = saved.model
     result = kalman_filter(frame, ssm)
     table = result.to_frame()
