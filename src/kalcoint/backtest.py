@@ -483,9 +483,9 @@ def _walk_forward_signals(p: np.ndarray, starts: np.ndarray, spec: _ModelSpec, s
             if state is None:  # first week: warm the filter up on its estimation window
                 warm = kalman_filter(fit, model)
                 history = warm.spread
-                state = (warm.filtered_state[-1], warm.filtered_cov[-1])
+                state = warm.last_posterior
             res = kalman_filter(p[s:e], model, start=state)
-            state = (res.filtered_state[-1], res.filtered_cov[-1])
+            state = res.last_posterior
             week_spread = res.spread
             fit_spread = history[-window:]
             shares[sl] = filter_shares(res.filtered_state)

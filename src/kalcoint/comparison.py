@@ -107,8 +107,7 @@ def _filter_row(name: str, result: FilterResult, model: StateSpaceModel) -> Comp
 
 
 def _continue_out_of_sample(train: FilterResult, test_prices: pd.DataFrame, model: StateSpaceModel) -> FilterResult:
-    start = (train.filtered_state[-1], train.filtered_cov[-1])
-    return kalman_filter(test_prices, model, start=start)
+    return kalman_filter(test_prices, model, start=train.last_posterior)
 
 
 def _oos(row: ComparisonRow, oos: FilterResult) -> None:

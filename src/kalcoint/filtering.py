@@ -249,6 +249,12 @@ class FilterResult:
         return self.y - np.einsum("ij,ij->i", self.X[:, 1:], self.filtered_state[:, 1:])
 
     @property
+    def last_posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(b_{n|n} (k,), P_{n|n} (k, k))``: pass it as ``kalman_filter(..., start=...)`` to
+        continue the filter over the rows that follow."""
+        return self.filtered_state[-1], self.filtered_cov[-1]
+
+    @property
     def standardized_innovation(self) -> np.ndarray:
         return self.innovation / np.sqrt(self.innovation_var)
 

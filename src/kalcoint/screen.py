@@ -337,10 +337,7 @@ def _oos_figures(row: dict[str, Any], prices: np.ndarray, dates: np.ndarray, opt
     row["oos_start"], row["oos_n_obs"] = _iso(dates[n_train]), int(test.shape[0])
     tuned = _tune(train, options, None, diagnose=False)
     row["oos_static_adf_pvalue"] = adf(tuned.johansen.portfolio(test)).pvalue
-    start = None
-    if options.oos_start == "continue":
-        fit = tuned.result
-        start = (fit.filtered_state[-1], fit.filtered_cov[-1])
+    start = tuned.result.last_posterior if options.oos_start == "continue" else None
     result = kalman_filter(test, tuned.model, start=start)
     oos = adf(result.spread)
     row.update(oos_alpha11=tuned.alpha11, oos_adf_pvalue=oos.pvalue, oos_adf_lags=oos.lags,
