@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/bench_study.py [DATA] [--assets A,B,...] [--workers 2] [--out-dir DIR] [-- extra flags]
 
 Runs the command in a child process (imports, cluster start-up, screening, every weekly
-retune, the bootstrap) and prints its own output, the wall time and the load average of the
-machine before and after (the machine may be shared). Issue 12's goal: the default study of
+retune, the bootstrap) and prints its own output, the wall time, the load average of the
+machine before and after, and the CPU time of the command and its worker processes (on a
+shared machine the wall time overstates the cost; CPU time / cores is what it would take
+on idle cores, if the work divides evenly). Issue 12's goal: the default study of
 chan_etf_close.csv (pairs of all 67 ETFs, 10 periods, 5 models) in at most 10 minutes on
 two cores. ``--assets`` times a subset first.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,11 +50,15 @@ def main() -> None:
     done = subprocess.run(cmd, check=False)
     elapsed = time.perf_counter() - started
     load_after = os.getloadavg()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its worker processes
+    cpu = usage.ru_utime + usage.ru_stime
     print(f"\n$ {' '.join(cmd)}")
     print(f"exit {done.returncode}; wall time {elapsed:.1f} s (goal for the full default study: <= {GOAL_S:.0f} s)")
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (1, 5, 15 min); "
           f"{os.cpu_count()} CPUs")
+    print(f"CPU time of the command and its workers {cpu:.1f} s: on {os.cpu_count()} idle cores about "
+          f"{cpu / (os.cpu_count() or 1):.0f} s of wall time")
     print(f"outputs in {out_dir}")
     sys.exit(done.returncode)
 
