@@ -679,12 +679,6 @@ def _basket_frame(universe: Universe, job: _Job) -> tuple[pd.DataFrame, int]:
     return frame, per.trading_start - per.fit_start
 
 
-def _trade_job(universe: Universe, job: _Job, options: StudyOptions) -> list[dict[str, Any]]:
-    """One Dask task: the rows of one selected basket (its missing models)."""
-    frame, offset = _basket_frame(universe, job)
-    return [_row(job, r, universe.dates, options) for r in trade_basket(frame, offset, job.models, options)]
-
-
 def _screen_tasks(universe: Universe, periods: Sequence[Period], options: StudyOptions,
                   batch_size: int) -> tuple[dict[int, Universe], list[tuple[int, list[tuple[int, ...]]]]]:
     subs: dict[int, Universe] = {}
@@ -817,11 +811,12 @@ def study(
                     if left[number] == 0:
                         jobs, n_sel = _jobs_for(by_number[number], screened.pop(number), previous, options)
                         total -= options.top - n_sel
-                        for job in jobs:
-                            run.submit(("trade", number), _trade_job, universe, job, options)
+                        for job in jobs:  # each task gets only its basket's rows
+                            frame, offset = _basket_frame(universe, job)
+                            run.submit(("trade", job), trade_basket, frame, offset, job.models, options)
                         done += n_sel - len(jobs)  # baskets already traded (resume)
                 else:
-                    store.add(result)
+                    store.add([_row(key[1], r, universe.dates, options) for r in result])
                 if progress is not None:
                     progress(done, total)
     except BaseException:
