@@ -86,9 +86,21 @@ from .strategy import STRATEGIES, check_bands
 from .tuning.diagnosis import HALF_LIFE_MIN, OBS_VAR_TINY, level_half_life
 
 __all__ = [
-    "COLUMNS", "SELECTIONS", "Period", "StudyOptions", "bootstrap_indices", "deflated_sharpe_ratio",
-    "expected_max_sharpe", "periods_of", "portfolio_returns", "read_study", "select_baskets", "study",
-    "summarize", "study_figures", "trade_basket",
+    "COLUMNS",
+    "SELECTIONS",
+    "Period",
+    "StudyOptions",
+    "bootstrap_indices",
+    "deflated_sharpe_ratio",
+    "expected_max_sharpe",
+    "periods_of",
+    "portfolio_returns",
+    "read_study",
+    "select_baskets",
+    "study",
+    "study_figures",
+    "summarize",
+    "trade_basket",
 ]
 
 SELECTIONS = ("static", "mle-oos", "half-life")
@@ -278,14 +290,14 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
 
     if select == "static":
         cand = [r for r in rows if finite(r["static_adf_pvalue"]) and (r["rank_95"] or 0) >= 1]
-        key: Callable[[dict], float] = lambda r: r["static_adf_pvalue"]  # noqa: E731
+        key: Callable[[dict], float] = lambda r: r["static_adf_pvalue"]
     elif select == "mle-oos":
         cand = [r for r in rows if finite(r["oos_loglik"]) and r["oos_n_obs"]]
-        key = lambda r: -r["oos_loglik"] / r["oos_n_obs"]  # noqa: E731
+        key = lambda r: -r["oos_loglik"] / r["oos_n_obs"]
     elif select == "half-life":
         lo, hi = HALF_LIFE_RANGE
         cand = [r for r in rows if finite(r["static_half_life"]) and lo <= r["static_half_life"] <= hi]
-        key = lambda r: r["static_half_life"]  # noqa: E731
+        key = lambda r: r["static_half_life"]
     else:
         raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}")
     return sorted(cand, key=key)[:top]  # sorted is stable: ties keep the basket order
@@ -630,7 +642,7 @@ def _previous(out: Path | None, resume: bool, overwrite: bool, options: StudyOpt
     table = read_study(out)
     found = set(table["settings"])
     if found - {options.settings()}:
-        raise KalcointError(f"{out} was written with other settings ({sorted(found)[0]}); use the same settings "
+        raise KalcointError(f"{out} was written with other settings ({min(found - {options.settings()})}); use the same settings "
                             "or a new output file")
     return table
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ..errors import KalcointError
-from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_dir_writable, require_parent
+from ._common import (
+    app,
+    console,
+    err_console,
+    fmt,
+    parse_assets,
+    require_dir_writable,
+    require_parent,
+)
 
 # Library messages name settings; the command names its flags.
 _FLAGS = {"size ": "--size ", "formation ": "--formation ", "trading ": "--trading ", "top ": "--top ",
@@ -55,7 +63,7 @@ def study(
                                            show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="Table, one row per (period, basket, model): .parquet/.pq or .csv.",
                                       show_default=False)],
-    assets: Annotated[Optional[str], typer.Option("--assets", help="Comma-separated tickers (default: every column).")] = None,
+    assets: Annotated[str | None, typer.Option("--assets", help="Comma-separated tickers (default: every column).")] = None,
     size: Annotated[int, typer.Option("--size", help="Assets per basket: 2 or 3.")] = 2,
     formation: Annotated[int, typer.Option("--formation", help="Formation window (rows) the baskets are selected on.")] = 250,
     trading: Annotated[int, typer.Option("--trading", help="Trading window (rows); periods roll by this many rows.")] = 125,
@@ -71,26 +79,26 @@ def study(
     exit_: Annotated[float, typer.Option("--exit", help="Bands: exit threshold in sigmas.")] = 1.0,
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")] = 5.0,
     window: Annotated[int, typer.Option("--window", help="Walk-forward estimation window (rows).")] = 250,
-    iterations: Annotated[Optional[int], typer.Option(
+    iterations: Annotated[int | None, typer.Option(
         "--iterations", help="Weekly tuning iterations (default: tune()'s, 2000 seed passes).")] = None,
     block: Annotated[float, typer.Option("--block", help="Mean block length (days) of the stationary bootstrap.")] = 10.0,
-    trials: Annotated[Optional[int], typer.Option(
+    trials: Annotated[int | None, typer.Option(
         "--trials", help="Trials of the deflated Sharpe ratio (default: models x 3 selection rules).")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Summary JSON file ('-' prints it).")] = None,
-    plot_dir: Annotated[Optional[Path], typer.Option(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Summary JSON file ('-' prints it).")] = None,
+    plot_dir: Annotated[Path | None, typer.Option(
         "--plot-dir", help="Write equity.png and sharpe_distribution.png here.")] = None,
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         "--workers", help="Local Dask worker processes (default: all cores; 0 = run in this process).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(
+    scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Existing Dask cluster: tcp://host:port, or tls://host:port with the --tls-* files.")] = None,
-    tls_ca_file: Annotated[Optional[Path], typer.Option("--tls-ca-file", help="TLS: CA certificate (PEM).")] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="TLS: this client's certificate (PEM).")] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="TLS: this client's private key (PEM).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Formation baskets per screening task.")] = None,
+    tls_ca_file: Annotated[Path | None, typer.Option("--tls-ca-file", help="TLS: CA certificate (PEM).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="TLS: this client's certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="TLS: this client's private key (PEM).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Formation baskets per screening task.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue --out: do only the rows missing.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     checkpoint: Annotated[float, typer.Option("--checkpoint", help="Rewrite --out at least every N seconds.")] = 30.0,
-    fill: Annotated[Optional[str], typer.Option("--fill", help="'ffill' fills gaps inside a column.")] = None,
+    fill: Annotated[str | None, typer.Option("--fill", help="'ffill' fills gaps inside a column.")] = None,
 ) -> None:
     """Out-of-sample study: select baskets on each formation window, trade them with every model on the
     next trading window (weekly walk-forward), compare the portfolios with Chan's filter."""
