@@ -19,6 +19,7 @@ from ._common import (
     require_dir_writable,
     require_parent,
 )
+from .screen import _progress, tls_settings
 
 # Library messages name settings; the command names its flags.
 _FLAGS = {"size ": "--size ", "formation ": "--formation ", "trading ": "--trading ", "top ": "--top ",
@@ -127,10 +128,7 @@ def _run(prices: Path, out: Path, assets: str | None, size: int, formation: int,
                               models=tuple(parse_assets(models, option="--models") or ()), cost_bps=cost_bps,
                               window=window, strategy=strategy, entry=entry, exit=exit_, iterations=iterations,
                               block=block, trials=trials)
-    tls = [tls_ca_file, tls_cert, tls_key]
-    if any(t is not None for t in tls) and not all(t is not None for t in tls):
-        raise KalcointError("--tls-ca-file, --tls-cert and --tls-key go together: give all three")
-    security = sc.tls_security(*tls) if all(t is not None for t in tls) else None
+    security = tls_settings(tls_ca_file, tls_cert, tls_key)
     sc.check_scheduler(scheduler, security)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
     dates = universe.index
@@ -142,7 +140,6 @@ def _run(prices: Path, out: Path, assets: str | None, size: int, formation: int,
         raise KalcointError(f"--workers {workers} must be >= 0")
     where = f"scheduler {scheduler}" if scheduler else (f"{n_workers} local workers" if n_workers else "this process")
     started = time.perf_counter()
-    from .screen import _progress
 
     with _progress() as bar:
         task = None
