@@ -362,3 +362,15 @@ def test_cli_study_prints_the_summary(run_cli, chan_file, tmp_path):
     assert f"{sharpe:.2f}" in line
     assert (plots / "equity.png").read_bytes()[:4] == b"\x89PNG"
     assert (plots / "sharpe_distribution.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_screen_tls_needs_the_three_files(run_cli, chan_file, tmp_path):
+    out = tmp_path / "s.parquet"
+    res = run_cli("screen", chan_file, "--out", out, "--scheduler", "tls://127.0.0.1:8786")
+    assert res.exit_code == 2 and "uses TLS: give the CA file, certificate and key" in res.stderr
+    res = run_cli("screen", chan_file, "--out", out, "--tls-cert", tmp_path / "c.pem")
+    assert res.exit_code == 2 and "go together" in res.stderr
+    res = run_cli("screen", chan_file, "--out", out, "--scheduler", "tls://127.0.0.1:8786", "--tls-ca-file",
+                  tmp_path / "ca.pem", "--tls-cert", tmp_path / "c.pem", "--tls-key", tmp_path / "c.key")
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+    assert not out.exists()
