@@ -308,11 +308,17 @@ def test_tls_scheduler_accepts_the_right_certificate_only(universe, tmp_path):
 
     good = _certificates(tmp_path, "cluster")
     bad = _certificates(tmp_path, "stranger")
+    from distributed.security import Security
+
+    ca, cert, key = map(str, good)
+    cluster_security = Security(tls_ca_file=ca, tls_scheduler_cert=cert, tls_scheduler_key=key,
+                                tls_worker_cert=cert, tls_worker_key=key, tls_client_cert=cert, tls_client_key=key,
+                                require_encryption=True)
     security = tls_security(*good)
     options = ScreenOptions(size=2, min_rows=500)
     reference = screen(universe, options, workers=0)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://", security=security,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
+                      security=cluster_security, dashboard_address=None) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tls://")
         rows = screen(universe, options, scheduler=address, security=security)
