@@ -303,9 +303,10 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
     return sorted(cand, key=key)[:top]  # sorted is stable: ties keep the basket order
 
 
-def _selection_figures(row: dict[str, Any]) -> dict[str, Any]:
+def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
+    """The screen's figures a row keeps; ``oos_loglik_per_day`` (the MLE filter's) only for ``mle-oos``."""
     per_day = None
-    if row.get("oos_loglik") is not None and row.get("oos_n_obs"):
+    if select == "mle-oos" and row.get("oos_loglik") is not None and row.get("oos_n_obs"):
         per_day = float(row["oos_loglik"]) / int(row["oos_n_obs"])
     return {"trace_r0": row.get("trace_r0"), "rank_95": row.get("rank_95"),
             "static_adf_pvalue": row.get("static_adf_pvalue"), "static_half_life": row.get("static_half_life"),
@@ -653,7 +654,7 @@ def _row(job: _Job, result: dict[str, Any], dates: np.ndarray, options: StudyOpt
             "formation_end": _iso(dates[per.trading_start - 1]), "trading_start": _iso(dates[per.trading_start]),
             "trading_end": _iso(dates[per.trading_end - 1]), "assets": list(job.selected["assets"]),
             "select": options.select, "selection_rank": job.rank, "n_selected": job.n_selected,
-            **_selection_figures(job.selected), **result, "settings": options.settings()}
+            **_selection_figures(job.selected, options.select), **result, "settings": options.settings()}
 
 
 def _jobs_for(per: Period, screen_rows: list[dict], done: pd.DataFrame | None,
