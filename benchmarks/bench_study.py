@@ -1,6 +1,6 @@
 """Speed of the default study: `kalcoint study DATA` run as a user runs it, timed end to end.
 
-    .venv/bin/python benchmarks/bench_study.py [DATA] [--assets A,B,...] [--workers 2] [--out-dir DIR] [-- extra flags]
+    .venv/bin/python benchmarks/bench_study.py [DATA] [--assets A,B,...] [--workers 2] [--out-dir DIR] [study flags]
 
 Runs the command in a child process (imports, cluster start-up, screening, every weekly
 retune, the bootstrap) and prints its own output, the wall time, the load average of the
@@ -32,8 +32,7 @@ def main() -> None:
     parser.add_argument("--assets", default=None, help="a subset of tickers to time first")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=None, help="keep study.parquet, summary.json and figures here")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `kalcoint study` flags after --")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # other flags go to `kalcoint study`
 
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="bench_study_"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +43,7 @@ def main() -> None:
         cmd += ["--assets", args.assets]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
-    cmd += [a for a in args.extra if a != "--"]
+    cmd += [a for a in extra if a != "--"]
     load_before = os.getloadavg()
     started = time.perf_counter()
     done = subprocess.run(cmd, check=False)
