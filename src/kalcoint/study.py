@@ -805,7 +805,7 @@ def study(
     store = _Store(out_path, previous, options.models, checkpoint_s)
     screen_opts = options.screen_options()
     left = {p.number: sum(1 for t in tasks if t[0] == p.number) for p in pending}
-    screened: dict[int, list[dict]] = {p.number: [] for p in pending}
+    screened: dict[int, list[tuple[int, list[dict]]]] = {p.number: [] for p in pending}
     by_number = {p.number: p for p in pending}
     total = len(tasks) + sum(options.top for p in pending if left[p.number])
     done = 0
@@ -813,16 +813,17 @@ def study(
         screen_batch(subs[tasks[0][0]], tasks[0][1][:1], screen_opts)  # compile the kernels before workers start
     try:
         with _runner(n_workers, scheduler, security) as run:
-            for number, batch in tasks:
-                run.submit(("screen", number), screen_batch, subs[number], batch, screen_opts)
+            for i, (number, batch) in enumerate(tasks):
+                run.submit(("screen", number, i), screen_batch, subs[number], batch, screen_opts)
             for key, result in run.results():
                 done += 1
                 if key[0] == "screen":
                     number = key[1]
-                    screened[number].extend(result)
+                    screened[number].append((key[2], result))
                     left[number] -= 1
-                    if left[number] == 0:
-                        jobs, n_sel = _jobs_for(by_number[number], screened.pop(number), previous, options)
+                    if left[number] == 0:  # the period's rows in basket order, whatever order the tasks ended in
+                        rows = [r for _, part in sorted(screened.pop(number), key=lambda x: x[0]) for r in part]
+                        jobs, n_sel = _jobs_for(by_number[number], rows, previous, options)
                         total -= options.top - n_sel
                         for job in jobs:  # each task gets only its basket's rows
                             frame, offset = _basket_frame(universe, job)
