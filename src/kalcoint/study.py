@@ -876,7 +876,7 @@ def study_figures(table: pd.DataFrame, summary: dict[str, Any], options: StudyOp
     ax2.set_xticks(range(1, len(labels) + 1), labels)
     ax2.axhline(0.0, color="grey", lw=0.6, ls="--")
     ax2.set_ylabel("Sharpe ratio over the trading window (annualised)")
-    ax2.set_title("Per basket-period Sharpe ratios (failed runs left out)")
+    ax2.set_title("Per basket-period Sharpe ratios (failed runs and runs that never traded left out)")
     figures["sharpe_distribution.png"] = fig2
     rendered = {}
     for name, f in figures.items():
