@@ -398,10 +398,12 @@ def test_bad_options_are_refused(ewa_ewc_ige):
 # ---------------------------------------------------------------- EM reaches the maximum (issue 11, section 4)
 
 
-def _sim_basket(k: int, seed: int) -> pd.DataFrame:
+def _sim_basket(k: int, seed: int, alpha11: float = 0.95, obs_var: float = 0.02, hedge_var: float = 1e-6
+                ) -> pd.DataFrame:
     names = tuple(f"S{i}" for i in range(k))
-    return simulate(n=1500, state_var=(0.05,) + (1e-6,) * (k - 1), hedge_ratios=(0.8, 0.5, 0.3, 0.2)[:k - 1],
-                    start_prices=(25.0, 30.0, 35.0, 40.0)[:k - 1], seed=seed, assets=names)[0]
+    return simulate(n=1500, alpha11=alpha11, obs_var=obs_var, state_var=(0.05,) + (hedge_var,) * (k - 1),
+                    hedge_ratios=(0.8, 0.5, 0.3, 0.2)[:k - 1], start_prices=(25.0, 30.0, 35.0, 40.0)[:k - 1],
+                    seed=seed, assets=names)[0]
 
 
 # name: (assets of Chan's file, or (k, seed) of a simulated basket), slow
@@ -414,6 +416,8 @@ EVERY_BASKET = {
     "sim k=3": ((3, 7), False),
     "sim k=4": ((4, 1), True),
     "sim k=5": ((5, 7), True),
+    # the EM steps used to stop here on their relative-rise test, "converged", 0.020 below the MLE
+    "sim k=5 plateau": ((5, 0, 0.9, 0.05, 1e-5), True),
 }
 
 
@@ -436,3 +440,14 @@ def test_em_ends_at_the_mle_on_every_basket(chan_file, name):
     if opts["polish_iterations"] > 0:
         assert opts["em_gradient"] > mle.GTOL
         assert opts["polish_gain"] == pytest.approx(fit_em.loglik - opts["em_loglik"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_pure_em_reports_its_plateau():
+    """Without the polish, the plateau of the "sim k=5 plateau" basket (0.020 below the MLE) is
+    reported as converged = False with the reason."""
+    fit = tune(_sim_basket(5, 0, 0.9, 0.05, 1e-5), method="em", polish="none", diagnose=False)
+    assert fit.loglik == pytest.approx(-888.40095, abs=1e-4)
+    assert fit.options["em_converged"] and not fit.converged
+    assert fit.options["em_gradient"] == pytest.approx(1.32e-5, rel=0.01)
+    assert fit.options["reason"].startswith("the EM steps stopped on a plateau")
