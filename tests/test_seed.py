@@ -469,3 +469,18 @@ def test_corrected_options_are_checked(run_cli, chan_file):
     assert res.exit_code == 2 and "moments='rts' is not one of filtered, smoothed" in res.stderr
     res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--method", "mle", "--covariance-terms")
     assert res.exit_code == 2 and "--method seed only" in res.stderr
+
+
+def test_collapsed_spread_is_stationary_even_on_a_random_walk():
+    """docs/findings.md: on a basket whose true spread level is a random walk (a11 = 1), the 2000 passes
+    collapse just the same and the dynamic portfolio's ADF test rejects a unit root: p = 0."""
+    from kalcoint.cointegration import adf
+    from kalcoint.synthetic import simulate
+
+    prices, truth = simulate(alpha11=1.0, seed=3)
+    assert adf(truth.states[:, 0]).pvalue == pytest.approx(0.461, abs=1e-3)
+    tuned = tune(prices, iterations=2000)
+    assert tuned.obs_var < 1e-28 and abs(tuned.alpha11 - 0.00607) < 1e-4
+    test = tuned.adf()
+    assert test.stat == pytest.approx(-132.86, abs=0.01) and test.pvalue == 0.0
+    assert tuned.degenerate
