@@ -356,7 +356,7 @@ def test_bad_options_are_refused():
 
 def test_posterior_residual_is_the_scaled_innovation():
     """eps_t = y_t - x_t b_{t|t} = (Ve / Q_t) e_t, day by day, in the reference's pass 1 and 2."""
-    prices, jres, ref = reference_run(("EWA", "EWC", "IGE"))
+    prices, _, ref = reference_run(("EWA", "EWC", "IGE"))
     y, X = prices[:, 0], prices.copy()
     X[:, 0] = 1.0
     for m in (0, 1):

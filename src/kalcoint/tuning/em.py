@@ -58,7 +58,15 @@ from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, _smoother_loop, observation_arrays
 from .mle import (
-    ALPHA11_MAX, GTOL, LOG_VAR_SPAN, _Likelihood, _optimise, _projected_gradient, _prior, _theta, change_scale,
+    ALPHA11_MAX,
+    GTOL,
+    LOG_VAR_SPAN,
+    _Likelihood,
+    _optimise,
+    _prior,
+    _projected_gradient,
+    _theta,
+    change_scale,
     start_models,
 )
 
