@@ -339,7 +339,7 @@ def trade_basket(prices: pd.DataFrame, trading_offset: int, models: Sequence[str
     Returns dicts with ``model``, ``status``, ``reason``, the metrics of :data:`COLUMNS` and
     ``daily_returns`` ((n_days,) list of net daily returns, fractions).
     """
-    tdates = prices.index[trading_offset:]
+    tdates = pd.DatetimeIndex(prices.index[trading_offset:])
     n_days = len(tdates)
     p_trade = prices.to_numpy(dtype=np.float64)[trading_offset:]
     out = []
@@ -677,9 +677,9 @@ def _complete_periods(previous: pd.DataFrame | None, options: StudyOptions) -> s
     if previous is None or not len(previous):
         return set()
     done = set()
-    for number, rows in previous.groupby("period"):
-        if len(rows) == int(rows["n_selected"].iloc[0]) * len(options.models):
-            done.add(int(number))
+    for _, rows in previous.groupby("period"):
+        if len(rows) == int(rows["n_selected"].to_numpy()[0]) * len(options.models):
+            done.add(int(rows["period"].to_numpy()[0]))
     return done
 
 
@@ -891,6 +891,13 @@ def write_figures(rendered: dict[str, bytes], plot_dir: str | os.PathLike[str]) 
     paths = []
     for name, data in rendered.items():
         path = Path(plot_dir) / name
-        write_with(path, lambda tmp, d=data: tmp.write_bytes(d))
+        write_with(path, _bytes_writer(data))
         paths.append(path)
     return paths
+
+
+def _bytes_writer(data: bytes) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return write

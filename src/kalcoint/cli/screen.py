@@ -133,10 +133,9 @@ def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
     """``--tls-ca-file``, ``--tls-cert``, ``--tls-key``: all three or none."""
     from ..screen import tls_security
 
-    given = [ca_file, cert, key]
-    if all(g is None for g in given):
+    if ca_file is None and cert is None and key is None:
         return None
-    if any(g is None for g in given):
+    if ca_file is None or cert is None or key is None:
         raise KalcointError("--tls-ca-file, --tls-cert and --tls-key go together: give all three")
     return tls_security(ca_file, cert, key)
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -131,7 +132,7 @@ def _run(prices: Path, out: Path, assets: str | None, size: int, formation: int,
     security = tls_settings(tls_ca_file, tls_cert, tls_key)
     sc.check_scheduler(scheduler, security)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
-    dates = universe.index
+    dates = pd.DatetimeIndex(universe.index)
     st.periods_of(dates, options)  # refuses a formation/window longer than the file, before any work
     if Path(out).exists() and not (resume or overwrite):
         raise KalcointError(f"--out {out} exists: pass --resume to continue it, or --overwrite to start again")
