@@ -279,6 +279,25 @@ def test_resume_after_interruption_equals_full_run(universe, serial, tmp_path):
 
 
 @pytest.mark.slow
+def test_interrupt_keeps_done_rows_atomically_then_resume(universe, serial, tmp_path):
+    table, _ = serial
+    out = tmp_path / "study.csv"
+
+    def stop(done: int, total: int) -> None:  # in this process the screens come first, then the baskets
+        if done == total - 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study(universe, FAST, workers=0, out=out, progress=stop)
+    kept = read_study(out)
+    assert 0 < len(kept) < len(table)
+    assert not list(tmp_path.glob(".study.csv.*"))  # no temporary file left behind
+    resumed, _ = study(universe, FAST, workers=0, out=out, resume=True)
+    pd.testing.assert_frame_equal(resumed.drop(columns="daily_returns"), table.drop(columns="daily_returns"))
+    assert all(np.allclose(a, b, rtol=0, atol=1e-15) for a, b in zip(resumed["daily_returns"], table["daily_returns"]))
+
+
+@pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(universe, serial):
     from distributed import LocalCluster
 
