@@ -327,7 +327,7 @@ def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | 
     if period is not None:
         assert window is not None
         keys = period_keys(dates, period)
-        candidates = [t for t in range(start, n) if keys[t] != keys[t - 1] and t >= window]
+        candidates = [t for t in range(start + (carry is None), n) if keys[t] != keys[t - 1] and t >= window]
     total = len(candidates) + (carry is None)
     done = 0
     versions: list[Version] = []
