@@ -327,7 +327,7 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
             raise _not_a_model(path, "not an SQLite database") from None
         if _locked(exc):
             raise _busy(path, timeout) from None
-        raise KalcointError(f"cannot open model file {path} ({exc})") from None
+        raise _damaged(path, exc) from None
     return con
 
 
