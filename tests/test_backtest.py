@@ -9,16 +9,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from kc_reference import chan_matlab_units
 
 from kalcoint.backtest import (
-    METRIC_KEYS, account, backtest, compare_backtests, compute_metrics, holding_periods, week_starts,
+    METRIC_KEYS,
+    account,
+    backtest,
+    compare_backtests,
+    compute_metrics,
+    holding_periods,
+    week_starts,
 )
 from kalcoint.cointegration import johansen
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import StateSpaceModel, kalman_filter
-from kc_reference import chan_matlab_units
 from kalcoint.strategy import bands, filter_shares
-
 
 # ---------------------------------------------------------------- plain references (Chan's MATLAB, literally)
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from kc_reference import ref_filter
 
 from kalcoint import live
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import kalman_filter
 from kalcoint.strategy import bands
-from kc_reference import ref_filter
 
 N0 = 500  # rows of the tuning sample
 

@@ -78,12 +78,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import schedule
 from .cointegration import half_life, johansen
 from .errors import ComputationError, KalcointError
-from . import schedule
 from .filtering import StateSpaceModel, kalman_filter
 from .strategy import (
-    STRATEGIES, band_legs, bands, check_bands, filter_shares, lookback_from_half_life, moving_mean_std,
+    STRATEGIES,
+    band_legs,
+    check_bands,
+    filter_shares,
+    lookback_from_half_life,
+    moving_mean_std,
     static_shares,
 )
 from .tuning import METHODS as _TUNING_METHODS
@@ -356,8 +361,9 @@ def resolve_model(model: str | StateSpaceModel | Any, k: int, *, delta: float | 
         raise KalcointError(f"model={str(model)!r} is not one of {', '.join(MODELS)}; a saved model file is "
                             "opened with kalcoint.load_model(path) and passed as the model")
     if hasattr(model, "resume"):
-        if len(model.assets) != k:
-            raise KalcointError(f"the saved model trades {len(model.assets)} assets but the prices have {k} columns")
+        n_assets = len(getattr(model, "assets", ()))
+        if n_assets != k:
+            raise KalcointError(f"the saved model trades {n_assets} assets but the prices have {k} columns")
         return _ModelSpec("replay", str(getattr(model, "path", "saved model")), saved=model)
     ssm = model if isinstance(model, StateSpaceModel) else getattr(model, "model", None)
     if not isinstance(ssm, StateSpaceModel):
@@ -567,7 +573,8 @@ def _walk_forward(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, strateg
                             "use a shorter window")
     first = int(starts[0])
     if spec.kind == "static":
-        return _static_walk_forward(p, starts, strategy, window, lookback, opts, prices.index, progress), first
+        return _static_walk_forward(p, starts, strategy, window, lookback, opts, pd.DatetimeIndex(prices.index),
+                                    progress), first
     run = schedule.run(prices, first, None, period=period if spec.kind == "tuned" else None, window=window,
                        fit=_fit_for(spec, iterations, opts), method=spec.name, on_degenerate=on_degenerate,
                        progress=progress)
@@ -760,7 +767,8 @@ def compare_backtests(
         error = ""
         try:
             for key in modes:
-                wf = {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
+                wf: dict[str, Any] = {"walk_forward": "weekly", "window": window, "progress": progress} \
+                    if key == "wf" else {}
                 runs[key] = backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
                                      iterations=iterations, cost_bps=cost_bps, **wf)
         except KalcointError as exc:
@@ -782,6 +790,16 @@ def compare_backtests(
 
 
 __all__ = [
-    "Accounts", "BacktestResult", "METRIC_KEYS", "MODELS", "TUNED", "account", "backtest", "compare_backtests",
-    "compute_metrics", "holding_periods", "resolve_model", "week_starts",
+    "METRIC_KEYS",
+    "MODELS",
+    "TUNED",
+    "Accounts",
+    "BacktestResult",
+    "account",
+    "backtest",
+    "compare_backtests",
+    "compute_metrics",
+    "holding_periods",
+    "resolve_model",
+    "week_starts",
 ]

@@ -93,7 +93,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ UPDATE_STATEMENTS = ("begin", "read_head", "insert_versions", "insert_steps", "u
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _day = schedule.day
@@ -497,12 +497,13 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
 
 
 def _check_order(frame: pd.DataFrame, source: str) -> None:
-    steps = np.diff(frame.index.asi8)
+    index = pd.DatetimeIndex(frame.index)
+    steps = np.diff(index.asi8)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0)) + 1
         what = "duplicate date" if steps[i - 1] == 0 else "dates not in increasing order at"
-        raise KalcointError(f"{source}: {what} {_day(frame.index[i])}; give the rows once each, oldest first")
-    days = frame.index.normalize()
+        raise KalcointError(f"{source}: {what} {_day(index[i])}; give the rows once each, oldest first")
+    days = index.normalize()
     same = np.flatnonzero(days[1:] == days[:-1])
     if same.size:
         i = int(same[0])
@@ -513,14 +514,14 @@ def _check_order(frame: pd.DataFrame, source: str) -> None:
 
 def _check_after_last_day(new: pd.DataFrame, snap: _Snapshot, source: str) -> None:
     """A new row on the calendar day of the model's last row (an intraday time) is refused."""
-    if new.index[0].normalize() == snap.last_date.normalize():
+    if pd.Timestamp(new.index[0]).normalize() == snap.last_date.normalize():
         raise KalcointError(f"{source}: row {_day(new.index[0])} is on the calendar day of the model's last row "
                             f"{snap.date}; a model takes one row per day (daily closes): no row was applied")
 
 
 def _gap_warnings(new: pd.DataFrame, last_date: pd.Timestamp) -> list[str]:
     """One line per gap of more than a week of business days between consecutive rows."""
-    days = np.array([last_date.normalize(), *new.index.normalize()], dtype="datetime64[D]")
+    days = np.array([last_date.normalize(), *pd.DatetimeIndex(new.index).normalize()], dtype="datetime64[D]")
     skipped = np.busday_count(days[:-1] + 1, days[1:])
     return [f"{int(g)} business days skipped between {days[i]} and {days[i + 1]} (more than a week)"
             for i, g in enumerate(skipped) if g > GAP_BUSINESS_DAYS]
@@ -572,7 +573,7 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
     recorded = dict(con.execute("SELECT date, prices FROM steps").fetchall())
     first = con.execute("SELECT MIN(date) FROM steps").fetchone()[0]
     for stamp, row in old.iterrows():
-        day = _day(stamp)
+        day = _day(pd.Timestamp(stamp))  # type: ignore[arg-type]
         if day in recorded:
             had = _vector(recorded[day])
             if not np.allclose(row.to_numpy(), had, rtol=PRICE_RTOL, atol=0.0):
@@ -811,8 +812,9 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     if missing:
         raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
     frame = prices[assets].astype(np.float64)
-    if frame.index.tz is not None:
-        frame.index = frame.index.tz_localize(None)
+    index = pd.DatetimeIndex(frame.index)
+    if index.tz is not None:
+        frame.index = index.tz_localize(None)
     _check_order(frame, "save_model prices")
     if not np.all(np.isfinite(frame.to_numpy())):
         raise KalcointError("the prices to save hold NaN or infinite values; clean them first")

@@ -92,14 +92,14 @@ def check_period(period: str) -> str:
     return period
 
 
-def period_keys(index: pd.DatetimeIndex, period: str) -> np.ndarray:
+def period_keys(index: pd.Index, period: str) -> np.ndarray:
     """(n,) integer id of each row's calendar week or month."""
     if not isinstance(index, pd.DatetimeIndex):
         raise KalcointError("a retune schedule needs prices indexed by dates (a DatetimeIndex)")
     return np.asarray(index.to_period(_FREQ[check_period(period)]).asi8)
 
 
-def period_starts(index: pd.DatetimeIndex, period: str, window: int) -> np.ndarray:
+def period_starts(index: pd.Index, period: str, window: int) -> np.ndarray:
     """Row numbers of the first trading day of each calendar week/month with at least ``window``
     rows before it."""
     keys = period_keys(index, period)
@@ -230,21 +230,22 @@ def estimate_version(fit: Fit, window: pd.DataFrame, *, version_id: int, effecti
     version to keep, so a failure (or a degenerate fit with ``keep``) raises instead.
     """
     span = f"window {day(window.index[0])} to {day(window.index[-1])}"
-    base = dict(id=version_id, effective_date=effective_date, window_first=day(window.index[0]),
-                window_last=day(window.index[-1]), method=method)
+    base: dict[str, Any] = {"id": version_id, "effective_date": effective_date,
+                            "window_first": day(window.index[0]), "window_last": day(window.index[-1]),
+                            "method": method}
     try:
         est = fit(window)
     except (KalcointError, np.linalg.LinAlgError) as exc:
         if first:
             raise KalcointError(f"the first estimation ({span}) failed: {exc}") from exc
-        return Version(**base, model=None, loglik=None, degenerate=False, reasons=(),  # type: ignore[arg-type]
+        return Version(**base, model=None, loglik=None, degenerate=False, reasons=(),  
                        outcome=f"failed: {' '.join(str(exc).split())}"), None
     kept = est.degenerate and on_degenerate == "keep"
     if kept and first:
         raise KalcointError(f"the first estimation ({span}) is degenerate ({'; '.join(est.reasons)}) and "
                             "on_degenerate='keep' has no previous version to keep; use on_degenerate='use' "
                             "or another window")
-    version = Version(**base, model=est.model, loglik=float(est.loglik), degenerate=bool(est.degenerate),  # type: ignore[arg-type]
+    version = Version(**base, model=est.model, loglik=float(est.loglik), degenerate=bool(est.degenerate),  
                       reasons=tuple(est.reasons), outcome=OUTCOME_KEPT if kept else OUTCOME_APPLIED)
     return version, est
 
@@ -320,9 +321,8 @@ def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | 
         raise KalcointError(f"the schedule has no row to run (start {start} of {n} rows)")
     dates = prices.index
     check_on_degenerate(on_degenerate)
-    if period is not None or carry is None:
-        if window is None or fit is None:
-            raise KalcointError("a re-estimation schedule needs window and fit")
+    if (period is not None or carry is None) and (window is None or fit is None):
+        raise KalcointError("a re-estimation schedule needs window and fit")
     candidates: list[int] = []
     if period is not None:
         assert window is not None
@@ -384,7 +384,26 @@ def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | 
 
 
 __all__ = [
-    "Carry", "Estimate", "Fit", "MIN_WINDOW", "ON_DEGENERATE", "PERIODS", "POLICIES", "Run", "Version",
-    "check_on_degenerate", "check_period", "check_policy", "check_window", "cold_start", "estimate_from_tuned",
-    "estimate_version", "fixed_fit", "next_period", "period_keys", "period_starts", "run", "tuning_fit",
+    "MIN_WINDOW",
+    "ON_DEGENERATE",
+    "PERIODS",
+    "POLICIES",
+    "Carry",
+    "Estimate",
+    "Fit",
+    "Run",
+    "Version",
+    "check_on_degenerate",
+    "check_period",
+    "check_policy",
+    "check_window",
+    "cold_start",
+    "estimate_from_tuned",
+    "estimate_version",
+    "fixed_fit",
+    "next_period",
+    "period_keys",
+    "period_starts",
+    "run",
+    "tuning_fit",
 ]

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import KalcointError
-from .core import load
-from ._common import app, console, err_console, is_terminal, parse_assets, require_dir_writable, warn
+from ._common import (
+    app,
+    console,
+    err_console,
+    is_terminal,
+    parse_assets,
+    require_dir_writable,
+    warn,
+)
 from ._flags import flags, progress_bar, require_writable
+from .core import load
 
 MODEL_HELP = "static, chan, a tuning method (seed, mle, em, ...), or a saved model file (kalcoint tune --save): " \
     "replayed over the rows after its last date, retuned by its own policy."
@@ -34,34 +42,34 @@ def backtest(
     prices: Annotated[Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).",
                                            show_default=False)],
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
-    assets: Annotated[Optional[str], typer.Option(
+    assets: Annotated[str | None, typer.Option(
         "--assets", help="Comma-separated tickers, dependent asset first (a saved model's by default).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(
+    strategy: Annotated[str | None, typer.Option(
         "--strategy", help="bands (Chan's rule on the innovations / the static z-score) or linear "
                            "(units = -z-score). Default: bands.")] = None,
-    entry: Annotated[Optional[float], typer.Option("--entry", help="Bands: entry threshold in sigmas (default 1).")] = None,
-    exit_: Annotated[Optional[float], typer.Option("--exit", help="Bands: exit threshold in sigmas (default 1).")] = None,
-    lookback: Annotated[Optional[int], typer.Option(
+    entry: Annotated[float | None, typer.Option("--entry", help="Bands: entry threshold in sigmas (default 1).")] = None,
+    exit_: Annotated[float | None, typer.Option("--exit", help="Bands: exit threshold in sigmas (default 1).")] = None,
+    lookback: Annotated[int | None, typer.Option(
         "--lookback", help="Moving window (days) of the z-score; default round(half-life).")] = None,
-    delta: Annotated[Optional[float], typer.Option("--delta", help="Chan: Vw = delta/(1-delta) I (default 1e-4).")] = None,
-    state_var: Annotated[Optional[float], typer.Option("--state-var", help="Chan: explicit state variance.")] = None,
-    obs_var: Annotated[Optional[float], typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")] = None,
-    iterations: Annotated[Optional[int], typer.Option(
+    delta: Annotated[float | None, typer.Option("--delta", help="Chan: Vw = delta/(1-delta) I (default 1e-4).")] = None,
+    state_var: Annotated[float | None, typer.Option("--state-var", help="Chan: explicit state variance.")] = None,
+    obs_var: Annotated[float | None, typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")] = None,
+    iterations: Annotated[int | None, typer.Option(
         "--iterations", help="Tuning passes (seed) or iteration cap (mle, em); default 2000.")] = None,
-    walk_forward: Annotated[Optional[str], typer.Option(
+    walk_forward: Annotated[str | None, typer.Option(
         "--walk-forward", help="'weekly' or 'monthly': re-estimate before each period on the previous "
                                "--window days.")] = None,
-    window: Annotated[Optional[int], typer.Option(
+    window: Annotated[int | None, typer.Option(
         "--window", help="Walk-forward estimation window (trading days).")] = None,
-    on_degenerate: Annotated[Optional[str], typer.Option(
+    on_degenerate: Annotated[str | None, typer.Option(
         "--on-degenerate", help="Walk-forward: 'use' a degenerate re-estimation (default, the method as "
                                 "written) or 'keep' the previous model.")] = None,
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")] = 0.0,
-    fill: Annotated[Optional[str], typer.Option(
+    fill: Annotated[str | None, typer.Option(
         "--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the metrics as JSON to this file.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="CSV, one row per date: date, units, return, equity.")] = None,
-    plot_dir: Annotated[Optional[Path], typer.Option(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="CSV, one row per date: date, units, return, equity.")] = None,
+    plot_dir: Annotated[Path | None, typer.Option(
         "--plot-dir", help="Write equity.png and spread_positions.png here.")] = None,
 ) -> None:
     """Backtest a basket: static Johansen portfolio, Chan's filter, or a tuned filter; in-sample

@@ -201,8 +201,10 @@ def filter_(
             ssm = tuned.model
     else:
         from ..live import open_saved_model
+        from ._flags import flags
 
-        saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
+        with flags("model", "assets"):
+            saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
         frame = load(prices, list(saved.assets), fill)
         ssm = saved.model
     result = kalman_filter(frame, ssm)

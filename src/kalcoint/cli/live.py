@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -116,7 +116,7 @@ def update(
     model: ModelArg,
     prices: Annotated[Path, typer.Option("--prices", help="New rows: a price file (CSV or Parquet) holding the "
                                                           "model's assets, one row per new date, oldest first.")],
-    capital: Annotated[Optional[float], typer.Option(
+    capital: Annotated[float | None, typer.Option(
         "--capital", help="Dollars: size one unit so its gross dollar value is this, for the target shares.")] = None,
     max_jump: Annotated[float, typer.Option(
         "--max-jump", help="Refuse a row where an asset's |daily log return| exceeds this (inf: accept any).")] = 0.25,
@@ -124,7 +124,7 @@ def update(
         "--since-last", help="Skip rows dated on or before the model's last date (they must match the "
                              "prices applied then); default: refuse them.")] = False,
     lock_timeout: LockOpt = 10.0,
-    json_out: Annotated[Optional[Path], typer.Option(
+    json_out: Annotated[Path | None, typer.Option(
         "--json", help="Also write the result as JSON ('-': stdout carries only the JSON).")] = None,
 ) -> None:
     """Feed new rows through the saved filter (all or none), re-estimating on the model's
@@ -165,7 +165,7 @@ def update(
 @app.command()
 def status(
     model: ModelArg,
-    json_out: Annotated[Optional[Path], typer.Option(
+    json_out: Annotated[Path | None, typer.Option(
         "--json", help="Write the status as JSON (keys last_date, assets, state, spread, innovation, "
                        "innovation_var, units, version, last_retune, retune, next_retune, ...); '-': stdout "
                        "carries only the JSON.")] = None,
@@ -228,7 +228,7 @@ def history(
 @app.command()
 def versions(
     model: ModelArg,
-    json_out: Annotated[Optional[Path], typer.Option(
+    json_out: Annotated[Path | None, typer.Option(
         "--json", help="Write the versions as JSON ({'versions': [...]}, each with id, effective_date, "
                        "window_first, window_last, method, the tuned quantities, loglik, degenerate, "
                        "reasons, outcome); '-': stdout carries only the JSON.")] = None,
