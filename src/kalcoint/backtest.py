@@ -472,6 +472,12 @@ def _period_lookback(fit_spread: np.ndarray, lookback: int | None, lb_prev: int 
         return lb_prev
 
 
+def _portfolio(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(n,) ``p_t . w`` row by row (a matrix product may round the same row differently with the
+    number of rows, and a day's value must not depend on how many days follow it)."""
+    return (p * weights[None, :]).sum(axis=1)
+
+
 def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, window: int, lookback: int | None,
                          tune_options: dict[str, Any], dates: pd.DatetimeIndex,
                          progress: Progress | None) -> _Signals:
@@ -499,12 +505,13 @@ def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, windo
             failures.append(f"{dates[s]:%Y-%m-%d}: {exc}")
             info["failed"] = str(exc)
         info["weights"] = weights.tolist()
-        hl = half_life(fit @ weights)
+        fit_spread = _portfolio(fit, weights)
+        hl = half_life(fit_spread)
         half_lives.append(hl)
-        lb = _period_lookback(fit @ weights, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
+        lb = _period_lookback(fit_spread, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
         lb_prev = lb
-        period_spread = p[s:e] @ weights
-        hist = p[max(0, s - lb + 1):e] @ weights  # this period's weights on earlier days too
+        period_spread = _portfolio(p[s:e], weights)
+        hist = _portfolio(p[max(0, s - lb + 1):e], weights)  # this period's weights on earlier days too
         mean, std = _window_stats(hist, lb, e - s)
         dev[sl], scale[sl], lbs[sl], shares[sl], spread[sl] = period_spread - mean, std, lb, weights, period_spread
         info.update(lookback=lb, half_life=hl)
