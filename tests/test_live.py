@@ -943,3 +943,24 @@ def test_a_gap_of_more_than_a_week_is_applied_with_a_warning(model_file, tmp_pat
                 f"{prices.index[N0 + 8]:%Y-%m-%d} (more than a week)")
     assert gap == 7 and expected in cli.stderr.replace("\n", " ")
     assert live.load_model(model_file).steps == N0 + 3
+
+
+def test_cli_a_failed_retune_keeps_the_previous_version_and_says_so(run_cli, tmp_path, prices):
+    """Seed passes break down on the window before 2009-05-11 (alpha11 > 1): the week keeps version 2,
+    stderr says so, the rows are applied, exit 0."""
+    end = week_end_row(prices, 750)
+    train, model, new = tmp_path / "train.csv", tmp_path / "m.kcm", tmp_path / "new.csv"
+    prices.iloc[:end + 1].to_csv(train)
+    prices.iloc[end + 1:end + 16].to_csv(new)
+    assert run_cli("tune", train, "--iterations", str(RETUNE_ITERATIONS), "--save", model, "--retune", "weekly",
+                   "--window", str(W)).exit_code == 0
+    res = run_cli("update", model, "--prices", new)
+    assert res.exit_code == 0, res.stderr
+    err = " ".join(res.stderr.split())
+    assert "warning: re-estimation 3 (window" in err and "failed and the previous version is kept (the rows were " \
+        "applied): seed tuning broke down" in err
+    m = live.load_model(model)
+    outcomes = [v.outcome.split(":")[0] for v in m.versions()]
+    assert outcomes == ["applied", "applied", "failed"] and m.steps == W + 15
+    h = m.history()
+    assert h["version"].iloc[-5:].tolist() == [2] * 5  # the third week trades version 2

@@ -241,3 +241,23 @@ def test_a_manual_retune_is_effective_from_the_next_row(prices, tmp_path):
     b, P = kalman_filter(train.iloc[-W:], m.versions()[0].model).last_posterior
     ref = kalman_filter(prices.iloc[end + 1:end + 2], expected, start=(b, P))
     np.testing.assert_allclose(m.state, ref.filtered_state[-1], rtol=0, atol=1e-12)
+
+
+def test_a_monthly_model_equals_the_monthly_walk_forward(prices, tmp_path):
+    from kalcoint.tuning import tune
+
+    months = prices.index.to_period("M")
+    end = next(t for t in range(600, len(prices) - 1) if months[t] != months[t + 1])
+    train, rest = prices.iloc[:end + 1], prices.iloc[end + 1:end + 71]
+    model = live.save_model(tmp_path / "m.kcm", tune(train.iloc[-W:], method="mle"), train, retune="monthly",
+                            window=W)
+    assert model.next_retune == f"month {prices.index[end + 1]:%Y-%m}"
+    feed_in_random_batches(model, rest, seed=3)
+    wf = backtest(pd.concat([train.iloc[-W:], rest]), "mle", walk_forward="monthly", window=W)
+    h = model.history()
+    h = h[h["kind"] == "update"]
+    np.testing.assert_array_equal(h["units"].to_numpy(), wf.units)
+    np.testing.assert_allclose(h[BETA].to_numpy(), wf.state, rtol=0, atol=1e-9)
+    effective = [v.effective_date for v in model.versions()]
+    assert effective == wf.versions["effective_date"].tolist()
+    assert len(effective) == len({d[:7] for d in h["date"]}) == 4  # one estimation per calendar month
