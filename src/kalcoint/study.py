@@ -317,9 +317,13 @@ def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
 
 
 def _degenerate_retunes(retunes: pd.DataFrame, p: np.ndarray, window: int) -> int:
-    """Weekly fits whose ``obs_var`` is tiny against the fit window's daily price-change variance of
-    asset 1, or whose ``alpha11`` collapsed (level half-life < 1 day): the two degeneracy checks of
-    :mod:`kalcoint.tuning.diagnosis` that need only ``alpha11`` and ``obs_var``."""
+    """Weekly fits the diagnosis flags degenerate (the backtest's ``retunes["degenerate"]``, the
+    reasons or empty). Without that column: the fits whose ``obs_var`` is tiny against the fit
+    window's daily price-change variance of asset 1, or whose ``alpha11`` collapsed (level
+    half-life < 1 day), the two checks of :mod:`kalcoint.tuning.diagnosis` that need only
+    ``alpha11`` and ``obs_var``."""
+    if "degenerate" in retunes:
+        return int(sum(1 for d in retunes["degenerate"] if d is True or (isinstance(d, str) and d != "")))
     if "alpha11" not in retunes or "obs_var" not in retunes:
         return 0
     count = 0
