@@ -13,7 +13,7 @@ from ._common import app, err_console
 # Command modules register themselves on ``app`` when imported.
 from . import core as _core  # noqa: F401,E402
 
-for _optional in ("backtest", "live", "screen"):
+for _optional in ("backtest", "live", "screen", "report"):
     try:
         __import__(f"{__name__}.{_optional}")
     except ModuleNotFoundError as exc:  # a command module not written yet
@@ -23,7 +23,7 @@ for _optional in ("backtest", "live", "screen"):
 
 def main() -> None:
     """Entry point: run the app; a :class:`KalcointError` becomes one line on stderr and exit 2."""
-    if len(sys.argv) > 1 and sys.argv[1] in ("tune", "filter", "compare", "demo", "backtest", "screen", "update"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("tune", "filter", "compare", "demo", "backtest", "screen", "update", "report"):
         from ..warmup import cache_is_cold
 
         if cache_is_cold():

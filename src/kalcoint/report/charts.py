@@ -46,6 +46,7 @@ _RC = {
     "legend.frameon": False,
     "legend.fontsize": 8.5,
     "lines.linewidth": 1.1,
+    "axes.xmargin": 0.0,
 }
 
 
@@ -78,6 +79,7 @@ def to_svg(fig: Figure, name: str) -> str:
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)
     ids = set(_ID.findall(svg))
     for old in sorted(ids, key=len, reverse=True):
         new = f"{name}-{old}"
@@ -89,6 +91,21 @@ def to_svg(fig: Figure, name: str) -> str:
 
 def _dates(x: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return pd.DatetimeIndex(x).to_numpy()
+
+
+def _date_axis(axes: np.ndarray) -> None:
+    """Concise date ticks (years, or months within a year) on every axis."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    for ax in axes.ravel():
+        locator = AutoDateLocator(minticks=4, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
+
+
+def _top_legend(fig: Figure, ax: object, ncol: int) -> None:
+    handles, labels = ax.get_legend_handles_labels()  # type: ignore[attr-defined]
+    fig.legend(handles, labels, loc="outside upper center", ncol=ncol)
 
 
 def _style(model: str) -> dict[str, object]:
@@ -115,6 +132,7 @@ def portfolios(comp: Comparison, names: Sequence[str] = ("adaptive", "mle")) -> 
         ax.plot(x, values, color=ROW_COLORS.get(key, INK), lw=0.8)
         ax.axhline(float(values.mean()), color=MUTED, lw=0.6, ls="--")
         ax.set_title(f"{title}   (sd {values.std():.3g})", fontsize=9)
+    _date_axis(axes)
     return fig
 
 
@@ -131,7 +149,8 @@ def hedge_ratios(comp: Comparison, names: Sequence[str] = ("adaptive", "chan", "
             ax.plot(x, comp.results[n].filtered_state[:, j], lw=0.9, label=n, **_style(n))
         ax.axhline(jres.hedge_ratios[j - 1], color=ROW_COLORS["static_johansen"], ls=":", lw=1.2, label="Johansen")
         ax.set_title(f"hedge ratio of {asset} (shares of {asset} per share of {jres.assets[0]})", fontsize=9)
-    axes[0, 0].legend(loc="upper left", ncol=len(names) + 1)
+    _top_legend(fig, axes[0, 0], len(names) + 1)
+    _date_axis(axes)
     return fig
 
 
@@ -161,7 +180,7 @@ def tuning_passes(history: Mapping[str, np.ndarray]) -> Figure:
 def equity_curves(runs: Mapping[tuple[str, str], BacktestResult | None], models: Sequence[str],
                   modes: Sequence[str]) -> Figure:
     """Equity (starting at 1, log scale) of every model, one panel per mode."""
-    fig, axes = new_figure(3.2, 1, len(modes), sharey=True)
+    fig, axes = new_figure(3.4, 1, len(modes))
     for ax, mode in zip(axes[0], modes):
         for model in models:
             res = runs.get((model, mode))
@@ -170,8 +189,9 @@ def equity_curves(runs: Mapping[tuple[str, str], BacktestResult | None], models:
         ax.axhline(1.0, color=MUTED, lw=0.6)
         ax.set_yscale("log")
         ax.set_title(f"equity, {mode}", fontsize=9)
-    axes[0, 0].legend(loc="upper left")
+    _top_legend(fig, axes[0, 0], len(models))
     _plain_log_ticks(axes)
+    _date_axis(axes)
     return fig
 
 
@@ -179,7 +199,8 @@ def _plain_log_ticks(axes: np.ndarray) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     for ax in axes.ravel():
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 7.0)))
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0,
+                                                              5.0, 6.0, 8.0)))
         ax.yaxis.set_minor_locator(LogLocator(base=10, subs=()))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
 
@@ -188,30 +209,35 @@ def _plain_log_ticks(axes: np.ndarray) -> None:
 def drawdowns(runs: Mapping[tuple[str, str], BacktestResult | None], models: Sequence[str],
               modes: Sequence[str]) -> Figure:
     """Drawdown (% below the running peak) of every model, one panel per mode."""
-    fig, axes = new_figure(3.2, 1, len(modes), sharey=True)
+    fig, axes = new_figure(3.4, 1, len(modes), sharey=True)
     for ax, mode in zip(axes[0], modes):
         for model in models:
             res = runs.get((model, mode))
             if res is not None:
                 ax.plot(_dates(res.frame["date"]), 100.0 * res.drawdown, lw=0.9, label=model, **_style(model))
         ax.set_title(f"drawdown (%), {mode}", fontsize=9)
-    axes[0, 0].legend(loc="lower left", ncol=3)
+    _top_legend(fig, axes[0, 0], len(models))
+    _date_axis(axes)
     return fig
 
 
 @styled
-def rolling_sharpes(series: Mapping[tuple[str, str], pd.Series], models: Sequence[str], modes: Sequence[str],
-                    days: int) -> Figure:
-    """Rolling Sharpe ratio over ``days`` days of every model, one panel per mode."""
-    fig, axes = new_figure(3.2, 1, len(modes), sharey=True)
+def rolling_sharpes(series: Mapping[tuple[str, str], pd.Series], runs: Mapping[tuple[str, str], BacktestResult],
+                    models: Sequence[str], modes: Sequence[str], days: int) -> Figure:
+    """Rolling Sharpe ratio over ``days`` days of every model, one panel per mode (a gap where it is
+    undefined: a run flat for ``days`` days)."""
+    fig, axes = new_figure(3.4, 1, len(modes), sharey=True)
     for ax, mode in zip(axes[0], modes):
         for model in models:
-            s = series.get((model, mode))
-            if s is not None and len(s):
-                ax.plot(_dates(s.index), s.to_numpy(), lw=0.9, label=model, **_style(model))
+            s, res = series.get((model, mode)), runs.get((model, mode))
+            if s is not None and res is not None and len(s):
+                index = pd.DatetimeIndex(res.frame["date"])
+                full = s.reindex(index[index >= s.index[0]])  # NaN where undefined: the line breaks there
+                ax.plot(_dates(full.index), full.to_numpy(), lw=0.9, label=model, **_style(model))
         ax.axhline(0.0, color=MUTED, lw=0.6)
         ax.set_title(f"rolling {days}-day Sharpe, {mode}", fontsize=9)
-    axes[0, 0].legend(loc="upper left", ncol=3)
+    _top_legend(fig, axes[0, 0], len(models))
+    _date_axis(axes)
     return fig
 
 
@@ -241,6 +267,7 @@ def live_spread(last_year: pd.DataFrame, entry: float, exit: float) -> Figure:
     ax2.set_yticks([-1, 0, 1], labels=["short", "flat", "long"])
     ax2.set_ylim(-1.3, 1.3)
     ax2.set_title("position held at each close (units)", fontsize=9)
+    _date_axis(axes)
     return fig
 
 
@@ -257,4 +284,5 @@ def live_pnl(last_year: pd.DataFrame) -> Figure:
     ax.axhline(0.0, color=MUTED, lw=0.6)
     ax.set_title("cumulative P&L of the positions (dollars, one unit = one share of the dependent asset)",
                  fontsize=9)
+    _date_axis(axes)
     return fig

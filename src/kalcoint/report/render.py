@@ -189,7 +189,7 @@ def render_basket(report: BasketReport, progress: Callable[[int, int], None] | N
         ("hedge", lambda: charts.hedge_ratios(comp)),
         ("equity", lambda: charts.equity_curves(ok, models, MODES)),
         ("drawdown", lambda: charts.drawdowns(ok, models, MODES)),
-        ("sharpe", lambda: charts.rolling_sharpes(rolling, models, MODES, ROLLING_DAYS)),
+        ("sharpe", lambda: charts.rolling_sharpes(rolling, ok, models, MODES, ROLLING_DAYS)),
     ]
     if "adaptive" in comp.tuned and len(comp.tuned["adaptive"].history.get("alpha11", [])):
         makers.append(("passes", lambda: charts.tuning_passes(comp.tuned["adaptive"].history)))

@@ -1,0 +1,105 @@
+"""``kalcoint report``: one self-contained HTML page for a basket (a price file) or a live model
+file (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import KalcointError
+from ._common import app, err_console, is_terminal, parse_assets, require_parent
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _is_sqlite(path: Path) -> bool:
+    """A model file is SQLite: tell it from a price file by its first 16 bytes."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+@app.command()
+def report(
+    source: Annotated[Path, typer.Argument(
+        help="A price file (CSV or Parquet) for a basket's report, or a model file (kalcoint tune --save) "
+             "for a live model's page.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page).")],
+    assets: Annotated[Optional[str], typer.Option(
+        "--assets", help="Comma-separated tickers, dependent asset first (default: every column).")] = None,
+    cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 5.0,
+    window: Annotated[int, typer.Option("--window", help="Walk-forward estimation window (trading days).")] = 250,
+    strategy: Annotated[str, typer.Option("--strategy", help="Backtest strategy: bands or linear.")] = "bands",
+    iterations: Annotated[int, typer.Option("--iterations", min=1, help="Seed passes (iteration cap for mle/em).")]
+    = 2000,
+    train_fraction: Annotated[float, typer.Option(
+        "--train-fraction", help="Share of rows tuned on for the comparison's out-of-sample columns.")] = 0.7,
+    fill: Annotated[Optional[str], typer.Option(
+        "--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")] = None,
+) -> None:
+    """Write a tearsheet: the comparison, portfolios, hedge ratios, tuning passes, backtests and
+    trades of a basket; or a live model's spread, position, versions and P&L."""
+    require_parent(out, "--out")
+    if not source.is_file():
+        raise KalcointError(f"{source} does not exist or is not a file: give a price file or a model file")
+    if _is_sqlite(source):
+        _live_page(source, out, assets, fill)
+    else:
+        _basket_page(source, out, assets, cost_bps, window, strategy, iterations, train_fraction, fill)
+
+
+def _live_page(source: Path, out: Path, assets: str | None, fill: str | None) -> None:
+    from ..live import load_model
+    from ..report import live_report, write_live_report
+
+    if assets is not None or fill is not None:
+        raise KalcointError("--assets and --fill apply to a price file; a model file holds its own assets")
+    report = live_report(load_model(source))
+    write_live_report(report, out)
+    err_console.print(f"wrote {out} (live model {source.name}: {', '.join(report.assets)}, "
+                      f"last date {report.status['last_date']})", style="dim", highlight=False)
+
+
+def _basket_page(source: Path, out: Path, assets: str | None, cost_bps: float, window: int, strategy: str,
+                 iterations: int, train_fraction: float, fill: str | None) -> None:
+    from ..report import Settings, basket_report, write_basket_report
+    from ..report.basket import check_settings
+    from .core import load
+
+    if not 0.2 <= train_fraction <= 0.95:
+        raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
+    try:
+        settings = check_settings(Settings(cost_bps=cost_bps, window=window, strategy=strategy,
+                                           iterations=iterations, train_fraction=train_fraction))
+    except KalcointError as exc:  # the library names quantities; the command line names its options
+        raise KalcointError(_as_flags(str(exc))) from None
+    frame = load(source, parse_assets(assets), fill)
+    if is_terminal():
+        with err_console.status("report: comparison and backtests...", spinner="dots") as status:
+            def tick(done: int, total: int) -> None:
+                status.update(f"report: backtests {done}/{total}...")
+
+            result = basket_report(frame, settings, source=source, progress=tick)
+            status.update("report: drawing...")
+            write_basket_report(result, out)
+    else:
+        result = basket_report(frame, settings, source=source)
+        write_basket_report(result, out)
+    size = out.stat().st_size / 1e6
+    err_console.print(f"wrote {out} ({size:.2f} MB; computed in {result.provenance.elapsed_s:.1f} s)",
+                      style="dim", highlight=False)
+
+
+def _as_flags(message: str) -> str:
+    for name, flag in (("cost_bps", "--cost-bps"), ("window", "--window"), ("strategy", "--strategy"),
+                       ("iterations", "--iterations")):
+        if message.startswith(name + " "):
+            return flag + message[len(name):]
+    return message
+
+
+__all__ = ["report"]
