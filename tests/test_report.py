@@ -1,0 +1,312 @@
+"""`kalcoint report` (issue 15): the tearsheet's figures, its self-containedness, a real browser."""
+
+from __future__ import annotations
+
+import html.parser
+import math
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kalcoint.backtest import BacktestResult, backtest
+from kalcoint.report import Settings, basket_report, live_report, monthly_returns, rolling_sharpe, trade_list, trades
+from kalcoint.report.render import render_basket, render_live
+
+from cdp import find_browser, open_page, skip_reason
+
+MB = 1_000_000
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class _Links(html.parser.HTMLParser):
+    """Every src and href attribute of a page (and url(...) in inline styles)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name in ("src", "href", "xlink:href", "srcset", "action", "poster", "data"):
+                self.urls.append(value)
+            if name == "style":
+                self.urls += re.findall(r"url\(([^)]*)\)", value)
+
+    handle_startendtag = handle_starttag
+
+
+def external_urls(page: str) -> list[str]:
+    """The src/href values of ``page`` that point outside it (anything but ``#id`` or ``data:``)."""
+    parser = _Links()
+    parser.feed(page)
+    css = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S))
+    urls = parser.urls + re.findall(r"url\(([^)]*)\)", css) + re.findall(r"@import\s+([^;]+)", css)
+    return [u for u in urls if not (u.strip("'\" ").startswith("#") or u.strip("'\" ").startswith("data:"))]
+
+
+def cell_texts(page: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", page, flags=re.S)]
+
+
+def metrics_row(page: str, model: str, mode: str) -> list[str]:
+    """The cells of the backtest metrics table's row for (model, mode)."""
+    row = re.search(rf'<tr class="mode-{mode}"><td class="l"><b>{model}</b></td>(.*?)</tr>', page, flags=re.S)
+    assert row is not None, (model, mode)
+    return cell_texts("<td>" + row.group(1))[1:]
+
+
+# ---------------------------------------------------------------- trades, months, rolling Sharpe
+
+
+def test_trades_by_hand():
+    # units held at each close; returns of each day (day t's return is earned by units_{t-1})
+    units = np.array([0, 1, 1, 0, 0, -1, -1, 1, 1])
+    r = np.array([0.0, -0.001, 0.02, -0.01, 0.0, -0.002, 0.03, 0.01, -0.05])
+    dates = pd.bdate_range("2024-01-01", periods=9)
+    got = trades(dates, units, r)
+    assert list(got["side"]) == ["long", "short", "long"]
+    assert list(got["days_held"]) == [2, 2, 2]
+    assert list(got["entry_date"]) == [dates[1], dates[5], dates[7]]
+    assert got["exit_date"].iloc[0] == dates[3] and got["exit_date"].iloc[1] == dates[7]
+    assert pd.isna(got["exit_date"].iloc[2])  # still open on the last day
+    # long from flat: entry cost day 1, then days 2 and 3 (3 = exit day)
+    assert got["return"].iloc[0] == pytest.approx(0.999 * 1.02 * 0.99 - 1, abs=1e-15)
+    # short from flat: days 5 (entry), 6, 7 (the reversal's day belongs to the closing trade)
+    assert got["return"].iloc[1] == pytest.approx(0.998 * 1.03 * 1.01 - 1, abs=1e-15)
+    # long opened by the reversal: its entry day is not counted again; day 8 only
+    assert got["return"].iloc[2] == pytest.approx(-0.05, abs=1e-15)
+
+
+@pytest.fixture(scope="module")
+def chan_3_3(ewa_ewc_ige) -> BacktestResult:
+    from kalcoint.data import load_prices
+    from conftest import CHAN_FILE
+
+    prices = load_prices(CHAN_FILE, ["EWC", "EWA"])
+    return backtest(prices, "chan", "bands", entry=1.0, exit=1.0, delta=1e-4, obs_var=1e-3, cost_bps=5.0)
+
+
+def test_trades_partition_the_equity(chan_3_3):
+    tl = trade_list(chan_3_3)
+    m = chan_3_3.metrics
+    assert np.prod(1.0 + tl["return"].to_numpy()) == pytest.approx(chan_3_3.equity[-1], rel=1e-12)
+    assert int(tl["exit_date"].notna().sum()) == m["round_trips"]
+    assert tl["days_held"].mean() == pytest.approx(m["avg_holding_days"], rel=1e-12)
+    assert tl["days_held"].sum() == int((chan_3_3.units != 0).sum())
+
+
+def test_monthly_returns_compound_to_the_equity(chan_3_3):
+    table = monthly_returns(chan_3_3)
+    months = table[list(range(1, 13))].to_numpy()
+    assert np.prod(1.0 + months[np.isfinite(months)]) == pytest.approx(chan_3_3.equity[-1], rel=1e-12)
+    assert np.prod(1.0 + table["year"].to_numpy()) == pytest.approx(chan_3_3.equity[-1], rel=1e-12)
+    # one month by hand: March 2008
+    f = chan_3_3.frame
+    march = f[(f["date"].dt.year == 2008) & (f["date"].dt.month == 3)]["return"].to_numpy()
+    assert table.loc[2008, 3] == pytest.approx(np.prod(1 + march) - 1, rel=1e-12)
+
+
+def test_rolling_sharpe_by_hand(chan_3_3):
+    s = rolling_sharpe(chan_3_3)
+    r = chan_3_3.returns
+    last = r[-126:]
+    assert s.iloc[-1] == pytest.approx(math.sqrt(252) * last.mean() / last.std(ddof=1), rel=1e-9)
+    assert s.index[0] == chan_3_3.frame["date"].iloc[125]
+    assert np.all(np.isfinite(s.to_numpy()))
+
+
+# ---------------------------------------------------------------- the basket page
+
+
+@pytest.fixture(scope="module")
+def linear_static_page(ewa_ewc_ige) -> str:
+    """Chan's Example 2.8 set-up: the static portfolio traded linearly, no costs."""
+    rep = basket_report(ewa_ewc_ige, Settings(cost_bps=0.0, strategy="linear", models=("static", "chan")),
+                        workers=1)
+    return render_basket(rep)
+
+
+def test_page_shows_chan_example_2_8_and_2_7(linear_static_page):
+    cells = metrics_row(linear_static_page, "static", "in-sample")
+    # APR, Sharpe, max DD, Calmar, trips, hold, in market, turnover, half-life: published 12.6%, 1.4, 23 days
+    assert cells[0] == "12.57%" and cells[1] == "1.39" and cells[8] == "22.7"
+    assert "trace r≤0 34.43" in linear_static_page  # Example 2.7: 34.4
+    assert "rank at 95%: 3" in linear_static_page
+
+
+def test_page_is_self_contained_and_small(linear_static_page):
+    assert external_urls(linear_static_page) == []
+    assert "<script" not in linear_static_page and "<link" not in linear_static_page
+    assert len(linear_static_page.encode()) < 5 * MB
+    # every section the issue lists
+    for anchor in ("comparison", "portfolios", "hedge", "passes", "backtests", "monthly", "trades", "provenance"):
+        assert f'id="{anchor}"' in linear_static_page
+    assert linear_static_page.count('<figure class="chart">') == 6
+
+
+def test_external_url_check_catches_links():
+    page = ('<img src="https://x.org/a.png"><a href="#top">t</a><svg><use xlink:href="#p1"/></svg>'
+            '<div style="background:url(http://x/y.png)"></div><style>@import "https://f/c.css";</style>')
+    assert external_urls(page) == ["https://x.org/a.png", "http://x/y.png", '"https://f/c.css"']
+
+
+def test_comparison_table_and_diagnosis_in_words(linear_static_page, ewa_ewc_ige):
+    page = linear_static_page
+    assert "DEGENERATE" in page  # the adaptive row (README: flagged)
+    assert "the filter fits the price exactly" in page
+    row = re.search(r"<td class=\"l\"><b>mle</b></td>(.*?)</tr>", page, flags=re.S).group(1)
+    cells = cell_texts("<td>" + row)
+    # alpha11, obs_var, ADF stat, lags, ADF p, loglik, LB p, OOS ADF p, OOS loglik (README's table)
+    assert cells[0:9] == ["0.9981", "0.0169", "-2.253", "12", "0.188", "-223.9", "0.068", "0.411", "-1.3"]
+
+
+# ---------------------------------------------------------------- the live page
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, ewa_ewc_ige) -> Path:
+    from kalcoint import save_model, tune
+
+    path = tmp_path_factory.mktemp("live") / "ewa.kcm"
+    tuned = tune(ewa_ewc_ige.iloc[:1200], method="mle")
+    model = save_model(path, tuned, ewa_ewc_ige.iloc[:1200])
+    model.update(ewa_ewc_ige.iloc[1200:])
+    return path
+
+
+def test_live_pnl_by_hand(model_file, ewa_ewc_ige):
+    rep = live_report(model_file)
+    h = rep.history
+    p = ewa_ewc_ige.to_numpy()
+    b = h[["beta_EWC", "beta_IGE"]].to_numpy()
+    u = h["units"].to_numpy()
+    pnl = [0.0] + [u[t - 1] * ((p[t, 0] - p[t - 1, 0]) - b[t - 1, 0] * (p[t, 1] - p[t - 1, 1])
+                               - b[t - 1, 1] * (p[t, 2] - p[t - 1, 2])) for t in range(1, len(p))]
+    np.testing.assert_allclose(h["pnl"].to_numpy(), pnl, rtol=1e-12, atol=1e-12)
+    assert rep.last_year["when"].iloc[-1] == pd.Timestamp("2012-04-09")
+    assert rep.last_year["when"].iloc[0] > pd.Timestamp("2011-04-09")
+    assert len(rep.versions) == 1 and not rep.versions_recorded
+    from kalcoint.live import load_model
+
+    assert rep.versions["alpha11"].iloc[0] == load_model(model_file).model.alpha11
+
+
+def test_live_page(model_file):
+    rep = live_report(model_file)
+    page = render_live(rep)
+    assert external_urls(page) == []
+    year = float(rep.last_year["pnl"].iloc[1:].sum())
+    assert f"{year:+.2f}" in page
+    assert rep.status["last_date"] == "2012-04-09" and "last date 2012-04-09" in page
+    assert page.count('<figure class="chart">') == 2
+
+
+def test_live_versions_when_the_model_records_them(model_file):
+    from kalcoint.live import load_model
+
+    class Versioned:
+        """A model that records its re-estimations (as the versions of a retuned model file)."""
+
+        def __init__(self, live):
+            self._live = live
+
+        def __getattr__(self, name):
+            return getattr(self._live, name)
+
+        def versions(self):
+            return [{"id": 1, "effective_date": "2011-01-31", "alpha11": 0.99, "obs_var": 0.02, "outcome": "applied"},
+                    {"id": 2, "effective_date": "2011-02-07", "alpha11": 0.98, "obs_var": 0.03, "outcome": "applied"}]
+
+    live = load_model(model_file)
+    rep = live_report(live)
+    proxy = Versioned(live)
+    from kalcoint.report import live as live_mod
+
+    frame, recorded = live_mod._versions(proxy)  # type: ignore[arg-type]
+    assert recorded and list(frame["alpha11"]) == [0.99, 0.98]
+    assert not rep.versions_recorded
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_live_page(run_cli, model_file, tmp_path):
+    out = tmp_path / "live.html"
+    res = run_cli("report", model_file, "--out", out)
+    assert res.exit_code == 0, res.stderr
+    page = out.read_text()
+    assert "ewa.kcm" in page and external_urls(page) == []
+
+
+def test_cli_refusals(run_cli, model_file, chan_file, tmp_path):
+    out = tmp_path / "r.html"
+    bad = run_cli("report", model_file, "--out", out, "--assets", "EWA,EWC")
+    assert bad.exit_code == 2 and "--assets" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--cost-bps", "-1")
+    assert bad.exit_code == 2 and "--cost-bps -1" in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--strategy", "momentum")
+    assert bad.exit_code == 2 and "--strategy" in bad.stderr
+    bad = run_cli("report", chan_file, "--out", tmp_path / "missing" / "r.html")
+    assert bad.exit_code == 2 and "does not exist" in bad.stderr
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    bad = run_cli("report", other, "--out", out)
+    assert bad.exit_code == 2 and "not a usable kalcoint model file" in bad.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_cli_full_report_of_ewa_ewc_ige(run_cli, chan_file, tmp_path):
+    """The issue's command on EWA/EWC/IGE: every model, 5 bps, weekly walk-forward on 250 days."""
+    out = tmp_path / "report.html"
+    res = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--cost-bps", "5",
+                  "--window", "250", "--strategy", "bands")
+    assert res.exit_code == 0, res.stderr
+    page = out.read_text()
+    assert out.stat().st_size <= 5 * MB
+    assert external_urls(page) == []
+    # README's `compare --backtest --cost-bps 5` table: APR, Sharpe, max DD, Calmar, trips
+    assert metrics_row(page, "mle", "walk-forward")[:5] == ["9.44%", "1.25", "-8.09%", "1.17", "299"]
+    assert metrics_row(page, "seed", "walk-forward")[:5] == ["3.15%", "1.05", "-1.40%", "2.26", "21"]
+    assert metrics_row(page, "static", "in-sample")[:5] == ["7.40%", "1.21", "-7.80%", "0.95", "214"]
+    assert "106 of 259 weekly re-estimations failed" in page
+
+
+# ---------------------------------------------------------------- a real browser
+
+
+browser_missing = pytest.mark.skipif(find_browser() is None, reason=skip_reason())
+
+
+@browser_missing
+def test_browser_renders_the_basket_page(linear_static_page, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(linear_static_page, encoding="utf-8")
+    run = open_page(page, tmp_path / "report.png")
+    assert run.console_errors == []
+    assert run.requests == [page.resolve().as_uri()]  # nothing but the file itself
+    assert len(run.charts) == 6
+    for chart in run.charts:
+        assert chart["kind"] == "svg" and chart["width"] > 500 and chart["height"] > 100
+        assert chart["marks"] >= 10 and chart["drawn"] > 0
+    png = run.screenshot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") == 1280 and int.from_bytes(png[20:24], "big") > 3000
+
+
+@browser_missing
+def test_browser_renders_the_live_page(model_file, tmp_path):
+    page = tmp_path / "live.html"
+    page.write_text(render_live(live_report(model_file)), encoding="utf-8")
+    run = open_page(page, tmp_path / "live.png")
+    assert run.console_errors == [] and run.requests == [page.resolve().as_uri()]
+    assert len(run.charts) == 2 and all(c["marks"] >= 10 and c["drawn"] > 0 for c in run.charts)
+    assert run.screenshot.stat().st_size > 10_000
