@@ -98,7 +98,7 @@ class _Pipe:
         self.proc = subprocess.Popen(
             [browser, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            pass_fds=(3, 4), preexec_fn=child_fds,
+            pass_fds=(3, 4), preexec_fn=child_fds,  # noqa: PLW1509 - runs before this client starts threads
         )
         os.close(hi_cmd_r)
         os.close(hi_res_w)
@@ -151,7 +151,7 @@ class _Pipe:
     def close(self) -> None:
         try:
             self.send("Browser.close", timeout=10)
-        except Exception:  # noqa: BLE001 - the browser may be gone already
+        except Exception:  # noqa: BLE001,S110 - the browser may be gone already
             pass
         try:
             self.proc.wait(timeout=10)

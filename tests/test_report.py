@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cdp import find_browser, open_page, skip_reason
 
 from kalcoint.backtest import BacktestResult, backtest
-from kalcoint.report import Settings, basket_report, live_report, monthly_returns, rolling_sharpe, trade_list, trades
+from kalcoint.report import (
+    Settings,
+    basket_report,
+    live_report,
+    monthly_returns,
+    rolling_sharpe,
+    trade_list,
+    trades,
+)
 from kalcoint.report.render import render_basket, render_live
-
-from cdp import find_browser, open_page, skip_reason
 
 MB = 1_000_000
 
@@ -47,18 +54,18 @@ def external_urls(page: str) -> list[str]:
     """The src/href values of ``page`` that point outside it (anything but ``#id`` or ``data:``)."""
     parser = _Links()
     parser.feed(page)
-    css = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S))
+    css = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL))
     urls = parser.urls + re.findall(r"url\(([^)]*)\)", css) + re.findall(r"@import\s+([^;]+)", css)
     return [u for u in urls if not (u.strip("'\" ").startswith("#") or u.strip("'\" ").startswith("data:"))]
 
 
 def cell_texts(page: str) -> list[str]:
-    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", page, flags=re.S)]
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", page, flags=re.DOTALL)]
 
 
 def metrics_row(page: str, model: str, mode: str) -> list[str]:
     """The cells of the backtest metrics table's row for (model, mode)."""
-    row = re.search(rf'<tr class="mode-{mode}"><td class="l"><b>{model}</b></td>(.*?)</tr>', page, flags=re.S)
+    row = re.search(rf'<tr class="mode-{mode}"><td class="l"><b>{model}</b></td>(.*?)</tr>', page, flags=re.DOTALL)
     assert row is not None, (model, mode)
     return cell_texts("<td>" + row.group(1))[1:]
 
@@ -87,8 +94,9 @@ def test_trades_by_hand():
 
 @pytest.fixture(scope="module")
 def chan_3_3(ewa_ewc_ige) -> BacktestResult:
-    from kalcoint.data import load_prices
     from conftest import CHAN_FILE
+
+    from kalcoint.data import load_prices
 
     prices = load_prices(CHAN_FILE, ["EWC", "EWA"])
     return backtest(prices, "chan", "bands", entry=1.0, exit=1.0, delta=1e-4, obs_var=1e-3, cost_bps=5.0)
@@ -162,7 +170,7 @@ def test_comparison_table_and_diagnosis_in_words(linear_static_page, ewa_ewc_ige
     page = linear_static_page
     assert "DEGENERATE" in page  # the adaptive row (README: flagged)
     assert "the filter fits the price exactly" in page
-    row = re.search(r"<td class=\"l\"><b>mle</b></td>(.*?)</tr>", page, flags=re.S).group(1)
+    row = re.search(r"<td class=\"l\"><b>mle</b></td>(.*?)</tr>", page, flags=re.DOTALL).group(1)
     cells = cell_texts("<td>" + row)
     # alpha11, obs_var, ADF stat, lags, ADF p, loglik, LB p, OOS ADF p, OOS loglik (README's table)
     assert cells[0:9] == ["0.9981", "0.0169", "-2.253", "12", "0.188", "-223.9", "0.068", "0.411", "-1.3"]

@@ -4,7 +4,7 @@ file (issue 15)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,7 +29,7 @@ def report(
         help="A price file (CSV or Parquet) for a basket's report, or a model file (kalcoint tune --save) "
              "for a live model's page.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page).")],
-    assets: Annotated[Optional[str], typer.Option(
+    assets: Annotated[str | None, typer.Option(
         "--assets", help="Comma-separated tickers, dependent asset first (default: every column).")] = None,
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 5.0,
     window: Annotated[int, typer.Option("--window", help="Walk-forward estimation window (trading days).")] = 250,
@@ -38,7 +38,7 @@ def report(
     = 2000,
     train_fraction: Annotated[float, typer.Option(
         "--train-fraction", help="Share of rows tuned on for the comparison's out-of-sample columns.")] = 0.7,
-    fill: Annotated[Optional[str], typer.Option(
+    fill: Annotated[str | None, typer.Option(
         "--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")] = None,
 ) -> None:
     """Write a tearsheet: the comparison, portfolios, hedge ratios, tuning passes, backtests and

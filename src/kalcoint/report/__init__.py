@@ -25,7 +25,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .basket import BasketReport, Settings, basket_report, monthly_returns, rolling_sharpe, trade_list, trades
+from .basket import (
+    BasketReport,
+    Settings,
+    basket_report,
+    monthly_returns,
+    rolling_sharpe,
+    trade_list,
+    trades,
+)
 from .live import LiveReport, live_report
 
 

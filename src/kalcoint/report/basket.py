@@ -30,9 +30,9 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
@@ -84,11 +84,12 @@ def monthly_returns(result: BacktestResult) -> pd.DataFrame:
     """Compounded net returns by calendar month: index years, columns 1..12 and ``year``
     (fractions; NaN where the run has no day in that month)."""
     frame = result.frame
-    r = pd.Series(frame["return"].to_numpy(), index=pd.DatetimeIndex(frame["date"]))
-    monthly = (1.0 + r).groupby([r.index.year, r.index.month]).prod() - 1.0
+    index = pd.DatetimeIndex(frame["date"])
+    r = pd.Series(frame["return"].to_numpy(), index=index)
+    monthly = (1.0 + r).groupby([index.year, index.month]).prod() - 1.0
     table = monthly.unstack(level=1).reindex(columns=range(1, 13))
     table.index.name, table.columns.name = "year", "month"
-    yearly = (1.0 + r).groupby(r.index.year).prod() - 1.0
+    yearly = (1.0 + r).groupby(index.year).prod() - 1.0
     table["year"] = yearly
     return table
 
@@ -222,15 +223,16 @@ def provenance(prices: pd.DataFrame, source: str | os.PathLike[str] | None) -> P
         first_date=index[0], last_date=index[-1], rows=len(prices),
         dropped_leading_rows=int(prices.attrs.get("dropped_leading_rows", 0)), kalcoint_version=__version__,
         python=platform.python_version(), numpy=np.__version__, pandas=pd.__version__,
-        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        created_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 
 def _one_backtest(prices: pd.DataFrame, model: str, mode: str, settings: Settings) -> Run:
-    wf = {"walk_forward": "weekly", "window": int(settings.window)} if mode == "walk-forward" else {}
+    walk = mode == "walk-forward"
     try:
         result = backtest(prices, model, settings.strategy, entry=settings.entry, exit=settings.exit,
-                          iterations=settings.iterations, cost_bps=settings.cost_bps, **wf)
+                          iterations=settings.iterations, cost_bps=settings.cost_bps,
+                          walk_forward="weekly" if walk else None, window=int(settings.window) if walk else None)
     except KalcointError as exc:
         return Run(model, mode, None, " ".join(str(exc).split()))
     return Run(model, mode, result)
@@ -274,7 +276,7 @@ def run_backtests(prices: pd.DataFrame, settings: Settings, workers: int = 1,
                 pool.submit(_one_backtest, prices, model, mode, settings): (model, mode) for model, mode in jobs}
             if before_wait is not None:
                 before_wait()
-            for future in futures:
+            for future in as_completed(futures):
                 runs[futures[future]] = future.result()
                 done += 1
                 tick(done, total)

@@ -7,7 +7,7 @@ import functools
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import matplotlib
 import numpy as np
@@ -25,7 +25,7 @@ INK, GRID, MUTED = "#1b2a3a", "#e3e8ee", "#6b7785"
 P = ParamSpec("P")
 WIDTH = 10.0  # inches; the SVG scales to the page's width
 
-_RC = {
+_RC: dict[str, Any] = {
     "svg.fonttype": "none",  # text stays text: smaller, crisp, selectable
     "svg.hashsalt": "kalcoint-report",
     "font.family": "DejaVu Sans",
@@ -56,7 +56,7 @@ def styled(make: Callable[P, Figure]) -> Callable[P, Figure]:
 
     @functools.wraps(make)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
-        with matplotlib.rc_context(_RC):
+        with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
             return make(*args, **kwargs)
 
     return wrapper
@@ -65,7 +65,7 @@ def styled(make: Callable[P, Figure]) -> Callable[P, Figure]:
 def new_figure(height: float, rows: int = 1, cols: int = 1, **grid: object) -> tuple[Figure, np.ndarray]:
     """A Figure (``WIDTH`` x ``height`` inches) with a rows x cols array of axes."""
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, **grid)  # type: ignore[arg-type]
+    axes = fig.subplots(rows, cols, squeeze=False, **grid)  # type: ignore[call-overload]
     return fig, axes
 
 
@@ -75,11 +75,11 @@ _ID = re.compile(r'id="([^"]+)"')
 def to_svg(fig: Figure, name: str) -> str:
     """The figure as an ``<svg>`` element (no XML prologue), ids prefixed with ``name``, sized by CSS."""
     buffer = io.StringIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
     ids = set(_ID.findall(svg))
     for old in sorted(ids, key=len, reverse=True):
         new = f"{name}-{old}"
@@ -89,7 +89,7 @@ def to_svg(fig: Figure, name: str) -> str:
     return svg
 
 
-def _dates(x: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def _dates(x: pd.Series | pd.Index) -> np.ndarray:
     return pd.DatetimeIndex(x).to_numpy()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ def live_report(model: str | os.PathLike[str] | LiveModel) -> LiveReport:
     assets = live.assets
     history = position_pnl(live.history(), assets)
     dates = pd.DatetimeIndex(pd.to_datetime(history["date"]))
-    history.insert(history.columns.get_loc("date") + 1, "when", dates)
+    history.insert(list(history.columns).index("date") + 1, "when", dates)
     recent = history[dates > dates[-1] - pd.Timedelta(days=LAST_DAYS)].reset_index(drop=True)
     versions, recorded = _versions(live)
     return LiveReport(
@@ -109,5 +109,5 @@ def live_report(model: str | os.PathLike[str] | LiveModel) -> LiveReport:
         history=history, last_year=recent, versions=versions, versions_recorded=recorded,
         trades=trades(pd.DatetimeIndex(recent["when"]), recent["units"].to_numpy(), recent["return"].to_numpy()),
         status=live.status(), kalcoint_version=__version__,
-        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        created_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -17,7 +17,14 @@ from markupsafe import Markup
 from .._io import atomic_path
 from ..backtest import METRIC_KEYS
 from . import charts
-from .basket import MODES, ROLLING_DAYS, BasketReport, monthly_returns, rolling_sharpe, trade_list
+from .basket import (
+    MODES,
+    ROLLING_DAYS,
+    BasketReport,
+    monthly_returns,
+    rolling_sharpe,
+    trade_list,
+)
 from .live import LiveReport
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -106,7 +113,7 @@ def _svg(fig: Any, name: str) -> Markup:
 
 def _comparison_context(report: BasketReport) -> dict[str, Any]:
     comp = report.comparison
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in comp.rows:
         tuned = comp.tuned.get(r.name)
         rows.append({"row": r, "notes": [], "iterations": r.iterations,
@@ -116,8 +123,8 @@ def _comparison_context(report: BasketReport) -> dict[str, Any]:
         test = test()
     return {
         "rows": rows, "johansen": comp.johansen, "alpha11_test": _as_items(test),
-        "alpha11_text": test.summary() if hasattr(test, "summary") else None,
-        "oos_rows": len(comp.prices) - int(round(len(comp.prices) * comp.train_fraction)),
+        "alpha11_text": test.summary() if test is not None and hasattr(test, "summary") else None,
+        "oos_rows": len(comp.prices) - round(len(comp.prices) * comp.train_fraction),
         "train_fraction": comp.train_fraction,
     }
 
