@@ -77,18 +77,23 @@ def _basket_page(source: Path, out: Path, assets: str | None, cost_bps: float, w
                                            iterations=iterations, train_fraction=train_fraction))
     except KalcointError as exc:  # the library names quantities; the command line names its options
         raise KalcointError(_as_flags(str(exc))) from None
+    from ..report.render import comparison_charts
+
     frame = load(source, parse_assets(assets), fill)
+    drawn: dict = {}  # the comparison's charts, drawn here while the workers run the backtests
     if is_terminal():
         with err_console.status("report: comparison and backtests...", spinner="dots") as status:
             def tick(done: int, total: int) -> None:
                 status.update(f"report: backtests {done}/{total}...")
 
-            result = basket_report(frame, settings, source=source, progress=tick)
+            result = basket_report(frame, settings, source=source, progress=tick,
+                                   on_comparison=lambda comp: drawn.update(comparison_charts(comp)))
             status.update("report: drawing...")
-            write_basket_report(result, out)
+            write_basket_report(result, out, drawn)
     else:
-        result = basket_report(frame, settings, source=source)
-        write_basket_report(result, out)
+        result = basket_report(frame, settings, source=source,
+                               on_comparison=lambda comp: drawn.update(comparison_charts(comp)))
+        write_basket_report(result, out, drawn)
     size = out.stat().st_size / 1e6
     err_console.print(f"wrote {out} ({size:.2f} MB; computed in {result.provenance.elapsed_s:.1f} s)",
                       style="dim", highlight=False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from .basket import (
     BasketReport,
@@ -37,11 +38,13 @@ from .basket import (
 from .live import LiveReport, live_report
 
 
-def write_basket_report(report: BasketReport, path: str | os.PathLike[str]) -> Path:
-    """Render a basket report and write it atomically as one HTML file."""
+def write_basket_report(report: BasketReport, path: str | os.PathLike[str],
+                        comparison_svgs: dict[str, Any] | None = None) -> Path:
+    """Render a basket report and write it atomically as one HTML file (``comparison_svgs``: the
+    comparison's charts if already drawn, see :func:`kalcoint.report.render.comparison_charts`)."""
     from .render import render_basket, write_html
 
-    return write_html(render_basket(report), path)
+    return write_html(render_basket(report, comparison_svgs), path)
 
 
 def write_live_report(report: LiveReport, path: str | os.PathLike[str]) -> Path:

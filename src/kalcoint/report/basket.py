@@ -285,7 +285,8 @@ def run_backtests(prices: pd.DataFrame, settings: Settings, workers: int = 1,
 
 def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
                   source: str | os.PathLike[str] | None = None, workers: int | None = None,
-                  progress: Progress | None = None) -> BasketReport:
+                  progress: Progress | None = None,
+                  on_comparison: Callable[[Comparison], object] | None = None) -> BasketReport:
     """Compute everything the basket page shows.
 
     prices : (n, k) DataFrame of positive prices indexed by date, dependent asset first.
@@ -293,6 +294,8 @@ def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
     source : the file the prices were read from (named on the page with its SHA-256).
     workers : processes for the backtests (default: 2 when the machine has 2 cores or more).
     progress : ``progress(done, total)`` after each backtest.
+    on_comparison : called with the comparison as soon as it is ready, while the backtests still
+        run in the workers (e.g. to draw its charts meanwhile).
     """
     settings = check_settings(settings or Settings())
     if workers is None:
@@ -307,6 +310,8 @@ def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
         holder["comparison"] = compare(prices, iterations=settings.iterations,
                                        train_fraction=settings.train_fraction)
         timings["comparison_s"] = time.perf_counter() - t
+        if on_comparison is not None:
+            on_comparison(holder["comparison"])
 
     t0 = time.perf_counter()
     runs = run_backtests(prices, settings, workers, progress, before_wait=comparison)

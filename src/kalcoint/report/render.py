@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from .._io import atomic_path
 from ..backtest import METRIC_KEYS
+from ..comparison import Comparison
 from . import charts
 from .basket import (
     MODES,
@@ -185,25 +186,32 @@ def _headline(report: BasketReport) -> list[dict[str, str]]:
     return cards
 
 
-def render_basket(report: BasketReport, progress: Callable[[int, int], None] | None = None) -> str:
-    """The basket page as HTML text. progress : ``progress(done, total)`` per chart drawn."""
-    comp = report.comparison
-    models, tick = list(report.settings.models), progress or (lambda _d, _t: None)
-    ok = {key: run.result for key, run in report.runs.items() if run.result is not None}
-    rolling = {key: rolling_sharpe(res) for key, res in ok.items()}
+def comparison_charts(comp: Comparison) -> dict[str, Markup]:
+    """The comparison's charts as inline SVG: ``portfolios``, ``hedge`` and (when the adaptive
+    tuning ran) ``passes``."""
     makers: list[tuple[str, Callable[[], Any]]] = [
-        ("portfolios", lambda: charts.portfolios(comp)),
-        ("hedge", lambda: charts.hedge_ratios(comp)),
-        ("equity", lambda: charts.equity_curves(ok, models, MODES)),
-        ("drawdown", lambda: charts.drawdowns(ok, models, MODES)),
-        ("sharpe", lambda: charts.rolling_sharpes(rolling, ok, models, MODES, ROLLING_DAYS)),
-    ]
+        ("portfolios", lambda: charts.portfolios(comp)), ("hedge", lambda: charts.hedge_ratios(comp))]
     if "adaptive" in comp.tuned and len(comp.tuned["adaptive"].history.get("alpha11", [])):
         makers.append(("passes", lambda: charts.tuning_passes(comp.tuned["adaptive"].history)))
-    svgs: dict[str, Markup] = {}
-    for i, (name, make) in enumerate(makers, start=1):
-        svgs[name] = _svg(make(), name)
-        tick(i, len(makers))
+    return {name: _svg(make(), name) for name, make in makers}
+
+
+def backtest_charts(report: BasketReport) -> dict[str, Markup]:
+    """The backtests' charts as inline SVG: ``equity``, ``drawdown``, ``sharpe``."""
+    models = list(report.settings.models)
+    ok = {key: run.result for key, run in report.runs.items() if run.result is not None}
+    rolling = {key: rolling_sharpe(res) for key, res in ok.items()}
+    return {"equity": _svg(charts.equity_curves(ok, models, MODES), "equity"),
+            "drawdown": _svg(charts.drawdowns(ok, models, MODES), "drawdown"),
+            "sharpe": _svg(charts.rolling_sharpes(rolling, ok, models, MODES, ROLLING_DAYS), "sharpe")}
+
+
+def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | None = None) -> str:
+    """The basket page as HTML text. comparison_svgs : :func:`comparison_charts` of the report's
+    comparison when already drawn (e.g. while the backtests ran)."""
+    svgs = dict(comparison_svgs or comparison_charts(report.comparison))
+    svgs.update(backtest_charts(report))
+    models = list(report.settings.models)
     prov = report.provenance
     return _page(
         "basket.html.j2", title=f"{' / '.join(prov.assets)} · kalcoint report", prov=prov,
