@@ -262,6 +262,10 @@ def test_cli_refusals(run_cli, model_file, chan_file, tmp_path):
     assert bad.exit_code == 2 and "--cost-bps -1" in bad.stderr
     bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--strategy", "momentum")
     assert bad.exit_code == 2 and "--strategy" in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--window", "1500")
+    assert bad.exit_code == 2 and "--window 1500 leaves no week to trade in 1500 rows" in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--train-fraction", "0.99")
+    assert bad.exit_code == 2 and "--train-fraction 0.99" in bad.stderr
     bad = run_cli("report", chan_file, "--out", tmp_path / "missing" / "r.html")
     assert bad.exit_code == 2 and "does not exist" in bad.stderr
     other = tmp_path / "other.sqlite"

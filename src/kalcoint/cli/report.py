@@ -67,11 +67,9 @@ def _live_page(source: Path, out: Path, assets: str | None, fill: str | None) ->
 def _basket_page(source: Path, out: Path, assets: str | None, cost_bps: float, window: int, strategy: str,
                  iterations: int, train_fraction: float, fill: str | None) -> None:
     from ..report import Settings, basket_report, write_basket_report
-    from ..report.basket import check_settings
+    from ..report.basket import check_data, check_settings
     from .core import load
 
-    if not 0.2 <= train_fraction <= 0.95:
-        raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
     try:
         settings = check_settings(Settings(cost_bps=cost_bps, window=window, strategy=strategy,
                                            iterations=iterations, train_fraction=train_fraction))
@@ -80,6 +78,10 @@ def _basket_page(source: Path, out: Path, assets: str | None, cost_bps: float, w
     from ..report.render import comparison_charts
 
     frame = load(source, parse_assets(assets), fill)
+    try:
+        check_data(frame, settings)
+    except KalcointError as exc:
+        raise KalcointError(_as_flags(str(exc))) from None
     drawn: dict = {}  # the comparison's charts, drawn here while the workers run the backtests
     if is_terminal():
         with err_console.status("report: comparison and backtests...", spinner="dots") as status:
@@ -101,9 +103,9 @@ def _basket_page(source: Path, out: Path, assets: str | None, cost_bps: float, w
 
 def _as_flags(message: str) -> str:
     for name, flag in (("cost_bps", "--cost-bps"), ("window", "--window"), ("strategy", "--strategy"),
-                       ("iterations", "--iterations")):
-        if message.startswith(name + " "):
-            return flag + message[len(name):]
+                       ("iterations", "--iterations"), ("train_fraction", "--train-fraction")):
+        message = message.replace(f"{name} ", f"{flag} ", 1) if message.startswith(name + " ") else \
+            message.replace(f"(lower {name}", f"(lower {flag}")
     return message
 
 

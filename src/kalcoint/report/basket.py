@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..backtest import DAYS_PER_YEAR, MODELS, BacktestResult, backtest, holding_periods
+from ..backtest import (
+    DAYS_PER_YEAR,
+    MODELS,
+    BacktestResult,
+    backtest,
+    holding_periods,
+    week_starts,
+)
 from ..comparison import Comparison, compare
 from ..errors import KalcointError
 
@@ -186,7 +193,7 @@ class BasketReport:
 
 def check_settings(settings: Settings) -> Settings:
     """Refuse bad settings before any work (messages name the quantity, not a CLI flag)."""
-    from ..strategy import STRATEGIES
+    from ..strategy import STRATEGIES, check_bands
 
     if settings.strategy not in STRATEGIES:
         raise KalcointError(f"strategy {settings.strategy!r} is not one of {', '.join(STRATEGIES)}")
@@ -199,7 +206,26 @@ def check_settings(settings: Settings) -> Settings:
     unknown = [m for m in settings.models if m not in MODELS]
     if unknown or not settings.models:
         raise KalcointError(f"models {unknown or '(none)'}: choose from {', '.join(MODELS)}")
+    if not 0.2 <= settings.train_fraction <= 0.95:
+        raise KalcointError(f"train_fraction {settings.train_fraction} must be between 0.2 and 0.95")
+    if settings.strategy == "bands":
+        check_bands(settings.entry, settings.exit)
     return settings
+
+
+def check_data(prices: pd.DataFrame, settings: Settings) -> None:
+    """Refuse a panel the report cannot cover (before any work): no dates, no week to trade after
+    the walk-forward window, too few out-of-sample rows for the comparison."""
+    if not isinstance(prices, pd.DataFrame) or not isinstance(prices.index, pd.DatetimeIndex):
+        raise KalcointError("the report needs prices as a DataFrame indexed by dates")
+    n = len(prices)
+    starts = week_starts(prices.index, int(settings.window))
+    if starts.size == 0 or starts[0] >= n - 1:
+        raise KalcointError(f"window {settings.window} leaves no week to trade in {n} rows; use a shorter window")
+    oos = n - round(n * settings.train_fraction)
+    if oos < 30:
+        raise KalcointError(f"the comparison's out-of-sample part has {oos} rows; needs at least 30 "
+                            "(lower train_fraction or give more rows)")
 
 
 def _file_facts(source: str | os.PathLike[str] | None) -> tuple[str | None, str | None, int | None]:
@@ -298,6 +324,7 @@ def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
         run in the workers (e.g. to draw its charts meanwhile).
     """
     settings = check_settings(settings or Settings())
+    check_data(prices, settings)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     started = time.perf_counter()
