@@ -218,29 +218,33 @@ def test_live_page(model_file):
 
 
 def test_live_versions_when_the_model_records_them(model_file):
-    from kalcoint.live import load_model
+    from kalcoint.live import LiveModel, load_model
 
-    class Versioned:
-        """A model that records its re-estimations (as the versions of a retuned model file)."""
+    records = [{"id": 1, "effective_date": "2011-04-04", "window_first": "2010-04-01", "alpha11": 0.99,
+                "obs_var": 0.02, "outcome": "applied"},
+               {"id": 2, "effective_date": "2011-04-11", "window_first": "2010-04-08", "alpha11": 0.98,
+                "obs_var": 0.03, "outcome": "failed: singular"},
+               {"id": 3, "effective_date": "2011-06-06", "window_first": "2010-06-03", "alpha11": 0.97,
+                "obs_var": 0.04, "outcome": "applied"}]
 
-        def __init__(self, live):
-            self._live = live
-
-        def __getattr__(self, name):
-            return getattr(self._live, name)
-
+    class WithMethod(LiveModel):  # versions() returning records
         def versions(self):
-            return [{"id": 1, "effective_date": "2011-01-31", "alpha11": 0.99, "obs_var": 0.02, "outcome": "applied"},
-                    {"id": 2, "effective_date": "2011-02-07", "alpha11": 0.98, "obs_var": 0.03, "outcome": "applied"}]
+            return records
 
-    live = load_model(model_file)
-    rep = live_report(live)
-    proxy = Versioned(live)
-    from kalcoint.report import live as live_mod
+    class WithFrame(LiveModel):  # a versions property holding a table
+        @property
+        def versions(self):
+            return pd.DataFrame(records)
 
-    frame, recorded = live_mod._versions(proxy)  # type: ignore[arg-type]
-    assert recorded and list(frame["alpha11"]) == [0.99, 0.98]
-    assert not rep.versions_recorded
+    plain = load_model(model_file)
+    for cls in (WithMethod, WithFrame):
+        rep = live_report(cls(plain.path, plain._snap))
+        assert rep.versions_recorded and list(rep.versions["alpha11"]) == [0.99, 0.98, 0.97]
+        # the applied versions inside the last year (2011-04-11 to 2012-04-09) mark the charts
+        assert rep.retune_dates == [pd.Timestamp("2011-06-06")]
+        page = render_live(rep)
+        assert "Every estimation of the model" in page and "failed: singular" in page
+    assert not live_report(plain).versions_recorded
 
 
 # ---------------------------------------------------------------- the command line

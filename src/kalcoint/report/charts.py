@@ -245,8 +245,10 @@ def rolling_sharpes(series: Mapping[tuple[str, str], pd.Series], runs: Mapping[t
 
 
 @styled
-def live_spread(last_year: pd.DataFrame, entry: float, exit: float) -> Figure:
-    """The spread, the innovation with its bands (entry and exit in sqrt(Q_t)), and the units held."""
+def live_spread(last_year: pd.DataFrame, entry: float, exit: float,
+                retunes: Sequence[pd.Timestamp] = ()) -> Figure:
+    """The spread, the innovation with its bands (entry and exit in sqrt(Q_t)), and the units held;
+    ``retunes``: dates a new version took effect (dotted vertical lines)."""
     x = _dates(last_year["when"])
     fig, axes = new_figure(6.4, 3, 1, sharex=True, height_ratios=[2.0, 2.0, 1.0])
     ax0, ax1, ax2 = axes[:, 0]
@@ -267,6 +269,9 @@ def live_spread(last_year: pd.DataFrame, entry: float, exit: float) -> Figure:
     ax2.set_yticks([-1, 0, 1], labels=["short", "flat", "long"])
     ax2.set_ylim(-1.3, 1.3)
     ax2.set_title("position held at each close (units)", fontsize=9)
+    for when in retunes:
+        for ax in (ax0, ax1, ax2):
+            ax.axvline(pd.Timestamp(when).to_datetime64(), color=MUTED, lw=0.7, ls=":")
     _date_axis(axes)
     return fig
 

@@ -36,7 +36,8 @@ VERSION_COLUMNS = ("id", "effective_date", "window_first", "window_last", "metho
 class LiveReport:
     """Everything the live page shows.
 
-    history : every step (:meth:`LiveModel.history`) with ``pnl`` (dollars per day of the units
+    retune_dates : the effective dates of the recorded versions (applied re-estimations) within
+    the last year, for the charts; history : every step (:meth:`LiveModel.history`) with ``pnl`` (dollars per day of the units
     held the day before), ``cum_pnl`` and ``return`` added; last_year : its rows of the last
     :data:`LAST_DAYS` calendar days; versions : one row per version (DataFrame); trades : the
     holding periods of the last year (:func:`kalcoint.report.basket.trades`); status : the model's
@@ -52,6 +53,7 @@ class LiveReport:
     last_year: pd.DataFrame
     versions: pd.DataFrame
     versions_recorded: bool
+    retune_dates: list[pd.Timestamp]
     trades: pd.DataFrame
     status: dict[str, Any]
     kalcoint_version: str
@@ -93,11 +95,21 @@ def _versions(live: LiveModel) -> tuple[pd.DataFrame, bool]:
     return pd.DataFrame([saved]), False
 
 
+def _retune_dates(versions: pd.DataFrame, recent: pd.DataFrame) -> list[pd.Timestamp]:
+    """Effective dates of the applied versions that fall within ``recent``'s dates."""
+    if "effective_date" not in versions or not len(recent):
+        return []
+    applied = versions[versions["outcome"].astype(str) == "applied"] if "outcome" in versions else versions
+    dates = pd.to_datetime(applied["effective_date"].dropna(), errors="coerce").dropna()
+    first, last = recent["when"].iloc[0], recent["when"].iloc[-1]
+    return [pd.Timestamp(d) for d in dates if first <= d <= last]
+
+
 def live_report(model: str | os.PathLike[str] | LiveModel) -> LiveReport:
     """Read a model file (or an open :class:`LiveModel`) and compute its page's data."""
     from .. import __version__
 
-    live = model if isinstance(model, LiveModel) else load_model(model)
+    live = load_model(model) if isinstance(model, (str, os.PathLike)) else model
     assets = live.assets
     history = position_pnl(live.history(), assets)
     dates = pd.DatetimeIndex(pd.to_datetime(history["date"]))
@@ -107,6 +119,7 @@ def live_report(model: str | os.PathLike[str] | LiveModel) -> LiveReport:
     return LiveReport(
         path=Path(live.path), assets=assets, method=live.method, strategy=live.strategy, tuning=live.tuning,
         history=history, last_year=recent, versions=versions, versions_recorded=recorded,
+        retune_dates=_retune_dates(versions, recent) if recorded else [],
         trades=trades(pd.DatetimeIndex(recent["when"]), recent["units"].to_numpy(), recent["return"].to_numpy()),
         status=live.status(), kalcoint_version=__version__,
         created_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -228,7 +228,7 @@ def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | Non
 def render_live(report: LiveReport) -> str:
     """The live model's page as HTML text."""
     entry, exit_ = float(report.strategy.get("entry", 1.0)), float(report.strategy.get("exit", 1.0))
-    svgs = {"spread": _svg(charts.live_spread(report.last_year, entry, exit_), "spread"),
+    svgs = {"spread": _svg(charts.live_spread(report.last_year, entry, exit_, report.retune_dates), "spread"),
             "pnl": _svg(charts.live_pnl(report.last_year), "pnl")}
     status = report.status
     updates = report.history[report.history["kind"] == "update"]
