@@ -135,11 +135,15 @@ def test_rolling_sharpe_by_hand(chan_3_3):
 
 
 @pytest.fixture(scope="module")
-def linear_static_page(ewa_ewc_ige) -> str:
+def linear_static_report(ewa_ewc_ige):
     """Chan's Example 2.8 set-up: the static portfolio traded linearly, no costs."""
-    rep = basket_report(ewa_ewc_ige, Settings(cost_bps=0.0, strategy="linear", models=("static", "chan")),
-                        workers=1)
-    return render_basket(rep)
+    return basket_report(ewa_ewc_ige, Settings(cost_bps=0.0, strategy="linear", models=("static", "chan")),
+                         workers=1)
+
+
+@pytest.fixture(scope="module")
+def linear_static_page(linear_static_report) -> str:
+    return render_basket(linear_static_report)
 
 
 def test_page_shows_chan_example_2_8_and_2_7(linear_static_page):
@@ -174,6 +178,19 @@ def test_comparison_table_and_diagnosis_in_words(linear_static_page, ewa_ewc_ige
     cells = cell_texts("<td>" + row)
     # alpha11, obs_var, ADF stat, lags, ADF p, loglik, LB p, OOS ADF p, OOS loglik (README's table)
     assert cells[0:9] == ["0.9981", "0.0169", "-2.253", "12", "0.188", "-223.9", "0.068", "0.411", "-1.3"]
+
+
+def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
+    import copy
+    from types import SimpleNamespace
+
+    rep = copy.copy(linear_static_report)
+    rep.comparison = copy.copy(rep.comparison)
+    rep.comparison.alpha11_test = SimpleNamespace(  # type: ignore[attr-defined]
+        to_dict=lambda: {"lr_stat": 3.2, "p_value": 0.04, "bootstrap": 199, "alpha11_hat": 0.9981})
+    page = render_basket(rep)
+    assert "LR = 3.200, bootstrap p-value 0.04 (199 samples): at 5% the data reject alpha11 = 1" in page
+    assert "The free estimate is alpha11 = 0.9981." in page
 
 
 # ---------------------------------------------------------------- the live page

@@ -25,6 +25,7 @@ undefined (left out) where the returns do not vary.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import os
 import platform
@@ -126,6 +127,9 @@ class Settings:
     iterations: int = 2000
     train_fraction: float = 0.7
     models: tuple[str, ...] = MODELS
+    bootstrap: int | None = None
+    """Bootstrap samples of the comparison's test of alpha11 = 1, where the comparison has one
+    (None: the comparison's default)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "models": list(self.models)}
@@ -309,6 +313,18 @@ def run_backtests(prices: pd.DataFrame, settings: Settings, workers: int = 1,
     return {(m, mode): runs[(m, mode)] for m in settings.models for mode in MODES}
 
 
+def _test_options(settings: Settings) -> dict[str, Any]:
+    """Options of the comparison's alpha11 test, for a ``compare`` that has them: run in this
+    process (the backtests already use the worker processes)."""
+    accepted = inspect.signature(compare).parameters
+    options: dict[str, Any] = {}
+    if "workers" in accepted:
+        options["workers"] = 1
+    if "bootstrap" in accepted and settings.bootstrap is not None:
+        options["bootstrap"] = int(settings.bootstrap)
+    return options
+
+
 def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
                   source: str | os.PathLike[str] | None = None, workers: int | None = None,
                   progress: Progress | None = None,
@@ -335,7 +351,7 @@ def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
     def comparison() -> None:
         t = time.perf_counter()
         holder["comparison"] = compare(prices, iterations=settings.iterations,
-                                       train_fraction=settings.train_fraction)
+                                       train_fraction=settings.train_fraction, **_test_options(settings))
         timings["comparison_s"] = time.perf_counter() - t
         if on_comparison is not None:
             on_comparison(holder["comparison"])

@@ -121,13 +121,35 @@ def _comparison_context(report: BasketReport) -> dict[str, Any]:
                      "converged": getattr(tuned, "converged", None)})
     test = getattr(comp, "alpha11_test", None)
     if callable(test):
-        test = test()
+        try:
+            test = test()
+        except TypeError:  # a method that needs arguments: nothing to show
+            test = None
+    items = _as_items(test)
     return {
-        "rows": rows, "johansen": comp.johansen, "alpha11_test": _as_items(test),
-        "alpha11_text": test.summary() if test is not None and hasattr(test, "summary") else None,
+        "rows": rows, "johansen": comp.johansen, "alpha11_test": items,
+        "alpha11_text": _alpha11_words(dict(items)) if items else None,
         "oos_rows": len(comp.prices) - round(len(comp.prices) * comp.train_fraction),
         "train_fraction": comp.train_fraction,
     }
+
+
+def _alpha11_words(test: dict[str, Any]) -> str | None:
+    """The test of alpha11 = 1 in a sentence (for a result with ``lr_stat``, ``p_value``, ...)."""
+    if "lr_stat" not in test:
+        return None
+    words = (f"Likelihood-ratio test of alpha11 = 1 (the level a random walk, as in Chan's filter) against "
+             f"alpha11 free, by maximum likelihood on the whole sample: LR = {fmt(test['lr_stat'], '.3f')}")
+    p = test.get("p_value")
+    if p is None or _missing(p):
+        words += " (no bootstrap p-value computed)."
+    else:
+        verdict = "reject" if float(p) <= 0.05 else "do not reject"
+        words += (f", bootstrap p-value {fmt(p, '.3g')} ({fmt(test.get('bootstrap'), 'd')} samples): at 5% "
+                  f"the data {verdict} alpha11 = 1.")
+    if "alpha11_hat" in test:
+        words += f" The free estimate is alpha11 = {fmt(test['alpha11_hat'], '.4f')}."
+    return words
 
 
 def _as_items(obj: Any) -> list[tuple[str, Any]] | None:
