@@ -278,7 +278,9 @@ def test_cli_live_page(run_cli, model_file, tmp_path):
 def test_cli_refusals(run_cli, model_file, chan_file, tmp_path):
     out = tmp_path / "r.html"
     bad = run_cli("report", model_file, "--out", out, "--assets", "EWA,EWC")
-    assert bad.exit_code == 2 and "--assets" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.exit_code == 2 and "--assets apply to a price file" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("report", model_file, "--out", out, "--cost-bps", "5")
+    assert bad.exit_code == 2 and "--cost-bps apply to a price file" in bad.stderr
     bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--cost-bps", "-1")
     assert bad.exit_code == 2 and "--cost-bps -1" in bad.stderr
     bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--strategy", "momentum")

@@ -4,7 +4,7 @@ file (issue 15)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,13 +31,17 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page).")],
     assets: Annotated[str | None, typer.Option(
         "--assets", help="Comma-separated tickers, dependent asset first (default: every column).")] = None,
-    cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 5.0,
-    window: Annotated[int, typer.Option("--window", help="Walk-forward estimation window (trading days).")] = 250,
-    strategy: Annotated[str, typer.Option("--strategy", help="Backtest strategy: bands or linear.")] = "bands",
-    iterations: Annotated[int, typer.Option("--iterations", min=1, help="Seed passes (iteration cap for mle/em).")]
-    = 2000,
-    train_fraction: Annotated[float, typer.Option(
-        "--train-fraction", help="Share of rows tuned on for the comparison's out-of-sample columns.")] = 0.7,
+    cost_bps: Annotated[float | None, typer.Option(
+        "--cost-bps", help="Backtest costs, bps of traded value (default 5).")] = None,
+    window: Annotated[int | None, typer.Option(
+        "--window", help="Walk-forward estimation window, trading days (default 250).")] = None,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="Backtest strategy: bands or linear (default bands).")] = None,
+    iterations: Annotated[int | None, typer.Option(
+        "--iterations", min=1, help="Seed passes, iteration cap for mle/em (default 2000).")] = None,
+    train_fraction: Annotated[float | None, typer.Option(
+        "--train-fraction", help="Share of rows tuned on for the comparison's out-of-sample columns "
+                                 "(default 0.7).")] = None,
     fill: Annotated[str | None, typer.Option(
         "--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")] = None,
 ) -> None:
@@ -46,33 +50,44 @@ def report(
     require_parent(out, "--out")
     if not source.is_file():
         raise KalcointError(f"{source} does not exist or is not a file: give a price file or a model file")
+    given = {"--cost-bps": cost_bps, "--window": window, "--strategy": strategy, "--iterations": iterations,
+             "--train-fraction": train_fraction, "--assets": assets, "--fill": fill}
     if _is_sqlite(source):
-        _live_page(source, out, assets, fill)
+        extra = [flag for flag, value in given.items() if value is not None]
+        if extra:
+            raise KalcointError(f"{', '.join(extra)} apply to a price file; {source} is a model file, whose page "
+                                "needs only --out")
+        _live_page(source, out)
     else:
-        _basket_page(source, out, assets, cost_bps, window, strategy, iterations, train_fraction, fill)
+        from ..report import Settings
+
+        defaults = Settings()
+        settings = Settings(
+            cost_bps=defaults.cost_bps if cost_bps is None else cost_bps,
+            window=defaults.window if window is None else window,
+            strategy=defaults.strategy if strategy is None else strategy,
+            iterations=defaults.iterations if iterations is None else iterations,
+            train_fraction=defaults.train_fraction if train_fraction is None else train_fraction)
+        _basket_page(source, out, assets, settings, fill)
 
 
-def _live_page(source: Path, out: Path, assets: str | None, fill: str | None) -> None:
+def _live_page(source: Path, out: Path) -> None:
     from ..live import load_model
     from ..report import live_report, write_live_report
 
-    if assets is not None or fill is not None:
-        raise KalcointError("--assets and --fill apply to a price file; a model file holds its own assets")
     report = live_report(load_model(source))
     write_live_report(report, out)
     err_console.print(f"wrote {out} (live model {source.name}: {', '.join(report.assets)}, "
                       f"last date {report.status['last_date']})", style="dim", highlight=False)
 
 
-def _basket_page(source: Path, out: Path, assets: str | None, cost_bps: float, window: int, strategy: str,
-                 iterations: int, train_fraction: float, fill: str | None) -> None:
-    from ..report import Settings, basket_report, write_basket_report
+def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fill: str | None) -> None:
+    from ..report import basket_report, write_basket_report
     from ..report.basket import check_data, check_settings
     from .core import load
 
     try:
-        settings = check_settings(Settings(cost_bps=cost_bps, window=window, strategy=strategy,
-                                           iterations=iterations, train_fraction=train_fraction))
+        settings = check_settings(settings)
     except KalcointError as exc:  # the library names quantities; the command line names its options
         raise KalcointError(_as_flags(str(exc))) from None
     from ..report.render import comparison_charts
