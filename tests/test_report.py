@@ -218,10 +218,10 @@ def test_live_pnl_by_hand(model_file, ewa_ewc_ige):
     np.testing.assert_allclose(h["pnl"].to_numpy(), pnl, rtol=1e-12, atol=1e-12)
     assert rep.last_year["when"].iloc[-1] == pd.Timestamp("2012-04-09")
     assert rep.last_year["when"].iloc[0] > pd.Timestamp("2011-04-09")
-    assert len(rep.versions) == 1 and not rep.versions_recorded
     from kalcoint.live import load_model
 
-    assert rep.versions["alpha11"].iloc[0] == load_model(model_file).model.alpha11
+    # a model saved without a retune policy: one version, the quantities it was saved with
+    assert len(rep.versions) == 1 and rep.versions["alpha11"].iloc[0] == load_model(model_file).model.alpha11
 
 
 def test_live_page(model_file):
@@ -261,7 +261,32 @@ def test_live_versions_when_the_model_records_them(model_file):
         assert rep.retune_dates == [pd.Timestamp("2011-06-06")]
         page = render_live(rep)
         assert "Every estimation of the model" in page and "failed: singular" in page
-    assert not live_report(plain).versions_recorded
+
+
+@pytest.fixture(scope="module")
+def retuned_model_file(tmp_path_factory, ewa_ewc_ige) -> Path:
+    """MLE retuned every week on the 250 rows before it; saved at row 1200, fed the last 300 rows."""
+    from kalcoint import save_model, tune
+
+    path = tmp_path_factory.mktemp("live") / "weekly.kcm"
+    tuned = tune(ewa_ewc_ige.iloc[950:1200], method="mle")
+    model = save_model(path, tuned, ewa_ewc_ige.iloc[:1200], retune="weekly", window=250)
+    model.update(ewa_ewc_ige.iloc[1200:])
+    return path
+
+
+def test_live_page_of_a_weekly_retuned_model(retuned_model_file, ewa_ewc_ige):
+    rep = live_report(retuned_model_file)
+    dates = ewa_ewc_ige.index
+    weeks = dates.to_period("W-SUN")
+    starts = dates[1:][weeks[1:] != weeks[:-1]]  # first trading day of each calendar week
+    in_year = starts[(starts >= rep.last_year["when"].iloc[0]) & (starts <= pd.Timestamp("2012-04-09"))]
+    failed = rep.versions[~rep.versions["outcome"].astype(str).eq("applied")]
+    assert len(rep.retune_dates) + len(failed[pd.to_datetime(failed["effective_date"]).isin(in_year)]) == len(in_year)
+    assert set(rep.retune_dates) <= set(in_year)
+    page = render_live(rep)
+    assert f"a new version took effect ({len(rep.retune_dates)} in the period)" in page
+    assert page.count("<td class=\"l\">applied</td>") == int(rep.versions["outcome"].eq("applied").sum())
 
 
 # ---------------------------------------------------------------- the command line

@@ -26,7 +26,7 @@ from .basket import (
     rolling_sharpe,
     trade_list,
 )
-from .live import LiveReport
+from .live import VERSION_COLUMNS, LiveReport
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 METRIC_LABELS = {"apr": ("APR", "pct"), "sharpe": ("Sharpe", ".2f"), "max_drawdown": ("max drawdown", "pct"),
@@ -60,6 +60,8 @@ def fmt(value: Any, spec: str = ".4g") -> str:
         return value
     if isinstance(value, (list, tuple, np.ndarray)):
         return ", ".join(fmt(v, spec) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {fmt(v, spec)}" for k, v in value.items())
     if spec == "pct":
         return f"{100 * float(value):.2f}%"
     if spec == "pct0":
@@ -68,6 +70,8 @@ def fmt(value: Any, spec: str = ".4g") -> str:
         return str(int(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
+    if not isinstance(value, (float, np.floating)):
+        return str(value)
     return format(float(value), spec)
 
 
@@ -260,7 +264,7 @@ def render_live(report: LiveReport) -> str:
         n_updates=len(updates), entry=entry, exit=exit_,
         year_pnl=float(year["pnl"].iloc[1:].sum()) if len(year) > 1 else 0.0,
         update_pnl=float(updates["pnl"].sum()) if len(updates) else None,
-        version_columns=[c for c in report.versions.columns if c not in ("reasons",)],
+        version_columns=[c for c in VERSION_COLUMNS if c in report.versions.columns],
         status_items=[(k, v) for k, v in status.items() if k not in ("cov", "assets", "path")],
     )
 
