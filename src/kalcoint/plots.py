@@ -1,4 +1,7 @@
-"""Figures (matplotlib, Agg backend; every figure is written atomically as PNG).
+"""Figures (matplotlib's object-oriented Figure API; every figure is written atomically as PNG).
+
+No pyplot and no backend switch: importing kalcoint.plots leaves a notebook's inline figures
+alone. The ``*_figure`` functions return a :class:`matplotlib.figure.Figure` (a notebook shows it).
 
 - :func:`plot_portfolios`: the static Johansen portfolio and the dynamic portfolios on one
   scale (the method's two figures; the dynamic spread is multiplied by ``w_1``).
@@ -14,18 +17,15 @@ import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ._io import atomic_path  # noqa: E402
-from .cointegration import JohansenResult  # noqa: E402
-from .filtering import FilterResult  # noqa: E402
+from ._io import atomic_path
+from .cointegration import JohansenResult
+from .filtering import FilterResult
 
 if TYPE_CHECKING:
     from .backtest import BacktestResult
@@ -34,12 +34,18 @@ COLORS = {"adaptive": "#d62728", "chan": "#1f77b4", "mle": "#2ca02c", "em": "#94
           "alpha_estimated": "#ff7f0e", "alpha_1": "#8c564b", "static_johansen": "#333333"}
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as PNG atomically and close it."""
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as PNG atomically.
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().plot([1, 2, 3])
+    >>> save_figure(fig, "line.png")  # doctest: +SKIP
+    """
     target = Path(path)
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return target
 
 
@@ -50,7 +56,8 @@ def plot_portfolios(
 ) -> Path:
     """Static portfolio ``y_port`` and each dynamic portfolio ``w_1 * s_t``, stacked on one y-scale."""
     names = list(results)
-    fig, axes = plt.subplots(1 + len(names), 1, figsize=(11, 2.6 * (1 + len(names))), sharex=True, sharey=True)
+    fig = Figure(figsize=(11, 2.6 * (1 + len(names))))
+    axes = fig.subplots(1 + len(names), 1, sharex=True, sharey=True)
     axes = np.atleast_1d(axes)
     x = prices.index
     static = jres.portfolio(prices)
@@ -76,12 +83,13 @@ def plot_hedge_ratios(
 ) -> Path:
     """One panel per hedged asset: ``b_{j,t|t}`` of each variant and the static ``-w_j/w_1``."""
     assets = jres.assets[1:]
-    fig, axes = plt.subplots(len(assets), 1, figsize=(11, 3.0 * len(assets)), sharex=True)
+    fig = Figure(figsize=(11, 3.0 * len(assets)))
+    axes = fig.subplots(len(assets), 1, sharex=True)
     axes = np.atleast_1d(axes)
     for j, (ax, asset) in enumerate(zip(axes, assets), start=1):
         for name, res in results.items():
             ax.plot(prices.index, res.filtered_state[:, j], lw=0.9, color=COLORS.get(name), label=name)
-        ax.axhline(jres.hedge_ratios[j - 1], color=COLORS["static_johansen"], ls="--", lw=1.0, label="Johansen")
+        ax.axhline(jres.hedge_ratios.iloc[j - 1], color=COLORS["static_johansen"], ls="--", lw=1.0, label="Johansen")
         ax.set_ylabel(f"b ({asset})")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8, ncol=len(results) + 1)
@@ -93,8 +101,9 @@ def plot_hedge_ratios(
 def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLike[str], title: str = "") -> Path:
     """``alpha11``, ``obs_var`` (log scale) and the log-likelihood against the seed pass number."""
     passes = np.arange(1, len(history["alpha11"]) + 1)
-    marker = dict(marker=".", ms=3) if len(passes) <= 100 else {}
-    fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True)
+    marker: dict[str, Any] = {"marker": ".", "ms": 3} if len(passes) <= 100 else {}
+    fig = Figure(figsize=(9, 7.5))
+    axes = fig.subplots(3, 1, sharex=True)
     axes[0].plot(passes, history["alpha11"], color=COLORS["adaptive"], **marker)
     axes[0].set_ylabel("alpha11")
     axes[1].semilogy(passes, np.maximum(history["obs_var"], 1e-320), color=COLORS["chan"], **marker)
@@ -115,13 +124,18 @@ def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLik
 # ---------------------------------------------------------------- backtests
 
 
-def render_png(fig: plt.Figure) -> bytes:
-    """The figure as PNG bytes (the figure is closed)."""
+def render_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes.
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().plot([1, 2, 3])
+    >>> render_png(fig)[:4]
+    b'\x89PNG'
+    """
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -138,11 +152,12 @@ def _title(result: BacktestResult) -> str:
             f"{result.cost_bps:g} bps")
 
 
-def equity_figure(result: BacktestResult) -> plt.Figure:
+def equity_figure(result: BacktestResult) -> Figure:
     """Equity curve (starting at 1) above its drawdown (fraction below the running peak)."""
     m = result.metrics
     dates = result.frame["date"]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(11, 6))
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax1.plot(dates, result.equity, color="#1f77b4", lw=1.0)
     ax1.axhline(1.0, color="grey", lw=0.6, ls="--")
     ax1.set_ylabel("equity")
@@ -156,10 +171,11 @@ def equity_figure(result: BacktestResult) -> plt.Figure:
     return fig
 
 
-def spread_figure(result: BacktestResult) -> plt.Figure:
+def spread_figure(result: BacktestResult) -> Figure:
     """Spread; standardised signal with the bands (or the z-score); units held at each close."""
     dates = result.frame["date"]
-    fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})
+    fig = Figure(figsize=(11, 8))
+    axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})
     axes[0].plot(dates, result.spread, color="#333333", lw=0.8)
     axes[0].set_ylabel("spread (price units)")
     low, high = np.percentile(result.spread, [0.5, 99.5])

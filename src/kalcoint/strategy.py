@@ -33,11 +33,13 @@ def check_bands(entry: float, exit: float) -> None:
     """Refuse band thresholds that are not finite or with ``exit > entry`` (a position would be
     entered and left on the same day)."""
     if not (np.isfinite(entry) and np.isfinite(exit)):
-        raise KalcointError(f"--entry {entry} and --exit {exit} must be finite numbers (units of sigma)")
+        raise KalcointError(f"entry {entry} and exit {exit} must be finite numbers (units of sigma)",
+                            params=("entry", "exit"))
     if entry <= 0:
-        raise KalcointError(f"--entry {entry} must be > 0 (units of sigma); Chan uses 1")
+        raise KalcointError(f"entry {entry} must be > 0 (units of sigma); Chan uses 1", params="entry")
     if exit > entry:
-        raise KalcointError(f"--exit {exit} is larger than --entry {entry}: give an exit <= entry (Chan: 1 and 1)")
+        raise KalcointError(f"exit {exit} is larger than entry {entry}: give an exit <= entry (Chan: 1 and 1)",
+                            params=("exit", "entry"))
 
 
 def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: float = 1.0) -> np.ndarray:
@@ -87,7 +89,7 @@ def moving_mean_std(series: np.ndarray, lookback: int | np.ndarray) -> tuple[np.
     n = x.size
     lb = np.broadcast_to(np.asarray(lookback), (n,)).astype(np.int64)
     if np.any(lb < 2):
-        raise KalcointError(f"lookback must be at least 2 days, got {int(lb.min())}")
+        raise KalcointError(f"lookback must be at least 2 days, got {int(lb.min())}", params="lookback")
     mean = np.full(n, np.nan)
     std = np.full(n, np.nan)
     for t in range(n):
@@ -123,7 +125,7 @@ def lookback_from_half_life(spread: np.ndarray, what: str = "the spread") -> tup
     if not np.isfinite(hl):
         raise KalcointError(
             f"{what} does not revert to a mean (no finite half-life), so it gives no moving window; "
-            "give --lookback N (N >= 2) explicitly"
+            "give lookback N (N >= 2) explicitly", params="lookback"
         )
     return max(2, int(round(hl))), float(hl)
 

@@ -39,24 +39,33 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import FROZEN_RATIO, HALF_LIFE_MIN, OBS_VAR_TINY, STATE_SHARE_MAX
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
 
-OBS_VAR_TINY = 1e-6
-"""obs_var / var(daily change of asset 1) below this: the filter fits the price exactly."""
-STATE_SHARE_MAX = 0.9999
-"""Mean share of the innovation variance from the state term above this: the state absorbs every move."""
-HALF_LIFE_MIN = 1.0
-"""Half-life of the level, in observations (days), below this: alpha11 has collapsed (|alpha11| < 0.5)."""
-FROZEN_RATIO = 1e-6
-"""n * state_var_j * mean(x_j^2) / var(daily change of asset 1) below this: state j is frozen."""
+
+__all__ = ["FROZEN_RATIO", "HALF_LIFE_MIN", "OBS_VAR_TINY", "STATE_SHARE_MAX", "Diagnosis", "diagnose",
+           "diagnose_model", "level_half_life"]
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """degenerate : True exactly when ``reasons`` is not empty.
-    reasons : sentences a trader understands, one per failed check.
-    notes : remarks that do not make the model degenerate (frozen hedge ratios).
-    metrics : the figures behind them (see the module doc), JSON-ready.
+    """The verdict on a tuned filter.
+
+    Attributes
+    ----------
+    degenerate : bool
+        True exactly when ``reasons`` is not empty.
+    reasons : list of str
+        Sentences a trader understands, one per failed check.
+    notes : list of str
+        Remarks that do not make the model degenerate (frozen hedge ratios).
+    metrics : dict
+        The figures behind them (see the module doc), JSON-ready.
+
+    Examples
+    --------
+    >>> Diagnosis(False, []).degenerate
+    False
     """
 
     degenerate: bool
@@ -67,6 +76,15 @@ class Diagnosis:
 
 def _g(x: float) -> str:
     return f"{x:.2g}"
+
+
+def _below_one(alpha11: float) -> str:
+    """``alpha11`` with the fewest significant digits (>= 2) that still show ``|alpha11| < 1``."""
+    for digits in range(2, 18):
+        text = f"{alpha11:.{digits}g}"
+        if abs(float(text)) < 1.0:
+            return text
+    return repr(alpha11)
 
 
 def level_half_life(alpha11: float) -> float:
@@ -126,8 +144,9 @@ def diagnose_model(
         )
     if drift[0] < FROZEN_RATIO and abs(model.alpha11) < 1.0:
         reasons.append(
-            f"state variance of the level is {_g(model.state_var[0])}: with alpha11 = {_g(model.alpha11)} "
-            "the level decays to zero and no mean-reverting spread is left"
+            f"state variance of the level is {_g(model.state_var[0])}, so the level gets no new noise: with "
+            f"|alpha11| = {_below_one(abs(model.alpha11))} < 1 it decays geometrically to zero (half-life "
+            f"{_g(half_life)} days) and no mean-reverting spread is left"
         )
     if not static_hedge_ratios:
         for j in range(1, k):

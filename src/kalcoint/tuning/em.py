@@ -40,9 +40,11 @@ import numpy as np
 from numba import njit
 
 from ..cointegration import JohansenResult
+from .._checks import ALPHA11_MAX, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, _smoother_loop, observation_arrays
-from .mle import ALPHA11_MAX, _prior, start_models
+from .mle import _prior, start_models
+from .registry import FitResult
 
 EM_TOL = 1e-9
 """Default stop: relative rise of the log-likelihood, ``(ll_m - ll_{m-1}) / |ll_{m-1}|``, below it."""
@@ -226,7 +228,7 @@ def fit(
     initial_cov: Any = None,
     start: str | None = None,
     accelerate: str = "squarem",
-) -> dict[str, Any]:
+) -> FitResult:
     """EM fit on an (n, k) price panel (first column = dependent asset).
 
     iterations : maximum number of EM steps (smoother passes but the final evaluation), burn-in
@@ -237,22 +239,28 @@ def fit(
         each, then the one with the highest log-likelihood is continued.
     accelerate : "squarem" (default; one history row per SQUAREM cycle of three or more EM steps)
         or "none" (plain EM; one row per step).
-    Returns the dict :func:`kalcoint.tuning.tune` expects; ``history["loglik"]`` is the
+    Returns a :class:`~kalcoint.tuning.registry.FitResult`; ``history["loglik"]`` is the
     log-likelihood at every row, non-decreasing, starting from the chosen start.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(fit(p, kc.johansen(p), iterations=200).model.alpha11, 2)
+    0.95
     """
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
     if accelerate not in ACCELERATIONS:
-        raise KalcointError(f"EM accelerate={accelerate!r} is not one of {', '.join(ACCELERATIONS)}")
+        raise KalcointError(f"EM accelerate {accelerate!r} is not one of {', '.join(ACCELERATIONS)}",
+                            params="accelerate")
     tol = EM_TOL if tol is None else float(tol)
     values = np.ascontiguousarray(values, dtype=np.float64)
     y, X = observation_arrays(values)
     b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
     starts = start_models(values, johansen_result, b0, p0)
     if start is not None and start not in starts:
-        raise KalcointError(f"EM start {start!r} is not one of {', '.join(starts)}")
+        raise KalcointError(f"EM start {start!r} is not one of {', '.join(starts)}", params="start")
     em = _EM(y, X, b0, p0)
     vectors = {name: np.concatenate([[m.alpha11, m.obs_var], m.state_var]) for name, m in starts.items()}
     burn: dict[str, float] = {}
@@ -269,12 +277,12 @@ def fit(
     rises = np.diff(hist[:, 2])
     monotone = bool(np.all(rises >= -MONOTONE_SLACK * np.abs(hist[:-1, 2])))
     model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
-    return {
-        "model": model,
-        "iterations": int(em.maps - 1),
-        "converged": bool(converged),
-        "history": {"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
-        "options": {
+    return FitResult(
+        model=model,
+        iterations=int(em.maps - 1),
+        converged=bool(converged),
+        history={"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
+        options={
             "start": chosen,
             "burn_in_logliks": burn,
             "accelerate": accelerate,
@@ -283,5 +291,4 @@ def fit(
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
         },
-        "std_errors": None,
-    }
+    )

@@ -16,8 +16,10 @@ import numpy as np
 from numba import njit
 
 from ..cointegration import JohansenResult
+from .._checks import check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop
+from .registry import FitResult
 
 RESIDUALS = ("posterior", "prior")
 BM_OPTIONS = ("johansen", "sample")
@@ -30,18 +32,27 @@ class SeedOptions:
     residual : "posterior" (spec default, ``y - x.b_{t|t}``) or "prior" (the innovation).
     bm : "johansen" (default, mean of the Johansen path) or "sample" (mean of the posterior states),
         the centre used for ``initial_cov`` in later passes.
-    fixed_alpha11 : hold ``alpha11`` at this value in every pass (1.0 gives the identity comparison).
+    fix_alpha11 : hold ``alpha11`` at this value in every pass (1.0 gives the identity comparison).
+
+    Examples
+    --------
+    >>> SeedOptions(residual="prior", fix_alpha11=1.0).fix_alpha11
+    1.0
     """
 
     residual: str = "posterior"
     bm: str = "johansen"
-    fixed_alpha11: float | None = None
+    fix_alpha11: float | None = None
 
     def __post_init__(self) -> None:
         if self.residual not in RESIDUALS:
-            raise KalcointError(f"residual={self.residual!r} is not one of {', '.join(RESIDUALS)}")
+            raise KalcointError(f"residual {self.residual!r} is not one of {', '.join(RESIDUALS)}", params="residual")
         if self.bm not in BM_OPTIONS:
-            raise KalcointError(f"bm={self.bm!r} is not one of {', '.join(BM_OPTIONS)}")
+            raise KalcointError(f"bm {self.bm!r} is not one of {', '.join(BM_OPTIONS)}", params="bm")
+        if self.fix_alpha11 is not None and not (isinstance(self.fix_alpha11, (int, float))
+                                                 and math.isfinite(self.fix_alpha11)):
+            raise KalcointError(f"fix_alpha11 {self.fix_alpha11} must be a finite number, e.g. 1.0",
+                                params="fix_alpha11")
 
 
 def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -55,15 +66,15 @@ def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def first_pass_model(
-    prices: np.ndarray, weights: np.ndarray, fixed_alpha11: float | None = None
+    prices: np.ndarray, weights: np.ndarray, fix_alpha11: float | None = None
 ) -> StateSpaceModel:
     """The quantities of the first pass (section 4), from an (n, k) price panel and Johansen weights."""
     bJ = johansen_path(prices, weights)
     b1 = bJ[:, 0]
     n, k = bJ.shape
     denom = float(b1[:-1] @ b1[:-1])
-    if fixed_alpha11 is not None:
-        alpha11 = float(fixed_alpha11)
+    if fix_alpha11 is not None:
+        alpha11 = float(fix_alpha11)
     elif denom > 0.0:
         alpha11 = float(b1[1:] @ b1[:-1]) / denom
     else:
@@ -227,13 +238,11 @@ def run_seed_passes(
     With ``iterations = 1`` the result is the first-pass model of section 4.
     """
     options = options or SeedOptions()
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
     prices = np.ascontiguousarray(prices, dtype=np.float64)
     weights = johansen_result.weights
-    first = first_pass_model(prices, weights, options.fixed_alpha11)
+    first = first_pass_model(prices, weights, options.fix_alpha11)
     y = np.ascontiguousarray(prices[:, 0])
     X = prices.copy()
     X[:, 0] = 1.0
@@ -246,21 +255,66 @@ def run_seed_passes(
     out = np.empty(2 + 2 * k)
     passes, status = _seed_passes(
         y, X, first.alpha11, first.obs_var, first.state_var.copy(), first.initial_state.copy(),
-        first.initial_cov.copy(), bm, options.bm == "sample", options.fixed_alpha11 is not None,
+        first.initial_cov.copy(), bm, options.bm == "sample", options.fix_alpha11 is not None,
         options.residual == "prior", iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
     )
     if out[2] < 0:  # |alpha11| > 1 at the last pass run
         raise ComputationError(
             f"seed tuning {'broke down' if status < 0 else 'ended'} at pass {passes} with alpha11 = "
             f"{out[0]:.8g} outside [-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 = {out[2]:.3g} is "
-            "not a variance (the filtered level is not mean-reverting); use fewer --iterations, "
-            "a --tol stop, or --method mle"
+            "not a variance (the filtered level is not mean-reverting); use fewer iterations, "
+            "a tol stop, or method mle", params=("iterations", "tol", "method")
         )
     if status < 0 or not np.all(np.isfinite(out)):
         raise ComputationError(
             f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
             "innovation variance reached zero (the collapse of spec section 9); use fewer "
-            "--iterations, a --tol stop, or --method mle"
+            "iterations, a tol stop, or method mle", params=("iterations", "tol", "method")
         )
     model = StateSpaceModel(out[0], out[1], out[2:2 + k], first.initial_state, out[2 + k:])
     return SeedRun(model, int(passes), status == 1, hist[:passes].copy(), b_filt)
+
+
+def fit(
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int = 2000,
+    tol: float | None = None,
+    *,
+    residual: str = "posterior",
+    bm: str = "johansen",
+    fix_alpha11: float | None = None,
+) -> FitResult:
+    """The seed method's passes as a registered tuning method (see :mod:`kalcoint.tuning.registry`).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, k)
+        Prices, first column = dependent asset.
+    johansen_result : JohansenResult
+        Johansen test on ``values`` (its weights start the first pass).
+    iterations : int
+        Passes (1 = the first pass of spec section 4).
+    tol : float, optional
+        Stop once every tuned quantity changes by less than this (relative).
+    residual, bm, fix_alpha11
+        The options of :class:`SeedOptions`.
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> fit(p, kc.johansen(p), iterations=1).iterations
+    1
+    """
+    options = SeedOptions(residual, bm, fix_alpha11)
+    run = run_seed_passes(values, johansen_result, iterations, tol, options)
+    return FitResult(
+        model=run.model, iterations=run.iterations, converged=run.converged,
+        history={"alpha11": run.history[:, 0], "obs_var": run.history[:, 1], "loglik": run.history[:, 2]},
+        options={"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11, "tol": tol},
+    )
