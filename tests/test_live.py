@@ -621,6 +621,6 @@ def test_a_failed_save_leaves_no_file(tmp_path, tuned, prices, monkeypatch, base
     with pytest.raises(Fault):
         live.save_model(target, tuned, prices.iloc[: N0 + 50])
     assert digest(target) == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.db"]
-    with pytest.raises(KalcointError, match="exit 2.0 is larger than --entry 1.0"):
+    with pytest.raises(KalcointError, match="exit 2.0 is larger than entry 1.0"):
         live.save_model(tmp_path / "x.db", tuned, prices.iloc[:N0], strategy={"exit": 2.0})
     assert not (tmp_path / "x.db").exists()

@@ -63,7 +63,7 @@ def test_first_pass_by_hand():
 
 
 def test_first_pass_by_hand_alpha_held_at_one():
-    m = first_pass_model(TINY, W, fixed_alpha11=1.0)
+    m = first_pass_model(TINY, W, fix_alpha11=1.0)
     assert m.alpha11 == 1.0
     assert m.state_var.tolist() == [0.0, 0.0]  # (1 - 1) Gamma_11, and 4 - 4
     # M = [[1, 16/5], [16/5, 54/5]], det = 14/25, diag inv = (135/7, 25/14); P0 = 6/25 * that
@@ -228,7 +228,7 @@ def test_collapse_figures_ewa_ewc_ige():
 OPTIONS = {
     "prior": SeedOptions(residual="prior"),
     "sample": SeedOptions(bm="sample"),
-    "alpha1": SeedOptions(fixed_alpha11=1.0),
+    "alpha1": SeedOptions(fix_alpha11=1.0),
 }
 
 
@@ -238,7 +238,7 @@ def test_options_match_reference(name):
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()
     jres = johansen(prices)
     ref = ref_seed(prices, jres.weights, 10, residual=opts.residual, bm=opts.bm,
-                   fixed_alpha11=opts.fixed_alpha11)
+                   fix_alpha11=opts.fix_alpha11)
     for n_pass in (1, 2, 3, 10):
         run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
         assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))

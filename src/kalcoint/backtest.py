@@ -637,12 +637,12 @@ def _run_walk_forward(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, str
         raise KalcointError("--walk-forward weekly needs --window N (trading days of estimation), e.g. --window 250")
     if int(window) != window or window < MIN_WINDOW:
         raise KalcointError(f"--window {window} must be an integer >= {MIN_WINDOW} (trading days)")
-    starts = week_starts(prices.index, int(window))
+    starts = week_starts(prices.index, int(window))  # type: ignore[arg-type]
     if starts.size == 0 or starts[0] >= p.shape[0] - 1:
         raise KalcointError(f"--window {window} leaves no week to trade in {p.shape[0]} rows; use a shorter window")
     if not progress:
         return _walk_forward_signals(p, starts, spec, strategy, int(window), lookback, iterations, opts,
-                                     prices.index, lambda: None), int(starts[0])
+                                     prices.index, lambda: None), int(starts[0])  # type: ignore[arg-type]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -651,7 +651,7 @@ def _run_walk_forward(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, str
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(spec.name, total=int(starts.size))
         sig = _walk_forward_signals(p, starts, spec, strategy, int(window), lookback, iterations, opts,
-                                    prices.index, lambda: bar.advance(task))
+                                    prices.index, lambda: bar.advance(task))  # type: ignore[arg-type]
     return sig, int(starts[0])
 
 
@@ -693,7 +693,7 @@ def compare_backtests(
             for key in modes:
                 wf = {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
                 runs[key] = backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
-                                     iterations=iterations, cost_bps=cost_bps, **wf)
+                                     iterations=iterations, cost_bps=cost_bps, **wf)  # type: ignore[arg-type]
         except KalcointError as exc:
             error, runs = str(exc), {}
         for key, mode in modes.items():

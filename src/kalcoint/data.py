@@ -393,7 +393,7 @@ def _text_layout(rows: list[list[str]], source: str) -> _Layout:
 def _frame_layout(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, _Layout]:
     index = frame.index
     if index.name is not None or isinstance(index, pd.DatetimeIndex):  # dates kept as the index
-        frame = frame.rename_axis(index.name or "date").reset_index()
+        frame = frame.rename_axis(index.name or "date").reset_index()  # type: ignore[call-overload]
     if not isinstance(frame.columns, pd.MultiIndex):
         return frame, _single_layout([str(c).strip() for c in frame.columns], source)
     if frame.columns.nlevels != 2:
@@ -510,7 +510,7 @@ def _parse_date_values(raw: pd.Series, source: str, column: str) -> pd.Series:
         return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     if pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
         raise KalcointError(f"{source}: column {column!r}: holds numbers, not dates; {_DATE_HELP}")
-    if present.map(type).eq(str).all():
+    if present.map(type).eq(str).all():  # type: ignore[arg-type]
         text = raw.str.strip()
         first = text.loc[present.index[0]]
         if _ISO.match(first):
@@ -617,7 +617,7 @@ def _first_full_row(prices: pd.DataFrame, source: str) -> int:
     if (counts == 0).any():
         name = prices.columns[int(np.argmin(counts))]
         raise KalcointError(f"{source}: column {name!r} has no prices; choose another asset or fill in the column")
-    starts = [prices.index[np.argmax(present[:, j])] for j in range(present.shape[1])]
+    starts = [prices.index[np.argmax(present[:, j])] for j in range(present.shape[1])]  # type: ignore[call-overload]
     late = int(np.argmax(starts))
     raise KalcointError(
         f"{source}: column {prices.columns[late]!r}: starts on {_day(starts[late])} but no date has prices "

@@ -340,7 +340,7 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
 
 
 def _check_order(frame: pd.DataFrame, source: str) -> None:
-    steps = np.diff(frame.index.asi8)
+    steps = np.diff(frame.index.asi8)  # type: ignore[attr-defined]
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0)) + 1
         what = "duplicate date" if steps[i - 1] == 0 else "dates not in increasing order at"
@@ -393,7 +393,7 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
     recorded = dict(con.execute("SELECT date, prices FROM steps").fetchall())
     first = con.execute("SELECT MIN(date) FROM steps").fetchone()[0]
     for stamp, row in old.iterrows():
-        day = _day(stamp)
+        day = _day(stamp)  # type: ignore[arg-type]
         if day in recorded:
             had = _vector(recorded[day])
             if not np.allclose(row.to_numpy(), had, rtol=PRICE_RTOL, atol=0.0):
@@ -550,8 +550,8 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     if missing:
         raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
     frame = prices[assets].astype(np.float64)
-    if frame.index.tz is not None:
-        frame.index = frame.index.tz_localize(None)
+    if frame.index.tz is not None:  # type: ignore[attr-defined]
+        frame.index = frame.index.tz_localize(None)  # type: ignore[attr-defined]
     _check_order(frame, "save_model prices")
     if not np.all(np.isfinite(frame.to_numpy())):
         raise KalcointError("the prices to save hold NaN or infinite values; clean them first")

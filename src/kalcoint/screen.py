@@ -652,7 +652,7 @@ def screen(
     total, finished = len(pending), 0
     runner = _run_batches(universe, batches, options, n_workers, scheduler)
     try:
-        with contextlib.closing(runner):  # type: ignore[arg-type]
+        with contextlib.closing(runner):  # type: ignore[arg-type,type-var]
             for i, rows in runner:
                 store.add(rows)
                 finished += len(batches[i])

@@ -22,11 +22,14 @@ for _optional in ("backtest", "live", "screen"):
             raise
 
 
-def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+_Classes = tuple[type[BaseException], ...]
+
+
+def _click_classes() -> tuple[_Classes, _Classes, _Classes]:
     """(usage errors, no-args-is-help errors, aborts) of click and of the click that typer vendors."""
-    usage: list[type] = []
-    no_args: list[type] = []
-    aborts: list[type] = [KeyboardInterrupt]
+    usage: list[type[BaseException]] = []
+    no_args: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = [KeyboardInterrupt]
     for module in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
         try:
             mod = __import__(module, fromlist=["_"])
@@ -34,7 +37,7 @@ def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ..
             continue
         for name, bucket in (("ClickException", usage), ("NoArgsIsHelpError", no_args), ("Abort", aborts)):
             cls = getattr(mod, name, None)
-            if isinstance(cls, type) and cls not in bucket:
+            if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in bucket:
                 bucket.append(cls)
     return tuple(usage), tuple(no_args), tuple(aborts)
 

@@ -268,10 +268,10 @@ class TunedModel:
         lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
         rows = []
         for name, value in self.params.items():
-            se = self.bse[name] if ci is not None else math.nan
+            se = self.bse[name] if ci is not None else math.nan  # type: ignore[call-overload]
             rows.append((str(name), cell(value), cell(se, ".4g"),
-                         cell(ci.loc[name, "lower"] if ci is not None else None, ".4g"),
-                         cell(ci.loc[name, "upper"] if ci is not None else None, ".4g")))
+                         cell(ci.loc[name, "lower"] if ci is not None else None, ".4g"),  # type: ignore[index]
+                         cell(ci.loc[name, "upper"] if ci is not None else None, ".4g")))  # type: ignore[index]
         tables.append(Table(("param", "estimate", "std err", lo, hi), tuple(rows)))
         prior = tuple((n, cell(b0), cell(p0)) for n, b0, p0 in
                       zip(["const", *self.assets[1:]], self.initial_state, self.initial_cov))
@@ -344,9 +344,9 @@ def tune(
     >>> kc.tune(prices, iterations=1, fix_alpha11=1.0).alpha11
     1.0
     """
-    if "fix_alpha11" in method_options:  # the old name of fix_alpha11
-        warnings.warn("tune(fix_alpha11=...) is deprecated; use fix_alpha11=", DeprecationWarning, stacklevel=2)
-        method_options["fix_alpha11"] = method_options.pop("fix_alpha11")
+    if "fixed_alpha11" in method_options:  # the old name of fix_alpha11
+        warnings.warn("tune(fixed_alpha11=...) is deprecated; use fix_alpha11=", DeprecationWarning, stacklevel=2)
+        method_options["fix_alpha11"] = method_options.pop("fixed_alpha11")
     if method_options.get("fix_alpha11", 0) is None:
         method_options.pop("fix_alpha11")  # None = not held fixed, every method's default
     registry.get(method)
