@@ -99,18 +99,19 @@ def test_seed_has_no_standard_errors_and_says_why(ewa_ewc_ige):
     assert seed.llf == pytest.approx(-2051.3168, abs=1e-3)
 
 
-def test_interior_obs_var_on_a_long_sample_is_not_on_its_bound():
-    """The daily price change of a long geometric random walk grows with its price: obs_var = 1.0 is
-    below 1e-6 of its variance, yet the data pin it down (an interior value), so it has a standard error."""
-    prices, _ = kc.simulate(n=20_000, alpha11=0.95, obs_var=1.0, state_var=(0.05, 1e-6, 1e-6), seed=7,
-                            daily_vol=0.03, start="1950-01-02")
+def test_interior_obs_var_is_not_called_on_its_bound():
+    """Hedge assets priced ~1e5 make asset 1's daily price change huge (variance 1.6e7): obs_var = 1.02
+    is below 1e-6 of it, which the old rule called "on its bound", yet the data pin it down."""
+    prices, _ = kc.simulate(n=3000, alpha11=0.95, obs_var=1.0, state_var=(0.05, 1e-12, 1e-12),
+                            start_prices=(1e5, 5e4), daily_vol=0.02, seed=11)
     scale = float(np.var(np.diff(prices.iloc[:, 0])))
-    assert 1.0 < 1e-6 * scale  # what made the old rule call it "on its bound"
-    model = StateSpaceModel(0.95, 1.0, [0.05, 1e-6, 1e-6], [0.0, 0.8, 0.5], [1.0, 0.01, 0.01])
-    tuned = dataclasses.replace(kc.tune(prices, iterations=1), method="mle", model=model,
-                                _result=kc.kalman_filter(prices, model))
-    assert "obs_var" not in tuned.bse_notes
-    assert 0 < tuned.bse["obs_var"] < 0.1  # ~ obs_var * sqrt(2 / n) in scale
+    tuned = kc.tune(prices, method="mle")
+    assert tuned.obs_var == pytest.approx(1.0209, abs=1e-3) and tuned.obs_var < 1e-6 * scale
+    assert "obs_var" not in tuned.bse_notes and tuned.bse_notes == {}
+    assert tuned.bse["obs_var"] == pytest.approx(0.0312, rel=0.02)
+    # ~ the plain second-difference reference
+    plain = plain_covariance(prices, tuned.model, [0, 1, 2])
+    assert tuned.bse["obs_var"] == pytest.approx(math.sqrt(plain[1, 1]), rel=0.05)
 
 
 def test_results_are_immutable_and_adf_is_computed_once(ewa_ewc_ige):

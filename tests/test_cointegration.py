@@ -175,6 +175,7 @@ def test_johansen_refuses_bad_options(chan_prices: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- ADF: fast engine = statsmodels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("triplet", [("EWA", "EWC", "IGE"), ("EWC", "EWA", "IGE"), ("SPY", "IWM", "MDY"), ("GLD", "GDX", "USO"), ("XLE", "XLB", "XME")])
 @pytest.mark.parametrize("autolag", ["AIC", None])
 def test_adf_matches_statsmodels_on_johansen_portfolios(etfs: pd.DataFrame, triplet: tuple, autolag: str | None) -> None:
@@ -210,6 +211,7 @@ def test_adf_matches_statsmodels_on_synthetic_series(name: str, autolag: str | N
     assert_matches_statsmodels(SERIES[name], autolag=autolag, maxlag=maxlag)
 
 
+@pytest.mark.slow
 def test_adf_lag_choice_matches_statsmodels_on_50_random_triplets(etfs: pd.DataFrame) -> None:
     rng = np.random.default_rng(20240507)
     lags, checked = set(), 0
@@ -265,6 +267,7 @@ def test_adf_householder_path_matches_statsmodels(monkeypatch: pytest.MonkeyPatc
         assert_matches_statsmodels(SERIES[name], autolag=None)
 
 
+@pytest.mark.slow
 def test_cholesky_and_householder_give_the_same_factor() -> None:
     zt = coint._adf_design(np.ldexp(SERIES["ar1_0.95"], -4), 20, False)
     zs = zt / np.sqrt((zt * zt).sum(axis=1, keepdims=True))
@@ -292,6 +295,7 @@ def test_structured_gram_equals_the_explicit_product(nlags: int, level_last: boo
     np.testing.assert_allclose(gram, zt @ zt.T, rtol=0, atol=1e-11 * np.abs(gram).max())
 
 
+@pytest.mark.slow
 def test_near_ties_of_the_criterion_are_settled_by_statsmodels(monkeypatch: pytest.MonkeyPatch) -> None:
     x = SERIES["ar1_0.5"]
     scaled = np.ldexp(x, -int(np.frexp(np.max(np.abs(x)))[1]))
@@ -347,6 +351,7 @@ def test_adf_refuses_bad_input(series: np.ndarray, kwargs: dict, error: type, wo
 # ---------------------------------------------------------------- compiled code: lazy and cached
 
 
+@pytest.mark.slow
 def test_compiled_adf_is_lazy_at_import_and_cached_across_processes() -> None:
     probe = (
         "import numpy as np, kalcoint.cointegration as c\n"

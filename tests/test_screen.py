@@ -141,6 +141,7 @@ def test_rank_table_orders_ok_rows(serial):
     assert rank_table(serial, "trace")["trace_r0"].is_monotonic_decreasing
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(serial, universe):
     from distributed import LocalCluster
 
@@ -149,6 +150,7 @@ def test_dask_cluster_gives_the_same_rows(serial, universe):
     pd.testing.assert_frame_equal(remote, serial)
 
 
+@pytest.mark.slow
 def test_cli_local_workers_same_rows(run_cli, chan_file, tmp_path, serial):
     out = tmp_path / "screen.parquet"
     res = run_cli("screen", chan_file, "--assets", ",".join(TICKERS), "--size", "3", "--min-rows", "500",

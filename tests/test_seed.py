@@ -238,7 +238,7 @@ def test_options_match_reference(name):
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()
     jres = johansen(prices)
     ref = ref_seed(prices, jres.weights, 10, residual=opts.residual, bm=opts.bm,
-                   fix_alpha11=opts.fix_alpha11)
+                   fixed_alpha11=opts.fix_alpha11)
     for n_pass in (1, 2, 3, 10):
         run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
         assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
@@ -246,6 +246,7 @@ def test_options_match_reference(name):
         assert all(m.a11 == 1.0 and m.Vw[0, 0] == 0.0 for m in ref.models)
 
 
+@pytest.mark.slow
 def test_tol_stop_matches_reference():
     # residual="prior" does not collapse, so the relative changes fall smoothly (with the posterior
     # residual Ve becomes rounding noise whose relative change stays ~0.1, spec 9, and a tol stop

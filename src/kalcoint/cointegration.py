@@ -109,6 +109,13 @@ def johansen(
 
     ``det_order``: -1 none, 0 constant (default), 1 linear trend; ``k_ar_diff``:
     number of lagged differences (default 1), as in statsmodels.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> jo = johansen(kc.demo_prices())
+    >>> jo.rank_95, len(jo.weights)
+    (1, 3)
     """
     if isinstance(prices, pd.DataFrame):
         assets = list(prices.columns) if assets is None else assets
@@ -172,7 +179,13 @@ def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
 
 @dataclass(frozen=True)
 class AdfResult:
-    """Augmented Dickey-Fuller test with a constant: statistic, MacKinnon p-value, lags used."""
+    """Augmented Dickey-Fuller test with a constant: statistic, MacKinnon p-value, lags used.
+
+    Examples
+    --------
+    >>> AdfResult(-3.34, 0.0132, 12, 1487).pvalue
+    0.0132
+    """
 
     stat: float
     pvalue: float
@@ -208,6 +221,13 @@ def adf(
     of 1e-10) where adfuller's uncentred design loses digits.
 
     Returns ``AdfResult(stat, pvalue, lags, nobs)``; ``nobs = n - 1 - lags``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=500)
+    >>> adf(x).pvalue < 0.01
+    True
     """
     if engine not in ("fast", "statsmodels"):
         raise KalcointError(f"ADF engine {engine!r} is not one of 'fast', 'statsmodels'")
@@ -490,7 +510,17 @@ def _adf_kernel(x, maxlag, method, chol_tol, rank_tol, tie_tol):
 
 def half_life(series: np.ndarray | pd.Series) -> float:
     """Half-life of mean reversion in periods: ``-log(2) / lambda`` from the OLS
-    regression ``dx_t = c + lambda x_{t-1}``; ``inf`` when ``lambda >= 0``."""
+    regression ``dx_t = c + lambda x_{t-1}``; ``inf`` when ``lambda >= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.empty(2000); x[0] = 1.0
+    >>> e = np.random.default_rng(1).normal(size=2000)
+    >>> for t in range(1, 2000): x[t] = 0.9 * x[t - 1] + e[t]
+    >>> round(half_life(x))
+    7
+    """
     x = np.asarray(series, dtype=np.float64)
     lag = x[:-1]
     dx = np.diff(x)

@@ -122,7 +122,15 @@ class StateSpaceModel:
 
 
 def observation_arrays(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split an (n, k) price panel into ``y`` (n,) and the observation rows ``X`` (n, k) = (1, p_2..p_k)."""
+    """Split an (n, k) price panel into ``y`` (n,) and the observation rows ``X`` (n, k) = (1, p_2..p_k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, X = observation_arrays(np.array([[10.0, 5.0], [11.0, 5.5]]))
+    >>> y.tolist(), X.tolist()
+    ([10.0, 11.0], [[1.0, 5.0], [1.0, 5.5]])
+    """
     p = np.ascontiguousarray(np.asarray(prices, dtype=np.float64))
     if p.ndim != 2 or p.shape[1] < 2:
         raise KalcointError(f"prices must be an (n, k) panel with k >= 2, got shape {p.shape}")
@@ -324,6 +332,13 @@ def kalman_filter(
     ``start=(b, P)``: continue from a posterior state ``b`` (k,) and covariance ``P`` (k, k)
     of the day before the first row (a prediction step is taken first), instead of the
     model's prior ``(initial_state, diag(initial_cov))``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> res = kalman_filter(kc.demo_prices(), StateSpaceModel.chan(3))
+    >>> res.nobs, res.filtered_state.shape
+    (1500, (1500, 3))
     """
     y, X = observation_arrays(prices)
     n, k = X.shape
@@ -459,7 +474,15 @@ def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth
 @dataclass(frozen=True)
 class SmootherResult:
     """Rauch-Tung-Striebel smoothed states ``b_{t|n}`` (n, k), covariances (n, k, k) and the
-    lag-one covariances ``Cov(b_t, b_{t-1} | all)`` (n, k, k; entry 0 is zero)."""
+    lag-one covariances ``Cov(b_t, b_{t-1} | all)`` (n, k, k; entry 0 is zero).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> sm = rts_smoother(kalman_filter(kc.demo_prices(), StateSpaceModel.chan(3)))
+    >>> sm.smoothed_state.shape
+    (1500, 3)
+    """
 
     smoothed_state: np.ndarray
     smoothed_cov: np.ndarray
@@ -473,6 +496,13 @@ def rts_smoother(result: FilterResult) -> SmootherResult:
     equals the Rauch-Tung-Striebel smoother (Shumway and Stoffer, 2017, ch. 6) but divides
     only by the scalar innovation variances: no inverse of a predicted covariance, so it
     stays exact when a state variance is zero.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> res = kalman_filter(kc.demo_prices(), StateSpaceModel.chan(3))
+    >>> rts_smoother(res).lag_one_cov.shape
+    (1500, 3, 3)
     """
     n, k = result.filtered_state.shape
     smoothed_state = np.empty((n, k))

@@ -54,7 +54,15 @@ def plot_portfolios(
     prices: pd.DataFrame, jres: JohansenResult, results: Mapping[str, FilterResult], path: str | os.PathLike[str],
     title: str | None = None,
 ) -> Path:
-    """Static portfolio ``y_port`` and each dynamic portfolio ``w_1 * s_t``, stacked on one y-scale."""
+    """Static portfolio ``y_port`` and each dynamic portfolio ``w_1 * s_t``, stacked on one y-scale.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> res = {"chan": kc.kalman_filter(p, kc.StateSpaceModel.chan(3))}
+    >>> plot_portfolios(p, kc.johansen(p), res, "portfolios.png")  # doctest: +SKIP
+    """
     names = list(results)
     fig = Figure(figsize=(11, 2.6 * (1 + len(names))))
     axes = fig.subplots(1 + len(names), 1, sharex=True, sharey=True)
@@ -81,7 +89,15 @@ def plot_portfolios(
 def plot_hedge_ratios(
     prices: pd.DataFrame, jres: JohansenResult, results: Mapping[str, FilterResult], path: str | os.PathLike[str],
 ) -> Path:
-    """One panel per hedged asset: ``b_{j,t|t}`` of each variant and the static ``-w_j/w_1``."""
+    """One panel per hedged asset: ``b_{j,t|t}`` of each variant and the static ``-w_j/w_1``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> res = {"chan": kc.kalman_filter(p, kc.StateSpaceModel.chan(3))}
+    >>> plot_hedge_ratios(p, kc.johansen(p), res, "hedge_ratios.png")  # doctest: +SKIP
+    """
     assets = jres.assets[1:]
     fig = Figure(figsize=(11, 3.0 * len(assets)))
     axes = fig.subplots(len(assets), 1, sharex=True)
@@ -99,7 +115,14 @@ def plot_hedge_ratios(
 
 
 def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLike[str], title: str = "") -> Path:
-    """``alpha11``, ``obs_var`` (log scale) and the log-likelihood against the seed pass number."""
+    """``alpha11``, ``obs_var`` (log scale) and the log-likelihood against the seed pass number.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> tm = kc.tune(kc.demo_prices(), iterations=20)
+    >>> plot_tuning_passes(tm.history, "passes.png")  # doctest: +SKIP
+    """
     passes = np.arange(1, len(history["alpha11"]) + 1)
     marker: dict[str, Any] = {"marker": ".", "ms": 3} if len(passes) <= 100 else {}
     fig = Figure(figsize=(9, 7.5))
@@ -140,7 +163,12 @@ def render_png(fig: Figure) -> bytes:
 
 
 def write_png(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """Write PNG bytes atomically."""
+    """Write PNG bytes atomically.
+
+    Examples
+    --------
+    >>> write_png(b"\x89PNG...", "figure.png")  # doctest: +SKIP
+    """
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
@@ -153,7 +181,14 @@ def _title(result: BacktestResult) -> str:
 
 
 def equity_figure(result: BacktestResult) -> Figure:
-    """Equity curve (starting at 1) above its drawdown (fraction below the running peak)."""
+    """Equity curve (starting at 1) above its drawdown (fraction below the running peak).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> fig = equity_figure(kc.backtest(kc.demo_prices(), "chan"))  # doctest: +SKIP
+    >>> fig  # a notebook shows it  # doctest: +SKIP
+    """
     m = result.metrics
     dates = result.frame["date"]
     fig = Figure(figsize=(11, 6))
@@ -172,7 +207,13 @@ def equity_figure(result: BacktestResult) -> Figure:
 
 
 def spread_figure(result: BacktestResult) -> Figure:
-    """Spread; standardised signal with the bands (or the z-score); units held at each close."""
+    """Spread; standardised signal with the bands (or the z-score); units held at each close.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> fig = spread_figure(kc.backtest(kc.demo_prices(), "chan"))  # doctest: +SKIP
+    """
     dates = result.frame["date"]
     fig = Figure(figsize=(11, 8))
     axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})
@@ -208,13 +249,26 @@ FIGURES = {"equity.png": equity_figure, "spread_positions.png": spread_figure}
 
 
 def render_backtest(result: BacktestResult) -> dict[str, bytes]:
-    """Both figures as PNG bytes, by file name (``equity.png``, ``spread_positions.png``)."""
+    """Both figures as PNG bytes, by file name (``equity.png``, ``spread_positions.png``).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> sorted(render_backtest(kc.backtest(kc.demo_prices(), "chan")))  # doctest: +SKIP
+    ['equity.png', 'spread_positions.png']
+    """
     return {name: render_png(make(result)) for name, make in FIGURES.items()}
 
 
 def plot_backtest(result: BacktestResult, plot_dir: str | os.PathLike[str]) -> list[Path]:
     """Write ``equity.png`` and ``spread_positions.png`` into ``plot_dir`` (rendered first, then
-    written atomically); return their paths."""
+    written atomically); return their paths.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> plot_backtest(kc.backtest(kc.demo_prices(), "chan"), "plots")  # doctest: +SKIP
+    """
     rendered = render_backtest(result)
     return [write_png(data, Path(plot_dir) / name) for name, data in rendered.items()]
 

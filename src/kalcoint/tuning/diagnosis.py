@@ -89,7 +89,13 @@ def _below_one(alpha11: float) -> str:
 
 def level_half_life(alpha11: float) -> float:
     """Half-life of the level ``b_1`` in observations: ``ln(1/2) / ln|alpha11|`` (inf for |alpha11| >= 1,
-    0 for alpha11 = 0)."""
+    0 for alpha11 = 0).
+
+    Examples
+    --------
+    >>> round(level_half_life(0.5), 6), level_half_life(1.0)
+    (1.0, inf)
+    """
     a = abs(alpha11)
     if a >= 1.0:
         return math.inf
@@ -111,6 +117,13 @@ def diagnose_model(
     result : the filter's output on ``values`` (computed when None).
     static_hedge_ratios : the model freezes the hedge ratios on purpose (the seed method's first
         pass); frozen hedge ratios are then not even noted.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> diagnose_model(kc.StateSpaceModel.chan(3), p.to_numpy()).degenerate
+    False
     """
     values = np.asarray(values, dtype=np.float64)
     n, k = values.shape
@@ -172,6 +185,13 @@ def diagnose(tuned: Any, values: np.ndarray) -> Diagnosis:
 
     The seed method's first pass (one pass) freezes the hedge ratios by construction; that is
     not noted.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> diagnose(kc.tune(p, iterations=200), p.to_numpy()).degenerate
+    True
     """
     first_pass = tuned.method == "seed" and int(tuned.iterations) == 1
     result = getattr(tuned, "_result", None)

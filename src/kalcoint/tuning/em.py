@@ -247,7 +247,7 @@ def fit(
     >>> import kalcoint as kc
     >>> p = kc.demo_prices().to_numpy()
     >>> round(fit(p, kc.johansen(p), iterations=200).model.alpha11, 2)
-    0.95
+    0.96
     """
     iterations = check_iterations(iterations)
     tol = check_tol(tol)

@@ -219,7 +219,15 @@ class _Likelihood:
 
 def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpaceModel:
     """The first pass of spec section 4, with its ``alpha11`` clipped to [-0.999, 0.999] so that its
-    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample."""
+    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(first_pass(p, kc.johansen(p)).alpha11, 4)
+    0.9961
+    """
     weights = johansen_result.weights
     level = johansen_path(values, weights)[:, 0]
     denom = float(level[:-1] @ level[:-1])
@@ -228,7 +236,15 @@ def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpac
 
 
 def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc)."""
+    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> [a.shape for a in default_prior(p, kc.johansen(p))]
+    [(3,), (3,)]
+    """
     initial_state = johansen_path(values, johansen_result.weights).mean(axis=0)
     return initial_state, first_pass(values, johansen_result).initial_cov.copy()
 
@@ -251,7 +267,14 @@ def _prior(values: np.ndarray, johansen_result: JohansenResult,
 
 def change_scale(values: np.ndarray) -> float:
     """Variance of the daily changes of asset 1's price (price units squared): the variance
-    scale of the estimators' bounds and of the diagnosis."""
+    scale of the estimators' bounds and of the diagnosis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> change_scale(np.array([[1.0, 5.0], [2.0, 5.0], [4.0, 6.0]]))
+    0.25
+    """
     scale = float(np.var(np.diff(values[:, 0])))
     if not scale > 0.0 or not math.isfinite(scale):
         raise KalcointError("the dependent asset's price never changes; there is nothing to estimate")
@@ -267,6 +290,14 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
     chan : Chan's quantities (``Vw = 1e-4/(1 - 1e-4)``, ``Ve = 1e-3``) with the first pass's alpha11.
     balanced : half the daily price-change variance to ``Ve``, half to the level, 1% to the
         hedge ratios (spread over their price scale), with the first pass's alpha11.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> b0, p0 = default_prior(p, kc.johansen(p))
+    >>> sorted(start_models(p, kc.johansen(p), b0, p0))
+    ['balanced', 'chan', 'first_pass']
     """
     n, k = values.shape
     first = first_pass(values, johansen_result)
@@ -372,7 +403,7 @@ def fit(
     >>> import kalcoint as kc
     >>> p = kc.demo_prices().to_numpy()
     >>> round(fit(p, kc.johansen(p)).model.alpha11, 2)
-    0.95
+    0.96
     """
     iterations = check_iterations(iterations)
     tol = check_tol(tol)

@@ -56,7 +56,14 @@ class SeedOptions:
 
 
 def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (section 2)."""
+    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (section 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> johansen_path(np.array([[10.0, 5.0]]), np.array([1.0, -2.0])).tolist()
+    [[0.0, 2.0]]
+    """
     w = np.asarray(weights, dtype=np.float64)
     n = prices.shape[0]
     path = np.empty((n, w.size))
@@ -68,7 +75,15 @@ def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def first_pass_model(
     prices: np.ndarray, weights: np.ndarray, fix_alpha11: float | None = None
 ) -> StateSpaceModel:
-    """The quantities of the first pass (section 4), from an (n, k) price panel and Johansen weights."""
+    """The quantities of the first pass (section 4), from an (n, k) price panel and Johansen weights.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(first_pass_model(p, kc.johansen(p).weights).alpha11, 4)
+    0.9961
+    """
     bJ = johansen_path(prices, weights)
     b1 = bJ[:, 0]
     n, k = bJ.shape
@@ -217,7 +232,15 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
 
 @dataclass(frozen=True)
 class SeedRun:
-    """What the seed passes produced: the last pass's model and states, and the per-pass history."""
+    """What the seed passes produced: the last pass's model and states, and the per-pass history.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> run_seed_passes(p, kc.johansen(p), iterations=3).history.shape
+    (3, 3)
+    """
 
     model: StateSpaceModel
     iterations: int
@@ -236,6 +259,14 @@ def run_seed_passes(
     """Run the seed method's passes over an (n, k) price panel.
 
     With ``iterations = 1`` the result is the first-pass model of section 4.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> run = run_seed_passes(p, kc.johansen(p), iterations=5)
+    >>> run.iterations, run.converged
+    (5, False)
     """
     options = options or SeedOptions()
     iterations = check_iterations(iterations)
