@@ -63,6 +63,8 @@ class Summary:
         Shown in order.
     notes : sequence of str
         Lines after the tables (warnings, reasons).
+    text : str, optional
+        The plain text, when a result has its own compact layout (the HTML still shows the tables).
 
     Examples
     --------
@@ -80,9 +82,12 @@ class Summary:
     title: str
     tables: Sequence[Table] = field(default_factory=tuple)
     notes: Sequence[str] = field(default_factory=tuple)
+    text: str | None = None
 
     def as_text(self) -> str:
         """Plain text: the title, each table with aligned columns, then the notes."""
+        if self.text is not None:
+            return self.text
         lines = [self.title]
         for table in self.tables:
             if table.title:

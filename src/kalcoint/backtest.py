@@ -296,7 +296,13 @@ class BacktestResult:
             notes.append(f"WARNING: the tuned model looks degenerate: {self.retunes['degenerate'].iloc[0]}")
         if self.retune_failures:
             notes.append(f"{len(self.retune_failures)} weekly re-estimations failed and kept the previous model")
-        return Summary(head, (Table(("metric", "value"), rows),), tuple(notes))
+        text = [head, "  " + span,
+                f"  APR {_pct(m['apr'])}   Sharpe {_num(m['sharpe'], '.2f')}   max drawdown "
+                f"{_pct(m['max_drawdown'])}   Calmar {_num(m['calmar'], '.2f')}",
+                f"  round trips {m['round_trips']}   avg holding {_num(m['avg_holding_days'], '.1f')} days   "
+                f"time in market {_pct(m['time_in_market'])}   turnover {_num(m['turnover'], '.1f')}/yr   "
+                f"half-life {_num(m['half_life'], '.2f')} days", *("  " + n for n in notes[1:])]
+        return Summary(head, (Table(("metric", "value"), rows),), tuple(notes), text="\n".join(text))
 
 
 def _pct(x: float | None) -> str:
