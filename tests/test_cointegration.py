@@ -205,6 +205,7 @@ SERIES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SERIES))
 @pytest.mark.parametrize(("autolag", "maxlag"), [("AIC", None), ("BIC", None), (None, None), (None, 0), (None, 2), ("AIC", 3)])
 def test_adf_matches_statsmodels_on_synthetic_series(name: str, autolag: str | None, maxlag: int | None) -> None:
@@ -260,6 +261,7 @@ def test_plain_reference_agrees_with_statsmodels() -> None:
     assert abs(stat - sm_stat) < 1e-10
 
 
+@pytest.mark.slow
 def test_adf_householder_path_matches_statsmodels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(coint, "_CHOL_TOL", 2.0)  # every factor by Householder QR
     for name in ("random_walk", "ar1_0.95", "short_n50", "trend", "scaled_1e-8"):
@@ -277,6 +279,7 @@ def test_cholesky_and_householder_give_the_same_factor() -> None:
     np.testing.assert_allclose(chol.T @ chol, zs @ zs.T, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_adf_design_is_the_centred_adfuller_regression() -> None:
     x = ar1(40, 0.5, 51)
     zt = coint._adf_design(x, 3, True)  # lags 1..3, level, dx
@@ -315,6 +318,7 @@ def test_lowest_criterion_breaks_ties_like_statsmodels() -> None:
     assert coint._lowest_criterion(np.array([3.0, 1.0, 1.0 + 1e-5]), 1e-6) == (1, coint._OK)
 
 
+@pytest.mark.slow
 def test_adf_t_stat_autolag_and_statsmodels_engine() -> None:
     x = SERIES["ar1_0.95"]
     stat, pvalue, lags, nobs = statsmodels_adf(x, autolag="t-stat")

@@ -442,6 +442,7 @@ def workers(tmp_path):
         w.close()
 
 
+@pytest.mark.slow
 def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, prices, workers):
     """A real process killed (SIGKILL) while paused at each statement of an update of 3 rows."""
     rows = prices.iloc[N0 : N0 + 3]
@@ -472,6 +473,7 @@ def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, 
         assert m.steps == (N0 + 4 if label == "committed" else N0 + 1)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_of_update_loops(base_file, tmp_path, prices, workers):
     """Kill processes that feed rows one at a time, at random moments; each file then holds exactly
     the first n rows (n = the steps recorded), with the batch filter's states over them."""
@@ -499,6 +501,7 @@ def test_sigkill_at_random_moments_of_update_loops(base_file, tmp_path, prices, 
                                    atol=1e-9)
 
 
+@pytest.mark.slow
 def test_two_updates_at_once_wait_or_fail_clearly(model_file, tmp_path, prices, workers):
     """A holds the write lock; B (timeout 0.3 s) fails clearly; C (A's row again) waits then is
     refused after re-validating under the lock; D (the next row) waits then applies."""
