@@ -185,6 +185,7 @@ def filter_(
     """Run a filter over a price file and write its states, innovations and spread as CSV."""
     import pandas as pd
 
+    from .._checks import CHAN_DELTA, CHAN_OBS_VAR
     from .._io import write_table
     from ..filtering import StateSpaceModel, kalman_filter
 
@@ -193,14 +194,14 @@ def filter_(
         raise KalcointError("give either --delta or --state-var, not both")
     if model != "chan" and (delta is not None or state_var is not None or obs_var is not None):
         raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
+    chan_options: dict[str, Any] = {"delta": CHAN_DELTA if delta is None else delta, "state_var": state_var,
+                                    "obs_var": CHAN_OBS_VAR if obs_var is None else obs_var}
     if model == "chan":  # check the values before any work
-        StateSpaceModel.chan(2, delta=1e-4 if delta is None else delta, state_var=state_var,
-                             obs_var=1e-3 if obs_var is None else obs_var)
+        StateSpaceModel.chan(2, **chan_options)
     if model in MODEL_NAMES:
         frame = load(prices, assets, fill)
         if model == "chan":
-            ssm = StateSpaceModel.chan(frame.shape[1], delta=1e-4 if delta is None else delta,
-                                       state_var=state_var, obs_var=1e-3 if obs_var is None else obs_var)
+            ssm = StateSpaceModel.chan(frame.shape[1], **chan_options)
         else:
             from ..tuning import tune as _tune
 
