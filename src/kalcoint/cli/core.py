@@ -97,6 +97,10 @@ def tune(
     residual: Annotated[str, typer.Option("--residual", help="Seed step 5.2 residual: posterior or prior.")] = "posterior",
     bm: Annotated[str, typer.Option("--bm", help="Seed step 5.6 centre: johansen or sample.")] = "johansen",
     fix_alpha11: Annotated[Optional[float], typer.Option("--fix-alpha11", help="Hold alpha11 at this value.")] = None,
+    moments: Annotated[str, typer.Option("--moments", help="Seed re-estimation from the filtered (as written) or "
+                                                           "smoothed states: filtered or smoothed.")] = "filtered",
+    covariance_terms: Annotated[bool, typer.Option("--covariance-terms", help="Seed re-estimation with the "
+                                                   "posterior covariance terms (EM's M-step).")] = False,
     fill: FillOpt = None,
     json_out: JsonOpt = None,
     save: Annotated[Optional[Path], typer.Option("--save", help="Write a model file for `kalcoint update`.")] = None,
@@ -120,12 +124,15 @@ def tune(
     check_tol(tol)
     opts: dict[str, Any] = {}
     if method == "seed":
-        from ..tuning.seed import SeedOptions
+        from ..tuning import SeedOptions
 
-        SeedOptions(residual, bm, fix_alpha11)
-        opts = {"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11}
-    elif fix_alpha11 is not None or residual != "posterior" or bm != "johansen":
-        raise KalcointError("--fix-alpha11, --residual and --bm apply to --method seed only")
+        SeedOptions(residual, bm, fix_alpha11, moments, covariance_terms)  # checks them before any work
+        opts = {"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11, "moments": moments,
+                "covariance_terms": covariance_terms}
+    elif (fix_alpha11 is not None or residual != "posterior" or bm != "johansen" or moments != "filtered"
+          or covariance_terms):
+        raise KalcointError("--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to "
+                            "--method seed only")
     if save is not None:
         check_bands(entry, exit_)
     frame = load(prices, assets, fill)
@@ -144,6 +151,7 @@ def tune(
             console.print(f"  {name}: {why}", style="dim", highlight=False)
     warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
     payload = tuned.to_dict()
+    payload["history"] = {key: [float(v) for v in values] for key, values in tuned.history.items()}
     if plot_dir is not None and method == "seed":
         from ..plots import plot_tuning_passes
 
@@ -348,7 +356,7 @@ def demo(
     require_dir_writable(out, "--out")
     frame = demo_prices()
     console.print(f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
-                  "simulated from the model of spec section 1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
+                  "simulated from the model of docs/method.md §1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
                   "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting.")
     comp = run_compare(frame, iterations, 0.7, out, out / "comparison.json")
     mle = comp.row("mle")

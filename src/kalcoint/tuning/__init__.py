@@ -24,7 +24,7 @@ from . import registry
 from .diagnosis import diagnose_model
 from .inference import Inference, observed_information, param_names
 from .registry import FitResult, register
-from .seed import SeedOptions, first_pass_model, johansen_path, run_seed_passes
+from .seed import HISTORY_KEYS, SeedOptions, first_pass_model, johansen_path, run_seed_passes
 
 METHODS = registry.names()
 """Names of the tuning methods registered when kalcoint was imported (see :mod:`.registry`)."""
@@ -42,7 +42,7 @@ class TunedModel:
         Tickers, dependent asset first.
     model : StateSpaceModel
         ``alpha11``, ``obs_var``, ``state_var`` (k,), ``initial_state`` (k,), ``initial_cov`` (k,)
-        in the units of spec section 1.
+        in the units of docs/method.md §1.
     johansen : JohansenResult
         Johansen test on the tuning sample.
     iterations : int
@@ -50,7 +50,8 @@ class TunedModel:
     llf : float
         Log-likelihood of the innovations of the tuned model on the tuning sample.
     history : dict of str to ndarray
-        Per-iteration ``alpha11``, ``obs_var``, ``loglik``.
+        Per-iteration ``alpha11``, ``obs_var``, ``loglik`` (the seed passes also ``mean_e2_over_q2``,
+        the mean of ``e_t^2 / Q_t^2`` over each pass).
     nobs : int
         Rows of the tuning sample.
     degenerate, degenerate_reasons, degenerate_notes
@@ -223,7 +224,7 @@ class TunedModel:
         return adf(self.result.spread)
 
     def adf(self) -> AdfResult:
-        """ADF test (constant, AIC lags) of the in-sample dynamic portfolio (spec section 6);
+        """ADF test (constant, AIC lags) of the in-sample dynamic portfolio (docs/method.md §6);
         computed once."""
         return self._adf
 
@@ -315,7 +316,7 @@ def tune(
     prices : DataFrame or ndarray, shape (n, k)
         Prices (a DataFrame indexed by date keeps the tickers and dates).
     method : str
-        A registered method: ``"seed"`` (the method's passes, spec sections 4-5),
+        A registered method: ``"seed"`` (the method's passes, docs/method.md §4-5),
         ``"mle"`` (maximum likelihood) or ``"em"`` (expectation-maximisation), see
         :func:`kalcoint.tuning.registry.names`.
     iterations : int
@@ -323,12 +324,12 @@ def tune(
     tol : float, optional
         Early stop (relative change; the methods' own defaults when None).
     det_order, k_ar_diff : int
-        Johansen options (spec section 2); ``johansen_result`` skips the test.
+        Johansen options (docs/method.md §2); ``johansen_result`` skips the test.
     diagnose : bool
-        Run the degeneracy diagnosis (spec section 9).
+        Run the degeneracy diagnosis (docs/method.md §9).
     **method_options
-        The method's own options, e.g. seed's ``residual``, ``bm``, ``fix_alpha11``;
-        MLE's and EM's ``initial_state``, ``initial_cov``.
+        The method's own options, e.g. seed's ``residual``, ``bm``, ``fix_alpha11``, ``moments``,
+        ``covariance_terms`` (:class:`SeedOptions`); MLE's and EM's ``initial_state``, ``initial_cov``.
 
     Returns
     -------
@@ -373,6 +374,6 @@ def tune(
 
 
 __all__ = [
-    "METHODS", "FitResult", "SeedOptions", "TunedModel", "first_pass_model", "johansen_path", "register",
+    "HISTORY_KEYS", "METHODS", "FitResult", "SeedOptions", "TunedModel", "first_pass_model", "johansen_path", "register",
     "run_seed_passes", "tune",
 ]
