@@ -434,6 +434,7 @@ EVERY_BASKET = {
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if slow else [])
                                   for n, (_, slow) in EVERY_BASKET.items()])
+@pytest.mark.slow
 def test_em_ends_at_the_mle_on_every_basket(chan_file, name):
     """EM ends within 0.01 of the MLE's log-likelihood and says converged, or says why not. Its 2000
     SQUAREM steps alone end 0.01-0.07 below (a plateau, not a maximum: the projected gradient is still

@@ -426,6 +426,7 @@ def test_corrected_passes_match_reference(name):
         assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), vw_atol=1e-14)
 
 
+@pytest.mark.slow
 def test_which_change_stops_the_collapse():
     """EWA/EWC/IGE, 2000 passes each (docs/findings.md, "The method corrected")."""
     prices, jres, _ = reference_run(("EWA", "EWC", "IGE"))
