@@ -730,7 +730,7 @@ def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, pric
     options = s["retune"].pop("options")
     assert s["retune"] == {"retune": "weekly", "window": W, "method": "seed", "iterations": RETUNE_ITERATIONS,
                            "tol": None, "on_degenerate": "use"}
-    assert {"residual": "posterior", "bm": "johansen", "fixed_alpha11": None}.items() <= options.items()
+    assert {"residual": "posterior", "bm": "johansen", "fix_alpha11": None}.items() <= options.items()
     assert s["last_retune"]["id"] == len(versions)
     assert s["last_retune"]["effective_date"] == versions["effective_date"].iloc[-1]
     monday = (last_day + pd.Timedelta(days=7 - last_day.weekday())).strftime("%Y-%m-%d")
@@ -768,8 +768,10 @@ def test_cli_tune_retune_options_refused_before_work(run_cli, tmp_path, args, me
 def test_keep_refuses_a_degenerate_first_tuning(tmp_path, prices):
     from kalcoint.tuning import tune
 
-    tuned = tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS)
-    tuned.degenerate, tuned.degenerate_reasons = True, ["scripted reason"]
+    import dataclasses
+
+    tuned = dataclasses.replace(tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS), degenerate=True,
+                                degenerate_reasons=["scripted reason"])  # a TunedModel is immutable
     with pytest.raises(KalcointError, match="is degenerate \\(scripted reason\\) and on_degenerate='keep'"):
         live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[:W], retune="weekly", window=W, on_degenerate="keep",
                         iterations=RETUNE_ITERATIONS)
