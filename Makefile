@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean browser
+.PHONY: setup demo test test-fast check bench clean browser
 
 $(BIN)/kalcoint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	$(BIN)/python -m kalcoint.warmup
 	touch $(BIN)/kalcoint
 
@@ -19,6 +19,14 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+check: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
 
 # Headless Chromium (Debian package) for the report's browser test. Never fails the build: when it
 # cannot be installed, the reason goes to .venv/browser-unavailable.txt and that test skips with it.
