@@ -116,8 +116,11 @@ def _run(prices: Path, out: Path, assets: str | None, size: int, formation: int,
          workers: int | None, scheduler: str | None, tls_ca_file: Path | None, tls_cert: Path | None,
          tls_key: Path | None, batch_size: int | None, resume: bool, overwrite: bool, checkpoint: float,
          fill: str | None) -> None:
-    from .. import screen as sc
-    from .. import study as st
+    import importlib
+
+    # the modules, not the package's functions of the same names
+    sc = importlib.import_module("kalcoint.screen")
+    st = importlib.import_module("kalcoint.study")
 
     require_parent(out, "--out")
     if json_out is not None and str(json_out) != "-":
