@@ -162,7 +162,9 @@ def test_select_rules():
         {"assets": ["B", "C"], "static_adf_pvalue": 0.005, "rank_95": 2, "static_half_life": 61.0, "oos_loglik": None, "oos_n_obs": None},
         {"assets": ["A", "D"], "static_adf_pvalue": 0.03, "rank_95": 1, "static_half_life": 30.0, "oos_loglik": -10.0, "oos_n_obs": 50},
     ]
-    names = lambda chosen: [tuple(r["assets"]) for r in chosen]
+    def names(chosen):
+        return [tuple(r["assets"]) for r in chosen]
+
     assert names(select_baskets(rows, "static", 5)) == [("B", "C"), ("A", "C"), ("A", "D")]  # trace must reject
     assert names(select_baskets(rows, "static", 1)) == [("B", "C")]
     assert names(select_baskets(rows, "half-life", 5)) == [("A", "B"), ("A", "D")]  # 2 <= half-life <= 60

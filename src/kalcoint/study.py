@@ -288,19 +288,18 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
     def finite(x: Any) -> bool:
         return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
+    # sorted is stable: ties keep the basket order
     if select == "static":
         cand = [r for r in rows if finite(r["static_adf_pvalue"]) and (r["rank_95"] or 0) >= 1]
-        key: Callable[[dict], float] = lambda r: r["static_adf_pvalue"]
-    elif select == "mle-oos":
+        return sorted(cand, key=lambda r: r["static_adf_pvalue"])[:top]
+    if select == "mle-oos":
         cand = [r for r in rows if finite(r["oos_loglik"]) and r["oos_n_obs"]]
-        key = lambda r: -r["oos_loglik"] / r["oos_n_obs"]
-    elif select == "half-life":
+        return sorted(cand, key=lambda r: -r["oos_loglik"] / r["oos_n_obs"])[:top]
+    if select == "half-life":
         lo, hi = HALF_LIFE_RANGE
         cand = [r for r in rows if finite(r["static_half_life"]) and lo <= r["static_half_life"] <= hi]
-        key = lambda r: r["static_half_life"]
-    else:
-        raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}")
-    return sorted(cand, key=key)[:top]  # sorted is stable: ties keep the basket order
+        return sorted(cand, key=lambda r: r["static_half_life"])[:top]
+    raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}")
 
 
 def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
