@@ -37,8 +37,18 @@ def main() -> None:
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="bench_study_"))
     out_dir.mkdir(parents=True, exist_ok=True)
     kalcoint = Path(sys.executable).with_name("kalcoint")
-    cmd = [str(kalcoint), "study", str(args.data), "--out", str(out_dir / "study.parquet"), "--overwrite",
-           "--json", str(out_dir / "summary.json"), "--plot-dir", str(out_dir / "figures")]
+    cmd = [
+        str(kalcoint),
+        "study",
+        str(args.data),
+        "--out",
+        str(out_dir / "study.parquet"),
+        "--overwrite",
+        "--json",
+        str(out_dir / "summary.json"),
+        "--plot-dir",
+        str(out_dir / "figures"),
+    ]
     if args.assets:
         cmd += ["--assets", args.assets]
     if args.workers is not None:
@@ -53,11 +63,15 @@ def main() -> None:
     cpu = usage.ru_utime + usage.ru_stime
     print(f"\n$ {' '.join(cmd)}")
     print(f"exit {done.returncode}; wall time {elapsed:.1f} s (goal for the full default study: <= {GOAL_S:.0f} s)")
-    print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
-          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (1, 5, 15 min); "
-          f"{os.cpu_count()} CPUs")
-    print(f"CPU time of the command and its workers {cpu:.1f} s: on {os.cpu_count()} idle cores about "
-          f"{cpu / (os.cpu_count() or 1):.0f} s of wall time")
+    print(
+        f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+        f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (1, 5, 15 min); "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"CPU time of the command and its workers {cpu:.1f} s: on {os.cpu_count()} idle cores about "
+        f"{cpu / (os.cpu_count() or 1):.0f} s of wall time"
+    )
     print(f"outputs in {out_dir}")
     sys.exit(done.returncode)
 

@@ -100,12 +100,24 @@ def test_portfolio_summary_by_hand():
 
     periods = [Period(0, 0, 4, 8, 0), Period(1, 4, 8, 12, 4)]
     r = {  # (period, rank, model) -> daily returns
-        (0, 1, "chan"): [0.0, 0.01, -0.02, 0.03], (0, 2, "chan"): [0.0, 0.03, 0.00, -0.01],
-        (0, 1, "seed"): [0.0, 0.02, 0.01, 0.00], (0, 2, "seed"): [0.0, 0.0, 0.0, 0.0],  # seed failed: cash
-        (1, 1, "chan"): [0.0, -0.01, 0.02, 0.01], (1, 1, "seed"): [0.0, 0.01, 0.01, 0.01],
+        (0, 1, "chan"): [0.0, 0.01, -0.02, 0.03],
+        (0, 2, "chan"): [0.0, 0.03, 0.00, -0.01],
+        (0, 1, "seed"): [0.0, 0.02, 0.01, 0.00],
+        (0, 2, "seed"): [0.0, 0.0, 0.0, 0.0],  # seed failed: cash
+        (1, 1, "chan"): [0.0, -0.01, 0.02, 0.01],
+        (1, 1, "seed"): [0.0, 0.01, 0.01, 0.01],
     }
-    rows = [{"period": p, "selection_rank": k, "model": m, "daily_returns": v, "status": "ok",
-             "total_return": float(np.prod(1 + np.array(v)) - 1)} for (p, k, m), v in r.items()]
+    rows = [
+        {
+            "period": p,
+            "selection_rank": k,
+            "model": m,
+            "daily_returns": v,
+            "status": "ok",
+            "total_return": float(np.prod(1 + np.array(v)) - 1),
+        }
+        for (p, k, m), v in r.items()
+    ]
     rows[3]["status"], rows[3]["total_return"] = "failed", None
     table = _table(rows)
     port = portfolio_returns(table, ["chan", "seed"], dates, periods)
@@ -140,8 +152,10 @@ def test_periods_of_chan_file(universe):
     assert (last.trading_start, last.trading_end) == (1375, 1500)
     second = periods[1]
     week_first = universe.index[second.fit_start + 250]
-    assert week_first <= universe.index[second.trading_start] and week_first.weekday() <= universe.index[
-        second.trading_start].weekday()
+    assert (
+        week_first <= universe.index[second.trading_start]
+        and week_first.weekday() <= universe.index[second.trading_start].weekday()
+    )
     with pytest.raises(KalcointError, match="no trading period"):
         periods_of(universe.index, StudyOptions(formation=1499))
 
@@ -157,11 +171,40 @@ def test_eligible_assets_need_the_whole_formation(universe):
 
 def test_select_rules():
     rows = [
-        {"assets": ["A", "B"], "static_adf_pvalue": 0.01, "rank_95": 0, "static_half_life": 10.0, "oos_loglik": -50.0, "oos_n_obs": 50},
-        {"assets": ["A", "C"], "static_adf_pvalue": 0.02, "rank_95": 1, "static_half_life": 1.5, "oos_loglik": -20.0, "oos_n_obs": 40},
-        {"assets": ["B", "C"], "static_adf_pvalue": 0.005, "rank_95": 2, "static_half_life": 61.0, "oos_loglik": None, "oos_n_obs": None},
-        {"assets": ["A", "D"], "static_adf_pvalue": 0.03, "rank_95": 1, "static_half_life": 30.0, "oos_loglik": -10.0, "oos_n_obs": 50},
+        {
+            "assets": ["A", "B"],
+            "static_adf_pvalue": 0.01,
+            "rank_95": 0,
+            "static_half_life": 10.0,
+            "oos_loglik": -50.0,
+            "oos_n_obs": 50,
+        },
+        {
+            "assets": ["A", "C"],
+            "static_adf_pvalue": 0.02,
+            "rank_95": 1,
+            "static_half_life": 1.5,
+            "oos_loglik": -20.0,
+            "oos_n_obs": 40,
+        },
+        {
+            "assets": ["B", "C"],
+            "static_adf_pvalue": 0.005,
+            "rank_95": 2,
+            "static_half_life": 61.0,
+            "oos_loglik": None,
+            "oos_n_obs": None,
+        },
+        {
+            "assets": ["A", "D"],
+            "static_adf_pvalue": 0.03,
+            "rank_95": 1,
+            "static_half_life": 30.0,
+            "oos_loglik": -10.0,
+            "oos_n_obs": 50,
+        },
     ]
+
     def names(chosen):
         return [tuple(r["assets"]) for r in chosen]
 
@@ -176,15 +219,16 @@ def test_selection_figures_are_the_screen_of_the_formation_rows(serial, universe
     table, _ = serial
     row = table.iloc[0]
     per = periods_of(universe.index, FAST)[int(row["period"])]
-    sub = universe.iloc[per.formation_start:per.trading_start]
+    sub = universe.iloc[per.formation_start : per.trading_start]
     assert (row["formation_start"], row["formation_end"]) == (f"{sub.index[0]:%Y-%m-%d}", f"{sub.index[-1]:%Y-%m-%d}")
     uni = Universe.from_frame(sub[list(row["assets"])])
     ref = evaluate_basket(uni, (0, 1), ScreenOptions(size=2, min_rows=250))
     assert row["static_adf_pvalue"] == ref["static_adf_pvalue"] and row["trace_r0"] == ref["trace_r0"]
     # it is the best of that period's eligible pairs by the static rule
     ranked = screen(sub[[t for t in TICKERS if sub[t].notna().all()]], ScreenOptions(size=2, min_rows=250), workers=0)
-    ok = ranked[(ranked["rank_95"] >= 1) & ranked["static_adf_pvalue"].notna()].sort_values("static_adf_pvalue",
-                                                                                           kind="stable")
+    ok = ranked[(ranked["rank_95"] >= 1) & ranked["static_adf_pvalue"].notna()].sort_values(
+        "static_adf_pvalue", kind="stable"
+    )
     assert list(ok.iloc[0]["assets"]) == list(row["assets"])
 
 
@@ -194,12 +238,12 @@ def test_selection_figures_are_the_screen_of_the_formation_rows(serial, universe
 def test_trading_window_is_the_backtests_walk_forward(universe):
     opts = StudyOptions(models=("static", "chan"))
     per = periods_of(universe.index, opts)[3]
-    frame = universe[["EWA", "EWC"]].iloc[per.fit_start:per.trading_end]
+    frame = universe[["EWA", "EWC"]].iloc[per.fit_start : per.trading_end]
     offset = per.trading_start - per.fit_start
     rows = {r["model"]: r for r in trade_basket(frame, offset, ["static", "chan"], opts)}
     for model in ("static", "chan"):
         ref = backtest(frame, model, "bands", walk_forward="weekly", window=250, cost_bps=5.0)
-        days = universe.index[per.trading_start:per.trading_end]
+        days = universe.index[per.trading_start : per.trading_end]
         ref_r = ref.frame.set_index("date")["return"].reindex(days).to_numpy()
         got = np.asarray(rows[model]["daily_returns"])
         assert rows[model]["untraded_days"] == 0 and len(got) == 125
@@ -215,7 +259,7 @@ def test_trading_window_is_the_backtests_walk_forward(universe):
 def test_first_period_trades_from_its_first_full_week(universe):
     opts = StudyOptions(models=("static", "chan"))
     per = periods_of(universe.index, opts)[0]
-    frame = universe[["EWA", "EWC"]].iloc[per.fit_start:per.trading_end]
+    frame = universe[["EWA", "EWC"]].iloc[per.fit_start : per.trading_end]
     rows = trade_basket(frame, per.trading_start - per.fit_start, ["static", "chan"], opts)
     # 2007-04-25 is a Wednesday, and the 250 rows before that week's Monday start before the file:
     # the window's Wednesday to Friday hold no position, and the first trade is on Monday's close
@@ -315,11 +359,37 @@ def _certificates(directory: Path, name: str) -> tuple[Path, Path, Path]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-        "-subj", f"/CN={name}-ca")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}-ca",
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
-        "-days", "2")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+    )
     return ca, cert, key
 
 
@@ -332,14 +402,27 @@ def test_tls_scheduler_accepts_the_right_certificate_only(universe, tmp_path):
     from distributed.security import Security
 
     ca, cert, key = map(str, good)
-    cluster_security = Security(tls_ca_file=ca, tls_scheduler_cert=cert, tls_scheduler_key=key,
-                                tls_worker_cert=cert, tls_worker_key=key, tls_client_cert=cert, tls_client_key=key,
-                                require_encryption=True)
+    cluster_security = Security(
+        tls_ca_file=ca,
+        tls_scheduler_cert=cert,
+        tls_scheduler_key=key,
+        tls_worker_cert=cert,
+        tls_worker_key=key,
+        tls_client_cert=cert,
+        tls_client_key=key,
+        require_encryption=True,
+    )
     security = tls_security(*good)
     options = ScreenOptions(size=2, min_rows=500)
     reference = screen(universe, options, workers=0)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
-                      security=cluster_security, dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tls://",
+        security=cluster_security,
+        dashboard_address=None,
+    ) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tls://")
         rows = screen(universe, options, scheduler=address, security=security)
@@ -357,15 +440,18 @@ def test_tls_scheduler_accepts_the_right_certificate_only(universe, tmp_path):
 # ------------------------------------------------------------------ CLI
 
 
-@pytest.mark.parametrize("extra, match", [
-    (["--top", "0"], "--top 0 must be at least 1"),
-    (["--models", "static,chan,xyz"], "--models 'xyz' is not one of"),
-    (["--formation", "2000"], "no trading period"),
-    (["--models", "static,seed"], "--models must include chan"),
-    (["--select", "best"], "--select 'best'"),
-    (["--scheduler", "tls://127.0.0.1:8786"], "uses TLS"),
-    (["--tls-ca-file", "x.pem"], "go together"),
-])
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--top", "0"], "--top 0 must be at least 1"),
+        (["--models", "static,chan,xyz"], "--models 'xyz' is not one of"),
+        (["--formation", "2000"], "no trading period"),
+        (["--models", "static,seed"], "--models must include chan"),
+        (["--select", "best"], "--select 'best'"),
+        (["--scheduler", "tls://127.0.0.1:8786"], "uses TLS"),
+        (["--tls-ca-file", "x.pem"], "go together"),
+    ],
+)
 def test_cli_bad_settings_exit_2_one_line(run_cli, chan_file, tmp_path, extra, match):
     out = tmp_path / "s.parquet"
     res = run_cli("study", chan_file, "--out", out, "--json", tmp_path / "s.json", "--workers", "0", *extra)
@@ -377,9 +463,28 @@ def test_cli_bad_settings_exit_2_one_line(run_cli, chan_file, tmp_path, extra, m
 @pytest.mark.slow
 def test_cli_study_prints_the_summary(run_cli, chan_file, tmp_path):
     out, js, plots = tmp_path / "s.csv", tmp_path / "s.json", tmp_path / "plots"
-    res = run_cli("study", chan_file, "--assets", "EWA,EWC,IGE,SPY", "--top", "1", "--models", "static,chan",
-                  "--formation", "250", "--trading", "250", "--out", out, "--json", js, "--plot-dir", plots,
-                  "--workers", "0")
+    res = run_cli(
+        "study",
+        chan_file,
+        "--assets",
+        "EWA,EWC,IGE,SPY",
+        "--top",
+        "1",
+        "--models",
+        "static,chan",
+        "--formation",
+        "250",
+        "--trading",
+        "250",
+        "--out",
+        out,
+        "--json",
+        js,
+        "--plot-dir",
+        plots,
+        "--workers",
+        "0",
+    )
     assert res.exit_code == 0, res.stderr
     summary = json.loads(js.read_text())
     table = read_study(out)
@@ -397,7 +502,19 @@ def test_cli_screen_tls_needs_the_three_files(run_cli, chan_file, tmp_path):
     assert res.exit_code == 2 and "uses TLS: give the CA file, certificate and key" in res.stderr
     res = run_cli("screen", chan_file, "--out", out, "--tls-cert", tmp_path / "c.pem")
     assert res.exit_code == 2 and "go together" in res.stderr
-    res = run_cli("screen", chan_file, "--out", out, "--scheduler", "tls://127.0.0.1:8786", "--tls-ca-file",
-                  tmp_path / "ca.pem", "--tls-cert", tmp_path / "c.pem", "--tls-key", tmp_path / "c.key")
+    res = run_cli(
+        "screen",
+        chan_file,
+        "--out",
+        out,
+        "--scheduler",
+        "tls://127.0.0.1:8786",
+        "--tls-ca-file",
+        tmp_path / "ca.pem",
+        "--tls-cert",
+        tmp_path / "c.pem",
+        "--tls-key",
+        tmp_path / "c.key",
+    )
     assert res.exit_code == 2 and "does not exist" in res.stderr
     assert not out.exists()

@@ -113,18 +113,64 @@ EULER_GAMMA = 0.5772156649015329
 DAYS_PER_YEAR = 252
 
 COLUMNS = [
-    "period", "formation_start", "formation_end", "trading_start", "trading_end", "assets", "model",
-    "select", "selection_rank", "n_selected", "trace_r0", "rank_95", "static_adf_pvalue", "static_half_life",
-    "oos_loglik_per_day", "status", "reason", "n_days", "untraded_days", "apr", "sharpe", "max_drawdown",
-    "calmar", "total_return", "round_trips", "turnover", "time_in_market", "retunes", "retune_failures",
-    "degenerate_retunes", "daily_returns", "settings",
+    "period",
+    "formation_start",
+    "formation_end",
+    "trading_start",
+    "trading_end",
+    "assets",
+    "model",
+    "select",
+    "selection_rank",
+    "n_selected",
+    "trace_r0",
+    "rank_95",
+    "static_adf_pvalue",
+    "static_half_life",
+    "oos_loglik_per_day",
+    "status",
+    "reason",
+    "n_days",
+    "untraded_days",
+    "apr",
+    "sharpe",
+    "max_drawdown",
+    "calmar",
+    "total_return",
+    "round_trips",
+    "turnover",
+    "time_in_market",
+    "retunes",
+    "retune_failures",
+    "degenerate_retunes",
+    "daily_returns",
+    "settings",
 ]
 """Columns of the study table: one row per (period, basket, model)."""
 
-_INTS = ("period", "selection_rank", "n_selected", "rank_95", "n_days", "untraded_days", "round_trips",
-         "retunes", "retune_failures", "degenerate_retunes")
-_STRINGS = ("formation_start", "formation_end", "trading_start", "trading_end", "model", "select", "status",
-            "reason", "settings")
+_INTS = (
+    "period",
+    "selection_rank",
+    "n_selected",
+    "rank_95",
+    "n_days",
+    "untraded_days",
+    "round_trips",
+    "retunes",
+    "retune_failures",
+    "degenerate_retunes",
+)
+_STRINGS = (
+    "formation_start",
+    "formation_end",
+    "trading_start",
+    "trading_end",
+    "model",
+    "select",
+    "status",
+    "reason",
+    "settings",
+)
 _METRICS = ("apr", "sharpe", "max_drawdown", "calmar", "total_return", "round_trips", "turnover", "time_in_market")
 
 
@@ -167,8 +213,10 @@ class StudyOptions:
         if self.size not in (2, 3):
             raise KalcointError(f"size {self.size} must be 2 or 3 (assets per basket)")
         if self.formation < 100:
-            raise KalcointError(f"formation {self.formation} must be at least 100 rows (the screen tunes on 70% "
-                                "of it and tests on the rest, 30 rows each at least)")
+            raise KalcointError(
+                f"formation {self.formation} must be at least 100 rows (the screen tunes on 70% "
+                "of it and tests on the rest, 30 rows each at least)"
+            )
         if self.trading < 5:
             raise KalcointError(f"trading {self.trading} must be at least 5 rows (one week)")
         if self.top < 1:
@@ -210,13 +258,25 @@ class StudyOptions:
 
     def screen_options(self) -> ScreenOptions:
         method = "mle" if self.select == "mle-oos" else "seed"
-        return ScreenOptions(size=self.size, method=method, iterations=SCREEN_ITERATIONS[method],
-                             min_rows=self.formation)
+        return ScreenOptions(
+            size=self.size, method=method, iterations=SCREEN_ITERATIONS[method], min_rows=self.formation
+        )
 
     def settings(self) -> str:
         """One string of every setting that shapes the rows (stored in each row; ``resume`` checks it)."""
-        keep = ("size", "formation", "trading", "top", "select", "cost_bps", "window", "strategy", "entry",
-                "exit", "iterations")
+        keep = (
+            "size",
+            "formation",
+            "trading",
+            "top",
+            "select",
+            "cost_bps",
+            "window",
+            "strategy",
+            "entry",
+            "exit",
+            "iterations",
+        )
         d = asdict(self)
         return ";".join([f"{k}={d[k]}" for k in keep] + [f"models={','.join(self.models)}"])
 
@@ -265,7 +325,7 @@ def _iso(day: Any) -> str:
 
 def eligible_assets(values: np.ndarray, period: Period) -> list[int]:
     """Columns with a finite, positive price on every row from ``period.first_row`` to ``trading_start - 1``."""
-    block = values[period.first_row:period.trading_start]
+    block = values[period.first_row : period.trading_start]
     ok = np.isfinite(block).all(axis=0) & (np.nan_to_num(block, nan=-1.0) > 0).all(axis=0)
     return [int(j) for j in np.flatnonzero(ok)]
 
@@ -274,8 +334,11 @@ def formation_universe(universe: Universe, period: Period) -> Universe:
     """The formation rows of the period's eligible assets."""
     cols = eligible_assets(universe.values, period)
     rows = slice(period.formation_start, period.trading_start)
-    sub = Universe(np.ascontiguousarray(universe.values[rows][:, cols]), universe.dates[rows],
-                   tuple(universe.assets[j] for j in cols))
+    sub = Universe(
+        np.ascontiguousarray(universe.values[rows][:, cols]),
+        universe.dates[rows],
+        tuple(universe.assets[j] for j in cols),
+    )
     return sub
 
 
@@ -285,6 +348,7 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
     rows : screen rows (:func:`kalcoint.screen.evaluate_basket`) of one formation window.
     Returns the chosen rows, best first.
     """
+
     def finite(x: Any) -> bool:
         return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
@@ -307,9 +371,13 @@ def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
     per_day = None
     if select == "mle-oos" and row.get("oos_loglik") is not None and row.get("oos_n_obs"):
         per_day = float(row["oos_loglik"]) / int(row["oos_n_obs"])
-    return {"trace_r0": row.get("trace_r0"), "rank_95": row.get("rank_95"),
-            "static_adf_pvalue": row.get("static_adf_pvalue"), "static_half_life": row.get("static_half_life"),
-            "oos_loglik_per_day": per_day}
+    return {
+        "trace_r0": row.get("trace_r0"),
+        "rank_95": row.get("rank_95"),
+        "static_adf_pvalue": row.get("static_adf_pvalue"),
+        "static_half_life": row.get("static_half_life"),
+        "oos_loglik_per_day": per_day,
+    }
 
 
 # ------------------------------------------------------------------ trading
@@ -327,14 +395,15 @@ def _degenerate_retunes(retunes: pd.DataFrame, p: np.ndarray, window: int) -> in
         return 0
     count = 0
     for row, a11, ve in zip(retunes["row"], retunes["alpha11"], retunes["obs_var"]):
-        scale = float(np.var(np.diff(p[int(row) - window:int(row), 0])))
+        scale = float(np.var(np.diff(p[int(row) - window : int(row), 0])))
         if (scale > 0 and ve / scale < OBS_VAR_TINY) or level_half_life(a11) < HALF_LIFE_MIN:
             count += 1
     return count
 
 
-def trade_basket(prices: pd.DataFrame, trading_offset: int, models: Sequence[str],
-                 options: StudyOptions) -> list[dict[str, Any]]:
+def trade_basket(
+    prices: pd.DataFrame, trading_offset: int, models: Sequence[str], options: StudyOptions
+) -> list[dict[str, Any]]:
     """Trade one basket with each model over the trading window; one row of figures per model.
 
     prices : (m, k) DataFrame, rows ``[fit_start, trading_end)`` of the period, the basket's columns.
@@ -356,13 +425,22 @@ def trade_basket(prices: pd.DataFrame, trading_offset: int, models: Sequence[str
     return out
 
 
-def _trade_one(prices: pd.DataFrame, tdates: pd.DatetimeIndex, p_trade: np.ndarray, model: str,
-               options: StudyOptions) -> dict[str, Any]:
+def _trade_one(
+    prices: pd.DataFrame, tdates: pd.DatetimeIndex, p_trade: np.ndarray, model: str, options: StudyOptions
+) -> dict[str, Any]:
     if not (np.isfinite(p_trade).all() and (p_trade > 0).all()):
         raise KalcointError("a price in the trading window is missing or not positive")
-    res = backtest(prices, model, options.strategy, entry=options.entry, exit=options.exit,
-                   walk_forward="weekly", window=options.window, cost_bps=options.cost_bps,
-                   iterations=options.iterations)
+    res = backtest(
+        prices,
+        model,
+        options.strategy,
+        entry=options.entry,
+        exit=options.exit,
+        walk_forward="weekly",
+        window=options.window,
+        cost_bps=options.cost_bps,
+        iterations=options.iterations,
+    )
     traded = pd.DatetimeIndex(res.frame["date"])
     keep = traded >= tdates[0]
     untraded = len(tdates) - int(keep.sum())
@@ -374,10 +452,14 @@ def _trade_one(prices: pd.DataFrame, tdates: pd.DatetimeIndex, p_trade: np.ndarr
     metrics = compute_metrics(acc.returns, units, acc)
     figures = {k: metrics[k] for k in _METRICS if k in metrics}
     figures["total_return"] = float(np.prod(1.0 + acc.returns) - 1.0)
-    return {**figures, "untraded_days": untraded, "retunes": len(res.retunes),
-            "retune_failures": len(res.retune_failures),
-            "degenerate_retunes": _degenerate_retunes(res.retunes, prices.to_numpy(dtype=np.float64), options.window),
-            "daily_returns": acc.returns.tolist()}
+    return {
+        **figures,
+        "untraded_days": untraded,
+        "retunes": len(res.retunes),
+        "retune_failures": len(res.retune_failures),
+        "degenerate_retunes": _degenerate_retunes(res.retunes, prices.to_numpy(dtype=np.float64), options.window),
+        "daily_returns": acc.returns.tolist(),
+    }
 
 
 # ------------------------------------------------------------------ tables
@@ -423,8 +505,10 @@ def write_study(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
     target = Path(path)
     _check_suffix(target)
     if target.suffix.lower() == ".csv":
-        table = table.assign(assets=[",".join(a) for a in table["assets"]],
-                             daily_returns=[" ".join(repr(float(x)) for x in r) for r in table["daily_returns"]])
+        table = table.assign(
+            assets=[",".join(a) for a in table["assets"]],
+            daily_returns=[" ".join(repr(float(x)) for x in r) for r in table["daily_returns"]],
+        )
     write_table(target, table)
 
 
@@ -438,7 +522,9 @@ def read_study(path: str | os.PathLike[str]) -> pd.DataFrame:
         else:
             frame = pd.read_parquet(source)
     except (OSError, ValueError) as exc:
-        raise KalcointError(f"{source}: cannot read the study table ({exc}); remove it or choose another file") from None
+        raise KalcointError(
+            f"{source}: cannot read the study table ({exc}); remove it or choose another file"
+        ) from None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise KalcointError(f"{source}: not a study table (no {missing[0]!r} column); choose another file")
@@ -447,8 +533,13 @@ def read_study(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _sorted(table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(models)}
-    keys = pd.DataFrame({"p": table["period"].astype(int), "r": table["selection_rank"].astype(int),
-                         "m": [order.get(m, len(order)) for m in table["model"]]})
+    keys = pd.DataFrame(
+        {
+            "p": table["period"].astype(int),
+            "r": table["selection_rank"].astype(int),
+            "m": [order.get(m, len(order)) for m in table["model"]],
+        }
+    )
     idx = np.lexsort((keys["m"].to_numpy(), keys["r"].to_numpy(), keys["p"].to_numpy()))
     return table.iloc[idx].reset_index(drop=True)
 
@@ -494,8 +585,9 @@ def expected_max_sharpe(sr_var: float, n_trials: int) -> float:
     return float(math.sqrt(sr_var) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
 
 
-def deflated_sharpe_ratio(sharpe: float, sr_var: float, n_trials: int, n_obs: int, skew: float,
-                          kurtosis: float) -> float:
+def deflated_sharpe_ratio(
+    sharpe: float, sr_var: float, n_trials: int, n_obs: int, skew: float, kurtosis: float
+) -> float:
     """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): the probability that the true Sharpe
     ratio exceeds the expected maximum of ``n_trials`` unskilled trials,
 
@@ -506,19 +598,20 @@ def deflated_sharpe_ratio(sharpe: float, sr_var: float, n_trials: int, n_obs: in
     kurtosis : g4 (Pearson's, 3 for a normal). Returns a probability in [0, 1].
     """
     sr0 = expected_max_sharpe(sr_var, n_trials)
-    den = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe ** 2
+    den = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
     if not den > 0 or n_obs < 2:
         raise KalcointError("the deflated Sharpe ratio is undefined for these moments")
     return float(stats.norm.cdf((sharpe - sr0) * math.sqrt(n_obs - 1) / math.sqrt(den)))
 
 
-def portfolio_returns(table: pd.DataFrame, models: Sequence[str], dates: pd.DatetimeIndex,
-                      periods: Sequence[Period]) -> pd.DataFrame:
+def portfolio_returns(
+    table: pd.DataFrame, models: Sequence[str], dates: pd.DatetimeIndex, periods: Sequence[Period]
+) -> pd.DataFrame:
     """(n_days, n_models) daily returns of each model's portfolio (module docstring), indexed by the
     trading days of ``periods`` (the rows of ``dates``)."""
     parts = []
     for per in periods:
-        days = dates[per.trading_start:per.trading_end]
+        days = dates[per.trading_start : per.trading_end]
         block = pd.DataFrame(0.0, index=days, columns=list(models))
         rows = table[table["period"] == per.number]
         for model in models:
@@ -529,8 +622,9 @@ def portfolio_returns(table: pd.DataFrame, models: Sequence[str], dates: pd.Date
     return pd.concat(parts)
 
 
-def summarize(table: pd.DataFrame, options: StudyOptions, dates: pd.DatetimeIndex,
-              periods: Sequence[Period]) -> dict[str, Any]:
+def summarize(
+    table: pd.DataFrame, options: StudyOptions, dates: pd.DatetimeIndex, periods: Sequence[Period]
+) -> dict[str, Any]:
     """The JSON summary: ``models.<name>.{apr, sharpe, sharpe_ci, max_drawdown, calmar, vs_chan.{sharpe_diff,
     sharpe_diff_ci, win_share}}``, ``deflated_sharpe.{model, value}``, ``periods``, ``baskets``."""
     models = list(options.models)
@@ -542,8 +636,11 @@ def summarize(table: pd.DataFrame, options: StudyOptions, dates: pd.DatetimeInde
     chan = port["chan"].to_numpy()
     chan_boot = _sharpe_rows(chan[idx])
     chan_sharpe = compute_metrics(chan, np.ones(n))["sharpe"]
-    totals = table.pivot_table(index=["period", "selection_rank"], columns="model", values="total_return",
-                               aggfunc="first").reindex(columns=models).fillna(0.0)  # failed = cash
+    totals = (
+        table.pivot_table(index=["period", "selection_rank"], columns="model", values="total_return", aggfunc="first")
+        .reindex(columns=models)
+        .fillna(0.0)
+    )  # failed = cash
     out: dict[str, Any] = {}
     for model in models:
         r = port[model].to_numpy()
@@ -557,12 +654,16 @@ def summarize(table: pd.DataFrame, options: StudyOptions, dates: pd.DatetimeInde
         else:
             diff = None if m["sharpe"] is None or chan_sharpe is None else m["sharpe"] - chan_sharpe
             win = float(np.mean(totals[model] > totals["chan"])) if len(totals) else None
-            entry["vs_chan"] = {"sharpe_diff": diff, "sharpe_diff_ci": _interval(boot - chan_boot),
-                                "win_share": win}
+            entry["vs_chan"] = {"sharpe_diff": diff, "sharpe_diff_ci": _interval(boot - chan_boot), "win_share": win}
         out[model] = entry
-    return {"models": out, "deflated_sharpe": _deflated(port, options), "periods": _period_records(table, periods, dates),
-            "baskets": int(table.drop_duplicates(["period", "selection_rank"]).shape[0]), "days": n,
-            "settings": options.settings()}
+    return {
+        "models": out,
+        "deflated_sharpe": _deflated(port, options),
+        "periods": _period_records(table, periods, dates),
+        "baskets": int(table.drop_duplicates(["period", "selection_rank"]).shape[0]),
+        "days": n,
+        "settings": options.settings(),
+    }
 
 
 def _deflated(port: pd.DataFrame, options: StudyOptions) -> dict[str, Any]:
@@ -573,19 +674,31 @@ def _deflated(port: pd.DataFrame, options: StudyOptions) -> dict[str, Any]:
     best = max(valid, key=lambda m: valid[m])
     r = port[best].to_numpy()
     sr_var = float(np.var(list(valid.values()), ddof=1))
-    value = deflated_sharpe_ratio(valid[best], sr_var, options.n_trials, r.size, float(stats.skew(r)),
-                                  float(stats.kurtosis(r, fisher=False)))
-    return {"model": best, "value": value, "trials": options.n_trials, "sharpe_variance": sr_var,
-            "expected_max_sharpe": expected_max_sharpe(sr_var, options.n_trials) * math.sqrt(DAYS_PER_YEAR)}
+    value = deflated_sharpe_ratio(
+        valid[best], sr_var, options.n_trials, r.size, float(stats.skew(r)), float(stats.kurtosis(r, fisher=False))
+    )
+    return {
+        "model": best,
+        "value": value,
+        "trials": options.n_trials,
+        "sharpe_variance": sr_var,
+        "expected_max_sharpe": expected_max_sharpe(sr_var, options.n_trials) * math.sqrt(DAYS_PER_YEAR),
+    }
 
 
 def _period_records(table: pd.DataFrame, periods: Sequence[Period], dates: pd.DatetimeIndex) -> list[dict[str, Any]]:
     out = []
     for per in periods:
         rows = table[table["period"] == per.number]
-        out.append({"period": per.number, "formation_start": _iso(dates[per.formation_start]),
-                    "trading_start": _iso(dates[per.trading_start]), "trading_end": _iso(dates[per.trading_end - 1]),
-                    "baskets": int(rows["selection_rank"].nunique())})
+        out.append(
+            {
+                "period": per.number,
+                "formation_start": _iso(dates[per.formation_start]),
+                "trading_start": _iso(dates[per.trading_start]),
+                "trading_end": _iso(dates[per.trading_end - 1]),
+                "baskets": int(rows["selection_rank"].nunique()),
+            }
+        )
     return out
 
 
@@ -646,22 +759,34 @@ def _previous(out: Path | None, resume: bool, overwrite: bool, options: StudyOpt
     table = read_study(out)
     found = set(table["settings"])
     if found - {options.settings()}:
-        raise KalcointError(f"{out} was written with other settings ({min(found - {options.settings()})}); use the same settings "
-                            "or a new output file")
+        raise KalcointError(
+            f"{out} was written with other settings ({min(found - {options.settings()})}); use the same settings "
+            "or a new output file"
+        )
     return table
 
 
 def _row(job: _Job, result: dict[str, Any], dates: np.ndarray, options: StudyOptions) -> dict[str, Any]:
     per = job.period
-    return {"period": per.number, "formation_start": _iso(dates[per.formation_start]),
-            "formation_end": _iso(dates[per.trading_start - 1]), "trading_start": _iso(dates[per.trading_start]),
-            "trading_end": _iso(dates[per.trading_end - 1]), "assets": list(job.selected["assets"]),
-            "select": options.select, "selection_rank": job.rank, "n_selected": job.n_selected,
-            **_selection_figures(job.selected, options.select), **result, "settings": options.settings()}
+    return {
+        "period": per.number,
+        "formation_start": _iso(dates[per.formation_start]),
+        "formation_end": _iso(dates[per.trading_start - 1]),
+        "trading_start": _iso(dates[per.trading_start]),
+        "trading_end": _iso(dates[per.trading_end - 1]),
+        "assets": list(job.selected["assets"]),
+        "select": options.select,
+        "selection_rank": job.rank,
+        "n_selected": job.n_selected,
+        **_selection_figures(job.selected, options.select),
+        **result,
+        "settings": options.settings(),
+    }
 
 
-def _jobs_for(per: Period, screen_rows: list[dict], done: pd.DataFrame | None,
-              options: StudyOptions) -> tuple[list[_Job], int]:
+def _jobs_for(
+    per: Period, screen_rows: list[dict], done: pd.DataFrame | None, options: StudyOptions
+) -> tuple[list[_Job], int]:
     """The baskets of a period still to trade, and how many baskets the period selects."""
     chosen = select_baskets(screen_rows, options.select, options.top)
     jobs = []
@@ -690,13 +815,17 @@ def _basket_frame(universe: Universe, job: _Job) -> tuple[pd.DataFrame, int]:
     per = job.period
     cols = [universe.assets.index(a) for a in job.selected["assets"]]
     rows = slice(per.fit_start, per.trading_end)
-    frame = pd.DataFrame(universe.values[rows][:, cols], index=pd.DatetimeIndex(universe.dates[rows]),
-                         columns=list(job.selected["assets"]))
+    frame = pd.DataFrame(
+        universe.values[rows][:, cols],
+        index=pd.DatetimeIndex(universe.dates[rows]),
+        columns=list(job.selected["assets"]),
+    )
     return frame, per.trading_start - per.fit_start
 
 
-def _screen_tasks(universe: Universe, periods: Sequence[Period], options: StudyOptions,
-                  batch_size: int) -> tuple[dict[int, Universe], list[tuple[int, list[tuple[int, ...]]]]]:
+def _screen_tasks(
+    universe: Universe, periods: Sequence[Period], options: StudyOptions, batch_size: int
+) -> tuple[dict[int, Universe], list[tuple[int, list[tuple[int, ...]]]]]:
     subs: dict[int, Universe] = {}
     tasks = []
     for per in periods:
@@ -705,7 +834,7 @@ def _screen_tasks(universe: Universe, periods: Sequence[Period], options: StudyO
         if len(sub.assets) < options.size:
             continue
         baskets = list(itertools.combinations(range(len(sub.assets)), options.size))
-        tasks += [(per.number, baskets[i:i + batch_size]) for i in range(0, len(baskets), batch_size)]
+        tasks += [(per.number, baskets[i : i + batch_size]) for i in range(0, len(baskets), batch_size)]
     return subs, tasks
 
 
@@ -847,8 +976,13 @@ def study(
 # ------------------------------------------------------------------ figures
 
 
-def study_figures(table: pd.DataFrame, summary: dict[str, Any], options: StudyOptions, dates: pd.DatetimeIndex,
-                  periods: Sequence[Period]) -> dict[str, bytes]:
+def study_figures(
+    table: pd.DataFrame,
+    summary: dict[str, Any],
+    options: StudyOptions,
+    dates: pd.DatetimeIndex,
+    periods: Sequence[Period],
+) -> dict[str, bytes]:
     """PNG bytes of ``equity.png`` (the model portfolios' equity curves on one chart) and
     ``sharpe_distribution.png`` (per-basket-period Sharpe ratios per model, box plots)."""
     import io
@@ -864,8 +998,10 @@ def study_figures(table: pd.DataFrame, summary: dict[str, Any], options: StudyOp
         ax.plot(port.index, np.cumprod(1.0 + port[model].to_numpy()), lw=1.1, label=label)
     ax.axhline(1.0, color="grey", lw=0.6, ls="--")
     ax.set_ylabel("equity (start = 1)")
-    ax.set_title(f"Out-of-sample portfolios: top {options.top} baskets by {options.select} per period, "
-                 f"costs {options.cost_bps:g} bps")
+    ax.set_title(
+        f"Out-of-sample portfolios: top {options.top} baskets by {options.select} per period, "
+        f"costs {options.cost_bps:g} bps"
+    )
     ax.legend(loc="upper left")
     figures = {"equity.png": fig}
     fig2 = Figure(figsize=(11, 5.5))
