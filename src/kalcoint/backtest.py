@@ -76,7 +76,7 @@ from .strategy import (
 )
 
 DAYS_PER_YEAR = 252
-TUNED = ("seed", "mle", "em")
+TUNED = ("seed", "mle", "em", "als")
 MODELS = ("static", "chan", *TUNED)
 METRIC_KEYS = ("apr", "sharpe", "max_drawdown", "calmar", "round_trips", "avg_holding_days",
                "time_in_market", "turnover", "half_life")

@@ -1,7 +1,7 @@
 """The method's comparison table (spec section 7), with the honest columns of section 9.
 
 One row per variant: ``static_johansen``, ``alpha_1``, ``alpha_estimated``, ``adaptive``,
-``chan``, ``mle``, ``em``. Each row gives ``alpha11``, ``obs_var``, the ADF statistic,
+``chan``, ``mle``, ``em``, ``als``. Each row gives ``alpha11``, ``obs_var``, the ADF statistic,
 lags and p-value of its portfolio, the log-likelihood of its innovations, a Ljung-Box
 test of the standardised innovations, the degeneracy flag, and an out-of-sample block:
 tuned on the first ``train_fraction`` of the rows, then run over the rest.
@@ -9,6 +9,9 @@ tuned on the first ``train_fraction`` of the rows, then run over the rest.
 Out of sample, a filter continues from its posterior state at the end of the training
 rows with the tuned quantities (as a trader would run it); the static portfolio keeps the
 Johansen weights estimated on the training rows.
+
+``alpha11_test`` (:mod:`kalcoint.alpha_test`) adds the likelihood-ratio test of
+``alpha11 = 1`` against ``alpha11`` free on the full sample, with its bootstrap p-value.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Any, Callable
 import pandas as pd
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
+from .alpha_test import BOOTSTRAP, Alpha11Test, alpha11_test, check_options
 from .cointegration import JohansenResult, adf, johansen
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
 from .tuning import TunedModel, tune
 
-ROW_NAMES = ("static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em")
+ROW_NAMES = ("static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em", "als")
 LJUNG_BOX_LAGS = 10
 
 
@@ -64,6 +68,7 @@ class Comparison:
     results: dict[str, FilterResult]
     train_fraction: float
     iterations: int
+    alpha11_test: Alpha11Test | None = None
 
     def row(self, name: str) -> ComparisonRow:
         for r in self.rows:
@@ -81,6 +86,7 @@ class Comparison:
             "train_fraction": self.train_fraction,
             "nobs": int(len(self.prices)),
             "oos_rows": int(len(self.prices) - _split(len(self.prices), self.train_fraction)),
+            "alpha11_test": self.alpha11_test.to_dict() if self.alpha11_test is not None else None,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -134,7 +140,7 @@ def _chan_row(prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, mod
 def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult,
                jtrain: JohansenResult, iterations: int) -> tuple[ComparisonRow, TunedModel]:
     """Rows ``alpha_1`` and ``alpha_estimated`` (first seed pass), ``adaptive`` (all passes), ``mle``, ``em``."""
-    method = name if name in ("mle", "em") else "seed"
+    method = name if name in ("mle", "em", "als") else "seed"
     options: dict[str, Any] = {"iterations": iterations}
     if name in ("alpha_1", "alpha_estimated"):
         options["iterations"] = 1
@@ -160,16 +166,23 @@ def compare(
     k_ar_diff: int = 1,
     rows: tuple[str, ...] = ROW_NAMES,
     progress: Callable[[str], None] | None = None,
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+    workers: int | None = None,
 ) -> Comparison:
     """Build the comparison of spec section 7 (plus MLE/EM and out-of-sample columns).
 
     prices : (n, k) panel, first column dependent. ``iterations`` is the number of seed
     passes for ``adaptive`` (and the iteration cap for ``mle``/``em``).
     A variant that fails (e.g. the seed passes break down) becomes a row with ``error``.
+    bootstrap, seed, workers : the test of ``alpha11 = 1`` (:func:`kalcoint.alpha_test.alpha11_test`;
+    ``bootstrap = 0`` gives its statistic without a p-value); ``alpha11_test`` is None when its
+    maximum-likelihood fits fail.
     """
     unknown = [r for r in rows if r not in ROW_NAMES]
     if unknown:
         raise KalcointError(f"unknown comparison rows {unknown}; choose from {', '.join(ROW_NAMES)}")
+    check_options(bootstrap, workers)
     if not 0.2 <= train_fraction <= 0.95:
         raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
     n = len(prices)
@@ -197,5 +210,11 @@ def compare(
         except ComputationError as exc:
             row = ComparisonRow(name, None, None, float("nan"), 0, float("nan"), error=str(exc))
         out_rows.append(row)
+    say("alpha11_test")
+    try:
+        test = alpha11_test(prices, bootstrap, seed, workers, det_order=det_order, k_ar_diff=k_ar_diff,
+                            progress=lambda done, total: say(f"alpha11_test {done}/{total}"))
+    except ComputationError:
+        test = None
     return Comparison(list(map(str, prices.columns)), jres, out_rows, prices, tuned, results,
-                      train_fraction, iterations)
+                      train_fraction, iterations, test)

@@ -11,7 +11,7 @@ from ..errors import KalcointError
 from .core import load
 from ._common import app, console, err_console, is_terminal, parse_assets, require_dir_writable, require_parent, warn
 
-MODEL_HELP = "static, chan, seed, mle, em, or the path of a saved model file (kalcoint tune --save)."
+MODEL_HELP = "static, chan, seed, mle, em, als, or the path of a saved model file (kalcoint tune --save)."
 
 
 def _saved_settings(model: str, assets: list[str] | None) -> tuple[list[str] | None, dict[str, Any]]:

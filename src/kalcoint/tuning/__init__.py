@@ -18,7 +18,7 @@ from ..filtering import FilterResult, StateSpaceModel, kalman_filter
 from .diagnosis import diagnose as _diagnose
 from .seed import SeedOptions, first_pass_model, johansen_path, run_seed_passes
 
-METHODS = ("seed", "mle", "em")
+METHODS = ("seed", "mle", "em", "als")
 
 
 @dataclass
