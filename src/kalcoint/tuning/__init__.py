@@ -171,8 +171,9 @@ def tune(
     """Tune the filter on an (n, k) price panel (first column = dependent asset).
 
     method : "seed" (the method's passes, spec sections 4-5; ``iterations`` passes, default
-        2000, ``tol`` optional early stop), "mle" (maximum likelihood on the innovations) or
-        "em" (expectation-maximisation with the RTS smoother).
+        2000, ``tol`` optional early stop), "mle" (maximum likelihood on the innovations),
+        "em" (expectation-maximisation with the RTS smoother) or "als" (autocovariance least
+        squares, :mod:`kalcoint.tuning.als`; ``iterations`` caps its rounds).
     residual, bm, fixed_alpha11 : the seed options of section 5 (see :class:`SeedOptions`).
     """
     if method not in METHODS:
