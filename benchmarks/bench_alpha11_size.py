@@ -7,7 +7,7 @@ k = 3, Ve = 0.02, Vw = (0.05, 1e-6, 1e-6), the demo's noises) with the true alph
 rejections at 5%. Under the null about 5% of the seeds should reject (with 40 seeds: 2 expected,
 0 to 5 within the binomial 95% range).
 
-    .venv/bin/python benchmarks/bench_alpha11_size.py [--seeds 40] [--bootstrap 99] [--n 750]
+    .venv/bin/python benchmarks/bench_alpha11_size.py [--seeds 40] [--bootstrap 99] [--n 500]
         [--alpha11 1.0] [--workers N]
 """
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=40)
     parser.add_argument("--bootstrap", type=int, default=99)
-    parser.add_argument("--n", type=int, default=750)
+    parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--alpha11", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--level", type=float, default=0.05)

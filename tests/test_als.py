@@ -147,3 +147,14 @@ def test_bad_options_are_refused(ewa_ewc_ige):
         tune(ewa_ewc_ige, method="als", alpha11=1.5)
     with pytest.raises(KalcointError, match="--iterations 0"):
         tune(ewa_ewc_ige, method="als", iterations=0)
+
+
+def test_backtest_model_als_runs_the_als_filter(ewa_ewc_ige, als_fit):
+    from kalcoint.backtest import MODELS, backtest
+
+    assert "als" in MODELS
+    bt = backtest(ewa_ewc_ige, "als")
+    assert bt.retunes["alpha11"].iloc[0] == pytest.approx(als_fit.alpha11, rel=1e-12)
+    assert bt.retunes["obs_var"].iloc[0] == pytest.approx(als_fit.obs_var, rel=1e-12)
+    # the traded spread is the ALS filter's
+    np.testing.assert_allclose(bt.spread, als_fit.result.spread, rtol=0, atol=1e-12)
