@@ -1,6 +1,6 @@
 """Size (and power) of the test of alpha11 = 1 (issue 11, section 6).
 
-For each of --seeds price sets simulated from the model of spec section 1 (kalcoint.synthetic.simulate:
+For each of --seeds price sets simulated from the model of docs/method.md §1 (kalcoint.synthetic.simulate:
 k = 3, Ve = 0.02, Vw = (0.05, 1e-6, 1e-6), the demo's noises) with the true alpha11 given by --alpha11
 (default 1: the null is true), runs ``kalcoint.alpha_test.alpha11_test`` with a small bootstrap
 (--bootstrap, default 99, to keep the run short; the library's default is 199) and counts the

@@ -67,7 +67,7 @@ def digest(path: Path) -> tuple[str, int]:
 
 
 def reference(prices: pd.DataFrame, model, n: int):
-    """Plain NumPy filter (spec section 3) over the first n rows from the model's prior."""
+    """Plain NumPy filter (docs/method.md §3) over the first n rows from the model's prior."""
     p = prices.to_numpy()[:n]
     X = p.copy()
     X[:, 0] = 1.0

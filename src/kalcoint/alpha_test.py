@@ -1,6 +1,6 @@
 """Is ``alpha11 < 1`` better than ``alpha11 = 1``? A likelihood-ratio test with a bootstrap p-value.
 
-The method's central claim (spec section 1) is that the level ``b_1`` of the
+The method's central claim (docs/method.md §1) is that the level ``b_1`` of the
 filter is stationary, ``|alpha11| < 1``; Chan's filter has ``alpha11 = 1``.
 Both models are fitted by maximum likelihood (:mod:`kalcoint.tuning.mle`, same
 fixed prior): the null with ``alpha11`` held at 1, the alternative with

@@ -1,6 +1,6 @@
 """Backtests: accounting, metrics, in-sample and weekly walk-forward runs, side-by-side comparison.
 
-Accounting (spec section 8, the convention that reproduces Chan's Examples 2.8 and 3.3)
+Accounting (docs/method.md §8, the convention that reproduces Chan's Examples 2.8 and 3.3)
 -------------------------------------------------------------------------------------------
 ``units_t`` is the position held at the close of day t (the strategy's output), ``shares_t``
 (n, k) the shares of one unit on that day, ``p_t`` the prices. Dollar positions are

@@ -609,7 +609,7 @@ def save_chan_model(
     path: str | os.PathLike[str], prices: pd.DataFrame, delta: float = 1e-4, state_var: float | None = None,
     obs_var: float = 1e-3, strategy: Mapping[str, Any] | None = None,
 ) -> LiveModel:
-    """Write a model file for Chan's filter (spec section 8) run over ``prices`` (all its columns,
+    """Write a model file for Chan's filter (docs/method.md §8) run over ``prices`` (all its columns,
     the first the dependent asset). No Johansen weights are stored (``weights`` is None)."""
     assets = [str(c) for c in prices.columns]
     frame = _sample(prices, assets)

@@ -95,6 +95,10 @@ def tune(
     residual: Annotated[str, typer.Option("--residual", help="Seed step 5.2 residual: posterior or prior.")] = "posterior",
     bm: Annotated[str, typer.Option("--bm", help="Seed step 5.6 centre: johansen or sample.")] = "johansen",
     fix_alpha11: Annotated[Optional[float], typer.Option("--fix-alpha11", help="Hold alpha11 at this value.")] = None,
+    moments: Annotated[str, typer.Option("--moments", help="Seed re-estimation from the filtered (as written) or "
+                                                           "smoothed states: filtered or smoothed.")] = "filtered",
+    covariance_terms: Annotated[bool, typer.Option("--covariance-terms", help="Seed re-estimation with the "
+                                                   "posterior covariance terms (EM's M-step).")] = False,
     fill: FillOpt = None,
     json_out: JsonOpt = None,
     save: Annotated[Optional[Path], typer.Option("--save", help="Write a model file for `kalcoint update`.")] = None,
@@ -110,12 +114,18 @@ def tune(
     require_dir_writable(plot_dir, "--plot-dir")
     if save is not None and save.exists():
         raise KalcointError(f"--save {save} already exists: choose a new file (models are never overwritten)")
-    frame = load(prices, assets, fill)
     opts: dict[str, Any] = {}
     if method == "seed":
-        opts = {"residual": residual, "bm": bm, "fixed_alpha11": fix_alpha11}
-    elif fix_alpha11 is not None or residual != "posterior" or bm != "johansen":
-        raise KalcointError("--fix-alpha11, --residual and --bm apply to --method seed only")
+        from ..tuning import SeedOptions
+
+        SeedOptions(residual, bm, fix_alpha11, moments, covariance_terms)  # checks them before any work
+        opts = {"residual": residual, "bm": bm, "fixed_alpha11": fix_alpha11, "moments": moments,
+                "covariance_terms": covariance_terms}
+    elif (fix_alpha11 is not None or residual != "posterior" or bm != "johansen" or moments != "filtered"
+          or covariance_terms):
+        raise KalcointError("--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to "
+                            "--method seed only")
+    frame = load(prices, assets, fill)
     with err_console.status(f"tuning ({method})...", spinner="dots") if is_terminal() else _null():
         tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
     console.print(_tuned_table(tuned))
@@ -131,6 +141,7 @@ def tune(
                       + "  ('-': on its bound)")
     warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
     payload = tuned.to_dict()
+    payload["history"] = {key: [float(v) for v in values] for key, values in tuned.history.items()}
     if plot_dir is not None and method == "seed":
         from ..plots import plot_tuning_passes
 
@@ -341,7 +352,7 @@ def demo(
     require_dir_writable(out, "--out")
     frame = demo_prices()
     console.print(f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
-                  "simulated from the model of spec section 1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
+                  "simulated from the model of docs/method.md §1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
                   "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting.")
     comp = run_compare(frame, iterations, 0.7, out, out / "comparison.json")
     mle = comp.row("mle")

@@ -1,4 +1,4 @@
-"""Autocovariance least squares (ALS) for the time-varying model of spec section 1.
+"""Autocovariance least squares (ALS) for the time-varying model of docs/method.md §1.
 
 ALS (Odelson, Rajamani and Rawlings, Automatica 2006; Rajamani and Rawlings,
 Automatica 2009) estimates the noise variances from the autocovariances of the
@@ -46,7 +46,7 @@ for a candidate ``alpha11`` the first filter runs with it, ALS gives the noises,
 and the candidate whose ALS model has the highest innovation log-likelihood
 wins (the grid ``ALPHA11_GRID`` from 0 to ``1 - 1e-5``, then a bounded Brent
 search in ``atanh(alpha11)`` between the best point's neighbours, every round);
-``alpha11="first_pass"`` keeps the first pass's value (spec section 4, step 1,
+``alpha11="first_pass"`` keeps the first pass's value (docs/method.md §4, step 1,
 clipped to +-0.999), a number holds it fixed. The noises of the first filter
 start at the first pass's (:func:`kalcoint.tuning.mle.start_models`); each
 further round runs the first filter with noises moved half-way (``DAMPING``)
