@@ -5,8 +5,9 @@ filter is stationary, ``|alpha11| < 1``; Chan's filter has ``alpha11 = 1``.
 Both models are fitted by maximum likelihood (:mod:`kalcoint.tuning.mle`, same
 fixed prior): the null with ``alpha11`` held at 1, the alternative with
 ``alpha11`` free (bounded at ``1 - 1e-6``). The statistic is
-``LR = 2 (loglik_free - loglik_null)``, taken as 0 if rounding makes it
-negative (the closure of the free space contains the null).
+``LR = 2 (loglik_free - loglik_null)``, taken as 0 if it comes out negative
+(rounding, or the free optimiser stopping short): the closure of the free space
+contains the null, whose ``alpha11 = 1`` is then reported as ``alpha11_hat``.
 
 Under the null the level is a random walk and ``alpha11 = 1`` sits on the
 boundary of the stationary region: the chi-square table does not apply. The
@@ -47,7 +48,8 @@ class Alpha11Test:
     """Likelihood-ratio test of ``alpha11 = 1`` against ``alpha11`` free (see the module doc).
 
     lr_stat : ``2 (loglik_free - loglik_null)`` (>= 0). p_value : bootstrap p-value, None when
-    ``bootstrap == 0``. bootstrap : samples drawn. alpha11_hat : the free MLE of alpha11.
+    ``bootstrap == 0``. bootstrap : samples drawn. alpha11_hat : the free MLE of alpha11 (1 when
+    the null fits at least as well).
     loglik_free, loglik_null : the two maximised log-likelihoods. null_model, free_model : the
     fitted models. bootstrap_stats : (bootstrap,) the statistics of the samples (NaN for a sample
     whose refit failed; ``failed`` counts them and they are left out of the p-value).
@@ -151,6 +153,8 @@ def alpha11_test(
     values = np.ascontiguousarray(np.asarray(prices, dtype=np.float64))
     free, ll_free, null, ll_null = _fits(values, det_order, k_ar_diff)
     lr = lr_statistic(ll_free, ll_null)
+    # the null is a limit point of the free space: if it fits at least as well, it is the maximum
+    alpha11_hat = free.alpha11 if ll_free > ll_null else 1.0
     stats = np.full(int(bootstrap), np.nan)
     children = np.random.SeedSequence(int(seed)).spawn(int(bootstrap))
     workers = min(int(workers or os.cpu_count() or 1), max(int(bootstrap), 1))
@@ -169,5 +173,5 @@ def alpha11_test(
     if bootstrap and valid.size == 0:
         raise ComputationError("alpha11 test: every bootstrap refit failed")
     p_value = float((1 + np.sum(valid >= lr)) / (valid.size + 1)) if bootstrap else None
-    return Alpha11Test(lr, p_value, int(bootstrap), free.alpha11, ll_free, ll_null, null, free, int(seed), stats,
+    return Alpha11Test(lr, p_value, int(bootstrap), alpha11_hat, ll_free, ll_null, null, free, int(seed), stats,
                        int(stats.size - valid.size))
