@@ -302,7 +302,7 @@ def _profile(als: _ALS, first: tuple[float, np.ndarray], candidates: list[float]
         hi = math.atanh(grid[min(best + 1, len(grid) - 1)])
         if hi > lo:
             minimize_scalar(lambda u: -at(math.tanh(u)), bounds=(lo, hi), method="bounded",
-                            options={"xatol": 1e-4})
+                            options={"xatol": 1e-6})
     alpha11 = max(cache, key=lambda a11: cache[a11][1])
     theta, ll = cache[alpha11]
     if theta is None or not math.isfinite(ll):
