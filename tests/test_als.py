@@ -86,7 +86,7 @@ def test_nonnegative_solution_clips_a_negative_unconstrained_estimate():
 @pytest.mark.parametrize("seed", [1, 2])
 def test_recovers_simulated_noises_at_n_20000(seed):
     """Truth alpha11 = 0.95, Ve = 0.02, Vw = (0.05, 1e-6, 1e-6) (synthetic.simulate). Our runs:
-    seed 1: alpha11 0.9510, Ve 0.01988, Vw11 0.05023; seed 2: 0.9462, 0.02044, 0.04905."""
+    seed 1: alpha11 0.9507, Ve 0.01986, Vw11 0.05025; seed 2: 0.9462, 0.02044, 0.04905."""
     prices, truth = simulate(n=20000, seed=seed)
     fit = tune(prices, method="als")
     assert fit.converged
