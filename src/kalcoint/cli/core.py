@@ -105,6 +105,12 @@ def tune(
     entry: Annotated[float, typer.Option("--entry", help="Saved strategy: entry band (sqrt(Q) units).")] = 1.0,
     exit_: Annotated[float, typer.Option("--exit", help="Saved strategy: exit band (sqrt(Q) units).")] = 1.0,
     plot_dir: Annotated[Optional[Path], typer.Option("--plot-dir", help="Write a figure of the tuning passes here.")] = None,
+    retune: Annotated[str, typer.Option("--retune", help="Saved model: re-estimate weekly, monthly or never "
+                                                         "(tuned on the last --window rows).")] = "never",
+    window: Annotated[Optional[int], typer.Option("--window", help="Saved model: estimation window (rows).")] = None,
+    on_degenerate: Annotated[str, typer.Option("--on-degenerate", help="Saved model: use or keep (the previous "
+                                                                       "version) on a degenerate re-estimation.")]
+    = "use",
 ) -> None:
     """Tune the filter (seed passes, maximum likelihood or EM) and report the quantities."""
     from ..tuning import tune as _tune
@@ -114,6 +120,9 @@ def tune(
     require_dir_writable(plot_dir, "--plot-dir")
     if save is not None and save.exists():
         raise KalcointError(f"--save {save} already exists: choose a new file (models are never overwritten)")
+    from .live import check_retune_options, window_rows
+
+    check_retune_options(save, retune, window, on_degenerate, method, iterations)
     opts: dict[str, Any] = {}
     if method == "seed":
         from ..tuning import SeedOptions
@@ -125,7 +134,7 @@ def tune(
           or covariance_terms):
         raise KalcointError("--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to "
                             "--method seed only")
-    frame = load(prices, assets, fill)
+    frame = window_rows(load(prices, assets, fill), retune, window)
     with err_console.status(f"tuning ({method})...", spinner="dots") if is_terminal() else _null():
         tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
     console.print(_tuned_table(tuned))
@@ -151,7 +160,8 @@ def tune(
     if save is not None:
         from ..live import save_model
 
-        save_model(save, tuned, frame, strategy={"strategy": "bands", "entry": entry, "exit": exit_})
+        save_model(save, tuned, frame, strategy={"strategy": "bands", "entry": entry, "exit": exit_}, retune=retune,
+                   window=window, on_degenerate=on_degenerate, iterations=iterations, tol=tol, tune_options=opts)
         err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
     write_json(json_out, payload)
 
@@ -202,8 +212,10 @@ def filter_(
             ssm = tuned.model
     else:
         from ..live import open_saved_model
+        from ._flags import flags
 
-        saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
+        with flags("model", "assets"):
+            saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
         frame = load(prices, list(saved.assets), fill)
         ssm = saved.model
     result = kalman_filter(frame, ssm)
@@ -289,8 +301,11 @@ def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | 
     if backtest:
         from ..backtest import compare_backtests
 
-        bt = compare_backtests(frame, strategy=strategy, cost_bps=cost_bps, window=window, iterations=iterations,
-                               progress=is_terminal(), layout="long")
+        from ._flags import progress_bar
+
+        with progress_bar("walk-forward", is_terminal()) as tick:
+            bt = compare_backtests(frame, strategy=strategy, cost_bps=cost_bps, window=window, iterations=iterations,
+                                   progress=tick, layout="long")
         console.print(_backtest_table(bt, strategy, cost_bps, window))
         payload["backtest"] = {"strategy": strategy, "cost_bps": cost_bps, "window": window,
                                "rows": bt.reset_index().to_dict(orient="records")}
