@@ -60,6 +60,7 @@ def test_fixed_alpha11_mle_is_the_free_fit_on_the_boundary(ewa_ewc_ige):
     assert near["options"]["fixed_alpha11"] == 0.998066
 
 
+@pytest.mark.slow
 def test_bootstrap_is_deterministic_across_workers(ewa_ewc_ige, ewa_test):
     again = alpha11_test(ewa_ewc_ige, bootstrap=19, seed=0, workers=2)
     assert np.array_equal(again.bootstrap_stats, ewa_test.bootstrap_stats)
