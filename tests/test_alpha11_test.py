@@ -52,12 +52,12 @@ def test_statistic_on_ewa_ewc_ige(ewa_ewc_ige, ewa_test):
 def test_fixed_alpha11_mle_is_the_free_fit_on_the_boundary(ewa_ewc_ige):
     values = ewa_ewc_ige.to_numpy()
     jres = johansen(values)
-    near = mle.fit(values, jres, std_errors=False, fixed_alpha11=0.998066)
-    free = mle.fit(values, jres, std_errors=False)
+    near = mle.fit(values, jres, fixed_alpha11=0.998066)
+    free = mle.fit(values, jres)
     # holding alpha11 at the free optimum gives back the free optimum
-    assert kalman_filter(values, near["model"]).loglik == pytest.approx(MLE_LOGLIK, abs=2e-4)
-    assert near["model"].obs_var == pytest.approx(free["model"].obs_var, rel=1e-3)
-    assert near["options"]["fixed_alpha11"] == 0.998066
+    assert kalman_filter(values, near.model).loglik == pytest.approx(MLE_LOGLIK, abs=2e-4)
+    assert near.model.obs_var == pytest.approx(free.model.obs_var, rel=1e-3)
+    assert near.options["fixed_alpha11"] == 0.998066
 
 
 @pytest.mark.slow

@@ -143,7 +143,7 @@ def test_bad_options_are_refused(ewa_ewc_ige):
         tune(ewa_ewc_ige, method="als", alpha11="best")
     with pytest.raises(KalcointError, match="within"):
         tune(ewa_ewc_ige, method="als", alpha11=1.5)
-    with pytest.raises(KalcointError, match="--iterations 0"):
+    with pytest.raises(KalcointError, match="iterations 0"):
         tune(ewa_ewc_ige, method="als", iterations=0)
 
 

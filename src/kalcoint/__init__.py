@@ -27,11 +27,13 @@ from .comparison import Comparison, compare
 from .synthetic import demo_prices, simulate
 from .live import LiveModel, load_model, save_model
 from .backtest import BacktestResult, compare_backtests
+from .backtest import backtest  # the function (the module stays importable as kalcoint.backtest)
+from .screen import screen  # the function, likewise
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdfResult", "BacktestResult", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
+    "AdfResult", "BacktestResult", "backtest", "screen", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
     "KalcointError", "LiveModel", "StateSpaceModel", "TunedModel", "adf", "compare", "compare_backtests",
     "demo_prices", "half_life", "johansen", "kalman_filter", "load_model", "load_prices", "rts_smoother",
     "save_model", "simulate", "tune", "validate_prices",

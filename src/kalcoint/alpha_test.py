@@ -85,8 +85,8 @@ class Alpha11Test:
 def _fits(values: np.ndarray, det_order: int, k_ar_diff: int) -> tuple[StateSpaceModel, float, StateSpaceModel, float]:
     """(free model, its loglik, null model, its loglik) by MLE on an (n, k) panel."""
     jres = johansen(values, det_order=det_order, k_ar_diff=k_ar_diff)
-    free = mle.fit(values, jres, std_errors=False)["model"]
-    null = mle.fit(values, jres, std_errors=False, fixed_alpha11=1.0)["model"]
+    free = mle.fit(values, jres).model
+    null = mle.fit(values, jres, fixed_alpha11=1.0).model
     return free, kalman_filter(values, free).loglik, null, kalman_filter(values, null).loglik
 
 
@@ -127,9 +127,10 @@ def _bootstrap_one(values: np.ndarray, null_model: StateSpaceModel, seed_seq: np
 def check_options(bootstrap: int, workers: int | None = None) -> None:
     """Refuse a bootstrap count < 0 or a worker count < 1 (before any work)."""
     if int(bootstrap) != bootstrap or bootstrap < 0:
-        raise KalcointError(f"bootstrap {bootstrap} must be a whole number >= 0 (0 skips the p-value)")
+        raise KalcointError(f"bootstrap {bootstrap} must be a whole number >= 0 (0 skips the p-value)",
+                            params="bootstrap")
     if workers is not None and (int(workers) != workers or workers < 1):
-        raise KalcointError(f"workers {workers} must be a whole number >= 1")
+        raise KalcointError(f"workers {workers} must be a whole number >= 1", params="workers")
 
 
 def alpha11_test(

@@ -69,6 +69,7 @@ import numpy as np
 from numba import njit
 from scipy.optimize import minimize_scalar, nnls
 
+from .._checks import check_iterations, check_tol
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
@@ -324,9 +325,10 @@ def _alpha11_option(alpha11: Any, values: np.ndarray, johansen_result: JohansenR
     try:
         value = float(alpha11)
     except (TypeError, ValueError):
-        raise KalcointError(f"ALS alpha11={alpha11!r} must be 'profile', 'first_pass' or a number") from None
+        raise KalcointError(f"ALS alpha11={alpha11!r} must be 'profile', 'first_pass' or a number",
+                            params="alpha11") from None
     if not -1.0 <= value <= 1.0:
-        raise KalcointError(f"ALS alpha11={value} must be within [-1, 1]")
+        raise KalcointError(f"ALS alpha11={value} must be within [-1, 1]", params="alpha11")
     return value
 
 
@@ -350,16 +352,14 @@ def fit(
     Returns the dict :func:`kalcoint.tuning.tune` expects (``model``, ``iterations`` = rounds,
     ``converged``, ``history`` per round, ``options``).
     """
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
-    if int(lags) != lags or lags < 1:
-        raise KalcointError(f"ALS lags={lags} must be a whole number >= 1")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
+    if isinstance(lags, bool) or int(lags) != lags or lags < 1:
+        raise KalcointError(f"ALS lags={lags} must be a whole number >= 1", params="lags")
     values = np.ascontiguousarray(values, dtype=np.float64)
     k = values.shape[1]
     if values.shape[0] < 2 * k + 1 + lags:
-        raise KalcointError(f"ALS needs at least {2 * k + 1 + lags} rows, got {values.shape[0]}")
+        raise KalcointError(f"ALS needs at least {2 * k + 1 + lags} rows, got {values.shape[0]}", params="prices")
     tol = ALS_TOL if tol is None else float(tol)
     fixed = _alpha11_option(alpha11, values, johansen_result)
     b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)

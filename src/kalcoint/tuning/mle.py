@@ -22,8 +22,9 @@ Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
 scipy's L-BFGS-B, fed the log-likelihood and its analytic gradient from one
 compiled pass (:func:`_loglik_grad`: the filter forward, its adjoint backward),
 run from several starts (:func:`start_models`); the best optimum
-wins. Standard errors come from a numerical Hessian of the negative
-log-likelihood in the natural quantities (statsmodels' ``approx_hess3``).
+wins. Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
+information at the optimum, shared with EM), on demand through
+:meth:`kalcoint.tuning.TunedModel.cov_params`.
 """
 
 from __future__ import annotations
@@ -35,28 +36,20 @@ from typing import Any
 import numpy as np
 from numba import njit
 from scipy.optimize import minimize
-from statsmodels.tools.numdiff import approx_hess3
 
 from ..cointegration import JohansenResult
+from .._checks import ALPHA11_MAX, CHAN_DELTA, CHAN_OBS_VAR, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from .registry import FitResult
 from .seed import first_pass_model, johansen_path
 
-ALPHA11_MAX = 1.0 - 1e-6
-"""|alpha11| bound of the estimators (MLE and EM): the level stays stationary."""
 LOG_VAR_SPAN = (-70.0, 25.0)
 """Bounds of log(variance / var(daily change of asset 1)) in the optimiser."""
-CHAN_DELTA = 1e-4
-"""The Chan-like start uses Chan's quantities: Vw = delta/(1-delta) I, Ve = 1e-3."""
 FTOL = 1e-12
 """Default L-BFGS-B ``ftol`` (relative reduction of the objective that stops it); ``tol`` overrides."""
 GTOL = 1e-9
 """L-BFGS-B ``gtol`` on the projected gradient of the mean negative log-likelihood per observation."""
-BOUNDARY_RATIO = 1e-6
-"""A variance this small against the daily price-change variance (for a state: its drift over the
-sample) is on its bound for the standard errors; the diagnosis uses the same ratio."""
-HESSIAN_STEP = 1e-4
-"""Relative finite-difference step of the standard-error Hessian."""
 RESTARTS = 3
 """Most restarts of L-BFGS-B from a point where its line search stalled (see :func:`_optimise`)."""
 
@@ -230,16 +223,32 @@ class _Likelihood:
 
 def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpaceModel:
     """The first pass of docs/method.md §4, with its ``alpha11`` clipped to [-0.999, 0.999] so that its
-    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample."""
+    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(first_pass(p, kc.johansen(p)).alpha11, 4)
+    0.9961
+    """
     weights = johansen_result.weights
     level = johansen_path(values, weights)[:, 0]
     denom = float(level[:-1] @ level[:-1])
     alpha11 = float(level[1:] @ level[:-1]) / denom if denom > 0.0 else 0.0
-    return first_pass_model(values, weights, fixed_alpha11=float(np.clip(alpha11, -0.999, 0.999)))
+    return first_pass_model(values, weights, fix_alpha11=float(np.clip(alpha11, -0.999, 0.999)))
 
 
 def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc)."""
+    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> [a.shape for a in default_prior(p, kc.johansen(p))]
+    [(3,), (3,)]
+    """
     initial_state = johansen_path(values, johansen_result.weights).mean(axis=0)
     return initial_state, first_pass(values, johansen_result).initial_cov.copy()
 
@@ -253,15 +262,23 @@ def _prior(values: np.ndarray, johansen_result: JohansenResult,
     if initial_cov is not None:
         p0 = np.asarray(initial_cov, dtype=np.float64).reshape(-1)
     if b0.size != k or p0.size != k or not (np.all(np.isfinite(b0)) and np.all(np.isfinite(p0))):
-        raise KalcointError(f"initial_state and initial_cov must be {k} finite numbers (one per state)")
+        raise KalcointError(f"initial_state and initial_cov must be {k} finite numbers (one per state)",
+                            params=("initial_state", "initial_cov"))
     if np.any(p0 < 0):
-        raise KalcointError("initial_cov must be >= 0 (it is a variance)")
+        raise KalcointError("initial_cov must be >= 0 (it is a variance)", params="initial_cov")
     return b0, p0
 
 
 def change_scale(values: np.ndarray) -> float:
     """Variance of the daily changes of asset 1's price (price units squared): the variance
-    scale of the estimators' bounds and of the diagnosis."""
+    scale of the estimators' bounds and of the diagnosis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> change_scale(np.array([[1.0, 5.0], [2.0, 5.0], [4.0, 6.0]]))
+    0.25
+    """
     scale = float(np.var(np.diff(values[:, 0])))
     if not scale > 0.0 or not math.isfinite(scale):
         raise KalcointError("the dependent asset's price never changes; there is nothing to estimate")
@@ -277,6 +294,14 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
     chan : Chan's quantities (``Vw = 1e-4/(1 - 1e-4)``, ``Ve = 1e-3``) with the first pass's alpha11.
     balanced : half the daily price-change variance to ``Ve``, half to the level, 1% to the
         hedge ratios (spread over their price scale), with the first pass's alpha11.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> b0, p0 = default_prior(p, kc.johansen(p))
+    >>> sorted(start_models(p, kc.johansen(p), b0, p0))
+    ['balanced', 'chan', 'first_pass']
     """
     n, k = values.shape
     first = first_pass(values, johansen_result)
@@ -290,7 +315,7 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
     chan_vw = CHAN_DELTA / (1.0 - CHAN_DELTA)
     return {
         "first_pass": StateSpaceModel(alpha11, first.obs_var, vw_first, initial_state, initial_cov),
-        "chan": StateSpaceModel(alpha11, 1e-3, np.full(k, chan_vw), initial_state, initial_cov),
+        "chan": StateSpaceModel(alpha11, CHAN_OBS_VAR, np.full(k, chan_vw), initial_state, initial_cov),
         "balanced": StateSpaceModel(alpha11, 0.5 * scale, vw_bal, initial_state, initial_cov),
     }
 
@@ -356,50 +381,6 @@ def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple
     return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, iterations, converged, message, trace)
 
 
-def negligible_variances(values: np.ndarray) -> np.ndarray:
-    """(k + 1,) variances below which ``(obs_var, state_var_1..k)`` count as zero (on their bound):
-    ``BOUNDARY_RATIO`` times ``var(dy)`` for ``obs_var``, and for state j the variance whose drift
-    over the sample, ``n * state_var_j * mean(x_j^2)``, is that fraction of ``var(dy)``."""
-    n = values.shape[0]
-    mean_sq = np.concatenate([[1.0], np.mean(values[:, 1:] ** 2, axis=0)])
-    scale = change_scale(values)
-    return BOUNDARY_RATIO * np.concatenate([[scale], scale / (n * mean_sq)])
-
-
-def standard_errors(lik: _Likelihood, params: np.ndarray, negligible: np.ndarray,
-                    hold_alpha11: bool = False) -> dict[str, Any]:
-    """Standard errors of ``params = (alpha11, obs_var, state_var_1..k)`` from the inverse of a
-    central-difference Hessian of the negative log-likelihood (relative steps ``HESSIAN_STEP``).
-
-    A quantity on its bound (|alpha11| within ``10 * HESSIAN_STEP`` of 1, a variance below
-    ``negligible``, see :func:`negligible_variances`) is held fixed and gets ``None``; when the
-    Hessian of the others is not positive definite every entry is ``None``.
-    """
-    k = params.size - 2
-    step = HESSIAN_STEP * np.maximum(np.abs(params), 1e-300)
-    step[0] = min(HESSIAN_STEP, 0.5 * (1.0 - abs(params[0])))
-    free = np.ones(params.size, dtype=bool)
-    free[0] = 1.0 - abs(params[0]) > 10 * HESSIAN_STEP and not hold_alpha11
-    free[1:] = params[1:] >= negligible
-    se: list[float | None] = [None] * params.size
-    if np.any(free):
-        def sub(p: np.ndarray) -> float:
-            full = params.copy()
-            full[free] = p
-            return lik.natural_nll(full)
-
-        hess = approx_hess3(params[free], sub, epsilon=step[free])
-        try:
-            np.linalg.cholesky(hess)
-        except np.linalg.LinAlgError:
-            hess = None
-        if hess is not None:
-            cov = np.linalg.inv(hess)
-            for idx, value in zip(np.flatnonzero(free), np.sqrt(np.diag(cov))):
-                se[idx] = float(value) if math.isfinite(value) else None
-    return {"alpha11": se[0], "obs_var": se[1], "state_var": se[2:2 + k]}
-
-
 def fit(
     values: np.ndarray,
     johansen_result: JohansenResult,
@@ -410,22 +391,29 @@ def fit(
     initial_cov: Any = None,
     std_errors: bool = True,
     fixed_alpha11: float | None = None,
-) -> dict[str, Any]:
+) -> FitResult:
     """Maximum-likelihood fit on an (n, k) price panel (first column = dependent asset).
 
     iterations : cap on L-BFGS-B iterations per start; tol : L-BFGS-B ``ftol`` (relative
     reduction of the objective; ``FTOL`` when None).
-    Returns the dict :func:`kalcoint.tuning.tune` expects: ``model``, ``iterations`` (of the
+    std_errors : ignored (kept for old callers): standard errors are computed on demand by
+    :meth:`kalcoint.tuning.TunedModel.cov_params`.
+
+    Returns a :class:`~kalcoint.tuning.registry.FitResult`: ``model``, ``iterations`` (of the
     winning start), ``converged``, ``history`` (``alpha11``, ``obs_var``, ``loglik`` along the
-    winning start's path), ``options`` (the starts' log-likelihoods, the winning start) and
-    ``std_errors`` (or None when ``std_errors=False``).
+    winning start's path), ``options`` (the starts' log-likelihoods, the winning start).
     fixed_alpha11 : hold alpha11 at this value in [-1, 1] (1: the unit-root level of Chan's
-        filter) and maximise over the variances only.
+    filter) and maximise over the variances only.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(fit(p, kc.johansen(p)).model.alpha11, 2)
+    0.96
     """
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
     if fixed_alpha11 is not None and not -1.0 <= fixed_alpha11 <= 1.0:
         raise KalcointError(f"fixed alpha11 {fixed_alpha11} must be within [-1, 1]")
     values = np.ascontiguousarray(values, dtype=np.float64)
@@ -447,12 +435,12 @@ def fit(
     if fixed_alpha11 is not None:
         params[0] = best.trace[:, 0] = fixed_alpha11
     model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
-    return {
-        "model": model,
-        "iterations": best.iterations,
-        "converged": best.converged,
-        "history": {"alpha11": best.trace[:, 0], "obs_var": best.trace[:, 1], "loglik": best.trace[:, 2]},
-        "options": {
+    return FitResult(
+        model=model,
+        iterations=best.iterations,
+        converged=best.converged,
+        history={"alpha11": best.trace[:, 0], "obs_var": best.trace[:, 1], "loglik": best.trace[:, 2]},
+        options={
             "start": best.start,
             "start_logliks": {o.start: o.loglik for o in optima},
             "optimizer": "L-BFGS-B",
@@ -462,6 +450,4 @@ def fit(
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
             "fixed_alpha11": fixed_alpha11,
         },
-        "std_errors": (standard_errors(lik, params, negligible_variances(values), fixed_alpha11 is not None)
-                       if std_errors else None),
-    }
+    )
