@@ -5,34 +5,62 @@ The pipeline, one module per step: :mod:`kalcoint.data` (price panels),
 (the filter and smoother), :mod:`kalcoint.tuning` (the seed method's passes, MLE, EM,
 diagnosis), :mod:`kalcoint.strategy` and :mod:`kalcoint.backtest`, :mod:`kalcoint.live`
 (saved models), :mod:`kalcoint.screen` (universes), :mod:`kalcoint.plots`.
+
+Importing kalcoint loads none of them (nor numpy, numba, scipy or statsmodels): each name
+below is imported from its module on first use (``kalcoint.tune``, ``from kalcoint import
+johansen``), and importing kalcoint changes no global state (no environment variable, no
+numba setting; threads are limited only around the compiled hot paths, see
+:mod:`kalcoint._threads`).
 """
 
-import os as _os
+from __future__ import annotations
 
-# kalcoint's matrices are k x k with k ~ 2-5: a threaded BLAS only oversubscribes the cores
-# (scipy's L-BFGS-B and the Dask screen workers slowed ~10x under load). Respect a user's setting.
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    _os.environ.setdefault(_var, "1")
-
-from ._numba_cache import configure as _configure_numba_cache
-
-_configure_numba_cache()  # before any kernel is defined
-
-from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
-from .data import load_prices, validate_prices
-from .errors import ComputationError, KalcointError
-from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother
-from .tuning import TunedModel, tune
-from .comparison import Comparison, compare
-from .synthetic import demo_prices, simulate
-from .live import LiveModel, load_model, save_model
-from .backtest import BacktestResult, compare_backtests
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AdfResult", "BacktestResult", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
-    "KalcointError", "LiveModel", "StateSpaceModel", "TunedModel", "adf", "compare", "compare_backtests",
-    "demo_prices", "half_life", "johansen", "kalman_filter", "load_model", "load_prices", "rts_smoother",
-    "save_model", "simulate", "tune", "validate_prices",
-]
+_EXPORTS = {
+    "cointegration": ("AdfResult", "JohansenResult", "adf", "half_life", "johansen"),
+    "data": ("load_prices", "validate_prices"),
+    "errors": ("ComputationError", "KalcointError"),
+    "filtering": ("FilterResult", "StateSpaceModel", "kalman_filter", "rts_smoother"),
+    "tuning": ("TunedModel", "tune"),
+    "comparison": ("Comparison", "compare"),
+    "synthetic": ("demo_prices", "simulate"),
+    "live": ("LiveModel", "load_model", "save_model"),
+    "backtest": ("BacktestResult", "compare_backtests"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+_SUBMODULES = ("backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "plots",
+               "screen", "strategy", "synthetic", "tuning", "warmup")
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a submodule) on first use."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kalcoint' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerly
+    from .backtest import BacktestResult, compare_backtests
+    from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
+    from .comparison import Comparison, compare
+    from .data import load_prices, validate_prices
+    from .errors import ComputationError, KalcointError
+    from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother
+    from .live import LiveModel, load_model, save_model
+    from .synthetic import demo_prices, simulate
+    from .tuning import TunedModel, tune

@@ -37,7 +37,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 from scipy.optimize import minimize
 from statsmodels.tools.numdiff import approx_hess3
 

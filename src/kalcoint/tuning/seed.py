@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
