@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._threads import single_threaded_call
 from ..cointegration import AdfResult, JohansenResult, adf, johansen
 from ..errors import KalcointError
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
@@ -153,6 +154,7 @@ def _fit_seed(values: np.ndarray, jres: JohansenResult, iterations: int, tol: fl
     }
 
 
+@single_threaded_call  # one BLAS thread around the compiled passes and the optimisers
 def tune(
     prices: pd.DataFrame | np.ndarray,
     method: str = "seed",

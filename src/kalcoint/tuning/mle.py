@@ -34,8 +34,6 @@ from typing import Any
 
 import numpy as np
 from .._numba_cache import njit
-from scipy.optimize import minimize
-from statsmodels.tools.numdiff import approx_hess3
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
@@ -382,6 +380,8 @@ def standard_errors(lik: _Likelihood, params: np.ndarray, negligible: np.ndarray
             full = params.copy()
             full[free] = p
             return lik.natural_nll(full)
+
+        from statsmodels.tools.numdiff import approx_hess3
 
         hess = approx_hess3(params[free], sub, epsilon=step[free])
         try:
