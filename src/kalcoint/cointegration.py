@@ -757,11 +757,12 @@ def _adf_kernel(x, maxlag, method, chol_tol, rank_tol, tie_tol):
 
 def half_life(series: np.ndarray | pd.Series) -> float:
     """Half-life of mean reversion in periods: ``-log(2) / lambda`` from the OLS
-    regression ``dx_t = c + lambda x_{t-1}``; ``inf`` when ``lambda >= 0``."""
+    regression ``dx_t = c + lambda x_{t-1}``; ``inf`` when ``lambda >= 0``.
+
+    The slope of a regression with a constant is the ratio of the centred cross product
+    to the centred sum of squares (no least-squares solver needed)."""
     x = np.asarray(series, dtype=np.float64)
-    lag = x[:-1]
+    lag = x[:-1] - x[:-1].mean()
     dx = np.diff(x)
-    design = np.column_stack([lag, np.ones_like(lag)])
-    coef, *_ = np.linalg.lstsq(design, dx, rcond=None)
-    lam = float(coef[0])
+    lam = float(lag @ (dx - dx.mean())) / float(lag @ lag)
     return float(-np.log(2.0) / lam) if lam < 0 else float("inf")
