@@ -31,6 +31,12 @@ def _controller() -> Any:
     if _scan["modules"] != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
+        if "numba" in sys.modules:
+            # numba links scipy's BLAS (a second OpenBLAS) when it first compiles or loads a kernel,
+            # inside the block: load it before the scan so that its pool is limited too
+            with contextlib.suppress(ImportError):
+                import scipy.linalg.cython_blas  # noqa: F401
+
         _scan["controller"] = ThreadpoolController()
         _scan["modules"] = len(sys.modules)
     return _scan["controller"]

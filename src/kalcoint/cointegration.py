@@ -154,7 +154,8 @@ def johansen_critical_values(k: int, det_order: int, test: str = "trace") -> np.
 
 # Compiled Johansen: the moment matrices of the centred VECM regressors, one Cholesky factor
 # for the regressions on the lagged differences, and the symmetric eigenproblem of the
-# canonical correlations (cyclic Jacobi), in one call with no BLAS.
+# canonical correlations (cyclic Jacobi), in one call with no BLAS (numba's matrix products
+# would load scipy's BLAS, and its threads, into every process).
 _EIG_TOL = 1e-15  # Jacobi stops when every off-diagonal entry is below this times the largest diagonal
 
 
@@ -260,7 +261,7 @@ def _johansen_kernel(x, det_order, k_ar_diff, tol):
     m = x.shape[0] - 1 - k_ar_diff
     k = x.shape[1]
     design = _johansen_design(x, det_order, k_ar_diff)
-    gram = design.T @ design if design.shape[1] > 64 else _gram(design)
+    gram = _gram(design)
     r, status = _cholesky_upper(gram)
     if status != _OK:
         return np.zeros(k), np.zeros((k, k)), np.zeros(k), np.zeros(k), status
@@ -286,7 +287,7 @@ def _johansen_kernel(x, det_order, k_ar_diff, tol):
     # W = L^-1 S_k0 U^-T: left solve, then right solve through the transpose
     left = _lower_solve(rt, s_k0)
     w = _lower_solve(u_low, left.T.copy()).T.copy()
-    eig, u = _jacobi_eigh(w @ w.T if k > 64 else _outer_gram(w), tol)
+    eig, u = _jacobi_eigh(_outer_gram(w), tol)
     # v = L^-T u: back substitution with L'
     v = np.empty((k, k))
     for c in range(k):

@@ -269,11 +269,15 @@ def _bfgs_box(y, X, b_start, P_start, x0, lo, hi, maxiter, ftol, gtol, path):  #
             sy += step[i] * gn_i
             yy += gn_i * gn_i
         if sy > 1e-12 * yy and yy > 0.0:
-            yv = gn - g
             if fresh:  # scale the identity as L-BFGS-B does: s'y / y'y
                 H = np.eye(d) * (sy / yy)
-            Hy = H @ yv
-            yHy = yv @ Hy
+            Hy = np.zeros(d)
+            yHy = 0.0
+            for i in range(d):
+                for j in range(d):
+                    Hy[i] += H[i, j] * (gn[j] - g[j])
+            for i in range(d):
+                yHy += (gn[i] - g[i]) * Hy[i]
             rho = 1.0 / sy
             for i in range(d):
                 for j in range(d):
