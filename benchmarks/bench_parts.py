@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine  # noqa: E402
+from _machine import print_machine
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "chan_etf_close.csv"
@@ -57,7 +57,7 @@ def compiled_parts(prices: np.ndarray, repeat: int) -> None:
             warnings.simplefilter("ignore")
             coint_johansen(prices, 0, 1)
 
-    row("Johansen, n = %d, k = %d" % prices.shape, best(lambda: johansen(prices), repeat, 20),
+    row(f"Johansen, n = {prices.shape[0]}, k = {prices.shape[1]}", best(lambda: johansen(prices), repeat, 20),
         best(sm_johansen, repeat, 5), "statsmodels `coint_johansen`")
     y_port = johansen(prices).portfolio(prices)
     def sm_adf():

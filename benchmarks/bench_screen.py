@@ -33,9 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine  # noqa: E402
+from _machine import print_machine
 
-from kalcoint.screen import ScreenOptions, basket_list, load_universe, screen  # noqa: E402
+from kalcoint.screen import ScreenOptions, basket_list, load_universe, screen
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
 
@@ -43,9 +43,10 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_e
 @contextlib.contextmanager
 def previous_algorithm():
     """The screen as it was before issue 13: statsmodels' Johansen and MacKinnon p-values."""
-    import kalcoint.cointegration as coint
     from statsmodels.tsa.adfvalues import mackinnonp
     from statsmodels.tsa.vector_ar.vecm import coint_johansen
+
+    import kalcoint.cointegration as coint
 
     def johansen_kernel(x, det_order, k_ar_diff, tol):
         with warnings.catch_warnings():

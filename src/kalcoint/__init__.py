@@ -35,7 +35,12 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 _SUBMODULES = ("backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "plots",
                "screen", "strategy", "synthetic", "tuning", "warmup")
 
-__all__ = sorted(_MODULE_OF)
+__all__ = [
+    "AdfResult", "BacktestResult", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
+    "KalcointError", "LiveModel", "StateSpaceModel", "TunedModel", "adf", "compare", "compare_backtests",
+    "demo_prices", "half_life", "johansen", "kalman_filter", "load_model", "load_prices", "rts_smoother",
+    "save_model", "simulate", "tune", "validate_prices",
+]
 
 
 def __getattr__(name: str) -> Any:

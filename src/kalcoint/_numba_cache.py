@@ -50,7 +50,11 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def _cache_classes() -> type:
     """numba's function cache with the hash-keyed locator first (built on first use: imports numba)."""
-    from numba.core.caching import CompileResultCacheImpl, FunctionCache, UserProvidedCacheLocator
+    from numba.core.caching import (
+        CompileResultCacheImpl,
+        FunctionCache,
+        UserProvidedCacheLocator,
+    )
 
     class HashKeyedLocator(UserProvidedCacheLocator):
         """numba's user-provided-directory locator, with :func:`cache_dir` as the directory."""
@@ -67,7 +71,7 @@ def _cache_classes() -> type:
             return super(UserProvidedCacheLocator, cls).from_function(py_func, py_file)
 
     class KernelCacheImpl(CompileResultCacheImpl):
-        _locator_classes = [HashKeyedLocator, *CompileResultCacheImpl._locator_classes]
+        _locator_classes = [HashKeyedLocator, *CompileResultCacheImpl._locator_classes]  # noqa: RUF012
 
     class KernelCache(FunctionCache):
         _impl_class = KernelCacheImpl

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from .._numba_cache import njit
 
+from .._numba_cache import njit
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
