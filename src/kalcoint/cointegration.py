@@ -11,6 +11,7 @@ criterion).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -148,7 +149,12 @@ def johansen_critical_values(k: int, det_order: int, test: str = "trace") -> np.
     """(k, 3) critical values at 90/95/99% of the ``test`` ("trace" or "max_eig") statistic for
     H0: rank <= r, r = 0..k-1, of k series (MacKinnon, Haug and Michelis 1996; statsmodels'
     ``c_sjt``/``c_sja`` for k - r series)."""
-    table = (_tables.JOHANSEN_TRACE if test == "trace" else _tables.JOHANSEN_MAX_EIG)[det_order]
+    return _critical_table(k, det_order, test == "trace").copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _critical_table(k: int, det_order: int, trace: bool) -> np.ndarray:
+    table = (_tables.JOHANSEN_TRACE if trace else _tables.JOHANSEN_MAX_EIG)[det_order]
     return np.array([table[k - r - 1] for r in range(k)], dtype=np.float64)
 
 
@@ -374,7 +380,7 @@ def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
     n, k = values.shape
     if not np.all(np.isfinite(values)):
         raise KalcointError("Johansen input has missing or non-finite prices; keep the common history (dropna)")
-    flat = [a for a, col in zip(assets, values.T) if np.ptp(col) == 0.0]
+    flat = [a for a, spread in zip(assets, np.ptp(values, axis=0)) if spread == 0.0]
     if flat:
         raise KalcointError(f"Johansen input series {', '.join(map(str, flat))} is constant; drop it from the basket")
     min_rows = 2 * (k * (k_ar_diff + 1) + 2)
