@@ -160,15 +160,14 @@ def _critical_table(k: int, det_order: int, trace: bool) -> np.ndarray:
 
 # Compiled Johansen: the moment matrices of the centred VECM regressors, one Cholesky factor
 # for the regressions on the lagged differences, and the symmetric eigenproblem of the
-# canonical correlations (cyclic Jacobi), in one call with no BLAS (numba's matrix products
-# would load scipy's BLAS, and its threads, into every process).
+# canonical correlations (cyclic Jacobi), in one call.
 _EIG_TOL = 1e-15  # Jacobi stops when every off-diagonal entry is below this times the largest diagonal
 
 
 @njit(cache=True)
 def _johansen_design(x, det_order, k_ar_diff):
-    """(m, q) regressors of coint_johansen, m = n - 1 - k_ar_diff rows: the lagged differences
-    dx_{t-1..t-p} (k p columns), the level (k), then dx_t (k); centred unless
+    """(q, m) transposed regressors of coint_johansen, m = n - 1 - k_ar_diff rows, q = k (p + 2):
+    the lagged differences dx_{t-1..t-p} (k p rows), the level (k), then dx_t (k); centred unless
     det_order = -1 (the constant of its residual regressions). For det_order = 1 the series
     are first detrended on statsmodels' time index linspace(-1, 1, n). The level is statsmodels'
     x_{t-p} (x_t when p = 0): for p >= 1 its residual on the lagged differences is that of x_{t-1}."""
@@ -176,28 +175,27 @@ def _johansen_design(x, det_order, k_ar_diff):
     p = k_ar_diff
     m = n - 1 - p
     q = k * (p + 2)
-    level = x.copy()
+    level = np.ascontiguousarray(x.T)  # (k, n): one contiguous row per series
     if det_order == 1:
         tt = np.linspace(-1.0, 1.0, n)
         tt -= tt.sum() / n
         ss = (tt * tt).sum()
         for j in range(k):
-            col = level[:, j]
+            col = level[j]
             col -= col.sum() / n
             col -= ((tt * col).sum() / ss) * tt
-    design = np.empty((m, q))
-    for t in range(m):
-        row = t + p + 1  # dx_t = x[row] - x[row - 1]; the level is x[t + 1] = x[row - p]
-        for lag in range(1, p + 1):
-            for j in range(k):
-                design[t, (lag - 1) * k + j] = level[row - lag, j] - level[row - lag - 1, j]
-        for j in range(k):
-            design[t, p * k + j] = level[t + 1, j]
-            design[t, (p + 1) * k + j] = level[row, j] - level[row - 1, j]
+    design = np.empty((q, m))
+    for j in range(k):
+        series = level[j]
+        for t in range(m):
+            row = t + p + 1  # dx_t = x[row] - x[row - 1]; the level is x[t + 1] = x[row - p]
+            design[(p + 1) * k + j, t] = series[row] - series[row - 1]
+            design[p * k + j, t] = series[t + 1]
+            for lag in range(1, p + 1):
+                design[(lag - 1) * k + j, t] = series[row - lag] - series[row - lag - 1]
     if det_order >= 0:
         for c in range(q):
-            col = design[:, c]
-            col -= col.sum() / m
+            design[c] -= design[c].sum() / m
     return design
 
 
@@ -267,7 +265,7 @@ def _johansen_kernel(x, det_order, k_ar_diff, tol):
     m = x.shape[0] - 1 - k_ar_diff
     k = x.shape[1]
     design = _johansen_design(x, det_order, k_ar_diff)
-    gram = _gram(design)
+    gram = design @ design.T  # BLAS (single-threaded at this size): a loop is latency-bound, ~10x slower
     r, status = _cholesky_upper(gram)
     if status != _OK:
         return np.zeros(k), np.zeros((k, k)), np.zeros(k), np.zeros(k), status
@@ -320,22 +318,6 @@ def _johansen_kernel(x, det_order, k_ar_diff, tol):
 
 
 @njit(cache=True)
-def _gram(design):
-    """``design.T @ design`` (q, q) by loops (no BLAS threads on tiny products)."""
-    m, q = design.shape
-    g = np.zeros((q, q))
-    for t in range(m):
-        for i in range(q):
-            di = design[t, i]
-            for j in range(i, q):
-                g[i, j] += di * design[t, j]
-    for i in range(q):
-        for j in range(i):
-            g[i, j] = g[j, i]
-    return g
-
-
-@njit(cache=True)
 def _outer_gram(w):
     """``w @ w.T`` for a small square matrix."""
     k = w.shape[0]
@@ -380,7 +362,8 @@ def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
     n, k = values.shape
     if not np.all(np.isfinite(values)):
         raise KalcointError("Johansen input has missing or non-finite prices; keep the common history (dropna)")
-    flat = [a for a, spread in zip(assets, np.ptp(values, axis=0)) if spread == 0.0]
+    spreads = np.ptp(np.ascontiguousarray(values.T), axis=1)  # numpy's axis-0 reductions are slow on (n, k)
+    flat = [a for a, spread in zip(assets, spreads) if spread == 0.0]
     if flat:
         raise KalcointError(f"Johansen input series {', '.join(map(str, flat))} is constant; drop it from the basket")
     min_rows = 2 * (k * (k_ar_diff + 1) + 2)
