@@ -9,16 +9,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from kc_reference import chan_matlab_units
 
 from kalcoint.backtest import (
-    METRIC_KEYS, account, backtest, compare_backtests, compute_metrics, holding_periods, week_starts,
+    METRIC_KEYS,
+    account,
+    backtest,
+    compare_backtests,
+    compute_metrics,
+    holding_periods,
+    week_starts,
 )
 from kalcoint.cointegration import johansen
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import StateSpaceModel, kalman_filter
-from kc_reference import chan_matlab_units
 from kalcoint.strategy import bands, filter_shares
-
 
 # ---------------------------------------------------------------- plain references (Chan's MATLAB, literally)
 
@@ -254,14 +259,18 @@ def test_walk_forward_weeks_and_static_weights(triplet):
     np.testing.assert_allclose(res.shares[s - starts[0]], w, rtol=1e-12)
 
 
-def test_walk_forward_chan_carries_the_filter_state(triplet):
-    # Chan's model is never re-estimated: carrying the state week to week is one continuous filter
-    res = backtest(triplet, "chan", "bands", **WF)
-    first = week_starts(triplet.index, 250)[0]
-    r = kalman_filter(triplet.iloc[first - 250:], StateSpaceModel.chan(3))
+def test_walk_forward_chan_carries_the_filter_state(ewc_ewa):
+    # Chan's model is never re-estimated: carrying the state week to week is one continuous filter,
+    # and the band legs start from the rule run over the first window (what a saved model holds)
+    res = backtest(ewc_ewa, "chan", "bands", entry=1.0, exit=0.0, **WF)
+    first = week_starts(ewc_ewa.index, 250)[0]
+    r = kalman_filter(ewc_ewa.iloc[first - 250:], StateSpaceModel.chan(2))
     np.testing.assert_allclose(res.deviation, r.innovation[250:], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(res.scale, np.sqrt(r.innovation_var[250:]), rtol=1e-9)
-    np.testing.assert_array_equal(res.units, bands(r.innovation[250:], np.sqrt(r.innovation_var[250:])))
+    whole = bands(r.innovation, np.sqrt(r.innovation_var), entry=1.0, exit=0.0)
+    assert whole[249] == whole[250] == -1  # the short open when the window ends is held into week 1
+    np.testing.assert_array_equal(res.units, whole[250:])
+    assert res.versions is not None and len(res.versions) == 1 and (res.version == 1).all()
 
 
 def test_walk_forward_seed_uses_the_weekly_tuned_model(triplet):
@@ -308,22 +317,27 @@ def test_mle_and_em_lightly(triplet):
 @pytest.mark.parametrize("kwargs,match", [
     ({"strategy": "momentum"}, "strategy"),
     ({"entry": 1.0, "exit": 2.0}, "exit"),
-    ({"window": 250}, "--window"),
-    ({"walk_forward": "daily", "window": 250}, "walk-forward"),
-    ({"walk_forward": "weekly"}, "--window"),
-    ({"walk_forward": "weekly", "window": 1499}, "no week"),
-    ({"model": "static", "delta": 1e-3}, "chan only"),
-    ({"model": "chan", "delta": 1e-3, "state_var": 1e-4}, "either"),
-    ({"model": "nonsense"}, "neither"),
-    ({"lookback": 1, "strategy": "linear"}, "lookback"),
-    ({"lookback": 10}, "lookback"),
-    ({"cost_bps": -1.0}, "cost"),
+    ({"window": 250}, "window applies to walk_forward="),
+    ({"walk_forward": "daily", "window": 250}, "walk_forward='daily' is not one of weekly, monthly"),
+    ({"walk_forward": "weekly"}, "walk_forward='weekly' needs window=N"),
+    ({"walk_forward": "weekly", "window": 10}, "window=10 must be an integer >= 20 \\(trading days\\)"),
+    ({"walk_forward": "weekly", "window": 1499}, "no weekly period"),
+    ({"model": "static", "delta": 1e-3}, "model='chan' only"),
+    ({"model": "chan", "delta": 1e-3, "state_var": 1e-4}, "either delta or state_var"),
+    ({"model": "nonsense"}, "model='nonsense' is not one of static, chan, seed, mle, em"),
+    ({"model": "saved.kcm"}, "opened with kalcoint.load_model"),
+    ({"lookback": 1, "strategy": "linear"}, "lookback=1"),
+    ({"lookback": 10}, "lookback applies to strategy='linear'"),
+    ({"cost_bps": -1.0}, "cost_bps=-1.0"),
+    ({"walk_forward": "weekly", "window": 250, "on_degenerate": "drop"}, "on_degenerate='drop'"),
 ])
 def test_bad_options_raise_one_line(ewc_ewa, kwargs, match):
+    """Library errors name the parameters (the command line says them as flags)."""
     kwargs = {"model": "chan", **kwargs}
     with pytest.raises(KalcointError, match=match) as info:
         backtest(ewc_ewa, **kwargs)
     assert "\n" not in str(info.value)
+    assert "--" not in str(info.value) or "exit" in kwargs  # check_bands (strategy.py) still names flags
 
 
 def test_compare_backtests_table(triplet):
@@ -374,6 +388,7 @@ def test_cli_static_linear_walk_forward(run_cli, tmp_path, chan_file):
     ["--model", "chan", "--strategy", "momentum"],
     ["--model", "chan", "--entry", "1", "--exit", "2"],
     ["--model", "chan", "--window", "250"],
+    ["--model", "chan", "--walk-forward", "weekly", "--window", "250", "--on-degenerate", "drop"],
     ["--model", "static", "--delta", "1e-4"],
     ["--model", "chan", "--walk-forward", "weekly"],
     ["--model", "no_such_model.db"],
@@ -390,18 +405,59 @@ def test_cli_bad_options_exit_2_without_outputs(run_cli, tmp_path, extra, chan_f
     assert not js.exists() and not csv.exists() and not (tmp_path / "plots").exists()
 
 
-def test_cli_saved_model(run_cli, tmp_path, ewc_ewa, chan_file):
-    from kalcoint.live import save_chan_model
+def test_cli_saved_model_replays_after_its_last_date(run_cli, tmp_path, ewc_ewa, chan_file):
+    """A Chan model saved on the first 100 rows, replayed over the file: the days after row 100 of
+    Example 3.3's one continuous filter, with the band legs held at the save carried in."""
+    from kalcoint.live import load_model, save_chan_model
 
     path = tmp_path / "chan.kcm"
     save_chan_model(path, ewc_ewa.iloc[:100])
-    js = tmp_path / "s.json"
-    res = run_cli("backtest", chan_file, "--model", path, "--json", js)
+    before = path.read_bytes()
+    js, csv = tmp_path / "s.json", tmp_path / "s.csv"
+    res = run_cli("backtest", chan_file, "--model", path, "--json", js, "--out", csv)
     assert res.exit_code == 0, res.stderr
+    assert path.read_bytes() == before  # the replay does not change the file
     d = json.loads(js.read_text())
-    assert d["assets"] == ["EWC", "EWA"] and round(100 * d["apr"], 2) == 26.23
+    assert d["assets"] == ["EWC", "EWA"] and d["mode"] == "replay"
+    r = kalman_filter(ewc_ewa, StateSpaceModel.chan(2))
+    units = bands(r.innovation, np.sqrt(r.innovation_var))
+    table = pd.read_csv(csv)
+    assert len(table) == 1400 and table["date"].iloc[0] == f"{ewc_ewa.index[100]:%Y-%m-%d}"
+    np.testing.assert_array_equal(table["units"], units[100:])
+    acc = account(ewc_ewa.to_numpy()[100:], units[100:], filter_shares(r.filtered_state[100:]))
+    np.testing.assert_allclose(table["return"], acc.returns, rtol=1e-9, atol=1e-12)
+    lib = backtest(ewc_ewa, load_model(path))
+    np.testing.assert_allclose(lib.returns, acc.returns, rtol=0, atol=1e-12)
+    assert d["apr"] == pytest.approx(lib.metrics["apr"], rel=1e-12)
     bad = run_cli("backtest", chan_file, "--model", path, "--assets", "EWA,EWC")
     assert bad.exit_code == 2 and "saved model" in bad.stderr
+    bad = run_cli("backtest", chan_file, "--model", path, "--on-degenerate", "keep")
+    assert bad.exit_code == 2 and "--on-degenerate does not apply to a saved model" in bad.stderr
+    early = tmp_path / "early.csv"
+    ewc_ewa.iloc[:101].to_csv(early)
+    bad = run_cli("backtest", early, "--model", path)
+    assert bad.exit_code == 2 and "1 row(s) after the saved model's last date" in bad.stderr
+
+
+def test_progress_is_a_callback(triplet):
+    calls = []
+    res = backtest(triplet.iloc[:300], "seed", walk_forward="weekly", window=250, iterations=20,
+                   progress=lambda done, total: calls.append((done, total)))
+    weeks = len(week_starts(triplet.index[:300], 250))
+    assert calls == [(i, weeks) for i in range(1, weeks + 1)] and len(res.retunes) == weeks == 10
+    calls.clear()
+    compare_backtests(triplet.iloc[:300], models=("static", "chan"), window=250,
+                      progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, weeks) for i in range(1, weeks + 1)] + [(1, 1)]  # static: weekly; chan: one window
+
+
+def test_cli_errors_name_flags(run_cli, chan_file):
+    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC,IGE", "--model", "chan", "--walk-forward", "weekly",
+                  "--window", "10")
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "kalcoint: error: --window 10 must be an integer >= 20 (trading days)"
+    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC", "--model", "chan", "--cost-bps", "-3")
+    assert "--cost-bps -3.0 must be a finite number >= 0" in res.stderr
 
 
 def test_compare_backtests_long_layout(triplet):

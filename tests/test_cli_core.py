@@ -36,7 +36,7 @@ def test_tune_json_keys_and_figures(run_cli, chan_file, tmp_path):
                 "iterations", "converged", "loglik", "adf_pvalue", "elapsed_s", "degenerate", "degenerate_reasons"):
         assert key in d, key
     assert d["method"] == "seed" and d["iterations"] == 2000 and d["converged"] is False
-    # the collapse of spec section 9: Ve below 1e-20, alpha11 near zero
+    # the collapse of docs/method.md §9: Ve below 1e-20, alpha11 near zero
     assert d["obs_var"] < 1e-20
     assert abs(d["alpha11"]) < 1e-3
     assert d["loglik"] == pytest.approx(-502.6013, abs=1e-3)

@@ -1,4 +1,4 @@
-"""The degeneracy diagnosis (issue 4, spec section 9) on EWA/EWC/IGE and on hand-made models."""
+"""The degeneracy diagnosis (issue 4, docs/method.md §9) on EWA/EWC/IGE and on hand-made models."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def price_change_var(values) -> float:
 
 def test_fires_on_the_seed_methods_collapse(ewa_ewc_ige, price_change_var):
     tuned = tune(ewa_ewc_ige, method="seed", iterations=2000)
-    assert tuned.obs_var < 1e-28 and abs(tuned.alpha11) < 1e-4  # the collapse of section 9
+    assert tuned.obs_var < 1e-28 and abs(tuned.alpha11) < 1e-4  # the collapse of docs/method.md §9
     assert tuned.degenerate
     reasons = tuned.degenerate_reasons
     assert len(reasons) == 3
@@ -64,7 +64,7 @@ def test_seed_first_pass_is_not_degenerate(ewa_ewc_ige, values):
     tuned = tune(ewa_ewc_ige, method="seed", iterations=1)
     assert not tuned.degenerate and tuned.degenerate_reasons == []
     d = diagnose(tuned, values)
-    assert d.notes == []  # its frozen hedge ratios are the method's static first pass (spec 4.3)
+    assert d.notes == []  # its frozen hedge ratios are the method's static first pass (docs/method.md §4.3)
     assert d.metrics["drift_ratio"][1:] == [0.0, 0.0]
     assert d.metrics["obs_var_ratio"] == pytest.approx(7.5001, abs=1e-3)
     assert d.metrics["state_share"] == pytest.approx(0.2356, abs=1e-3)

@@ -1,4 +1,4 @@
-"""The compiled filter (spec section 3) against a hand computation and the plain NumPy reference."""
+"""The compiled filter (docs/method.md §3) against a hand computation and the plain NumPy reference."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def test_loglik_formula():
 
 
 def test_spread_is_level_plus_residual():
-    # spec section 6: s_t = p_1 - sum_{j>=2} b_j p_j = b_1 + eps_t
+    # docs/method.md §6: s_t = p_1 - sum_{j>=2} b_j p_j = b_1 + eps_t
     prices = load(["EWA", "EWC", "IGE"])
     res = kalman_filter(prices, first_pass_model(prices.to_numpy(), johansen(prices).weights))
     np.testing.assert_allclose(res.spread, res.filtered_state[:, 0] + res.residual, rtol=0, atol=1e-12)

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from kc_reference import ref_filter
 
 from kalcoint import live
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import kalman_filter
 from kalcoint.strategy import bands
-from kc_reference import ref_filter
 
 N0 = 500  # rows of the tuning sample
 
@@ -67,7 +67,7 @@ def digest(path: Path) -> tuple[str, int]:
 
 
 def reference(prices: pd.DataFrame, model, n: int):
-    """Plain NumPy filter (spec section 3) over the first n rows from the model's prior."""
+    """Plain NumPy filter (docs/method.md §3) over the first n rows from the model's prior."""
     p = prices.to_numpy()[:n]
     X = p.copy()
     X[:, 0] = 1.0
@@ -624,3 +624,344 @@ def test_a_failed_save_leaves_no_file(tmp_path, tuned, prices, monkeypatch, base
     with pytest.raises(KalcointError, match="exit 2.0 is larger than --entry 1.0"):
         live.save_model(tmp_path / "x.db", tuned, prices.iloc[:N0], strategy={"exit": 2.0})
     assert not (tmp_path / "x.db").exists()
+
+
+# ---------------------------------------------------------------- weekly retuning (issue 10)
+
+
+W = 250
+RETUNE_ITERATIONS = 200
+
+
+def week_end_row(prices: pd.DataFrame, row: int) -> int:
+    """The first row at or after ``row`` whose next row is in another calendar week."""
+    weeks = prices.index.to_period("W-SUN")
+    return next(t for t in range(row, len(prices) - 1) if weeks[t] != weeks[t + 1])
+
+
+@pytest.fixture(scope="module")
+def retune_file(tmp_path_factory, prices) -> tuple[Path, int]:
+    """A seed model saved with retune weekly, window 250, from rows ending on the last day of a week."""
+    from kalcoint.tuning import tune
+
+    end = week_end_row(prices, 600)
+    train = prices.iloc[:end + 1]
+    path = tmp_path_factory.mktemp("retune") / "weekly.kcm"
+    live.save_model(path, tune(train.iloc[-W:], iterations=RETUNE_ITERATIONS), train, retune="weekly", window=W,
+                    iterations=RETUNE_ITERATIONS)
+    return path, end
+
+
+@pytest.fixture(scope="module")
+def retune_reference(prices, retune_file):
+    """The walk-forward backtest the weekly model must equal (last 250 rows before its end + 40 rows)."""
+    from kalcoint.backtest import backtest
+
+    _, end = retune_file
+    return backtest(prices.iloc[end + 1 - W:end + 41], "seed", walk_forward="weekly", window=W,
+                    iterations=RETUNE_ITERATIONS)
+
+
+@pytest.mark.slow
+def test_sigkill_during_an_update_that_retunes(retune_file, retune_reference, tmp_path, prices, workers):
+    """A real process killed (SIGKILL) at each statement of an update whose first row starts a new
+    week (the re-estimation is in the batch): the file holds the old state or the new one, never
+    a half-retuned one; feeding the remaining rows then ends equal to the walk-forward backtest."""
+    base, end = retune_file
+    rows = prices.iloc[end + 1:end + 9]  # Monday ...: re-estimation before the first row, 8 rows
+    paths = {label: tmp_path / f"kill_{label}.kcm" for label in live.UPDATE_STATEMENTS}
+    for path in paths.values():
+        shutil.copyfile(base, path)
+    w = workers([{"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
+                 for i, label in enumerate(live.UPDATE_STATEMENTS)])
+    for label in paths:
+        assert w.expect(label, "AT", timeout=300) == f"AT {label}"
+        w.kill(label)
+    old = live.load_model(base)
+    ref = retune_reference
+    made = int((ref.versions["effective_date"] <= f"{rows.index[-1]:%Y-%m-%d}").sum())
+    assert made >= 2  # the saved version and at least one re-estimation inside the batch
+    for label, path in paths.items():
+        m = live.load_model(path)
+        assert integrity(path) == "ok", label
+        versions = m.versions()
+        if label == "committed":
+            assert m.steps == old.steps + 8 and len(versions) == made and m.version == versions[-1].id, label
+        else:
+            assert m.steps == old.steps and len(versions) == 1 and m.version == 1, label
+            np.testing.assert_array_equal(m.state, old.state)
+            assert m.model.to_dict() == old.model.to_dict()
+        m.update(prices.iloc[end + 1:end + 41], since_last=True)
+        h = m.history()
+        h = h[h["kind"] == "update"]
+        np.testing.assert_array_equal(h["units"], ref.units, err_msg=label)
+        np.testing.assert_allclose(h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), ref.state, rtol=0,
+                                   atol=1e-9, err_msg=label)
+        np.testing.assert_array_equal(h["version"], ref.version, err_msg=label)
+
+
+def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, prices, retune_reference):
+    """`tune --save --retune weekly --window 250` then `update`: status, versions, history and retune;
+    the CLI-saved model trades the walk-forward backtest's units."""
+    end = week_end_row(prices, 600)
+    train, model = tmp_path / "train.csv", tmp_path / "w.kcm"
+    prices.iloc[:end + 1].to_csv(train)
+    res = run_cli("tune", train, "--iterations", str(RETUNE_ITERATIONS), "--save", model, "--retune", "weekly",
+                  "--window", str(W))
+    assert res.exit_code == 0, res.stderr
+    new = tmp_path / "new.csv"
+    prices.iloc[end + 1:end + 41].to_csv(new)
+    res = run_cli("update", model, "--prices", new)
+    assert res.exit_code == 0, res.stderr
+    assert "retune          version 2 (seed, window" in res.stdout
+    h = live.load_model(model).history()
+    h = h[h["kind"] == "update"]
+    np.testing.assert_array_equal(h["units"], retune_reference.units)
+    np.testing.assert_array_equal(h["version"], retune_reference.version)
+    st = tmp_path / "status.json"
+    assert run_cli("status", model, "--json", st).exit_code == 0
+    s = json.loads(st.read_text())
+    versions = retune_reference.versions
+    last_day = prices.index[end + 40]
+    assert s["version"] == int(retune_reference.version[-1]) == len(versions)
+    options = s["retune"].pop("options")
+    assert s["retune"] == {"retune": "weekly", "window": W, "method": "seed", "iterations": RETUNE_ITERATIONS,
+                           "tol": None, "on_degenerate": "use"}
+    assert {"residual": "posterior", "bm": "johansen", "fixed_alpha11": None}.items() <= options.items()
+    assert s["last_retune"]["id"] == len(versions)
+    assert s["last_retune"]["effective_date"] == versions["effective_date"].iloc[-1]
+    monday = (last_day + pd.Timedelta(days=7 - last_day.weekday())).strftime("%Y-%m-%d")
+    assert s["next_retune"] == f"week of {monday}"
+    vj = tmp_path / "versions.json"
+    assert run_cli("versions", model, "--json", vj).exit_code == 0
+    v = json.loads(vj.read_text())
+    assert [r["effective_date"] for r in v["versions"]] == versions["effective_date"].tolist()
+    assert [r["outcome"] for r in v["versions"]] == versions["outcome"].tolist()
+    assert [r["alpha11"] for r in v["versions"]] == versions["alpha11"].tolist()
+    res = run_cli("retune", model)
+    assert res.exit_code == 0, res.stderr
+    assert f"version {len(versions) + 1} (seed, window" in res.stdout and "effective from the next row" in res.stdout
+    after = live.load_model(model).versions()[-1]
+    assert (after.window_first, after.window_last) == (f"{prices.index[end + 41 - W]:%Y-%m-%d}",
+                                                       f"{last_day:%Y-%m-%d}")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--retune", "weekly"], "--retune weekly needs --window N"),
+    (["--retune", "weekly", "--window", "5"], "--window 5 must be an integer >= 20"),
+    (["--retune", "daily", "--window", "250"], "--retune daily is not one of never, weekly, monthly"),
+    (["--window", "250"], "--window N applies with --retune weekly"),
+    (["--retune", "weekly", "--window", "5000"], "--window 5000 is longer than the"),
+])
+def test_cli_tune_retune_options_refused_before_work(run_cli, tmp_path, args, message, chan_file):
+    model = tmp_path / "m.kcm"
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--save", model, *args)
+    assert res.exit_code == 2 and res.stdout == "", res.stdout
+    assert res.stderr.startswith("kalcoint: error:") and res.stderr.strip().count("\n") == 0, res.stderr
+    assert message in res.stderr
+    assert not model.exists()
+
+
+def test_keep_refuses_a_degenerate_first_tuning(tmp_path, prices):
+    from kalcoint.tuning import tune
+
+    tuned = tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS)
+    tuned.degenerate, tuned.degenerate_reasons = True, ["scripted reason"]
+    with pytest.raises(KalcointError, match="is degenerate \\(scripted reason\\) and on_degenerate='keep'"):
+        live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[:W], retune="weekly", window=W, on_degenerate="keep",
+                        iterations=RETUNE_ITERATIONS)
+    assert not (tmp_path / "k.kcm").exists()
+    with pytest.raises(KalcointError, match="must be tuned on the last 250 rows"):
+        live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[:W + 5], retune="weekly", window=W)
+    with pytest.raises(KalcointError, match="retune='weekly' needs a tuned model"):
+        live.save_model(tmp_path / "c.kcm", type("T", (), {"assets": ["a", "b"], "method": "chan"})(), prices,
+                        retune="weekly", window=W)
+
+
+def downgrade_to_schema_1(path: Path) -> None:
+    """Make a file of the schema before retuning (no versions table, no version columns)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("DROP TABLE versions")
+    con.execute("ALTER TABLE steps DROP COLUMN version")
+    con.execute("ALTER TABLE head DROP COLUMN version")
+    con.execute("DELETE FROM meta WHERE key = 'retune'")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.execute("PRAGMA user_version = 1")
+    con.execute("COMMIT")
+    con.execute("VACUUM")
+    con.close()
+
+
+def test_a_schema_1_file_loads_as_retune_never_and_upgrades_on_update(model_file, prices):
+    downgrade_to_schema_1(model_file)
+    m = live.load_model(model_file)
+    assert m.policy["retune"] == "never" and m.version == 1 and m.next_retune is None
+    assert [v.outcome for v in m.versions()] == ["applied"] and m.versions()[0].model == m.model
+    s = m.status()
+    assert (s["version"], s["retune"]["retune"], s["next_retune"]) == (1, "never", None)
+    assert (m.history()["version"] == 1).all()
+    m.update(prices.iloc[N0:N0 + 5])
+    con = sqlite3.connect(model_file)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
+    con.close()
+    h = live.load_model(model_file).history()
+    assert len(h) == N0 + 5 and (h["version"] == 1).all()
+    np.testing.assert_allclose(m.state, kalman_filter(prices.iloc[:N0 + 5], m.model).filtered_state[-1], atol=1e-9)
+
+
+# ---------------------------------------------------------------- defects found as a new user (issue 10, 6)
+
+
+def test_cli_json_into_an_unwritable_place_is_refused_before_applying(run_cli, model_file, tmp_path, prices):
+    new = tmp_path / "new.csv"
+    prices.iloc[N0:N0 + 1].to_csv(new)
+    blocker = tmp_path / "D"
+    blocker.write_text("a file where a directory should be")
+    before = digest(model_file)
+    for target in (blocker / "u.json", tmp_path / "missing" / "u.json"):
+        res = run_cli("update", model_file, "--prices", new, "--json", target)
+        assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+        assert f"--json {target}" in res.stderr
+        assert digest(model_file) == before
+    res = run_cli("update", model_file, "--prices", new)  # the retry a scheduled job makes is applied
+    assert res.exit_code == 0 and live.load_model(model_file).steps == N0 + 1
+
+
+def test_cli_output_failing_after_the_commit_has_its_own_exit_code(run_cli, model_file, tmp_path, prices,
+                                                                   monkeypatch):
+    import kalcoint._io
+    from kalcoint.cli.live import EXIT_OUTPUT_FAILED
+
+    def disk_full(path, payload):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kalcoint._io, "write_json", disk_full)
+    new = tmp_path / "new.csv"
+    prices.iloc[N0:N0 + 2].to_csv(new)
+    res = run_cli("update", model_file, "--prices", new, "--json", tmp_path / "u.json")
+    assert res.exit_code == EXIT_OUTPUT_FAILED == 3
+    lines = [line for line in res.stderr.splitlines() if line.startswith("kalcoint: error:")]
+    assert len(lines) == 1 and "the rows were applied" in lines[0] and "No space left on device" in lines[0]
+    assert live.load_model(model_file).steps == N0 + 2
+
+
+def damage(path: Path, how: str) -> None:
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        if how == "pages":  # header intact, 8 KB overwritten in the middle
+            fh.seek(size // 2 // 4096 * 4096)
+            fh.write(bytes(range(256)) * 32)
+        else:
+            fh.truncate(size // 2)
+
+
+@pytest.mark.parametrize("how", ["pages", "truncated"])
+def test_cli_damaged_model_file_gives_one_line_and_is_untouched(run_cli, model_file, tmp_path, prices, how,
+                                                                chan_file):
+    damage(model_file, how)
+    before = digest(model_file)
+    new = tmp_path / "new.csv"
+    prices.iloc[N0:N0 + 1].to_csv(new)
+    commands = [["status", model_file], ["update", model_file, "--prices", new],
+                ["history", model_file, "--out", tmp_path / "h.csv"], ["versions", model_file],
+                ["filter", chan_file, "--model", model_file, "--out", tmp_path / "f.csv"],
+                ["backtest", chan_file, "--model", model_file]]
+    for args in commands:
+        res = run_cli(*args)
+        assert res.exit_code == 2, (args[0], res.stderr)
+        assert res.stderr.startswith("kalcoint: error:") and res.stderr.strip().count("\n") == 0, res.stderr
+        assert f"model file {model_file} is damaged" in res.stderr and "Traceback" not in res.stderr
+        assert digest(model_file) == before, args[0]
+    assert not (tmp_path / "h.csv").exists() and not (tmp_path / "f.csv").exists()
+
+
+def test_cli_locked_and_damaged_files_say_what_they_are(run_cli, model_file, tmp_path, prices):
+    new = tmp_path / "new.csv"
+    prices.iloc[N0:N0 + 1].to_csv(new)
+    holder = sqlite3.connect(model_file, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another writer in the middle of its commit
+    try:
+        res = run_cli("update", model_file, "--prices", new, "--lock-timeout", "0.2")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (f"kalcoint: error: model file {model_file} is locked by another update (waited "
+                                  "--lock-timeout 0.2 s); try again when it has finished")
+    truncated = tmp_path / "t.kcm"
+    shutil.copyfile(model_file, truncated)
+    damage(truncated, "truncated")
+    res = run_cli("update", truncated, "--prices", new)
+    assert res.exit_code == 2 and f"model file {truncated} is damaged" in res.stderr
+    assert "permissions" not in res.stderr
+
+
+def test_cli_json_dash_puts_only_json_on_stdout(run_cli, model_file, tmp_path, prices):
+    new = tmp_path / "new.csv"
+    prices.iloc[N0:N0 + 1].to_csv(new)
+    res = run_cli("update", model_file, "--prices", new, "--json", "-")
+    assert res.exit_code == 0, res.stderr
+    d = json.loads(res.stdout)
+    assert d["applied"] == 1 and d["date"] == f"{prices.index[N0]:%Y-%m-%d}" and "applied 1 row(s)" in res.stderr
+    res = run_cli("status", model_file, "--json", "-")
+    s = json.loads(res.stdout)
+    assert s["steps"] == N0 + 1 and {"version", "last_retune", "retune", "next_retune"} <= set(s)
+    np.testing.assert_array_equal(s["state"], live.load_model(model_file).state)
+    assert json.loads(run_cli("versions", model_file, "--json", "-").stdout)["versions"][0]["id"] == 1
+
+
+def test_two_rows_on_one_calendar_day_are_refused(model_file, tmp_path, prices, run_cli):
+    m = live.load_model(model_file)
+    day = prices.index[N0]
+    rows = prices.iloc[[N0, N0 + 1]].copy()
+    rows.index = [day + pd.Timedelta(hours=10), day + pd.Timedelta(hours=16)]
+    before = digest(model_file)
+    with pytest.raises(KalcointError, match=f"two rows on one calendar day {day:%Y-%m-%d}"):
+        m.update(rows)
+    late = prices.iloc[[N0 - 1]].copy() * 1.001
+    late.index = [prices.index[N0 - 1] + pd.Timedelta(hours=16)]  # the last day again, with a time
+    with pytest.raises(KalcointError, match="is on the calendar day of the model's last row"):
+        m.update(late)
+    path = tmp_path / "intraday.csv"
+    rows.to_csv(path)
+    res = run_cli("update", model_file, "--prices", path)
+    assert res.exit_code == 2 and f"{day:%Y-%m-%d}" in res.stderr and res.stderr.strip().count("\n") == 0
+    assert digest(model_file) == before
+
+
+def test_a_gap_of_more_than_a_week_is_applied_with_a_warning(model_file, tmp_path, prices, run_cli):
+    rows = prices.iloc[[N0, N0 + 8, N0 + 9]]  # skips 7 trading days
+    gap = int(np.busday_count(prices.index[N0].date() + pd.Timedelta(days=1), prices.index[N0 + 8].date()))
+    res = live.load_model(model_file).update(rows.iloc[:1])
+    assert res.warnings == []
+    path = tmp_path / "gap.csv"
+    rows.iloc[1:].to_csv(path)
+    cli = run_cli("update", model_file, "--prices", path, "--max-jump", "inf")
+    assert cli.exit_code == 0
+    expected = (f"{gap} business days skipped between {prices.index[N0]:%Y-%m-%d} and "
+                f"{prices.index[N0 + 8]:%Y-%m-%d} (more than a week)")
+    assert gap == 7 and expected in cli.stderr.replace("\n", " ")
+    assert live.load_model(model_file).steps == N0 + 3
+
+
+def test_cli_a_failed_retune_keeps_the_previous_version_and_says_so(run_cli, tmp_path, prices):
+    """Seed passes break down on the window before 2009-05-11 (alpha11 > 1): the week keeps version 2,
+    stderr says so, the rows are applied, exit 0."""
+    end = week_end_row(prices, 750)
+    train, model, new = tmp_path / "train.csv", tmp_path / "m.kcm", tmp_path / "new.csv"
+    prices.iloc[:end + 1].to_csv(train)
+    prices.iloc[end + 1:end + 16].to_csv(new)
+    assert run_cli("tune", train, "--iterations", str(RETUNE_ITERATIONS), "--save", model, "--retune", "weekly",
+                   "--window", str(W)).exit_code == 0
+    res = run_cli("update", model, "--prices", new)
+    assert res.exit_code == 0, res.stderr
+    err = " ".join(res.stderr.split())
+    assert "warning: re-estimation 3 (window" in err and "failed and the previous version is kept (the rows were " \
+        "applied): seed tuning broke down" in err
+    m = live.load_model(model)
+    outcomes = [v.outcome.split(":")[0] for v in m.versions()]
+    assert outcomes == ["applied", "applied", "failed"] and m.steps == W + 15
+    h = m.history()
+    assert h["version"].iloc[-5:].tolist() == [2] * 5  # the third week trades version 2

@@ -128,7 +128,7 @@ def test_failing_basket_is_a_row_with_its_reason(universe):
     assert all(r.startswith("johansen: ") for r in bad["reason"])
     good = _row(table, "EWA", "EWC", "IGE")
     assert good["status"] == "ok" and round(good["trace_r0"], 4) == 34.4286
-    # a seed breakdown (spec section 9) is a failed row, with the figures computed before it kept
+    # a seed breakdown (docs/method.md §9) is a failed row, with the figures computed before it kept
     failed = table[table["status"] == "failed"]
     assert failed["n_obs"].notna().all()
 

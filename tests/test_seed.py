@@ -1,8 +1,10 @@
-"""The seed method's passes (spec sections 4 and 5): hand computations and the plain NumPy reference."""
+"""The seed method's passes (docs/method.md §4, §5 and §10): hand computations, the plain NumPy
+reference, and the collapse law (docs/findings.md)."""
 
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -77,7 +79,7 @@ def D(num, den=1) -> Decimal:
 
 
 def exact_filter_k2(a11, ve, vw1, vw2, b0, p0):
-    """Spec section 3 for k = 2 in 50-digit arithmetic, written out entry by entry."""
+    """docs/method.md §3 for k = 2 in 50-digit arithmetic, written out entry by entry."""
     b1, b2 = b0
     P11, P12, P22 = p0[0], D(0), p0[1]
     states, innov, qs = [], [], []
@@ -100,7 +102,7 @@ def exact_filter_k2(a11, ve, vw1, vw2, b0, p0):
 
 
 def exact_next_pass(states, innov, residual, bm):
-    """Spec section 5 for k = 2 in 50-digit arithmetic (b0 = (0, 2) every pass)."""
+    """docs/method.md §5 for k = 2 in 50-digit arithmetic (b0 = (0, 2) every pass)."""
     n = 5
     b1 = [s[0] for s in states]
     b2 = [s[1] for s in states]
@@ -170,19 +172,19 @@ def check_runs_against(passes, residual, bm):
 # Real data against the plain NumPy reference (tests/kc_reference.py).
 # --------------------------------------------------------------------------------------------
 
-def assert_pass_equal(run, ref: RefRun, n_pass: int, y_max: float, rtol: float = 1e-10) -> None:
+def assert_pass_equal(run, ref: RefRun, n_pass: int, y_max: float, rtol: float = 1e-10, vw_atol: float = 0.0) -> None:
     """The model and states of kalcoint's run of ``n_pass`` passes equal the reference's pass ``n_pass``."""
     m, rm, rf = run.model, ref.models[n_pass - 1], ref.filters[n_pass - 1]
-    # a11 is dimensionless and O(1); once the method drives it to ~0 (spec 9), compare absolutely at
+    # a11 is dimensionless and O(1); once the method drives it to ~0 (§9), compare absolutely at
     # 1e-14 (observed differences stay below 1e-16 there).
     assert m.alpha11 == pytest.approx(rm.a11, rel=rtol, abs=1e-14)
-    # Ve: after the collapse of spec 9 (pass ~8 on EWA/EWC/IGE) Ve is the mean square of rounding
+    # Ve: after the collapse of §9 (pass ~8 on EWA/EWC/IGE) Ve is the mean square of rounding
     # noise in y_t - x_t.b_t (~1e-30, while |y| ~ 30): its digits are noise, different for any change
     # of summation order (observed: 0.5 relative). Compare it relatively while it is above the noise
     # floor (64 eps max|y|)^2, else require only that both are at that floor.
     floor = (64 * EPS * y_max) ** 2
     assert m.obs_var == pytest.approx(rm.Ve, rel=rtol, abs=floor)
-    np.testing.assert_allclose(m.state_var, np.diag(rm.Vw), rtol=rtol, atol=0)
+    np.testing.assert_allclose(m.state_var, np.diag(rm.Vw), rtol=rtol, atol=vw_atol)
     np.testing.assert_allclose(m.initial_state, rm.b0, rtol=1e-15, atol=0)
     np.testing.assert_allclose(m.initial_cov, np.diag(rm.P0), rtol=rtol, atol=0)
     scale = np.max(np.abs(rf.b_filt), axis=0)
@@ -213,10 +215,13 @@ def test_passes_match_reference(basket_ref, n_pass):
     run = run_seed_passes(prices, jres, iterations=n_pass)
     assert run.iterations == n_pass and not run.converged
     assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
+    # the factor of the collapse law, mean e_t^2 / Q_t^2 of each pass, against the reference's filters
+    expected = [np.mean(f.e**2 / f.Q**2) for f in ref.filters[:n_pass]]
+    np.testing.assert_allclose(run.history[:, 3], expected, rtol=1e-10)
 
 
 def test_collapse_figures_ewa_ewc_ige():
-    """Spec section 9 on the triplet: Ve below 1e-20 within ten passes; a11 ends near 0."""
+    """docs/method.md §9 on the triplet: Ve below 1e-20 within ten passes; a11 ends near 0."""
     prices, jres, ref = reference_run(("EWA", "EWC", "IGE"))
     ves = [m.Ve for m in ref.models]
     assert ves[0] == pytest.approx(1.7626442562566154, rel=1e-10)
@@ -248,7 +253,7 @@ def test_options_match_reference(name):
 
 def test_tol_stop_matches_reference():
     # residual="prior" does not collapse, so the relative changes fall smoothly (with the posterior
-    # residual Ve becomes rounding noise whose relative change stays ~0.1, spec 9, and a tol stop
+    # residual Ve becomes rounding noise whose relative change stays ~0.1, §9, and a tol stop
     # there depends on that noise).
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()
     jres = johansen(prices)
@@ -256,7 +261,7 @@ def test_tol_stop_matches_reference():
     ref = ref_seed(prices, jres.weights, 2000, tol=1e-4, residual="prior")
     assert ref.converged and ref.passes == 38
     run = run_seed_passes(prices, jres, iterations=2000, tol=1e-4, options=opts)
-    assert run.converged and run.iterations == 38 and run.history.shape == (38, 3)
+    assert run.converged and run.iterations == 38 and run.history.shape == (38, 4)
     assert_pass_equal(run, ref, 38, np.max(np.abs(prices[:, 0])))
     assert run.model.alpha11 == pytest.approx(0.9769622559457075, rel=1e-10)
     # not converged within fewer passes than it needs
@@ -304,7 +309,7 @@ def test_tune_reports_the_last_pass(basket_ref):
 
 
 def test_alpha11_above_one_runs_as_written():
-    # On the 250 days EWA/EWC/IGE rows 8..257 pass 2 estimates a11 = 1.00062 > 1: it runs, as the spec
+    # On the 250 days EWA/EWC/IGE rows 8..257 pass 2 estimates a11 = 1.00062 > 1: it runs, as docs/method.md §5
     # writes it, with Vw_11 = (1 - a11^2) Gamma_11 < 0, and later passes bring a11 back below 1.
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()[8:258]
     jres = johansen(prices)
@@ -343,3 +348,144 @@ def test_bad_options_are_refused():
         SeedOptions(residual="innovation-ish")
     with pytest.raises(KalcointError, match="bm"):
         SeedOptions(bm="median")
+
+
+# --------------------------------------------------------------------------------------------
+# The collapse law (docs/findings.md): eps_t = (Ve / Q_t) e_t, so Ve' = Ve^2 mean(e_t^2 / Q_t^2).
+# --------------------------------------------------------------------------------------------
+
+def test_posterior_residual_is_the_scaled_innovation():
+    """eps_t = y_t - x_t b_{t|t} = (Ve / Q_t) e_t, day by day, in the reference's pass 1 and 2."""
+    prices, _, ref = reference_run(("EWA", "EWC", "IGE"))
+    y, X = prices[:, 0], prices.copy()
+    X[:, 0] = 1.0
+    for m in (0, 1):
+        f, ve = ref.filters[m], ref.models[m].Ve
+        eps = y - np.einsum("ti,ti->t", X, f.b_filt)
+        np.testing.assert_allclose(eps, ve / f.Q * f.e, rtol=1e-9, atol=64 * EPS * np.max(np.abs(y)))
+
+
+@pytest.mark.parametrize("assets", BASKETS, ids=lambda a: "-".join(a))
+def test_collapse_law_pass_by_pass(assets):
+    """Ve of pass m + 1 equals Ve_m^2 * mean(e_t^2/Q_t^2) of pass m, the quantities coming from the
+    compiled passes' own history: to 1e-9 relative while Ve > 1e-12, and at every pass within the
+    round-off of the residuals: each eps_t is computed with an error |d_t| <= d = 64 eps max|y|, so
+    mean(eps^2) is off by at most 2 sqrt(Ve') d + d^2 (about 1e-8 relative at Ve' ~ 1e-18)."""
+    prices, jres, _ = reference_run(tuple(assets))
+    h = run_seed_passes(prices, jres, iterations=50).history
+    ve, factor = h[:, 1], h[:, 3]
+    d = 64 * EPS * np.max(np.abs(prices[:, 0]))
+    checked = 0
+    for m in range(49):
+        law = ve[m] ** 2 * factor[m]
+        assert abs(ve[m + 1] - law) <= 1e-9 * law + 2 * math.sqrt(law) * d + d * d, m
+        if ve[m + 1] > 1e-12:
+            assert ve[m + 1] == pytest.approx(law, rel=1e-9), m
+            checked += 1
+    assert checked >= 3
+    # and the collapse follows it: below 1e-20 within ten passes, then at the round-off floor of y
+    assert np.min(ve[:10]) < 1e-20 and np.all(ve[10:] < d * d)
+
+
+def test_collapse_figures_follow_the_law_on_ewa_ewc_ige():
+    """The Ve sequence of the issue, pass by pass: the exponent roughly doubles each pass."""
+    prices, jres, _ = reference_run(("EWA", "EWC", "IGE"))
+    h = run_seed_passes(prices, jres, iterations=8).history
+    ve = h[:, 1]
+    # on this basket the law holds to 1e-9 at every pass whose new Ve is above 1e-20 (passes 1-6)
+    for m in range(7):
+        if ve[m + 1] > 1e-20:
+            assert ve[m + 1] == pytest.approx(ve[m] ** 2 * h[m, 3], rel=1e-9), m
+    expected = [1.7626442562566, 7.831871327274e-2, 2.635870915777e-2, 4.869543153646e-3, 1.521908293241e-4,
+                8.32078053593e-8, 2.4982585355e-14, 2.2086622541e-27]
+    np.testing.assert_allclose(ve, expected, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# The method corrected (docs/method.md §10): smoothed moments and the covariance terms.
+# --------------------------------------------------------------------------------------------
+
+CORRECTED = {
+    "smoothed": SeedOptions(moments="smoothed"),
+    "covariance_terms": SeedOptions(covariance_terms=True),
+    "both": SeedOptions(moments="smoothed", covariance_terms=True),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRECTED))
+def test_corrected_passes_match_reference(name):
+    """The compiled smoother and re-estimates against the textbook RTS smoother and the expectations of
+    the full matrices of §5 (tests/kc_reference.py), 1e-10. The hedge ratios' state variances are exactly
+    0 in the first pass and stay 0 up to rounding (~1e-16): compared absolutely at 1e-14."""
+    opts = CORRECTED[name]
+    prices, jres, _ = reference_run(("EWA", "EWC", "IGE"))
+    ref = ref_seed(prices, jres.weights, 10, moments=opts.moments, covariance_terms=opts.covariance_terms)
+    for n_pass in (2, 3, 10):
+        run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
+        assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), vw_atol=1e-14)
+
+
+def test_which_change_stops_the_collapse():
+    """EWA/EWC/IGE, 2000 passes each (docs/findings.md, "The method corrected")."""
+    prices, jres, _ = reference_run(("EWA", "EWC", "IGE"))
+    runs = {name: run_seed_passes(prices, jres, iterations=2000, options=o) for name, o in CORRECTED.items()}
+    # smoothed moments alone: still collapses (Ve at the round-off floor by pass 20), a11 stays 0.987
+    ve = runs["smoothed"].history[:, 1]
+    assert ve[9] == pytest.approx(1.50964450e-2, rel=1e-6) and np.max(ve[19:]) < 1e-27
+    assert runs["smoothed"].model.alpha11 == pytest.approx(0.9866236, abs=1e-6)
+    # covariance terms alone: Ve never collapses but drifts down without settling
+    ve = runs["covariance_terms"].history[:, 1]
+    assert np.min(ve) == ve[-1] and ve[-1] == pytest.approx(2.5471502e-4, rel=1e-5)
+    assert runs["covariance_terms"].history[-1, 2] == pytest.approx(-293.3044, abs=1e-3)
+    # both (EM's M-step with the method's Vw_11 and P0 rules): a fixed point
+    both = runs["both"]
+    assert both.model.alpha11 == pytest.approx(0.98978538, abs=1e-7)
+    assert both.model.obs_var == pytest.approx(8.7196458e-3, rel=1e-6)
+    assert both.history[-1, 2] == pytest.approx(-259.36329, abs=1e-4)
+    assert np.all(both.model.state_var[1:] < 1e-14)  # the hedge ratios stay frozen: 0 is absorbing
+    tol_run = run_seed_passes(prices, jres, iterations=2000, tol=1e-8, options=CORRECTED["both"])
+    assert tol_run.converged and tol_run.iterations < 2000
+
+
+def test_tune_json_history_shows_the_law(run_cli, chan_file, tmp_path):
+    """`tune --json` carries per-pass alpha11, obs_var, loglik, mean_e2_over_q2: the law checks from it."""
+    import json
+
+    out = tmp_path / "tuned.json"
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--iterations", "8", "--json", out)
+    assert res.exit_code == 0, res.stderr
+    h = json.loads(out.read_text())["history"]
+    assert sorted(h) == ["alpha11", "loglik", "mean_e2_over_q2", "obs_var"] and len(h["obs_var"]) == 8
+    for m in range(6):
+        assert h["obs_var"][m + 1] == pytest.approx(h["obs_var"][m] ** 2 * h["mean_e2_over_q2"][m], rel=1e-9)
+    assert h["obs_var"][-1] == pytest.approx(2.2086622541e-27, rel=1e-9)
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--iterations", "2000", "--moments", "smoothed",
+                  "--covariance-terms", "--json", out)
+    assert res.exit_code == 0, res.stderr
+    d = json.loads(out.read_text())
+    assert d["options"]["moments"] == "smoothed" and d["options"]["covariance_terms"] is True
+    assert d["loglik"] == pytest.approx(-259.36329, abs=1e-4)
+
+
+def test_corrected_options_are_checked(run_cli, chan_file):
+    with pytest.raises(KalcointError, match="moments"):
+        SeedOptions(moments="both")
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--moments", "rts")
+    assert res.exit_code == 2 and "moments='rts' is not one of filtered, smoothed" in res.stderr
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--method", "mle", "--covariance-terms")
+    assert res.exit_code == 2 and "--method seed only" in res.stderr
+
+
+def test_collapsed_spread_is_stationary_even_on_a_random_walk():
+    """docs/findings.md: on a basket whose true spread level is a random walk (a11 = 1), the 2000 passes
+    collapse just the same and the dynamic portfolio's ADF test rejects a unit root: p = 0."""
+    from kalcoint.cointegration import adf
+    from kalcoint.synthetic import simulate
+
+    prices, truth = simulate(alpha11=1.0, seed=3)
+    assert adf(truth.states[:, 0]).pvalue == pytest.approx(0.461, abs=1e-3)
+    tuned = tune(prices, iterations=2000)
+    assert tuned.obs_var < 1e-28 and abs(tuned.alpha11 - 0.00607) < 1e-4
+    test = tuned.adf()
+    assert test.stat == pytest.approx(-132.86, abs=0.01) and test.pvalue == 0.0
+    assert tuned.degenerate

@@ -33,7 +33,7 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ("backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "plots",
-               "screen", "strategy", "synthetic", "tuning", "warmup")
+               "schedule", "screen", "strategy", "synthetic", "tuning", "warmup")
 
 __all__ = [
     "AdfResult", "BacktestResult", "Comparison", "ComputationError", "FilterResult", "JohansenResult",

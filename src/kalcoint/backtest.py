@@ -1,6 +1,6 @@
 """Backtests: accounting, metrics, in-sample and weekly walk-forward runs, side-by-side comparison.
 
-Accounting (spec section 8, the convention that reproduces Chan's Examples 2.8 and 3.3)
+Accounting (docs/method.md §8, the convention that reproduces Chan's Examples 2.8 and 3.3)
 -------------------------------------------------------------------------------------------
 ``units_t`` is the position held at the close of day t (the strategy's output), ``shares_t``
 (n, k) the shares of one unit on that day, ``p_t`` the prices. Dollar positions are
@@ -36,23 +36,35 @@ Metrics (:func:`compute_metrics`), over the n days of the run:
 
 Undefined values (Sharpe of a run that never trades, Calmar without drawdown) are ``None``.
 
-Walk-forward (``walk_forward="weekly"``)
-----------------------------------------
-Weeks are calendar weeks (Monday to Sunday). Before the first trading day ``d`` of each week
-that has at least ``window`` rows before it, the model is re-estimated on the ``window`` rows
-strictly before ``d``: Johansen weights for ``static``; :func:`kalcoint.tuning.tune` for
-``seed``/``mle``/``em``; nothing for ``chan`` or a fixed (saved) model. The filter then runs
-through the week with those quantities. Carrying the filter state: the first week starts from
-the posterior ``(b, P)`` of the first model run over its own estimation window (from its own
-prior); every later week continues from the posterior ``(b, P)`` of the previous trading day,
-computed with last week's model, and predicts with the new model's ``A``, ``Vw``, ``Ve``
-(the new model's ``b0``, ``P0`` are not used). Moving windows (z-scores) use the traded spread
-of earlier days (for the first week: the estimation window's spread); for ``static`` the
-spread of every day of a week is recomputed with that week's weights. The band state (long
-or short) carries over week boundaries. The run (and its metrics) covers the traded weeks
-only. If a weekly re-estimation fails, the previous week's model is kept and the failure is
-recorded in ``BacktestResult.retune_failures``; a failure in the first week is an error.
-Nothing on or after a day influences that day's position (tested by truncating the file).
+Walk-forward (``walk_forward="weekly"`` or ``"monthly"``)
+---------------------------------------------------------
+The schedule is :mod:`kalcoint.schedule`, the one implementation shared with the live model
+file (``update``, ``retune``) and the replay of a saved model. Weeks are calendar weeks (Monday
+to Sunday), months calendar months. Before the first trading day ``d`` of each period that has
+at least ``window`` rows before it, the model is re-estimated on the ``window`` rows strictly
+before ``d``: Johansen weights for ``static``; :func:`kalcoint.tuning.tune` (diagnosis on) for
+the tuning methods; nothing for ``chan`` or a fixed model. The filter then runs through the
+period with those quantities. Carrying the filter state: the first period starts from the
+posterior ``(b, P)`` of the first model run over its own estimation window (from its own
+prior); every later period continues from the posterior ``(b, P)`` of the previous trading day,
+computed with the previous model, and predicts with the new model's ``A``, ``Vw``, ``Ve`` (the
+new model's ``b0``, ``P0`` are not used). The band state (long or short) of a filter starts from
+the band rule run over the first estimation window (what a trader who saved that model holds)
+and carries over period boundaries; the static model's bands start flat. Moving windows
+(z-scores) use the traded spread of earlier days (for the first period: the estimation window's
+spread); for ``static`` the spread of every day of a period is recomputed with that period's
+weights. The run (and its metrics) covers the traded periods only. A re-estimation that fails
+keeps the previous model and is recorded in ``BacktestResult.retune_failures``; a failure in
+the first period is an error. A degenerate fit is traded (``on_degenerate="use"``, the method as
+written) or the previous model kept (``"keep"``). Nothing on or after a day influences that
+day's position (tested by truncating the file).
+
+Replay of a saved model
+-----------------------
+``backtest(prices, saved)`` with a model opened by :func:`kalcoint.live.load_model` continues
+the saved filter over the rows of ``prices`` after the model's last date, from its posterior
+and band state, re-estimating by the model's own retune policy: the days a live model fed
+these rows by ``update`` would trade. The file is not changed.
 """
 
 from __future__ import annotations
@@ -61,27 +73,35 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import schedule
 from .cointegration import half_life, johansen
 from .errors import ComputationError, KalcointError
 from .filtering import StateSpaceModel, kalman_filter
 from .strategy import (
-    STRATEGIES, bands, check_bands, filter_shares, lookback_from_half_life, moving_mean_std,
+    STRATEGIES,
+    band_legs,
+    check_bands,
+    filter_shares,
+    lookback_from_half_life,
+    moving_mean_std,
     static_shares,
 )
+from .tuning import METHODS as _TUNING_METHODS
 
 DAYS_PER_YEAR = 252
-TUNED = ("seed", "mle", "em")
+TUNED = tuple(_TUNING_METHODS)
+"""Model names tuned by :func:`kalcoint.tuning.tune` (the tuning registry's methods)."""
 MODELS = ("static", "chan", *TUNED)
 METRIC_KEYS = ("apr", "sharpe", "max_drawdown", "calmar", "round_trips", "avg_holding_days",
                "time_in_market", "turnover", "half_life")
-WALK_FORWARD = ("weekly",)
-MIN_WINDOW = 20
+WALK_FORWARD = schedule.PERIODS
+MIN_WINDOW = schedule.MIN_WINDOW
+Progress = Callable[[int, int], None]
 
 
 # ---------------------------------------------------------------- accounting and metrics
@@ -124,7 +144,7 @@ def account(prices: np.ndarray, units: np.ndarray, shares: np.ndarray, cost_bps:
     if not (np.all(np.isfinite(u)) and np.all(np.isfinite(h)) and np.all(np.isfinite(p))):
         raise ComputationError("backtest positions or prices are not finite")
     if not (math.isfinite(cost_bps) and cost_bps >= 0):
-        raise KalcointError(f"--cost-bps {cost_bps} must be a finite number >= 0 (basis points of traded value)")
+        raise KalcointError(f"cost_bps={cost_bps} must be a finite number >= 0 (basis points of traded value)")
     held = u[:, None] * h  # shares held at each close
     positions = held * p
     gross = np.abs(positions).sum(axis=1)
@@ -204,8 +224,11 @@ class BacktestResult:
         rule's inputs (innovation and sqrt(Q) for a filter, spread minus moving mean and moving std
         for static; for ``linear`` the spread minus moving mean and moving std).
     shares : (n, k) shares per unit; accounts : the daily accounting arrays.
-    retunes : one row per estimation (walk-forward: per week; in-sample: one) with its date,
-        lookback, half-life and, for filters, alpha11 and obs_var.
+    retunes : one row per estimation (walk-forward: per period; in-sample: one) with its date,
+        lookback, half-life and, for filters, alpha11, obs_var and the version in use.
+    state : (n, k) posterior states ``b_{t|t}`` of a filter (None for static).
+    version : (n,) id of the filter version each day traded with (walk-forward and replay; None
+        otherwise); versions : one row per estimation (:meth:`kalcoint.schedule.Version.to_dict`).
     """
 
     metrics: dict[str, Any]
@@ -227,6 +250,10 @@ class BacktestResult:
     lookback: int | None = None
     retune_failures: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    period: str | None = None
+    state: np.ndarray | None = field(default=None, repr=False)
+    version: np.ndarray | None = field(default=None, repr=False)
+    versions: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def returns(self) -> np.ndarray:
@@ -266,8 +293,14 @@ class BacktestResult:
                                                 if self.strategy == "bands" else "")
                 + f", costs {self.cost_bps:g} bps")
         span = f"  {dates.iloc[0]:%Y-%m-%d} to {dates.iloc[-1]:%Y-%m-%d}, {len(dates)} days"
+        unit = {"weekly": "week", "monthly": "month"}.get(self.period or "", "period")
         if self.mode == "walk-forward":
-            span += f"; re-estimated weekly on the previous {self.window} days ({len(self.retunes)} weeks)"
+            span += (f"; re-estimated {self.period} on the previous {self.window} days "
+                     f"({len(self.retunes)} {unit}s)")
+        elif self.mode == "replay":
+            policy = f"re-estimated {self.period} on the previous {self.window} days" if self.period else \
+                "never re-estimated"
+            span += f"; saved model continued from its last date, {policy}"
         else:
             span += "; every quantity fitted on the whole sample (in-sample: look-ahead included)"
         lines = [head, span]
@@ -279,7 +312,7 @@ class BacktestResult:
         if self.mode == "in-sample" and "degenerate" in self.retunes and isinstance(self.retunes["degenerate"].iloc[0], str):
             lines.append(f"  WARNING: the tuned model looks degenerate: {self.retunes['degenerate'].iloc[0]}")
         if self.retune_failures:
-            lines.append(f"  {len(self.retune_failures)} weekly re-estimations failed and kept the previous model")
+            lines.append(f"  {len(self.retune_failures)} re-estimations failed and kept the previous model")
         return "\n".join(lines)
 
 
@@ -296,45 +329,48 @@ def _num(x: float | None, spec: str) -> str:
 
 @dataclass(frozen=True)
 class _ModelSpec:
-    kind: str  # "static", "chan", "tuned" or "fixed"
+    kind: str  # "static", "chan", "tuned", "fixed" or "replay"
     name: str
     method: str | None = None
     fixed: StateSpaceModel | None = None
     assets: tuple[str, ...] = ()
+    saved: Any = None  # a saved model (an object with ``resume()``) for "replay"
 
 
 def resolve_model(model: str | StateSpaceModel | Any, k: int, *, delta: float | None = None,
                   state_var: float | None = None, obs_var: float | None = None,
                   assets: Sequence[str] | None = None) -> _ModelSpec:
     """Turn ``model`` (a name of :data:`MODELS`, a :class:`StateSpaceModel`, an object with a
-    ``.model`` StateSpaceModel such as a TunedModel or a saved model, or a saved model file path)
-    into what the backtest runs. ``delta``/``state_var``/``obs_var`` apply to ``chan`` only."""
+    ``.model`` StateSpaceModel such as a TunedModel, or a saved model opened by
+    :func:`kalcoint.live.load_model`) into what the backtest runs. ``delta``/``state_var``/``obs_var``
+    apply to ``chan`` only. Files are not opened here: open a saved model with ``load_model``."""
     chan_opts = delta is not None or state_var is not None or obs_var is not None
     if isinstance(model, str) and model in MODELS:
         if chan_opts and model != "chan":
-            raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
+            raise KalcointError("delta, state_var and obs_var apply to model='chan' only")
         if model != "chan":
             return _ModelSpec(model if model == "static" else "tuned", model, None if model == "static" else model)
         if delta is not None and state_var is not None:
-            raise KalcointError("give either --delta or --state-var, not both")
+            raise KalcointError("give either delta or state_var, not both")
         fixed = StateSpaceModel.chan(k, delta=1e-4 if delta is None else delta, state_var=state_var,
                                      obs_var=1e-3 if obs_var is None else obs_var)
         return _ModelSpec("chan", "chan", fixed=fixed)
     if chan_opts:
-        raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
-    name = "model"
-    if isinstance(model, (str, Path)):
-        from .live import open_saved_model
-
-        saved = open_saved_model(model, assets, MODELS)
-        path = Path(model)
-        model, name = saved, str(path)
+        raise KalcointError("delta, state_var and obs_var apply to model='chan' only")
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        raise KalcointError(f"model={str(model)!r} is not one of {', '.join(MODELS)}; a saved model file is "
+                            "opened with kalcoint.load_model(path) and passed as the model")
+    if hasattr(model, "resume"):
+        n_assets = len(getattr(model, "assets", ()))
+        if n_assets != k:
+            raise KalcointError(f"the saved model trades {n_assets} assets but the prices have {k} columns")
+        return _ModelSpec("replay", str(getattr(model, "path", "saved model")), saved=model)
     ssm = model if isinstance(model, StateSpaceModel) else getattr(model, "model", None)
     if not isinstance(ssm, StateSpaceModel):
-        raise KalcointError(f"model {name!r} holds no filter quantities (StateSpaceModel)")
+        raise KalcointError(f"model {type(model).__name__} holds no filter quantities (StateSpaceModel)")
     if ssm.k != k:
-        raise KalcointError(f"model {name!r} has k={ssm.k} assets but the prices have {k} columns")
-    return _ModelSpec("fixed", name if name != "model" else getattr(model, "method", "model"), fixed=ssm)
+        raise KalcointError(f"model has k={ssm.k} assets but the prices have {k} columns")
+    return _ModelSpec("fixed", getattr(model, "method", "model"), fixed=ssm)
 
 
 # ---------------------------------------------------------------- signals
@@ -352,6 +388,10 @@ class _Signals:
     half_lives: list[float]
     retunes: list[dict[str, Any]]
     failures: list[str] = field(default_factory=list)
+    legs: tuple[int, int] = (0, 0)  # band legs held before the first day
+    state: np.ndarray | None = None
+    version: np.ndarray | None = None
+    versions: list[schedule.Version] = field(default_factory=list)
 
 
 def _window_stats(history: np.ndarray, lookback: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -373,10 +413,19 @@ def _static_weights(prices: np.ndarray, det_order: int, k_ar_diff: int) -> np.nd
     return w if w[0] > 0 else -w
 
 
-def _in_sample_signals(p: np.ndarray, spec: _ModelSpec, strategy: str, lookback: int | None,
-                       iterations: int | None, tune_options: dict[str, Any]) -> _Signals:
+def _fit_for(spec: _ModelSpec, iterations: int | None, tune_options: dict[str, Any]) -> schedule.Fit:
+    """The estimation of a filter model: the tuning method's fit, or the fixed model."""
+    if spec.kind == "tuned":
+        return schedule.tuning_fit(spec.method or "seed", iterations, None, tune_options)
+    assert spec.fixed is not None
+    return schedule.fixed_fit(spec.fixed)
+
+
+def _in_sample_signals(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, strategy: str,
+                       lookback: int | None, iterations: int | None, tune_options: dict[str, Any]) -> _Signals:
     n = p.shape[0]
     info: dict[str, Any] = {"row": 0}
+    state = None
     if spec.kind == "static":
         w = _static_weights(p, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
         spread = p @ w
@@ -385,9 +434,12 @@ def _in_sample_signals(p: np.ndarray, spec: _ModelSpec, strategy: str, lookback:
         dev, scale, shares = spread - mean, std, static_shares(w, n)
         info["weights"] = w.tolist()
     else:
-        model = _fit_filter(p, spec, iterations, tune_options, info, diagnose=True)
-        res = kalman_filter(p, model)
-        spread, shares = res.spread, filter_shares(res.filtered_state)
+        est = _fit_for(spec, iterations, tune_options)(prices)
+        info.update(alpha11=est.model.alpha11, obs_var=est.model.obs_var, iterations=est.iterations)
+        if est.degenerate:
+            info["degenerate"] = "; ".join(est.reasons)
+        res = est.window_result if est.window_result is not None else kalman_filter(p, est.model)
+        spread, shares, state = res.spread, filter_shares(res.filtered_state), res.filtered_state
         hl = half_life(spread)
         if strategy == "linear":
             lb, hl = _choose_lookback(lookback, spread, f"the {spec.name} spread")
@@ -396,133 +448,192 @@ def _in_sample_signals(p: np.ndarray, spec: _ModelSpec, strategy: str, lookback:
         else:
             lb, dev, scale = 0, res.innovation, np.sqrt(res.innovation_var)
     info.update(lookback=lb, half_life=hl)
-    return _Signals(spread, dev, scale, shares, np.full(n, lb), [hl], [info])
-
-
-def _fit_filter(p: np.ndarray, spec: _ModelSpec, iterations: int | None, tune_options: dict[str, Any],
-                info: dict[str, Any], diagnose: bool = False) -> StateSpaceModel:
-    """The filter quantities for a fitting sample ``p`` (tuned, or the fixed model); ``diagnose``
-    records the tuning diagnosis (degenerate fit) in ``info``."""
-    if spec.kind != "tuned":
-        assert spec.fixed is not None
-        return spec.fixed
-    from .tuning import tune
-
-    kwargs = dict(tune_options)
-    if spec.method == "mle":
-        kwargs.setdefault("std_errors", False)  # not used by a backtest, and the Hessian is costly
-    if iterations is not None:
-        kwargs["iterations"] = iterations
-    try:
-        sample = pd.DataFrame(p, columns=list(spec.assets)) if len(spec.assets) == p.shape[1] else p
-        tuned = tune(sample, method=spec.method or "seed", diagnose=diagnose, **kwargs)
-    except ModuleNotFoundError as exc:
-        raise KalcointError(f"--model {spec.method}: this tuning method is not available ({exc})") from exc
-    info.update(alpha11=tuned.model.alpha11, obs_var=tuned.model.obs_var, iterations=tuned.iterations)
-    if diagnose and tuned.degenerate:
-        info["degenerate"] = "; ".join(tuned.degenerate_reasons)
-    return tuned.model
+    return _Signals(spread, dev, scale, shares, np.full(n, lb), [hl], [info], state=state)
 
 
 def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
     """Row numbers of the first trading day of each calendar week (Monday-Sunday) with at least
-    ``window`` rows before it."""
-    if not isinstance(index, pd.DatetimeIndex):
-        raise KalcointError("walk-forward needs prices indexed by dates (a DatetimeIndex)")
-    weeks = index.to_period("W-SUN").asi8
-    starts = np.flatnonzero(np.concatenate([[True], weeks[1:] != weeks[:-1]]))
-    return starts[starts >= window]
+    ``window`` rows before it (:func:`kalcoint.schedule.period_starts` with ``"weekly"``)."""
+    return schedule.period_starts(index, "weekly", window)
 
 
-def _walk_forward_signals(p: np.ndarray, starts: np.ndarray, spec: _ModelSpec, strategy: str, window: int,
-                          lookback: int | None, iterations: int | None, tune_options: dict[str, Any],
-                          dates: pd.DatetimeIndex, tick: Callable[[], None]) -> _Signals:
-    n = p.shape[0]
+def _period_lookback(fit_spread: np.ndarray, lookback: int | None, lb_prev: int | None, when: str,
+                     failures: list[str]) -> int:
+    """The moving window of one period: given, or from the half-life of the spread before it
+    (the previous period's when that spread does not revert)."""
+    if lookback is not None:
+        return lookback
+    try:
+        return lookback_from_half_life(fit_spread, f"the spread before {when}")[0]
+    except KalcointError as exc:
+        if lb_prev is None:
+            raise
+        failures.append(f"{when}: {exc}; kept lookback {lb_prev}")
+        return lb_prev
+
+
+def _portfolio(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(n,) ``p_t . w`` row by row (a matrix product may round the same row differently with the
+    number of rows, and a day's value must not depend on how many days follow it)."""
+    return (p * weights[None, :]).sum(axis=1)
+
+
+def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, window: int, lookback: int | None,
+                         tune_options: dict[str, Any], dates: pd.DatetimeIndex,
+                         progress: Progress | None) -> _Signals:
+    n, first = p.shape[0], int(starts[0])
     ends = np.append(starts[1:], n)
-    first = starts[0]
     m_total = n - first
-    spread = np.empty(m_total)
-    dev = np.empty(m_total)
-    scale = np.empty(m_total)
+    spread, dev, scale = np.empty(m_total), np.empty(m_total), np.empty(m_total)
     shares = np.empty((m_total, p.shape[1]))
     lbs = np.zeros(m_total, dtype=np.int64)
     half_lives: list[float] = []
     retunes: list[dict[str, Any]] = []
     failures: list[str] = []
-    history = np.empty(0)  # traded spread of earlier days (filters), for moving windows
-    state: tuple[np.ndarray, np.ndarray] | None = None
-    model: StateSpaceModel | None = None
     weights: np.ndarray | None = None
     lb_prev: int | None = None
-    for s, e in zip(starts, ends):
+    for i, (s, e) in enumerate(zip(starts, ends)):
         info: dict[str, Any] = {"date": dates[s], "row": int(s)}
         fit = p[s - window:s]
         sl = slice(s - first, e - first)
         try:
-            if spec.kind == "static":
-                weights = _static_weights(fit, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
-                info["weights"] = weights.tolist()
-            else:
-                model = _fit_filter(fit, spec, iterations, tune_options, info)
-        except KalcointError as exc:
-            if weights is None and model is None:
+            weights = _static_weights(fit, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
+        except (KalcointError, np.linalg.LinAlgError) as exc:
+            if weights is None:
                 raise KalcointError(f"walk-forward: the first estimation (window before {dates[s]:%Y-%m-%d}) "
                                     f"failed: {exc}") from exc
             failures.append(f"{dates[s]:%Y-%m-%d}: {exc}")
             info["failed"] = str(exc)
-        if model is not None:  # the quantities in use this week (last week's after a failure)
-            info.update(alpha11=model.alpha11, obs_var=model.obs_var)
-        if weights is not None:
-            info["weights"] = weights.tolist()
-        if spec.kind == "static":
-            assert weights is not None
-            week_spread = p[s:e] @ weights
-            fit_spread = fit @ weights
-        else:
-            assert model is not None
-            if state is None:  # first week: warm the filter up on its estimation window
-                warm = kalman_filter(fit, model)
-                history = warm.spread
-                state = warm.last_posterior
-            res = kalman_filter(p[s:e], model, start=state)
-            state = res.last_posterior
-            week_spread = res.spread
-            fit_spread = history[-window:]
-            shares[sl] = filter_shares(res.filtered_state)
-            if strategy == "bands":
-                dev[sl], scale[sl] = res.innovation, np.sqrt(res.innovation_var)
+        info["weights"] = weights.tolist()
+        fit_spread = _portfolio(fit, weights)
         hl = half_life(fit_spread)
         half_lives.append(hl)
-        lb = lookback
-        if strategy == "linear" or spec.kind == "static":
-            if lb is None:
-                try:
-                    lb = lookback_from_half_life(fit_spread, f"the spread before {dates[s]:%Y-%m-%d}")[0]
-                except KalcointError as exc:
-                    if lb_prev is None:
-                        raise
-                    failures.append(f"{dates[s]:%Y-%m-%d}: {exc}; kept lookback {lb_prev}")
-                    lb = lb_prev
-            lb_prev = lb
-            if spec.kind == "static":
-                hist = p[max(0, s - lb + 1):e] @ weights  # this week's weights on earlier days too
-            else:
-                hist = np.concatenate([history[-(lb - 1):] if lb > 1 else history[:0], week_spread])
-            mean, std = _window_stats(hist, lb, e - s)
-            dev[sl], scale[sl] = week_spread - mean, std
-            lbs[sl] = lb
-        if spec.kind == "static":
-            shares[sl] = weights
-        else:
-            history = np.concatenate([history, week_spread])
-        spread[sl] = week_spread
+        lb = _period_lookback(fit_spread, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
+        lb_prev = lb
+        period_spread = _portfolio(p[s:e], weights)
+        hist = _portfolio(p[max(0, s - lb + 1):e], weights)  # this period's weights on earlier days too
+        mean, std = _window_stats(hist, lb, e - s)
+        dev[sl], scale[sl], lbs[sl], shares[sl], spread[sl] = period_spread - mean, std, lb, weights, period_spread
         info.update(lookback=lb, half_life=hl)
         retunes.append(info)
-        tick()
+        if progress is not None:
+            progress(i + 1, len(starts))
     return _Signals(spread, dev, scale, shares, lbs, half_lives, retunes, failures)
 
 
+def _filter_signals(prices: pd.DataFrame, run: schedule.Run, spread_before: np.ndarray, starts: np.ndarray,
+                    strategy: str, window: int | None, lookback: int | None, first: int,
+                    failures: list[str]) -> _Signals:
+    """The strategy's inputs over a schedule run of rows ``first ..``; ``spread_before`` holds the
+    filter spread of the rows before ``first`` (moving windows and half-lives use it);
+    ``starts`` are the rows starting a period (the run's first row included)."""
+    m = run.m
+    dev, scale = run.innovation.copy(), np.sqrt(run.innovation_var)
+    lbs = np.zeros(m, dtype=np.int64)
+    spread_all = np.concatenate([spread_before, run.spread])
+    base = spread_before.size - first  # spread_all[row + base] is the spread of frame row ``row``
+    ends = np.append(starts[1:], first + m)
+    by_row = {row: v for row, v in zip(run.estimated_at, run.versions)}
+    half_lives: list[float] = []
+    retunes: list[dict[str, Any]] = []
+    lb_prev: int | None = None
+    dates = prices.index
+    for s, e in zip(starts, ends):
+        before = spread_all[max(0, s + base - (window or spread_before.size)):s + base]
+        hl = half_life(before) if before.size > 2 else math.nan
+        half_lives.append(hl)
+        in_use = int(run.version[s - first])
+        info: dict[str, Any] = {"date": dates[s], "row": int(s), "version": in_use}
+        v = by_row.get(int(s))
+        model = run.models.get(in_use)
+        if model is not None:
+            info.update(alpha11=model.alpha11, obs_var=model.obs_var)
+        if v is not None and v.outcome.startswith("failed"):
+            info["failed"] = v.outcome[len("failed: "):]
+        if v is not None and v.degenerate:
+            info["degenerate"] = "; ".join(v.reasons)
+        lb = None
+        if strategy == "linear":
+            lb = _period_lookback(before, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
+            lb_prev = lb
+            hist = spread_all[max(0, s + base - (lb - 1)):e + base]
+            mean, std = _window_stats(hist, lb, e - s)
+            dev[s - first:e - first] = spread_all[s + base:e + base] - mean
+            scale[s - first:e - first] = std
+            lbs[s - first:e - first] = lb
+        info.update(lookback=lb, half_life=hl)
+        retunes.append(info)
+    return _Signals(run.spread, dev, scale, filter_shares(run.filtered_state), lbs, half_lives, retunes, failures,
+                    state=run.filtered_state, version=run.version, versions=list(run.versions))
+
+
+def _failures(versions: Sequence[schedule.Version]) -> list[str]:
+    return [f"{v.effective_date}: {v.outcome[len('failed: '):]}" for v in versions if v.outcome.startswith("failed")]
+
+
+def _walk_forward(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, strategy: str, period: str,
+                  window: int, lookback: int | None, iterations: int | None, opts: dict[str, Any],
+                  entry: float, exit: float, on_degenerate: str, progress: Progress | None) -> tuple[_Signals, int]:
+    starts = schedule.period_starts(prices.index, period, window)
+    if starts.size == 0 or starts[0] >= p.shape[0] - 1:
+        raise KalcointError(f"window={window} leaves no {period} period to trade in {p.shape[0]} rows; "
+                            "use a shorter window")
+    first = int(starts[0])
+    if spec.kind == "static":
+        return _static_walk_forward(p, starts, strategy, window, lookback, opts, pd.DatetimeIndex(prices.index),
+                                    progress), first
+    run = schedule.run(prices, first, None, period=period if spec.kind == "tuned" else None, window=window,
+                       fit=_fit_for(spec, iterations, opts), method=spec.name, on_degenerate=on_degenerate,
+                       progress=progress)
+    assert run.warmup is not None
+    sig = _filter_signals(prices, run, run.warmup.spread, starts, strategy, window, lookback, first,
+                          _failures(run.versions))
+    if strategy == "bands":  # the legs a trader of the first version holds after its window
+        _, long_leg, short_leg = band_legs(run.warmup.innovation, np.sqrt(run.warmup.innovation_var), entry, exit)
+        sig.legs = (long_leg, short_leg)
+    return sig, first
+
+
+def _replay(prices: pd.DataFrame, spec: _ModelSpec, strategy: str, progress: Progress | None
+            ) -> tuple[_Signals, pd.DataFrame, str | None, int | None]:
+    """Continue a saved model over the rows of ``prices`` after its last date (see the module doc)."""
+    if strategy != "bands":
+        raise KalcointError(f"strategy={strategy!r}: a saved model trades the 'bands' strategy only")
+    resume = spec.saved.resume()
+    rows = prices[prices.index > resume.history.index[-1]]
+    if len(rows) < 2:
+        raise KalcointError(f"the prices hold {len(rows)} row(s) after the saved model's last date "
+                            f"{schedule.day(resume.history.index[-1])}; a replay needs at least 2")
+    frame = pd.concat([resume.history, rows[list(resume.history.columns)]])
+    first = len(resume.history)
+    run = schedule.run(frame, first, resume.carry, period=resume.period, window=resume.window, fit=resume.fit,
+                       method=resume.method, on_degenerate=resume.on_degenerate, progress=progress)
+    starts = (np.array([first, *(t for t in schedule.period_starts(frame.index, resume.period, 0) if t > first)])
+              if resume.period else np.array([first]))
+    spread_before = resume.spread
+    sig = _filter_signals(frame, run, spread_before, starts, strategy, resume.window, None, first,
+                          _failures(run.versions))
+    sig.legs = resume.legs
+    return sig, rows, resume.period, resume.window
+
+
 # ---------------------------------------------------------------- the backtest
+
+
+def _check_options(prices: Any, strategy: str, entry: float, exit: float, lookback: int | None,
+                   iterations: int | None, cost_bps: float) -> None:
+    if not isinstance(prices, pd.DataFrame):
+        raise KalcointError("backtest needs prices as a DataFrame indexed by date")
+    if strategy not in STRATEGIES:
+        raise KalcointError(f"strategy={strategy!r} is not one of {', '.join(STRATEGIES)}")
+    if strategy == "bands":
+        check_bands(entry, exit)
+    if lookback is not None and (int(lookback) != lookback or lookback < 2):
+        raise KalcointError(f"lookback={lookback} must be an integer >= 2 (days)")
+    if iterations is not None and iterations < 1:
+        raise KalcointError(f"iterations={iterations} must be >= 1")
+    if not (math.isfinite(cost_bps) and cost_bps >= 0):
+        raise KalcointError(f"cost_bps={cost_bps} must be a finite number >= 0 (basis points of traded value)")
 
 
 def backtest(
@@ -540,34 +651,35 @@ def backtest(
     walk_forward: str | None = None,
     window: int | None = None,
     cost_bps: float = 0.0,
-    progress: bool = False,
+    progress: Progress | None = None,
     tune_options: dict[str, Any] | None = None,
+    on_degenerate: str = "use",
 ) -> BacktestResult:
     """Backtest one basket (see the module docstring for the conventions).
 
+    Parameters
+    ----------
     prices : (n, k) DataFrame of positive prices indexed by date, first column = asset 1.
-    model : "static", "chan", "seed", "mle", "em", a StateSpaceModel (or an object with ``.model``)
-        or the path of a saved model file. delta/state_var/obs_var: Chan's filter (defaults 1e-4, -, 1e-3).
+    model : "static", "chan", a tuning method of :data:`TUNED`, a StateSpaceModel (or an object
+        with ``.model``), or a saved model opened by :func:`kalcoint.live.load_model` (replayed over
+        the rows after its last date by its own retune policy). delta/state_var/obs_var: Chan's
+        filter (defaults 1e-4, -, 1e-3).
     strategy : "bands" (entry/exit in units of sqrt(Q_t), or of the moving std for static) or
         "linear" (units = -z-score); lookback : moving window in days (default round(half-life)).
-    iterations : tuning iterations for seed/mle/em (default: tune()'s).
-    walk_forward : None (in-sample) or "weekly" with ``window`` rows of estimation.
-    cost_bps : costs in basis points of traded dollar value. progress : show a rich progress bar
-        on stderr for walk-forward runs.
+    iterations : tuning iterations for the tuning methods (default: tune()'s).
+    walk_forward : None (in-sample), "weekly" or "monthly", with ``window`` rows of estimation.
+    cost_bps : costs in basis points of traded dollar value.
+    progress : called as ``progress(done, total)`` after each walk-forward estimation (or None).
+    on_degenerate : "use" (trade a degenerate re-estimation, the method as written) or "keep"
+        (keep the previous model); walk-forward only.
+
+    Returns
+    -------
+    BacktestResult
     """
     started = time.perf_counter()
-    if not isinstance(prices, pd.DataFrame):
-        raise KalcointError("backtest needs prices as a DataFrame indexed by date")
-    if strategy not in STRATEGIES:
-        raise KalcointError(f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
-    if strategy == "bands":
-        check_bands(entry, exit)
-    if lookback is not None and (int(lookback) != lookback or lookback < 2):
-        raise KalcointError(f"--lookback {lookback} must be an integer >= 2 (days)")
-    if iterations is not None and iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be >= 1")
-    if not (math.isfinite(cost_bps) and cost_bps >= 0):
-        raise KalcointError(f"--cost-bps {cost_bps} must be a finite number >= 0 (basis points of traded value)")
+    _check_options(prices, strategy, entry, exit, lookback, iterations, cost_bps)
+    schedule.check_on_degenerate(on_degenerate)
     assets = [str(c) for c in prices.columns]
     p = prices.to_numpy(dtype=np.float64)
     if p.ndim != 2 or p.shape[1] < 2:
@@ -577,20 +689,32 @@ def backtest(
     spec = replace(resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var,
                                  assets=assets), assets=tuple(assets))
     if lookback is not None and strategy == "bands" and spec.kind != "static":
-        raise KalcointError("--lookback applies to --strategy linear and to the static model's bands only")
+        raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
     opts = dict(tune_options or {})
-    if walk_forward is None:
+    period = walk_forward
+    if spec.kind == "replay":
+        if walk_forward is not None or window is not None or iterations is not None or lookback is not None:
+            raise KalcointError("walk_forward, window, iterations and lookback do not apply to a saved model: "
+                                "it is replayed by its own retune policy")
+        sig, rows, period, window = _replay(prices, spec, strategy, progress)
+        dates, traded_prices, mode = rows.index, rows.to_numpy(dtype=np.float64), "replay"
+    elif walk_forward is None:
         if window is not None:
-            raise KalcointError("--window applies to --walk-forward weekly only")
-        sig = _in_sample_signals(p, spec, strategy, lookback, iterations, opts)
+            raise KalcointError("window applies to walk_forward='weekly' or 'monthly' only")
+        sig = _in_sample_signals(prices, p, spec, strategy, lookback, iterations, opts)
         dates, traded_prices, mode = prices.index, p, "in-sample"
     else:
-        sig, first = _run_walk_forward(prices, p, spec, strategy, walk_forward, window, lookback, iterations,
-                                       opts, progress)
+        schedule.check_period(walk_forward)
+        if window is None:
+            raise KalcointError(f"walk_forward={walk_forward!r} needs window=N (trading days of estimation), "
+                                "e.g. window=250")
+        window = schedule.check_window(window)
+        sig, first = _walk_forward(prices, p, spec, strategy, walk_forward, window, lookback, iterations, opts,
+                                   entry, exit, on_degenerate, progress)
         dates, traded_prices, mode = prices.index[first:], p[first:], "walk-forward"
     if strategy == "bands":
-        units = bands(sig.deviation, sig.scale, entry, exit)
-    else:  # strategy.linear on the moving statistics already computed (per-week lookbacks)
+        units = band_legs(sig.deviation, sig.scale, entry, exit, *sig.legs)[0]
+    else:  # strategy.linear on the moving statistics already computed (per-period lookbacks)
         with np.errstate(invalid="ignore", divide="ignore"):
             z = sig.deviation / sig.scale
         units = np.where(np.isfinite(z), -z, 0.0)
@@ -600,43 +724,17 @@ def backtest(
     metrics = compute_metrics(acc.returns, units, acc, hl)
     frame = pd.DataFrame({"date": pd.DatetimeIndex(dates), "units": units, "return": acc.returns,
                           "equity": np.cumprod(1.0 + acc.returns)})
-    name = spec.name
     lbs = np.unique(sig.lookback[sig.lookback > 0])
+    versions = pd.DataFrame([v.to_dict() for v in sig.versions]) if sig.versions else None
     return BacktestResult(
-        metrics=metrics, frame=frame, mode=mode, assets=assets, model=name, strategy=strategy,
+        metrics=metrics, frame=frame, mode=mode, assets=assets, model=spec.name, strategy=strategy,
         cost_bps=float(cost_bps), entry=float(entry), exit=float(exit), spread=sig.spread,
         deviation=sig.deviation, scale=sig.scale, shares=sig.shares, accounts=acc,
         retunes=pd.DataFrame(sig.retunes), window=window,
         lookback=int(lbs[0]) if lbs.size == 1 else None, retune_failures=sig.failures,
-        elapsed_s=time.perf_counter() - started,
+        elapsed_s=time.perf_counter() - started, period=period, state=sig.state, version=sig.version,
+        versions=versions,
     )
-
-
-def _run_walk_forward(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, strategy: str, walk_forward: str,
-                      window: int | None, lookback: int | None, iterations: int | None, opts: dict[str, Any],
-                      progress: bool) -> tuple[_Signals, int]:
-    if walk_forward not in WALK_FORWARD:
-        raise KalcointError(f"--walk-forward {walk_forward!r} is not one of {', '.join(WALK_FORWARD)}")
-    if window is None:
-        raise KalcointError("--walk-forward weekly needs --window N (trading days of estimation), e.g. --window 250")
-    if int(window) != window or window < MIN_WINDOW:
-        raise KalcointError(f"--window {window} must be an integer >= {MIN_WINDOW} (trading days)")
-    starts = week_starts(prices.index, int(window))
-    if starts.size == 0 or starts[0] >= p.shape[0] - 1:
-        raise KalcointError(f"--window {window} leaves no week to trade in {p.shape[0]} rows; use a shorter window")
-    if not progress:
-        return _walk_forward_signals(p, starts, spec, strategy, int(window), lookback, iterations, opts,
-                                     prices.index, lambda: None), int(starts[0])
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("walk-forward {task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(spec.name, total=int(starts.size))
-        sig = _walk_forward_signals(p, starts, spec, strategy, int(window), lookback, iterations, opts,
-                                    prices.index, lambda: bar.advance(task))
-    return sig, int(starts[0])
 
 
 # ---------------------------------------------------------------- comparison
@@ -653,7 +751,7 @@ def compare_backtests(
     entry: float = 1.0,
     exit: float = 1.0,
     lookback: int | None = None,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     layout: str = "wide",
 ) -> pd.DataFrame:
     """In-sample and weekly walk-forward metrics of several models on one basket.
@@ -664,10 +762,11 @@ def compare_backtests(
     backtested, else empty). layout "long": index ``(model, mode)`` with mode "in-sample" /
     "walk-forward" on consecutive rows, columns the metrics, ``elapsed_s`` and ``error`` (narrower
     to print). Costs ``cost_bps`` apply to both modes. The in-sample run covers every row; the
-    walk-forward run covers the weeks after the first ``window`` rows.
+    walk-forward run covers the weeks after the first ``window`` rows. ``progress(done, total)``
+    is called after each weekly estimation of each walk-forward run.
     """
     if layout not in ("wide", "long"):
-        raise KalcointError(f"layout {layout!r} is not one of 'wide', 'long'")
+        raise KalcointError(f"layout={layout!r} is not one of 'wide', 'long'")
     modes = {"is": "in-sample", "wf": "walk-forward"}
     records = []
     for name in models:
@@ -675,7 +774,8 @@ def compare_backtests(
         error = ""
         try:
             for key in modes:
-                wf = {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
+                wf: dict[str, Any] = {"walk_forward": "weekly", "window": window, "progress": progress} \
+                    if key == "wf" else {}
                 runs[key] = backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
                                      iterations=iterations, cost_bps=cost_bps, **wf)
         except KalcointError as exc:
@@ -697,6 +797,16 @@ def compare_backtests(
 
 
 __all__ = [
-    "Accounts", "BacktestResult", "METRIC_KEYS", "MODELS", "account", "backtest", "compare_backtests",
-    "compute_metrics", "holding_periods", "resolve_model", "week_starts",
+    "METRIC_KEYS",
+    "MODELS",
+    "TUNED",
+    "Accounts",
+    "BacktestResult",
+    "account",
+    "backtest",
+    "compare_backtests",
+    "compute_metrics",
+    "holding_periods",
+    "resolve_model",
+    "week_starts",
 ]

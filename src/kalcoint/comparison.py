@@ -1,4 +1,4 @@
-"""The method's comparison table (spec section 7), with the honest columns of section 9.
+"""The method's comparison table (docs/method.md §7), with the honest columns of §9.
 
 One row per variant: ``static_johansen``, ``alpha_1``, ``alpha_estimated``, ``adaptive``,
 ``chan``, ``mle``, ``em``. Each row gives ``alpha11``, ``obs_var``, the ADF statistic,
@@ -161,7 +161,7 @@ def compare(
     rows: tuple[str, ...] = ROW_NAMES,
     progress: Callable[[str], None] | None = None,
 ) -> Comparison:
-    """Build the comparison of spec section 7 (plus MLE/EM and out-of-sample columns).
+    """Build the comparison of docs/method.md §7 (plus MLE/EM and out-of-sample columns).
 
     prices : (n, k) panel, first column dependent. ``iterations`` is the number of seed
     passes for ``adaptive`` (and the iteration cap for ``mle``/``em``).

@@ -1,6 +1,6 @@
-"""The Kalman filter of the method (spec section 3) and its fixed-interval (RTS) smoother.
+"""The Kalman filter of the method (docs/method.md §3) and its fixed-interval (RTS) smoother.
 
-Model (spec section 1), for k assets with prices ``p`` of shape (n, k):
+Model (docs/method.md §1), for k assets with prices ``p`` of shape (n, k):
 
     y_t = p_{1,t}                      observation (price units of asset 1)
     x_t = (1, p_{2,t}, ..., p_{k,t})   observation row
@@ -32,7 +32,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True)
 class StateSpaceModel:
-    """The quantities of one filter pass (spec section 1), all float64.
+    """The quantities of one filter pass (docs/method.md §1), all float64.
 
     Attributes
     ----------
@@ -83,7 +83,7 @@ class StateSpaceModel:
     def chan(
         cls, k: int, delta: float = 1e-4, state_var: float | None = None, obs_var: float = 1e-3
     ) -> StateSpaceModel:
-        """Chan's filter (spec section 8): ``A = I``, ``Vw = delta/(1-delta) I`` (or ``state_var * I``),
+        """Chan's filter (docs/method.md §8): ``A = I``, ``Vw = delta/(1-delta) I`` (or ``state_var * I``),
         ``Ve = obs_var``, ``b0 = 0``, ``P0 = 0``."""
         if state_var is None:
             if not 0.0 < delta < 1.0:
@@ -122,7 +122,7 @@ def observation_arrays(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, n
 @njit(cache=True, nogil=True)
 def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
                  b_pred, P_pred, b_filt, P_filt, innov, innov_var):  # pragma: no cover - compiled
-    """Spec section 3 for t = 0..n-1; returns the log-likelihood (NaN if some Q_t <= 0).
+    """docs/method.md §3 for t = 0..n-1; returns the log-likelihood (NaN if some Q_t <= 0).
 
     ``(b_start, P_start)`` is the prior at t = 0 when ``predict_first`` is False,
     else the posterior of the step before t = 0 (used to continue a filter).
@@ -285,7 +285,7 @@ def kalman_filter(
     *,
     start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FilterResult:
-    """Run the filter of spec section 3 over an (n, k) price panel (first column = dependent asset).
+    """Run the filter of docs/method.md §3 over an (n, k) price panel (first column = dependent asset).
 
     ``start=(b, P)``: continue from a posterior state ``b`` (k,) and covariance ``P`` (k, k)
     of the day before the first row (a prediction step is taken first), instead of the

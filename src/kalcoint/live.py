@@ -25,27 +25,51 @@ Guarantees
   lock it re-reads the head and re-validates its rows against it, so it is
   refused (e.g. "date not after the last one") rather than applied twice.
 
+Retuning (the method as its author runs it)
+-------------------------------------------
+A model saved with a retune policy (``retune="weekly"`` or ``"monthly"`` and ``window=N``)
+is re-estimated by :mod:`kalcoint.schedule`, the implementation ``backtest(...,
+walk_forward=...)`` uses: before the first row of a new calendar week (month), on the N rows
+strictly before it, continuing the posterior ``(b, P)`` of the day before. The file keeps the
+rows this needs (every row fed is a step). Every estimation is a *version* (``versions``
+table); a step records the version it traded with. A failed re-estimation keeps the previous
+version (outcome ``failed: <reason>``); a degenerate one is traded (``on_degenerate="use"``)
+or skipped (``"keep"``, outcome ``degenerate: kept previous``). The re-estimation runs before
+the write transaction and is written in the same transaction as the rows: a kill leaves the
+old state or the new one, never a half-retuned file.
+
 Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
 = :data:`SCHEMA_VERSION`)::
 
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         format          'kalcoint-live-model'
-        schema_version  '1'
+        schema_version  '2'
         kalcoint_version, created_at (UTC ISO)
-        method          'seed' | 'mle' | 'em' | 'chan'
+        method          'seed' | 'mle' | 'em' | ... | 'chan'
         assets          JSON list of tickers, dependent asset first
-        model           JSON StateSpaceModel.to_dict() (alpha11, obs_var, state_var,
-                        initial_state, initial_cov)
+        model           JSON StateSpaceModel.to_dict() of version 1 (alpha11, obs_var,
+                        state_var, initial_state, initial_cov)
         weights         JSON list (Johansen weights, k) or null (Chan's filter)
         strategy        JSON {"strategy": "bands", "entry": 1.0, "exit": 1.0}
         tuning          JSON TunedModel.to_dict() (or Chan's settings)
+        retune          JSON {"retune": "never"|"weekly"|"monthly", "window": N|null,
+                        "method", "iterations", "tol", "options", "on_degenerate"}
     head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
-         long_leg INTEGER, short_leg INTEGER, updated_at TEXT)
+         long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
+         version INTEGER)                               -- the version the next row trades with
     steps(step INTEGER PRIMARY KEY,                    -- 1, 2, ... every row ever fed
           kind TEXT ('tune' | 'update'), date TEXT UNIQUE, prices TEXT (JSON k),
           state TEXT (JSON k, posterior b_{t|t}), innovation REAL, innovation_var REAL,
-          zscore REAL, spread REAL, units INTEGER, applied_at TEXT)
+          zscore REAL, spread REAL, units INTEGER, applied_at TEXT,
+          version INTEGER)                              -- the version the row traded with
+    versions(id INTEGER PRIMARY KEY, effective_date TEXT (first row it trades; NULL until
+          the next update after a manual retune), window_first TEXT, window_last TEXT,
+          method TEXT, model TEXT (JSON, NULL when failed), loglik REAL, degenerate INTEGER,
+          reasons TEXT (JSON list), outcome TEXT, created_at TEXT)
+
+Files of schema version 1 (before retuning) load as ``retune="never"`` with one version
+(the saved quantities); the first update upgrades them to version 2 inside its transaction.
 
 Dates are ISO ``YYYY-MM-DD`` text (with a time if the data has one). The rows
 of the sample the model was saved with are recorded as ``kind='tune'`` (with
@@ -66,21 +90,25 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import schedule
 from ._io import atomic_path, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
+from .schedule import Version
 from .strategy import band_legs, check_bands
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 APPLICATION_ID = 0x6B636C6D  # "kclm"
 FORMAT = "kalcoint-live-model"
 DEFAULT_STRATEGY: dict[str, Any] = {"strategy": "bands", "entry": 1.0, "exit": 1.0}
@@ -90,6 +118,24 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 """Seconds an update waits for another update of the same file to finish."""
 PRICE_RTOL = 1e-9
 """Relative tolerance when ``since_last`` compares a re-fed row with the one recorded."""
+GAP_BUSINESS_DAYS = 5
+"""A batch whose rows skip more business days than this (a week) is applied with a warning."""
+NEVER = {"retune": "never", "window": None, "on_degenerate": "use"}
+
+_VERSIONS_TABLE = """
+CREATE TABLE versions (
+    id INTEGER PRIMARY KEY,
+    effective_date TEXT,
+    window_first TEXT NOT NULL,
+    window_last TEXT NOT NULL,
+    method TEXT NOT NULL,
+    model TEXT,
+    loglik REAL,
+    degenerate INTEGER NOT NULL,
+    reasons TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)"""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,7 +147,8 @@ CREATE TABLE head (
     cov TEXT NOT NULL,
     long_leg INTEGER NOT NULL,
     short_leg INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE steps (
     step INTEGER PRIMARY KEY,
@@ -114,36 +161,41 @@ CREATE TABLE steps (
     zscore REAL NOT NULL,
     spread REAL NOT NULL,
     units INTEGER NOT NULL,
-    applied_at TEXT NOT NULL
+    applied_at TEXT NOT NULL,
+    version INTEGER
 );
-"""
+""" + _VERSIONS_TABLE + ";"
 
 _INSERT_STEP = (
     "INSERT INTO steps (step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
-    "applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "applied_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_HEAD = (
-    "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ? "
-    "WHERE id = 1"
+    "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ?, "
+    "version = ? WHERE id = 1"
+)
+_INSERT_VERSION = (
+    "INSERT INTO versions (id, effective_date, window_first, window_last, method, model, loglik, degenerate, "
+    "reasons, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _statement_hook: Callable[[int, str], None] | None = None
 """Test seam: called as ``hook(i, label)`` before write statement i of an update
-(0 BEGIN, 1 read head, 2 insert steps, 3 update head, 4 COMMIT) and with
-``(5, "committed")`` after the commit. ``None`` in normal use."""
+(0 BEGIN, 1 read head, 2 insert versions, 3 insert steps, 4 update head, 5 COMMIT) and with
+``(6, "committed")`` after the commit. ``None`` in normal use."""
 
-UPDATE_STATEMENTS = ("begin", "read_head", "insert_steps", "update_head", "commit", "committed")
+UPDATE_STATEMENTS = ("begin", "read_head", "insert_versions", "insert_steps", "update_head", "commit",
+                     "committed")
 
 
 # ---------------------------------------------------------------- small helpers
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _day(stamp: pd.Timestamp) -> str:
-    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
+_day = schedule.day
 
 
 def _dumps(values: Any) -> str:
@@ -191,16 +243,45 @@ def target_shares(state: np.ndarray, prices: np.ndarray, units: float, capital: 
     return units * shares
 
 
+# ---------------------------------------------------------------- errors of the file itself
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _damaged(path: Path, exc: BaseException) -> KalcointError:
+    return KalcointError(f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
+                         "restore it from a backup, or re-create it with save_model()")
+
+
+def _busy(path: Path, lock_timeout: float) -> KalcointError:
+    return KalcointError(f"model file {path} is locked by another update (waited lock_timeout={lock_timeout:g} "
+                         "s); try again when it has finished")
+
+
+@contextmanager
+def _sqlite_errors(path: Path, lock_timeout: float) -> Iterator[None]:
+    """Turn SQLite's errors into one line: locked by another process, or a damaged file."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if _locked(exc):
+            raise _busy(path, lock_timeout) from None
+        raise _damaged(path, exc) from None
+
+
 # ---------------------------------------------------------------- the snapshot of a file
 
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """Everything read from a model file (the head plus the last step)."""
+    """Everything read from a model file (the head, the last step, the version in use)."""
 
     method: str
     assets: list[str]
-    model: StateSpaceModel
+    model: StateSpaceModel  # the quantities of the version in use
     weights: np.ndarray | None
     strategy: dict[str, Any]
     tuning: dict[str, Any]
@@ -218,6 +299,12 @@ class _Snapshot:
     zscore: float
     spread: float
     units: int
+    schema: int = SCHEMA_VERSION
+    version: int = 1
+    window_last: str | None = None  # last date of the in-use version's estimation window
+    next_id: int = 2
+    policy: dict[str, Any] = field(default_factory=lambda: dict(NEVER))
+    last_version: Version | None = None
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -227,55 +314,70 @@ class _Snapshot:
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     """Open an existing model file read-write (never creates one); autocommit mode, explicit transactions."""
     if not path.exists():
-        raise KalcointError(f"model file {path} does not exist; create one with `kalcoint tune PRICES --save {path}`")
+        raise KalcointError(f"model file {path} does not exist; create one with save_model()")
     if path.is_dir():
         raise KalcointError(f"model file {path} is a directory; give the path of a model file")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise KalcointError(f"model file {path} cannot be read and written by this user; check its permissions")
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout, isolation_level=None)
         con.execute("PRAGMA synchronous = FULL")
     except sqlite3.Error as exc:
         if "not a database" in str(exc):
             raise _not_a_model(path, "not an SQLite database") from None
-        raise KalcointError(f"cannot open model file {path} ({exc}); check the path and its permissions") from None
+        if _locked(exc):
+            raise _busy(path, timeout) from None
+        raise _damaged(path, exc) from None
     return con
 
 
 def _not_a_model(path: Path, why: str) -> KalcointError:
-    return KalcointError(f"{path} is not a usable kalcoint model file ({why}); create one with "
-                         f"`kalcoint tune PRICES --save MODEL`")
+    return KalcointError(f"{path} is not a usable kalcoint model file ({why}); create one with save_model()")
 
 
 def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
     try:
         app_id = con.execute("PRAGMA application_id").fetchone()[0]
         version = con.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if _locked(exc):
+            raise
+        raise _not_a_model(path, f"not an SQLite database: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise _not_a_model(path, f"not an SQLite database: {exc}") from None
     if app_id != APPLICATION_ID:
         raise _not_a_model(path, "no kalcoint application id")
-    if version != SCHEMA_VERSION:
-        raise KalcointError(f"model file {path} has schema version {version}; this kalcoint reads version "
-                            f"{SCHEMA_VERSION}: re-create it with `kalcoint tune PRICES --save MODEL`")
+    if version not in READABLE_SCHEMAS:
+        raise KalcointError(f"model file {path} has schema version {version}; this kalcoint reads versions "
+                            f"{', '.join(map(str, READABLE_SCHEMAS))}: re-create it with save_model()")
     try:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        head = con.execute("SELECT step, date, state, cov, long_leg, short_leg, updated_at FROM head").fetchall()
+        cols = "step, date, state, cov, long_leg, short_leg, updated_at" + (", version" if version >= 2 else "")
+        head = con.execute(f"SELECT {cols} FROM head").fetchall()
         last = con.execute(
             "SELECT step, date, prices, state, innovation, innovation_var, zscore, spread, units FROM steps "
             "ORDER BY step DESC LIMIT 1"
         ).fetchall()
-        return _snapshot_from(meta, head, last, path)
-    except (sqlite3.DatabaseError, KeyError, ValueError, TypeError, IndexError) as exc:
+        snap = _snapshot_from(meta, head, last, path, version)
+        return _with_versions(con, snap, path) if version >= 2 else snap
+    except sqlite3.OperationalError as exc:
+        if _locked(exc):
+            raise
+        raise _damaged(path, exc) from None
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(path, exc) from None
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
         if isinstance(exc, KalcointError):
             raise
         raise _not_a_model(path, f"corrupt: {type(exc).__name__}: {exc}") from None
 
 
-def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], path: Path) -> _Snapshot:
+def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], path: Path, schema: int) -> _Snapshot:
     if meta.get("format") != FORMAT:
         raise _not_a_model(path, "meta table has no kalcoint format tag")
     if len(head) != 1 or len(last) != 1:
         raise _not_a_model(path, "corrupt: the head or the steps table is empty")
-    step, date, state, cov, long_leg, short_leg, updated_at = head[0]
+    step, date, state, cov, long_leg, short_leg, updated_at = head[0][:7]
     l_step, l_date, prices, l_state, innov, innov_var, z, spread, units = last[0]
     if (l_step, l_date, l_state) != (step, date, state) or units != long_leg + short_leg:
         raise _not_a_model(path, f"corrupt: head (step {step}, {date}) disagrees with the last step "
@@ -284,14 +386,54 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
     weights = json.loads(meta["weights"])
     k = len(assets)
     b, P = _vector(state), _vector(cov).reshape(k, k)
+    tuning = json.loads(meta["tuning"])
+    policy = json.loads(meta["retune"]) if "retune" in meta else {**NEVER, "method": meta["method"]}
     return _Snapshot(
         method=meta["method"], assets=assets, model=StateSpaceModel.from_dict(json.loads(meta["model"])),
         weights=None if weights is None else np.array(weights, dtype=np.float64),
-        strategy=json.loads(meta["strategy"]), tuning=json.loads(meta["tuning"]), meta=meta,
+        strategy=json.loads(meta["strategy"]), tuning=tuning, meta=meta,
         step=int(step), date=date, state=b, cov=P, long_leg=int(long_leg), short_leg=int(short_leg),
         updated_at=updated_at, prices=_vector(prices), innovation=float(innov), innovation_var=float(innov_var),
-        zscore=float(z), spread=float(spread), units=int(units),
+        zscore=float(z), spread=float(spread), units=int(units), schema=schema,
+        version=int(head[0][7]) if len(head[0]) > 7 else 1, window_last=tuning.get("end_date"), policy=policy,
     )
+
+
+_VERSION_COLUMNS = ("id, effective_date, window_first, window_last, method, model, loglik, degenerate, reasons, "
+                    "outcome")
+
+
+def _version_from_row(row: tuple) -> Version:
+    vid, eff, first, last, method, model, loglik, degenerate, reasons, outcome = row
+    return Version(int(vid), eff, first, last, method, None if model is None else
+                   StateSpaceModel.from_dict(json.loads(model)), None if loglik is None else float(loglik),
+                   bool(degenerate), tuple(json.loads(reasons)), outcome)
+
+
+def _with_versions(con: sqlite3.Connection, snap: _Snapshot, path: Path) -> _Snapshot:
+    """Fill the in-use version's quantities and the version bookkeeping (schema 2)."""
+    row = con.execute(f"SELECT {_VERSION_COLUMNS} FROM versions WHERE id = ?", (snap.version,)).fetchone()
+    last = con.execute(f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None or row[5] is None:
+        raise _not_a_model(path, f"corrupt: the head's version {snap.version} has no quantities")
+    in_use = _version_from_row(row)
+    assert in_use.model is not None
+    return _replace(snap, model=in_use.model, window_last=in_use.window_last, next_id=int(last[0]) + 1,
+                    last_version=_version_from_row(last))
+
+
+def _replace(snap: _Snapshot, **changes: Any) -> _Snapshot:
+    from dataclasses import replace
+
+    return replace(snap, **changes)
+
+
+def _v1_version(snap: _Snapshot) -> Version:
+    """The one version of a schema-1 file: the saved quantities."""
+    t = snap.tuning
+    return Version(1, None, str(t.get("start_date")), str(t.get("end_date")), snap.method, snap.model,
+                   t.get("loglik"), bool(t.get("degenerate", False)), tuple(t.get("degenerate_reasons", ())),
+                   schedule.OUTCOME_APPLIED)
 
 
 # ---------------------------------------------------------------- planning an update (no writes)
@@ -299,19 +441,34 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
 
 @dataclass(frozen=True)
 class _Plan:
-    """The rows of a batch, validated and filtered in memory, ready to be written."""
+    """The rows of a batch, validated and run through the schedule in memory, ready to be written."""
 
     dates: list[str]
     prices: np.ndarray  # (m, k)
-    result: FilterResult | None
+    state: np.ndarray  # (m, k) posterior states
+    innovation: np.ndarray
+    innovation_var: np.ndarray
+    spread: np.ndarray
+    version: np.ndarray  # (m,) version each row traded with
+    cov: np.ndarray | None  # (k, k) posterior covariance after the last row
     units: np.ndarray  # (m,)
     long_leg: int
     short_leg: int
     skipped: int
+    versions: list[Version] = field(default_factory=list)  # made by this batch
+    head_version: int = 1
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
         return len(self.dates)
+
+
+def _empty_plan(snap: _Snapshot, skipped: int) -> _Plan:
+    k = len(snap.assets)
+    return _Plan([], np.empty((0, k)), np.empty((0, k)), np.empty(0), np.empty(0), np.empty(0),
+                 np.empty(0, np.int64), None, np.empty(0, np.int64), snap.long_leg, snap.short_leg, skipped,
+                 head_version=snap.version)
 
 
 def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> pd.DataFrame:
@@ -340,11 +497,34 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
 
 
 def _check_order(frame: pd.DataFrame, source: str) -> None:
-    steps = np.diff(frame.index.asi8)
+    index = pd.DatetimeIndex(frame.index)
+    steps = np.diff(index.asi8)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0)) + 1
         what = "duplicate date" if steps[i - 1] == 0 else "dates not in increasing order at"
-        raise KalcointError(f"{source}: {what} {_day(frame.index[i])}; give the rows once each, oldest first")
+        raise KalcointError(f"{source}: {what} {_day(index[i])}; give the rows once each, oldest first")
+    days = index.normalize()
+    same = np.flatnonzero(days[1:] == days[:-1])
+    if same.size:
+        i = int(same[0])
+        raise KalcointError(f"{source}: two rows on one calendar day {days[i]:%Y-%m-%d} ({_day(frame.index[i])} "
+                            f"and {_day(frame.index[i + 1])}); a model takes one row per day (daily closes): "
+                            "no row was applied")
+
+
+def _check_after_last_day(new: pd.DataFrame, snap: _Snapshot, source: str) -> None:
+    """A new row on the calendar day of the model's last row (an intraday time) is refused."""
+    if pd.Timestamp(new.index[0]).normalize() == snap.last_date.normalize():
+        raise KalcointError(f"{source}: row {_day(new.index[0])} is on the calendar day of the model's last row "
+                            f"{snap.date}; a model takes one row per day (daily closes): no row was applied")
+
+
+def _gap_warnings(new: pd.DataFrame, last_date: pd.Timestamp) -> list[str]:
+    """One line per gap of more than a week of business days between consecutive rows."""
+    days = np.array([last_date.normalize(), *pd.DatetimeIndex(new.index).normalize()], dtype="datetime64[D]")
+    skipped = np.busday_count(days[:-1] + 1, days[1:])
+    return [f"{int(g)} business days skipped between {days[i]} and {days[i + 1]} (more than a week)"
+            for i, g in enumerate(skipped) if g > GAP_BUSINESS_DAYS]
 
 
 def _check_values(frame: pd.DataFrame, prev: np.ndarray, prev_date: str, max_jump: float, source: str) -> None:
@@ -369,7 +549,7 @@ def _check_values(frame: pd.DataFrame, prev: np.ndarray, prev_date: str, max_jum
         raise KalcointError(
             f"{source}: {frame.columns[c]} moves from {before[r, c]:g} on {dates[r]} to {values[r, c]:g} on "
             f"{_day(frame.index[r])} (|log return| {jumps[r, c]:.4g} > max jump {max_jump:g}); check the price, "
-            f"or confirm it with --max-jump {math.ceil(jumps[r, c] * 100) / 100:g}; no row was applied"
+            f"or confirm it with max_jump={math.ceil(jumps[r, c] * 100) / 100:g}; no row was applied"
         )
 
 
@@ -383,7 +563,7 @@ def _split_applied(
     if not since_last:
         first = frame.index[int(np.argmax(old))]
         raise KalcointError(f"{source}: row {_day(first)} is not after the model's last date {snap.date}; "
-                            "give only new rows, or pass --since-last to skip rows already applied")
+                            "give only new rows, or since_last=True to skip rows already applied")
     if con is not None:
         _check_recorded(frame[old], con, source)
     return frame[~old], int(old.sum())
@@ -393,7 +573,7 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
     recorded = dict(con.execute("SELECT date, prices FROM steps").fetchall())
     first = con.execute("SELECT MIN(date) FROM steps").fetchone()[0]
     for stamp, row in old.iterrows():
-        day = _day(stamp)
+        day = _day(pd.Timestamp(stamp))  # type: ignore[arg-type]
         if day in recorded:
             had = _vector(recorded[day])
             if not np.allclose(row.to_numpy(), had, rtol=PRICE_RTOL, atol=0.0):
@@ -404,43 +584,90 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
                                 "the filter cannot go back: remove the row")
 
 
+@dataclass(frozen=True)
+class Resume:
+    """A saved model ready to continue through :func:`kalcoint.schedule.run`: its last rows
+    (``history``, (h, k) DataFrame: the estimation window, or the last row), their ``spread`` (h,),
+    the filter ``carry``, the band ``legs`` held, and the retune policy (``period`` None for
+    ``never``, ``window``, ``fit``, ``method``, ``on_degenerate``)."""
+
+    history: pd.DataFrame
+    spread: np.ndarray
+    carry: schedule.Carry
+    legs: tuple[int, int]
+    period: str | None
+    window: int | None
+    fit: schedule.Fit | None
+    method: str
+    on_degenerate: str
+
+
+def _policy_fit(policy: Mapping[str, Any]) -> schedule.Fit | None:
+    if policy.get("retune", "never") == "never":
+        return None
+    return schedule.tuning_fit(policy["method"], policy.get("iterations"), policy.get("tol"),
+                               policy.get("options") or {})
+
+
+def _resume(snap: _Snapshot, con: sqlite3.Connection) -> Resume:
+    policy = snap.policy
+    period = None if policy.get("retune", "never") == "never" else str(policy["retune"])
+    window = None if period is None else int(policy["window"])
+    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?",
+                       (window or 1,)).fetchall()[::-1]
+    history = pd.DataFrame(np.array([json.loads(r[1]) for r in rows], dtype=np.float64),
+                           index=pd.DatetimeIndex([r[0] for r in rows]), columns=snap.assets)
+    carry = schedule.Carry(snap.model, snap.version, snap.window_last, snap.state, snap.cov, snap.next_id)
+    return Resume(history, np.array([r[2] for r in rows], dtype=np.float64), carry,
+                  (snap.long_leg, snap.short_leg), period, window, _policy_fit(policy),
+                  str(policy.get("method", snap.method)), str(policy.get("on_degenerate", "use")))
+
+
 def _plan(
     snap: _Snapshot, frame: pd.DataFrame, source: str, max_jump: float, since_last: bool,
-    con: sqlite3.Connection | None,
+    con: sqlite3.Connection,
 ) -> _Plan:
-    """Validate every row and run the filter on the batch in memory; raise before anything is written."""
+    """Validate every row and run the schedule on the batch in memory; raise before anything is written."""
     _check_order(frame, source)
     new, skipped = _split_applied(frame, snap, con, source, since_last)
     if len(new) == 0:
-        return _Plan([], np.empty((0, len(snap.assets))), None, np.empty(0, np.int64), snap.long_leg,
-                     snap.short_leg, skipped)
+        return _empty_plan(snap, skipped)
+    _check_after_last_day(new, snap, source)
     _check_values(new, snap.prices, snap.date, max_jump, source)
-    result = kalman_filter(new, snap.model, start=(snap.state, snap.cov))
-    if not (np.all(np.isfinite(result.filtered_state)) and np.all(np.isfinite(result.filtered_cov))):
+    resume = _resume(snap, con)
+    rows = pd.concat([resume.history, new])
+    run = schedule.run(rows, len(resume.history), resume.carry, period=resume.period, window=resume.window,
+                       fit=resume.fit, method=resume.method, on_degenerate=resume.on_degenerate)
+    if not (np.all(np.isfinite(run.filtered_state)) and np.all(np.isfinite(run.carry.P))):
         raise ComputationError(f"{source}: the filter gave non-finite states; no row was applied")
     entry, exit_ = float(snap.strategy["entry"]), float(snap.strategy["exit"])
-    units, long_leg, short_leg = _bands_continue(
-        result.innovation, result.innovation_var, entry, exit_, snap.long_leg, snap.short_leg)
-    return _Plan([_day(d) for d in new.index], new.to_numpy(), result, units, long_leg, short_leg, skipped)
+    units, long_leg, short_leg = _bands_continue(run.innovation, run.innovation_var, entry, exit_,
+                                                 snap.long_leg, snap.short_leg)
+    return _Plan([_day(d) for d in new.index], new.to_numpy(), run.filtered_state, run.innovation,
+                 run.innovation_var, run.spread, run.version, run.carry.P, units, long_leg, short_leg, skipped,
+                 versions=list(run.versions), head_version=run.carry.version,
+                 warnings=_gap_warnings(new, snap.last_date))
 
 
 def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple]:
-    r = plan.result
-    assert r is not None
-    z = r.innovation / np.sqrt(r.innovation_var)
-    spread = r.spread
+    z = plan.innovation / np.sqrt(plan.innovation_var)
     return [
-        (first_step + t, kind, plan.dates[t], _dumps(plan.prices[t]), _dumps(r.filtered_state[t]),
-         float(r.innovation[t]), float(r.innovation_var[t]), float(z[t]), float(spread[t]), int(plan.units[t]), when)
+        (first_step + t, kind, plan.dates[t], _dumps(plan.prices[t]), _dumps(plan.state[t]),
+         float(plan.innovation[t]), float(plan.innovation_var[t]), float(z[t]), float(plan.spread[t]),
+         int(plan.units[t]), when, int(plan.version[t]))
         for t in range(plan.n)
     ]
 
 
 def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
-    r = plan.result
-    assert r is not None
-    return (first_step + plan.n - 1, plan.dates[-1], _dumps(r.filtered_state[-1]), _dumps(r.filtered_cov[-1]),
-            plan.long_leg, plan.short_leg, when)
+    return (first_step + plan.n - 1, plan.dates[-1], _dumps(plan.state[-1]), _dumps(plan.cov),
+            plan.long_leg, plan.short_leg, when, plan.head_version)
+
+
+def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
+    return [(v.id, v.effective_date, v.window_first, v.window_last, v.method,
+             None if v.model is None else _dumps(v.model.to_dict()), v.loglik, int(v.degenerate),
+             _dumps(list(v.reasons)), v.outcome, when) for v in versions]
 
 
 # ---------------------------------------------------------------- writing
@@ -454,9 +681,49 @@ def _run(con: sqlite3.Connection, i: int, sql: str, params: Any = None, many: bo
     return con.execute(sql, params or ())
 
 
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+def _begin(con: sqlite3.Connection, path: Path, lock_timeout: float) -> None:
+    try:
+        _run(con, 0, "BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _locked(exc):
+            raise KalcointError(f"model file {path} is being updated by another process (waited "
+                                f"lock_timeout={lock_timeout:g} s); try again when it has finished") from None
+        raise _damaged(path, exc) from None
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(path, exc) from None
+
+
+def _rollback_on_error(con: sqlite3.Connection, path: Path, exc: BaseException) -> None:
+    if con.in_transaction:
+        try:
+            con.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+    if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
+        raise KalcointError(f"model file {path} is being read or updated by another process; "
+                            "nothing was applied, try again") from None
+    if isinstance(exc, sqlite3.Error):
+        raise KalcointError(f"cannot update model file {path}: {exc}; nothing was applied") from None
+
+
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE steps ADD COLUMN version INTEGER",
+    "UPDATE steps SET version = 1",
+    "ALTER TABLE head ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    _VERSIONS_TABLE,
+)
+
+
+def _migrate(con: sqlite3.Connection, snap: _Snapshot, when: str) -> _Snapshot:
+    """Upgrade a schema-1 file to schema 2 inside the open transaction (retune never, version 1)."""
+    for statement in _MIGRATE_1_TO_2:
+        con.execute(statement)
+    v1 = _v1_version(snap)
+    con.executemany(_INSERT_VERSION, _version_rows([v1], when))
+    con.execute("INSERT INTO meta (key, value) VALUES ('retune', ?)", (_dumps({**NEVER, "method": snap.method}),))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return _replace(snap, schema=SCHEMA_VERSION, last_version=v1)
 
 
 def _write_update(
@@ -464,45 +731,37 @@ def _write_update(
     max_jump: float, since_last: bool, lock_timeout: float,
 ) -> tuple[_Snapshot, _Plan]:
     """Apply ``plan`` in one transaction; if another update committed first, re-plan against it."""
-    try:
-        _run(con, 0, "BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if _locked(exc):
-            raise KalcointError(f"model file {path} is being updated by another process (waited "
-                                f"{lock_timeout:g} s); try again when it has finished") from None
-        raise KalcointError(f"cannot update model file {path}: {exc}") from None
+    _begin(con, path, lock_timeout)
     try:
         step, date = _run(con, 1, "SELECT step, date FROM head").fetchone()
-        if (step, date) != (snap.step, snap.date):
-            snap = _read_snapshot(con, path)
+        fresh = _read_snapshot(con, path)
+        if (step, date, fresh.version, fresh.next_id) != (snap.step, snap.date, snap.version, snap.next_id):
+            snap = fresh
             plan = _plan(snap, frame, source, max_jump, since_last, con)
         if plan.n == 0:
             con.execute("ROLLBACK")
             return snap, plan
         when = _now()
-        _run(con, 2, _INSERT_STEP, _step_rows(snap.step + 1, "update", plan, when), many=True)
-        _run(con, 3, _UPDATE_HEAD, _head_values(snap.step + 1, plan, when))
-        _run(con, 4, "COMMIT")
+        if snap.schema < 2:
+            snap = _migrate(con, snap, when)
+        _run(con, 2, _INSERT_VERSION, _version_rows(plan.versions, when), many=True)
+        con.execute("UPDATE versions SET effective_date = ? WHERE effective_date IS NULL AND id < ?",
+                    (plan.dates[0], snap.next_id))
+        _run(con, 3, _INSERT_STEP, _step_rows(snap.step + 1, "update", plan, when), many=True)
+        _run(con, 4, _UPDATE_HEAD, _head_values(snap.step + 1, plan, when))
+        _run(con, 5, "COMMIT")
     except BaseException as exc:
-        if con.in_transaction:
-            try:
-                con.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
-            raise KalcointError(f"model file {path} is being read or updated by another process; "
-                                "nothing was applied, try again") from None
-        if isinstance(exc, sqlite3.Error):
-            raise KalcointError(f"cannot update model file {path}: {exc}; nothing was applied") from None
+        _rollback_on_error(con, path, exc)
         raise
     if _statement_hook is not None:
-        _statement_hook(5, UPDATE_STATEMENTS[5])
+        _statement_hook(6, UPDATE_STATEMENTS[6])
     return _read_snapshot(con, path), plan
 
 
 def _create_file(
     path: Path, *, method: str, assets: list[str], model: StateSpaceModel, weights: np.ndarray | None,
-    prices: pd.DataFrame, strategy: dict[str, Any], tuning: dict[str, Any],
+    prices: pd.DataFrame, strategy: dict[str, Any], tuning: dict[str, Any], policy: dict[str, Any],
+    first: Version,
 ) -> None:
     """Build the file at ``path`` (a fresh temporary file) with the rows of ``prices`` as kind='tune'."""
     plan = _initial_plan(prices, model, strategy)
@@ -513,7 +772,7 @@ def _create_file(
         "format": FORMAT, "schema_version": str(SCHEMA_VERSION), "kalcoint_version": __version__,
         "created_at": when, "method": method, "assets": _dumps(assets), "model": _dumps(model.to_dict()),
         "weights": _dumps(None if weights is None else np.asarray(weights, dtype=np.float64)),
-        "strategy": _dumps(strategy), "tuning": _dumps(tuning),
+        "strategy": _dumps(strategy), "tuning": _dumps(tuning), "retune": _dumps(policy),
     }
     con = sqlite3.connect(path, isolation_level=None)
     try:
@@ -525,9 +784,10 @@ def _create_file(
             if statement.strip():
                 con.execute(statement)
         con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
+        con.executemany(_INSERT_VERSION, _version_rows([first], when))
         con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
-        con.execute("INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at) "
-                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?)", _head_values(1, plan, when))
+        con.execute("INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version) "
+                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)", _head_values(1, plan, when))
         con.execute("COMMIT")
     finally:
         con.close()
@@ -539,7 +799,9 @@ def _initial_plan(prices: pd.DataFrame, model: StateSpaceModel, strategy: dict[s
         raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
     units, long_leg, short_leg = _bands_continue(
         result.innovation, result.innovation_var, strategy["entry"], strategy["exit"], 0, 0)
-    return _Plan([_day(d) for d in prices.index], prices.to_numpy(), result, units, long_leg, short_leg, 0)
+    return _Plan([_day(d) for d in prices.index], prices.to_numpy(), result.filtered_state, result.innovation,
+                 result.innovation_var, result.spread, np.ones(len(prices), np.int64), result.filtered_cov[-1],
+                 units, long_leg, short_leg, 0)
 
 
 def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
@@ -550,8 +812,9 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     if missing:
         raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
     frame = prices[assets].astype(np.float64)
-    if frame.index.tz is not None:
-        frame.index = frame.index.tz_localize(None)
+    index = pd.DatetimeIndex(frame.index)
+    if index.tz is not None:
+        frame.index = index.tz_localize(None)
     _check_order(frame, "save_model prices")
     if not np.all(np.isfinite(frame.to_numpy())):
         raise KalcointError("the prices to save hold NaN or infinite values; clean them first")
@@ -585,39 +848,82 @@ def _fsync_dir(directory: Path) -> None:
 # ---------------------------------------------------------------- public API
 
 
+def retune_policy(retune: str = "never", window: int | None = None, *, method: str, iterations: int | None = 2000,
+                  tol: float | None = None, options: Mapping[str, Any] | None = None,
+                  on_degenerate: str = "use") -> dict[str, Any]:
+    """The checked retune policy stored in a model file (see the module doc)."""
+    if method == "chan" and retune != "never":
+        raise KalcointError(f"retune={retune!r} needs a tuned model; Chan's filter has nothing to re-estimate")
+    checked_window = schedule.check_policy(retune, window, on_degenerate)
+    if iterations is not None and (isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1):
+        raise KalcointError(f"iterations={iterations} must be an integer >= 1")
+    return {"retune": retune, "window": checked_window, "method": method,
+            "iterations": None if iterations is None else int(iterations), "tol": tol,
+            "options": to_jsonable(dict(options or {})), "on_degenerate": on_degenerate}
+
+
 def save_model(
-    path: str | os.PathLike[str], tuned: Any, prices: pd.DataFrame, *, strategy: Mapping[str, Any] | None = None
+    path: str | os.PathLike[str], tuned: Any, prices: pd.DataFrame, *, strategy: Mapping[str, Any] | None = None,
+    retune: str = "never", window: int | None = None, on_degenerate: str = "use", iterations: int | None = 2000,
+    tol: float | None = None, tune_options: Mapping[str, Any] | None = None,
 ) -> LiveModel:
     """Write a new model file from a :class:`~kalcoint.tuning.TunedModel` and its tuning prices.
 
-    prices : (n, k) DataFrame indexed by dates holding the tuned assets (other columns ignored);
-        the filter is run over it from the model's prior and every row is recorded (kind='tune').
+    Parameters
+    ----------
+    prices : (n, k) DataFrame indexed by dates holding the tuned assets (other columns ignored).
+        With ``retune="never"`` every row is recorded (kind='tune') with the filter run over it
+        from the model's prior. With a retune policy, ``tuned`` must have been tuned on the last
+        ``window`` rows of ``prices`` (as a walk-forward period is) and those rows are recorded.
     strategy : bands settings, default ``{"strategy": "bands", "entry": 1.0, "exit": 1.0}``.
+    retune, window, on_degenerate : the retune policy ("never", "weekly" or "monthly"; window in
+        rows; "use" or "keep" a degenerate re-estimation). iterations, tol, tune_options : what
+        each re-estimation passes to :func:`kalcoint.tuning.tune` (the seed options, ...).
 
     The file is built in a temporary file beside ``path`` and moved onto it atomically
     (an existing file at ``path`` is replaced).
     """
     assets = [str(a) for a in tuned.assets]
+    policy = retune_policy(retune, window, method=str(tuned.method), iterations=iterations, tol=tol,
+                           options=tune_options, on_degenerate=on_degenerate)
     frame = _sample(prices, assets)
+    if policy["window"] is not None:
+        frame = _window_sample(frame, tuned, int(policy["window"]))
+    first, _ = schedule.estimate_version(lambda w: schedule.estimate_from_tuned(tuned), frame, version_id=1,
+                                         effective_date=None, method=str(tuned.method),
+                                         on_degenerate=on_degenerate, first=True)
     tuning = to_jsonable(tuned.to_dict())
     return _save(path, method=str(tuned.method), assets=assets, model=tuned.model,
                  weights=np.asarray(tuned.johansen.weights, dtype=np.float64), prices=frame,
-                 strategy=_check_strategy(strategy), tuning=tuning)
+                 strategy=_check_strategy(strategy), tuning=tuning, policy=policy, first=first)
+
+
+def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame:
+    if len(frame) < window:
+        raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
+    sample = frame.iloc[-window:]
+    if int(tuned.nobs) != window or (tuned.end_date is not None and pd.Timestamp(tuned.end_date) != sample.index[-1]):
+        raise KalcointError(f"the tuned model was fitted on {tuned.nobs} rows; with window={window} it must be "
+                            f"tuned on the last {window} rows of the prices (as a walk-forward period is)")
+    return sample
 
 
 def save_chan_model(
     path: str | os.PathLike[str], prices: pd.DataFrame, delta: float = 1e-4, state_var: float | None = None,
     obs_var: float = 1e-3, strategy: Mapping[str, Any] | None = None,
 ) -> LiveModel:
-    """Write a model file for Chan's filter (spec section 8) run over ``prices`` (all its columns,
-    the first the dependent asset). No Johansen weights are stored (``weights`` is None)."""
+    """Write a model file for Chan's filter (docs/method.md §8) run over ``prices`` (all its columns,
+    the first the dependent asset). No Johansen weights are stored (``weights`` is None); it is
+    never re-estimated."""
     assets = [str(c) for c in prices.columns]
     frame = _sample(prices, assets)
     model = StateSpaceModel.chan(len(assets), delta=delta, state_var=state_var, obs_var=obs_var)
     tuning = {"method": "chan", "delta": delta, "state_var": state_var, "obs_var": obs_var,
               "nobs": len(frame), "start_date": _day(frame.index[0]), "end_date": _day(frame.index[-1])}
+    first = Version(1, None, _day(frame.index[0]), _day(frame.index[-1]), "chan", model,
+                    kalman_filter(frame, model).loglik, False, (), schedule.OUTCOME_APPLIED)
     return _save(path, method="chan", assets=assets, model=model, weights=None, prices=frame,
-                 strategy=_check_strategy(strategy), tuning=tuning)
+                 strategy=_check_strategy(strategy), tuning=tuning, policy={**NEVER, "method": "chan"}, first=first)
 
 
 def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveModel:
@@ -625,33 +931,30 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     target = Path(path)
     con = _connect(target, lock_timeout)
     try:
-        snap = _read_snapshot(con, target)
-        check = con.execute("PRAGMA quick_check").fetchone()[0]
+        with _sqlite_errors(target, lock_timeout):
+            snap = _read_snapshot(con, target)
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise _not_a_model(target, f"corrupt: {check}")
-    except sqlite3.OperationalError as exc:
-        if _locked(exc):
-            raise KalcointError(f"model file {target} is locked by another process; try again") from None
-        raise _not_a_model(target, str(exc)) from None
+            raise _damaged(target, check)
     finally:
         con.close()
-    return LiveModel(target, snap)
+    return LiveModel(target, snap, lock_timeout)
 
 
 def open_saved_model(model: str | os.PathLike[str], assets: Sequence[str] | None = None,
                      names: Sequence[str] = ()) -> LiveModel:
-    """Load the model file named by a ``--model`` option, checking ``assets`` against the model's.
+    """Load the model file named by a model option, checking ``assets`` against the model's.
 
     ``names`` are the built-in model names the option also accepts (for the error message).
     """
     path = Path(model)
     if not path.is_file():
         choices = f"one of {', '.join(names)} nor " if names else ""
-        raise KalcointError(f"--model {str(model)!r} is neither {choices}a model file")
+        raise KalcointError(f"model={str(model)!r} is neither {choices}a model file")
     saved = load_model(path)
     if assets is not None and list(assets) != list(saved.assets):
-        raise KalcointError(f"--assets {','.join(assets)} differ from the saved model's {','.join(saved.assets)}; "
-                            "leave --assets out to use the model's")
+        raise KalcointError(f"assets={','.join(assets)} differ from the saved model's {','.join(saved.assets)}; "
+                            "leave assets out to use the model's")
     return saved
 
 
@@ -664,6 +967,8 @@ class UpdateResult:
     last : the last step (date, prices, state, hedge_ratios, spread, innovation, innovation_var,
         innovation_std, zscore, units). shares_per_unit : (k,) shares of one unit (scaled to
         ``capital`` when given); target_shares : units x shares_per_unit.
+    versions : the re-estimations this update made (:class:`kalcoint.schedule.Version`);
+    version : the version in use after it; warnings : one line per gap of more than a week.
     """
 
     applied: int
@@ -675,12 +980,16 @@ class UpdateResult:
     capital: float | None
     shares_per_unit: dict[str, float]
     target_shares: dict[str, float]
+    versions: list[Version] = field(default_factory=list)
+    version: int = 1
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({
             "applied": self.applied, "skipped": self.skipped, "dates": self.dates, "assets": self.assets,
             **self.last, "capital": self.capital, "shares_per_unit": self.shares_per_unit,
-            "target_shares": self.target_shares,
+            "target_shares": self.target_shares, "version": self.version,
+            "retunes": [v.to_dict() for v in self.versions], "warnings": self.warnings,
         })
 
 
@@ -691,13 +1000,14 @@ class LiveModel:
     re-checks the head inside its write transaction, so a stale snapshot never corrupts the file.
     """
 
-    def __init__(self, path: Path, snap: _Snapshot) -> None:
+    def __init__(self, path: Path, snap: _Snapshot, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = path
         self._snap = snap
+        self._lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
         return (f"LiveModel({str(self.path)!r}, method={self.method!r}, assets={self.assets}, "
-                f"last_date={self._snap.date!r}, steps={self.steps})")
+                f"last_date={self._snap.date!r}, steps={self.steps}, version={self.version})")
 
     # -- what the file holds
     @property
@@ -710,11 +1020,12 @@ class LiveModel:
 
     @property
     def model(self) -> StateSpaceModel:
+        """The quantities of the version in use (the next row is predicted with them)."""
         return self._snap.model
 
     @property
     def weights(self) -> np.ndarray | None:
-        """(k,) Johansen weights (None for Chan's filter)."""
+        """(k,) Johansen weights of the saved tuning (None for Chan's filter)."""
         return None if self._snap.weights is None else self._snap.weights.copy()
 
     @property
@@ -749,6 +1060,17 @@ class LiveModel:
         return dict(self._snap.tuning)
 
     @property
+    def policy(self) -> dict[str, Any]:
+        """The retune policy: ``retune`` ("never", "weekly", "monthly"), ``window``, ``method``,
+        ``iterations``, ``tol``, ``options``, ``on_degenerate``."""
+        return dict(self._snap.policy)
+
+    @property
+    def version(self) -> int:
+        """Id of the version in use."""
+        return self._snap.version
+
+    @property
     def units(self) -> int:
         return self._snap.units
 
@@ -764,10 +1086,40 @@ class LiveModel:
             "zscore": s.zscore, "units": s.units,
         }
 
+    @property
+    def next_retune(self) -> str | None:
+        """The week or month whose first row triggers the next re-estimation (None: never)."""
+        period = self._snap.policy.get("retune", "never")
+        return None if period == "never" else schedule.next_period(self._snap.last_date, period)
+
+    # -- reading tables
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        con = _connect(self.path, self._lock_timeout)
+        try:
+            with _sqlite_errors(self.path, self._lock_timeout):
+                return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def versions(self) -> list[Version]:
+        """Every estimation of the model, oldest first (schema-1 files: the saved quantities)."""
+        if self._snap.schema < 2:
+            return [_v1_version(self._snap)]
+        return [_version_from_row(r) for r in self._read(f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY id")]
+
+    def resume(self) -> Resume:
+        """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
+        con = _connect(self.path, self._lock_timeout)
+        try:
+            with _sqlite_errors(self.path, self._lock_timeout):
+                return _resume(_read_snapshot(con, self.path), con)
+        finally:
+            con.close()
+
     # -- actions
     def reload(self) -> LiveModel:
         """Re-read the file (e.g. after another process updated it)."""
-        self._snap = load_model(self.path)._snap
+        self._snap = load_model(self.path, lock_timeout=self._lock_timeout)._snap
         return self
 
     def update(
@@ -775,24 +1127,26 @@ class LiveModel:
         *, since_last: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, source: str = "new rows",
     ) -> UpdateResult:
         """Feed rows (a DataFrame indexed by dates with a column per asset, or one Series named by its
-        date) through the filter, in date order, all or none.
+        date) through the filter, in date order, all or none, re-estimating by the retune policy.
 
         Refused (KalcointError, file untouched): a date not after the last one (``since_last``
-        skips rows already applied when they match the recorded prices), a missing asset, a NaN, a
-        non-positive price, an absolute daily log return above ``max_jump`` (``math.inf`` accepts any).
+        skips rows already applied when they match the recorded prices), two rows on one calendar
+        day, a missing asset, a NaN, a non-positive price, an absolute daily log return above
+        ``max_jump`` (``math.inf`` accepts any).
         capital : dollars; sizes ``target_shares`` so one unit's gross dollar value equals it.
         """
         if capital is not None and not (math.isfinite(capital) and capital > 0):
-            raise KalcointError(f"--capital {capital} must be a positive amount of money")
+            raise KalcointError(f"capital={capital} must be a positive amount of money")
         if not max_jump > 0:
-            raise KalcointError(f"--max-jump {max_jump} must be > 0 (an absolute log return; inf accepts any)")
+            raise KalcointError(f"max_jump={max_jump} must be > 0 (an absolute log return; inf accepts any)")
         frame = _as_rows(rows, self._snap.assets, source)
         con = _connect(self.path, lock_timeout)
         try:
-            snap = _read_snapshot(con, self.path)  # the file's head now, not as of our last load
-            if snap.assets != self._snap.assets:
-                raise KalcointError(f"model file {self.path} was replaced by a model of other assets; reload it")
-            plan = _plan(snap, frame, source, max_jump, since_last, con)
+            with _sqlite_errors(self.path, lock_timeout):
+                snap = _read_snapshot(con, self.path)  # the file's head now, not as of our last load
+                if snap.assets != self._snap.assets:
+                    raise KalcointError(f"model file {self.path} was replaced by a model of other assets; reload it")
+                plan = _plan(snap, frame, source, max_jump, since_last, con)
             if plan.n > 0:
                 snap, plan = _write_update(con, self.path, snap, plan, frame, source, max_jump, since_last,
                                            lock_timeout)
@@ -800,6 +1154,47 @@ class LiveModel:
             con.close()
         self._snap = snap
         return self._result(plan, capital)
+
+    def retune(self, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Version:
+        """Re-estimate now on the last ``window`` rows, effective from the next row (its
+        ``effective_date`` is filled by the next update). A failed or kept estimation is recorded
+        and the version in use stays."""
+        if self._snap.policy.get("retune", "never") == "never":
+            raise KalcointError(f"model file {self.path} has no retune policy (retune='never'); save it with "
+                                "retune='weekly' or 'monthly' and a window")
+        con = _connect(self.path, lock_timeout)
+        try:
+            with _sqlite_errors(self.path, lock_timeout):
+                snap = _read_snapshot(con, self.path)
+                version = self._estimate_now(snap, con)
+            _begin(con, self.path, lock_timeout)
+            try:
+                fresh = _read_snapshot(con, self.path)
+                if (fresh.step, fresh.next_id) != (snap.step, snap.next_id):
+                    snap, version = fresh, self._estimate_now(fresh, con)
+                con.executemany(_INSERT_VERSION, _version_rows([version], _now()))
+                if version.applied:
+                    con.execute("UPDATE head SET version = ? WHERE id = 1", (version.id,))
+                con.execute("COMMIT")
+            except BaseException as exc:
+                _rollback_on_error(con, self.path, exc)
+                raise
+            with _sqlite_errors(self.path, lock_timeout):
+                self._snap = _read_snapshot(con, self.path)
+        finally:
+            con.close()
+        return version
+
+    @staticmethod
+    def _estimate_now(snap: _Snapshot, con: sqlite3.Connection) -> Version:
+        resume = _resume(snap, con)
+        assert resume.fit is not None and resume.window is not None
+        if len(resume.history) < resume.window:
+            raise KalcointError(f"the model holds {len(resume.history)} rows, fewer than window={resume.window}")
+        version, _ = schedule.estimate_version(resume.fit, resume.history, version_id=snap.next_id,
+                                               effective_date=None, method=resume.method,
+                                               on_degenerate=resume.on_degenerate, first=False)
+        return version
 
     def _result(self, plan: _Plan, capital: float | None) -> UpdateResult:
         s = self._snap
@@ -809,25 +1204,27 @@ class LiveModel:
         return UpdateResult(
             applied=plan.n, skipped=plan.skipped, dates=plan.dates, steps=steps, last=self.last,
             assets=self.assets, capital=capital, shares_per_unit=dict(zip(s.assets, per_unit.tolist())),
-            target_shares=dict(zip(s.assets, (s.units * per_unit + 0.0).tolist())),
+            target_shares=dict(zip(s.assets, (s.units * per_unit + 0.0).tolist())), versions=plan.versions,
+            version=s.version, warnings=plan.warnings,
         )
 
     def history(self) -> pd.DataFrame:
         """Every step taken: ``step, kind, date, <asset prices>..., beta_const, beta_<asset>...,
-        innovation, innovation_var, zscore, spread, units, applied_at``."""
-        con = _connect(self.path, DEFAULT_LOCK_TIMEOUT)
-        try:
-            rows = con.execute(
-                "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
-                "applied_at FROM steps ORDER BY step").fetchall()
-        finally:
-            con.close()
+        innovation, innovation_var, zscore, spread, units, version, applied_at`` (``version``: the
+        version the step traded with)."""
+        version = "version" if self._snap.schema >= 2 else "1"
+        rows = self._read(
+            "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, "
+            f"{version} FROM steps ORDER BY step")
         return _history_frame(rows, self._snap.assets)
 
     def status(self) -> dict[str, Any]:
         """JSON-ready status: ``last_date, assets, state, spread, innovation, innovation_var, units`` plus
-        ``zscore, innovation_std, hedge_ratios, prices, cov, steps, method, strategy, weights, path``."""
+        ``zscore, innovation_std, hedge_ratios, prices, cov, steps, method, strategy, weights, path``
+        and the schedule: ``version`` (in use), ``last_retune`` (the last estimation's record),
+        ``retune`` (the policy), ``next_retune`` (the week or month whose first row triggers it)."""
         s = self._snap
+        last_version = s.last_version or _v1_version(s)
         return to_jsonable({
             "last_date": s.date, "assets": self.assets, "state": s.state.tolist(), "spread": s.spread,
             "innovation": s.innovation, "innovation_var": s.innovation_var, "units": s.units,
@@ -835,11 +1232,14 @@ class LiveModel:
             "prices": dict(zip(s.assets, s.prices.tolist())), "cov": s.cov.tolist(), "steps": s.step,
             "method": s.method, "strategy": self.strategy, "legs": {"long": s.long_leg, "short": s.short_leg},
             "weights": None if s.weights is None else s.weights.tolist(), "updated_at": s.updated_at,
-            "path": str(self.path),
+            "path": str(self.path), "version": s.version,
+            "last_retune": {k: last_version.to_dict()[k] for k in ("id", "effective_date", "window_first",
+                                                                   "window_last", "outcome", "degenerate")},
+            "retune": self.policy, "next_retune": self.next_retune,
         })
 
     def filter(self, prices: pd.DataFrame) -> FilterResult:
-        """Run the saved model's tuned quantities over ``prices`` from its own prior (as when tuned)."""
+        """Run the version in use over ``prices`` from its own prior."""
         missing = [a for a in self.assets if a not in prices.columns]
         if missing:
             raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
@@ -848,11 +1248,11 @@ class LiveModel:
 
 def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
     columns = ["step", "kind", "date", *assets, "beta_const", *(f"beta_{a}" for a in assets[1:]),
-               "innovation", "innovation_var", "zscore", "spread", "units", "applied_at"]
+               "innovation", "innovation_var", "zscore", "spread", "units", "version", "applied_at"]
     k = len(assets)
     if not rows:
         return pd.DataFrame({c: [] for c in columns})
-    step, kind, date, prices, state, innov, q, z, spread, units, when = zip(*rows)
+    step, kind, date, prices, state, innov, q, z, spread, units, when, version = zip(*rows)
     P = np.array([json.loads(p) for p in prices], dtype=np.float64).reshape(-1, k)
     B = np.array([json.loads(b) for b in state], dtype=np.float64).reshape(-1, k)
     data: dict[str, Any] = {"step": list(step), "kind": list(kind), "date": list(date)}
@@ -861,7 +1261,8 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
     data.update({f"beta_{a}": B[:, j] for j, a in enumerate(assets[1:], start=1)})
     data.update({"innovation": np.array(innov, dtype=np.float64), "innovation_var": np.array(q, dtype=np.float64),
                  "zscore": np.array(z, dtype=np.float64), "spread": np.array(spread, dtype=np.float64),
-                 "units": np.array(units, dtype=np.int64), "applied_at": list(when)})
+                 "units": np.array(units, dtype=np.int64), "version": np.array(version, dtype=np.int64),
+                 "applied_at": list(when)})
     return pd.DataFrame(data, columns=columns)
 
 
@@ -875,6 +1276,7 @@ def read_rows(path: str | os.PathLike[str], assets: list[str]) -> pd.DataFrame:
 
 
 __all__ = [
-    "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_JUMP", "DEFAULT_STRATEGY", "SCHEMA_VERSION", "LiveModel", "UpdateResult",
-    "load_model", "read_rows", "save_chan_model", "save_model", "target_shares", "unit_shares",
+    "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_JUMP", "DEFAULT_STRATEGY", "SCHEMA_VERSION", "LiveModel", "Resume",
+    "UpdateResult", "load_model", "read_rows", "retune_policy", "save_chan_model", "save_model", "target_shares",
+    "unit_shares",
 ]

@@ -5,10 +5,10 @@ dates. A *basket* is a tuple of k tickers, the first being the dependent asset. 
 each basket :func:`evaluate_basket` computes, on the basket's common history (the
 dates on which every asset of the basket has a price):
 
-- Johansen trace and maximum-eigenvalue statistics and the rank at 95% (spec section 2);
+- Johansen trace and maximum-eigenvalue statistics and the rank at 95% (docs/method.md §2);
 - the ADF test (constant, AIC lags) and half-life of the static Johansen portfolio;
 - the tuned filter (``method``, ``iterations`` passes): ``alpha11``, ``obs_var``, the
-  degeneracy flag of the diagnosis and the ADF test of the dynamic portfolio (section 6);
+  degeneracy flag of the diagnosis and the ADF test of the dynamic portfolio (docs/method.md §6);
 - an out-of-sample figure: the filter is tuned (with its own Johansen test) on the first
   ``train_fraction`` of the common history and run over the rest with those quantities,
   by default continuing from the last posterior state and covariance of the tuning
@@ -60,9 +60,9 @@ __all__ = [
 ]
 
 DEFAULT_ITERATIONS = 30
-"""Seed passes per basket in a screen: the posterior-residual passes collapse (spec
-section 9) within about 10-25 passes, and 30 passes cost ~1.5 ms for a triplet of
-1,500 days, against ~50 ms for the spec's 2000."""
+"""Seed passes per basket in a screen: the posterior-residual passes collapse
+(docs/method.md §9) within about 10-25 passes, and 30 passes cost ~1.5 ms for a triplet of
+1,500 days, against ~50 ms for the method's 2000."""
 
 DEFAULT_MIN_ROWS = 252
 """Fewest common dates (one trading year) a basket needs to be evaluated."""
@@ -97,7 +97,7 @@ class ScreenOptions:
     iterations : passes (seed) or optimiser iterations; tol : optional early stop.
     min_rows : fewest common dates. train_fraction : share of the common history the
     out-of-sample model is tuned on. oos_start : "continue" or "prior" (module docstring).
-    det_order, k_ar_diff : Johansen options (spec section 2).
+    det_order, k_ar_diff : Johansen options (docs/method.md §2).
     """
 
     size: int = 3

@@ -3,7 +3,7 @@ from units to share and dollar positions.
 
 Two strategies (issue 5):
 
-- ``bands`` (:func:`bands`): Chan's rule (spec section 8). With a deviation ``d_t`` and a
+- ``bands`` (:func:`bands`): Chan's rule (docs/method.md §8). With a deviation ``d_t`` and a
   scale ``s_t`` (the innovation ``e_t`` and ``sqrt(Q_t)`` for a filter; for the static
   portfolio the spread minus its moving mean and its moving standard deviation), go long
   one unit when ``d_t < -entry * s_t``, leave the long once ``d_t >= -exit * s_t``, go

@@ -1,4 +1,4 @@
-"""Price sets generated from the model of spec section 1, for the demo and for tests.
+"""Price sets generated from the model of docs/method.md §1, for the demo and for tests.
 
 :func:`demo_prices` is the embedded default of ``kalcoint demo``: three ETF-like
 prices whose hedge ratios drift, generated with a fixed seed so it needs no
@@ -38,7 +38,7 @@ def simulate(
     assets: tuple[str, ...] = DEMO_ASSETS,
     start: str = "2015-01-02",
 ) -> tuple[pd.DataFrame, SimulationTruth]:
-    """Simulate k = len(assets) prices from the model of spec section 1.
+    """Simulate k = len(assets) prices from the model of docs/method.md §1.
 
     Assets 2..k follow geometric random walks (daily log-return sd ``daily_vol``);
     the state ``b_t = A b_{t-1} + w_t`` starts at ``(0, hedge_ratios)`` with

@@ -95,12 +95,22 @@ def tune(
     residual: Annotated[str, typer.Option("--residual", help="Seed step 5.2 residual: posterior or prior.")] = "posterior",
     bm: Annotated[str, typer.Option("--bm", help="Seed step 5.6 centre: johansen or sample.")] = "johansen",
     fix_alpha11: Annotated[Optional[float], typer.Option("--fix-alpha11", help="Hold alpha11 at this value.")] = None,
+    moments: Annotated[str, typer.Option("--moments", help="Seed re-estimation from the filtered (as written) or "
+                                                           "smoothed states: filtered or smoothed.")] = "filtered",
+    covariance_terms: Annotated[bool, typer.Option("--covariance-terms", help="Seed re-estimation with the "
+                                                   "posterior covariance terms (EM's M-step).")] = False,
     fill: FillOpt = None,
     json_out: JsonOpt = None,
     save: Annotated[Optional[Path], typer.Option("--save", help="Write a model file for `kalcoint update`.")] = None,
     entry: Annotated[float, typer.Option("--entry", help="Saved strategy: entry band (sqrt(Q) units).")] = 1.0,
     exit_: Annotated[float, typer.Option("--exit", help="Saved strategy: exit band (sqrt(Q) units).")] = 1.0,
     plot_dir: Annotated[Optional[Path], typer.Option("--plot-dir", help="Write a figure of the tuning passes here.")] = None,
+    retune: Annotated[str, typer.Option("--retune", help="Saved model: re-estimate weekly, monthly or never "
+                                                         "(tuned on the last --window rows).")] = "never",
+    window: Annotated[Optional[int], typer.Option("--window", help="Saved model: estimation window (rows).")] = None,
+    on_degenerate: Annotated[str, typer.Option("--on-degenerate", help="Saved model: use or keep (the previous "
+                                                                       "version) on a degenerate re-estimation.")]
+    = "use",
 ) -> None:
     """Tune the filter (seed passes, maximum likelihood or EM) and report the quantities."""
     from ..tuning import tune as _tune
@@ -110,12 +120,21 @@ def tune(
     require_dir_writable(plot_dir, "--plot-dir")
     if save is not None and save.exists():
         raise KalcointError(f"--save {save} already exists: choose a new file (models are never overwritten)")
-    frame = load(prices, assets, fill)
+    from .live import check_retune_options, window_rows
+
+    check_retune_options(save, retune, window, on_degenerate, method, iterations)
     opts: dict[str, Any] = {}
     if method == "seed":
-        opts = {"residual": residual, "bm": bm, "fixed_alpha11": fix_alpha11}
-    elif fix_alpha11 is not None or residual != "posterior" or bm != "johansen":
-        raise KalcointError("--fix-alpha11, --residual and --bm apply to --method seed only")
+        from ..tuning import SeedOptions
+
+        SeedOptions(residual, bm, fix_alpha11, moments, covariance_terms)  # checks them before any work
+        opts = {"residual": residual, "bm": bm, "fixed_alpha11": fix_alpha11, "moments": moments,
+                "covariance_terms": covariance_terms}
+    elif (fix_alpha11 is not None or residual != "posterior" or bm != "johansen" or moments != "filtered"
+          or covariance_terms):
+        raise KalcointError("--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to "
+                            "--method seed only")
+    frame = window_rows(load(prices, assets, fill), retune, window)
     with err_console.status(f"tuning ({method})...", spinner="dots") if is_terminal() else _null():
         tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
     console.print(_tuned_table(tuned))
@@ -131,6 +150,7 @@ def tune(
                       + "  ('-': on its bound)")
     warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
     payload = tuned.to_dict()
+    payload["history"] = {key: [float(v) for v in values] for key, values in tuned.history.items()}
     if plot_dir is not None and method == "seed":
         from ..plots import plot_tuning_passes
 
@@ -140,7 +160,8 @@ def tune(
     if save is not None:
         from ..live import save_model
 
-        save_model(save, tuned, frame, strategy={"strategy": "bands", "entry": entry, "exit": exit_})
+        save_model(save, tuned, frame, strategy={"strategy": "bands", "entry": entry, "exit": exit_}, retune=retune,
+                   window=window, on_degenerate=on_degenerate, iterations=iterations, tol=tol, tune_options=opts)
         err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
     write_json(json_out, payload)
 
@@ -191,8 +212,10 @@ def filter_(
             ssm = tuned.model
     else:
         from ..live import open_saved_model
+        from ._flags import flags
 
-        saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
+        with flags("model", "assets"):
+            saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
         frame = load(prices, list(saved.assets), fill)
         ssm = saved.model
     result = kalman_filter(frame, ssm)
@@ -266,8 +289,11 @@ def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | 
     if backtest:
         from ..backtest import compare_backtests
 
-        bt = compare_backtests(frame, strategy=strategy, cost_bps=cost_bps, window=window, iterations=iterations,
-                               progress=is_terminal(), layout="long")
+        from ._flags import progress_bar
+
+        with progress_bar("walk-forward", is_terminal()) as tick:
+            bt = compare_backtests(frame, strategy=strategy, cost_bps=cost_bps, window=window, iterations=iterations,
+                                   progress=tick, layout="long")
         console.print(_backtest_table(bt, strategy, cost_bps, window))
         payload["backtest"] = {"strategy": strategy, "cost_bps": cost_bps, "window": window,
                                "rows": bt.reset_index().to_dict(orient="records")}
@@ -326,7 +352,7 @@ def demo(
     require_dir_writable(out, "--out")
     frame = demo_prices()
     console.print(f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
-                  "simulated from the model of spec section 1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
+                  "simulated from the model of docs/method.md §1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
                   "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting.")
     comp = run_compare(frame, iterations, 0.7, out, out / "comparison.json")
     mle = comp.row("mle")

@@ -45,7 +45,7 @@ def screen(
     method: Annotated[str, typer.Option("--method", help="Tuning method: seed (the method's passes) or mle.")] = "seed",
     iterations: Annotated[Optional[int], typer.Option(
         "--iterations", min=1,
-        help="Seed passes per basket (default 30: the passes collapse within ~10-25 passes, see spec section 9, "
+        help="Seed passes per basket (default 30: the passes collapse within ~10-25 passes, see docs/method.md §9, "
              "and 30 keep a basket near 5 ms); iteration cap for mle (default 200).")] = None,
     tol: Annotated[Optional[float], typer.Option("--tol", help="Early stop of the passes (relative change).")] = None,
     dependent: Annotated[str, typer.Option(

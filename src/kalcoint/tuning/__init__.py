@@ -17,7 +17,7 @@ from ..cointegration import AdfResult, JohansenResult, adf, johansen
 from ..errors import KalcointError
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
 from .diagnosis import diagnose as _diagnose
-from .seed import SeedOptions, first_pass_model, johansen_path, run_seed_passes
+from .seed import HISTORY_KEYS, SeedOptions, first_pass_model, johansen_path, run_seed_passes
 
 METHODS = ("seed", "mle", "em")
 
@@ -27,9 +27,10 @@ class TunedModel:
     """A tuned filter for one basket.
 
     The quantities (``alpha11``, ``obs_var``, ``state_var`` (k,), ``initial_state`` (k,),
-    ``initial_cov`` (k,) diagonal) are in the units of spec section 1. ``loglik`` is the
+    ``initial_cov`` (k,) diagonal) are in the units of docs/method.md §1. ``loglik`` is the
     log-likelihood of the innovations of the tuned model on the tuning sample.
-    ``history`` holds per-iteration arrays (``alpha11``, ``obs_var``, ``loglik``).
+    ``history`` holds per-iteration arrays (``alpha11``, ``obs_var``, ``loglik``; the seed
+    passes also ``mean_e2_over_q2``, the mean of ``e_t^2 / Q_t^2`` over each pass).
     """
 
     method: str
@@ -86,7 +87,7 @@ class TunedModel:
         return kalman_filter(prices, self.model)
 
     def adf(self) -> AdfResult:
-        """ADF test (constant, AIC lags) of the in-sample dynamic portfolio (spec section 6)."""
+        """ADF test (constant, AIC lags) of the in-sample dynamic portfolio (docs/method.md §6)."""
         return adf(self.result.spread)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,9 +149,9 @@ def _fit_seed(values: np.ndarray, jres: JohansenResult, iterations: int, tol: fl
     run = run_seed_passes(values, jres, iterations, tol, options)
     return {
         "model": run.model, "iterations": run.iterations, "converged": run.converged,
-        "history": {"alpha11": run.history[:, 0], "obs_var": run.history[:, 1], "loglik": run.history[:, 2]},
+        "history": {key: run.history[:, i] for i, key in enumerate(HISTORY_KEYS)},
         "options": {"residual": options.residual, "bm": options.bm, "fixed_alpha11": options.fixed_alpha11,
-                    "tol": tol},
+                    "moments": options.moments, "covariance_terms": options.covariance_terms, "tol": tol},
     }
 
 
@@ -166,16 +167,19 @@ def tune(
     residual: str = "posterior",
     bm: str = "johansen",
     fixed_alpha11: float | None = None,
+    moments: str = "filtered",
+    covariance_terms: bool = False,
     johansen_result: JohansenResult | None = None,
     diagnose: bool = True,
     **method_options: Any,
 ) -> TunedModel:
     """Tune the filter on an (n, k) price panel (first column = dependent asset).
 
-    method : "seed" (the method's passes, spec sections 4-5; ``iterations`` passes, default
+    method : "seed" (the method's passes, docs/method.md §4-5; ``iterations`` passes, default
         2000, ``tol`` optional early stop), "mle" (maximum likelihood on the innovations) or
         "em" (expectation-maximisation with the RTS smoother).
-    residual, bm, fixed_alpha11 : the seed options of section 5 (see :class:`SeedOptions`).
+    residual, bm, fixed_alpha11, moments, covariance_terms : the seed options of docs/method.md §5
+        and §10 (see :class:`SeedOptions`).
     """
     if method not in METHODS:
         raise KalcointError(f"--method {method!r} is not one of {', '.join(METHODS)}")
@@ -185,10 +189,13 @@ def tune(
     if method == "seed":
         if method_options:
             raise KalcointError(f"unknown seed options: {', '.join(method_options)}")
-        out = _fit_seed(values, jres, iterations, tol, SeedOptions(residual, bm, fixed_alpha11))
+        out = _fit_seed(values, jres, iterations, tol,
+                        SeedOptions(residual, bm, fixed_alpha11, moments, bool(covariance_terms)))
     else:
-        if (residual, bm, fixed_alpha11) != ("posterior", "johansen", None):
-            raise KalcointError("residual, bm and fixed_alpha11 are options of method='seed' only")
+        if (residual, bm, fixed_alpha11, moments, covariance_terms) != ("posterior", "johansen", None, "filtered",
+                                                                         False):
+            raise KalcointError("residual, bm, fixed_alpha11, moments and covariance_terms are options of "
+                                "method='seed' only")
         from importlib import import_module
 
         out = import_module(f".{method}", __name__).fit(values, jres, iterations=iterations, tol=tol,

@@ -1,4 +1,4 @@
-"""Is a tuned filter degenerate? (spec section 9)
+"""Is a tuned filter degenerate? (docs/method.md §9)
 
 The seed method's passes can drive ``obs_var`` to ~0 and ``alpha11`` to ~0: the
 filter then re-fits the state every day so that the price of asset 1 is matched
@@ -22,7 +22,7 @@ changes of asset 1's price (what the filter has to explain each day):
     the variance that state j's noise adds to the fit over the whole sample,
     against one day's price change; below ``FROZEN_RATIO`` (1e-6) the state is
     frozen. A frozen hedge ratio is a legitimate static choice (the seed method's
-    first pass freezes them by construction, spec section 4 step 3, and maximum
+    first pass freezes them by construction, docs/method.md §4 step 3, and maximum
     likelihood may find a hedge ratio does not move), so it is only a *note*. A
     frozen level with ``|alpha11| < 1`` decays deterministically to zero: no
     mean-reverting spread is left, which is degenerate.

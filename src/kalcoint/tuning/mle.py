@@ -1,6 +1,6 @@
-"""Maximum likelihood on the innovations (spec section 3's log-likelihood).
+"""Maximum likelihood on the innovations (docs/method.md §3's log-likelihood).
 
-Free quantities, with the diagonal structure of the method (spec section 1):
+Free quantities, with the diagonal structure of the method (docs/method.md §1):
 
 * ``alpha11`` in (-1, 1), optimised as ``atanh(alpha11)`` (bounded at
   ``+-ALPHA11_MAX`` so the optimiser never reaches the unit root);
@@ -14,7 +14,7 @@ free parameter; estimating it jointly makes ``initial_cov`` collapse):
 
 * ``initial_state`` = the Johansen state at its mean level,
   ``(mean_t(y_port,t) / w_1, -w_2/w_1, ..., -w_k/w_1)`` (the seed method's ``bm``);
-* ``initial_cov`` = the first pass's ``P0`` (spec section 4, step 5; its
+* ``initial_cov`` = the first pass's ``P0`` (docs/method.md §4, step 5; its
   ``alpha11`` clipped to +-0.999), which is wide: the first observations pin
   the level and the hedge ratios down.
 
@@ -62,7 +62,7 @@ OPTIMIZERS = ("L-BFGS-B", "compiled")
 
 @njit(cache=True, nogil=True)
 def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover - compiled
-    """Log-likelihood of the filter of spec section 3 (prior ``(b_start, P_start)`` at t = 0, fixed;
+    """Log-likelihood of the filter of docs/method.md §3 (prior ``(b_start, P_start)`` at t = 0, fixed;
     ``A = diag(a)``, ``Vw = diag(vw)``) and, written to ``grad`` (k + 2,), its derivatives with
     respect to ``(alpha11 = a[0], obs_var = ve, state_var_1..k = vw)``. Returns NaN if some Q_t <= 0.
 
@@ -417,7 +417,7 @@ class _Likelihood:
 
 
 def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpaceModel:
-    """The first pass of spec section 4, with its ``alpha11`` clipped to [-0.999, 0.999] so that its
+    """The first pass of docs/method.md §4, with its ``alpha11`` clipped to [-0.999, 0.999] so that its
     variances stay >= 0 even when the Johansen level is not mean-reverting on the sample."""
     weights = johansen_result.weights
     level = johansen_path(values, weights)[:, 0]
@@ -460,7 +460,7 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
                  initial_state: np.ndarray, initial_cov: np.ndarray) -> dict[str, StateSpaceModel]:
     """Starting points of the optimiser (all with the fixed prior).
 
-    first_pass : the quantities of spec section 4, the frozen hedge ratios given the state
+    first_pass : the quantities of docs/method.md §4, the frozen hedge ratios given the state
         variance ``initial_cov_j / n`` (they must be free to move).
     chan : Chan's quantities (``Vw = 1e-4/(1 - 1e-4)``, ``Ve = 1e-3``) with the first pass's alpha11.
     balanced : half the daily price-change variance to ``Ve``, half to the level, 1% to the

@@ -1,10 +1,15 @@
-"""The seed method's adaptive tuning (spec sections 4 and 5).
+"""The seed method's adaptive tuning (docs/method.md §4 and §5).
 
-The first pass is built from the Johansen state path ``bJ`` (section 4); every
-later pass re-estimates ``alpha11``, ``obs_var``, ``state_var`` and
-``initial_cov`` from the previous pass's posterior states (section 5). All
-passes run in one compiled loop (:func:`_seed_passes`) around the shared filter
-recursion :func:`kalcoint.filtering._filter_loop`.
+The first pass is built from the Johansen state path ``bJ`` (§4); every later
+pass re-estimates ``alpha11``, ``obs_var``, ``state_var`` and ``initial_cov``
+from the previous pass's posterior states (§5). All passes run in one compiled
+loop (:func:`_seed_passes`) around the shared filter recursion
+:func:`kalcoint.filtering._filter_loop`.
+
+The method as written re-estimates from the filtered means ``b_{t|t}`` with no
+covariance terms; that collapses (docs/findings.md, "The collapse law"). The
+options ``moments="smoothed"`` and ``covariance_terms=True`` (§10) turn the
+re-estimation, one change at a time, into EM's M-step.
 """
 
 from __future__ import annotations
@@ -17,35 +22,47 @@ from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
-from ..filtering import StateSpaceModel, _filter_loop
+from ..filtering import StateSpaceModel, _filter_loop, _smoother_loop
 
 RESIDUALS = ("posterior", "prior")
 BM_OPTIONS = ("johansen", "sample")
+MOMENTS = ("filtered", "smoothed")
+HISTORY_KEYS = ("alpha11", "obs_var", "loglik", "mean_e2_over_q2")
+"""Columns of :attr:`SeedRun.history`, one row per pass."""
 
 
 @dataclass(frozen=True)
 class SeedOptions:
-    """Options of section 5.
+    """Options of the later passes (docs/method.md §5 and §10).
 
-    residual : "posterior" (spec default, ``y - x.b_{t|t}``) or "prior" (the innovation).
-    bm : "johansen" (default, mean of the Johansen path) or "sample" (mean of the posterior states),
+    residual : "posterior" (the method's default, ``y - x.b_t``) or "prior" (the innovation ``e_t``;
+        ``obs_var`` is then ``mean(e_t^2)`` whatever ``moments`` and ``covariance_terms`` say).
+    bm : "johansen" (default, mean of the Johansen path) or "sample" (mean of the states),
         the centre used for ``initial_cov`` in later passes.
     fixed_alpha11 : hold ``alpha11`` at this value in every pass (1.0 gives the identity comparison).
+    moments : "filtered" (default, as the method writes it: ``b_t = b_{t|t}``) or "smoothed"
+        (``b_t = b_{t|n}`` from the fixed-interval smoother).
+    covariance_terms : add the posterior covariance terms to every re-estimate (default False, as
+        written): ``obs_var = mean((y_t - x_t b_t)^2 + x_t P_t x_t')`` and the like (§10).
     """
 
     residual: str = "posterior"
     bm: str = "johansen"
     fixed_alpha11: float | None = None
+    moments: str = "filtered"
+    covariance_terms: bool = False
 
     def __post_init__(self) -> None:
         if self.residual not in RESIDUALS:
             raise KalcointError(f"residual={self.residual!r} is not one of {', '.join(RESIDUALS)}")
         if self.bm not in BM_OPTIONS:
             raise KalcointError(f"bm={self.bm!r} is not one of {', '.join(BM_OPTIONS)}")
+        if self.moments not in MOMENTS:
+            raise KalcointError(f"moments={self.moments!r} is not one of {', '.join(MOMENTS)}")
 
 
 def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (section 2)."""
+    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (docs/method.md §2)."""
     w = np.asarray(weights, dtype=np.float64)
     n = prices.shape[0]
     path = np.empty((n, w.size))
@@ -57,7 +74,7 @@ def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def first_pass_model(
     prices: np.ndarray, weights: np.ndarray, fixed_alpha11: float | None = None
 ) -> StateSpaceModel:
-    """The quantities of the first pass (section 4), from an (n, k) price panel and Johansen weights.
+    """The quantities of the first pass (docs/method.md §4), from an (n, k) price panel and Johansen weights.
 
     One compiled sweep (:func:`_first_pass_kernel`): the Johansen level ``bJ_1``, its lag-1
     regression ``alpha11``, ``obs_var = var(bJ_1)``, ``state_var = diag(Gamma - A Gamma A')`` (only
@@ -165,105 +182,166 @@ def _rel_change(new, old):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _mean_e2_over_q2(innov, innov_var):  # pragma: no cover - compiled
+    """``mean_t e_t^2 / Q_t^2``: the factor of the collapse law ``Ve' = Ve^2 mean(e_t^2/Q_t^2)``."""
+    s = 0.0
+    for t in range(innov.size):
+        g = innov[t] / innov_var[t]
+        s += g * g
+    return s / innov.size
+
+
+@njit(cache=True, nogil=True)
+def _filtered_lag_one(a, P_filt, lag):  # pragma: no cover - compiled
+    """Diagonal of ``Cov(b_t, b_{t-1}) = A P_{t-1|t-1}`` (the covariance of the pair given
+    ``y_1..y_{t-1}``) into ``lag[t, i]`` (t >= 1; ``lag[0] = 0``). With it the covariance term of
+    step 5.4 is ``P_{t|t} - A P_{t-1|t-1} A' = Vw - K_t Q_t K_t'`` (docs/method.md §10)."""
+    n, k = lag.shape
+    for i in range(k):
+        lag[0, i] = 0.0
+    for t in range(1, n):
+        for i in range(k):
+            lag[t, i] = a[i] * P_filt[t - 1, i, i]
+
+
+@njit(cache=True, nogil=True)
+def _reestimate(y, X, b, P, lag, innov, a11_old, centre, fix_alpha11, prior_residual, cov_terms,
+                out):  # pragma: no cover - compiled
+    """docs/method.md §5 (and §10 with ``cov_terms``) from states ``b`` (n, k), in one sweep over t.
+
+    P : (n, k, k) covariances of ``b`` and lag : (n, k) diagonal of ``Cov(b_t, b_{t-1})``, read only
+    when ``cov_terms``. Writes (alpha11, obs_var, state_var_1..k, initial_cov_1..k) into ``out``.
+    """
+    n, k = X.shape
+    num = 0.0  # sum E[b_{1,t} b_{1,t-1}]
+    den = 0.0  # sum E[b_{1,t-1}^2]
+    ve = 0.0
+    gamma11 = 0.0
+    for i in range(2, 2 + 2 * k):
+        out[i] = 0.0
+    for t in range(n):
+        if prior_residual:
+            r = innov[t]
+        else:
+            r = y[t]
+            for i in range(k):
+                r -= X[t, i] * b[t, i]
+        ve += r * r
+        gamma11 += b[t, 0] * b[t, 0]
+        if cov_terms:
+            gamma11 += P[t, 0, 0]
+            if not prior_residual:
+                for i in range(k):
+                    for j in range(k):
+                        ve += X[t, i] * P[t, i, j] * X[t, j]
+        if t > 0:
+            num += b[t, 0] * b[t - 1, 0]
+            den += b[t - 1, 0] * b[t - 1, 0]
+            if cov_terms:
+                num += lag[t, 0]
+                den += P[t - 1, 0, 0]
+            # (b_{t+1} - A b_t)_i for i >= 2 (A_ii = 1); the first entry is replaced below
+            for i in range(1, k):
+                d = b[t, i] - b[t - 1, i]
+                out[2 + i] += d * d
+                if cov_terms:
+                    out[2 + i] += P[t, i, i] - 2.0 * lag[t, i] + P[t - 1, i, i]
+        for i in range(k):
+            d = b[t, i] - centre[i]
+            out[2 + k + i] += d * d
+            if cov_terms:
+                out[2 + k + i] += P[t, i, i]
+    a11 = a11_old if fix_alpha11 else num / den
+    out[0] = a11
+    out[1] = ve / n
+    for i in range(1, k):
+        out[2 + i] /= n - 1
+        if cov_terms:  # an expected square with the smoothed moments (rounding only); see §10 for filtered
+            out[2 + i] = max(out[2 + i], 0.0)
+    out[2] = (1.0 - a11 * a11) * (gamma11 / n)
+    for i in range(k):
+        out[2 + k + i] /= n - 1
+
+
+@njit(cache=True, nogil=True)
 def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, bm, bm_sample,
-                 fix_alpha11, prior_residual, iterations, tol,
+                 fix_alpha11, prior_residual, smoothed, cov_terms, iterations, tol,
                  hist, b_filt, innov, innov_var, out_model):  # pragma: no cover - compiled
     """Run up to ``iterations`` passes. Returns (passes run, status): status 1 converged
     (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run.
 
-    As the spec writes it, a pass whose ``|alpha11| > 1`` runs with a negative
+    As docs/method.md §5 writes it, a pass whose ``|alpha11| > 1`` runs with a negative
     ``state_var[0] = (1 - alpha11^2) Gamma_11``; the caller reports it if the run ends there.
 
-    hist : (iterations, 3) rows (alpha11, obs_var, loglik) of each pass.
+    smoothed : re-estimate from the smoothed moments ``b_{t|n}`` instead of ``b_{t|t}`` (§10).
+    cov_terms : add the posterior covariance terms to every re-estimate (§10).
+    hist : (iterations, 4) rows (alpha11, obs_var, loglik, mean e_t^2/Q_t^2) of each pass.
     out_model : (2 + 2k,) the quantities the last pass ran with: alpha11, obs_var, state_var, initial_cov.
     b_filt, innov, innov_var : states and innovations of the last pass.
     """
     n, k = X.shape
     a = np.ones(k)
-    vw = state_var.copy()
+    params = np.empty(2 + 2 * k)  # the quantities of the current pass, laid out as out_model
+    params[0] = alpha11
+    params[1] = obs_var
+    for i in range(k):
+        params[2 + i] = state_var[i]
+        params[2 + k + i] = initial_cov[i]
+    new = np.empty(2 + 2 * k)
     p0 = np.zeros((k, k))
-    p0d = initial_cov.copy()
-    a11 = alpha11
-    ve = obs_var
-    vw_new = np.empty(k)
-    p0_new = np.empty(k)
     centre = np.empty(k)
-    dummy_b = np.empty((1, k))
-    dummy_P = np.empty((1, k, k))
+    need_cov = smoothed or cov_terms
+    m_n = n if need_cov else 1
+    b_pred = np.empty((m_n, k))
+    P_pred = np.empty((m_n, k, k))
+    P_filt = np.empty((m_n, k, k))
+    b_s = np.empty((n if smoothed else 1, k))
+    P_s = np.empty((n if smoothed else 1, k, k))
+    lag_full = np.empty((n if smoothed else 1, k, k))
+    lag = np.zeros((n, k))
     for m in range(iterations):
-        a[0] = a11
+        a[0] = params[0]
         for i in range(k):
-            p0[i, i] = p0d[i]
-        ll = _filter_loop(y, X, a, vw, ve, initial_state, p0, False, False,
-                          dummy_b, dummy_P, b_filt, dummy_P, innov, innov_var)
-        hist[m, 0] = a11
-        hist[m, 1] = ve
+            p0[i, i] = params[2 + k + i]
+        ll = _filter_loop(y, X, a, params[2:2 + k], params[1], initial_state, p0, False, need_cov,
+                          b_pred, P_pred, b_filt, P_filt, innov, innov_var)
+        for i in range(2 + 2 * k):
+            out_model[i] = params[i]
+        hist[m, 0] = params[0]
+        hist[m, 1] = params[1]
         hist[m, 2] = ll
-        out_model[0] = a11
-        out_model[1] = ve
-        for i in range(k):
-            out_model[2 + i] = vw[i]
-            out_model[2 + k + i] = p0d[i]
         if not math.isfinite(ll):
             return m + 1, -1
+        hist[m, 3] = _mean_e2_over_q2(innov, innov_var)
         if m == iterations - 1:
             return m + 1, 0
-        # section 5, from this pass's posterior states, in one sweep over t
-        if bm_sample:
-            for i in range(k):
+        b, P = b_filt, P_filt
+        if smoothed:
+            _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_s, P_s, lag_full)
+            b, P = b_s, P_s
+            if cov_terms:
+                for t in range(n):
+                    for i in range(k):
+                        lag[t, i] = lag_full[t, i, i]
+        elif cov_terms:
+            _filtered_lag_one(a, P_filt, lag)
+        for i in range(k):
+            if bm_sample:
                 c = 0.0
                 for t in range(n):
-                    c += b_filt[t, i]
+                    c += b[t, i]
                 centre[i] = c / n
-        else:
-            for i in range(k):
-                centre[i] = bm[i]
-        num = 0.0  # sum b_{1,t} b_{1,t-1}
-        den = 0.0  # sum b_{1,t-1}^2
-        ve_new = 0.0
-        gamma11 = 0.0
-        for i in range(k):
-            vw_new[i] = 0.0
-            p0_new[i] = 0.0
-        for t in range(n):
-            if prior_residual:
-                r = innov[t]
             else:
-                r = y[t]
-                for i in range(k):
-                    r -= X[t, i] * b_filt[t, i]
-            ve_new += r * r
-            gamma11 += b_filt[t, 0] * b_filt[t, 0]
-            if t > 0:
-                num += b_filt[t, 0] * b_filt[t - 1, 0]
-                den += b_filt[t - 1, 0] * b_filt[t - 1, 0]
-                # (b_{t+1} - A b_t)_i for i >= 2 (A_ii = 1); the first entry is replaced below
-                for i in range(1, k):
-                    d = b_filt[t, i] - b_filt[t - 1, i]
-                    vw_new[i] += d * d
-            for i in range(k):
-                d = b_filt[t, i] - centre[i]
-                p0_new[i] += d * d
-        a11_new = a11 if fix_alpha11 else num / den
-        ve_new /= n
-        gamma11 /= n
-        for i in range(1, k):
-            vw_new[i] /= n - 1
-        vw_new[0] = (1.0 - a11_new * a11_new) * gamma11
-        for i in range(k):
-            p0_new[i] /= n - 1
+                centre[i] = bm[i]
+        _reestimate(y, X, b, P, lag, innov, params[0], centre, fix_alpha11, prior_residual, cov_terms, new)
         if tol > 0.0:
-            worst = max(_rel_change(a11_new, a11), _rel_change(ve_new, ve))
-            for i in range(k):
-                worst = max(worst, _rel_change(vw_new[i], vw[i]))
-                worst = max(worst, _rel_change(p0_new[i], p0d[i]))
+            worst = 0.0
+            for i in range(2 + 2 * k):
+                worst = max(worst, _rel_change(new[i], params[i]))
             if worst < tol:
                 return m + 1, 1
-        a11 = a11_new
-        ve = ve_new
-        for i in range(k):
-            vw[i] = vw_new[i]
-            p0d[i] = p0_new[i]
+        for i in range(2 + 2 * k):
+            params[i] = new[i]
     return iterations, 0
 
 
@@ -274,7 +352,7 @@ class SeedRun:
     model: StateSpaceModel
     iterations: int
     converged: bool
-    history: np.ndarray  # (iterations, 3): alpha11, obs_var, loglik per pass
+    history: np.ndarray  # (iterations, 4): alpha11, obs_var, loglik, mean e_t^2/Q_t^2 per pass (HISTORY_KEYS)
     filtered_state: np.ndarray
 
 
@@ -287,7 +365,7 @@ def run_seed_passes(
 ) -> SeedRun:
     """Run the seed method's passes over an (n, k) price panel.
 
-    With ``iterations = 1`` the result is the first-pass model of section 4.
+    With ``iterations = 1`` the result is the first-pass model of docs/method.md §4.
     """
     options = options or SeedOptions()
     if iterations < 1:
@@ -302,7 +380,7 @@ def run_seed_passes(
     X[:, 0] = 1.0
     n, k = X.shape
     bm = np.concatenate([[np.mean(prices @ weights) / weights[0]], -weights[1:] / weights[0]])
-    hist = np.full((iterations, 3), np.nan)
+    hist = np.full((iterations, len(HISTORY_KEYS)), np.nan)
     b_filt = np.empty((n, k))
     innov = np.empty(n)
     innov_var = np.empty(n)
@@ -310,7 +388,8 @@ def run_seed_passes(
     passes, status = _seed_passes(
         y, X, first.alpha11, first.obs_var, first.state_var.copy(), first.initial_state.copy(),
         first.initial_cov.copy(), bm, options.bm == "sample", options.fixed_alpha11 is not None,
-        options.residual == "prior", iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
+        options.residual == "prior", options.moments == "smoothed", bool(options.covariance_terms),
+        iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
     )
     if out[2] < 0:  # |alpha11| > 1 at the last pass run
         raise ComputationError(
@@ -322,7 +401,7 @@ def run_seed_passes(
     if status < 0 or not np.all(np.isfinite(out)):
         raise ComputationError(
             f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
-            "innovation variance reached zero (the collapse of spec section 9); use fewer "
+            "innovation variance reached zero (the collapse of docs/method.md §9); use fewer "
             "--iterations, a --tol stop, or --method mle"
         )
     model = StateSpaceModel(out[0], out[1], out[2:2 + k], first.initial_state, out[2 + k:])

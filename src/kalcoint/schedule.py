@@ -1,0 +1,409 @@
+"""The walk-forward schedule: the one implementation of "retune every week (or month), trade
+every day", used by ``backtest(..., walk_forward=...)``, the replay of a saved model and the
+live ``update`` / ``retune`` of a model file.
+
+The schedule
+------------
+Rows are trading days (one per calendar day), oldest first. A row ``t`` *starts a period* when
+its calendar week (Monday to Sunday, ``period="weekly"``) or calendar month
+(``period="monthly"``) differs from that of row ``t - 1``. Before such a row, if at least
+``window`` rows precede it, the filter's quantities are re-estimated on the ``window`` rows
+strictly before it (rows ``t - window .. t - 1``) by a caller-supplied ``fit``. Then:
+
+* **State carrying.** The filter continues from the posterior ``(b, P)`` of row ``t - 1``
+  (computed with the previous version's quantities) and predicts row ``t`` with the new
+  version's ``A``, ``Vw``, ``Ve``; the new version's prior ``(b0, P0)`` is not used.
+* **Cold start.** With no carried state, the first estimation's filter is run over its own
+  window from its own prior, and its last posterior is the state carried into the first
+  traded row (a model saved with a retune policy is exactly this).
+* **Failures.** A re-estimation that fails (a :class:`~kalcoint.errors.KalcointError` or a
+  singular matrix) keeps the previous version; the attempt is recorded with the outcome
+  ``"failed: <reason>"``. A failure of the first estimation is an error.
+* **Degenerate fits.** ``on_degenerate="use"`` (the method as written) trades what the fit
+  gives and records it as ``"applied"`` with ``degenerate=True``; ``"keep"`` keeps the previous
+  version (outcome ``"degenerate: kept previous"``); a degenerate first estimation with
+  ``"keep"`` is an error.
+* **No double estimation.** A row that starts a period is not re-estimated when the version in
+  use was estimated on a window ending on the row before it (e.g. the first traded row after a
+  cold start, or the row after a manual ``retune``).
+
+Every estimation is a :class:`Version`. Nothing on or after a row influences that row's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import KalcointError
+from .filtering import FilterResult, StateSpaceModel, kalman_filter
+
+PERIODS = ("weekly", "monthly")
+"""Re-estimation periods: calendar weeks (Monday-Sunday) or calendar months."""
+POLICIES = ("never", *PERIODS)
+"""Retune policies of a saved model (``never``: keep the first version for ever)."""
+ON_DEGENERATE = ("use", "keep")
+MIN_WINDOW = 20
+"""Smallest estimation window, in rows (trading days)."""
+OUTCOME_APPLIED = "applied"
+OUTCOME_KEPT = "degenerate: kept previous"
+
+_FREQ = {"weekly": "W-SUN", "monthly": "M"}
+
+
+# ---------------------------------------------------------------- checks and calendar
+
+
+def check_window(window: Any) -> int:
+    """``window`` as an int, refused unless an integer >= :data:`MIN_WINDOW` (trading days)."""
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer, float)) or int(window) != window \
+            or window < MIN_WINDOW:
+        raise KalcointError(f"window={window} must be an integer >= {MIN_WINDOW} (trading days)")
+    return int(window)
+
+
+def check_on_degenerate(on_degenerate: str) -> str:
+    if on_degenerate not in ON_DEGENERATE:
+        raise KalcointError(f"on_degenerate={on_degenerate!r} is not one of {', '.join(ON_DEGENERATE)}")
+    return on_degenerate
+
+
+def check_policy(retune: str, window: Any, on_degenerate: str = "use") -> int | None:
+    """Refuse a bad retune policy; returns the window (None for ``never``)."""
+    if retune not in POLICIES:
+        raise KalcointError(f"retune={retune!r} is not one of {', '.join(POLICIES)}")
+    check_on_degenerate(on_degenerate)
+    if retune == "never":
+        if window is not None:
+            raise KalcointError("window=N applies with retune='weekly' or retune='monthly' only")
+        return None
+    if window is None:
+        raise KalcointError(f"retune={retune!r} needs window=N (trading days of estimation), e.g. window=250")
+    return check_window(window)
+
+
+def check_period(period: str) -> str:
+    if period not in PERIODS:
+        raise KalcointError(f"walk_forward={period!r} is not one of {', '.join(PERIODS)}")
+    return period
+
+
+def period_keys(index: pd.Index, period: str) -> np.ndarray:
+    """(n,) integer id of each row's calendar week or month."""
+    if not isinstance(index, pd.DatetimeIndex):
+        raise KalcointError("a retune schedule needs prices indexed by dates (a DatetimeIndex)")
+    return np.asarray(index.to_period(_FREQ[check_period(period)]).asi8)
+
+
+def period_starts(index: pd.Index, period: str, window: int) -> np.ndarray:
+    """Row numbers of the first trading day of each calendar week/month with at least ``window``
+    rows before it."""
+    keys = period_keys(index, period)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return starts[starts >= window]
+
+
+def next_period(last_date: pd.Timestamp | str, period: str) -> str:
+    """The period after ``last_date``'s, whose first row triggers the next re-estimation:
+    ``"week of YYYY-MM-DD"`` (its Monday) or ``"month YYYY-MM"``."""
+    p = pd.Timestamp(last_date).to_period(_FREQ[check_period(period)]) + 1
+    if period == "weekly":
+        return f"week of {p.start_time:%Y-%m-%d}"
+    return f"month {p.start_time:%Y-%m}"
+
+
+def day(stamp: pd.Timestamp) -> str:
+    """ISO date of a row (with the time when it is not midnight)."""
+    stamp = pd.Timestamp(stamp)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
+
+
+# ---------------------------------------------------------------- estimates and versions
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a ``fit`` returns for one estimation window of m rows.
+
+    model : the filter's quantities; loglik : log-likelihood of the innovations over the window
+    (model run from its prior); degenerate, reasons : the tuning diagnosis; iterations : passes or
+    iterations run; window_result : the model's filter over the window from its prior (optional:
+    computed when missing).
+    """
+
+    model: StateSpaceModel
+    loglik: float
+    degenerate: bool = False
+    reasons: tuple[str, ...] = ()
+    iterations: int | None = None
+    window_result: FilterResult | None = field(default=None, repr=False)
+
+
+Fit = Callable[[pd.DataFrame], Estimate]
+"""``fit(window)``: estimate on an (m, k) DataFrame of the rows before a period start."""
+
+
+def estimate_from_tuned(tuned: Any) -> Estimate:
+    """An :class:`Estimate` from a :class:`kalcoint.tuning.TunedModel`."""
+    return Estimate(tuned.model, float(tuned.loglik), bool(tuned.degenerate), tuple(tuned.degenerate_reasons),
+                    int(tuned.iterations), tuned.result)
+
+
+def tuning_fit(method: str, iterations: int | None = None, tol: float | None = None,
+               options: Mapping[str, Any] | None = None) -> Fit:
+    """The ``fit`` of a tuning method (:func:`kalcoint.tuning.tune` with the diagnosis on)."""
+    kwargs = dict(options or {})
+    if method == "mle":
+        kwargs.setdefault("std_errors", False)  # the estimate does not depend on them; the Hessian is costly
+    if iterations is not None:
+        kwargs["iterations"] = int(iterations)
+    if tol is not None:
+        kwargs["tol"] = tol
+
+    def fit(window: pd.DataFrame) -> Estimate:
+        from .tuning import tune
+
+        try:
+            tuned = tune(window, method=method, diagnose=True, **kwargs)
+        except ModuleNotFoundError as exc:
+            raise KalcointError(f"method={method!r}: this tuning method is not available ({exc})") from exc
+        return estimate_from_tuned(tuned)
+
+    return fit
+
+
+def fixed_fit(model: StateSpaceModel) -> Fit:
+    """A ``fit`` that always gives ``model`` (Chan's filter, a saved model's quantities)."""
+
+    def fit(window: pd.DataFrame) -> Estimate:
+        res = kalman_filter(window, model)
+        return Estimate(model, res.loglik, window_result=res)
+
+    return fit
+
+
+@dataclass(frozen=True)
+class Version:
+    """One estimation of the schedule.
+
+    id : 1, 2, ... in order; effective_date : first row it trades (None until known, e.g. after
+    a manual retune); window_first, window_last : dates of its estimation window; method;
+    model : the tuned quantities (None when the estimation failed); loglik over the window;
+    degenerate and its reasons; outcome : ``"applied"``, ``"failed: <reason>"`` or
+    ``"degenerate: kept previous"``.
+    """
+
+    id: int
+    effective_date: str | None
+    window_first: str
+    window_last: str
+    method: str
+    model: StateSpaceModel | None
+    loglik: float | None
+    degenerate: bool
+    reasons: tuple[str, ...]
+    outcome: str
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome == OUTCOME_APPLIED
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON record: the fields above, the tuned quantities flattened (``alpha11``, ``obs_var``,
+        ``state_var``, ``initial_state``, ``initial_cov``; null when failed)."""
+        quantities = self.model.to_dict() if self.model is not None else dict.fromkeys(
+            ("alpha11", "obs_var", "state_var", "initial_state", "initial_cov"))
+        return {"id": self.id, "effective_date": self.effective_date, "window_first": self.window_first,
+                "window_last": self.window_last, "method": self.method, **quantities, "loglik": self.loglik,
+                "degenerate": self.degenerate, "reasons": list(self.reasons), "outcome": self.outcome}
+
+
+def estimate_version(fit: Fit, window: pd.DataFrame, *, version_id: int, effective_date: str | None,
+                     method: str, on_degenerate: str, first: bool) -> tuple[Version, Estimate | None]:
+    """Run ``fit`` on ``window`` and record the outcome as a :class:`Version` (see the module doc).
+
+    Returns the version and the estimate (None when it failed). ``first``: there is no previous
+    version to keep, so a failure (or a degenerate fit with ``keep``) raises instead.
+    """
+    span = f"window {day(window.index[0])} to {day(window.index[-1])}"
+    base: dict[str, Any] = {"id": version_id, "effective_date": effective_date,
+                            "window_first": day(window.index[0]), "window_last": day(window.index[-1]),
+                            "method": method}
+    try:
+        est = fit(window)
+    except (KalcointError, np.linalg.LinAlgError) as exc:
+        if first:
+            raise KalcointError(f"the first estimation ({span}) failed: {exc}") from exc
+        return Version(**base, model=None, loglik=None, degenerate=False, reasons=(),  
+                       outcome=f"failed: {' '.join(str(exc).split())}"), None
+    kept = est.degenerate and on_degenerate == "keep"
+    if kept and first:
+        raise KalcointError(f"the first estimation ({span}) is degenerate ({'; '.join(est.reasons)}) and "
+                            "on_degenerate='keep' has no previous version to keep; use on_degenerate='use' "
+                            "or another window")
+    version = Version(**base, model=est.model, loglik=float(est.loglik), degenerate=bool(est.degenerate),  
+                      reasons=tuple(est.reasons), outcome=OUTCOME_KEPT if kept else OUTCOME_APPLIED)
+    return version, est
+
+
+# ---------------------------------------------------------------- running the schedule
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The filter between two rows: the quantities in use (``model``, its version id and the last
+    date of its estimation window, None if it was never estimated on a window), the posterior
+    ``b`` (k,) and ``P`` (k, k) of the last row, and the id the next version will get."""
+
+    model: StateSpaceModel
+    version: int
+    window_last: str | None
+    b: np.ndarray
+    P: np.ndarray
+    next_id: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """The schedule over rows ``start .. n-1`` of a frame (m = n - start rows).
+
+    filtered_state : (m, k); innovation, innovation_var, spread : (m,); version : (m,) id of the
+    version each row traded with; versions : the estimations made, in order; estimated_at :
+    (len(versions),) row (of the frame) each was made before; carry : the filter after the last
+    row; warmup : the first version's filter over its own window (cold start only); models : the
+    quantities of every version that traded a row, by id.
+    """
+
+    filtered_state: np.ndarray
+    innovation: np.ndarray
+    innovation_var: np.ndarray
+    spread: np.ndarray
+    version: np.ndarray
+    versions: list[Version]
+    estimated_at: list[int]
+    carry: Carry
+    warmup: FilterResult | None
+    models: dict[int, StateSpaceModel] = field(default_factory=dict)
+
+    @property
+    def m(self) -> int:
+        return int(self.innovation.size)
+
+
+def cold_start(fit: Fit, window: pd.DataFrame, *, effective_date: str | None, method: str,
+               on_degenerate: str) -> tuple[Version, Carry, FilterResult]:
+    """Version 1 on ``window``, its filter over the window from its prior, and the carried state."""
+    version, est = estimate_version(fit, window, version_id=1, effective_date=effective_date, method=method,
+                                    on_degenerate=on_degenerate, first=True)
+    assert est is not None
+    warm = est.window_result if est.window_result is not None else kalman_filter(window, est.model)
+    b, P = warm.last_posterior
+    return version, Carry(est.model, 1, version.window_last, b, P, 2), warm
+
+
+def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | None, window: int | None,
+        fit: Fit | None, method: str, on_degenerate: str = "use",
+        progress: Callable[[int, int], None] | None = None) -> Run:
+    """Run the schedule over rows ``start ..`` of ``prices`` ((n, k) DataFrame indexed by dates; the
+    rows before ``start`` are history, used for estimation windows and the period of row
+    ``start - 1``).
+
+    carry : the filter after row ``start - 1``; None for a cold start (version 1 estimated on the
+    ``window`` rows before ``start``). period : "weekly", "monthly" or None (never re-estimate).
+    progress : called as ``progress(done, total)`` after each estimation.
+    """
+    n = len(prices)
+    if not 0 < start < n:
+        raise KalcointError(f"the schedule has no row to run (start {start} of {n} rows)")
+    dates = prices.index
+    check_on_degenerate(on_degenerate)
+    if (period is not None or carry is None) and (window is None or fit is None):
+        raise KalcointError("a re-estimation schedule needs window and fit")
+    candidates: list[int] = []
+    if period is not None:
+        assert window is not None
+        keys = period_keys(dates, period)
+        candidates = [t for t in range(start + (carry is None), n) if keys[t] != keys[t - 1] and t >= window]
+    total = len(candidates) + (carry is None)
+    done = 0
+    versions: list[Version] = []
+    estimated_at: list[int] = []
+    warm = None
+    if carry is None:
+        assert window is not None and fit is not None
+        if start < window:
+            raise KalcointError(f"window={window} needs {window} rows before the first traded row; got {start}")
+        version, carry, warm = cold_start(fit, prices.iloc[start - window:start], effective_date=day(dates[start]),
+                                          method=method, on_degenerate=on_degenerate)
+        versions.append(version)
+        estimated_at.append(start)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    models = {carry.version: carry.model}
+    cuts = [*candidates, n]
+    pieces: list[FilterResult] = []
+    version_of_row = np.empty(n - start, dtype=np.int64)
+    a = start
+    for b_row in cuts:
+        if b_row > a:
+            res = kalman_filter(prices.iloc[a:b_row], carry.model, start=(carry.b, carry.P))
+            pieces.append(res)
+            version_of_row[a - start:b_row - start] = carry.version
+            carry = replace(carry, b=res.filtered_state[-1], P=res.filtered_cov[-1])
+            a = b_row
+        if b_row == n:
+            break
+        if carry.window_last != day(dates[b_row - 1]):  # not already estimated on this window
+            assert window is not None and fit is not None
+            version, est = estimate_version(fit, prices.iloc[b_row - window:b_row], version_id=carry.next_id,
+                                            effective_date=day(dates[b_row]), method=method,
+                                            on_degenerate=on_degenerate, first=False)
+            versions.append(version)
+            estimated_at.append(b_row)
+            carry = replace(carry, next_id=carry.next_id + 1)
+            if version.applied:
+                assert est is not None
+                carry = replace(carry, model=est.model, version=version.id, window_last=version.window_last)
+                models[version.id] = est.model
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    return Run(
+        filtered_state=np.concatenate([r.filtered_state for r in pieces]),
+        innovation=np.concatenate([r.innovation for r in pieces]),
+        innovation_var=np.concatenate([r.innovation_var for r in pieces]),
+        spread=np.concatenate([r.spread for r in pieces]),
+        version=version_of_row, versions=versions, estimated_at=estimated_at, carry=carry, warmup=warm,
+        models=models,
+    )
+
+
+__all__ = [
+    "MIN_WINDOW",
+    "ON_DEGENERATE",
+    "PERIODS",
+    "POLICIES",
+    "Carry",
+    "Estimate",
+    "Fit",
+    "Run",
+    "Version",
+    "check_on_degenerate",
+    "check_period",
+    "check_policy",
+    "check_window",
+    "cold_start",
+    "estimate_from_tuned",
+    "estimate_version",
+    "fixed_fit",
+    "next_period",
+    "period_keys",
+    "period_starts",
+    "run",
+    "tuning_fit",
+]
