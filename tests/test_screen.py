@@ -199,12 +199,12 @@ def test_bad_options_are_refused(universe):
         screen(Universe.from_frame(universe), OPTIONS, workers=0, out="x.txt")
 
 
-# ------------------------------------------------------------------ MLE screen: the compiled optimiser
+# ------------------------------------------------------------------ MLE: the experimental compiled optimiser
 
 
 def test_compiled_optimiser_reaches_the_three_start_optimum(ewa_ewc_ige):
     """Issue 13: -223.8583296 is the log-likelihood L-BFGS-B reaches from all three starts on
-    EWA/EWC/IGE; the compiled optimiser the MLE screen uses must reach it from each start."""
+    EWA/EWC/IGE; the experimental compiled optimiser must reach it from each start."""
     from kalcoint.filtering import kalman_filter
     from kalcoint.tuning import mle
 
@@ -220,8 +220,8 @@ def test_compiled_optimiser_reaches_the_three_start_optimum(ewa_ewc_ige):
     assert compiled["converged"]
 
 
-def test_mle_screen_rows_use_the_compiled_optimiser(universe):
-    """The MLE screen's alpha11 is the compiled fit's, which equals L-BFGS-B's at this optimum."""
+def test_mle_screen_row_is_the_tuned_fit(universe):
+    """The MLE screen's alpha11 is tune(method="mle")'s on the basket's common history."""
     options = ScreenOptions(size=3, min_rows=500, method="mle", iterations=200)
     table = screen(universe, options, baskets=[("EWA", "EWC", "IGE")], workers=0)
     row = _row(table, "EWA", "EWC", "IGE")

@@ -318,8 +318,7 @@ def _static_figures(row: dict[str, Any], prices: np.ndarray, options: ScreenOpti
 
 
 def _tune(prices: np.ndarray, options: ScreenOptions, jres: JohansenResult | None, diagnose: bool) -> TunedModel:
-    # a screen reports no standard errors, and fits by the compiled optimiser (see tuning.mle.fit)
-    extra = {"std_errors": False, "optimizer": "compiled"} if options.method == "mle" else {}
+    extra = {"std_errors": False} if options.method == "mle" else {}  # a screen reports no standard errors
     return tune(prices, method=options.method, iterations=options.iterations, tol=options.tol,
                 det_order=options.det_order, k_ar_diff=options.k_ar_diff, johansen_result=jres,
                 diagnose=diagnose, **extra)

@@ -20,7 +20,6 @@ def warm_up() -> float:
     prices, _ = simulate(n=300)
     for method, iterations in (("seed", 3), ("mle", 5), ("em", 5)):
         fit = tune(prices, method=method, iterations=iterations, diagnose=False)
-    tune(prices, method="mle", iterations=5, diagnose=False, std_errors=False, optimizer="compiled")  # the MLE screen
     adf(fit.result.spread)
     adf(fit.result.spread, autolag=None, maxlag=2)
     adf(fit.result.spread, autolag="BIC")

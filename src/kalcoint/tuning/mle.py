@@ -631,11 +631,11 @@ def fit(
 
     iterations : cap on L-BFGS-B iterations per start; tol : L-BFGS-B ``ftol`` (relative
     reduction of the objective; ``FTOL`` when None).
-    optimizer : "L-BFGS-B" (scipy's, default) or "compiled" (projected BFGS in one compiled call per
-        start, :func:`_bfgs_box`; about 7x less CPU, used by the MLE screen). The likelihood is
-        multimodal on many baskets, and the two optimisers can end in different local optima from
-        the same start: on 120 fits of random triplets the compiled one's best of the three starts
-        was within 1e-6 of L-BFGS-B's on 96%, higher on 2%, lower on 2.5%.
+    optimizer : "L-BFGS-B" (scipy's, default) or "compiled" (experimental: projected BFGS in one
+        compiled call per start, :func:`_bfgs_box`). The compiled one is not faster once BLAS
+        threads are limited (as ``tune`` does): its line search spends about 2.5x L-BFGS-B's
+        evaluations. The likelihood is multimodal on many baskets, and from the same starts the
+        two end in different optima on ~5% of random triplets (higher and lower equally often).
     Returns the dict :func:`kalcoint.tuning.tune` expects: ``model``, ``iterations`` (of the
     winning start), ``converged``, ``history`` (``alpha11``, ``obs_var``, ``loglik`` along the
     winning start's path), ``options`` (the starts' log-likelihoods, the winning start) and
