@@ -74,102 +74,39 @@ def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def first_pass_model(
     prices: np.ndarray, weights: np.ndarray, fixed_alpha11: float | None = None
 ) -> StateSpaceModel:
-    """The quantities of the first pass (docs/method.md §4), from an (n, k) price panel and Johansen weights.
-
-    One compiled sweep (:func:`_first_pass_kernel`): the Johansen level ``bJ_1``, its lag-1
-    regression ``alpha11``, ``obs_var = var(bJ_1)``, ``state_var = diag(Gamma - A Gamma A')`` (only
-    the level's entry is non-zero) and ``initial_cov = obs_var diag((sum_t (x_t A)'(x_t A) / n)^-1)``."""
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    k = w.size
-    out = np.empty(2 + 2 * k)
-    status = _first_pass_kernel(np.ascontiguousarray(prices, dtype=np.float64), w, fixed_alpha11 is not None,
-                                float(fixed_alpha11 or 0.0), out)
-    if status == 1:
+    """The quantities of the first pass (docs/method.md §4), from an (n, k) price panel and Johansen weights."""
+    bJ = johansen_path(prices, weights)
+    b1 = bJ[:, 0]
+    n, k = bJ.shape
+    denom = float(b1[:-1] @ b1[:-1])
+    if fixed_alpha11 is not None:
+        alpha11 = float(fixed_alpha11)
+    elif denom > 0.0:
+        alpha11 = float(b1[1:] @ b1[:-1]) / denom
+    else:
         raise ComputationError("the Johansen level path is identically zero; alpha11 is undefined")
-    alpha11, obs_var = out[0], out[1]
-    if status == 2:
-        raise ComputationError("first pass: sum (x_t A)'(x_t A) is singular; are two price series collinear?")
-    state_var, initial_cov = out[2:2 + k].copy(), out[2 + k:].copy()
+    obs_var = float(np.var(b1))  # population variance (divide by n)
+    a = np.ones(k)
+    a[0] = alpha11
+    gamma = np.diag(bJ.T @ bJ / n)
+    state_var = gamma - a * gamma * a  # diag(Gamma - A Gamma A')
+    state_var[1:] = 0.0
+    state_var[0] = (1.0 - alpha11**2) * gamma[0]
+    initial_state = np.concatenate([[0.0], -weights[1:] / weights[0]])
+    xa = prices.astype(np.float64).copy()
+    xa[:, 0] = alpha11  # rows x_t A = (a11, p_2, ..., p_k)
+    moment = xa.T @ xa / n
+    try:
+        inv = np.linalg.inv(moment)
+    except np.linalg.LinAlgError as exc:
+        raise ComputationError(f"first pass: sum (x_t A)'(x_t A) is singular ({exc})") from exc
+    initial_cov = obs_var * np.diag(inv).copy()
     if np.any(state_var < 0) or np.any(initial_cov < 0) or obs_var <= 0:
         raise ComputationError(
             f"first pass gives a negative variance (alpha11={alpha11:.4g}, |alpha11| > 1?); "
             "the Johansen level is not mean-reverting on this sample"
         )
-    initial_state = np.concatenate([[0.0], -w[1:] / w[0]])
-    return StateSpaceModel(float(alpha11), float(obs_var), state_var, initial_state, initial_cov)
-
-
-@njit(cache=True, nogil=True)
-def _first_pass_kernel(prices, w, fixed, fixed_alpha11, out):  # pragma: no cover - compiled
-    """Write (alpha11, obs_var, state_var (k), initial_cov (k)) of the first pass to ``out``.
-    Returns 0, 1 (the Johansen level is identically zero) or 2 (singular moment matrix)."""
-    n, k = prices.shape
-    level = np.empty(n)
-    for t in range(n):
-        s = 0.0
-        for j in range(k):
-            s += prices[t, j] * w[j]
-        level[t] = s / w[0]
-    num = 0.0
-    den = 0.0
-    for t in range(1, n):
-        num += level[t] * level[t - 1]
-        den += level[t - 1] * level[t - 1]
-    if fixed:
-        alpha11 = fixed_alpha11
-    elif den > 0.0:
-        alpha11 = num / den
-    else:
-        return 1
-    mean = level.sum() / n
-    obs_var = 0.0
-    gamma11 = 0.0
-    for t in range(n):
-        obs_var += (level[t] - mean) ** 2
-        gamma11 += level[t] * level[t]
-    obs_var /= n
-    gamma11 /= n
-    out[0] = alpha11
-    out[1] = obs_var
-    for i in range(k):
-        out[2 + i] = 0.0
-    out[2] = (1.0 - alpha11 * alpha11) * gamma11
-    # moment of the rows x_t A = (alpha11, p_2, ..., p_k); diag of its inverse by Cholesky
-    moment = np.zeros((k, k))
-    row = np.empty(k)
-    for t in range(n):
-        row[0] = alpha11
-        for j in range(1, k):
-            row[j] = prices[t, j]
-        for i in range(k):
-            for j in range(i + 1):
-                moment[i, j] += row[i] * row[j]
-    low = np.zeros((k, k))
-    for i in range(k):
-        for j in range(i + 1):
-            s = moment[i, j] / n
-            for h in range(j):
-                s -= low[i, h] * low[j, h]
-            if i > j:
-                low[i, j] = s / low[j, j]
-            elif s > 0.0:
-                low[i, i] = math.sqrt(s)
-            else:
-                return 2
-    inv_low = np.zeros((k, k))  # L^-1, lower triangular; diag(M^-1)_i = sum_j (L^-1)_{ji}^2
-    for c in range(k):
-        inv_low[c, c] = 1.0 / low[c, c]
-        for i in range(c + 1, k):
-            s = 0.0
-            for h in range(c, i):
-                s -= low[i, h] * inv_low[h, c]
-            inv_low[i, c] = s / low[i, i]
-    for i in range(k):
-        d = 0.0
-        for j in range(i, k):
-            d += inv_low[j, i] * inv_low[j, i]
-        out[2 + k + i] = obs_var * d
-    return 0
+    return StateSpaceModel(alpha11, obs_var, state_var, initial_state, initial_cov)
 
 
 @njit(cache=True, nogil=True)
