@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast check bench clean browser
 
 $(BIN)/kalcoint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	$(BIN)/python -m kalcoint.warmup
 	touch $(BIN)/kalcoint
 
@@ -17,8 +17,35 @@ setup: $(BIN)/kalcoint
 demo: setup
 	$(BIN)/kalcoint demo --out demo-output
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+check: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
+
+# Headless Chromium (Debian package) for the report's browser test. Never fails the build: when it
+# cannot be installed, the reason goes to .venv/browser-unavailable.txt and that test skips with it.
+browser:
+	@mkdir -p $(VENV)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		rm -f $(VENV)/browser-unavailable.txt; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "no apt-get on this machine to install chromium" > $(VENV)/browser-unavailable.txt; \
+	elif (export DEBIAN_FRONTEND=noninteractive; apt-get install -y --no-install-recommends chromium \
+			|| (apt-get update && apt-get install -y --no-install-recommends chromium)) \
+			> $(VENV)/browser-install.log 2>&1; then \
+		rm -f $(VENV)/browser-unavailable.txt; \
+	else \
+		echo "apt-get install chromium failed: $$(grep -E '^E:' $(VENV)/browser-install.log | tail -n 1)" \
+			> $(VENV)/browser-unavailable.txt; \
+	fi; \
+	if [ -f $(VENV)/browser-unavailable.txt ]; then \
+		echo "browser: $$(cat $(VENV)/browser-unavailable.txt); the browser test will skip"; fi
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

@@ -1,13 +1,11 @@
 """The pieces of issue 13, each beside its baseline measured in the same run (best of --repeat).
 
     .venv/bin/python benchmarks/bench_parts.py [--data ../shared/data/chan_etf_close.csv]
-        [--assets EWA,EWC,IGE] [--repeat 7] [--baskets 40]
+        [--assets EWA,EWC,IGE] [--repeat 7]
 
 - Johansen: kalcoint (compiled, from moment matrices) vs statsmodels' ``coint_johansen``;
 - ADF: kalcoint's compiled ADF vs statsmodels' ``adfuller`` (AIC lags);
 - MacKinnon p-value: kalcoint's tables vs statsmodels' ``mackinnonp`` (which needs scipy.stats);
-- MLE fit on ``--baskets`` random triplets: the experimental compiled optimiser vs scipy's
-  L-BFGS-B (three starts each; the one ``tune`` uses), and how often they agree to 1e-6;
 - start-up, each in a new process: ``import kalcoint``, ``kalcoint --help``, ``kalcoint status
   MODEL`` (a model saved by ``kalcoint tune --save``), against ``import numpy``, the floor of any
   command, and against the same with statsmodels imported (what ``import kalcoint`` cost before).
@@ -71,52 +69,6 @@ def compiled_parts(prices: np.ndarray, repeat: int) -> None:
         best(lambda: sm_mackinnonp(-3.1, regression="c", N=1), repeat, 200), "statsmodels `mackinnonp`")
 
 
-def mle_fits(data: Path, count: int) -> None:
-    from kalcoint.cointegration import johansen
-    from kalcoint.errors import KalcointError
-    from kalcoint.filtering import kalman_filter
-    from kalcoint.screen import basket_list, load_universe
-    from kalcoint.tuning import mle
-
-    universe = load_universe(data)
-    everything = basket_list(list(universe.columns), 3)
-    rng = np.random.default_rng(1)
-    panels = []
-    for i in rng.permutation(len(everything)):
-        prices = universe[list(everything[i])].dropna().to_numpy()
-        if prices.shape[0] >= 252:
-            panels.append(prices)
-        if len(panels) == count:
-            break
-    times = {"compiled": 0.0, "L-BFGS-B": 0.0}
-    for optimizer in times:  # load (or compile) both optimisers' kernels before timing
-        mle.fit(panels[0], johansen(panels[0]), iterations=5, std_errors=False, optimizer=optimizer)
-    logliks: dict[str, list[float]] = {"compiled": [], "L-BFGS-B": []}
-    for prices in panels:
-        try:
-            jres = johansen(prices)
-        except KalcointError:
-            continue
-        for optimizer in times:
-            started = time.process_time()
-            try:
-                fit = mle.fit(prices, jres, iterations=200, std_errors=False, optimizer=optimizer)
-                loglik = kalman_filter(prices, fit["model"]).loglik
-            except KalcointError:
-                loglik = float("nan")
-            times[optimizer] += time.process_time() - started
-            logliks[optimizer].append(loglik)
-    new, old = np.array(logliks["compiled"]), np.array(logliks["L-BFGS-B"])
-    both = np.isfinite(new) & np.isfinite(old)
-    diff = new[both] - old[both]
-    n = int(both.sum())
-    row(f"MLE fit (three starts), CPU per fit, {n} random triplets, experimental compiled optimiser", times["compiled"] / len(new),
-        times["L-BFGS-B"] / len(old), "scipy L-BFGS-B (tune's)", "ms")
-    print(f"\nMLE: log-likelihood of the compiled optimiser within 1e-6 of L-BFGS-B's on {np.mean(np.abs(diff) <= 1e-6):.1%} "
-          f"of {n} fits; higher on {np.mean(diff > 1e-6):.1%}, lower on {np.mean(diff < -1e-6):.1%} "
-          f"(largest shortfall {-min(diff.min(), 0.0):.3g}).\n")
-
-
 def startup(data: Path, assets: str, repeat: int) -> None:
     exe = Path(sys.executable).parent / "kalcoint"
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +99,6 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--assets", default="EWA,EWC,IGE")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--baskets", type=int, default=40, help="random triplets fitted by MLE (0: skip)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     print_machine()
@@ -162,10 +113,8 @@ def main() -> None:
 
     with threadpool_limits(limits=1):  # the baselines too: a threaded BLAS only slows these small problems
         compiled_parts(prices, args.repeat)
-        if args.baskets:
-            mle_fits(args.data, args.baskets)
-        print("| what | kalcoint | baseline (same run) | ratio |")
-        print("| --- | ---: | ---: | --- |")
+    print("\n| start-up, best of N new processes | wall | | goal |")
+    print("| --- | ---: | --- | --- |")
     startup(args.data, args.assets, args.repeat)
     print(f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
           f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}.")

@@ -11,9 +11,8 @@ starters and failures appear in their real proportions. Printed:
   and per CPU-second, and the ratio;
 - 1 and 2 local Dask workers (startup timed apart), the ratio 2 workers / 1 worker, and the
   full screen estimated as startup + all baskets / rate;
-- the MLE screen on ``--mle-baskets`` baskets: the experimental compiled optimiser vs scipy's
-  L-BFGS-B (the screen's, three starts each), the ratio, and how often the compiled fit's
-  log-likelihood is within 1e-6 of L-BFGS-B's (higher / lower otherwise);
+- the MLE screen on ``--mle-baskets`` baskets with BLAS threads limited (as kalcoint runs) and
+  without the limit (as before issue 13 when numpy was imported first);
 - ``--full seed`` or ``--full mle``: the whole universe through ``kalcoint.screen.screen`` on
   2 workers (long: run it once).
 """
@@ -111,47 +110,30 @@ def workers(universe, options, sample, sizes, total):
 
 
 def mle(universe, sample):
-    """The MLE screen with the compiled optimiser and with L-BFGS-B, recording every fit's log-likelihood."""
+    """The serial MLE screen (L-BFGS-B, three starts) with BLAS threads limited, as kalcoint runs it,
+    and without the limit (as before issue 13 when numpy was imported before kalcoint)."""
+    import kalcoint._threads as threads
     import kalcoint.screen as sc
 
     options = ScreenOptions(size=3, method="mle", iterations=200)
-    saved = sc._tune
-    logliks: dict[str, list[float]] = {"compiled": [], "L-BFGS-B": []}
-
-    def recording(optimizer):
-        def run(prices, opts, jres, diagnose):
-            from kalcoint.tuning import tune
-
-            tuned = tune(prices, method="mle", iterations=opts.iterations, tol=opts.tol, johansen_result=jres,
-                         diagnose=diagnose, std_errors=False, optimizer=optimizer)
-            logliks[optimizer].append(tuned.loglik)
-            return tuned
-        return run
-
-    warm = [("EWA", "EWC", "IGE")] if {"EWA", "EWC", "IGE"} <= set(universe.columns) else sample[:3]
-    results = {}
+    screen(universe, options, baskets=sample[:3], workers=0)
+    wall, cpu, _ = timed(lambda: screen(universe, options, baskets=sample, workers=0), 1)
+    saved = sc.single_threaded
+    sc.single_threaded = threads.contextlib.nullcontext
     try:
-        for optimizer in ("compiled", "L-BFGS-B"):  # load (or compile) both optimisers' kernels before timing
-            sc._tune = recording(optimizer)
-            screen(universe, options, baskets=warm, workers=0)
-        logliks["compiled"].clear()
-        logliks["L-BFGS-B"].clear()
-        for optimizer in ("compiled", "L-BFGS-B"):
-            sc._tune = recording(optimizer)
-            results[optimizer] = timed(lambda: screen(universe, options, baskets=sample, workers=0), 1)
+        import kalcoint.tuning as tuning
+
+        tune_limited = tuning.tune
+        tuning_tune = getattr(tuning.tune, "__wrapped__", tuning.tune)
+        sc.tune = tuning_tune
+        wall0, cpu0, _ = timed(lambda: screen(universe, options, baskets=sample, workers=0), 1)
     finally:
-        sc._tune = saved
-    (wall, cpu, _), (wall0, cpu0, _) = results["compiled"], results["L-BFGS-B"]
+        sc.single_threaded = saved
+        sc.tune = tune_limited
     n = len(sample)
-    print(f"| serial MLE screen, {n} baskets, experimental compiled optimiser | {1e3 * wall / n:.1f} ms a basket "
-          f"(CPU {1e3 * cpu / n:.1f}) | L-BFGS-B (the screen's): {1e3 * wall0 / n:.1f} ms (CPU {1e3 * cpu0 / n:.1f}) | "
+    print(f"| serial MLE screen, {n} baskets | {1e3 * wall / n:.1f} ms a basket (CPU {1e3 * cpu / n:.1f}) | "
+          f"BLAS threads not limited: {1e3 * wall0 / n:.1f} ms (CPU {1e3 * cpu0 / n:.1f}) | "
           f"x{wall0 / wall:.2f} (CPU x{cpu0 / cpu:.2f}) |")
-    new, old = np.array(logliks["compiled"]), np.array(logliks["L-BFGS-B"])
-    if new.size == old.size and new.size:
-        diff = new - old
-        print(f"\nMLE fits ({new.size}: whole history and training part of each basket): log-likelihood of the "
-              f"compiled optimiser within 1e-6 of L-BFGS-B's (three starts each) on {np.mean(np.abs(diff) <= 1e-6):.1%}, "
-              f"higher on {np.mean(diff > 1e-6):.1%}, lower on {np.mean(diff < -1e-6):.1%}")
     return wall0 / wall
 
 

@@ -290,6 +290,7 @@ def test_walk_forward_seed_uses_the_weekly_tuned_model(triplet):
     np.testing.assert_allclose(res.deviation[m1:m1 + w2.n], w2.innovation, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_mle_and_em_lightly(triplet):
     from kalcoint.tuning import tune
 

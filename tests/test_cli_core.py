@@ -27,6 +27,7 @@ def test_johansen_json_reproduces_chan_example_2_7(run_cli, chan_file, tmp_path)
     assert "34.4286" in res.stdout  # the readable table
 
 
+@pytest.mark.slow
 def test_tune_json_keys_and_figures(run_cli, chan_file, tmp_path):
     out = tmp_path / "t.json"
     res = run_cli("tune", chan_file, "--assets", TRIPLET, "--iterations", "2000", "--json", out)
@@ -110,6 +111,7 @@ def test_errors_are_one_line_exit_2_no_output(run_cli, chan_file, tmp_path, args
     assert not list(tmp_path.iterdir())  # no partial output
 
 
+@pytest.mark.slow
 def test_compare_rows_and_figures(run_cli, chan_file, tmp_path):
     out = tmp_path / "c.json"
     plots = tmp_path / "plots"
@@ -138,6 +140,7 @@ def test_compare_rows_and_figures(run_cli, chan_file, tmp_path):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_demo_runs_on_embedded_data(run_cli, tmp_path):
     out = tmp_path / "demo"
     res = run_cli("demo", "--out", out, "--iterations", "50")

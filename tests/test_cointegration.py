@@ -238,6 +238,7 @@ def test_johansen_refuses_bad_options(chan_prices: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- ADF: fast engine = statsmodels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("triplet", [("EWA", "EWC", "IGE"), ("EWC", "EWA", "IGE"), ("SPY", "IWM", "MDY"), ("GLD", "GDX", "USO"), ("XLE", "XLB", "XME")])
 @pytest.mark.parametrize("autolag", ["AIC", None])
 def test_adf_matches_statsmodels_on_johansen_portfolios(etfs: pd.DataFrame, triplet: tuple, autolag: str | None) -> None:
@@ -267,12 +268,14 @@ SERIES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SERIES))
 @pytest.mark.parametrize(("autolag", "maxlag"), [("AIC", None), ("BIC", None), (None, None), (None, 0), (None, 2), ("AIC", 3)])
 def test_adf_matches_statsmodels_on_synthetic_series(name: str, autolag: str | None, maxlag: int | None) -> None:
     assert_matches_statsmodels(SERIES[name], autolag=autolag, maxlag=maxlag)
 
 
+@pytest.mark.slow
 def test_adf_lag_choice_matches_statsmodels_on_50_random_triplets(etfs: pd.DataFrame) -> None:
     rng = np.random.default_rng(20240507)
     lags, checked = set(), 0
@@ -321,6 +324,7 @@ def test_plain_reference_agrees_with_statsmodels() -> None:
     assert abs(stat - sm_stat) < 1e-10
 
 
+@pytest.mark.slow
 def test_adf_householder_path_matches_statsmodels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(coint, "_CHOL_TOL", 2.0)  # every factor by Householder QR
     for name in ("random_walk", "ar1_0.95", "short_n50", "trend", "scaled_1e-8"):
@@ -328,6 +332,7 @@ def test_adf_householder_path_matches_statsmodels(monkeypatch: pytest.MonkeyPatc
         assert_matches_statsmodels(SERIES[name], autolag=None)
 
 
+@pytest.mark.slow
 def test_cholesky_and_householder_give_the_same_factor() -> None:
     zt = coint._adf_design(np.ldexp(SERIES["ar1_0.95"], -4), 20, False)
     zs = zt / np.sqrt((zt * zt).sum(axis=1, keepdims=True))
@@ -337,6 +342,7 @@ def test_cholesky_and_householder_give_the_same_factor() -> None:
     np.testing.assert_allclose(chol.T @ chol, zs @ zs.T, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_adf_design_is_the_centred_adfuller_regression() -> None:
     x = ar1(40, 0.5, 51)
     zt = coint._adf_design(x, 3, True)  # lags 1..3, level, dx
@@ -355,6 +361,7 @@ def test_structured_gram_equals_the_explicit_product(nlags: int, level_last: boo
     np.testing.assert_allclose(gram, zt @ zt.T, rtol=0, atol=1e-11 * np.abs(gram).max())
 
 
+@pytest.mark.slow
 def test_near_ties_of_the_criterion_are_settled_by_statsmodels(monkeypatch: pytest.MonkeyPatch) -> None:
     x = SERIES["ar1_0.5"]
     scaled = np.ldexp(x, -int(np.frexp(np.max(np.abs(x)))[1]))
@@ -374,6 +381,7 @@ def test_lowest_criterion_breaks_ties_like_statsmodels() -> None:
     assert coint._lowest_criterion(np.array([3.0, 1.0, 1.0 + 1e-5]), 1e-6) == (1, coint._OK)
 
 
+@pytest.mark.slow
 def test_adf_t_stat_autolag_and_statsmodels_engine() -> None:
     x = SERIES["ar1_0.95"]
     stat, pvalue, lags, nobs = statsmodels_adf(x, autolag="t-stat")
@@ -412,6 +420,7 @@ def test_adf_refuses_bad_input(series: np.ndarray, kwargs: dict, error: type, wo
 # ---------------------------------------------------------------- compiled code: lazy and cached
 
 
+@pytest.mark.slow
 def test_compiled_adf_is_lazy_at_import_and_cached_across_processes() -> None:
     probe = (
         "import numpy as np, kalcoint.cointegration as c\n"

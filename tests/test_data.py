@@ -305,7 +305,9 @@ def test_error_empty_and_header_only(tmp_path: Path) -> None:
 
 def test_error_binary_and_fake_parquet(tmp_path: Path) -> None:
     (tmp_path / "x.xlsx").write_bytes(b"PK\x03\x04\xff\xfe\x00\x81garbage")
-    one_line_error(["x.xlsx", "not UTF-8", "CSV"], lambda: load_prices(tmp_path / "x.xlsx", ["A", "B"]))
+    one_line_error(["x.xlsx", "an Excel workbook", "CSV UTF-8"], lambda: load_prices(tmp_path / "x.xlsx", ["A", "B"]))
+    (tmp_path / "x.bin").write_bytes(b"Date,A\n\xff\x81garbage")
+    one_line_error(["x.bin", "not UTF-8", "CSV"], lambda: load_prices(tmp_path / "x.bin", ["A", "B"]))
     (tmp_path / "x.parquet").write_text("Date,A,B\n2020-01-01,1,2\n")
     one_line_error(["x.parquet", "not a Parquet file"], lambda: load_prices(tmp_path / "x.parquet", ["A", "B"]))
     (tmp_path / "bad.parquet").write_bytes(b"PAR1" + b"\x00" * 40)

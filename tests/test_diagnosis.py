@@ -32,6 +32,7 @@ def price_change_var(values) -> float:
     return float(np.var(np.diff(values[:, 0])))
 
 
+@pytest.mark.slow
 def test_fires_on_the_seed_methods_collapse(ewa_ewc_ige, price_change_var):
     tuned = tune(ewa_ewc_ige, method="seed", iterations=2000)
     assert tuned.obs_var < 1e-28 and abs(tuned.alpha11) < 1e-4  # the collapse of docs/method.md §9
@@ -71,6 +72,7 @@ def test_seed_first_pass_is_not_degenerate(ewa_ewc_ige, values):
     assert d.metrics["level_half_life"] == pytest.approx(301.9, abs=0.5)
 
 
+@pytest.mark.slow
 def test_quiet_on_mle(ewa_ewc_ige, values):
     tuned = tune(ewa_ewc_ige, method="mle")
     assert not tuned.degenerate and tuned.degenerate_reasons == []
@@ -83,6 +85,7 @@ def test_quiet_on_mle(ewa_ewc_ige, values):
     assert len(d.notes) == 1 and "EWC hedge ratio" in d.notes[0]
 
 
+@pytest.mark.slow
 def test_quiet_on_em(ewa_ewc_ige):
     tuned = tune(ewa_ewc_ige, method="em")
     assert not tuned.degenerate and tuned.degenerate_reasons == []
@@ -111,8 +114,8 @@ def test_each_check_on_hand_made_models(values):
     assert not diagnose_model(_model(alpha11=0.5), values, assets=ASSETS).degenerate  # half-life 1 day
     d = diagnose_model(_model(state_var=(0.0, 1e-5, 1e-5)), values, assets=ASSETS)
     assert d.degenerate and d.reasons == [
-        "state variance of the level is 0: with alpha11 = 0.97 the level decays to zero and no "
-        "mean-reverting spread is left"
+        "state variance of the level is 0, so the level gets no new noise: with |alpha11| = 0.97 < 1 it "
+        "decays geometrically to zero (half-life 23 days) and no mean-reverting spread is left"
     ]
     d = diagnose_model(_model(alpha11=1.0, state_var=(0.0, 1e-5, 1e-5)), values, assets=ASSETS)
     assert not d.degenerate  # a constant intercept: a static regression level

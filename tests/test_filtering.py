@@ -168,9 +168,12 @@ def test_spread_is_level_plus_residual():
     res = kalman_filter(prices, first_pass_model(prices.to_numpy(), johansen(prices).weights))
     np.testing.assert_allclose(res.spread, res.filtered_state[:, 0] + res.residual, rtol=0, atol=1e-12)
     frame = res.to_frame()
-    assert list(frame.columns) == ["date", "beta_const", "beta_EWC", "beta_IGE", "innovation",
-                                   "innovation_var", "spread"]
-    assert frame["date"].iloc[0] == "2006-04-26"
+    assert list(frame.columns) == ["beta_const", "beta_EWC", "beta_IGE", "innovation", "innovation_var", "spread"]
+    assert isinstance(frame.index, pd.DatetimeIndex) and frame.index.name == "date"
+    assert frame.index[0] == pd.Timestamp("2006-04-26") and len(frame) == res.nobs == 1500
+    hedge = res.hedge_ratios
+    assert list(hedge.columns) == ["EWC", "IGE"] and hedge.index.equals(frame.index)
+    np.testing.assert_array_equal(hedge["IGE"], frame["beta_IGE"])
 
 
 def test_zero_variances_are_refused():

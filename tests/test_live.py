@@ -442,6 +442,7 @@ def workers(tmp_path):
         w.close()
 
 
+@pytest.mark.slow
 def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, prices, workers):
     """A real process killed (SIGKILL) while paused at each statement of an update of 3 rows."""
     rows = prices.iloc[N0 : N0 + 3]
@@ -472,6 +473,7 @@ def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, 
         assert m.steps == (N0 + 4 if label == "committed" else N0 + 1)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_of_update_loops(base_file, tmp_path, prices, workers):
     """Kill processes that feed rows one at a time, at random moments; each file then holds exactly
     the first n rows (n = the steps recorded), with the batch filter's states over them."""
@@ -499,6 +501,7 @@ def test_sigkill_at_random_moments_of_update_loops(base_file, tmp_path, prices, 
                                    atol=1e-9)
 
 
+@pytest.mark.slow
 def test_two_updates_at_once_wait_or_fail_clearly(model_file, tmp_path, prices, workers):
     """A holds the write lock; B (timeout 0.3 s) fails clearly; C (A's row again) waits then is
     refused after re-validating under the lock; D (the next row) waits then applies."""
@@ -621,7 +624,7 @@ def test_a_failed_save_leaves_no_file(tmp_path, tuned, prices, monkeypatch, base
     with pytest.raises(Fault):
         live.save_model(target, tuned, prices.iloc[: N0 + 50])
     assert digest(target) == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.db"]
-    with pytest.raises(KalcointError, match="exit 2.0 is larger than --entry 1.0"):
+    with pytest.raises(KalcointError, match="exit 2.0 is larger than entry 1.0"):
         live.save_model(tmp_path / "x.db", tuned, prices.iloc[:N0], strategy={"exit": 2.0})
     assert not (tmp_path / "x.db").exists()
 
@@ -727,7 +730,7 @@ def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, pric
     options = s["retune"].pop("options")
     assert s["retune"] == {"retune": "weekly", "window": W, "method": "seed", "iterations": RETUNE_ITERATIONS,
                            "tol": None, "on_degenerate": "use"}
-    assert {"residual": "posterior", "bm": "johansen", "fixed_alpha11": None}.items() <= options.items()
+    assert {"residual": "posterior", "bm": "johansen", "fix_alpha11": None}.items() <= options.items()
     assert s["last_retune"]["id"] == len(versions)
     assert s["last_retune"]["effective_date"] == versions["effective_date"].iloc[-1]
     monday = (last_day + pd.Timedelta(days=7 - last_day.weekday())).strftime("%Y-%m-%d")
@@ -765,8 +768,10 @@ def test_cli_tune_retune_options_refused_before_work(run_cli, tmp_path, args, me
 def test_keep_refuses_a_degenerate_first_tuning(tmp_path, prices):
     from kalcoint.tuning import tune
 
-    tuned = tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS)
-    tuned.degenerate, tuned.degenerate_reasons = True, ["scripted reason"]
+    import dataclasses
+
+    tuned = dataclasses.replace(tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS), degenerate=True,
+                                degenerate_reasons=["scripted reason"])  # a TunedModel is immutable
     with pytest.raises(KalcointError, match="is degenerate \\(scripted reason\\) and on_degenerate='keep'"):
         live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[:W], retune="weekly", window=W, on_degenerate="keep",
                         iterations=RETUNE_ITERATIONS)

@@ -99,7 +99,9 @@ def scripted_fit(script: dict[str, str]):
 def test_failures_and_degenerate_fits_keep_or_use_the_previous_version(prices, on_degenerate):
     frame = prices.iloc[:W + 30]
     starts = schedule.period_starts(frame.index, "weekly", W)  # 6 weeks
-    day = lambda t: f"{frame.index[t]:%Y-%m-%d}"
+    def day(t: int) -> str:
+        return f"{frame.index[t]:%Y-%m-%d}"
+
     script = {day(starts[1] - 1): "fail", day(starts[3] - 1): "degenerate"}
     fit, calls = scripted_fit(script)
     run = schedule.run(frame, int(starts[0]), None, period="weekly", window=W, fit=fit, method="scripted",

@@ -65,7 +65,7 @@ def test_first_pass_by_hand():
 
 
 def test_first_pass_by_hand_alpha_held_at_one():
-    m = first_pass_model(TINY, W, fixed_alpha11=1.0)
+    m = first_pass_model(TINY, W, fix_alpha11=1.0)
     assert m.alpha11 == 1.0
     assert m.state_var.tolist() == [0.0, 0.0]  # (1 - 1) Gamma_11, and 4 - 4
     # M = [[1, 16/5], [16/5, 54/5]], det = 14/25, diag inv = (135/7, 25/14); P0 = 6/25 * that
@@ -233,7 +233,7 @@ def test_collapse_figures_ewa_ewc_ige():
 OPTIONS = {
     "prior": SeedOptions(residual="prior"),
     "sample": SeedOptions(bm="sample"),
-    "alpha1": SeedOptions(fixed_alpha11=1.0),
+    "alpha1": SeedOptions(fix_alpha11=1.0),
 }
 
 
@@ -243,7 +243,7 @@ def test_options_match_reference(name):
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()
     jres = johansen(prices)
     ref = ref_seed(prices, jres.weights, 10, residual=opts.residual, bm=opts.bm,
-                   fixed_alpha11=opts.fixed_alpha11)
+                   fixed_alpha11=opts.fix_alpha11)
     for n_pass in (1, 2, 3, 10):
         run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
         assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
@@ -251,6 +251,7 @@ def test_options_match_reference(name):
         assert all(m.a11 == 1.0 and m.Vw[0, 0] == 0.0 for m in ref.models)
 
 
+@pytest.mark.slow
 def test_tol_stop_matches_reference():
     # residual="prior" does not collapse, so the relative changes fall smoothly (with the posterior
     # residual Ve becomes rounding noise whose relative change stays ~0.1, §9, and a tol stop
@@ -430,6 +431,7 @@ def test_corrected_passes_match_reference(name):
         assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), rtol=1e-9, vw_atol=1e-14)
 
 
+@pytest.mark.slow
 def test_which_change_stops_the_collapse():
     """EWA/EWC/IGE, 2000 passes each (docs/findings.md, "The method corrected")."""
     prices, jres, _ = reference_run(("EWA", "EWC", "IGE"))
@@ -476,7 +478,7 @@ def test_corrected_options_are_checked(run_cli, chan_file):
     with pytest.raises(KalcointError, match="moments"):
         SeedOptions(moments="both")
     res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--moments", "rts")
-    assert res.exit_code == 2 and "moments='rts' is not one of filtered, smoothed" in res.stderr
+    assert res.exit_code == 2 and "--moments 'rts' is not one of filtered, smoothed" in res.stderr
     res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--method", "mle", "--covariance-terms")
     assert res.exit_code == 2 and "--method seed only" in res.stderr
 

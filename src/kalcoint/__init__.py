@@ -16,6 +16,8 @@ numba setting; threads are limited only around the compiled hot paths, see
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -29,22 +31,42 @@ _EXPORTS = {
     "comparison": ("Comparison", "compare"),
     "synthetic": ("demo_prices", "simulate"),
     "live": ("LiveModel", "load_model", "save_model"),
-    "backtest": ("BacktestResult", "compare_backtests"),
+    "backtest": ("BacktestResult", "backtest", "compare_backtests"),
+    "screen": ("screen",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ("backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "plots",
                "schedule", "screen", "strategy", "synthetic", "tuning", "warmup")
 
 __all__ = [
-    "AdfResult", "BacktestResult", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
+    "AdfResult", "BacktestResult", "backtest", "screen", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
     "KalcointError", "LiveModel", "StateSpaceModel", "TunedModel", "adf", "compare", "compare_backtests",
     "demo_prices", "half_life", "johansen", "kalman_filter", "load_model", "load_prices", "rts_smoother",
     "save_model", "simulate", "tune", "validate_prices",
 ]
 
 
+_FUNCTION_OVER_MODULE = ("backtest", "screen")
+"""``kalcoint.backtest`` and ``kalcoint.screen`` are the functions; their modules stay importable
+(``from kalcoint.backtest import ...``, ``sys.modules["kalcoint.backtest"]``)."""
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # importing the submodule binds it on the package: keep the function of the same name instead
+        if name in _FUNCTION_OVER_MODULE and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 def __getattr__(name: str) -> Any:
     """Import a public name (or a submodule) on first use."""
+    if name in _FUNCTION_OVER_MODULE:
+        importlib.import_module(f".{name}", __name__)
+        return globals()[name]
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     module = _MODULE_OF.get(name)
@@ -60,12 +82,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerly
-    from .backtest import BacktestResult, compare_backtests
+    from .backtest import BacktestResult, backtest, compare_backtests
     from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
     from .comparison import Comparison, compare
     from .data import load_prices, validate_prices
     from .errors import ComputationError, KalcointError
     from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother
     from .live import LiveModel, load_model, save_model
+    from .screen import screen
     from .synthetic import demo_prices, simulate
     from .tuning import TunedModel, tune

@@ -79,6 +79,7 @@ import numpy as np
 import pandas as pd
 
 from . import schedule
+from ._summary import Summary, Table
 from .cointegration import half_life, johansen
 from .errors import ComputationError, KalcointError
 from .filtering import StateSpaceModel, kalman_filter
@@ -213,7 +214,7 @@ def compute_metrics(returns: np.ndarray, units: np.ndarray, accounts: Accounts |
 # ---------------------------------------------------------------- results
 
 
-@dataclass
+@dataclass(frozen=True)
 class BacktestResult:
     """One backtest run over n days of k assets.
 
@@ -284,15 +285,31 @@ class BacktestResult:
         out["date"] = pd.DatetimeIndex(out["date"]).strftime("%Y-%m-%d")
         return out
 
-    def summary(self) -> str:
-        """A few readable lines, saying ``in-sample`` or ``walk-forward``."""
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``units``, ``return``, ``equity``, ``spread``, indexed by the traded dates
+        (a ``DatetimeIndex`` named ``date``).
+
+        Examples
+        --------
+        >>> import kalcoint as kc
+        >>> res = kc.backtest(kc.demo_prices(), "chan")  # doctest: +SKIP
+        >>> list(res.to_frame().columns)  # doctest: +SKIP
+        ['units', 'return', 'equity', 'spread']
+        """
+        out = self.frame.set_index(pd.DatetimeIndex(self.frame["date"], name="date")).drop(columns="date")
+        out["spread"] = self.spread
+        return out
+
+    def summary(self) -> Summary:
+        """The metrics, saying ``in-sample``, ``walk-forward`` or ``replay``; ``print`` it (the compact
+        text of ``kalcoint backtest``), or show it in a notebook (an HTML table)."""
         m = self.metrics
         dates = self.frame["date"]
         head = (f"Backtest ({self.mode.upper()}): {', '.join(self.assets)}, model {self.model}, "
                 f"strategy {self.strategy}" + (f" (entry {self.entry:g}, exit {self.exit:g})"
                                                 if self.strategy == "bands" else "")
                 + f", costs {self.cost_bps:g} bps")
-        span = f"  {dates.iloc[0]:%Y-%m-%d} to {dates.iloc[-1]:%Y-%m-%d}, {len(dates)} days"
+        span = f"{dates.iloc[0]:%Y-%m-%d} to {dates.iloc[-1]:%Y-%m-%d}, {len(dates)} days"
         unit = {"weekly": "week", "monthly": "month"}.get(self.period or "", "period")
         if self.mode == "walk-forward":
             span += (f"; re-estimated {self.period} on the previous {self.window} days "
@@ -303,17 +320,23 @@ class BacktestResult:
             span += f"; saved model continued from its last date, {policy}"
         else:
             span += "; every quantity fitted on the whole sample (in-sample: look-ahead included)"
-        lines = [head, span]
-        lines.append(f"  APR {_pct(m['apr'])}   Sharpe {_num(m['sharpe'], '.2f')}   max drawdown "
-                     f"{_pct(m['max_drawdown'])}   Calmar {_num(m['calmar'], '.2f')}")
-        lines.append(f"  round trips {m['round_trips']}   avg holding {_num(m['avg_holding_days'], '.1f')} days   "
-                     f"time in market {_pct(m['time_in_market'])}   turnover {_num(m['turnover'], '.1f')}/yr   "
-                     f"half-life {_num(m['half_life'], '.2f')} days")
+        rows = (("APR", _pct(m["apr"])), ("Sharpe", _num(m["sharpe"], ".2f")),
+                ("max drawdown", _pct(m["max_drawdown"])), ("Calmar", _num(m["calmar"], ".2f")),
+                ("round trips", str(m["round_trips"])), ("avg holding (days)", _num(m["avg_holding_days"], ".1f")),
+                ("time in market", _pct(m["time_in_market"])), ("turnover (/yr)", _num(m["turnover"], ".1f")),
+                ("half-life (days)", _num(m["half_life"], ".2f")))
+        notes = [span]
         if self.mode == "in-sample" and "degenerate" in self.retunes and isinstance(self.retunes["degenerate"].iloc[0], str):
-            lines.append(f"  WARNING: the tuned model looks degenerate: {self.retunes['degenerate'].iloc[0]}")
+            notes.append(f"WARNING: the tuned model looks degenerate: {self.retunes['degenerate'].iloc[0]}")
         if self.retune_failures:
-            lines.append(f"  {len(self.retune_failures)} re-estimations failed and kept the previous model")
-        return "\n".join(lines)
+            notes.append(f"{len(self.retune_failures)} re-estimations failed and kept the previous model")
+        text = [head, "  " + span,
+                f"  APR {_pct(m['apr'])}   Sharpe {_num(m['sharpe'], '.2f')}   max drawdown "
+                f"{_pct(m['max_drawdown'])}   Calmar {_num(m['calmar'], '.2f')}",
+                f"  round trips {m['round_trips']}   avg holding {_num(m['avg_holding_days'], '.1f')} days   "
+                f"time in market {_pct(m['time_in_market'])}   turnover {_num(m['turnover'], '.1f')}/yr   "
+                f"half-life {_num(m['half_life'], '.2f')} days", *("  " + n for n in notes[1:])]
+        return Summary(head, (Table(("metric", "value"), rows),), tuple(notes), text="\n".join(text))
 
 
 def _pct(x: float | None) -> str:

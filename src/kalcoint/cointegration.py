@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import _tables
 from ._numba_cache import njit
+from ._summary import Summary, Table
 from .errors import ComputationError, KalcointError
 
 CRIT_LEVELS = (0.90, 0.95, 0.99)
@@ -38,6 +39,14 @@ class JohansenResult:
     trace_stat, max_eig_stat : (k,) statistics for H0: rank <= r, r = 0..k-1.
     trace_crit, max_eig_crit : (k, 3) critical values at 90/95/99%.
     rank_95 : the rank chosen by the trace test at 95%.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> jo = kc.johansen(kc.demo_prices())
+    >>> jo.nobs, list(jo.hedge_ratios.index)
+    (1500, ['ETFB', 'ETFC'])
+    >>> print(jo.summary())  # doctest: +SKIP
     """
 
     assets: list[str]
@@ -54,9 +63,10 @@ class JohansenResult:
     eigenvectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
-    def hedge_ratios(self) -> np.ndarray:
-        """(k-1,) static hedge ratios ``-w_j / w_1``, j = 2..k."""
-        return -self.weights[1:] / self.weights[0]
+    def hedge_ratios(self) -> pd.Series:
+        """(k-1,) static hedge ratios ``-w_j / w_1``, j = 2..k, indexed by the hedge tickers."""
+        return pd.Series(-self.weights[1:] / self.weights[0], index=[str(a) for a in self.assets[1:]],
+                         name="hedge_ratios")
 
     def portfolio(self, prices: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(n,) static portfolio ``y_port = prices @ weights``."""
@@ -73,21 +83,23 @@ class JohansenResult:
             "rank_95": int(self.rank_95),
         }
 
-    def summary(self) -> str:
-        lines = [
-            f"Johansen test: {', '.join(self.assets)} (det_order={self.det_order}, "
-            f"k_ar_diff={self.k_ar_diff}, n={self.nobs})",
-            f"{'H0':>8} {'trace':>9} {'90%':>8} {'95%':>8} {'99%':>8}   {'max-eig':>9} {'90%':>8} {'95%':>8} {'99%':>8}",
-        ]
+    def summary(self) -> Summary:
+        """The trace and maximum-eigenvalue tests with their 90/95/99% critical values, the rank
+        at 95% and the weights; ``print`` it, or show it in a notebook."""
+        rows = []
         for r in range(len(self.assets)):
             tc, mc = self.trace_crit[r], self.max_eig_crit[r]
-            lines.append(
-                f"{'r <= ' + str(r):>8} {self.trace_stat[r]:9.4f} {tc[0]:8.4f} {tc[1]:8.4f} {tc[2]:8.4f}"
-                f"   {self.max_eig_stat[r]:9.4f} {mc[0]:8.4f} {mc[1]:8.4f} {mc[2]:8.4f}"
-            )
-        lines.append(f"rank at 95% (trace): {self.rank_95}")
-        lines.append("weights: " + ", ".join(f"{a}={w:.6g}" for a, w in zip(self.assets, self.weights)))
-        return "\n".join(lines)
+            rows.append((f"r <= {r}", f"{self.trace_stat[r]:.4f}", *(f"{c:.4f}" for c in tc),
+                         f"{self.max_eig_stat[r]:.4f}", *(f"{c:.4f}" for c in mc)))
+        header = ("H0", "trace", "90%", "95%", "99%", "max-eig", "90%", "95%", "99%")
+        weights = tuple((str(a), f"{w:.6g}", "-" if j == 0 else f"{self.hedge_ratios.iloc[j - 1]:.6g}")
+                        for j, (a, w) in enumerate(zip(self.assets, self.weights)))
+        return Summary(
+            f"Johansen test: {', '.join(map(str, self.assets))} (det_order={self.det_order}, "
+            f"k_ar_diff={self.k_ar_diff}, nobs={self.nobs})",
+            (Table(header, tuple(rows)), Table(("asset", "weight", "hedge ratio"), weights)),
+            (f"rank at 95% (trace): {self.rank_95}",),
+        )
 
 
 def johansen(
@@ -100,6 +112,13 @@ def johansen(
 
     ``det_order``: -1 none, 0 constant (default), 1 linear trend; ``k_ar_diff``:
     number of lagged differences (default 1), as in statsmodels.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> jo = johansen(kc.demo_prices())
+    >>> jo.rank_95, len(jo.weights)
+    (1, 3)
     """
     if isinstance(prices, pd.DataFrame):
         assets = list(prices.columns) if assets is None else assets
@@ -375,7 +394,13 @@ def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
 
 @dataclass(frozen=True)
 class AdfResult:
-    """Augmented Dickey-Fuller test with a constant: statistic, MacKinnon p-value, lags used."""
+    """Augmented Dickey-Fuller test with a constant: statistic, MacKinnon p-value, lags used.
+
+    Examples
+    --------
+    >>> AdfResult(-3.34, 0.0132, 12, 1487).pvalue
+    0.0132
+    """
 
     stat: float
     pvalue: float
@@ -411,6 +436,13 @@ def adf(
     of 1e-10) where adfuller's uncentred design loses digits.
 
     Returns ``AdfResult(stat, pvalue, lags, nobs)``; ``nobs = n - 1 - lags``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=500)
+    >>> adf(x).pvalue < 0.01
+    True
     """
     if engine not in ("fast", "statsmodels"):
         raise KalcointError(f"ADF engine {engine!r} is not one of 'fast', 'statsmodels'")
@@ -750,7 +782,17 @@ def half_life(series: np.ndarray | pd.Series) -> float:
     regression ``dx_t = c + lambda x_{t-1}``; ``inf`` when ``lambda >= 0``.
 
     The slope of a regression with a constant is the ratio of the centred cross product
-    to the centred sum of squares (no least-squares solver needed)."""
+    to the centred sum of squares (no least-squares solver needed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.empty(2000); x[0] = 1.0
+    >>> e = np.random.default_rng(1).normal(size=2000)
+    >>> for t in range(1, 2000): x[t] = 0.9 * x[t - 1] + e[t]
+    >>> round(half_life(x))
+    7
+    """
     x = np.asarray(series, dtype=np.float64)
     lag = x[:-1] - x[:-1].mean()
     dx = np.diff(x)

@@ -6,31 +6,42 @@ lags and p-value of its portfolio, the log-likelihood of its innovations, a Ljun
 test of the standardised innovations, the degeneracy flag, and an out-of-sample block:
 tuned on the first ``train_fraction`` of the rows, then run over the rest.
 
-Out of sample, a filter continues from its posterior state at the end of the training
-rows with the tuned quantities (as a trader would run it); the static portfolio keeps the
-Johansen weights estimated on the training rows.
+Out of sample (:mod:`kalcoint.oos`: the first ``floor(train_fraction * n)`` rows), a filter
+continues from its posterior state at the end of the training rows with the tuned quantities
+(as a trader would run it); the static portfolio keeps the Johansen weights estimated on the
+training rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
+from ._checks import CHAN_DELTA, CHAN_OBS_VAR
+from ._summary import Summary, Table, cell
 from .cointegration import JohansenResult, adf, johansen
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
+from .oos import continue_filter, split_rows
 from .tuning import TunedModel, tune
 
 ROW_NAMES = ("static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em")
 LJUNG_BOX_LAGS = 10
 
 
-@dataclass
+@dataclass(frozen=True)
 class ComparisonRow:
-    """One variant of the comparison; ``None`` where a figure does not apply."""
+    """One variant of the comparison; ``None`` where a figure does not apply.
+
+    Examples
+    --------
+    >>> ComparisonRow("static_johansen", None, None, -3.34, 12, 0.0132).adf_pvalue
+    0.0132
+    """
 
     name: str
     alpha11: float | None
@@ -48,13 +59,23 @@ class ComparisonRow:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The row's JSON record."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
     """The comparison for one basket: rows, the Johansen result, and the fitted variants
-    (``tuned[name]`` for tuned rows, ``results[name]`` for the in-sample filter outputs)."""
+    (``tuned[name]`` for tuned rows, ``results[name]`` for the in-sample filter outputs).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> comp = kc.compare(kc.demo_prices(), iterations=20, rows=("static_johansen", "chan"))
+    >>> [r.name for r in comp.rows]
+    ['static_johansen', 'chan']
+    >>> print(comp.summary())  # doctest: +SKIP
+    """
 
     assets: list[str]
     johansen: JohansenResult
@@ -65,7 +86,18 @@ class Comparison:
     train_fraction: float
     iterations: int
 
+    @property
+    def nobs(self) -> int:
+        """Rows of the sample."""
+        return int(len(self.prices))
+
+    @property
+    def oos_nobs(self) -> int:
+        """Rows of the out-of-sample part."""
+        return self.nobs - split_rows(self.nobs, self.train_fraction)
+
     def row(self, name: str) -> ComparisonRow:
+        """The row called ``name``."""
         for r in self.rows:
             if r.name == name:
                 return r
@@ -79,21 +111,47 @@ class Comparison:
             "rows": [r.to_dict() for r in self.rows],
             "iterations": self.iterations,
             "train_fraction": self.train_fraction,
-            "nobs": int(len(self.prices)),
-            "oos_rows": int(len(self.prices) - _split(len(self.prices), self.train_fraction)),
+            "nobs": self.nobs,
+            "oos_rows": self.oos_nobs,
         }
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per variant, indexed by ``name``."""
         return pd.DataFrame([r.to_dict() for r in self.rows]).set_index("name")
 
-
-def _split(n: int, train_fraction: float) -> int:
-    return int(round(n * train_fraction))
+    def summary(self) -> Summary:
+        """The comparison table; ``print`` it, or show it in a notebook."""
+        header = ("row", "alpha11", "obs_var", "ADF stat", "lags", "ADF p", "loglik", "LB p", "OOS ADF p",
+                  "OOS loglik", "flag")
+        rows = []
+        for r in self.rows:
+            if r.error:
+                rows.append((r.name, *["-"] * 9, f"failed: {r.error}"))
+                continue
+            rows.append((r.name, cell(r.alpha11, ".4g"), cell(r.obs_var, ".3g"), cell(r.adf_stat, ".3f"),
+                         cell(r.adf_lags), cell(r.adf_pvalue, ".3g"), cell(r.loglik, ".1f"),
+                         cell(r.ljung_box_pvalue, ".3g"), cell(r.oos_adf_pvalue, ".3g"), cell(r.oos_loglik, ".1f"),
+                         "DEGENERATE" if r.degenerate else ""))
+        idx = self.prices.index
+        span = f", {idx[0]:%Y-%m-%d} to {idx[-1]:%Y-%m-%d}" if isinstance(idx, pd.DatetimeIndex) else ""
+        title = (f"Comparison: {', '.join(self.assets)} (nobs={self.nobs}{span}; out of sample = last "
+                 f"{self.oos_nobs} rows)")
+        notes = ("ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
+                 "OOS: tuned on the first part, filter continued over the rest.",)
+        return Summary(title, (Table(header, tuple(rows)),), notes)
 
 
 def ljung_box_pvalue(result: FilterResult, lags: int = LJUNG_BOX_LAGS) -> float:
     """Ljung-Box p-value (``lags`` lags) of the standardised innovations ``e_t / sqrt(Q_t)``,
-    first observation left out (its prior is not a forecast)."""
+    first observation left out (its prior is not a forecast).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> res = kc.kalman_filter(kc.demo_prices(), kc.StateSpaceModel.chan(3))
+    >>> 0.0 <= ljung_box_pvalue(res) <= 1.0
+    True
+    """
     z = result.standardized_innovation[1:]
     return float(acorr_ljungbox(z, lags=[lags], return_df=True)["lb_pvalue"].iloc[-1])
 
@@ -106,29 +164,22 @@ def _filter_row(name: str, result: FilterResult, model: StateSpaceModel) -> Comp
     )
 
 
-def _continue_out_of_sample(train: FilterResult, test_prices: pd.DataFrame, model: StateSpaceModel) -> FilterResult:
-    return kalman_filter(test_prices, model, start=train.last_posterior)
-
-
-def _oos(row: ComparisonRow, oos: FilterResult) -> None:
-    row.oos_adf_pvalue = adf(oos.spread).pvalue
-    row.oos_loglik = oos.loglik
+def _oos(row: ComparisonRow, oos: FilterResult) -> ComparisonRow:
+    return replace(row, oos_adf_pvalue=adf(oos.spread).pvalue, oos_loglik=oos.loglik)
 
 
 def _static_row(prices: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult, jtrain: JohansenResult
                 ) -> ComparisonRow:
     full = adf(jres.portfolio(prices))
-    row = ComparisonRow("static_johansen", None, None, full.stat, full.lags, full.pvalue)
-    row.oos_adf_pvalue = adf(jtrain.portfolio(test)).pvalue
-    return row
+    return ComparisonRow("static_johansen", None, None, full.stat, full.lags, full.pvalue,
+                         oos_adf_pvalue=adf(jtrain.portfolio(test)).pvalue)
 
 
 def _chan_row(prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, model: StateSpaceModel
               ) -> tuple[ComparisonRow, FilterResult]:
     full = kalman_filter(prices, model)
     row = _filter_row("chan", full, model)
-    _oos(row, _continue_out_of_sample(kalman_filter(train, model), test, model))
-    return row, full
+    return _oos(row, continue_filter(kalman_filter(train, model), test)), full
 
 
 def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult,
@@ -139,14 +190,12 @@ def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.Da
     if name in ("alpha_1", "alpha_estimated"):
         options["iterations"] = 1
     if name == "alpha_1":
-        options["fixed_alpha11"] = 1.0
+        options["fix_alpha11"] = 1.0
     fit = tune(prices, method=method, johansen_result=jres, **options)
-    row = _filter_row(name, fit.result, fit.model)
-    row.iterations = fit.iterations
-    row.degenerate, row.degenerate_reasons = fit.degenerate, list(fit.degenerate_reasons)
+    row = replace(_filter_row(name, fit.result, fit.model), iterations=fit.iterations,
+                  degenerate=fit.degenerate, degenerate_reasons=list(fit.degenerate_reasons))
     fit_train = tune(train, method=method, johansen_result=jtrain, diagnose=False, **options)
-    _oos(row, _continue_out_of_sample(fit_train.result, test, fit_train.model))
-    return row, fit
+    return _oos(row, continue_filter(fit_train.result, test)), fit
 
 
 def compare(
@@ -154,8 +203,8 @@ def compare(
     iterations: int = 2000,
     train_fraction: float = 0.7,
     *,
-    delta: float = 1e-4,
-    chan_obs_var: float = 1e-3,
+    delta: float = CHAN_DELTA,
+    chan_obs_var: float = CHAN_OBS_VAR,
     det_order: int = 0,
     k_ar_diff: int = 1,
     rows: tuple[str, ...] = ROW_NAMES,
@@ -163,20 +212,47 @@ def compare(
 ) -> Comparison:
     """Build the comparison of docs/method.md §7 (plus MLE/EM and out-of-sample columns).
 
-    prices : (n, k) panel, first column dependent. ``iterations`` is the number of seed
-    passes for ``adaptive`` (and the iteration cap for ``mle``/``em``).
-    A variant that fails (e.g. the seed passes break down) becomes a row with ``error``.
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Prices indexed by date, first column = dependent asset.
+    iterations : int
+        Seed passes for ``adaptive`` (and the iteration cap for ``mle``/``em``).
+    train_fraction : float
+        Share of the rows (first ``floor(train_fraction * n)``, :func:`kalcoint.oos.split_rows`)
+        the out-of-sample columns are tuned on, in [0.2, 0.95].
+    delta, chan_obs_var : float
+        Chan's filter (defaults 1e-4 and 1e-3).
+    det_order, k_ar_diff : int
+        Johansen options.
+    rows : tuple of str
+        The variants, a subset of :data:`ROW_NAMES`.
+    progress : callable, optional
+        Called with each row's name before it is computed.
+
+    Returns
+    -------
+    Comparison
+        A variant that fails (e.g. the seed passes break down) becomes a row with ``error``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> comp = kc.compare(kc.demo_prices(), iterations=20, rows=("static_johansen", "alpha_estimated"))
+    >>> round(comp.row("alpha_estimated").alpha11, 4)
+    0.9961
     """
     unknown = [r for r in rows if r not in ROW_NAMES]
     if unknown:
-        raise KalcointError(f"unknown comparison rows {unknown}; choose from {', '.join(ROW_NAMES)}")
+        raise KalcointError(f"unknown comparison rows {unknown}; choose from {', '.join(ROW_NAMES)}", params="rows")
     if not 0.2 <= train_fraction <= 0.95:
-        raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
+        raise KalcointError(f"train_fraction {train_fraction} must be between 0.2 and 0.95", params="train_fraction")
     n = len(prices)
-    n_train = _split(n, train_fraction)
+    n_train = split_rows(n, train_fraction)
     train, test = prices.iloc[:n_train], prices.iloc[n_train:]
     if len(test) < 30:
-        raise KalcointError(f"out-of-sample part has {len(test)} rows; needs at least 30 (lower --train-fraction)")
+        raise KalcointError(f"out-of-sample part has {len(test)} rows; needs at least 30 (lower train_fraction)",
+                            params="train_fraction")
     jres = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)
     jtrain = johansen(train, det_order=det_order, k_ar_diff=k_ar_diff)
     say = progress or (lambda _msg: None)

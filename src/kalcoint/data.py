@@ -6,9 +6,10 @@ one float64 column of prices (in the file's currency units) per asset, in the
 order asked for, the first column being the dependent asset.
 :func:`validate_prices` applies the same checks to a frame already in memory.
 
-File formats (chosen by content: Parquet files start with ``PAR1``; anything
-else is read as delimited text, comma, tab or semicolon, UTF-8 with or without
-a byte-order mark):
+File formats (chosen by content: Parquet files start with ``PAR1``; gzip-compressed
+files (``.csv.gz``) are read as the delimited text they hold; Excel workbooks and
+UTF-16 text are refused with the way to fix them; anything else is read as
+delimited text, comma, tab or semicolon, UTF-8 with or without a byte-order mark):
 
 - **wide**: a date column, then one column per ticker. The date column is the
   first one named ``Date``, ``Dates``, ``Datetime``, ``Timestamp``, ``Time``
@@ -19,12 +20,14 @@ a byte-order mark):
   ascending (the same guard against misread dates as for wide files).
 - **yfinance multi-header CSV**: ``Price,Close,High,...`` /
   ``Ticker,AAPL,...`` / ``Date,,...``; the ``Close`` columns are used
-  (``Adj Close`` only if there is no ``Close``). A Parquet file holding a frame
+  (``Adj Close`` only if there is no ``Close``; when the file has both, a note in
+  ``df.attrs["notes"]`` says which is used). A Parquet file holding a frame
   with two-level columns (field, ticker) is read the same way.
 
 Dates: ISO ``YYYY-MM-DD`` (optionally with a time; a UTC offset such as
 ``-05:00`` is dropped, keeping the local wall-clock time), ``YYYY/MM/DD``, or
-US ``M/D/YYYY``. The format is chosen from the first date. Day-first files
+US ``M/D/YYYY``. The format is chosen from the first date. One row per calendar
+day: several rows on one day (intraday timestamps) are refused. Day-first files
 (``D/M/YYYY``) are NOT supported: they fail to parse or fail the
 ascending-dates check; convert them to ISO first.
 
@@ -51,11 +54,13 @@ from __future__ import annotations
 
 import csv
 import difflib
+import gzip
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +97,7 @@ class _Layout:
     date_name: str
     names: list[str]  # wide: ticker of each price column; long: [ticker column, price column]
     positions: list[int]  # column positions matching `names`
+    note: str = ""  # a remark for the user (which of Close / Adj Close is used)
 
 
 def load_prices(
@@ -117,11 +123,18 @@ def load_prices(
 
     Raises:
         KalcointError: one line naming the file, column and first bad date.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> prices = kc.load_prices("chan_etf_close.csv", ["EWA", "EWC", "IGE"])  # doctest: +SKIP
+    >>> prices.shape  # doctest: +SKIP
+    (1500, 3)
     """
     source = os.fspath(path)
     _check_options(source, fill, min_rows)
     prices = read_price_table(path, assets)
-    return _finish(prices, source, fill, min_rows, prices.attrs["source_columns"])
+    return _finish(prices, source, fill, min_rows, prices.attrs["source_columns"], prices.attrs["notes"])
 
 
 def read_price_table(path: str | os.PathLike[str], assets: Sequence[str] | str | None = None) -> pd.DataFrame:
@@ -130,15 +143,22 @@ def read_price_table(path: str | os.PathLike[str], assets: Sequence[str] | str |
 
     For callers with their own rules on rows: a universe whose assets start on different dates
     (:mod:`kalcoint.screen`), or a batch of new rows for a saved model (:mod:`kalcoint.live`).
-    ``attrs``: ``source`` and ``source_columns`` (output column -> file column).
+    ``attrs``: ``source``, ``source_columns`` (output column -> file column) and ``notes``
+    (remarks for the user, e.g. which of Close and Adj Close is used).
+
+    Examples
+    --------
+    >>> table = read_price_table("chan_etf_close.csv", ["EWA", "EDC"])  # doctest: +SKIP
     """
     source = os.fspath(path)
     wanted = _asset_list(assets, source)
-    reader = _read_parquet if _is_parquet(Path(source), source) else _read_text
+    kind = _sniff(Path(source), source)
+    reader = _read_parquet if kind == "parquet" else _read_text
     prices, columns = reader(Path(source), source, wanted)
+    notes = list(prices.attrs.get("notes", []))
     prices = prices.astype(np.float64)
     prices.index.name = "date"
-    prices.attrs = {"source": source, "source_columns": dict(columns)}
+    prices.attrs = {"source": source, "source_columns": dict(columns), "notes": notes}
     return prices
 
 
@@ -154,6 +174,14 @@ def validate_prices(
     format); every column is a price series. ``df`` is not modified: a new
     float64 frame is returned, with leading rows dropped and ``attrs`` set as
     by :func:`load_prices`. ``source`` names the data in error messages.
+
+    Examples
+    --------
+    >>> import pandas as pd, numpy as np
+    >>> idx = pd.bdate_range("2020-01-01", periods=40)
+    >>> df = pd.DataFrame({"A": np.linspace(10, 12, 40), "B": np.linspace(5, 7, 40) ** 1.1}, index=idx)
+    >>> validate_prices(df).shape
+    (40, 2)
     """
     _check_options(source, fill, min_rows)
     names = [str(c) for c in df.columns]
@@ -172,10 +200,10 @@ def validate_prices(
 def _check_options(source: str, fill: str | None, min_rows: int) -> None:
     if fill is not None and fill not in FILL_METHODS:
         raise KalcointError(
-            f"{source}: unknown fill method {fill!r}; use fill=None (gaps are errors) or 'ffill'"
+            f"{source}: unknown fill method {fill!r}; use fill=None (gaps are errors) or 'ffill'", params="fill"
         )
     if isinstance(min_rows, bool) or not isinstance(min_rows, (int, np.integer)) or min_rows < 2:
-        raise KalcointError(f"{source}: min_rows must be an integer >= 2, got {min_rows!r}")
+        raise KalcointError(f"{source}: min_rows must be an integer >= 2, got {min_rows!r}", params="min_rows")
 
 
 def _asset_list(assets: Sequence[str] | str | None, source: str) -> list[str] | None:
@@ -243,25 +271,55 @@ def _suggest(want: str, names: list[str]) -> str:
 # ---------------------------------------------------------------- file reading
 
 
-def _is_parquet(path: Path, source: str) -> bool:
+_GZIP = b"\x1f\x8b"
+_ZIP = b"PK\x03\x04"
+_OLE = b"\xd0\xcf\x11\xe0"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _sniff(path: Path, source: str) -> str:
+    """The file's kind by content: ``"parquet"``, ``"gzip"`` (compressed text) or ``"text"``;
+    Excel workbooks and UTF-16 text are refused naming the format."""
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(4)
+            magic = fh.read(8)
     except FileNotFoundError:
         raise KalcointError(f"{source}: file not found; check the path (working directory: {os.getcwd()})") from None
     except IsADirectoryError:
         raise KalcointError(f"{source}: is a directory; give the path of a CSV or Parquet price file") from None
     except OSError as exc:
         raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
-    if magic == b"PAR1":
-        return True
+    if magic[:4] == b"PAR1":
+        return "parquet"
     if path.suffix.lower() in _PARQUET_EXT:
         raise KalcointError(f"{source}: not a Parquet file (no PAR1 header); re-export it as Parquet or CSV")
-    return False
+    if magic[:2] == _GZIP:
+        return "gzip"
+    if magic[:4] == _ZIP:
+        raise KalcointError(f"{source}: an Excel workbook (.xlsx, a zip archive), not a text table; "
+                            "in Excel use File > Save As > CSV UTF-8, or export Parquet")
+    if magic[:4] == _OLE:
+        raise KalcointError(f"{source}: an Excel 97-2003 workbook (.xls), not a text table; "
+                            "in Excel use File > Save As > CSV UTF-8, or export Parquet")
+    if magic[:2] in _UTF16_BOMS or (len(magic) >= 4 and (magic[1:2] == b"\x00" or magic[0:1] == b"\x00")):
+        raise KalcointError(f"{source}: UTF-16 text (as Excel's 'Unicode Text' writes it); "
+                            "save it as CSV UTF-8, e.g. iconv -f UTF-16 -t UTF-8")
+    return "text"
+
+
+def _open_text(path: Path) -> Any:
+    """The file as text (UTF-8, BOM dropped), uncompressing gzip."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == _GZIP
+    if gz:
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
     rows, sep = _header_rows(path, source)
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == _GZIP
     layout = _text_layout(rows, source)
     if layout.header_rows == 1 and len(rows) > 1 and len(rows[1]) != len(rows[0]):
         raise KalcointError(
@@ -274,11 +332,11 @@ def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.Da
             frame = pd.read_csv(
                 path, sep=sep, header=None, skiprows=layout.header_rows, usecols=cols,
                 dtype={c: str for c in str_cols}, encoding="utf-8-sig", skip_blank_lines=True,
-                float_precision="round_trip",
+                float_precision="round_trip", compression="gzip" if gz else None,
             )
         except pd.errors.EmptyDataError:
             raise KalcointError(f"{source}: no data rows after the header; add one row of prices per date") from None
-        except (ValueError, OSError, pd.errors.ParserError) as exc:
+        except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KalcointError(f"{source}: cannot read as CSV ({reason}); check the file is a well-formed table") from None
         frame = frame[cols]
@@ -308,12 +366,14 @@ def _read_parquet(path: Path, source: str, wanted: list[str] | None) -> tuple[pd
 
 def _header_rows(path: Path, source: str) -> tuple[list[list[str]], str]:
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
+        with _open_text(path) as fh:
             lines = [line for line in (fh.readline() for _ in range(3)) if line]
     except UnicodeDecodeError:
         raise KalcointError(
-            f"{source}: not UTF-8 text (Excel or another binary format?); save it as CSV (UTF-8) or Parquet"
+            f"{source}: not UTF-8 text (another encoding, or a binary format); save it as CSV UTF-8 or Parquet"
         ) from None
+    except (EOFError, gzip.BadGzipFile) as exc:
+        raise KalcointError(f"{source}: a damaged gzip file ({exc}); compress the CSV again") from None
     except OSError as exc:
         raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
     if not lines or not lines[0].strip():
@@ -333,7 +393,7 @@ def _text_layout(rows: list[list[str]], source: str) -> _Layout:
 def _frame_layout(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, _Layout]:
     index = frame.index
     if index.name is not None or isinstance(index, pd.DatetimeIndex):  # dates kept as the index
-        frame = frame.rename_axis(index.name or "date").reset_index()
+        frame = frame.rename_axis(index.name or "date").reset_index()  # type: ignore[call-overload]
     if not isinstance(frame.columns, pd.MultiIndex):
         return frame, _single_layout([str(c).strip() for c in frame.columns], source)
     if frame.columns.nlevels != 2:
@@ -367,7 +427,12 @@ def _multi_layout(top: list[str], low: list[str], date_pos: int, date_name: str,
         for fields, tickers in ((top, low), (low, top)):
             positions = [i for i, f in enumerate(fields) if f.casefold() == field and i != date_pos]
             if positions:
-                return _Layout("wide", 3, date_pos, date_name, [tickers[i] for i in positions], positions)
+                folded = {f.casefold() for f in fields}
+                note = ""
+                if {"close", "adj close"} <= folded:
+                    note = (f"{source}: the file has both Close and Adj Close columns; using Close "
+                            "(Adj Close is ignored)")
+                return _Layout("wide", 3, date_pos, date_name, [tickers[i] for i in positions], positions, note)
     raise KalcointError(f"{source}: a yfinance-style two-row header without Close columns; download with Close prices")
 
 
@@ -387,7 +452,9 @@ def _read_layout(
     values = {
         out: _to_float(raw[j + 1], source, f"column {layout.names[i]!r}", dates) for j, (i, out) in enumerate(chosen)
     }
-    return pd.DataFrame(values, index=dates), {out: layout.names[i] for i, out in chosen}
+    frame = pd.DataFrame(values, index=dates)
+    frame.attrs["notes"] = [layout.note] if layout.note else []
+    return frame, {out: layout.names[i] for i, out in chosen}
 
 
 def _read_long(
@@ -443,7 +510,7 @@ def _parse_date_values(raw: pd.Series, source: str, column: str) -> pd.Series:
         return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     if pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
         raise KalcointError(f"{source}: column {column!r}: holds numbers, not dates; {_DATE_HELP}")
-    if present.map(type).eq(str).all():
+    if present.map(type).eq(str).all():  # type: ignore[arg-type]
         text = raw.str.strip()
         first = text.loc[present.index[0]]
         if _ISO.match(first):
@@ -509,10 +576,21 @@ def _check_order(dates: pd.DatetimeIndex, source: str, column: str, where: str =
             f"{source}: column {column!r}: dates not ascending{where}: {_day(dates[i])} comes after "
             f"{_day(dates[i - 1])}; sort the file by date, oldest first (day-first D/M/YYYY dates are not supported)"
         )
+    days = dates.normalize().asi8
+    same = np.diff(days) == 0
+    if same.any():
+        i = int(np.argmax(same)) + 1
+        count = int(np.sum(days == days[i]))
+        raise KalcointError(
+            f"{source}: column {column!r}: {count} rows on {dates[i]:%Y-%m-%d}{where} (intraday timestamps "
+            f"{dates[i - 1]:%H:%M} and {dates[i]:%H:%M}); kalcoint works on daily closes: keep one row per day, "
+            "the day's last price"
+        )
 
 
 def _finish(
-    prices: pd.DataFrame, source: str, fill: str | None, min_rows: int, columns: dict[str, str]
+    prices: pd.DataFrame, source: str, fill: str | None, min_rows: int, columns: dict[str, str],
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     prices = prices.astype(np.float64)
     prices.index.name = "date"
@@ -523,7 +601,8 @@ def _finish(
     _check_positive(prices, source)
     _check_length(prices, source, min_rows, start)
     _check_not_constant(prices, source)
-    prices.attrs = {"source": source, "source_columns": dict(columns), "dropped_leading_rows": start, "filled": filled}
+    prices.attrs = {"source": source, "source_columns": dict(columns), "dropped_leading_rows": start, "filled": filled,
+                    "notes": list(notes or [])}
     return prices
 
 
@@ -538,7 +617,7 @@ def _first_full_row(prices: pd.DataFrame, source: str) -> int:
     if (counts == 0).any():
         name = prices.columns[int(np.argmin(counts))]
         raise KalcointError(f"{source}: column {name!r} has no prices; choose another asset or fill in the column")
-    starts = [prices.index[np.argmax(present[:, j])] for j in range(present.shape[1])]
+    starts = [prices.index[np.argmax(present[:, j])] for j in range(present.shape[1])]  # type: ignore[call-overload]
     late = int(np.argmax(starts))
     raise KalcointError(
         f"{source}: column {prices.columns[late]!r}: starts on {_day(starts[late])} but no date has prices "
@@ -568,8 +647,8 @@ def _fill_gaps(prices: pd.DataFrame, source: str, fill: str | None) -> tuple[pd.
     more = f" ({count - 1} more gaps in the chosen columns)" if count > 1 else ""
     raise KalcointError(
         f"{source}: column {prices.columns[c]!r}: missing price on {_day(prices.index[r])} after the first "
-        f"complete row {_day(prices.index[0])}{more}; fix the file or pass fill='ffill' (--fill ffill) "
-        "to carry the last price forward"
+        f"complete row {_day(prices.index[0])}{more}; fix the file or pass fill='ffill' "
+        "to carry the last price forward", params="fill"
     )
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from ._numba_cache import njit
 
+from ._checks import CHAN_DELTA, CHAN_OBS_VAR, check_positive
 from .errors import ComputationError, KalcointError
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -41,6 +42,12 @@ class StateSpaceModel:
     state_var : (k,) diagonal of the state noise covariance ``Vw``.
     initial_state : (k,) prior mean ``b0`` of the state at the first observation.
     initial_cov : (k,) diagonal of the prior covariance ``P0``.
+
+    Examples
+    --------
+    >>> m = StateSpaceModel(0.95, 0.02, [0.05, 1e-6], [0.0, 0.8], [1.0, 0.1])
+    >>> m.k, m.transition.tolist()
+    (2, [0.95, 1.0])
     """
 
     alpha11: float
@@ -81,18 +88,23 @@ class StateSpaceModel:
 
     @classmethod
     def chan(
-        cls, k: int, delta: float = 1e-4, state_var: float | None = None, obs_var: float = 1e-3
+        cls, k: int, delta: float = CHAN_DELTA, state_var: float | None = None, obs_var: float = CHAN_OBS_VAR
     ) -> StateSpaceModel:
         """Chan's filter (docs/method.md §8): ``A = I``, ``Vw = delta/(1-delta) I`` (or ``state_var * I``),
-        ``Ve = obs_var``, ``b0 = 0``, ``P0 = 0``."""
+        ``Ve = obs_var``, ``b0 = 0``, ``P0 = 0``.
+
+        Examples
+        --------
+        >>> m = StateSpaceModel.chan(2)
+        >>> m.alpha11, m.obs_var, round(float(m.state_var[0]), 8)
+        (1.0, 0.001, 0.00010001)
+        """
         if state_var is None:
-            if not 0.0 < delta < 1.0:
-                raise KalcointError(f"--delta {delta} must be in (0, 1); Chan uses 1e-4")
+            if not (isinstance(delta, (int, float)) and 0.0 < delta < 1.0):
+                raise KalcointError(f"delta {delta} must be in (0, 1); Chan uses {CHAN_DELTA:g}", params="delta")
             state_var = delta / (1.0 - delta)
-        if state_var < 0:
-            raise KalcointError(f"--state-var {state_var} must be >= 0")
-        if obs_var <= 0:
-            raise KalcointError(f"--obs-var {obs_var} must be > 0")
+        state_var = check_positive(state_var, "state_var", allow_zero=True)
+        obs_var = check_positive(obs_var, "obs_var", hint=f"Chan uses {CHAN_OBS_VAR:g}")
         return cls(1.0, obs_var, np.full(k, state_var), np.zeros(k), np.zeros(k))
 
     def to_dict(self) -> dict:
@@ -110,7 +122,15 @@ class StateSpaceModel:
 
 
 def observation_arrays(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split an (n, k) price panel into ``y`` (n,) and the observation rows ``X`` (n, k) = (1, p_2..p_k)."""
+    """Split an (n, k) price panel into ``y`` (n,) and the observation rows ``X`` (n, k) = (1, p_2..p_k).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, X = observation_arrays(np.array([[10.0, 5.0], [11.0, 5.5]]))
+    >>> y.tolist(), X.tolist()
+    ([10.0, 11.0], [[1.0, 5.0], [1.0, 5.5]])
+    """
     p = np.ascontiguousarray(np.asarray(prices, dtype=np.float64))
     if p.ndim != 2 or p.shape[1] < 2:
         raise KalcointError(f"prices must be an (n, k) panel with k >= 2, got shape {p.shape}")
@@ -214,6 +234,15 @@ class FilterResult:
     innovation : (n,) ``e_t`` (price units of asset 1); innovation_var : (n,) ``Q_t``.
     loglik : Gaussian log-likelihood of the innovations.
     y, X : the observations used; index : dates (or None).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> res = kc.kalman_filter(kc.demo_prices(), kc.StateSpaceModel.chan(3))
+    >>> res.nobs, list(res.hedge_ratios.columns)
+    (1500, ['ETFB', 'ETFC'])
+    >>> res.to_frame().index[0]
+    Timestamp('2015-01-02 00:00:00')
     """
 
     model: StateSpaceModel
@@ -230,13 +259,28 @@ class FilterResult:
     assets: list[str] | None = None
 
     @property
-    def n(self) -> int:
+    def nobs(self) -> int:
+        """Number of observations n."""
         return int(self.y.size)
 
     @property
-    def hedge_ratios(self) -> np.ndarray:
-        """(n, k-1) posterior hedge ratios ``b_{2..k,t|t}``."""
-        return self.filtered_state[:, 1:]
+    def n(self) -> int:
+        """Deprecated alias of :attr:`nobs`."""
+        return self.nobs
+
+    def _asset_names(self) -> list[str]:
+        return list(self.assets) if self.assets else [f"x{i + 1}" for i in range(self.filtered_state.shape[1])]
+
+    def _frame_index(self) -> pd.Index:
+        if self.index is not None:
+            return pd.DatetimeIndex(self.index, name="date") if isinstance(self.index, pd.DatetimeIndex) \
+                else pd.Index(self.index, name="date")
+        return pd.RangeIndex(1, self.nobs + 1, name="t")
+
+    @property
+    def hedge_ratios(self) -> pd.DataFrame:
+        """(n, k-1) posterior hedge ratios ``b_{2..k,t|t}``: columns the hedge tickers, index the dates."""
+        return pd.DataFrame(self.filtered_state[:, 1:], index=self._frame_index(), columns=self._asset_names()[1:])
 
     @property
     def residual(self) -> np.ndarray:
@@ -259,20 +303,18 @@ class FilterResult:
         return self.innovation / np.sqrt(self.innovation_var)
 
     def to_frame(self) -> pd.DataFrame:
-        """Columns ``date, beta_const, beta_<TICKER>..., innovation, innovation_var, spread``."""
-        assets = self.assets or [f"x{i + 1}" for i in range(self.filtered_state.shape[1])]
+        """Columns ``beta_const, beta_<TICKER>..., innovation, innovation_var, spread``, indexed by
+        the dates (a ``DatetimeIndex`` named ``date``; ``t`` = 1..n without dates). The CSV
+        writer of ``kalcoint filter`` turns the index into a ``date`` column of YYYY-MM-DD text."""
+        assets = self._asset_names()
         data: dict[str, object] = {}
-        data["date"] = (
-            pd.DatetimeIndex(self.index).strftime("%Y-%m-%d") if self.index is not None
-            else np.arange(1, self.n + 1)
-        )
         data["beta_const"] = self.filtered_state[:, 0]
         for j, name in enumerate(assets[1:], start=1):
             data[f"beta_{name}"] = self.filtered_state[:, j]
         data["innovation"] = self.innovation
         data["innovation_var"] = self.innovation_var
         data["spread"] = self.spread
-        return pd.DataFrame(data)
+        return pd.DataFrame(data, index=self._frame_index())
 
 
 def _as_model_arrays(model: StateSpaceModel) -> tuple[np.ndarray, np.ndarray]:
@@ -290,6 +332,13 @@ def kalman_filter(
     ``start=(b, P)``: continue from a posterior state ``b`` (k,) and covariance ``P`` (k, k)
     of the day before the first row (a prediction step is taken first), instead of the
     model's prior ``(initial_state, diag(initial_cov))``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> res = kalman_filter(kc.demo_prices(), StateSpaceModel.chan(3))
+    >>> res.nobs, res.filtered_state.shape
+    (1500, (1500, 3))
     """
     y, X = observation_arrays(prices)
     n, k = X.shape
@@ -425,7 +474,15 @@ def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth
 @dataclass(frozen=True)
 class SmootherResult:
     """Rauch-Tung-Striebel smoothed states ``b_{t|n}`` (n, k), covariances (n, k, k) and the
-    lag-one covariances ``Cov(b_t, b_{t-1} | all)`` (n, k, k; entry 0 is zero)."""
+    lag-one covariances ``Cov(b_t, b_{t-1} | all)`` (n, k, k; entry 0 is zero).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> sm = rts_smoother(kalman_filter(kc.demo_prices(), StateSpaceModel.chan(3)))
+    >>> sm.smoothed_state.shape
+    (1500, 3)
+    """
 
     smoothed_state: np.ndarray
     smoothed_cov: np.ndarray
@@ -439,6 +496,13 @@ def rts_smoother(result: FilterResult) -> SmootherResult:
     equals the Rauch-Tung-Striebel smoother (Shumway and Stoffer, 2017, ch. 6) but divides
     only by the scalar innovation variances: no inverse of a predicted covariance, so it
     stays exact when a state variance is zero.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> res = kalman_filter(kc.demo_prices(), StateSpaceModel.chan(3))
+    >>> rts_smoother(res).lag_one_cov.shape
+    (1500, 3, 3)
     """
     n, k = result.filtered_state.shape
     smoothed_state = np.empty((n, k))

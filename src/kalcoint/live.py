@@ -1039,8 +1039,10 @@ class LiveModel:
         return self._snap.cov.copy()
 
     @property
-    def hedge_ratios(self) -> dict[str, float]:
-        return {a: float(b) for a, b in zip(self._snap.assets[1:], self._snap.state[1:])}
+    def hedge_ratios(self) -> pd.Series:
+        """(k-1,) hedge ratios after the last step, indexed by the hedge tickers."""
+        return pd.Series(np.asarray(self._snap.state[1:], dtype=np.float64), index=list(self._snap.assets[1:]),
+                         name="hedge_ratios")
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -1081,7 +1083,7 @@ class LiveModel:
         s = self._snap
         return {
             "date": s.date, "prices": dict(zip(s.assets, s.prices.tolist())), "state": s.state.tolist(),
-            "hedge_ratios": self.hedge_ratios, "spread": s.spread, "innovation": s.innovation,
+            "hedge_ratios": self.hedge_ratios.to_dict(), "spread": s.spread, "innovation": s.innovation,
             "innovation_var": s.innovation_var, "innovation_std": math.sqrt(s.innovation_var),
             "zscore": s.zscore, "units": s.units,
         }
@@ -1228,7 +1230,7 @@ class LiveModel:
         return to_jsonable({
             "last_date": s.date, "assets": self.assets, "state": s.state.tolist(), "spread": s.spread,
             "innovation": s.innovation, "innovation_var": s.innovation_var, "units": s.units,
-            "zscore": s.zscore, "innovation_std": math.sqrt(s.innovation_var), "hedge_ratios": self.hedge_ratios,
+            "zscore": s.zscore, "innovation_std": math.sqrt(s.innovation_var), "hedge_ratios": self.hedge_ratios.to_dict(),
             "prices": dict(zip(s.assets, s.prices.tolist())), "cov": s.cov.tolist(), "steps": s.step,
             "method": s.method, "strategy": self.strategy, "legs": {"long": s.long_leg, "short": s.short_leg},
             "weights": None if s.weights is None else s.weights.tolist(), "updated_at": s.updated_at,

@@ -1,4 +1,7 @@
-"""Figures (matplotlib, Agg backend; every figure is written atomically as PNG).
+"""Figures (matplotlib's object-oriented Figure API; every figure is written atomically as PNG).
+
+No pyplot and no backend switch: importing kalcoint.plots leaves a notebook's inline figures
+alone. The ``*_figure`` functions return a :class:`matplotlib.figure.Figure` (a notebook shows it).
 
 - :func:`plot_portfolios`: the static Johansen portfolio and the dynamic portfolios on one
   scale (the method's two figures; the dynamic spread is multiplied by ``w_1``).
@@ -14,18 +17,15 @@ import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ._io import atomic_path  # noqa: E402
-from .cointegration import JohansenResult  # noqa: E402
-from .filtering import FilterResult  # noqa: E402
+from ._io import atomic_path
+from .cointegration import JohansenResult
+from .filtering import FilterResult
 
 if TYPE_CHECKING:
     from .backtest import BacktestResult
@@ -34,12 +34,18 @@ COLORS = {"adaptive": "#d62728", "chan": "#1f77b4", "mle": "#2ca02c", "em": "#94
           "alpha_estimated": "#ff7f0e", "alpha_1": "#8c564b", "static_johansen": "#333333"}
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as PNG atomically and close it."""
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as PNG atomically.
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().plot([1, 2, 3])
+    >>> save_figure(fig, "line.png")  # doctest: +SKIP
+    """
     target = Path(path)
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return target
 
 
@@ -48,9 +54,18 @@ def plot_portfolios(
     prices: pd.DataFrame, jres: JohansenResult, results: Mapping[str, FilterResult], path: str | os.PathLike[str],
     title: str | None = None,
 ) -> Path:
-    """Static portfolio ``y_port`` and each dynamic portfolio ``w_1 * s_t``, stacked on one y-scale."""
+    """Static portfolio ``y_port`` and each dynamic portfolio ``w_1 * s_t``, stacked on one y-scale.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> res = {"chan": kc.kalman_filter(p, kc.StateSpaceModel.chan(3))}
+    >>> plot_portfolios(p, kc.johansen(p), res, "portfolios.png")  # doctest: +SKIP
+    """
     names = list(results)
-    fig, axes = plt.subplots(1 + len(names), 1, figsize=(11, 2.6 * (1 + len(names))), sharex=True, sharey=True)
+    fig = Figure(figsize=(11, 2.6 * (1 + len(names))))
+    axes = fig.subplots(1 + len(names), 1, sharex=True, sharey=True)
     axes = np.atleast_1d(axes)
     x = prices.index
     static = jres.portfolio(prices)
@@ -74,14 +89,23 @@ def plot_portfolios(
 def plot_hedge_ratios(
     prices: pd.DataFrame, jres: JohansenResult, results: Mapping[str, FilterResult], path: str | os.PathLike[str],
 ) -> Path:
-    """One panel per hedged asset: ``b_{j,t|t}`` of each variant and the static ``-w_j/w_1``."""
+    """One panel per hedged asset: ``b_{j,t|t}`` of each variant and the static ``-w_j/w_1``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> res = {"chan": kc.kalman_filter(p, kc.StateSpaceModel.chan(3))}
+    >>> plot_hedge_ratios(p, kc.johansen(p), res, "hedge_ratios.png")  # doctest: +SKIP
+    """
     assets = jres.assets[1:]
-    fig, axes = plt.subplots(len(assets), 1, figsize=(11, 3.0 * len(assets)), sharex=True)
+    fig = Figure(figsize=(11, 3.0 * len(assets)))
+    axes = fig.subplots(len(assets), 1, sharex=True)
     axes = np.atleast_1d(axes)
     for j, (ax, asset) in enumerate(zip(axes, assets), start=1):
         for name, res in results.items():
             ax.plot(prices.index, res.filtered_state[:, j], lw=0.9, color=COLORS.get(name), label=name)
-        ax.axhline(jres.hedge_ratios[j - 1], color=COLORS["static_johansen"], ls="--", lw=1.0, label="Johansen")
+        ax.axhline(jres.hedge_ratios.iloc[j - 1], color=COLORS["static_johansen"], ls="--", lw=1.0, label="Johansen")
         ax.set_ylabel(f"b ({asset})")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8, ncol=len(results) + 1)
@@ -91,10 +115,18 @@ def plot_hedge_ratios(
 
 
 def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLike[str], title: str = "") -> Path:
-    """``alpha11``, ``obs_var`` (log scale) and the log-likelihood against the seed pass number."""
+    """``alpha11``, ``obs_var`` (log scale) and the log-likelihood against the seed pass number.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> tm = kc.tune(kc.demo_prices(), iterations=20)
+    >>> plot_tuning_passes(tm.history, "passes.png")  # doctest: +SKIP
+    """
     passes = np.arange(1, len(history["alpha11"]) + 1)
-    marker = dict(marker=".", ms=3) if len(passes) <= 100 else {}
-    fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True)
+    marker: dict[str, Any] = {"marker": ".", "ms": 3} if len(passes) <= 100 else {}
+    fig = Figure(figsize=(9, 7.5))
+    axes = fig.subplots(3, 1, sharex=True)
     axes[0].plot(passes, history["alpha11"], color=COLORS["adaptive"], **marker)
     axes[0].set_ylabel("alpha11")
     axes[1].semilogy(passes, np.maximum(history["obs_var"], 1e-320), color=COLORS["chan"], **marker)
@@ -115,18 +147,28 @@ def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLik
 # ---------------------------------------------------------------- backtests
 
 
-def render_png(fig: plt.Figure) -> bytes:
-    """The figure as PNG bytes (the figure is closed)."""
+def render_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes.
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().plot([1, 2, 3])
+    >>> render_png(fig)[:4]
+    b'\x89PNG'
+    """
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return buffer.getvalue()
 
 
 def write_png(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """Write PNG bytes atomically."""
+    """Write PNG bytes atomically.
+
+    Examples
+    --------
+    >>> write_png(b"\x89PNG...", "figure.png")  # doctest: +SKIP
+    """
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
@@ -138,11 +180,19 @@ def _title(result: BacktestResult) -> str:
             f"{result.cost_bps:g} bps")
 
 
-def equity_figure(result: BacktestResult) -> plt.Figure:
-    """Equity curve (starting at 1) above its drawdown (fraction below the running peak)."""
+def equity_figure(result: BacktestResult) -> Figure:
+    """Equity curve (starting at 1) above its drawdown (fraction below the running peak).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> fig = equity_figure(kc.backtest(kc.demo_prices(), "chan"))  # doctest: +SKIP
+    >>> fig  # a notebook shows it  # doctest: +SKIP
+    """
     m = result.metrics
     dates = result.frame["date"]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(11, 6))
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax1.plot(dates, result.equity, color="#1f77b4", lw=1.0)
     ax1.axhline(1.0, color="grey", lw=0.6, ls="--")
     ax1.set_ylabel("equity")
@@ -156,10 +206,17 @@ def equity_figure(result: BacktestResult) -> plt.Figure:
     return fig
 
 
-def spread_figure(result: BacktestResult) -> plt.Figure:
-    """Spread; standardised signal with the bands (or the z-score); units held at each close."""
+def spread_figure(result: BacktestResult) -> Figure:
+    """Spread; standardised signal with the bands (or the z-score); units held at each close.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> fig = spread_figure(kc.backtest(kc.demo_prices(), "chan"))  # doctest: +SKIP
+    """
     dates = result.frame["date"]
-    fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})
+    fig = Figure(figsize=(11, 8))
+    axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]})
     axes[0].plot(dates, result.spread, color="#333333", lw=0.8)
     axes[0].set_ylabel("spread (price units)")
     low, high = np.percentile(result.spread, [0.5, 99.5])
@@ -192,13 +249,26 @@ FIGURES = {"equity.png": equity_figure, "spread_positions.png": spread_figure}
 
 
 def render_backtest(result: BacktestResult) -> dict[str, bytes]:
-    """Both figures as PNG bytes, by file name (``equity.png``, ``spread_positions.png``)."""
+    """Both figures as PNG bytes, by file name (``equity.png``, ``spread_positions.png``).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> sorted(render_backtest(kc.backtest(kc.demo_prices(), "chan")))  # doctest: +SKIP
+    ['equity.png', 'spread_positions.png']
+    """
     return {name: render_png(make(result)) for name, make in FIGURES.items()}
 
 
 def plot_backtest(result: BacktestResult, plot_dir: str | os.PathLike[str]) -> list[Path]:
     """Write ``equity.png`` and ``spread_positions.png`` into ``plot_dir`` (rendered first, then
-    written atomically); return their paths."""
+    written atomically); return their paths.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> plot_backtest(kc.backtest(kc.demo_prices(), "chan"), "plots")  # doctest: +SKIP
+    """
     rendered = render_backtest(result)
     return [write_png(data, Path(plot_dir) / name) for name, data in rendered.items()]
 

@@ -51,8 +51,10 @@ from ._io import write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
+from ._checks import check_iterations, check_tol
 from .filtering import kalman_filter
-from .tuning import METHODS, TunedModel, tune
+from .oos import continue_filter, split_rows
+from .tuning import TunedModel, registry, tune
 
 __all__ = [
     "COLUMNS", "DEFAULT_ITERATIONS", "DEFAULT_MIN_ROWS", "RANK_BY", "ScreenOptions", "Universe",
@@ -112,28 +114,25 @@ class ScreenOptions:
 
     def __post_init__(self) -> None:
         if self.size not in (2, 3, 4):
-            raise KalcointError(f"--size {self.size} must be 2, 3 or 4")
-        if self.method not in METHODS:
-            raise KalcointError(f"--method {self.method!r} is not one of {', '.join(METHODS)}")
-        if self.iterations < 1:
-            raise KalcointError(f"--iterations {self.iterations} must be at least 1")
-        if self.tol is not None and not self.tol > 0:
-            raise KalcointError(f"--tol {self.tol} must be > 0")
+            raise KalcointError(f"size {self.size} must be 2, 3 or 4", params="size")
+        registry.get(self.method)
+        check_iterations(self.iterations)
+        check_tol(self.tol)
         if self.oos_start not in OOS_STARTS:
-            raise KalcointError(f"--oos-start {self.oos_start!r} is not one of {', '.join(OOS_STARTS)}")
-        if not 0.0 < self.train_fraction < 1.0:
-            raise KalcointError(f"--train-fraction {self.train_fraction} must be between 0 and 1, e.g. 0.7")
+            raise KalcointError(f"oos_start {self.oos_start!r} is not one of {', '.join(OOS_STARTS)}",
+                                params="oos_start")
         n_train = self.train_rows(self.min_rows)
         if n_train < 30 or self.min_rows - n_train < 30:
             raise KalcointError(
-                f"--min-rows {self.min_rows} with --train-fraction {self.train_fraction} leaves "
+                f"min_rows {self.min_rows} with train_fraction {self.train_fraction} leaves "
                 f"{n_train} tuning and {self.min_rows - n_train} test rows; both need at least 30: "
-                "raise --min-rows"
+                "raise min_rows", params=("min_rows", "train_fraction")
             )
 
     def train_rows(self, n: int) -> int:
-        """Rows of an n-row common history the out-of-sample model is tuned on."""
-        return int(math.floor(self.train_fraction * n))
+        """Rows of an n-row common history the out-of-sample model is tuned on
+        (:func:`kalcoint.oos.split_rows`)."""
+        return split_rows(n, self.train_fraction)
 
 
 @dataclass(frozen=True)
@@ -176,15 +175,15 @@ def load_universe(
     filled = 0
     for j, name in enumerate(prices.columns):
         if not present[:, j].any():
-            raise KalcointError(f"{source}: column {name!r} has no prices; leave it out with --assets")
+            raise KalcointError(f"{source}: column {name!r} has no prices; leave it out of assets", params="assets")
         first, last = np.flatnonzero(present[:, j])[[0, -1]]
         gaps = np.flatnonzero(~present[first:last + 1, j])
         if gaps.size and fill != "ffill":
             day = prices.index[first + gaps[0]].strftime("%Y-%m-%d")
             raise KalcointError(
                 f"{source}: column {name!r}: missing price on {day} between its first and last price "
-                f"({gaps.size} gaps); fix the file or pass --fill ffill to carry the last price forward"
-            )
+                f"({gaps.size} gaps); fix the file or pass fill='ffill' to carry the last price forward",
+                params="fill")
         if gaps.size:
             prices.iloc[first:last + 1, j] = prices.iloc[first:last + 1, j].ffill()
             filled += int(gaps.size)
@@ -207,7 +206,7 @@ def basket_list(assets: Sequence[str], size: int, dependent: str = "first") -> l
 def _basket_indices(names: list[str], size: int, dependent: str) -> list[tuple[int, ...]]:
     n = len(names)
     if size > n:
-        raise KalcointError(f"--size {size} is larger than the universe ({n} assets)")
+        raise KalcointError(f"size {size} is larger than the universe ({n} assets)", params="size")
     if dependent == "first":
         return list(itertools.combinations(range(n), size))
     if dependent == "all":
@@ -217,7 +216,8 @@ def _basket_indices(names: list[str], size: int, dependent: str) -> list[tuple[i
             for d in range(size)
         ]
     if dependent not in names:
-        raise KalcointError(f"--dependent {dependent!r} is not 'first', 'all' or a ticker of the universe")
+        raise KalcointError(f"dependent {dependent!r} is not 'first', 'all' or a ticker of the universe",
+                            params="dependent")
     dep = names.index(dependent)
     others = [i for i in range(n) if i != dep]
     return [(dep,) + combo for combo in itertools.combinations(others, size - 1)]
@@ -285,7 +285,7 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
         row["start"], row["end"] = _iso(dates[0]), _iso(dates[-1])
     if n < options.min_rows:
         row["status"] = "short"
-        row["reason"] = f"common history of {n} rows is shorter than --min-rows {options.min_rows}"
+        row["reason"] = f"common history of {n} rows is shorter than min_rows {options.min_rows}"
         return row
     stage = "johansen"
     try:
@@ -318,10 +318,9 @@ def _static_figures(row: dict[str, Any], prices: np.ndarray, options: ScreenOpti
 
 
 def _tune(prices: np.ndarray, options: ScreenOptions, jres: JohansenResult | None, diagnose: bool) -> TunedModel:
-    extra = {"std_errors": False} if options.method == "mle" else {}  # a screen reports no standard errors
     return tune(prices, method=options.method, iterations=options.iterations, tol=options.tol,
                 det_order=options.det_order, k_ar_diff=options.k_ar_diff, johansen_result=jres,
-                diagnose=diagnose, **extra)
+                diagnose=diagnose)
 
 
 def _tuned_figures(row: dict[str, Any], prices: np.ndarray, jres: JohansenResult, options: ScreenOptions) -> None:
@@ -338,8 +337,10 @@ def _oos_figures(row: dict[str, Any], prices: np.ndarray, dates: np.ndarray, opt
     row["oos_start"], row["oos_n_obs"] = _iso(dates[n_train]), int(test.shape[0])
     tuned = _tune(train, options, None, diagnose=False)
     row["oos_static_adf_pvalue"] = adf(tuned.johansen.portfolio(test)).pvalue
-    start = tuned.result.last_posterior if options.oos_start == "continue" else None
-    result = kalman_filter(test, tuned.model, start=start)
+    if options.oos_start == "continue":
+        result = continue_filter(tuned.result, test)
+    else:
+        result = kalman_filter(test, tuned.model)
     oos = adf(result.spread)
     row.update(oos_alpha11=tuned.alpha11, oos_adf_pvalue=oos.pvalue, oos_adf_lags=oos.lags,
                oos_loglik=float(result.loglik))
@@ -397,7 +398,8 @@ def _asset_tuple(value: Any) -> tuple[str, ...]:
 
 def _check_suffix(path: Path) -> None:
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise KalcointError(f"--out {path}: use a .parquet, .pq or .csv file name (the format follows the extension)")
+        raise KalcointError(f"out {path}: use a .parquet, .pq or .csv file name (the format follows the extension)",
+                            params="out")
 
 
 def write_screen(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
@@ -420,10 +422,12 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         else:
             frame = pd.read_parquet(source)
     except (OSError, ValueError) as exc:
-        raise KalcointError(f"{source}: cannot read the screen table ({exc}); remove it or choose another --out") from None
+        raise KalcointError(f"{source}: cannot read the screen table ({exc}); remove it or choose another out",
+                            params="out") from None
     trace = [c for c in frame.columns if str(c).startswith("trace_r")]
     if "assets" not in frame.columns or not trace:
-        raise KalcointError(f"{source}: not a screen table (no 'assets' or 'trace_r0' column); choose another --out")
+        raise KalcointError(f"{source}: not a screen table (no 'assets' or 'trace_r0' column); choose another out",
+                            params="out")
     return _typed(frame, len(trace))
 
 
@@ -431,7 +435,7 @@ def rank_table(table: pd.DataFrame, by: str = "static", top: int | None = None) 
     """The rows with ``status == "ok"`` ranked by ``by`` (a key of :data:`RANK_BY`): ADF
     p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows."""
     if by not in RANK_BY:
-        raise KalcointError(f"--rank-by {by!r} is not one of {', '.join(RANK_BY)}")
+        raise KalcointError(f"rank_by {by!r} is not one of {', '.join(RANK_BY)}", params="rank_by")
     column = RANK_BY[by]
     ok = table[table["status"] == "ok"]
     ranked = ok.sort_values(column, ascending=(by != "trace"), kind="stable")
@@ -463,14 +467,15 @@ def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise KalcointError(
-                f"--scheduler {scheduler}: cannot connect ({exc}); start one with `dask scheduler` "
-                f"and workers with `dask worker {scheduler}`"
+                f"scheduler {scheduler}: cannot connect ({exc}); start one with `dask scheduler` "
+                f"and workers with `dask worker {scheduler}`", params="scheduler"
             ) from None
         try:
             client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             client.close()
-            raise KalcointError(f"--scheduler {scheduler}: no workers joined within 60 s; start `dask worker {scheduler}`") from None
+            raise KalcointError(f"scheduler {scheduler}: no workers joined within 60 s; start `dask worker {scheduler}`",
+                                params="scheduler") from None
         with client:
             yield client
         return
@@ -554,7 +559,7 @@ class _Store:
 def _previous(out: Path | None, resume: bool, overwrite: bool, order: dict, options: ScreenOptions) -> pd.DataFrame | None:
     if out is None:
         if resume:
-            raise KalcointError("--resume needs --out: the table to continue")
+            raise KalcointError("resume needs out: the table to continue", params=("resume", "out"))
         return None
     _check_suffix(out)
     if not out.exists():
@@ -562,25 +567,28 @@ def _previous(out: Path | None, resume: bool, overwrite: bool, order: dict, opti
     if not resume:
         if overwrite:
             return None
-        raise KalcointError(f"--out {out} exists: pass --resume to continue it, or --overwrite to start again")
+        raise KalcointError(f"out {out} exists: pass resume to continue it, or overwrite to start again",
+                            params=("out", "resume", "overwrite"))
     table = read_table(out)
     if len(table.columns) != len(columns_for(options.size)):
-        raise KalcointError(f"--out {out} holds baskets of another --size; use the same --size or a new --out")
+        raise KalcointError(f"out {out} holds baskets of another size; use the same size or a new out",
+                            params=("out", "size"))
     keys = [_asset_tuple(a) for a in table["assets"]]
     stray = [k for k in keys if k not in order]
     if stray:
         raise KalcointError(
-            f"--out {out} holds {len(stray)} baskets this screen does not enumerate (e.g. {','.join(stray[0])}); "
-            "resume with the same PRICES, --assets, --size and --dependent"
+            f"out {out} holds {len(stray)} baskets this screen does not enumerate (e.g. {','.join(stray[0])}); "
+            "resume with the same prices, assets, size and dependent", params=("out", "assets", "size", "dependent")
         )
     settings = set(zip(table["method"], table["iterations"].astype(int)))
     if settings - {(options.method, options.iterations)}:
         m, it = sorted(settings)[0]
         raise KalcointError(
-            f"--out {out} was screened with --method {m} --iterations {it}; resume with the same options or a new --out"
+            f"out {out} was screened with method {m} iterations {it}; resume with the same options or a new out",
+            params=("out", "method", "iterations")
         )
     if len(set(keys)) != len(keys):
-        raise KalcointError(f"--out {out} lists a basket twice; it was not written by kalcoint screen")
+        raise KalcointError(f"out {out} lists a basket twice; it was not written by kalcoint screen", params="out")
     return table
 
 
@@ -631,13 +639,13 @@ def screen(
     pending = [idx for idx, key in zip(indices, names) if key not in done]
     if limit is not None:
         if limit < 0:
-            raise KalcointError(f"--limit {limit} must be >= 0")
+            raise KalcointError(f"limit {limit} must be >= 0", params="limit")
         pending = pending[:limit]
     n_workers = default_workers() if workers is None else int(workers)
     if n_workers < 0:
-        raise KalcointError(f"--workers {workers} must be >= 0 (0 runs in this process)")
+        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)", params="workers")
     if batch_size is not None and batch_size < 1:
-        raise KalcointError(f"--batch-size {batch_size} must be >= 1")
+        raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
     size = batch_size or _auto_batch(len(pending), 1 if scheduler is None and n_workers == 0 else n_workers)
     batches = [pending[i:i + size] for i in range(0, len(pending), size)]
     store = _Store(out_path, order, options.size, previous, checkpoint_s)
@@ -646,7 +654,7 @@ def screen(
     total, finished = len(pending), 0
     runner = _run_batches(universe, batches, options, n_workers, scheduler)
     try:
-        with contextlib.closing(runner):  # type: ignore[arg-type]
+        with contextlib.closing(runner):  # type: ignore[arg-type,type-var]
             for i, rows in runner:
                 store.add(rows)
                 finished += len(batches[i])

@@ -31,13 +31,24 @@ STRATEGIES = ("bands", "linear")
 
 def check_bands(entry: float, exit: float) -> None:
     """Refuse band thresholds that are not finite or with ``exit > entry`` (a position would be
-    entered and left on the same day)."""
+    entered and left on the same day).
+
+    Examples
+    --------
+    >>> check_bands(1.0, 0.5)  # passes
+    >>> check_bands(1.0, 2.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: exit 2.0 is larger than entry 1.0: give an exit <= entry (Chan: 1 and 1)
+    """
     if not (np.isfinite(entry) and np.isfinite(exit)):
-        raise KalcointError(f"--entry {entry} and --exit {exit} must be finite numbers (units of sigma)")
+        raise KalcointError(f"entry {entry} and exit {exit} must be finite numbers (units of sigma)",
+                            params=("entry", "exit"))
     if entry <= 0:
-        raise KalcointError(f"--entry {entry} must be > 0 (units of sigma); Chan uses 1")
+        raise KalcointError(f"entry {entry} must be > 0 (units of sigma); Chan uses 1", params="entry")
     if exit > entry:
-        raise KalcointError(f"--exit {exit} is larger than --entry {entry}: give an exit <= entry (Chan: 1 and 1)")
+        raise KalcointError(f"exit {exit} is larger than entry {entry}: give an exit <= entry (Chan: 1 and 1)",
+                            params=("exit", "entry"))
 
 
 def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: float = 1.0) -> np.ndarray:
@@ -46,6 +57,12 @@ def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: fl
     deviation, scale : (n,) e.g. innovations ``e_t`` and ``sqrt(Q_t)`` (price units of asset 1),
         or the spread minus its moving mean and its moving standard deviation.
     entry, exit : thresholds in units of ``scale`` (``exit <= entry``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bands(np.array([0.0, -2.0, -0.5, 0.0, 2.0]), np.ones(5), 1.0, 0.0).tolist()
+    [0.0, 1.0, 1.0, 0.0, -1.0]
     """
     check_bands(entry, exit)
     d = np.asarray(deviation, dtype=np.float64)
@@ -59,7 +76,15 @@ def band_legs(deviation: np.ndarray, scale: np.ndarray, entry: float, exit: floa
               long_leg: int = 0, short_leg: int = 0) -> tuple[np.ndarray, int, int]:
     """Chan's band rule continued from the legs held the day before (``long_leg`` in {0, 1},
     ``short_leg`` in {-1, 0}): the units (n,) held at each close, and the legs after the last day.
-    A day with a non-finite deviation or scale keeps the legs."""
+    A day with a non-finite deviation or scale keeps the legs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> units, long_leg, short_leg = band_legs(np.array([-2.0, -0.5]), np.ones(2), 1.0, 0.0)
+    >>> units.tolist(), long_leg, short_leg
+    ([1.0, 1.0], 1, 0)
+    """
     units = np.zeros(deviation.size)
     for t in range(deviation.size):
         d, s = deviation[t], scale[t]
@@ -82,12 +107,19 @@ def moving_mean_std(series: np.ndarray, lookback: int | np.ndarray) -> tuple[np.
     including the current one; NaN while fewer than ``lookback`` values exist.
 
     ``lookback`` may be an int or an (n,) integer array (the window used on each day).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean, std = moving_mean_std(np.array([1.0, 2.0, 3.0, 4.0]), 2)
+    >>> mean.tolist()
+    [nan, 1.5, 2.5, 3.5]
     """
     x = np.asarray(series, dtype=np.float64)
     n = x.size
     lb = np.broadcast_to(np.asarray(lookback), (n,)).astype(np.int64)
     if np.any(lb < 2):
-        raise KalcointError(f"lookback must be at least 2 days, got {int(lb.min())}")
+        raise KalcointError(f"lookback must be at least 2 days, got {int(lb.min())}", params="lookback")
     mean = np.full(n, np.nan)
     std = np.full(n, np.nan)
     for t in range(n):
@@ -101,7 +133,14 @@ def moving_mean_std(series: np.ndarray, lookback: int | np.ndarray) -> tuple[np.
 
 def zscore(series: np.ndarray, lookback: int | np.ndarray) -> np.ndarray:
     """(n,) ``(x_t - moving mean) / moving std`` over ``lookback`` days (NaN during warm-up and
-    where the window is constant)."""
+    where the window is constant).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> zscore(np.array([1.0, 2.0, 3.0, 5.0]), 3).round(3).tolist()
+    [nan, nan, 1.0, 1.091]
+    """
     mean, std = moving_mean_std(series, lookback)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (np.asarray(series, dtype=np.float64) - mean) / std
@@ -110,7 +149,14 @@ def zscore(series: np.ndarray, lookback: int | np.ndarray) -> np.ndarray:
 
 
 def linear(spread: np.ndarray, lookback: int | np.ndarray) -> np.ndarray:
-    """Units (n,) = ``-zscore(spread, lookback)``, 0 during the warm-up (Chan's Example 2.8)."""
+    """Units (n,) = ``-zscore(spread, lookback)``, 0 during the warm-up (Chan's Example 2.8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> linear(np.array([1.0, 2.0, 3.0, 5.0]), 3).round(3).tolist()
+    [0.0, 0.0, -1.0, -1.091]
+    """
     units = -zscore(spread, lookback)
     return np.nan_to_num(units, nan=0.0)
 
@@ -118,18 +164,35 @@ def linear(spread: np.ndarray, lookback: int | np.ndarray) -> np.ndarray:
 def lookback_from_half_life(spread: np.ndarray, what: str = "the spread") -> tuple[int, float]:
     """``(max(2, round(half-life)), half-life)`` of a spread, in days; the half-life from the OLS
     regression of its change on its lagged level (:func:`kalcoint.cointegration.half_life`).
-    A moving standard deviation needs at least 2 days, hence the floor of 2."""
+    A moving standard deviation needs at least 2 days, hence the floor of 2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.empty(2000); x[0] = 1.0
+    >>> e = np.random.default_rng(1).normal(size=2000)
+    >>> for t in range(1, 2000): x[t] = 0.9 * x[t - 1] + e[t]
+    >>> lookback_from_half_life(x)[0]
+    7
+    """
     hl = half_life(spread)
     if not np.isfinite(hl):
         raise KalcointError(
             f"{what} does not revert to a mean (no finite half-life), so it gives no moving window; "
-            "give --lookback N (N >= 2) explicitly"
+            "give lookback N (N >= 2) explicitly", params="lookback"
         )
     return max(2, int(round(hl))), float(hl)
 
 
 def filter_shares(filtered_state: np.ndarray) -> np.ndarray:
-    """(n, k) shares of one unit of a filter's portfolio: ``(1, -b_{2,t|t}, ..., -b_{k,t|t})``."""
+    """(n, k) shares of one unit of a filter's portfolio: ``(1, -b_{2,t|t}, ..., -b_{k,t|t})``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> filter_shares(np.array([[0.5, 1.2, -0.3]])).tolist()
+    [[1.0, -1.2, 0.3]]
+    """
     b = np.asarray(filtered_state, dtype=np.float64)
     shares = -b.copy()
     shares[:, 0] = 1.0
@@ -137,12 +200,26 @@ def filter_shares(filtered_state: np.ndarray) -> np.ndarray:
 
 
 def static_shares(weights: np.ndarray, n: int) -> np.ndarray:
-    """(n, k) shares of one unit of the static portfolio: the Johansen weights on every day."""
+    """(n, k) shares of one unit of the static portfolio: the Johansen weights on every day.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> static_shares(np.array([1.0, -1.4]), 2).tolist()
+    [[1.0, -1.4], [1.0, -1.4]]
+    """
     return np.tile(np.asarray(weights, dtype=np.float64), (n, 1))
 
 
 def dollar_positions(units: np.ndarray, shares: np.ndarray, prices: np.ndarray) -> np.ndarray:
-    """(n, k) dollar positions at each close: ``units_t * shares_{t,j} * p_{t,j}``."""
+    """(n, k) dollar positions at each close: ``units_t * shares_{t,j} * p_{t,j}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dollar_positions(np.array([1.0]), np.array([[1.0, -2.0]]), np.array([[10.0, 5.0]])).tolist()
+    [[10.0, -10.0]]
+    """
     return np.asarray(units, dtype=np.float64)[:, None] * shares * np.asarray(prices, dtype=np.float64)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +58,66 @@ def parse_assets(text: str | None, *, option: str = "--assets") -> list[str] | N
     return assets
 
 
+FLAGS: dict[str, str] = {
+    "prices": "PRICES",
+    "chan_obs_var": "--obs-var",
+    "checkpoint_s": "--checkpoint",
+    "walk_forward": "--walk-forward",
+}
+"""Library parameter names whose command-line flag is not ``--`` + the name with ``-`` for ``_``."""
+
+
+def flag(param: str) -> str:
+    """The command-line flag of a library parameter: ``train_fraction`` -> ``--train-fraction``."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def cli_message(exc: KalcointError) -> str:
+    """A library error's message with the parameters it names shown as this command line's flags."""
+    text = str(exc)
+    for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), text)
+    return text
+
+
+def _probe(directory: Path, option: str, path: Path) -> None:
+    """Refuse unless a file can be created in ``directory`` (the nearest existing ancestor):
+    a temporary file is created and removed at once."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise KalcointError(f"{option} {path}: {existing} is a file, not a directory; give another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kalcoint-probe-", dir=existing)
+    except OSError as exc:
+        raise KalcointError(f"{option} {path}: cannot write in {existing} ({exc.strerror or exc}); "
+                            "choose a writable directory") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def require_dir_writable(path: Path | None, option: str) -> None:
-    """Fail early (before long work) when an output directory cannot be created."""
+    """Fail early (before long work) when an output directory cannot be created or written."""
     if path is None:
         return
     if path.exists() and not path.is_dir():
         raise KalcointError(f"{option} {path} is a file, not a directory: give a directory path")
+    _probe(path, option, path)
 
 
 def require_parent(path: Path | None, option: str) -> None:
-    """Fail early when an output file's directory does not exist."""
-    if path is None:
+    """Fail early when an output file cannot be written: its directory is missing or not writable,
+    or the path is a directory. ``-`` (stdout) passes."""
+    if path is None or str(path) == "-":
         return
     if not path.parent.exists():
         raise KalcointError(f"{option} {path}: directory {path.parent} does not exist; create it first")
     if path.is_dir():
         raise KalcointError(f"{option} {path} is a directory: give a file path")
+    if not path.parent.is_dir():
+        raise KalcointError(f"{option} {path}: {path.parent} is a file, not a directory; give another path")
+    _probe(path.parent, option, path)
 
 
 def fail(message: str) -> None:

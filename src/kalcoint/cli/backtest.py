@@ -107,7 +107,7 @@ def backtest(
 
         rendered = render_backtest(result)
     table = result.out_frame() if out is not None else None
-    console.print(result.summary(), highlight=False)
+    console.print(result.summary().as_text(), highlight=False, markup=False)
     if result.retune_failures:
         warn(f"{len(result.retune_failures)} re-estimations failed and kept the previous model; "
              f"first: {result.retune_failures[0]}")

@@ -30,6 +30,8 @@ def load(prices: Path, assets: str | list[str] | None, fill: str | None = None):
     from ..data import load_prices
 
     frame = load_prices(prices, parse_assets(assets) if isinstance(assets, str) else assets, fill=fill)
+    for note in frame.attrs.get("notes", []):
+        err_console.print(f"note: {note}", style="dim", highlight=False, soft_wrap=True)
     dropped = frame.attrs.get("dropped_leading_rows", 0)
     if dropped:
         err_console.print(f"note: dropped {dropped} leading rows before every chosen asset traded "
@@ -75,7 +77,7 @@ def johansen(
 
 def _tuned_table(tuned) -> Table:
     table = Table(title=f"Tuned model ({tuned.method}): {', '.join(tuned.assets)}",
-                  caption=f"n={tuned.nobs}, {tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}")
+                  caption=f"nobs={tuned.nobs}, {tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}")
     table.add_column("state")
     for col in ("state_var", "initial_state", "initial_cov"):
         table.add_column(col, justify="right")
@@ -113,13 +115,19 @@ def tune(
     = "use",
 ) -> None:
     """Tune the filter (seed passes, maximum likelihood or EM) and report the quantities."""
+    from .._checks import check_tol
+    from ..strategy import check_bands
+    from ..tuning import registry
     from ..tuning import tune as _tune
 
+    # every option and output path is checked before any work
     require_parent(json_out, "--json")
     require_parent(save, "--save")
     require_dir_writable(plot_dir, "--plot-dir")
     if save is not None and save.exists():
         raise KalcointError(f"--save {save} already exists: choose a new file (models are never overwritten)")
+    registry.get(method)
+    check_tol(tol)
     from .live import check_retune_options, window_rows
 
     check_retune_options(save, retune, window, on_degenerate, method, iterations)
@@ -128,12 +136,14 @@ def tune(
         from ..tuning import SeedOptions
 
         SeedOptions(residual, bm, fix_alpha11, moments, covariance_terms)  # checks them before any work
-        opts = {"residual": residual, "bm": bm, "fixed_alpha11": fix_alpha11, "moments": moments,
+        opts = {"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11, "moments": moments,
                 "covariance_terms": covariance_terms}
     elif (fix_alpha11 is not None or residual != "posterior" or bm != "johansen" or moments != "filtered"
           or covariance_terms):
         raise KalcointError("--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to "
                             "--method seed only")
+    if save is not None:
+        check_bands(entry, exit_)
     frame = window_rows(load(prices, assets, fill), retune, window)
     with err_console.status(f"tuning ({method})...", spinner="dots") if is_terminal() else _null():
         tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
@@ -143,11 +153,11 @@ def tune(
                   f"iterations {tuned.iterations}{' (converged)' if tuned.converged else ''}   "
                   f"loglik {tuned.loglik:.4f}   elapsed {tuned.elapsed_s:.3f} s")
     console.print(f"dynamic portfolio ADF: stat {test.stat:.4f}, lags {test.lags}, p-value {test.pvalue:.4g}")
-    if tuned.std_errors:
-        se = tuned.std_errors
-        console.print("standard errors: alpha11 " + fmt(se.get("alpha11")) + ", obs_var " + fmt(se.get("obs_var"))
-                      + ", state_var [" + ", ".join(fmt(v) for v in se.get("state_var", [])) + "]"
-                      + "  ('-': on its bound)")
+    if tuned.std_errors is not None:
+        console.print("standard errors: " + ", ".join(f"{name} {fmt(v)}" for name, v in tuned.bse.items()),
+                      highlight=False)
+        for name, why in tuned.bse_notes.items():
+            console.print(f"  {name}: {why}", style="dim", highlight=False)
     warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
     payload = tuned.to_dict()
     payload["history"] = {key: [float(v) for v in values] for key, values in tuned.history.items()}
@@ -191,6 +201,9 @@ def filter_(
     fill: FillOpt = None,
 ) -> None:
     """Run a filter over a price file and write its states, innovations and spread as CSV."""
+    import pandas as pd
+
+    from .._checks import CHAN_DELTA, CHAN_OBS_VAR
     from .._io import write_table
     from ..filtering import StateSpaceModel, kalman_filter
 
@@ -199,11 +212,14 @@ def filter_(
         raise KalcointError("give either --delta or --state-var, not both")
     if model != "chan" and (delta is not None or state_var is not None or obs_var is not None):
         raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
+    chan_options: dict[str, Any] = {"delta": CHAN_DELTA if delta is None else delta, "state_var": state_var,
+                                    "obs_var": CHAN_OBS_VAR if obs_var is None else obs_var}
+    if model == "chan":  # check the values before any work
+        StateSpaceModel.chan(2, **chan_options)
     if model in MODEL_NAMES:
         frame = load(prices, assets, fill)
         if model == "chan":
-            ssm = StateSpaceModel.chan(frame.shape[1], delta=1e-4 if delta is None else delta,
-                                       state_var=state_var, obs_var=1e-3 if obs_var is None else obs_var)
+            ssm = StateSpaceModel.chan(frame.shape[1], **chan_options)
         else:
             from ..tuning import tune as _tune
 
@@ -219,16 +235,17 @@ def filter_(
         frame = load(prices, list(saved.assets), fill)
         ssm = saved.model
     result = kalman_filter(frame, ssm)
-    table = result.to_frame()
+    table = result.to_frame().reset_index()
+    table["date"] = pd.DatetimeIndex(table["date"]).strftime("%Y-%m-%d")  # text dates belong to the CSV
     write_table(out, table)
-    console.print(f"filtered {result.n} rows of {', '.join(frame.columns)} ({model}); loglik {result.loglik:.4f}; "
+    console.print(f"filtered {result.nobs} rows of {', '.join(frame.columns)} ({model}); loglik {result.loglik:.4f}; "
                   f"last hedge ratios " + ", ".join(f"{a} {b:.6g}" for a, b in
                                                     zip(frame.columns[1:], result.filtered_state[-1, 1:])))
     console.print(f"wrote {out}")
 
 
 def _comparison_table(comp) -> Table:
-    table = Table(title=f"Comparison: {', '.join(comp.assets)}  (n={len(comp.prices)}, "
+    table = Table(title=f"Comparison: {', '.join(comp.assets)}  (n={comp.nobs}, "
                         f"{comp.prices.index[0]:%Y-%m-%d} to {comp.prices.index[-1]:%Y-%m-%d}; "
                         f"out of sample = last {100 * (1 - comp.train_fraction):.0f}%)")
     cols = [("row", "left"), ("alpha11", "right"), ("obs_var", "right"), ("ADF stat", "right"), ("lags", "right"),
@@ -334,9 +351,11 @@ def compare(
     """The method's comparison table: static, alpha=1, alpha estimated, adaptive, Chan, MLE, EM."""
     require_parent(json_out, "--json")
     require_dir_writable(plot_dir, "--plot-dir")
-    frame = load(prices, assets, fill)
     if strategy not in ("bands", "linear"):
         raise KalcointError(f"--strategy {strategy!r} is not one of bands, linear")
+    if not 0.2 <= train_fraction <= 0.95:
+        raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
+    frame = load(prices, assets, fill)
     run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window, strategy)
 
 

@@ -79,7 +79,9 @@ def screen(
         "--fill", help="'ffill' fills gaps between an asset's first and last price (default: refuse).")] = None,
 ) -> None:
     """Screen every basket of --size assets: Johansen, static and dynamic ADF, tuned alpha11, out-of-sample figure."""
-    from .. import screen as sc
+    from importlib import import_module
+
+    sc = import_module("kalcoint.screen")  # the module: kalcoint.screen is the function
 
     require_parent(out, "--out")
     if iterations is None:

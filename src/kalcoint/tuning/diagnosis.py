@@ -39,24 +39,33 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import FROZEN_RATIO, HALF_LIFE_MIN, OBS_VAR_TINY, STATE_SHARE_MAX
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
 
-OBS_VAR_TINY = 1e-6
-"""obs_var / var(daily change of asset 1) below this: the filter fits the price exactly."""
-STATE_SHARE_MAX = 0.9999
-"""Mean share of the innovation variance from the state term above this: the state absorbs every move."""
-HALF_LIFE_MIN = 1.0
-"""Half-life of the level, in observations (days), below this: alpha11 has collapsed (|alpha11| < 0.5)."""
-FROZEN_RATIO = 1e-6
-"""n * state_var_j * mean(x_j^2) / var(daily change of asset 1) below this: state j is frozen."""
+
+__all__ = ["FROZEN_RATIO", "HALF_LIFE_MIN", "OBS_VAR_TINY", "STATE_SHARE_MAX", "Diagnosis", "diagnose",
+           "diagnose_model", "level_half_life"]
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """degenerate : True exactly when ``reasons`` is not empty.
-    reasons : sentences a trader understands, one per failed check.
-    notes : remarks that do not make the model degenerate (frozen hedge ratios).
-    metrics : the figures behind them (see the module doc), JSON-ready.
+    """The verdict on a tuned filter.
+
+    Attributes
+    ----------
+    degenerate : bool
+        True exactly when ``reasons`` is not empty.
+    reasons : list of str
+        Sentences a trader understands, one per failed check.
+    notes : list of str
+        Remarks that do not make the model degenerate (frozen hedge ratios).
+    metrics : dict
+        The figures behind them (see the module doc), JSON-ready.
+
+    Examples
+    --------
+    >>> Diagnosis(False, []).degenerate
+    False
     """
 
     degenerate: bool
@@ -69,9 +78,24 @@ def _g(x: float) -> str:
     return f"{x:.2g}"
 
 
+def _below_one(alpha11: float) -> str:
+    """``alpha11`` with the fewest significant digits (>= 2) that still show ``|alpha11| < 1``."""
+    for digits in range(2, 18):
+        text = f"{alpha11:.{digits}g}"
+        if abs(float(text)) < 1.0:
+            return text
+    return repr(alpha11)
+
+
 def level_half_life(alpha11: float) -> float:
     """Half-life of the level ``b_1`` in observations: ``ln(1/2) / ln|alpha11|`` (inf for |alpha11| >= 1,
-    0 for alpha11 = 0)."""
+    0 for alpha11 = 0).
+
+    Examples
+    --------
+    >>> round(level_half_life(0.5), 6), level_half_life(1.0)
+    (1.0, inf)
+    """
     a = abs(alpha11)
     if a >= 1.0:
         return math.inf
@@ -93,6 +117,13 @@ def diagnose_model(
     result : the filter's output on ``values`` (computed when None).
     static_hedge_ratios : the model freezes the hedge ratios on purpose (the seed method's first
         pass); frozen hedge ratios are then not even noted.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> diagnose_model(kc.StateSpaceModel.chan(3), p.to_numpy()).degenerate
+    False
     """
     values = np.asarray(values, dtype=np.float64)
     n, k = values.shape
@@ -126,8 +157,9 @@ def diagnose_model(
         )
     if drift[0] < FROZEN_RATIO and abs(model.alpha11) < 1.0:
         reasons.append(
-            f"state variance of the level is {_g(model.state_var[0])}: with alpha11 = {_g(model.alpha11)} "
-            "the level decays to zero and no mean-reverting spread is left"
+            f"state variance of the level is {_g(model.state_var[0])}, so the level gets no new noise: with "
+            f"|alpha11| = {_below_one(abs(model.alpha11))} < 1 it decays geometrically to zero (half-life "
+            f"{_g(half_life)} days) and no mean-reverting spread is left"
         )
     if not static_hedge_ratios:
         for j in range(1, k):
@@ -153,6 +185,13 @@ def diagnose(tuned: Any, values: np.ndarray) -> Diagnosis:
 
     The seed method's first pass (one pass) freezes the hedge ratios by construction; that is
     not noted.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> diagnose(kc.tune(p, iterations=200), p.to_numpy()).degenerate
+    True
     """
     first_pass = tuned.method == "seed" and int(tuned.iterations) == 1
     result = getattr(tuned, "_result", None)

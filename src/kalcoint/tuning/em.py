@@ -55,6 +55,7 @@ import numpy as np
 from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
+from .._checks import check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, _smoother_loop, observation_arrays
 from .mle import (
@@ -69,6 +70,7 @@ from .mle import (
     change_scale,
     start_models,
 )
+from .registry import FitResult
 
 EM_TOL = 1e-9
 """Default stop: relative rise of the log-likelihood, ``(ll_m - ll_{m-1}) / |ll_{m-1}|``, below it."""
@@ -285,7 +287,7 @@ def fit(
     start: str | None = None,
     accelerate: str = "squarem",
     polish: str = "lbfgs",
-) -> dict[str, Any]:
+) -> FitResult:
     """EM fit on an (n, k) price panel (first column = dependent asset).
 
     iterations : maximum number of EM steps (smoother passes but the final evaluation), burn-in
@@ -306,22 +308,28 @@ def fit(
     from the chosen start. ``options`` records ``em_loglik``, ``em_converged`` (the plateau),
     ``em_gradient`` (projected gradient at the EM point), the polish's iterations and gain, and
     ``reason`` when ``converged`` is false.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(fit(p, kc.johansen(p), iterations=200).model.alpha11, 2)
+    0.96
     """
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
     if accelerate not in ACCELERATIONS:
-        raise KalcointError(f"EM accelerate={accelerate!r} is not one of {', '.join(ACCELERATIONS)}")
+        raise KalcointError(f"EM accelerate {accelerate!r} is not one of {', '.join(ACCELERATIONS)}",
+                            params="accelerate")
     if polish not in POLISHES:
-        raise KalcointError(f"EM polish={polish!r} is not one of {', '.join(POLISHES)}")
+        raise KalcointError(f"EM polish {polish!r} is not one of {', '.join(POLISHES)}", params="polish")
     tol = EM_TOL if tol is None else float(tol)
     values = np.ascontiguousarray(values, dtype=np.float64)
     y, X = observation_arrays(values)
     b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
     starts = start_models(values, johansen_result, b0, p0)
     if start is not None and start not in starts:
-        raise KalcointError(f"EM start {start!r} is not one of {', '.join(starts)}")
+        raise KalcointError(f"EM start {start!r} is not one of {', '.join(starts)}", params="start")
     em = _EM(y, X, b0, p0)
     vectors = {name: np.concatenate([[m.alpha11, m.obs_var], m.state_var]) for name, m in starts.items()}
     burn: dict[str, float] = {}
@@ -363,12 +371,12 @@ def fit(
         if not converged:
             info["reason"] = f"the L-BFGS-B polish from the EM point did not converge: {opt.message}"
     model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
-    return {
-        "model": model,
-        "iterations": em_steps,
-        "converged": bool(converged),
-        "history": {"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
-        "options": {
+    return FitResult(
+        model=model,
+        iterations=em_steps,
+        converged=bool(converged),
+        history={"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
+        options={
             "start": chosen,
             "burn_in_logliks": burn,
             "accelerate": accelerate,
@@ -378,5 +386,4 @@ def fit(
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
         },
-        "std_errors": None,
-    }
+    )

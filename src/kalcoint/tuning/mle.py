@@ -22,8 +22,9 @@ Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
 scipy's L-BFGS-B, fed the log-likelihood and its analytic gradient from one
 compiled pass (:func:`_loglik_grad`: the filter forward, its adjoint backward),
 run from several starts (:func:`start_models`); the best optimum
-wins. Standard errors come from a numerical Hessian of the negative
-log-likelihood in the natural quantities (statsmodels' ``approx_hess3``).
+wins. Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
+information at the optimum, shared with EM), on demand through
+:meth:`kalcoint.tuning.TunedModel.cov_params`.
 """
 
 from __future__ import annotations
@@ -36,27 +37,19 @@ import numpy as np
 
 from .._numba_cache import njit
 from ..cointegration import JohansenResult
+from .._checks import ALPHA11_MAX, CHAN_DELTA, CHAN_OBS_VAR, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from .registry import FitResult
 from .seed import first_pass_model, johansen_path
 
-ALPHA11_MAX = 1.0 - 1e-6
-"""|alpha11| bound of the estimators (MLE and EM): the level stays stationary."""
 LOG_VAR_SPAN = (-70.0, 25.0)
 """Bounds of log(variance / var(daily change of asset 1)) in the optimiser."""
-CHAN_DELTA = 1e-4
-"""The Chan-like start uses Chan's quantities: Vw = delta/(1-delta) I, Ve = 1e-3."""
 FTOL = 1e-12
 """Default L-BFGS-B ``ftol`` (relative reduction of the objective that stops it); ``tol`` overrides."""
 GTOL = 1e-9
 """L-BFGS-B ``gtol`` on the projected gradient of the mean negative log-likelihood per observation."""
-BOUNDARY_RATIO = 1e-6
-"""A variance this small against the daily price-change variance (for a state: its drift over the
-sample) is on its bound for the standard errors; the diagnosis uses the same ratio."""
-HESSIAN_STEP = 1e-4
-"""Relative finite-difference step of the standard-error Hessian."""
 RESTARTS = 3
-OPTIMIZERS = ("L-BFGS-B", "compiled")
 """Most restarts of L-BFGS-B from a point where its line search stalled (see :func:`_optimise`)."""
 
 
@@ -152,199 +145,6 @@ def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover -
     return loglik
 
 
-@njit(cache=True, nogil=True)
-def _objective_grad(theta, y, X, a, b_start, P_start, grad_nat, grad):  # pragma: no cover - compiled
-    """Negative mean log-likelihood at ``theta = (atanh alpha11, log obs_var, log state_var)`` and,
-    written to ``grad``, its gradient in theta; ``inf`` when the filter breaks down."""
-    n = y.size
-    d = theta.size
-    alpha11 = math.tanh(theta[0])
-    a[0] = alpha11
-    vw = np.exp(theta[2:])
-    ve = math.exp(theta[1])
-    ll = _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad_nat)
-    if not math.isfinite(ll):
-        return np.inf
-    grad[0] = -grad_nat[0] * (1.0 - alpha11 * alpha11) / n
-    grad[1] = -grad_nat[1] * ve / n
-    for i in range(2, d):
-        grad[i] = -grad_nat[i] * vw[i - 2] / n
-    return -ll / n
-
-
-@njit(cache=True, nogil=True)
-def _projected_gradient_norm(x, g, lo, hi):  # pragma: no cover - compiled
-    worst = 0.0
-    for i in range(x.size):
-        step = min(max(x[i] - g[i], lo[i]), hi[i]) - x[i]
-        worst = max(worst, abs(step))
-    return worst
-
-
-@njit(cache=True, nogil=True)
-def _bfgs_box(y, X, b_start, P_start, x0, lo, hi, maxiter, ftol, gtol, path):  # pragma: no cover - compiled
-    """Minimise :func:`_objective_grad` over the box ``[lo, hi]`` from ``x0`` by projected BFGS.
-
-    Each iteration: the quasi-Newton step on the free variables (those not held at a bound by
-    their gradient), a projected backtracking line search (Armijo), then the BFGS update of the
-    inverse Hessian (skipped without positive curvature; reset to a scaled identity when the
-    active set changes or the step is not a descent direction). Stops, as L-BFGS-B does, when the
-    projected gradient is at most ``gtol`` or the objective falls by at most ``ftol`` relative.
-
-    path : (maxiter + 1, d + 1) rows (theta, objective) of the accepted points.
-    Returns (x (d,), objective, iterations, status, evaluations): status 0 converged on the
-    objective, 1 on the projected gradient, 2 iteration cap, 3 line search failed (at a
-    minimum to rounding when the last step gained nothing), 4 breakdown at the start.
-    """
-    d = x0.size
-    k = X.shape[1]
-    a = np.ones(k)
-    grad_nat = np.empty(k + 2)
-    x = np.minimum(np.maximum(x0, lo), hi)
-    g = np.empty(d)
-    f = _objective_grad(x, y, X, a, b_start, P_start, grad_nat, g)
-    evals = 1
-    if not math.isfinite(f):
-        return x, f, 0, 4, evals
-    for i in range(d):
-        path[0, i] = x[i]
-    path[0, d] = f
-    H = np.eye(d)
-    fresh = True  # H is a (scaled) identity
-    free = np.ones(d, dtype=np.bool_)
-    xn = np.empty(d)
-    gn = np.empty(d)
-    step = np.empty(d)
-    status = 2
-    it = 0
-    while it < maxiter:
-        if _projected_gradient_norm(x, g, lo, hi) <= gtol:
-            status = 1
-            break
-        changed = False
-        for i in range(d):
-            held = (x[i] <= lo[i] and g[i] > 0.0) or (x[i] >= hi[i] and g[i] < 0.0)
-            if held == free[i]:
-                changed = True
-            free[i] = not held
-        if changed and not fresh:
-            H = np.eye(d)
-            fresh = True
-        slope = 0.0
-        for i in range(d):
-            s = 0.0
-            if free[i]:
-                for j in range(d):
-                    if free[j]:
-                        s -= H[i, j] * g[j]
-            step[i] = s
-            slope += s * g[i]
-        if not slope < 0.0:
-            for i in range(d):
-                step[i] = -g[i] if free[i] else 0.0
-            H = np.eye(d)
-            fresh = True
-        if fresh:  # first step of a fresh identity: at most a unit move of the largest component
-            big = 0.0
-            for i in range(d):
-                big = max(big, abs(step[i]))
-            if big > 1.0:
-                for i in range(d):
-                    step[i] /= big
-        fn, accepted = _wolfe_search(x, f, g, step, lo, hi, y, X, a, b_start, P_start, grad_nat, xn, gn)
-        evals += accepted if accepted > 0 else -accepted
-        if accepted <= 0:
-            if fresh:
-                status = 3
-                break
-            H = np.eye(d)
-            fresh = True
-            continue
-        it += 1
-        sy = 0.0
-        yy = 0.0
-        for i in range(d):
-            step[i] = xn[i] - x[i]
-            gn_i = gn[i] - g[i]
-            sy += step[i] * gn_i
-            yy += gn_i * gn_i
-        if sy > 1e-12 * yy and yy > 0.0:
-            if fresh:  # scale the identity as L-BFGS-B does: s'y / y'y
-                H = np.eye(d) * (sy / yy)
-            Hy = np.zeros(d)
-            yHy = 0.0
-            for i in range(d):
-                for j in range(d):
-                    Hy[i] += H[i, j] * (gn[j] - g[j])
-            for i in range(d):
-                yHy += (gn[i] - g[i]) * Hy[i]
-            rho = 1.0 / sy
-            for i in range(d):
-                for j in range(d):
-                    H[i, j] += (rho * rho * yHy + rho) * step[i] * step[j] - rho * (Hy[i] * step[j] + step[i] * Hy[j])
-            fresh = False
-        gained = f - fn
-        scale = max(abs(f), abs(fn), 1.0)
-        for i in range(d):
-            x[i] = xn[i]
-            g[i] = gn[i]
-            path[it, i] = x[i]
-        f = fn
-        path[it, d] = f
-        if gained <= ftol * scale:
-            if fresh:
-                status = 0
-                break
-            H = np.eye(d)  # confirm with a fresh curvature memory, as _optimise's restarts do
-            fresh = True
-    return x, f, it, status, evals
-
-
-@njit(cache=True, nogil=True)
-def _wolfe_search(x, f, g, step, lo, hi, y, X, a, b_start, P_start, grad_nat, xn, gn):  # pragma: no cover
-    """Projected line search along ``step`` for the weak Wolfe conditions (sufficient decrease 1e-4,
-    curvature 0.9) by doubling and bisection; writes the accepted point to ``xn``, its gradient to
-    ``gn``. Returns (objective, evaluations), evaluations negated when no point decreased f."""
-    d = x.size
-    gtmp = np.empty(d)
-    xt = np.empty(d)
-    low, high = 0.0, np.inf
-    alpha = 1.0
-    best_f = np.inf
-    evals = 0
-    for _ in range(40):
-        decrease = 0.0
-        for i in range(d):
-            xt[i] = min(max(x[i] + alpha * step[i], lo[i]), hi[i])
-            decrease += g[i] * (xt[i] - x[i])
-        ft = _objective_grad(xt, y, X, a, b_start, P_start, grad_nat, gtmp)
-        evals += 1
-        if not (math.isfinite(ft) and ft <= f + 1e-4 * decrease and decrease < 0.0):
-            high = alpha
-        else:
-            if ft < best_f:
-                best_f = ft
-                for i in range(d):
-                    xn[i] = xt[i]
-                    gn[i] = gtmp[i]
-            slope = 0.0
-            for i in range(d):
-                slope += gtmp[i] * (xt[i] - x[i])
-            moved = False
-            for i in range(d):
-                if (step[i] > 0.0 and xt[i] < hi[i]) or (step[i] < 0.0 and xt[i] > lo[i]):
-                    moved = True
-            if slope >= 0.9 * decrease or not moved:
-                break
-            low = alpha
-        alpha = 0.5 * (low + high) if math.isfinite(high) else 2.0 * alpha
-        if high - low < 1e-12 * max(1.0, low):
-            break
-    if not math.isfinite(best_f):
-        return np.inf, -evals
-    return best_f, evals
-
-
 @dataclass
 class _Likelihood:
     """Negative mean log-likelihood of the innovations as a function of the optimiser's vector
@@ -418,16 +218,32 @@ class _Likelihood:
 
 def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpaceModel:
     """The first pass of docs/method.md §4, with its ``alpha11`` clipped to [-0.999, 0.999] so that its
-    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample."""
+    variances stay >= 0 even when the Johansen level is not mean-reverting on the sample.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(first_pass(p, kc.johansen(p)).alpha11, 4)
+    0.9961
+    """
     weights = johansen_result.weights
     level = johansen_path(values, weights)[:, 0]
     denom = float(level[:-1] @ level[:-1])
     alpha11 = float(level[1:] @ level[:-1]) / denom if denom > 0.0 else 0.0
-    return first_pass_model(values, weights, fixed_alpha11=float(np.clip(alpha11, -0.999, 0.999)))
+    return first_pass_model(values, weights, fix_alpha11=float(np.clip(alpha11, -0.999, 0.999)))
 
 
 def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc)."""
+    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> [a.shape for a in default_prior(p, kc.johansen(p))]
+    [(3,), (3,)]
+    """
     initial_state = johansen_path(values, johansen_result.weights).mean(axis=0)
     return initial_state, first_pass(values, johansen_result).initial_cov.copy()
 
@@ -441,15 +257,23 @@ def _prior(values: np.ndarray, johansen_result: JohansenResult,
     if initial_cov is not None:
         p0 = np.asarray(initial_cov, dtype=np.float64).reshape(-1)
     if b0.size != k or p0.size != k or not (np.all(np.isfinite(b0)) and np.all(np.isfinite(p0))):
-        raise KalcointError(f"initial_state and initial_cov must be {k} finite numbers (one per state)")
+        raise KalcointError(f"initial_state and initial_cov must be {k} finite numbers (one per state)",
+                            params=("initial_state", "initial_cov"))
     if np.any(p0 < 0):
-        raise KalcointError("initial_cov must be >= 0 (it is a variance)")
+        raise KalcointError("initial_cov must be >= 0 (it is a variance)", params="initial_cov")
     return b0, p0
 
 
 def change_scale(values: np.ndarray) -> float:
     """Variance of the daily changes of asset 1's price (price units squared): the variance
-    scale of the estimators' bounds and of the diagnosis."""
+    scale of the estimators' bounds and of the diagnosis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> change_scale(np.array([[1.0, 5.0], [2.0, 5.0], [4.0, 6.0]]))
+    0.25
+    """
     scale = float(np.var(np.diff(values[:, 0])))
     if not scale > 0.0 or not math.isfinite(scale):
         raise KalcointError("the dependent asset's price never changes; there is nothing to estimate")
@@ -465,6 +289,14 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
     chan : Chan's quantities (``Vw = 1e-4/(1 - 1e-4)``, ``Ve = 1e-3``) with the first pass's alpha11.
     balanced : half the daily price-change variance to ``Ve``, half to the level, 1% to the
         hedge ratios (spread over their price scale), with the first pass's alpha11.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> b0, p0 = default_prior(p, kc.johansen(p))
+    >>> sorted(start_models(p, kc.johansen(p), b0, p0))
+    ['balanced', 'chan', 'first_pass']
     """
     n, k = values.shape
     first = first_pass(values, johansen_result)
@@ -478,7 +310,7 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
     chan_vw = CHAN_DELTA / (1.0 - CHAN_DELTA)
     return {
         "first_pass": StateSpaceModel(alpha11, first.obs_var, vw_first, initial_state, initial_cov),
-        "chan": StateSpaceModel(alpha11, 1e-3, np.full(k, chan_vw), initial_state, initial_cov),
+        "chan": StateSpaceModel(alpha11, CHAN_OBS_VAR, np.full(k, chan_vw), initial_state, initial_cov),
         "balanced": StateSpaceModel(alpha11, 0.5 * scale, vw_bal, initial_state, initial_cov),
     }
 
@@ -546,76 +378,6 @@ def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple
     return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, iterations, converged, message, trace)
 
 
-_BFGS_STATUS = {
-    0: "CONVERGENCE: REL_REDUCTION_OF_F_<=_FTOL",
-    1: "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL",
-    2: "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
-    3: "CONVERGENCE: LINE SEARCH CANNOT REDUCE F (AT A MINIMUM TO ROUNDING)",
-    4: "ABNORMAL: THE FILTER BREAKS DOWN AT THE START",
-}
-
-
-def _optimise_compiled(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple[float, float]],
-                       maxiter: int, tol: float | None) -> _Optimum:
-    """Projected BFGS in one compiled call (:func:`_bfgs_box`): the same objective, bounds and
-    stopping rules (``ftol``, ``GTOL``) as :func:`_optimise`, without a Python round trip per step."""
-    lo, hi = (np.ascontiguousarray(v, dtype=np.float64) for v in np.array(bounds).T)
-    d = start.size
-    path = np.full((int(maxiter) + 1, d + 1), np.nan)
-    x, f, iterations, status, _ = _bfgs_box(lik.y, lik.X, lik.initial_state, lik.initial_cov,
-                                            np.ascontiguousarray(start, dtype=np.float64), lo, hi, int(maxiter),
-                                            FTOL if tol is None else float(tol), GTOL, path)
-    rows = path[:iterations + 1]
-    trace = np.column_stack([np.tanh(rows[:, 0]), np.exp(rows[:, 1]), -rows[:, d] * lik.n])
-    return _Optimum(name, np.asarray(x), -float(f) * lik.n, int(iterations), status in (0, 1, 3),
-                    _BFGS_STATUS[int(status)], trace)
-
-
-def negligible_variances(values: np.ndarray) -> np.ndarray:
-    """(k + 1,) variances below which ``(obs_var, state_var_1..k)`` count as zero (on their bound):
-    ``BOUNDARY_RATIO`` times ``var(dy)`` for ``obs_var``, and for state j the variance whose drift
-    over the sample, ``n * state_var_j * mean(x_j^2)``, is that fraction of ``var(dy)``."""
-    n = values.shape[0]
-    mean_sq = np.concatenate([[1.0], np.mean(values[:, 1:] ** 2, axis=0)])
-    scale = change_scale(values)
-    return BOUNDARY_RATIO * np.concatenate([[scale], scale / (n * mean_sq)])
-
-
-def standard_errors(lik: _Likelihood, params: np.ndarray, negligible: np.ndarray) -> dict[str, Any]:
-    """Standard errors of ``params = (alpha11, obs_var, state_var_1..k)`` from the inverse of a
-    central-difference Hessian of the negative log-likelihood (relative steps ``HESSIAN_STEP``).
-
-    A quantity on its bound (|alpha11| within ``10 * HESSIAN_STEP`` of 1, a variance below
-    ``negligible``, see :func:`negligible_variances`) is held fixed and gets ``None``; when the
-    Hessian of the others is not positive definite every entry is ``None``.
-    """
-    k = params.size - 2
-    step = HESSIAN_STEP * np.maximum(np.abs(params), 1e-300)
-    step[0] = min(HESSIAN_STEP, 0.5 * (1.0 - abs(params[0])))
-    free = np.ones(params.size, dtype=bool)
-    free[0] = 1.0 - abs(params[0]) > 10 * HESSIAN_STEP
-    free[1:] = params[1:] >= negligible
-    se: list[float | None] = [None] * params.size
-    if np.any(free):
-        def sub(p: np.ndarray) -> float:
-            full = params.copy()
-            full[free] = p
-            return lik.natural_nll(full)
-
-        from statsmodels.tools.numdiff import approx_hess3
-
-        hess = approx_hess3(params[free], sub, epsilon=step[free])
-        try:
-            np.linalg.cholesky(hess)
-        except np.linalg.LinAlgError:
-            hess = None
-        if hess is not None:
-            cov = np.linalg.inv(hess)
-            for idx, value in zip(np.flatnonzero(free), np.sqrt(np.diag(cov))):
-                se[idx] = float(value) if math.isfinite(value) else None
-    return {"alpha11": se[0], "obs_var": se[1], "state_var": se[2:2 + k]}
-
-
 def fit(
     values: np.ndarray,
     johansen_result: JohansenResult,
@@ -625,28 +387,27 @@ def fit(
     initial_state: Any = None,
     initial_cov: Any = None,
     std_errors: bool = True,
-    optimizer: str = "L-BFGS-B",
-) -> dict[str, Any]:
+) -> FitResult:
     """Maximum-likelihood fit on an (n, k) price panel (first column = dependent asset).
 
     iterations : cap on L-BFGS-B iterations per start; tol : L-BFGS-B ``ftol`` (relative
     reduction of the objective; ``FTOL`` when None).
-    optimizer : "L-BFGS-B" (scipy's, default) or "compiled" (experimental: projected BFGS in one
-        compiled call per start, :func:`_bfgs_box`). The compiled one is not faster once BLAS
-        threads are limited (as ``tune`` does): its line search spends about 2.5x L-BFGS-B's
-        evaluations. The likelihood is multimodal on many baskets, and from the same starts the
-        two end in different optima on ~5% of random triplets (higher and lower equally often).
-    Returns the dict :func:`kalcoint.tuning.tune` expects: ``model``, ``iterations`` (of the
+    std_errors : ignored (kept for old callers): standard errors are computed on demand by
+    :meth:`kalcoint.tuning.TunedModel.cov_params`.
+
+    Returns a :class:`~kalcoint.tuning.registry.FitResult`: ``model``, ``iterations`` (of the
     winning start), ``converged``, ``history`` (``alpha11``, ``obs_var``, ``loglik`` along the
-    winning start's path), ``options`` (the starts' log-likelihoods, the winning start) and
-    ``std_errors`` (or None when ``std_errors=False``).
+    winning start's path), ``options`` (the starts' log-likelihoods, the winning start).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(fit(p, kc.johansen(p)).model.alpha11, 2)
+    0.96
     """
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
-    if optimizer not in OPTIMIZERS:
-        raise KalcointError(f"optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
     values = np.ascontiguousarray(values, dtype=np.float64)
     y, X = observation_arrays(values)
     k = X.shape[1]
@@ -655,8 +416,7 @@ def fit(
     log_scale = math.log(change_scale(values))
     var_bounds = (log_scale + LOG_VAR_SPAN[0], log_scale + LOG_VAR_SPAN[1])
     bounds = [(-math.atanh(ALPHA11_MAX), math.atanh(ALPHA11_MAX))] + [var_bounds] * (k + 1)
-    run = _optimise if optimizer == "L-BFGS-B" else _optimise_compiled
-    optima = [run(lik, name, _theta(m, bounds), bounds, iterations, tol)
+    optima = [_optimise(lik, name, _theta(m, bounds), bounds, iterations, tol)
               for name, m in start_models(values, johansen_result, b0, p0).items()]
     optima = [o for o in optima if math.isfinite(o.loglik)]
     if not optima:
@@ -664,19 +424,18 @@ def fit(
     best = max(optima, key=lambda o: o.loglik)
     params = _natural(best.theta)
     model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
-    return {
-        "model": model,
-        "iterations": best.iterations,
-        "converged": best.converged,
-        "history": {"alpha11": best.trace[:, 0], "obs_var": best.trace[:, 1], "loglik": best.trace[:, 2]},
-        "options": {
+    return FitResult(
+        model=model,
+        iterations=best.iterations,
+        converged=best.converged,
+        history={"alpha11": best.trace[:, 0], "obs_var": best.trace[:, 1], "loglik": best.trace[:, 2]},
+        options={
             "start": best.start,
             "start_logliks": {o.start: o.loglik for o in optima},
-            "optimizer": optimizer,
+            "optimizer": "L-BFGS-B",
             "message": best.message,
             "tol": tol,
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
         },
-        "std_errors": standard_errors(lik, params, negligible_variances(values)) if std_errors else None,
-    }
+    )

@@ -21,8 +21,10 @@ import numpy as np
 from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
+from .._checks import check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, _filter_loop, _smoother_loop
+from .registry import FitResult
 
 RESIDUALS = ("posterior", "prior")
 BM_OPTIONS = ("johansen", "sample")
@@ -39,30 +41,46 @@ class SeedOptions:
         ``obs_var`` is then ``mean(e_t^2)`` whatever ``moments`` and ``covariance_terms`` say).
     bm : "johansen" (default, mean of the Johansen path) or "sample" (mean of the states),
         the centre used for ``initial_cov`` in later passes.
-    fixed_alpha11 : hold ``alpha11`` at this value in every pass (1.0 gives the identity comparison).
+    fix_alpha11 : hold ``alpha11`` at this value in every pass (1.0 gives the identity comparison).
     moments : "filtered" (default, as the method writes it: ``b_t = b_{t|t}``) or "smoothed"
         (``b_t = b_{t|n}`` from the fixed-interval smoother).
     covariance_terms : add the posterior covariance terms to every re-estimate (default False, as
         written): ``obs_var = mean((y_t - x_t b_t)^2 + x_t P_t x_t')`` and the like (§10).
+
+    Examples
+    --------
+    >>> SeedOptions(residual="prior", fix_alpha11=1.0).fix_alpha11
+    1.0
     """
 
     residual: str = "posterior"
     bm: str = "johansen"
-    fixed_alpha11: float | None = None
+    fix_alpha11: float | None = None
     moments: str = "filtered"
     covariance_terms: bool = False
 
     def __post_init__(self) -> None:
         if self.residual not in RESIDUALS:
-            raise KalcointError(f"residual={self.residual!r} is not one of {', '.join(RESIDUALS)}")
+            raise KalcointError(f"residual {self.residual!r} is not one of {', '.join(RESIDUALS)}", params="residual")
         if self.bm not in BM_OPTIONS:
-            raise KalcointError(f"bm={self.bm!r} is not one of {', '.join(BM_OPTIONS)}")
+            raise KalcointError(f"bm {self.bm!r} is not one of {', '.join(BM_OPTIONS)}", params="bm")
         if self.moments not in MOMENTS:
-            raise KalcointError(f"moments={self.moments!r} is not one of {', '.join(MOMENTS)}")
+            raise KalcointError(f"moments {self.moments!r} is not one of {', '.join(MOMENTS)}", params="moments")
+        if self.fix_alpha11 is not None and not (isinstance(self.fix_alpha11, (int, float))
+                                                 and math.isfinite(self.fix_alpha11)):
+            raise KalcointError(f"fix_alpha11 {self.fix_alpha11} must be a finite number, e.g. 1.0",
+                                params="fix_alpha11")
 
 
 def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (docs/method.md §2)."""
+    """(n, k) Johansen state path ``bJ_t = (y_port,t / w_1, -w_2/w_1, ..., -w_k/w_1)`` (docs/method.md §2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> johansen_path(np.array([[10.0, 5.0]]), np.array([1.0, -2.0])).tolist()
+    [[0.0, 2.0]]
+    """
     w = np.asarray(weights, dtype=np.float64)
     n = prices.shape[0]
     path = np.empty((n, w.size))
@@ -72,15 +90,23 @@ def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def first_pass_model(
-    prices: np.ndarray, weights: np.ndarray, fixed_alpha11: float | None = None
+    prices: np.ndarray, weights: np.ndarray, fix_alpha11: float | None = None
 ) -> StateSpaceModel:
-    """The quantities of the first pass (docs/method.md §4), from an (n, k) price panel and Johansen weights."""
+    """The quantities of the first pass (docs/method.md §4), from an (n, k) price panel and Johansen weights.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> round(first_pass_model(p, kc.johansen(p).weights).alpha11, 4)
+    0.9961
+    """
     bJ = johansen_path(prices, weights)
     b1 = bJ[:, 0]
     n, k = bJ.shape
     denom = float(b1[:-1] @ b1[:-1])
-    if fixed_alpha11 is not None:
-        alpha11 = float(fixed_alpha11)
+    if fix_alpha11 is not None:
+        alpha11 = float(fix_alpha11)
     elif denom > 0.0:
         alpha11 = float(b1[1:] @ b1[:-1]) / denom
     else:
@@ -284,7 +310,15 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
 
 @dataclass(frozen=True)
 class SeedRun:
-    """What the seed passes produced: the last pass's model and states, and the per-pass history."""
+    """What the seed passes produced: the last pass's model and states, and the per-pass history.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> run_seed_passes(p, kc.johansen(p), iterations=3).history.shape
+    (3, 4)
+    """
 
     model: StateSpaceModel
     iterations: int
@@ -303,15 +337,21 @@ def run_seed_passes(
     """Run the seed method's passes over an (n, k) price panel.
 
     With ``iterations = 1`` the result is the first-pass model of docs/method.md §4.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> run = run_seed_passes(p, kc.johansen(p), iterations=5)
+    >>> run.iterations, run.converged
+    (5, False)
     """
     options = options or SeedOptions()
-    if iterations < 1:
-        raise KalcointError(f"--iterations {iterations} must be at least 1")
-    if tol is not None and not tol > 0:
-        raise KalcointError(f"--tol {tol} must be > 0")
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
     prices = np.ascontiguousarray(prices, dtype=np.float64)
     weights = johansen_result.weights
-    first = first_pass_model(prices, weights, options.fixed_alpha11)
+    first = first_pass_model(prices, weights, options.fix_alpha11)
     y = np.ascontiguousarray(prices[:, 0])
     X = prices.copy()
     X[:, 0] = 1.0
@@ -324,7 +364,7 @@ def run_seed_passes(
     out = np.empty(2 + 2 * k)
     passes, status = _seed_passes(
         y, X, first.alpha11, first.obs_var, first.state_var.copy(), first.initial_state.copy(),
-        first.initial_cov.copy(), bm, options.bm == "sample", options.fixed_alpha11 is not None,
+        first.initial_cov.copy(), bm, options.bm == "sample", options.fix_alpha11 is not None,
         options.residual == "prior", options.moments == "smoothed", bool(options.covariance_terms),
         iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
     )
@@ -332,14 +372,63 @@ def run_seed_passes(
         raise ComputationError(
             f"seed tuning {'broke down' if status < 0 else 'ended'} at pass {passes} with alpha11 = "
             f"{out[0]:.8g} outside [-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 = {out[2]:.3g} is "
-            "not a variance (the filtered level is not mean-reverting); use fewer --iterations, "
-            "a --tol stop, or --method mle"
+            "not a variance (the filtered level is not mean-reverting); use fewer iterations, "
+            "a tol stop, or method mle", params=("iterations", "tol", "method")
         )
     if status < 0 or not np.all(np.isfinite(out)):
         raise ComputationError(
             f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
             "innovation variance reached zero (the collapse of docs/method.md §9); use fewer "
-            "--iterations, a --tol stop, or --method mle"
+            "iterations, a tol stop, or method mle", params=("iterations", "tol", "method")
         )
     model = StateSpaceModel(out[0], out[1], out[2:2 + k], first.initial_state, out[2 + k:])
     return SeedRun(model, int(passes), status == 1, hist[:passes].copy(), b_filt)
+
+
+def fit(
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int = 2000,
+    tol: float | None = None,
+    *,
+    residual: str = "posterior",
+    bm: str = "johansen",
+    fix_alpha11: float | None = None,
+    moments: str = "filtered",
+    covariance_terms: bool = False,
+) -> FitResult:
+    """The seed method's passes as a registered tuning method (see :mod:`kalcoint.tuning.registry`).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, k)
+        Prices, first column = dependent asset.
+    johansen_result : JohansenResult
+        Johansen test on ``values`` (its weights start the first pass).
+    iterations : int
+        Passes (1 = the first pass of docs/method.md §4).
+    tol : float, optional
+        Stop once every tuned quantity changes by less than this (relative).
+    residual, bm, fix_alpha11, moments, covariance_terms
+        The options of :class:`SeedOptions`.
+
+    Returns
+    -------
+    FitResult
+        ``history`` holds :data:`HISTORY_KEYS` per pass.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().to_numpy()
+    >>> fit(p, kc.johansen(p), iterations=1).iterations
+    1
+    """
+    options = SeedOptions(residual, bm, fix_alpha11, moments, bool(covariance_terms))
+    run = run_seed_passes(values, johansen_result, iterations, tol, options)
+    return FitResult(
+        model=run.model, iterations=run.iterations, converged=run.converged,
+        history={key: run.history[:, i] for i, key in enumerate(HISTORY_KEYS)},
+        options={"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11, "moments": moments,
+                 "covariance_terms": bool(covariance_terms), "tol": tol},
+    )

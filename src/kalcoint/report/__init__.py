@@ -1,0 +1,60 @@
+"""``kalcoint report``: one self-contained HTML page per basket, or per live model file.
+
+- :mod:`.basket` and :mod:`.live` assemble the data (no rendering);
+- :mod:`.charts` draws the charts (matplotlib's ``Figure`` API, as SVG);
+- :mod:`.render` fills the jinja2 templates of ``templates/`` (shipped with the package).
+
+Why inline SVG from matplotlib, not Plotly or Bokeh
+---------------------------------------------------
+The page must open with nothing fetched and weigh at most 5 MB. Plotly's library alone is
+4.8 MB minified (``plotly.min.js`` of plotly 7.1), which leaves almost nothing for the data of
+fifteen charts of 1,500 days. Bokeh with inline resources would fit, but it is a new
+dependency, it draws into canvases inside shadow DOM (opaque to text search, print and
+screen readers), and interactivity is not what a tearsheet is read for (quantstats' and
+pyfolio's tear sheets, the anchors, are static pictures). matplotlib is already a dependency:
+its SVG is vector (sharp at any zoom, prints well), text stays text, and a whole EWA/EWC/IGE
+report is well under the limit. The page carries no script at all.
+
+Speed: the walk-forward backtests of the tuned models (weekly retuning) are most of the work;
+:func:`basket_report` runs the backtests in worker processes (two by default) while the
+comparison runs in the calling process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .basket import (
+    BasketReport,
+    Settings,
+    basket_report,
+    monthly_returns,
+    rolling_sharpe,
+    trade_list,
+    trades,
+)
+from .live import LiveReport, live_report
+
+
+def write_basket_report(report: BasketReport, path: str | os.PathLike[str],
+                        comparison_svgs: dict[str, Any] | None = None) -> Path:
+    """Render a basket report and write it atomically as one HTML file (``comparison_svgs``: the
+    comparison's charts if already drawn, see :func:`kalcoint.report.render.comparison_charts`)."""
+    from .render import render_basket, write_html
+
+    return write_html(render_basket(report, comparison_svgs), path)
+
+
+def write_live_report(report: LiveReport, path: str | os.PathLike[str]) -> Path:
+    """Render a live model's page and write it atomically as one HTML file."""
+    from .render import render_live, write_html
+
+    return write_html(render_live(report), path)
+
+
+__all__ = [
+    "BasketReport", "LiveReport", "Settings", "basket_report", "live_report", "monthly_returns",
+    "rolling_sharpe", "trade_list", "trades", "write_basket_report", "write_live_report",
+]
