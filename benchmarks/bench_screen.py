@@ -112,8 +112,11 @@ def workers(universe, options, sample, sizes, total):
 def mle(universe, sample):
     """The serial MLE screen (L-BFGS-B, three starts) with BLAS threads limited, as kalcoint runs it,
     and without the limit (as before issue 13 when numpy was imported before kalcoint)."""
+    import importlib
+
     import kalcoint._threads as threads
-    import kalcoint.screen as sc
+
+    sc = importlib.import_module("kalcoint.screen")  # the module (kalcoint.screen is also the function)
 
     options = ScreenOptions(size=3, method="mle", iterations=200)
     screen(universe, options, baskets=sample[:3], workers=0)
