@@ -151,7 +151,7 @@ def hedge_ratios(comp: Comparison, names: Sequence[str] = ("adaptive", "chan", "
     for j, (ax, asset) in enumerate(zip(axes[:, 0], hedged), start=1):
         for n in names:
             ax.plot(x, comp.results[n].filtered_state[:, j], label=n, **_style(n))
-        ax.axhline(jres.hedge_ratios[j - 1], color=ROW_COLORS["static_johansen"], ls=":", lw=1.2, label="Johansen")
+        ax.axhline(jres.hedge_ratios.iloc[j - 1], color=ROW_COLORS["static_johansen"], ls=":", lw=1.2, label="Johansen")
         ax.set_title(f"hedge ratio of {asset} (shares of {asset} per share of {jres.assets[0]})", fontsize=9)
     _top_legend(fig, axes[0, 0], len(names) + 1)
     _date_axis(axes)
