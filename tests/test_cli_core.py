@@ -121,7 +121,7 @@ def test_compare_rows_and_figures(run_cli, chan_file, tmp_path):
     d = json.loads(out.read_text())
     assert set(d) >= {"assets", "johansen", "rows"}
     rows = {r["name"]: r for r in d["rows"]}
-    assert list(rows) == ["static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em"]
+    assert list(rows) == ["static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em", "als"]
     for r in rows.values():
         assert {"name", "alpha11", "obs_var", "adf_stat", "adf_lags", "adf_pvalue"} <= set(r)
     assert rows["static_johansen"]["adf_stat"] == pytest.approx(-3.338706, abs=1e-5)

@@ -182,12 +182,16 @@ def test_comparison_table_and_diagnosis_in_words(linear_static_page, ewa_ewc_ige
 
 def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
     import copy
-    from types import SimpleNamespace
+    import dataclasses
 
+    from kalcoint.alpha_test import Alpha11Test
+
+    comp = linear_static_report.comparison
+    test = Alpha11Test(lr_stat=3.2, p_value=0.04, bootstrap=199, alpha11_hat=0.9981, loglik_free=-223.9,
+                       loglik_null=-225.5, null_model=comp.tuned["mle"].model, free_model=comp.tuned["mle"].model, seed=0,
+                       bootstrap_stats=np.zeros(199))
     rep = copy.copy(linear_static_report)
-    rep.comparison = copy.copy(rep.comparison)
-    rep.comparison.alpha11_test = SimpleNamespace(  # type: ignore[attr-defined]
-        to_dict=lambda: {"lr_stat": 3.2, "p_value": 0.04, "bootstrap": 199, "alpha11_hat": 0.9981})
+    rep.comparison = dataclasses.replace(comp, alpha11_test=test)
     page = render_basket(rep)
     assert "LR = 3.200, bootstrap p-value 0.04 (199 samples): at 5% the data reject alpha11 = 1" in page
     assert "The free estimate is alpha11 = 0.9981." in page

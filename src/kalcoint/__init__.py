@@ -35,7 +35,7 @@ _EXPORTS = {
     "screen": ("screen",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ("backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "plots",
+_SUBMODULES = ("alpha_test", "backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "oos", "plots",
                "schedule", "screen", "strategy", "synthetic", "tuning", "warmup")
 
 __all__ = [

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-KERNEL_FILES = ("filtering.py", "cointegration.py", "tuning/seed.py", "tuning/mle.py", "tuning/em.py")
+KERNEL_FILES = ("filtering.py", "cointegration.py", "tuning/seed.py", "tuning/mle.py", "tuning/em.py", "tuning/als.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,7 +1,7 @@
 """The method's comparison table (docs/method.md §7), with the honest columns of §9.
 
 One row per variant: ``static_johansen``, ``alpha_1``, ``alpha_estimated``, ``adaptive``,
-``chan``, ``mle``, ``em``. Each row gives ``alpha11``, ``obs_var``, the ADF statistic,
+``chan``, ``mle``, ``em``, ``als``. Each row gives ``alpha11``, ``obs_var``, the ADF statistic,
 lags and p-value of its portfolio, the log-likelihood of its innovations, a Ljung-Box
 test of the standardised innovations, the degeneracy flag, and an out-of-sample block:
 tuned on the first ``train_fraction`` of the rows, then run over the rest.
@@ -10,6 +10,9 @@ Out of sample (:mod:`kalcoint.oos`: the first ``floor(train_fraction * n)`` rows
 continues from its posterior state at the end of the training rows with the tuned quantities
 (as a trader would run it); the static portfolio keeps the Johansen weights estimated on the
 training rows.
+
+``alpha11_test`` (:mod:`kalcoint.alpha_test`) adds the likelihood-ratio test of
+``alpha11 = 1`` against ``alpha11`` free on the full sample, with its bootstrap p-value.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 
 from ._checks import CHAN_DELTA, CHAN_OBS_VAR
 from ._summary import Summary, Table, cell
+from .alpha_test import BOOTSTRAP, Alpha11Test, alpha11_test, check_options
 from .cointegration import JohansenResult, adf, johansen
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
 from .oos import continue_filter, split_rows
 from .tuning import TunedModel, tune
 
-ROW_NAMES = ("static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em")
+ROW_NAMES = ("static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em", "als")
 LJUNG_BOX_LAGS = 10
 
 
@@ -85,6 +89,7 @@ class Comparison:
     results: dict[str, FilterResult]
     train_fraction: float
     iterations: int
+    alpha11_test: Alpha11Test | None = None
 
     @property
     def nobs(self) -> int:
@@ -113,6 +118,7 @@ class Comparison:
             "train_fraction": self.train_fraction,
             "nobs": self.nobs,
             "oos_rows": self.oos_nobs,
+            "alpha11_test": self.alpha11_test.to_dict() if self.alpha11_test is not None else None,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -185,7 +191,7 @@ def _chan_row(prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, mod
 def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult,
                jtrain: JohansenResult, iterations: int) -> tuple[ComparisonRow, TunedModel]:
     """Rows ``alpha_1`` and ``alpha_estimated`` (first seed pass), ``adaptive`` (all passes), ``mle``, ``em``."""
-    method = name if name in ("mle", "em") else "seed"
+    method = name if name in ("mle", "em", "als") else "seed"
     options: dict[str, Any] = {"iterations": iterations}
     if name in ("alpha_1", "alpha_estimated"):
         options["iterations"] = 1
@@ -209,6 +215,9 @@ def compare(
     k_ar_diff: int = 1,
     rows: tuple[str, ...] = ROW_NAMES,
     progress: Callable[[str], None] | None = None,
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+    workers: int | None = None,
 ) -> Comparison:
     """Build the comparison of docs/method.md §7 (plus MLE/EM and out-of-sample columns).
 
@@ -228,7 +237,12 @@ def compare(
     rows : tuple of str
         The variants, a subset of :data:`ROW_NAMES`.
     progress : callable, optional
-        Called with each row's name before it is computed.
+        Called with each row's name before it is computed (and ``"alpha11_test d/B"`` during
+        the bootstrap).
+    bootstrap, seed, workers : int
+        The test of ``alpha11 = 1`` (:func:`kalcoint.alpha_test.alpha11_test`; ``bootstrap = 0``
+        gives its statistic without a p-value); ``alpha11_test`` is None when its maximum-likelihood
+        fits fail.
 
     Returns
     -------
@@ -238,13 +252,15 @@ def compare(
     Examples
     --------
     >>> import kalcoint as kc
-    >>> comp = kc.compare(kc.demo_prices(), iterations=20, rows=("static_johansen", "alpha_estimated"))
+    >>> comp = kc.compare(kc.demo_prices(), iterations=20, rows=("static_johansen", "alpha_estimated"),
+    ...                    bootstrap=0)
     >>> round(comp.row("alpha_estimated").alpha11, 4)
     0.9961
     """
     unknown = [r for r in rows if r not in ROW_NAMES]
     if unknown:
         raise KalcointError(f"unknown comparison rows {unknown}; choose from {', '.join(ROW_NAMES)}", params="rows")
+    check_options(bootstrap, workers)
     if not 0.2 <= train_fraction <= 0.95:
         raise KalcointError(f"train_fraction {train_fraction} must be between 0.2 and 0.95", params="train_fraction")
     n = len(prices)
@@ -273,5 +289,11 @@ def compare(
         except ComputationError as exc:
             row = ComparisonRow(name, None, None, float("nan"), 0, float("nan"), error=str(exc))
         out_rows.append(row)
+    say("alpha11_test")
+    try:
+        unit_root = alpha11_test(prices, bootstrap, seed, workers, det_order=det_order, k_ar_diff=k_ar_diff,
+                                 progress=lambda done, total: say(f"alpha11_test {done}/{total}"))
+    except ComputationError:
+        unit_root = None
     return Comparison(list(map(str, prices.columns)), jres, out_rows, prices, tuned, results,
-                      train_fraction, iterations)
+                      train_fraction, iterations, unit_root)

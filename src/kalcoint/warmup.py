@@ -18,7 +18,7 @@ def warm_up() -> float:
 
     started = time.perf_counter()
     prices, _ = simulate(n=300)
-    for method, iterations in (("seed", 3), ("mle", 5), ("em", 5)):
+    for method, iterations in (("seed", 3), ("mle", 5), ("em", 5), ("als", 1)):
         fit = tune(prices, method=method, iterations=iterations, diagnose=False)
     adf(fit.result.spread)
     adf(fit.result.spread, autolag=None, maxlag=2)

@@ -20,7 +20,7 @@ from ._common import (
 from ._flags import flags, progress_bar, require_writable
 from .core import load
 
-MODEL_HELP = "static, chan, a tuning method (seed, mle, em, ...), or a saved model file (kalcoint tune --save): " \
+MODEL_HELP = "static, chan, a tuning method (seed, mle, em, als, ...), or a saved model file (kalcoint tune --save): " \
     "replayed over the rows after its last date, retuned by its own policy."
 FLAGS = ("strategy", "entry", "exit", "lookback", "delta", "state_var", "obs_var", "iterations", "walk_forward",
          "window", "cost_bps", "on_degenerate", "model")

@@ -90,7 +90,7 @@ def _tuned_table(tuned) -> Table:
 def tune(
     prices: PricesArg,
     assets: AssetsOpt = None,
-    method: Annotated[str, typer.Option("--method", help="seed (the method's passes), mle or em.")] = "seed",
+    method: Annotated[str, typer.Option("--method", help="seed (the method's passes), mle, em or als.")] = "seed",
     iterations: IterOpt = 2000,
     tol: Annotated[Optional[float], typer.Option(
         "--tol", help="Stop the seed passes once every tuned quantity changes by less than this (relative).")] = None,
@@ -184,13 +184,13 @@ class _null:
         return None
 
 
-MODEL_NAMES = ("seed", "chan", "mle", "em")
+MODEL_NAMES = ("seed", "chan", "mle", "em", "als")
 
 
 @app.command("filter")
 def filter_(
     prices: PricesArg,
-    model: Annotated[str, typer.Option("--model", help="seed, chan, mle, em, or a saved model file.")],
+    model: Annotated[str, typer.Option("--model", help="seed, chan, mle, em, als, or a saved model file.")],
     out: Annotated[Path, typer.Option("--out", help="CSV: date, beta_const, beta_<TICKER>..., innovation, "
                                                    "innovation_var, spread.")],
     assets: AssetsOpt = None,
@@ -286,20 +286,32 @@ def _backtest_table(bt, strategy: str, cost_bps: float, window: int) -> Table:
     return table
 
 
+def _print_alpha11_test(test) -> None:
+    if test is None:
+        warn("the test of alpha11 = 1 failed: its maximum-likelihood fits broke down")
+        return
+    p = f"bootstrap p-value {test.p_value:.4g} (B = {test.bootstrap})" if test.p_value is not None else \
+        "no p-value (--bootstrap 0)"
+    console.print(f"alpha11 = 1 against alpha11 free (MLE): alpha11_hat {test.alpha11_hat:.6g}, "
+                  f"LR {test.lr_stat:.4f}, {p}")
+
+
 def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | None, json_out: Path | None,
-                backtest: bool = False, cost_bps: float = 0.0, window: int = 250, strategy: str = "bands") -> Any:
+                backtest: bool = False, cost_bps: float = 0.0, window: int = 250, strategy: str = "bands",
+                bootstrap: int = 199) -> Any:
     """Shared by ``compare`` and ``demo``: compute, print, then write plots and JSON."""
     from ..comparison import compare as _compare
 
     if is_terminal():
         with err_console.status("comparing...", spinner="dots") as status:
-            comp = _compare(frame, iterations=iterations, train_fraction=train_fraction,
+            comp = _compare(frame, iterations=iterations, train_fraction=train_fraction, bootstrap=bootstrap,
                             progress=lambda name: status.update(f"comparing: {name}..."))
     else:
-        comp = _compare(frame, iterations=iterations, train_fraction=train_fraction)
+        comp = _compare(frame, iterations=iterations, train_fraction=train_fraction, bootstrap=bootstrap)
     console.print(_comparison_table(comp))
     console.print("ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
                   "OOS: tuned on the first part, filter continued over the rest.", style="dim")
+    _print_alpha11_test(comp.alpha11_test)
     for r in comp.rows:
         warn_degenerate(r.name, r.degenerate, r.degenerate_reasons)
     payload = comp.to_dict()
@@ -347,8 +359,10 @@ def compare(
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 0.0,
     window: Annotated[int, typer.Option("--window", help="Walk-forward window (trading days).")] = 250,
     strategy: Annotated[str, typer.Option("--strategy", help="Backtest strategy: bands or linear.")] = "bands",
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap samples of the test of alpha11 = 1 "
+                                                                      "(0: the statistic without a p-value).")] = 199,
 ) -> None:
-    """The method's comparison table: static, alpha=1, alpha estimated, adaptive, Chan, MLE, EM."""
+    """The method's comparison table: static, alpha=1, alpha estimated, adaptive, Chan, MLE, EM, ALS."""
     require_parent(json_out, "--json")
     require_dir_writable(plot_dir, "--plot-dir")
     if strategy not in ("bands", "linear"):
@@ -356,7 +370,8 @@ def compare(
     if not 0.2 <= train_fraction <= 0.95:
         raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
     frame = load(prices, assets, fill)
-    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window, strategy)
+    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window, strategy,
+                bootstrap)
 
 
 @app.command()

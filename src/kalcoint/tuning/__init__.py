@@ -319,7 +319,8 @@ def tune(
         Prices (a DataFrame indexed by date keeps the tickers and dates).
     method : str
         A registered method: ``"seed"`` (the method's passes, docs/method.md §4-5),
-        ``"mle"`` (maximum likelihood) or ``"em"`` (expectation-maximisation), see
+        ``"mle"`` (maximum likelihood), ``"em"`` (expectation-maximisation) or ``"als"``
+        (autocovariance least squares, :mod:`kalcoint.tuning.als`), see
         :func:`kalcoint.tuning.registry.names`.
     iterations : int
         Seed passes (default 2000), or the iteration cap of the other methods.

@@ -154,6 +154,7 @@ class _Likelihood:
     X: np.ndarray
     initial_state: np.ndarray
     initial_cov: np.ndarray  # (k, k) diagonal matrix
+    fixed_alpha11: float | None = None  # held at this value (theta_0 then has no effect)
     a: np.ndarray = field(init=False)
     _states: np.ndarray = field(init=False, repr=False)
     _innov: np.ndarray = field(init=False, repr=False)
@@ -188,19 +189,22 @@ class _Likelihood:
         ))
 
     def objective(self, theta: np.ndarray) -> float:
-        ll = self.loglik(math.tanh(theta[0]), math.exp(theta[1]), np.exp(theta[2:]))
+        alpha11 = math.tanh(theta[0]) if self.fixed_alpha11 is None else self.fixed_alpha11
+        ll = self.loglik(alpha11, math.exp(theta[1]), np.exp(theta[2:]))
         return -ll / self.n if math.isfinite(ll) else math.inf
 
     def objective_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """:meth:`objective` and its analytic gradient with respect to ``theta`` (one compiled pass)."""
         natural = _natural(theta)
+        if self.fixed_alpha11 is not None:
+            natural[0] = self.fixed_alpha11
         self.a[0] = natural[0]
         ll = float(_loglik_grad(self.y, self.X, self.a, natural[2:], natural[1],
                                 self.initial_state, self.initial_cov, self._grad))
         if not math.isfinite(ll):
             return math.inf, np.full(theta.size, np.nan)
         # chain rule: d alpha11 / d theta_0 = 1 - alpha11^2, d v / d log v = v
-        jac = np.concatenate([[1.0 - natural[0] ** 2], natural[1:]])
+        jac = np.concatenate([[1.0 - natural[0] ** 2 if self.fixed_alpha11 is None else 0.0], natural[1:]])
         value = -ll / self.n
         self._last = (theta.tobytes(), value)
         return value, -self._grad * jac / self.n
@@ -387,6 +391,7 @@ def fit(
     initial_state: Any = None,
     initial_cov: Any = None,
     std_errors: bool = True,
+    fixed_alpha11: float | None = None,
 ) -> FitResult:
     """Maximum-likelihood fit on an (n, k) price panel (first column = dependent asset).
 
@@ -398,6 +403,8 @@ def fit(
     Returns a :class:`~kalcoint.tuning.registry.FitResult`: ``model``, ``iterations`` (of the
     winning start), ``converged``, ``history`` (``alpha11``, ``obs_var``, ``loglik`` along the
     winning start's path), ``options`` (the starts' log-likelihoods, the winning start).
+    fixed_alpha11 : hold alpha11 at this value in [-1, 1] (1: the unit-root level of Chan's
+    filter) and maximise over the variances only.
 
     Examples
     --------
@@ -408,14 +415,17 @@ def fit(
     """
     iterations = check_iterations(iterations)
     tol = check_tol(tol)
+    if fixed_alpha11 is not None and not -1.0 <= fixed_alpha11 <= 1.0:
+        raise KalcointError(f"fixed alpha11 {fixed_alpha11} must be within [-1, 1]")
     values = np.ascontiguousarray(values, dtype=np.float64)
     y, X = observation_arrays(values)
     k = X.shape[1]
     b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
-    lik = _Likelihood(y, X, np.ascontiguousarray(b0), np.diag(p0))
+    lik = _Likelihood(y, X, np.ascontiguousarray(b0), np.diag(p0), fixed_alpha11)
     log_scale = math.log(change_scale(values))
     var_bounds = (log_scale + LOG_VAR_SPAN[0], log_scale + LOG_VAR_SPAN[1])
-    bounds = [(-math.atanh(ALPHA11_MAX), math.atanh(ALPHA11_MAX))] + [var_bounds] * (k + 1)
+    alpha_bound = math.atanh(ALPHA11_MAX) if fixed_alpha11 is None else 0.0
+    bounds = [(-alpha_bound, alpha_bound)] + [var_bounds] * (k + 1)
     optima = [_optimise(lik, name, _theta(m, bounds), bounds, iterations, tol)
               for name, m in start_models(values, johansen_result, b0, p0).items()]
     optima = [o for o in optima if math.isfinite(o.loglik)]
@@ -423,6 +433,8 @@ def fit(
         raise ComputationError("maximum likelihood failed: the filter broke down from every start")
     best = max(optima, key=lambda o: o.loglik)
     params = _natural(best.theta)
+    if fixed_alpha11 is not None:
+        params[0] = best.trace[:, 0] = fixed_alpha11
     model = StateSpaceModel(params[0], params[1], params[2:], b0, p0)
     return FitResult(
         model=model,
@@ -437,5 +449,6 @@ def fit(
             "tol": tol,
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
+            "fixed_alpha11": fixed_alpha11,
         },
     )

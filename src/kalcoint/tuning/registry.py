@@ -208,3 +208,5 @@ def fit(name: str, values: np.ndarray, johansen_result: Any, iterations: int, to
 register("seed", "kalcoint.tuning.seed:fit", description="the seed method's passes (spec sections 4-5)")
 register("mle", "kalcoint.tuning.mle:fit", inference=True, description="maximum likelihood (L-BFGS-B)")
 register("em", "kalcoint.tuning.em:fit", inference=True, description="expectation-maximisation (SQUAREM)")
+register("als", "kalcoint.tuning.als:fit",
+         description="autocovariance least squares (noises from the innovations' lagged autocovariances)")

@@ -1,0 +1,178 @@
+"""Is ``alpha11 < 1`` better than ``alpha11 = 1``? A likelihood-ratio test with a bootstrap p-value.
+
+The method's central claim (docs/method.md §1) is that the level ``b_1`` of the
+filter is stationary, ``|alpha11| < 1``; Chan's filter has ``alpha11 = 1``.
+Both models are fitted by maximum likelihood (:mod:`kalcoint.tuning.mle`, same
+fixed prior): the null with ``alpha11`` held at 1, the alternative with
+``alpha11`` free (bounded at ``1 - 1e-6``). The statistic is
+``LR = 2 (loglik_free - loglik_null)``, taken as 0 if it comes out negative
+(rounding, or the free optimiser stopping short): the closure of the free space
+contains the null, whose ``alpha11 = 1`` is then reported as ``alpha11_hat``.
+
+Under the null the level is a random walk and ``alpha11 = 1`` sits on the
+boundary of the stationary region: the chi-square table does not apply. The
+p-value is a parametric bootstrap under the null: ``B`` price sets keep the
+observed rows ``x_t`` (assets 2..k) and draw asset 1 from the fitted null model
+(``b_1 ~ N(initial_state, diag(initial_cov))``, ``b_t = b_t-1 + w``,
+``w ~ N(0, diag(state_var))``, ``y_t = x_t b_t + v``, ``v ~ N(0, obs_var)``);
+each is refitted exactly as the data were (Johansen weights for the prior, then
+both fits), and ``p = (1 + #{LR_b >= LR}) / (B + 1)``.
+
+Sample ``b`` draws from its own child of ``numpy.random.SeedSequence(seed)``, so
+the result depends on ``seed`` only, not on the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cointegration import johansen
+from .errors import ComputationError, KalcointError
+from .filtering import StateSpaceModel, kalman_filter, observation_arrays
+from .tuning import mle
+
+BOOTSTRAP = 199
+"""Default number of bootstrap samples."""
+
+
+@dataclass(frozen=True)
+class Alpha11Test:
+    """Likelihood-ratio test of ``alpha11 = 1`` against ``alpha11`` free (see the module doc).
+
+    lr_stat : ``2 (loglik_free - loglik_null)`` (>= 0). p_value : bootstrap p-value, None when
+    ``bootstrap == 0``. bootstrap : samples drawn. alpha11_hat : the free MLE of alpha11 (1 when
+    the null fits at least as well).
+    loglik_free, loglik_null : the two maximised log-likelihoods. null_model, free_model : the
+    fitted models. bootstrap_stats : (bootstrap,) the statistics of the samples (NaN for a sample
+    whose refit failed; ``failed`` counts them and they are left out of the p-value).
+    """
+
+    lr_stat: float
+    p_value: float | None
+    bootstrap: int
+    alpha11_hat: float
+    loglik_free: float
+    loglik_null: float
+    null_model: StateSpaceModel
+    free_model: StateSpaceModel
+    seed: int
+    bootstrap_stats: np.ndarray = field(repr=False)
+    failed: int = 0
+
+    def rejects(self, level: float = 0.05) -> bool:
+        """True when the bootstrap p-value is at or below ``level``."""
+        if self.p_value is None:
+            raise KalcointError("no bootstrap p-value: the test ran with bootstrap = 0")
+        return self.p_value <= level
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``alpha11_test`` record of ``kalcoint compare --json``."""
+        d: dict[str, Any] = {"lr_stat": self.lr_stat, "p_value": self.p_value, "bootstrap": self.bootstrap,
+                             "alpha11_hat": self.alpha11_hat}
+        if self.failed:
+            d["bootstrap_failed"] = self.failed
+        return d
+
+
+def _fits(values: np.ndarray, det_order: int, k_ar_diff: int) -> tuple[StateSpaceModel, float, StateSpaceModel, float]:
+    """(free model, its loglik, null model, its loglik) by MLE on an (n, k) panel."""
+    jres = johansen(values, det_order=det_order, k_ar_diff=k_ar_diff)
+    free = mle.fit(values, jres).model
+    null = mle.fit(values, jres, fixed_alpha11=1.0).model
+    return free, kalman_filter(values, free).loglik, null, kalman_filter(values, null).loglik
+
+
+def lr_statistic(loglik_free: float, loglik_null: float) -> float:
+    """``2 (loglik_free - loglik_null)``, floored at 0."""
+    return max(0.0, 2.0 * (loglik_free - loglik_null))
+
+
+def simulate_null(values: np.ndarray, model: StateSpaceModel, rng: np.random.Generator) -> np.ndarray:
+    """A copy of the (n, k) panel whose first column is drawn from ``model`` given the observed
+    rows ``x_t`` (the other columns are kept)."""
+    _, X = observation_arrays(values)
+    n, k = X.shape
+    a = model.transition
+    states = np.empty((n, k))
+    b = model.initial_state + rng.standard_normal(k) * np.sqrt(model.initial_cov)
+    sd_w = np.sqrt(model.state_var)
+    for t in range(n):
+        if t > 0:
+            b = a * b + rng.standard_normal(k) * sd_w
+        states[t] = b
+    out = np.array(values, dtype=np.float64, copy=True)
+    out[:, 0] = np.einsum("ij,ij->i", X, states) + rng.standard_normal(n) * math.sqrt(model.obs_var)
+    return out
+
+
+def _bootstrap_one(values: np.ndarray, null_model: StateSpaceModel, seed_seq: np.random.SeedSequence,
+                   det_order: int, k_ar_diff: int) -> float:
+    """LR statistic of one sample drawn under the null (NaN when a refit fails)."""
+    sample = simulate_null(values, null_model, np.random.default_rng(seed_seq))
+    try:
+        _, ll_free, _, ll_null = _fits(sample, det_order, k_ar_diff)
+    except KalcointError:
+        return math.nan
+    return lr_statistic(ll_free, ll_null)
+
+
+def check_options(bootstrap: int, workers: int | None = None) -> None:
+    """Refuse a bootstrap count < 0 or a worker count < 1 (before any work)."""
+    if int(bootstrap) != bootstrap or bootstrap < 0:
+        raise KalcointError(f"bootstrap {bootstrap} must be a whole number >= 0 (0 skips the p-value)",
+                            params="bootstrap")
+    if workers is not None and (int(workers) != workers or workers < 1):
+        raise KalcointError(f"workers {workers} must be a whole number >= 1", params="workers")
+
+
+def alpha11_test(
+    prices: pd.DataFrame | np.ndarray,
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    det_order: int = 0,
+    k_ar_diff: int = 1,
+) -> Alpha11Test:
+    """Likelihood-ratio test of ``alpha11 = 1`` (null) against ``alpha11`` free, by MLE, with a
+    parametric-bootstrap p-value (see the module doc).
+
+    prices : (n, k) panel, first column dependent. bootstrap : samples B (0: no p-value).
+    seed : seed of the bootstrap draws. workers : processes (default: every local core; 1 runs
+    in this process). progress : called as ``progress(done, B)`` after each sample.
+    """
+    check_options(bootstrap, workers)
+    values = np.ascontiguousarray(np.asarray(prices, dtype=np.float64))
+    free, ll_free, null, ll_null = _fits(values, det_order, k_ar_diff)
+    lr = lr_statistic(ll_free, ll_null)
+    # the null is a limit point of the free space: if it fits at least as well, it is the maximum
+    alpha11_hat = free.alpha11 if ll_free > ll_null else 1.0
+    stats = np.full(int(bootstrap), np.nan)
+    children = np.random.SeedSequence(int(seed)).spawn(int(bootstrap))
+    workers = min(int(workers or os.cpu_count() or 1), max(int(bootstrap), 1))
+    tick = progress or (lambda _done, _total: None)
+    if bootstrap and workers == 1:
+        for b, child in enumerate(children):
+            stats[b] = _bootstrap_one(values, null, child, det_order, k_ar_diff)
+            tick(b + 1, int(bootstrap))
+    elif bootstrap:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_bootstrap_one, values, null, child, det_order, k_ar_diff) for child in children]
+            for b, future in enumerate(futures):
+                stats[b] = future.result()
+                tick(b + 1, int(bootstrap))
+    valid = stats[np.isfinite(stats)]
+    if bootstrap and valid.size == 0:
+        raise ComputationError("alpha11 test: every bootstrap refit failed")
+    p_value = float((1 + np.sum(valid >= lr)) / (valid.size + 1)) if bootstrap else None
+    return Alpha11Test(lr, p_value, int(bootstrap), alpha11_hat, ll_free, ll_null, null, free, int(seed), stats,
+                       int(stats.size - valid.size))

@@ -1,0 +1,419 @@
+"""Autocovariance least squares (ALS) for the time-varying model of docs/method.md §1.
+
+ALS (Odelson, Rajamani and Rawlings, Automatica 2006; Rajamani and Rawlings,
+Automatica 2009) estimates the noise variances from the autocovariances of the
+innovations of a *first* filter, which need not be optimal. The time-invariant
+form (one steady-state gain, one autocovariance per lag) does not apply here:
+the observation row ``x_t = (1, p_2,t, ..., p_k,t)`` changes every day. What
+still holds, for a first filter with transition ``A`` and its own gains
+``K_t = P^_t x_t' / Q^_t`` (its predicted covariance ``P^_t``):
+
+* its prediction error ``eps_t = b_t - b_t|t-1`` follows
+  ``eps_t+1 = F_t eps_t + w_t - A K_t v_t`` with ``F_t = A (I - K_t x_t)``, so
+  the true error covariance obeys
+  ``P_t+1 = F_t P_t F_t' + Vw + A K_t Ve K_t' A'``, ``P_1 = P0``
+  (the prior's true error covariance), linear in ``theta = (Ve, Vw, P0)``;
+* its innovation ``e_t = x_t eps_t + v_t`` has
+  ``E[e_t^2] = x_t P_t x_t' + Ve`` and, for lags ``j >= 1``,
+  ``E[e_t+j e_t] = x_t+j F_t+j-1 ... F_t+1 (F_t P_t x_t' - A K_t Ve)``,
+  again linear in ``theta``.
+
+The least-squares problem
+-------------------------
+Every pair ``(t, j)``, ``j = 0..lags``, gives one equation: the **sample
+product** ``e_t e_t+j`` against its expectation above (no averaging: with a
+moving ``x_t`` each day has its own expectation; a windowed average would mix
+days whose coefficients differ). The products are heteroscedastic (their
+spread is about ``sqrt(Q_t Q_t+j)``), so each equation is weighted by
+``1 / sqrt(Q^_t Q^_t+j)``, the first filter's innovation variances. The
+unknowns are ``Ve``, the diagonal ``Vw`` (k) and the diagonal ``P0`` (k), all
+``>= 0``: the weighted normal equations are accumulated in one compiled pass
+(nothing of size n x lags is stored) and solved with non-negativity by
+``scipy.optimize.nnls`` on a square root of the (column-scaled) normal matrix,
+which minimises the same weighted sum of squares.
+
+``P0`` is a nuisance: it absorbs the first filter's start-up transient. The
+tuned model keeps the fixed prior of :mod:`kalcoint.tuning.mle` (the Johansen
+state at its mean level, the first pass's ``P0``), so its log-likelihood
+compares with MLE's and EM's; the ALS estimate of ``P0`` is reported in
+``options["als_initial_cov"]``.
+
+alpha11 and the rounds
+----------------------
+``A`` must be the true transition for the relation to hold (a wrong ``alpha11``
+leaves a term ``(A - A^) b_t`` in the error). ``alpha11="profile"`` (default):
+for a candidate ``alpha11`` the first filter runs with it, ALS gives the noises,
+and the candidate whose ALS model has the highest innovation log-likelihood
+wins (the grid ``ALPHA11_GRID`` from 0 to ``1 - 1e-5``, then a bounded Brent
+search in ``atanh(alpha11)`` between the best point's neighbours, every round);
+``alpha11="first_pass"`` keeps the first pass's value (docs/method.md §4, step 1,
+clipped to +-0.999), a number holds it fixed. The noises of the first filter
+start at the first pass's (:func:`kalcoint.tuning.mle.start_models`); each
+further round runs the first filter with noises moved half-way (``DAMPING``)
+from its last ones towards the last ALS estimate (a noise ALS puts at 0 goes to
+0): iterated ALS, until ALS gives back the first filter's own noises and
+``alpha11`` to ``tol`` (relative) or ``iterations`` rounds have run. Undamped,
+the rounds overshoot the fixed point (by about 0.7 of the last step on
+EWA/EWC/IGE, by almost 1 on EWG/EWQ/EWU, where 100 rounds did not settle);
+damped, both settle (30 and 42 rounds). The tuned model is the last round's ALS
+estimate when the rounds converge; when they do not, the round whose model has
+the highest log-likelihood (``options["round"]``), with ``converged = False``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from .._numba_cache import njit
+from scipy.optimize import minimize_scalar, nnls
+
+from .._checks import check_iterations, check_tol
+from ..cointegration import JohansenResult
+from ..errors import ComputationError, KalcointError
+from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from .mle import ALPHA11_MAX, _prior, first_pass, start_models
+
+LAGS = 10
+"""Default number of lags ``j = 1..LAGS`` of the innovation autocovariances (lag 0 is always used)."""
+ALS_TOL = 1e-6
+"""Default stop of the rounds: relative change of every quantity below it."""
+MAX_ROUNDS = 50
+"""Most rounds whatever ``iterations`` says (up to 44 on our synthetic and real baskets)."""
+ALPHA11_GRID = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 1 - 1e-5)
+"""Candidates of the profile search over alpha11 before the Brent refinement."""
+DAMPING = 0.5
+"""Share of the last ALS noises in the next round's first filter (the rest: the filter before)."""
+EIGEN_FLOOR = 1e-12
+"""Directions of the scaled normal matrix with eigenvalue below this (relative) are not identified."""
+
+
+@njit(cache=True, nogil=True)
+def _normal_equations(X, a, K, targets, q, lags, ntn, ntb):  # pragma: no cover - compiled
+    """Accumulate the weighted normal equations of ALS (see the module doc).
+
+    X (n, k) observation rows; a (k,) diagonal of A; K (n, k) first-filter gains
+    ``P^_t x_t' / Q^_t``; targets (n, lags + 1) the products ``e_t e_{t+j}`` (entries with
+    t + j >= n unused); q (n,) the first filter's innovation variances; ``lags`` >= 0.
+    Unknowns theta = (Ve, Vw_1..k, P0_1..k), p = 2k + 1. Adds to ntn (p, p) and ntb (p,)
+    the sums of w c c' and w c b over the equations (t, j) with coefficient row c (the
+    expectation of the product is c . theta), target b and weight w = 1 / (q_t q_{t+j}).
+    Returns the number of equations.
+    """
+    n, k = X.shape
+    p = 2 * k + 1
+    D = np.zeros((p, k, k))  # P_t = sum_i theta_i D[i]
+    for m in range(k):
+        D[1 + k + m, m, m] = 1.0
+    F = np.empty((k, k))
+    DF = np.empty((k, k))
+    AK = np.empty(k)
+    G = np.empty((k, p))
+    Z = np.empty((k, p))
+    Z2 = np.empty((k, p))
+    c = np.empty(p)
+    Dx = np.empty(k)
+    rows = 0
+    for t in range(n):
+        for i in range(k):
+            AK[i] = a[i] * K[t, i]
+            for j in range(k):
+                F[i, j] = -a[i] * K[t, i] * X[t, j]
+            F[i, i] += a[i]
+        # lag 0 and the lag-one vector G = F_t P_t x_t' - A K_t Ve (columns per unknown)
+        for u in range(p):
+            xdx = 0.0
+            for i in range(k):
+                s = 0.0
+                for j in range(k):
+                    s += D[u, i, j] * X[t, j]
+                Dx[i] = s
+                xdx += X[t, i] * s
+            c[u] = xdx
+            for i in range(k):
+                s = 0.0
+                for j in range(k):
+                    s += F[i, j] * Dx[j]
+                G[i, u] = s
+        c[0] += 1.0
+        for i in range(k):
+            G[i, 0] -= AK[i]
+        rows += _accumulate(c, targets[t, 0], 1.0 / (q[t] * q[t]), ntn, ntb)
+        # lags 1..J: x_{t+j} F_{t+j-1} ... F_{t+1} G
+        for i in range(k):
+            for u in range(p):
+                Z[i, u] = G[i, u]
+        for lag in range(1, lags + 1):
+            s_t = t + lag
+            if s_t >= n:
+                break
+            for u in range(p):
+                s = 0.0
+                for i in range(k):
+                    s += X[s_t, i] * Z[i, u]
+                c[u] = s
+            rows += _accumulate(c, targets[t, lag], 1.0 / (q[t] * q[s_t]), ntn, ntb)
+            if lag < lags and s_t + 1 < n:  # Z <- F_{s_t} Z
+                for i in range(k):
+                    for u in range(p):
+                        Z2[i, u] = a[i] * Z[i, u]
+                    ki = a[i] * K[s_t, i]
+                    for u in range(p):
+                        s = 0.0
+                        for j in range(k):
+                            s += X[s_t, j] * Z[j, u]
+                        Z2[i, u] -= ki * s
+                for i in range(k):
+                    for u in range(p):
+                        Z[i, u] = Z2[i, u]
+        # P_{t+1} = F_t P_t F_t' + Vw + A K_t Ve K_t' A'
+        for u in range(p):
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += D[u, i, m] * F[j, m]
+                    DF[i, j] = s
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += F[i, m] * DF[m, j]
+                    D[u, i, j] = s
+        for i in range(k):
+            for j in range(k):
+                D[0, i, j] += AK[i] * AK[j]
+            D[1 + i, i, i] += 1.0
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def _accumulate(c, b, w, ntn, ntb):  # pragma: no cover - compiled
+    p = c.size
+    for u in range(p):
+        wc = w * c[u]
+        ntb[u] += wc * b
+        for v in range(p):
+            ntn[u, v] += wc * c[v]
+    return 1
+
+
+def _solve_nonnegative(ntn: np.ndarray, ntb: np.ndarray) -> np.ndarray:
+    """argmin over theta >= 0 of theta' N theta - 2 theta' r (the weighted least squares).
+
+    Columns are scaled to a unit diagonal; ``N = V L V'`` gives the square root
+    ``R = L^(1/2) V'`` and ``c = L^(-1/2) V' r`` (directions with eigenvalue below
+    ``EIGEN_FLOOR`` are dropped), and ``nnls(R, c)`` minimises ``|R theta - c|^2``, the same
+    objective up to a constant."""
+    diag = np.diag(ntn).copy()
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+    N = ntn / np.outer(scale, scale)
+    r = ntb / scale
+    vals, vecs = np.linalg.eigh(N)
+    keep = vals > EIGEN_FLOOR * vals.max()
+    R = np.sqrt(vals[keep])[:, None] * vecs[:, keep].T
+    c = (vecs[:, keep].T @ r) / np.sqrt(vals[keep])
+    phi, _ = nnls(R, c, maxiter=50 * R.shape[1])
+    theta = phi / scale
+    theta[diag <= 0] = 0.0
+    return theta
+
+
+def lagged_products(e: np.ndarray, lags: int) -> np.ndarray:
+    """(n, lags + 1) sample products ``e_t e_{t+j}``, j = 0..lags (0 where t + j >= n)."""
+    n = e.size
+    out = np.zeros((n, lags + 1))
+    for j in range(lags + 1):
+        out[: n - j, j] = e[: n - j] * e[j:]
+    return out
+
+
+def normal_equations(X: np.ndarray, a: np.ndarray, predicted_cov: np.ndarray, innovation: Any,
+                     innovation_var: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted normal equations ``(N (p, p), r (p,))`` of ALS, p = 2k + 1, for a first filter with
+    transition ``diag(a)``, predicted covariances (n, k, k) and innovation variances (n,).
+
+    innovation : (n,) innovations (the targets are their products ``e_t e_{t+j}``), or an
+    (n, lags + 1) array of targets (e.g. exact covariances, to check the relation)."""
+    innovation = np.asarray(innovation, dtype=np.float64)
+    targets = lagged_products(innovation, lags) if innovation.ndim == 1 else innovation
+    gains = np.einsum("tij,tj->ti", predicted_cov, X) / innovation_var[:, None]
+    p = 2 * X.shape[1] + 1
+    ntn, ntb = np.zeros((p, p)), np.zeros(p)
+    _normal_equations(np.ascontiguousarray(X), np.ascontiguousarray(a, dtype=np.float64),
+                      np.ascontiguousarray(gains), np.ascontiguousarray(targets), innovation_var, int(lags),
+                      ntn, ntb)
+    return ntn, ntb
+
+
+class _ALS:
+    """One sample: the first filter, the ALS solve and the log-likelihood of the result."""
+
+    def __init__(self, values: np.ndarray, b0: np.ndarray, p0: np.ndarray, lags: int) -> None:
+        self.y, self.X = observation_arrays(values)
+        n, k = self.X.shape
+        self.b0, self.P0 = np.ascontiguousarray(b0), np.diag(p0)
+        self.lags = int(lags)
+        self._b_pred, self._P_pred = np.empty((n, k)), np.empty((n, k, k))
+        self._b_filt, self._P_filt = np.empty((n, k)), np.empty((n, k, k))
+        self._e, self._q = np.empty(n), np.empty(n)
+        self.evaluations = 0
+
+    def _run(self, a: np.ndarray, obs_var: float, state_var: np.ndarray, store: bool) -> float:
+        return float(_filter_loop(self.y, self.X, a, np.ascontiguousarray(state_var), float(obs_var), self.b0,
+                                  self.P0, False, store, self._b_pred, self._P_pred, self._b_filt, self._P_filt,
+                                  self._e, self._q))
+
+    def solve(self, alpha11: float, obs_var: float, state_var: np.ndarray) -> np.ndarray | None:
+        """ALS from a first filter ``(alpha11, obs_var, state_var)``: theta = (Ve, Vw (k), P0 (k)),
+        or None when the first filter breaks down."""
+        k = self.X.shape[1]
+        a = np.ones(k)
+        a[0] = alpha11
+        if not math.isfinite(self._run(a, obs_var, state_var, True)):
+            return None
+        self.evaluations += 1
+        return _solve_nonnegative(*normal_equations(self.X, a, self._P_pred, self._e, self._q, self.lags))
+
+    def loglik(self, alpha11: float, theta: np.ndarray) -> float:
+        """Log-likelihood of the model ``(alpha11, Ve, Vw)`` with the fixed prior (-inf on breakdown)."""
+        k = self.X.shape[1]
+        a = np.ones(k)
+        a[0] = alpha11
+        ll = self._run(a, theta[0], theta[1:1 + k], False)
+        return ll if math.isfinite(ll) else -math.inf
+
+
+def _profile(als: _ALS, first: tuple[float, np.ndarray], candidates: list[float]) -> tuple[float, np.ndarray, float]:
+    """Best alpha11 by the log-likelihood of its ALS model: a grid, then Brent in atanh(alpha11)."""
+    cache: dict[float, tuple[np.ndarray | None, float]] = {}
+
+    def at(alpha11: float) -> float:
+        if alpha11 not in cache:
+            theta = als.solve(alpha11, first[0], first[1])
+            cache[alpha11] = (theta, -math.inf if theta is None else als.loglik(alpha11, theta))
+        return cache[alpha11][1]
+
+    grid = sorted(set(candidates))
+    lls = [at(g) for g in grid]
+    best = int(np.argmax(lls))
+    if math.isfinite(lls[best]):
+        lo = math.atanh(grid[max(best - 1, 0)])
+        hi = math.atanh(grid[min(best + 1, len(grid) - 1)])
+        if hi > lo:
+            minimize_scalar(lambda u: -at(math.tanh(u)), bounds=(lo, hi), method="bounded",
+                            options={"xatol": 1e-6})
+    alpha11 = max(cache, key=lambda a11: cache[a11][1])
+    theta, ll = cache[alpha11]
+    if theta is None or not math.isfinite(ll):
+        raise ComputationError("ALS failed: the filter broke down for every alpha11 tried")
+    return alpha11, theta, ll
+
+
+def _candidates(alpha11: float) -> list[float]:
+    """The profile's grid: ``ALPHA11_GRID`` and ``alpha11`` (clipped to [0, ALPHA11_MAX])."""
+    return sorted(set(ALPHA11_GRID) | {float(np.clip(alpha11, 0.0, ALPHA11_MAX))})
+
+
+def _alpha11_option(alpha11: Any, values: np.ndarray, johansen_result: JohansenResult) -> float | None:
+    """None for "profile", else the fixed value."""
+    if alpha11 == "profile":
+        return None
+    if alpha11 == "first_pass":
+        return first_pass(values, johansen_result).alpha11
+    try:
+        value = float(alpha11)
+    except (TypeError, ValueError):
+        raise KalcointError(f"ALS alpha11={alpha11!r} must be 'profile', 'first_pass' or a number",
+                            params="alpha11") from None
+    if not -1.0 <= value <= 1.0:
+        raise KalcointError(f"ALS alpha11={value} must be within [-1, 1]", params="alpha11")
+    return value
+
+
+def fit(
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int = MAX_ROUNDS,
+    tol: float | None = None,
+    *,
+    lags: int = LAGS,
+    alpha11: Any = "profile",
+    initial_state: Any = None,
+    initial_cov: Any = None,
+) -> dict[str, Any]:
+    """ALS fit on an (n, k) price panel (first column = dependent asset); see the module doc.
+
+    iterations : most ALS rounds (capped at ``MAX_ROUNDS``); tol : stop when every quantity's
+        relative change from one round to the next is below it (``ALS_TOL`` when None).
+    lags : autocovariance lags used (1..lags, with lag 0). alpha11 : "profile" (default),
+        "first_pass" or a number held fixed.
+    Returns the dict :func:`kalcoint.tuning.tune` expects (``model``, ``iterations`` = rounds,
+    ``converged``, ``history`` per round, ``options``).
+    """
+    iterations = check_iterations(iterations)
+    tol = check_tol(tol)
+    if isinstance(lags, bool) or int(lags) != lags or lags < 1:
+        raise KalcointError(f"ALS lags={lags} must be a whole number >= 1", params="lags")
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    k = values.shape[1]
+    if values.shape[0] < 2 * k + 1 + lags:
+        raise KalcointError(f"ALS needs at least {2 * k + 1 + lags} rows, got {values.shape[0]}", params="prices")
+    tol = ALS_TOL if tol is None else float(tol)
+    fixed = _alpha11_option(alpha11, values, johansen_result)
+    b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
+    als = _ALS(values, b0, p0, lags)
+    start = start_models(values, johansen_result, b0, p0)["first_pass"]
+    filt = np.concatenate([[start.obs_var], start.state_var])  # the first filter's (Ve, Vw)
+    prev_alpha11 = start.alpha11
+    rows: list[tuple[float, float, float]] = []
+    estimates: list[tuple[float, np.ndarray]] = []  # each round's (alpha11, theta)
+    converged = False
+    rounds = 0
+    for rounds in range(1, min(int(iterations), MAX_ROUNDS) + 1):
+        if fixed is None:
+            a11, theta, ll = _profile(als, (filt[0], filt[1:]), _candidates(prev_alpha11))
+        else:
+            solved = als.solve(fixed, filt[0], filt[1:])
+            if solved is None:
+                raise ComputationError("ALS failed: the first filter broke down")
+            a11, theta, ll = fixed, solved, als.loglik(fixed, solved)
+        noises = theta[:1 + k]
+        rows.append((a11, float(noises[0]), ll))
+        estimates.append((a11, theta))
+        out, into = np.concatenate([[a11], noises]), np.concatenate([[prev_alpha11], filt])
+        change = np.abs(out - into) / np.maximum(np.maximum(np.abs(out), np.abs(into)), 1e-300)
+        if rounds > 1 and np.all(change < tol):
+            converged = True
+            break
+        filt = np.where(noises > 0.0, DAMPING * noises + (1.0 - DAMPING) * filt, 0.0)
+        prev_alpha11 = a11
+    hist = np.array(rows)
+    # converged: the last round; else the round whose model has the highest log-likelihood (the
+    # rounds can settle into a cycle, e.g. of two models on EWG/EWQ/EWU)
+    if not np.any(np.isfinite(hist[:, 2])):
+        raise ComputationError("ALS failed: the filter of every round's estimate broke down")
+    chosen = len(rows) - 1 if converged else int(np.argmax(np.where(np.isfinite(hist[:, 2]), hist[:, 2], -np.inf)))
+    a11, theta = estimates[chosen]
+    if not theta[0] > 0.0 and not np.any(theta[1:1 + k] > 0.0):
+        raise ComputationError("ALS failed: every noise variance came out zero")
+    model = StateSpaceModel(a11, theta[0], theta[1:1 + k], b0, p0)
+    return {
+        "model": model,
+        "iterations": rounds,
+        "converged": converged,
+        "history": {"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
+        "options": {
+            "round": chosen + 1,
+            "lags": int(lags),
+            "alpha11": alpha11 if isinstance(alpha11, str) else float(alpha11),
+            "tol": tol,
+            "weights": "1/sqrt(Q_t Q_t+j) per sample product",
+            "als_initial_cov": theta[1 + k:].tolist(),
+            "solves": als.evaluations,
+            "initial_state": "custom" if initial_state is not None else "johansen_mean",
+            "initial_cov": "custom" if initial_cov is not None else "first_pass",
+        },
+        "std_errors": None,
+    }
