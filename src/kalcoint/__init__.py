@@ -35,8 +35,8 @@ _EXPORTS = {
     "screen": ("screen",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ("alpha_test", "backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering", "live", "oos", "plots",
-               "schedule", "screen", "strategy", "synthetic", "tuning", "warmup")
+_SUBMODULES = ("alpha_test", "backtest", "cli", "cointegration", "comparison", "data", "errors", "filtering",
+               "live", "oos", "plots", "schedule", "screen", "strategy", "synthetic", "tuning", "warmup")
 
 __all__ = [
     "AdfResult", "BacktestResult", "backtest", "screen", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
