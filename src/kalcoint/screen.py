@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import write_table
+from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
 from ._checks import check_iterations, check_tol
@@ -354,8 +355,9 @@ def _check_finite(row: dict[str, Any]) -> None:
 
 def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions) -> list[dict]:
     """Rows of :func:`evaluate_basket` for a batch of baskets (column positions); the task
-    one Dask worker runs."""
-    return [evaluate_basket(universe, b, options) for b in baskets]
+    one Dask worker runs (BLAS and OpenMP pools limited to one thread while it runs)."""
+    with single_threaded():
+        return [evaluate_basket(universe, b, options) for b in baskets]
 
 
 # ------------------------------------------------------------------ tables

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._summary import Summary, Table, cell
+from .._threads import single_threaded_call
 from ..cointegration import AdfResult, JohansenResult, adf, johansen
 from ..errors import KalcointError
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
@@ -297,6 +298,7 @@ def _panel(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, list[str], pd
     return values, [f"x{i + 1}" for i in range(values.shape[1])], None
 
 
+@single_threaded_call  # one BLAS thread around the compiled passes and the optimisers
 def tune(
     prices: pd.DataFrame | np.ndarray,
     method: str = "seed",

@@ -66,7 +66,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 from scipy.optimize import minimize_scalar, nnls
 
 from .._checks import check_iterations, check_tol

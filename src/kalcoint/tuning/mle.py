@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
-from scipy.optimize import minimize
 
+from .._numba_cache import njit
 from ..cointegration import JohansenResult
 from .._checks import ALPHA11_MAX, CHAN_DELTA, CHAN_OBS_VAR, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
@@ -353,6 +352,8 @@ def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple
     """L-BFGS-B from ``start``; restarted from its end point (fresh curvature memory, up to
     ``RESTARTS`` times, within the same iteration budget) while it stops on a stalled line search
     with the projected gradient above ``GTOL`` and the restart still gains."""
+    from scipy.optimize import minimize
+
     path = [(start.copy(), lik.objective(start))]
     ftol = FTOL if tol is None else float(tol)
     iterations = 0

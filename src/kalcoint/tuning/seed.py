@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
 from .._checks import check_iterations, check_tol
