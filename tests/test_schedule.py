@@ -216,9 +216,9 @@ def test_live_equals_replay_equals_walk_forward_full_length(prices, tmp_path, me
 
 
 def test_keep_degenerate_stays_equal(prices, tmp_path):
-    """With on_degenerate='keep' (MLE weeks in 2007 that fit the prices exactly), live, replay and
+    """With on_degenerate="keep" (MLE weeks of Aug-Oct 2008 that fit the prices exactly), live, replay and
     walk-forward keep the same previous versions."""
-    out = promise(prices, tmp_path, "mle", 2000, 281, tail=60, on_degenerate="keep")
+    out = promise(prices, tmp_path, "mle", 2000, 573, tail=60, on_degenerate="keep")
     assert_promise(out)
     outcomes = out["wf"].versions["outcome"]
     assert (outcomes == "degenerate: kept previous").sum() >= 1 and (outcomes == "applied").sum() >= 2

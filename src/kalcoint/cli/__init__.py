@@ -38,7 +38,7 @@ def command_modules() -> dict[str, tuple[str, str]]:
                 for deco in node.decorator_list:
                     name = _command_name(deco, node.name)
                     if name is not None:
-                        found[name] = (path.stem, ast.get_docstring(node) or "")
+                        found[name] = (path.stem, " ".join((ast.get_docstring(node) or "").split("\n\n")[0].split()))
             elif isinstance(node, ast.Call) and _is_app_attr(node.func, "add_typer"):
                 for kw in node.keywords:
                     if kw.arg == "name" and isinstance(kw.value, ast.Constant):
