@@ -55,33 +55,51 @@ def compiled_parts(prices: np.ndarray, repeat: int) -> None:
             warnings.simplefilter("ignore")
             coint_johansen(prices, 0, 1)
 
-    row(f"Johansen, n = {prices.shape[0]}, k = {prices.shape[1]}", best(lambda: johansen(prices), repeat, 20),
-        best(sm_johansen, repeat, 5), "statsmodels `coint_johansen`")
+    row(
+        f"Johansen, n = {prices.shape[0]}, k = {prices.shape[1]}",
+        best(lambda: johansen(prices), repeat, 20),
+        best(sm_johansen, repeat, 5),
+        "statsmodels `coint_johansen`",
+    )
     y_port = johansen(prices).portfolio(prices)
+
     def sm_adf():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             adfuller(y_port, regression="c", autolag="AIC")
 
-    row("ADF (constant, AIC lags) of the static portfolio", best(lambda: adf(y_port), repeat, 20),
-        best(sm_adf, repeat, 3), "statsmodels `adfuller`")
-    row("MacKinnon p-value", best(lambda: mackinnonp(-3.1), repeat, 2000),
-        best(lambda: sm_mackinnonp(-3.1, regression="c", N=1), repeat, 200), "statsmodels `mackinnonp`")
+    row(
+        "ADF (constant, AIC lags) of the static portfolio",
+        best(lambda: adf(y_port), repeat, 20),
+        best(sm_adf, repeat, 3),
+        "statsmodels `adfuller`",
+    )
+    row(
+        "MacKinnon p-value",
+        best(lambda: mackinnonp(-3.1), repeat, 2000),
+        best(lambda: sm_mackinnonp(-3.1, regression="c", N=1), repeat, 200),
+        "statsmodels `mackinnonp`",
+    )
 
 
 def startup(data: Path, assets: str, repeat: int) -> None:
     exe = Path(sys.executable).parent / "kalcoint"
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model.kcm"
-        subprocess.run([str(exe), "tune", str(data), "--assets", assets, "--iterations", "50", "--save", str(model)],
-                       capture_output=True, check=True)
+        subprocess.run(
+            [str(exe), "tune", str(data), "--assets", assets, "--iterations", "50", "--save", str(model)],
+            capture_output=True,
+            check=True,
+        )
         cases = [
             ("`import kalcoint`", [sys.executable, "-c", "import kalcoint"]),
             ("`kalcoint --help`", [str(exe), "--help"]),
             ("`kalcoint status MODEL`", [str(exe), "status", str(model)]),
             ("floor: `python -c 'import numpy'`", [sys.executable, "-c", "import numpy"]),
-            ("before: `import statsmodels.tsa.stattools` (what `import kalcoint` loaded)",
-             [sys.executable, "-c", "import statsmodels.tsa.stattools, numba, pandas"]),
+            (
+                "before: `import statsmodels.tsa.stattools` (what `import kalcoint` loaded)",
+                [sys.executable, "-c", "import statsmodels.tsa.stattools, numba, pandas"],
+            ),
         ]
         goals = {"`import kalcoint`": 0.5, "`kalcoint --help`": 0.3, "`kalcoint status MODEL`": 0.8}
         for name, cmd in cases:
@@ -116,8 +134,10 @@ def main() -> None:
     print("\n| start-up, best of N new processes | wall | | goal |")
     print("| --- | ---: | --- | --- |")
     startup(args.data, args.assets, args.repeat)
-    print(f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
-          f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}.")
+    print(
+        f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
+        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}."
+    )
 
 
 if __name__ == "__main__":

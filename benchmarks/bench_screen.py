@@ -79,8 +79,10 @@ def serial(universe, options, sample, repeat):
     wall, cpu, new = timed(lambda: screen(universe, options, baskets=sample, workers=0), repeat)
     with previous_algorithm():
         wall0, cpu0, old = timed(lambda: screen(universe, options, baskets=sample, workers=0), repeat)
-    print(f"| serial seed screen, {n} baskets | {n / wall:.0f}/s ({n / cpu:.0f} per CPU-s) | "
-          f"{n / wall0:.0f}/s ({n / cpu0:.0f} per CPU-s) | x{wall0 / wall:.2f} (CPU x{cpu0 / cpu:.2f}) |")
+    print(
+        f"| serial seed screen, {n} baskets | {n / wall:.0f}/s ({n / cpu:.0f} per CPU-s) | "
+        f"{n / wall0:.0f}/s ({n / cpu0:.0f} per CPU-s) | x{wall0 / wall:.2f} (CPU x{cpu0 / cpu:.2f}) |"
+    )
     same = (new["status"].to_numpy() == old["status"].to_numpy()).mean()
     return n / wall, same
 
@@ -91,10 +93,11 @@ def workers(universe, options, sample, sizes, total):
     rates = {}
     for w in sizes:
         started = time.perf_counter()
-        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as cluster:
+        with LocalCluster(
+            n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster:
             address = cluster.scheduler_address
-            screen(universe, options, baskets=sample[:2 * w], scheduler=address, batch_size=1)  # worker imports
+            screen(universe, options, baskets=sample[: 2 * w], scheduler=address, batch_size=1)  # worker imports
             startup = time.perf_counter() - started
             with Client(address):
                 t = time.perf_counter()
@@ -102,8 +105,10 @@ def workers(universe, options, sample, sizes, total):
                 elapsed = time.perf_counter() - t
         rates[w] = len(sample) / elapsed
         full = startup + total / rates[w]
-        print(f"| {w} Dask worker{'s' if w > 1 else ''}, {len(sample)} baskets | {rates[w]:.0f}/s | | "
-              f"startup {startup:.1f} s; all {total:,} ~{full:.0f} s |")
+        print(
+            f"| {w} Dask worker{'s' if w > 1 else ''}, {len(sample)} baskets | {rates[w]:.0f}/s | | "
+            f"startup {startup:.1f} s; all {total:,} ~{full:.0f} s |"
+        )
     if 1 in rates and 2 in rates:
         print(f"| 2 workers / 1 worker | x{rates[2] / rates[1]:.2f} | | goal >= 1.7 |")
     return rates
@@ -134,9 +139,11 @@ def mle(universe, sample):
         sc.single_threaded = saved
         sc.tune = tune_limited
     n = len(sample)
-    print(f"| serial MLE screen, {n} baskets | {1e3 * wall / n:.1f} ms a basket (CPU {1e3 * cpu / n:.1f}) | "
-          f"BLAS threads not limited: {1e3 * wall0 / n:.1f} ms (CPU {1e3 * cpu0 / n:.1f}) | "
-          f"x{wall0 / wall:.2f} (CPU x{cpu0 / cpu:.2f}) |")
+    print(
+        f"| serial MLE screen, {n} baskets | {1e3 * wall / n:.1f} ms a basket (CPU {1e3 * cpu / n:.1f}) | "
+        f"BLAS threads not limited: {1e3 * wall0 / n:.1f} ms (CPU {1e3 * cpu0 / n:.1f}) | "
+        f"x{wall0 / wall:.2f} (CPU x{cpu0 / cpu:.2f}) |"
+    )
     return wall0 / wall
 
 
@@ -165,8 +172,10 @@ def main() -> None:
     everything = basket_list(list(universe.columns), 3)
     pick = np.random.default_rng(0).choice(len(everything), size=min(args.baskets, len(everything)), replace=False)
     sample = [everything[i] for i in sorted(pick)]
-    print(f"\n{args.data.name}: {universe.shape[1]} assets, {len(everything):,} triplets; sample of {len(sample)} "
-          f"(seed 0), seed method x {ScreenOptions().iterations} passes\n")
+    print(
+        f"\n{args.data.name}: {universe.shape[1]} assets, {len(everything):,} triplets; sample of {len(sample)} "
+        f"(seed 0), seed method x {ScreenOptions().iterations} passes\n"
+    )
     print("| what | now | baseline (previous algorithm, same run) | ratio |")
     print("| --- | ---: | ---: | --- |")
     options = ScreenOptions(size=3)
@@ -177,9 +186,11 @@ def main() -> None:
         mle(universe, sample[: args.mle_baskets])
     if args.full:
         full_run(universe, args.full)
-    print(f"\nSame statuses as the previous algorithm on {same:.1%} of the sample. Load average (1, 5, 15 min) "
-          f"before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, after "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}.")
+    print(
+        f"\nSame statuses as the previous algorithm on {same:.1%} of the sample. Load average (1, 5, 15 min) "
+        f"before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, after "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}."
+    )
 
 
 if __name__ == "__main__":

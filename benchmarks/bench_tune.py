@@ -115,7 +115,10 @@ def run_fresh(args, cache_dir: str) -> dict:
     cpu = children_cpu()
     out = subprocess.run(
         [sys.executable, "-c", COLD_SCRIPT, str(args.data), args.assets, str(args.passes)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     record = json.loads(out.stdout.strip().splitlines()[-1])
     record["process_cpu_s"] = children_cpu() - cpu
@@ -131,8 +134,17 @@ def time_cli(args) -> tuple[tuple[float, float] | None, str]:
         return None, "the CLI has no `tune` command yet"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tune.json"
-        cmd = [str(exe), "tune", str(args.data), "--assets", args.assets, "--iterations", str(args.passes),
-               "--json", str(out)]
+        cmd = [
+            str(exe),
+            "tune",
+            str(args.data),
+            "--assets",
+            args.assets,
+            "--iterations",
+            str(args.passes),
+            "--json",
+            str(out),
+        ]
         best = best_cpu = float("inf")
         for _ in range(max(args.repeat, 2) + 1):  # the first run fills the cache if it is cold
             t, c = time.perf_counter(), children_cpu()
@@ -202,32 +214,79 @@ def main() -> None:
         return "yes" if flag else "NO"
 
     rows = [
-        ("kalcoint `tune()` (seed, compiled, whole call)", f"{t_tune:.3f} s", f"{c_tune:.3f} s",
-         f"{per_pass * 1e6:.1f} us", f"<= {GOALS['tune_s']} s: {ok(t_tune <= GOALS['tune_s'])}"),
-        ("  of which the passes (`run_seed_passes`)", f"{t_passes:.3f} s", f"{c_passes:.3f} s",
-         f"{t_passes / args.passes * 1e6:.1f} us", ""),
-        ("  per day and pass", f"{t_passes / (args.passes * n) * 1e9:.1f} ns", f"{c_passes / (args.passes * n) * 1e9:.1f} ns",
-         "", f"x{t_passes / (args.passes * n) * 1e9 / LATENCY_BOUND_NS:.2f} the latency bound "
-             f"(~{LATENCY_BOUND_NS:.0f} ns, k = 3); goal <= x2: "
-             f"{ok(min(t_passes, c_passes) / (args.passes * n) * 1e9 <= 2 * LATENCY_BOUND_NS)}"),
-        (f"plain NumPy loop ({m} passes timed, x{args.passes / m:g})", f"{np_pass * args.passes:.1f} s",
-         f"{np_pass_cpu * args.passes:.1f} s", f"{np_pass * 1e3:.1f} ms",
-         f"kalcoint {speedup:,.0f}x faster (CPU {speedup_cpu:,.0f}x); goal >= {GOALS['speedup']:.0f}x: "
-         f"{ok(min(speedup, speedup_cpu) >= GOALS['speedup'])}"),
+        (
+            "kalcoint `tune()` (seed, compiled, whole call)",
+            f"{t_tune:.3f} s",
+            f"{c_tune:.3f} s",
+            f"{per_pass * 1e6:.1f} us",
+            f"<= {GOALS['tune_s']} s: {ok(t_tune <= GOALS['tune_s'])}",
+        ),
+        (
+            "  of which the passes (`run_seed_passes`)",
+            f"{t_passes:.3f} s",
+            f"{c_passes:.3f} s",
+            f"{t_passes / args.passes * 1e6:.1f} us",
+            "",
+        ),
+        (
+            "  per day and pass",
+            f"{t_passes / (args.passes * n) * 1e9:.1f} ns",
+            f"{c_passes / (args.passes * n) * 1e9:.1f} ns",
+            "",
+            f"x{t_passes / (args.passes * n) * 1e9 / LATENCY_BOUND_NS:.2f} the latency bound "
+            f"(~{LATENCY_BOUND_NS:.0f} ns, k = 3); goal <= x2: "
+            f"{ok(min(t_passes, c_passes) / (args.passes * n) * 1e9 <= 2 * LATENCY_BOUND_NS)}",
+        ),
+        (
+            f"plain NumPy loop ({m} passes timed, x{args.passes / m:g})",
+            f"{np_pass * args.passes:.1f} s",
+            f"{np_pass_cpu * args.passes:.1f} s",
+            f"{np_pass * 1e3:.1f} ms",
+            f"kalcoint {speedup:,.0f}x faster (CPU {speedup_cpu:,.0f}x); goal >= {GOALS['speedup']:.0f}x: "
+            f"{ok(min(speedup, speedup_cpu) >= GOALS['speedup'])}",
+        ),
     ]
     if pyk is not None:
-        rows.append(("pykalman `KalmanFilter.filter`, one pass", f"{pyk[0]:.3f} s", f"{pyk[1]:.3f} s",
-                     f"{pyk[0] * 1e3:.1f} ms", f"kalcoint {pyk[0] / per_pass:,.0f}x faster per pass"))
+        rows.append(
+            (
+                "pykalman `KalmanFilter.filter`, one pass",
+                f"{pyk[0]:.3f} s",
+                f"{pyk[1]:.3f} s",
+                f"{pyk[0] * 1e3:.1f} ms",
+                f"kalcoint {pyk[0] / per_pass:,.0f}x faster per pass",
+            )
+        )
     else:
         rows.append(("pykalman", "-", "-", "-", pyk_note))
     if cold is not None:
-        rows.append(("first call in a new process, empty numba cache", f"{cold['first_call_s']:.2f} s", "", "",
-                     f"< {GOALS['cold_s']:.0f} s: {ok(cold['first_call_s'] < GOALS['cold_s'])}"))
-        rows.append(("first call in a new process, warm numba cache", f"{warm['first_call_s']:.3f} s", "", "",
-                     f"(import kalcoint {warm['import_s']:.2f} s)"))
+        rows.append(
+            (
+                "first call in a new process, empty numba cache",
+                f"{cold['first_call_s']:.2f} s",
+                "",
+                "",
+                f"< {GOALS['cold_s']:.0f} s: {ok(cold['first_call_s'] < GOALS['cold_s'])}",
+            )
+        )
+        rows.append(
+            (
+                "first call in a new process, warm numba cache",
+                f"{warm['first_call_s']:.3f} s",
+                "",
+                "",
+                f"(import kalcoint {warm['import_s']:.2f} s)",
+            )
+        )
     if cli is not None:
-        rows.append((f"`kalcoint tune ... --iterations {args.passes}`, whole process", f"{cli[0]:.2f} s",
-                     f"{cli[1]:.2f} s", "", f"< {GOALS['cli_s']:.0f} s: {ok(cli[0] < GOALS['cli_s'])}"))
+        rows.append(
+            (
+                f"`kalcoint tune ... --iterations {args.passes}`, whole process",
+                f"{cli[0]:.2f} s",
+                f"{cli[1]:.2f} s",
+                "",
+                f"< {GOALS['cli_s']:.0f} s: {ok(cli[0] < GOALS['cli_s'])}",
+            )
+        )
     else:
         rows.append(("`kalcoint tune` process", "-", "-", "-", cli_note))
 
@@ -235,9 +294,11 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    print(f"\nBest of {args.repeat}. Load average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
-          f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
-          "(timings on a busy machine are inflated; the CPU column less so).")
+    print(
+        f"\nBest of {args.repeat}. Load average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
+        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+        "(timings on a busy machine are inflated; the CPU column less so)."
+    )
     print(f"Tuned alpha11 = {tuned.alpha11:.6g}, obs_var = {tuned.obs_var:.3g} after {tuned.iterations} passes.")
     print(f"NumPy loop and kalcoint agree on alpha11 after {m} passes to {agree:.1e} (relative).")
     if pyk is not None:
@@ -245,9 +306,11 @@ def main() -> None:
     if cli is not None:
         print(f"CLI: {cli_note}.")
     if cold is not None:
-        print(f"New process, empty cache: import {cold['import_s']:.2f} s, first call {cold['first_call_s']:.2f} s "
-              f"(compilation), second call {cold['second_call_s']:.3f} s; whole process CPU "
-              f"{cold['process_cpu_s']:.2f} s. Warm cache: whole process CPU {warm['process_cpu_s']:.2f} s.")
+        print(
+            f"New process, empty cache: import {cold['import_s']:.2f} s, first call {cold['first_call_s']:.2f} s "
+            f"(compilation), second call {cold['second_call_s']:.3f} s; whole process CPU "
+            f"{cold['process_cpu_s']:.2f} s. Warm cache: whole process CPU {warm['process_cpu_s']:.2f} s."
+        )
 
 
 if __name__ == "__main__":

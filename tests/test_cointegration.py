@@ -198,8 +198,12 @@ def test_johansen_equals_statsmodels_on_random_baskets(path: Path) -> None:
         np.testing.assert_allclose(ours.max_eig_stat, ref.lr2, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(ours.weights, ref.evec[:, 0], rtol=0, atol=1e-10 * np.max(np.abs(ref.evec)))
         # the other eigenvectors' signs are LAPACK's choice in statsmodels: equal up to sign
-        np.testing.assert_allclose(ours.eigenvectors * np.sign(ours.eigenvectors[0] * ref.evec[0]), ref.evec,
-                                   rtol=0, atol=1e-8 * np.max(np.abs(ref.evec)))
+        np.testing.assert_allclose(
+            ours.eigenvectors * np.sign(ours.eigenvectors[0] * ref.evec[0]),
+            ref.evec,
+            rtol=0,
+            atol=1e-8 * np.max(np.abs(ref.evec)),
+        )
         np.testing.assert_array_equal(ours.trace_crit, ref.cvt)
         np.testing.assert_array_equal(ours.max_eig_crit, ref.cvm)
 
@@ -222,8 +226,12 @@ def test_mackinnon_tables_equal_statsmodels(regression: str) -> None:
             assert abs(ours - ref) <= 1e-12 and abs(ours - ref) <= 1e-12 * ref + 1e-300
     for n_series in range(1, len(tau_2010s[regression]) + 1):
         for nobs in (np.inf, 25, 100, 1500):
-            np.testing.assert_allclose(coint.mackinnoncrit(n_series, regression, nobs),
-                                       sm_mackinnoncrit(n_series, regression, nobs), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                coint.mackinnoncrit(n_series, regression, nobs),
+                sm_mackinnoncrit(n_series, regression, nobs),
+                rtol=0,
+                atol=1e-12,
+            )
     with pytest.raises(KalcointError, match="N=7"):
         coint.mackinnonp(-3.0, regression=regression, N=7)
 
@@ -239,9 +247,14 @@ def test_johansen_refuses_bad_options(chan_prices: pd.DataFrame) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("triplet", [("EWA", "EWC", "IGE"), ("EWC", "EWA", "IGE"), ("SPY", "IWM", "MDY"), ("GLD", "GDX", "USO"), ("XLE", "XLB", "XME")])
+@pytest.mark.parametrize(
+    "triplet",
+    [("EWA", "EWC", "IGE"), ("EWC", "EWA", "IGE"), ("SPY", "IWM", "MDY"), ("GLD", "GDX", "USO"), ("XLE", "XLB", "XME")],
+)
 @pytest.mark.parametrize("autolag", ["AIC", None])
-def test_adf_matches_statsmodels_on_johansen_portfolios(etfs: pd.DataFrame, triplet: tuple, autolag: str | None) -> None:
+def test_adf_matches_statsmodels_on_johansen_portfolios(
+    etfs: pd.DataFrame, triplet: tuple, autolag: str | None
+) -> None:
     prices = etfs[list(triplet)].dropna()
     y_port = johansen(prices).portfolio(prices)
     assert_matches_statsmodels(y_port, autolag=autolag)
@@ -270,7 +283,9 @@ SERIES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SERIES))
-@pytest.mark.parametrize(("autolag", "maxlag"), [("AIC", None), ("BIC", None), (None, None), (None, 0), (None, 2), ("AIC", 3)])
+@pytest.mark.parametrize(
+    ("autolag", "maxlag"), [("AIC", None), ("BIC", None), (None, None), (None, 0), (None, 2), ("AIC", 3)]
+)
 def test_adf_matches_statsmodels_on_synthetic_series(name: str, autolag: str | None, maxlag: int | None) -> None:
     assert_matches_statsmodels(SERIES[name], autolag=autolag, maxlag=maxlag)
 

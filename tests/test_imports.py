@@ -16,8 +16,9 @@ HEAVY = ("numpy", "pandas", "numba", "scipy", "scipy.stats", "statsmodels", "mat
 
 def fresh(code: str, env: dict[str, str] | None = None) -> dict:
     """Run ``code`` in a new interpreter; it must print one JSON line."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, **(env or {})}
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -86,8 +87,18 @@ def test_cli_help_imports_no_command_module_and_lists_every_command() -> None:
     )
     result = fresh(code, env={"COLUMNS": "200"})
     assert result["loaded"] == [] and result["modules"] == []
-    for command in ("johansen", "tune", "filter", "compare", "demo", "backtest", "update", "status", "history",
-                    "screen"):
+    for command in (
+        "johansen",
+        "tune",
+        "filter",
+        "compare",
+        "demo",
+        "backtest",
+        "update",
+        "status",
+        "history",
+        "screen",
+    ):
         assert f" {command} " in result["help"]
 
 

@@ -65,8 +65,9 @@ class JohansenResult:
     @property
     def hedge_ratios(self) -> pd.Series:
         """(k-1,) static hedge ratios ``-w_j / w_1``, j = 2..k, indexed by the hedge tickers."""
-        return pd.Series(-self.weights[1:] / self.weights[0], index=[str(a) for a in self.assets[1:]],
-                         name="hedge_ratios")
+        return pd.Series(
+            -self.weights[1:] / self.weights[0], index=[str(a) for a in self.assets[1:]], name="hedge_ratios"
+        )
 
     def portfolio(self, prices: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(n,) static portfolio ``y_port = prices @ weights``."""
@@ -89,11 +90,20 @@ class JohansenResult:
         rows = []
         for r in range(len(self.assets)):
             tc, mc = self.trace_crit[r], self.max_eig_crit[r]
-            rows.append((f"r <= {r}", f"{self.trace_stat[r]:.4f}", *(f"{c:.4f}" for c in tc),
-                         f"{self.max_eig_stat[r]:.4f}", *(f"{c:.4f}" for c in mc)))
+            rows.append(
+                (
+                    f"r <= {r}",
+                    f"{self.trace_stat[r]:.4f}",
+                    *(f"{c:.4f}" for c in tc),
+                    f"{self.max_eig_stat[r]:.4f}",
+                    *(f"{c:.4f}" for c in mc),
+                )
+            )
         header = ("H0", "trace", "90%", "95%", "99%", "max-eig", "90%", "95%", "99%")
-        weights = tuple((str(a), f"{w:.6g}", "-" if j == 0 else f"{self.hedge_ratios.iloc[j - 1]:.6g}")
-                        for j, (a, w) in enumerate(zip(self.assets, self.weights)))
+        weights = tuple(
+            (str(a), f"{w:.6g}", "-" if j == 0 else f"{self.hedge_ratios.iloc[j - 1]:.6g}")
+            for j, (a, w) in enumerate(zip(self.assets, self.weights))
+        )
         return Summary(
             f"Johansen test: {', '.join(map(str, self.assets))} (det_order={self.det_order}, "
             f"k_ar_diff={self.k_ar_diff}, nobs={self.nobs})",
@@ -135,7 +145,8 @@ def johansen(
         raise KalcointError(f"Johansen critical values exist for at most 12 series, got {k}")
     _check_panel(values, assets, k_ar_diff)
     eig, evec, trace_stat, max_eig_stat, status = _johansen_kernel(
-        np.ascontiguousarray(values), det_order, k_ar_diff, _EIG_TOL)
+        np.ascontiguousarray(values), det_order, k_ar_diff, _EIG_TOL
+    )
     if status != _OK:
         raise ComputationError("Johansen test failed: singular moment matrix; are two series collinear?")
     weights = evec[:, 0].copy()
@@ -291,7 +302,7 @@ def _johansen_kernel(x, det_order, k_ar_diff, tol):
     lag = k * k_ar_diff
     lev = lag
     d0 = lag + k
-    rt = r[lev:lev + k, lev:lev + k].T.copy() / math.sqrt(m)  # L: S_kk = L L'
+    rt = r[lev : lev + k, lev : lev + k].T.copy() / math.sqrt(m)  # L: S_kk = L L'
     s_k0 = np.empty((k, k))
     s_00 = np.empty((k, k))
     for i in range(k):

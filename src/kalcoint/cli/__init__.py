@@ -47,8 +47,12 @@ def command_modules() -> dict[str, tuple[str, str]]:
 
 
 def _is_app_attr(node: ast.AST, attr: str) -> bool:
-    return isinstance(node, ast.Attribute) and node.attr == attr and isinstance(node.value, ast.Name) \
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == attr
+        and isinstance(node.value, ast.Name)
         and node.value.id == "app"
+    )
 
 
 def _keyword(call: ast.Call, key: str) -> str:
@@ -76,10 +80,10 @@ def _command_name(deco: ast.expr, function: str) -> str | None:
 class LazyGroup(TyperGroup):
     """The root command group: lists every command, imports a command's module when it runs."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(dict.fromkeys([*command_modules(), *self.commands]))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         entry = command_modules().get(cmd_name)
@@ -88,7 +92,7 @@ class LazyGroup(TyperGroup):
         # a stand-in for listings (help, completion); resolve_command loads the real one
         return TyperCommand(name=cmd_name, help=entry[1], rich_markup_mode=app.rich_markup_mode)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[Any, Any, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[Any, Any, list[str]]:
         if args and args[0] not in self.commands and args[0] in command_modules():
             self.load(args[0])
         return super().resolve_command(ctx, args)
@@ -135,13 +139,22 @@ def _usage_line(exc: Any) -> str:
 def main() -> None:
     """Entry point: run the app. A :class:`KalcointError` or a usage error (bad option value,
     unknown option) becomes one line on stderr and exit 2."""
-    if len(sys.argv) > 1 and sys.argv[1] in ("tune", "filter", "compare", "demo", "backtest", "screen", "update", "report",
-                                             "study", "retune"):
+    if len(sys.argv) > 1 and sys.argv[1] in (
+        "tune",
+        "filter",
+        "compare",
+        "demo",
+        "backtest",
+        "screen",
+        "update",
+        "report",
+        "study",
+        "retune",
+    ):
         from ..warmup import cache_is_cold
 
         if cache_is_cold():
-            err_console.print("first run: compiling kalcoint's kernels (20-30 s, once; cached afterwards)",
-                              style="dim")
+            err_console.print("first run: compiling kalcoint's kernels (20-30 s, once; cached afterwards)", style="dim")
     usage, no_args, aborts = _click_classes()
     try:
         code = app(standalone_mode=False)
