@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
