@@ -530,3 +530,13 @@ def test_error_ragged_first_row(tmp_path: Path) -> None:
 def test_error_yfinance_without_close(tmp_path: Path) -> None:
     rows = [["Price", "High", "High"], ["Ticker", "A", "B"], ["Date", "", ""], ["2020-01-02", "1", "2"]]
     one_line_error(["yf.csv", "without Close"], lambda: load_prices(write_csv(tmp_path / "yf.csv", rows), ["A", "B"]))
+
+
+def test_cli_one_asset_is_told_in_the_command_line_s_words(run_cli) -> None:
+    """A CLI user who gives one ticker is not told Python syntax (``assets=[...]``)."""
+    res = run_cli("johansen", CHAN, "--assets", "EWA")
+    assert res.exit_code == 2
+    assert res.stderr == (
+        f"kalcoint: error: {CHAN}: needs at least 2 assets (the dependent one first), got 1: EWA; "
+        "add a hedge asset after it, like EWC,EWA\n"
+    )

@@ -1047,3 +1047,14 @@ def test_cli_a_failed_retune_keeps_the_previous_version_and_says_so(run_cli, tmp
     assert outcomes == ["applied", "applied", "failed"] and m.steps == W + 15
     h = m.history()
     assert h["version"].iloc[-5:].tolist() == [2] * 5  # the third week trades version 2
+
+
+def test_cli_versions_json_under_a_file_says_how_to_fix(run_cli, model_file, tmp_path):
+    blocker = tmp_path / "D"
+    blocker.write_text("a file where a directory should be")
+    res = run_cli("versions", model_file, "--json", blocker / "v.json")
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.strip() == (
+        f"kalcoint: error: --json {blocker / 'v.json'}: {blocker} is a file, not a directory; give another path"
+    )
+    assert not (tmp_path / "v.json").exists() and blocker.read_text().startswith("a file")

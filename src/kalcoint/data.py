@@ -221,7 +221,7 @@ def _check_selection(names: list[str], source: str) -> None:
     if len(names) < 2:
         raise KalcointError(
             f"{source}: needs at least 2 assets (the dependent one first), got {len(names)}: "
-            f"{', '.join(names) or 'none'}; add a hedge asset, e.g. assets=['EWC', 'EWA']"
+            f"{', '.join(names) or 'none'}; add a hedge asset after it, like EWC,EWA"
         )
     seen: set[str] = set()
     for i, n in enumerate(names):

@@ -53,7 +53,7 @@ def require_writable(path: Path | None, option: str) -> None:
     if not parent.exists():
         raise KalcointError(f"{option} {path}: directory {parent} does not exist; create it first")
     if not parent.is_dir():
-        raise KalcointError(f"{option} {path}: {parent} is not a directory")
+        raise KalcointError(f"{option} {path}: {parent} is a file, not a directory; give another path")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=parent)
         os.close(fd)
