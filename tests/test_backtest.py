@@ -556,3 +556,12 @@ def test_compare_backtests_long_layout(triplet):
     for metric in METRIC_KEYS:
         assert long.loc[("chan", "walk-forward"), metric] == wide.loc["chan", f"{metric}_wf"]
         assert long.loc[("static", "in-sample"), metric] == wide.loc["static", f"{metric}_is"]
+
+
+def test_cli_model_neither_name_nor_file_is_said_as_a_flag(run_cli, tmp_path, chan_file):
+    missing = tmp_path / "missing.kcm"
+    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC", "--model", missing)
+    assert res.exit_code == 2
+    assert res.stderr == (
+        f"kalcoint: error: --model {missing} is neither one of static, chan, seed, mle, em, als nor a model file\n"
+    )

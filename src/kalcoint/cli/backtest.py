@@ -124,7 +124,8 @@ def backtest(
     require_writable(json_out, "--json")
     require_writable(out, "--out")
     require_dir_writable(plot_dir, "--plot-dir")
-    saved = _saved_model(model, parse_assets(assets))
+    with flags(*FLAGS, "assets"):
+        saved = _saved_model(model, parse_assets(assets))
     if saved is not None and on_degenerate is not None:
         raise KalcointError(
             "--on-degenerate does not apply to a saved model: its own policy decides "
