@@ -58,6 +58,7 @@ from .tuning import TunedModel, registry, tune
 __all__ = [
     "COLUMNS", "DEFAULT_ITERATIONS", "DEFAULT_MIN_ROWS", "RANK_BY", "ScreenOptions", "Universe",
     "basket_list", "evaluate_basket", "load_universe", "rank_table", "read_table", "screen", "screen_batch",
+    "tls_security",
 ]
 
 DEFAULT_ITERATIONS = 30
@@ -456,13 +457,35 @@ def _auto_batch(pending: int, workers: int) -> int:
     return max(1, min(500, math.ceil(pending / (4 * max(workers, 1)))))
 
 
+def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str],
+                 key: str | os.PathLike[str]) -> Any:
+    """Dask's TLS settings (``distributed.security.Security``) for a client of a ``tls://``
+    scheduler: the certificate authority that signed the cluster's certificates, and this
+    client's certificate and private key (PEM files). Encryption is required."""
+    from distributed.security import Security
+
+    for what, path in (("CA file", ca_file), ("certificate", cert), ("key", key)):
+        if not Path(path).is_file():
+            raise KalcointError(f"TLS {what} {path} does not exist; give the PEM file")
+    return Security(tls_ca_file=os.fspath(ca_file), tls_client_cert=os.fspath(cert),
+                    tls_client_key=os.fspath(key), require_encryption=True)
+
+
+def check_scheduler(scheduler: str | None, security: Any) -> None:
+    """Refuse a ``tls://`` scheduler without TLS settings, and TLS settings without one."""
+    if scheduler is not None and scheduler.startswith("tls://") and security is None:
+        raise KalcointError(f"scheduler {scheduler} uses TLS: give the CA file, certificate and key")
+    if security is not None and (scheduler is None or not scheduler.startswith("tls://")):
+        raise KalcointError("TLS settings apply to a tls://host:port scheduler only")
+
+
 @contextlib.contextmanager
-def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
+def _client(workers: int, scheduler: str | None, security: Any = None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s", security=security)
         except (OSError, TimeoutError) as exc:
             raise KalcointError(
                 f"scheduler {scheduler}: cannot connect ({exc}); start one with `dask scheduler` "
@@ -503,7 +526,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 def _run_batches(
     universe: Universe, batches: list[list[tuple[int, ...]]], options: ScreenOptions,
-    workers: int, scheduler: str | None,
+    workers: int, scheduler: str | None, security: Any = None,
 ) -> Iterator[tuple[int, list[dict]]]:
     """Yield ``(batch number, rows)`` as batches finish."""
     if (scheduler is None and workers == 0) or not batches:
@@ -512,7 +535,7 @@ def _run_batches(
         return
     from distributed import as_completed
 
-    with _client(workers, scheduler) as client:
+    with _client(workers, scheduler, security) as client:
         data = client.scatter(universe, broadcast=True)
         futures = {client.submit(screen_batch, data, batch, options, pure=False): i for i, batch in enumerate(batches)}
         try:
@@ -598,6 +621,7 @@ def screen(
     baskets: Sequence[Sequence[str]] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    security: Any = None,
     batch_size: int | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
@@ -614,8 +638,8 @@ def screen(
         dependent, each of ``options.size`` assets) instead of every basket.
     workers : 0 = in this process; N = a local Dask cluster of N single-threaded worker
         processes (default: every core); ignored when ``scheduler`` is given.
-    scheduler : address of a running Dask scheduler (``tcp://host:port``); its workers must
-        be able to import kalcoint.
+    scheduler : address of a running Dask scheduler (``tcp://host:port``, or ``tls://host:port``
+        with ``security`` from :func:`tls_security`); its workers must be able to import kalcoint.
     batch_size : baskets per task (default: about four tasks per worker, at most 500).
     out : Parquet or CSV table, rewritten atomically at least every ``checkpoint_s`` seconds,
         at the end, and when the run stops (Ctrl-C or an error): what is done is kept.
@@ -624,6 +648,7 @@ def screen(
     progress : called as ``progress(done, total)`` after each batch (counts in baskets).
     """
     options = options or ScreenOptions()
+    check_scheduler(scheduler, security)
     universe = prices if isinstance(prices, Universe) else Universe.from_frame(prices)
     if baskets is None:
         indices = _basket_indices(list(universe.assets), options.size, dependent)
@@ -650,7 +675,7 @@ def screen(
     if pending and (n_workers > 0 or scheduler is not None):
         evaluate_basket(universe, pending[0], options)  # compile and cache the kernels before workers start
     total, finished = len(pending), 0
-    runner = _run_batches(universe, batches, options, n_workers, scheduler)
+    runner = _run_batches(universe, batches, options, n_workers, scheduler, security)
     try:
         with contextlib.closing(runner):  # type: ignore[arg-type,type-var]
             for i, rows in runner:

@@ -14,7 +14,7 @@ from ._common import app, cli_message, err_console
 # Command modules register themselves on ``app`` when imported.
 from . import core as _core  # noqa: F401,E402
 
-for _optional in ("backtest", "live", "screen", "report"):
+for _optional in ("backtest", "live", "screen", "report", "study"):
     try:
         __import__(f"{__name__}.{_optional}")
     except ModuleNotFoundError as exc:  # a command module not written yet
@@ -53,7 +53,8 @@ def _usage_line(exc: Any) -> str:
 def main() -> None:
     """Entry point: run the app. A :class:`KalcointError` or a usage error (bad option value,
     unknown option) becomes one line on stderr and exit 2."""
-    if len(sys.argv) > 1 and sys.argv[1] in ("tune", "filter", "compare", "demo", "backtest", "screen", "update", "report"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("tune", "filter", "compare", "demo", "backtest", "screen", "update", "report",
+                                             "study"):
         from ..warmup import cache_is_cold
 
         if cache_is_cold():

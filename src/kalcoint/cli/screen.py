@@ -59,6 +59,10 @@ def screen(
                             "`dask worker`); workers must import kalcoint.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, help="Baskets per task (default: ~4 tasks per worker, at most 500).")] = None,
+    tls_ca_file: Annotated[Optional[Path], typer.Option(
+        "--tls-ca-file", help="TLS scheduler (tls://host:port): the cluster's CA certificate (PEM).")] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="TLS: this client's certificate (PEM).")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="TLS: this client's private key (PEM).")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Print the best N baskets.")] = 20,
     rank_by: Annotated[str, typer.Option(
         "--rank-by", help="Ranking of the printed table: static (static-portfolio ADF p-value; default: it does not "
@@ -90,6 +94,8 @@ def screen(
         raise KalcointError(f"--rank-by {rank_by!r} is not one of {', '.join(sc.RANK_BY)}")
     options = sc.ScreenOptions(size=size, method=method, iterations=iterations, tol=tol, min_rows=min_rows,
                                train_fraction=train_fraction, oos_start=oos_start)
+    security = tls_settings(tls_ca_file, tls_cert, tls_key)
+    sc.check_scheduler(scheduler, security)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
     if universe.attrs.get("non_positive"):
         warn(f"non-positive prices kept in {', '.join(universe.attrs['non_positive'])} (a screen uses price levels)")
@@ -108,7 +114,7 @@ def screen(
             bar.update(task, completed=done)
 
         try:
-            table = sc.screen(universe, options, dependent=dependent, workers=n_workers, scheduler=scheduler,
+            table = sc.screen(universe, options, dependent=dependent, workers=n_workers, scheduler=scheduler, security=security,
                               batch_size=batch_size, out=out, resume=resume, overwrite=overwrite, limit=limit,
                               checkpoint_s=checkpoint, progress=advance)
         except KeyboardInterrupt:
@@ -123,6 +129,17 @@ def screen(
     if top:
         ranked = sc.rank_table(table, by=rank_by, top=top)
         console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
+
+
+def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
+    """``--tls-ca-file``, ``--tls-cert``, ``--tls-key``: all three or none."""
+    from ..screen import tls_security
+
+    if ca_file is None and cert is None and key is None:
+        return None
+    if ca_file is None or cert is None or key is None:
+        raise KalcointError("--tls-ca-file, --tls-cert and --tls-key go together: give all three")
+    return tls_security(ca_file, cert, key)
 
 
 def _progress():
