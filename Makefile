@@ -50,7 +50,8 @@ browser:
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/bench_tune.py
-	$(BIN)/python benchmarks/bench_screen.py
+	$(BIN)/python benchmarks/bench_parts.py
+	$(BIN)/python benchmarks/bench_screen.py --full seed
 
 clean:
 	rm -rf $(VENV) demo-output build src/*.egg-info

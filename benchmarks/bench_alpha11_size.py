@@ -38,18 +38,25 @@ def main() -> None:
         prices, _ = simulate(n=args.n, alpha11=args.alpha11, seed=1000 + seed)
         t = alpha11_test(prices, bootstrap=args.bootstrap, seed=seed, workers=args.workers)
         rows.append((seed, t.alpha11_hat, t.lr_stat, t.p_value, t.failed))
-        print(f"seed {seed:3d}  alpha11_hat {t.alpha11_hat:.5f}  LR {t.lr_stat:8.4f}  p {t.p_value:.3f}"
-              f"{'  REJECT' if t.p_value <= args.level else ''}", flush=True)
+        print(
+            f"seed {seed:3d}  alpha11_hat {t.alpha11_hat:.5f}  LR {t.lr_stat:8.4f}  p {t.p_value:.3f}"
+            f"{'  REJECT' if t.p_value <= args.level else ''}",
+            flush=True,
+        )
     p = np.array([r[3] for r in rows])
     rejections = int(np.sum(p <= args.level))
     lo, hi = binom.ppf(0.025, args.seeds, args.level), binom.ppf(0.975, args.seeds, args.level)
     print()
-    print("| true alpha11 | n | seeds | B | rejections at 5% | rate | binomial 95% range under the null | "
-          "mean p | failed refits | wall s |")
+    print(
+        "| true alpha11 | n | seeds | B | rejections at 5% | rate | binomial 95% range under the null | "
+        "mean p | failed refits | wall s |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| {args.alpha11:g} | {args.n} | {args.seeds} | {args.bootstrap} | {rejections} | "
-          f"{rejections / args.seeds:.1%} | {lo:.0f} to {hi:.0f} | {p.mean():.3f} | {sum(r[4] for r in rows)} | "
-          f"{time.perf_counter() - started:.0f} |")
+    print(
+        f"| {args.alpha11:g} | {args.n} | {args.seeds} | {args.bootstrap} | {rejections} | "
+        f"{rejections / args.seeds:.1%} | {lo:.0f} to {hi:.0f} | {p.mean():.3f} | {sum(r[4] for r in rows)} | "
+        f"{time.perf_counter() - started:.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -25,11 +25,23 @@ from typing import Any
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 SKIP_REASON_FILE = Path(__file__).resolve().parents[1] / ".venv" / "browser-unavailable.txt"
 """Where ``make browser`` writes why it could not install Chromium (read for the skip reason)."""
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-         "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--remote-debugging-pipe",
+)
 
 CHART_PROBE = """
 JSON.stringify(Array.from(document.querySelectorAll('figure.chart')).map(function (f) {
@@ -97,8 +109,11 @@ class _Pipe:
 
         self.proc = subprocess.Popen(
             [browser, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            pass_fds=(3, 4), preexec_fn=child_fds,  # noqa: PLW1509 - runs before this client starts threads
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(3, 4),
+            preexec_fn=child_fds,  # noqa: PLW1509 - runs before this client starts threads
         )
         os.close(hi_cmd_r)
         os.close(hi_res_w)
@@ -121,8 +136,9 @@ class _Pipe:
                 raw, buffer = buffer.split(b"\0", 1)
                 self.messages.put(json.loads(raw))
 
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
-             timeout: float = 60.0) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
         self.next_id += 1
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -161,8 +177,9 @@ class _Pipe:
         self.out.close()
 
 
-def open_page(html: Path, screenshot: Path | None = None, width: int = 1280, full_page: bool = True,
-              height: int = 900) -> PageRun:
+def open_page(
+    html: Path, screenshot: Path | None = None, width: int = 1280, full_page: bool = True, height: int = 900
+) -> PageRun:
     """Load ``html`` from disk in headless Chromium; return its console errors, requests and charts."""
     browser = find_browser()
     if browser is None:
@@ -174,21 +191,27 @@ def open_page(html: Path, screenshot: Path | None = None, width: int = 1280, ful
             session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
             for domain in ("Runtime", "Log", "Page", "Network"):
                 pipe.send(f"{domain}.enable", session=session)
-            pipe.send("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+            pipe.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
             pipe.send("Page.navigate", {"url": html.resolve().as_uri()}, session=session)
             pipe.wait_for("Page.loadEventFired")
             run = PageRun()
             probe = pipe.send("Runtime.evaluate", {"expression": CHART_PROBE, "returnByValue": True}, session=session)
             run.charts = json.loads(probe["result"]["value"])
-            run.title = pipe.send("Runtime.evaluate", {"expression": "document.title", "returnByValue": True},
-                                  session=session)["result"]["value"]
+            run.title = pipe.send(
+                "Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=session
+            )["result"]["value"]
             if screenshot is not None:
                 params: dict[str, Any] = {"format": "png"}
                 if full_page:
                     size = pipe.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-                    params.update(captureBeyondViewport=True,
-                                  clip={"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1})
+                    params.update(
+                        captureBeyondViewport=True,
+                        clip={"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1},
+                    )
                 data = pipe.send("Page.captureScreenshot", params, session=session)["data"]
                 screenshot.write_bytes(base64.b64decode(data))
                 run.screenshot = screenshot

@@ -54,8 +54,9 @@ def ref_filter(y, X, A, Vw, Ve, b0, P0, *, predict_first: bool = False) -> RefFi
     prediction step is also taken at t = 1 (continuing a filter).
     """
     n, k = X.shape
-    out = RefFilter(np.empty((n, k)), np.empty((n, k, k)), np.empty((n, k)), np.empty((n, k, k)),
-                    np.empty(n), np.empty(n), 0.0)
+    out = RefFilter(
+        np.empty((n, k)), np.empty((n, k, k)), np.empty((n, k)), np.empty((n, k, k)), np.empty(n), np.empty(n), 0.0
+    )
     b_post, P_post = np.asarray(b0, float), np.asarray(P0, float)
     for t in range(n):
         if t > 0 or predict_first:
@@ -159,8 +160,18 @@ def ref_moments(f: RefFilter, A: np.ndarray, moments: str = "filtered") -> RefMo
     return RefMoments(f.b_filt, f.P_filt, C)
 
 
-def ref_next_pass(prices, w, b, innovations, *, residual="posterior", bm="johansen",
-                  fixed_alpha11: float | None = None, P=None, C=None) -> RefModel:
+def ref_next_pass(
+    prices,
+    w,
+    b,
+    innovations,
+    *,
+    residual="posterior",
+    bm="johansen",
+    fixed_alpha11: float | None = None,
+    P=None,
+    C=None,
+) -> RefModel:
     """docs/method.md §5, steps 1-6, from the previous pass's states ``b`` (n, k); with ``P`` and ``C``
     (the covariances of :class:`RefMoments`) every product of states is replaced by its expectation
     (§10), ``E[b_t b_s'] = b_t b_s' + Cov(b_t, b_s)``."""
@@ -183,8 +194,17 @@ def ref_next_pass(prices, w, b, innovations, *, residual="posterior", bm="johans
     Gamma = offdiag_zero(sum(np.outer(b[t], b[t]) + P[t] for t in range(n)) / n)
     A = transition(a11, k)
     # E[(b_{t+1} - A b_t)(b_{t+1} - A b_t)'] = d d' + P_{t+1} - A C_{t+1}' - C_{t+1} A' + A P_t A'
-    Vw = offdiag_zero(sum(np.outer(b[t + 1] - A @ b[t], b[t + 1] - A @ b[t]) + P[t + 1] - A @ C[t + 1].T
-                          - C[t + 1] @ A.T + A @ P[t] @ A.T for t in range(n - 1)) / (n - 1))
+    Vw = offdiag_zero(
+        sum(
+            np.outer(b[t + 1] - A @ b[t], b[t + 1] - A @ b[t])
+            + P[t + 1]
+            - A @ C[t + 1].T
+            - C[t + 1] @ A.T
+            + A @ P[t] @ A.T
+            for t in range(n - 1)
+        )
+        / (n - 1)
+    )
     if terms:
         Vw = np.maximum(Vw, 0.0)  # rounding: an expected square (docs/method.md §10)
     Vw[0, 0] = (1 - a11**2) * Gamma[0, 0]
@@ -211,9 +231,18 @@ class RefRun:
     converged: bool
 
 
-def ref_seed(prices, w, iterations: int, tol: float | None = None, *, residual="posterior", bm="johansen",
-             fixed_alpha11: float | None = None, moments: str = "filtered",
-             covariance_terms: bool = False) -> RefRun:
+def ref_seed(
+    prices,
+    w,
+    iterations: int,
+    tol: float | None = None,
+    *,
+    residual="posterior",
+    bm="johansen",
+    fixed_alpha11: float | None = None,
+    moments: str = "filtered",
+    covariance_terms: bool = False,
+) -> RefRun:
     """Up to ``iterations`` passes; with ``tol``, stop after the pass whose re-estimated
     quantities (a11, Ve, diag Vw, diag P0) all changed by a relative amount below ``tol``.
     ``moments`` and ``covariance_terms``: the corrected re-estimation of docs/method.md §10."""

@@ -110,8 +110,9 @@ def test_bad_options_are_refused(ewa_ewc_ige):
 @pytest.mark.slow
 def test_compare_json_reports_the_test(run_cli, chan_file, tmp_path, ewa_test):
     out = tmp_path / "c.json"
-    res = run_cli("compare", chan_file, "--assets", "EWA,EWC,IGE", "--iterations", "5", "--bootstrap", "19",
-                  "--json", out)
+    res = run_cli(
+        "compare", chan_file, "--assets", "EWA,EWC,IGE", "--iterations", "5", "--bootstrap", "19", "--json", out
+    )
     assert res.exit_code == 0, res.stderr
     d = json.loads(out.read_text())["alpha11_test"]
     assert set(d) == {"lr_stat", "p_value", "bootstrap", "alpha11_hat"}

@@ -46,12 +46,12 @@ def observation_cov(values: np.ndarray, model: StateSpaceModel) -> np.ndarray:
     M = np.zeros((n * k, n * k))  # b = M xi, xi = (b_1, w_1, ..., w_{n-1})
     for t in range(n):
         for j in range(t + 1):
-            M[t * k:(t + 1) * k, j * k:(j + 1) * k] = np.linalg.matrix_power(A, t - j)
+            M[t * k : (t + 1) * k, j * k : (j + 1) * k] = np.linalg.matrix_power(A, t - j)
     cov_xi = np.kron(np.eye(n), np.diag(model.state_var))
     cov_xi[:k, :k] = np.diag(model.initial_cov)
     H = np.zeros((n, n * k))
     for t in range(n):
-        H[t, t * k:(t + 1) * k] = X[t]
+        H[t, t * k : (t + 1) * k] = X[t]
     return H @ M @ cov_xi @ M.T @ H.T + model.obs_var * np.eye(n)
 
 
@@ -62,11 +62,12 @@ def test_linear_relation_gives_back_the_truth_from_exact_covariances(ewa_ewc_ige
     n = values.shape[0]
     targets = np.zeros((n, LAGS + 1))
     for j in range(LAGS + 1):
-        targets[:n - j, j] = np.diagonal(cov_e, offset=j)
+        targets[: n - j, j] = np.diagonal(cov_e, offset=j)
     first = kalman_filter(values, FIRST_FILTER)
     _, X = observation_arrays(values)
-    ntn, ntb = als.normal_equations(X, FIRST_FILTER.transition, first.predicted_cov, targets,
-                                    first.innovation_var, LAGS)
+    ntn, ntb = als.normal_equations(
+        X, FIRST_FILTER.transition, first.predicted_cov, targets, first.innovation_var, LAGS
+    )
     theta = als._solve_nonnegative(ntn, ntb)
     truth = np.concatenate([[TRUE.obs_var], TRUE.state_var, TRUE.initial_cov])
     np.testing.assert_allclose(theta, truth, rtol=1e-6)

@@ -69,8 +69,12 @@ def test_mle_params_bse_cov_conf_int(ewa_ewc_ige, mle_fit):
     sub = cov.to_numpy()[np.ix_(free, free)]
     np.testing.assert_allclose(sub, sub.T, rtol=1e-12)
     assert abs(sub[0, 1]) > 0  # the whole inverse Hessian, not only its diagonal
-    np.testing.assert_allclose(sub, plain_covariance(ewa_ewc_ige, mle_fit.model, free), rtol=0.02,
-                               atol=1e-3 * np.sqrt(np.outer(np.diag(sub), np.diag(sub))).max())
+    np.testing.assert_allclose(
+        sub,
+        plain_covariance(ewa_ewc_ige, mle_fit.model, free),
+        rtol=0.02,
+        atol=1e-3 * np.sqrt(np.outer(np.diag(sub), np.diag(sub))).max(),
+    )
     ci = mle_fit.conf_int(0.05)
     assert list(ci.columns) == ["lower", "upper"]
     z = norm.ppf(0.975)
@@ -102,8 +106,15 @@ def test_seed_has_no_standard_errors_and_says_why(ewa_ewc_ige):
 def test_interior_obs_var_is_not_called_on_its_bound():
     """Hedge assets priced ~1e5 make asset 1's daily price change huge (variance 1.6e7): obs_var = 1.02
     is below 1e-6 of it, which the old rule called "on its bound", yet the data pin it down."""
-    prices, _ = kc.simulate(n=3000, alpha11=0.95, obs_var=1.0, state_var=(0.05, 1e-12, 1e-12),
-                            start_prices=(1e5, 5e4), daily_vol=0.02, seed=11)
+    prices, _ = kc.simulate(
+        n=3000,
+        alpha11=0.95,
+        obs_var=1.0,
+        state_var=(0.05, 1e-12, 1e-12),
+        start_prices=(1e5, 5e4),
+        daily_vol=0.02,
+        seed=11,
+    )
     scale = float(np.var(np.diff(prices.iloc[:, 0])))
     tuned = kc.tune(prices, method="mle")
     assert tuned.obs_var == pytest.approx(1.0209, abs=1e-3) and tuned.obs_var < 1e-6 * scale
@@ -214,8 +225,10 @@ def test_library_errors_name_parameters():
         StateSpaceModel.chan(2, delta=2)
     from kalcoint.cli._common import cli_message
 
-    assert cli_message(KalcointError("train_fraction 0.99 must be in [0.2, 0.95]", params="train_fraction")) == \
-        "--train-fraction 0.99 must be in [0.2, 0.95]"
+    assert (
+        cli_message(KalcointError("train_fraction 0.99 must be in [0.2, 0.95]", params="train_fraction"))
+        == "--train-fraction 0.99 must be in [0.2, 0.95]"
+    )
     msg = KalcointError("out /tmp/out.csv exists: pass resume", params=("out", "resume"))
     assert cli_message(msg) == "--out /tmp/out.csv exists: pass --resume"
 
@@ -228,10 +241,17 @@ def test_frozen_level_warning_does_not_contradict_itself(ewa_ewc_ige):
 
 
 def test_plots_do_not_switch_the_backend():
-    code = ("import matplotlib; before = matplotlib.get_backend(); import kalcoint.plots, sys; "
-            "print(before == matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"MPLBACKEND": "svg", "PATH": "", **_pythonpath()})
+    code = (
+        "import matplotlib; before = matplotlib.get_backend(); import kalcoint.plots, sys; "
+        "print(before == matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"MPLBACKEND": "svg", "PATH": "", **_pythonpath()},
+    )
     assert out.stdout.split() == ["True", "False"]
 
 
@@ -265,8 +285,11 @@ def test_other_formats_are_named(chan_file, tmp_path):
 
 def test_intraday_rows_are_refused_naming_the_day(tmp_path):
     path = tmp_path / "intraday.csv"
-    lines = ["date,A,B"] + [f"2020-01-{d:02d} {h}:30,{10 + d + h / 100},{5 + d * d / 10 + h / 7}"
-                            for d in range(2, 30) for h in ((16,) if d < 9 else (10, 16))]
+    lines = ["date,A,B"] + [
+        f"2020-01-{d:02d} {h}:30,{10 + d + h / 100},{5 + d * d / 10 + h / 7}"
+        for d in range(2, 30)
+        for h in ((16,) if d < 9 else (10, 16))
+    ]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(KalcointError, match="2 rows on 2020-01-09 .intraday timestamps 10:30 and 16:30.*one row"):
         kc.load_prices(path)
@@ -284,8 +307,9 @@ def test_yfinance_close_and_adj_close_note(tmp_path, run_cli):
     path = yfinance_file(tmp_path)
     prices = kc.load_prices(path)
     assert prices.iloc[0].tolist() == [12.0, 6.1]  # the Close columns
-    assert prices.attrs["notes"] == [f"{path}: the file has both Close and Adj Close columns; using Close "
-                                     "(Adj Close is ignored)"]
+    assert prices.attrs["notes"] == [
+        f"{path}: the file has both Close and Adj Close columns; using Close (Adj Close is ignored)"
+    ]
     res = run_cli("johansen", path)
     assert res.exit_code == 0 and "using Close (Adj Close is ignored)" in res.stderr
 
@@ -300,18 +324,23 @@ def one_line_exit_2(res) -> None:
     assert "Traceback" not in res.stderr and "╭" not in res.stderr
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["tune", "{chan}", "--iterations", "abc"], "'--iterations'"),
-    (["tune", "{chan}", "--tol", "x"], "'--tol'"),
-    (["screen", "{chan}", "--out", "{tmp}/s.csv", "--workers", "-1"], "'--workers'"),
-    (["tune", "{chan}", "--no-such-option"], "No such option"),
-    (["tune"], "Missing argument"),
-    (["tune", "{tmp}"], "is a directory"),
-    (["filter", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--obs-var", "inf", "--out", "{tmp}/f.csv"],
-     "--obs-var inf must be a finite number > 0"),
-    (["tune", "{chan}", "--assets", TRIPLET, "--fix-alpha11", "nan"], "--fix-alpha11 nan"),
-    (["tune", "{chan}", "--assets", TRIPLET, "--method", "mle", "--tol", "-1"], "--tol -1.0 must be"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["tune", "{chan}", "--iterations", "abc"], "'--iterations'"),
+        (["tune", "{chan}", "--tol", "x"], "'--tol'"),
+        (["screen", "{chan}", "--out", "{tmp}/s.csv", "--workers", "-1"], "'--workers'"),
+        (["tune", "{chan}", "--no-such-option"], "No such option"),
+        (["tune"], "Missing argument"),
+        (["tune", "{tmp}"], "is a directory"),
+        (
+            ["filter", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--obs-var", "inf", "--out", "{tmp}/f.csv"],
+            "--obs-var inf must be a finite number > 0",
+        ),
+        (["tune", "{chan}", "--assets", TRIPLET, "--fix-alpha11", "nan"], "--fix-alpha11 nan"),
+        (["tune", "{chan}", "--assets", TRIPLET, "--method", "mle", "--tol", "-1"], "--tol -1.0 must be"),
+    ],
+)
 def test_usage_errors_are_one_line(run_cli, chan_file, tmp_path, args, needle):
     res = run_cli(*[a.replace("{chan}", str(chan_file)).replace("{tmp}", str(tmp_path)) for a in args])
     one_line_exit_2(res)
@@ -322,20 +351,23 @@ def test_usage_errors_are_one_line(run_cli, chan_file, tmp_path, args, needle):
 UNWRITABLE = "/sys/kalcoint-test-output"  # not writable, even for root
 
 
-@pytest.mark.parametrize("args, flag", [
-    (["johansen", "{chan}", "--assets", TRIPLET, "--json", UNWRITABLE + ".json"], "--json"),
-    (["tune", "{chan}", "--assets", TRIPLET, "--json", UNWRITABLE + ".json"], "--json"),
-    (["tune", "{chan}", "--assets", TRIPLET, "--save", UNWRITABLE + ".kcm"], "--save"),
-    (["tune", "{chan}", "--assets", TRIPLET, "--plot-dir", UNWRITABLE], "--plot-dir"),
-    (["filter", "{chan}", "--assets", TRIPLET, "--model", "chan", "--out", UNWRITABLE + ".csv"], "--out"),
-    (["compare", "{chan}", "--assets", TRIPLET, "--json", UNWRITABLE + ".json"], "--json"),
-    (["compare", "{chan}", "--assets", TRIPLET, "--plot-dir", UNWRITABLE], "--plot-dir"),
-    (["demo", "--out", UNWRITABLE], "--out"),
-    (["backtest", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--json", UNWRITABLE + ".json"], "--json"),
-    (["backtest", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--out", UNWRITABLE + ".csv"], "--out"),
-    (["backtest", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--plot-dir", UNWRITABLE], "--plot-dir"),
-    (["screen", "{chan}", "--assets", TRIPLET, "--out", UNWRITABLE + ".csv"], "--out"),
-])
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["johansen", "{chan}", "--assets", TRIPLET, "--json", UNWRITABLE + ".json"], "--json"),
+        (["tune", "{chan}", "--assets", TRIPLET, "--json", UNWRITABLE + ".json"], "--json"),
+        (["tune", "{chan}", "--assets", TRIPLET, "--save", UNWRITABLE + ".kcm"], "--save"),
+        (["tune", "{chan}", "--assets", TRIPLET, "--plot-dir", UNWRITABLE], "--plot-dir"),
+        (["filter", "{chan}", "--assets", TRIPLET, "--model", "chan", "--out", UNWRITABLE + ".csv"], "--out"),
+        (["compare", "{chan}", "--assets", TRIPLET, "--json", UNWRITABLE + ".json"], "--json"),
+        (["compare", "{chan}", "--assets", TRIPLET, "--plot-dir", UNWRITABLE], "--plot-dir"),
+        (["demo", "--out", UNWRITABLE], "--out"),
+        (["backtest", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--json", UNWRITABLE + ".json"], "--json"),
+        (["backtest", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--out", UNWRITABLE + ".csv"], "--out"),
+        (["backtest", "{chan}", "--assets", "EWC,EWA", "--model", "chan", "--plot-dir", UNWRITABLE], "--plot-dir"),
+        (["screen", "{chan}", "--assets", TRIPLET, "--out", UNWRITABLE + ".csv"], "--out"),
+    ],
+)
 def test_unwritable_outputs_are_refused_before_work(run_cli, chan_file, args, flag):
     res = run_cli(*[a.replace("{chan}", str(chan_file)) for a in args])
     one_line_exit_2(res)
@@ -346,9 +378,11 @@ def test_unwritable_outputs_are_refused_before_work(run_cli, chan_file, args, fl
 def test_live_commands_refuse_unwritable_outputs(run_cli, chan_file, tmp_path):
     model = tmp_path / "m.kcm"
     assert run_cli("tune", chan_file, "--assets", "EWC,EWA", "--iterations", "1", "--save", model).exit_code == 0
-    for args in (["status", model, "--json", UNWRITABLE + ".json"],
-                 ["history", model, "--out", UNWRITABLE + ".csv"],
-                 ["update", model, "--prices", chan_file, "--json", UNWRITABLE + ".json"]):
+    for args in (
+        ["status", model, "--json", UNWRITABLE + ".json"],
+        ["history", model, "--out", UNWRITABLE + ".csv"],
+        ["update", model, "--prices", chan_file, "--json", UNWRITABLE + ".json"],
+    ):
         res = run_cli(*args)
         one_line_exit_2(res)
         assert "cannot write in /sys" in res.stderr

@@ -195,8 +195,11 @@ def test_cost_bps_on_real_data_matches_turnover(ewc_ewa):
     free = backtest(ewc_ewa, "chan", "bands")
     costly = backtest(ewc_ewa, "chan", "bands", cost_bps=5.0)
     drag = free.returns - costly.returns
-    np.testing.assert_allclose(drag, costly.accounts.cost / np.where(costly.accounts.cost_capital > 0,
-                                                                     costly.accounts.cost_capital, 1.0), atol=1e-15)
+    np.testing.assert_allclose(
+        drag,
+        costly.accounts.cost / np.where(costly.accounts.cost_capital > 0, costly.accounts.cost_capital, 1.0),
+        atol=1e-15,
+    )
     assert 252 * drag.mean() == pytest.approx(free.metrics["turnover"] * 5e-4, rel=1e-12)
     assert costly.metrics["apr"] < free.metrics["apr"]
 
@@ -223,8 +226,10 @@ def test_linear_filter_strategy_by_hand(ewc_ewa):
 WF = {"walk_forward": "weekly", "window": 250, "iterations": 50}
 
 
-@pytest.mark.parametrize("model,strategy", [("static", "bands"), ("static", "linear"), ("seed", "bands"),
-                                            ("seed", "linear"), ("chan", "bands")])
+@pytest.mark.parametrize(
+    "model,strategy",
+    [("static", "bands"), ("static", "linear"), ("seed", "bands"), ("seed", "linear"), ("chan", "bands")],
+)
 def test_walk_forward_has_no_look_ahead(triplet, model, strategy):
     cut = pd.Timestamp("2009-06-17")  # a Wednesday: the truncated file ends inside a week
     full = backtest(triplet, model, strategy, **WF)
@@ -253,7 +258,7 @@ def test_walk_forward_weeks_and_static_weights(triplet):
     assert res.frame["date"].iloc[0] == pd.Timestamp("2007-04-30")  # a Monday
     # week 100 trades the Johansen weights of the 250 rows strictly before it (sign: w_1 > 0)
     s = starts[100]
-    w = johansen(triplet.to_numpy()[s - 250:s]).weights
+    w = johansen(triplet.to_numpy()[s - 250 : s]).weights
     w = w if w[0] > 0 else -w
     np.testing.assert_allclose(res.retunes.loc[100, "weights"], w, rtol=1e-12)
     np.testing.assert_allclose(res.shares[s - starts[0]], w, rtol=1e-12)
@@ -264,7 +269,7 @@ def test_walk_forward_chan_carries_the_filter_state(ewc_ewa):
     # and the band legs start from the rule run over the first window (what a saved model holds)
     res = backtest(ewc_ewa, "chan", "bands", entry=1.0, exit=0.0, **WF)
     first = week_starts(ewc_ewa.index, 250)[0]
-    r = kalman_filter(ewc_ewa.iloc[first - 250:], StateSpaceModel.chan(2))
+    r = kalman_filter(ewc_ewa.iloc[first - 250 :], StateSpaceModel.chan(2))
     np.testing.assert_allclose(res.deviation, r.innovation[250:], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(res.scale, np.sqrt(r.innovation_var[250:]), rtol=1e-9)
     whole = bands(r.innovation, np.sqrt(r.innovation_var), entry=1.0, exit=0.0)
@@ -278,16 +283,20 @@ def test_walk_forward_seed_uses_the_weekly_tuned_model(triplet):
 
     res = backtest(triplet.iloc[:300], "seed", "bands", **WF)
     starts = week_starts(triplet.index[:300], 250)
-    tuned = [tune(triplet.iloc[s - 250:s], method="seed", iterations=50, diagnose=False) for s in starts[:2]]
+    tuned = [tune(triplet.iloc[s - 250 : s], method="seed", iterations=50, diagnose=False) for s in starts[:2]]
     assert res.retunes.loc[0, "alpha11"] == tuned[0].alpha11
     # week 1: continue the first model's window filter; week 2: last week's posterior, new model
-    w1 = kalman_filter(triplet.iloc[starts[0]:starts[1]], tuned[0].model,
-                       start=(tuned[0].result.filtered_state[-1], tuned[0].result.filtered_cov[-1]))
-    w2 = kalman_filter(triplet.iloc[starts[1]:starts[2]], tuned[1].model,
-                       start=(w1.filtered_state[-1], w1.filtered_cov[-1]))
+    w1 = kalman_filter(
+        triplet.iloc[starts[0] : starts[1]],
+        tuned[0].model,
+        start=(tuned[0].result.filtered_state[-1], tuned[0].result.filtered_cov[-1]),
+    )
+    w2 = kalman_filter(
+        triplet.iloc[starts[1] : starts[2]], tuned[1].model, start=(w1.filtered_state[-1], w1.filtered_cov[-1])
+    )
     m1 = starts[1] - starts[0]
     np.testing.assert_allclose(res.deviation[:m1], w1.innovation, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(res.deviation[m1:m1 + w2.n], w2.innovation, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.deviation[m1 : m1 + w2.n], w2.innovation, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.slow
@@ -315,23 +324,26 @@ def test_mle_and_em_lightly(triplet):
 # ---------------------------------------------------------------- errors and the comparison table
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"strategy": "momentum"}, "strategy"),
-    ({"entry": 1.0, "exit": 2.0}, "exit"),
-    ({"window": 250}, "window applies to walk_forward="),
-    ({"walk_forward": "daily", "window": 250}, "walk_forward='daily' is not one of weekly, monthly"),
-    ({"walk_forward": "weekly"}, "walk_forward='weekly' needs window=N"),
-    ({"walk_forward": "weekly", "window": 10}, "window=10 must be an integer >= 20 \\(trading days\\)"),
-    ({"walk_forward": "weekly", "window": 1499}, "no weekly period"),
-    ({"model": "static", "delta": 1e-3}, "model='chan' only"),
-    ({"model": "chan", "delta": 1e-3, "state_var": 1e-4}, "either delta or state_var"),
-    ({"model": "nonsense"}, "model='nonsense' is not one of static, chan, seed, mle, em"),
-    ({"model": "saved.kcm"}, "opened with kalcoint.load_model"),
-    ({"lookback": 1, "strategy": "linear"}, "lookback=1"),
-    ({"lookback": 10}, "lookback applies to strategy='linear'"),
-    ({"cost_bps": -1.0}, "cost_bps=-1.0"),
-    ({"walk_forward": "weekly", "window": 250, "on_degenerate": "drop"}, "on_degenerate='drop'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"strategy": "momentum"}, "strategy"),
+        ({"entry": 1.0, "exit": 2.0}, "exit"),
+        ({"window": 250}, "window applies to walk_forward="),
+        ({"walk_forward": "daily", "window": 250}, "walk_forward='daily' is not one of weekly, monthly"),
+        ({"walk_forward": "weekly"}, "walk_forward='weekly' needs window=N"),
+        ({"walk_forward": "weekly", "window": 10}, "window=10 must be an integer >= 20 \\(trading days\\)"),
+        ({"walk_forward": "weekly", "window": 1499}, "no weekly period"),
+        ({"model": "static", "delta": 1e-3}, "model='chan' only"),
+        ({"model": "chan", "delta": 1e-3, "state_var": 1e-4}, "either delta or state_var"),
+        ({"model": "nonsense"}, "model='nonsense' is not one of static, chan, seed, mle, em"),
+        ({"model": "saved.kcm"}, "opened with kalcoint.load_model"),
+        ({"lookback": 1, "strategy": "linear"}, "lookback=1"),
+        ({"lookback": 10}, "lookback applies to strategy='linear'"),
+        ({"cost_bps": -1.0}, "cost_bps=-1.0"),
+        ({"walk_forward": "weekly", "window": 250, "on_degenerate": "drop"}, "on_degenerate='drop'"),
+    ],
+)
 def test_bad_options_raise_one_line(ewc_ewa, kwargs, match):
     """Library errors name the parameters (the command line says them as flags)."""
     kwargs = {"model": "chan", **kwargs}
@@ -357,9 +369,30 @@ def test_compare_backtests_table(triplet):
 
 def test_cli_chan_example_3_3(run_cli, tmp_path, chan_file):
     js, csv, plots = tmp_path / "m.json", tmp_path / "bt.csv", tmp_path / "plots"
-    res = run_cli("backtest", chan_file, "--assets", "EWC,EWA", "--model", "chan", "--delta", "1e-4",
-                  "--obs-var", "1e-3", "--strategy", "bands", "--entry", "1", "--exit", "1",
-                  "--json", js, "--out", csv, "--plot-dir", plots)
+    res = run_cli(
+        "backtest",
+        chan_file,
+        "--assets",
+        "EWC,EWA",
+        "--model",
+        "chan",
+        "--delta",
+        "1e-4",
+        "--obs-var",
+        "1e-3",
+        "--strategy",
+        "bands",
+        "--entry",
+        "1",
+        "--exit",
+        "1",
+        "--json",
+        js,
+        "--out",
+        csv,
+        "--plot-dir",
+        plots,
+    )
     assert res.exit_code == 0, res.stderr
     assert "IN-SAMPLE" in res.stdout and "26.23%" in res.stdout and "Sharpe 2.36" in res.stdout
     d = json.loads(js.read_text())
@@ -377,29 +410,58 @@ def test_cli_chan_example_3_3(run_cli, tmp_path, chan_file):
 
 def test_cli_static_linear_walk_forward(run_cli, tmp_path, chan_file):
     js = tmp_path / "wf.json"
-    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC,IGE", "--model", "static", "--strategy", "linear",
-                  "--walk-forward", "weekly", "--window", "250", "--cost-bps", "1", "--json", js)
+    res = run_cli(
+        "backtest",
+        chan_file,
+        "--assets",
+        "EWA,EWC,IGE",
+        "--model",
+        "static",
+        "--strategy",
+        "linear",
+        "--walk-forward",
+        "weekly",
+        "--window",
+        "250",
+        "--cost-bps",
+        "1",
+        "--json",
+        js,
+    )
     assert res.exit_code == 0, res.stderr
     d = json.loads(js.read_text())
     assert d["mode"] == "walk-forward" and "WALK-FORWARD" in res.stdout and d["cost_bps"] == 1.0
     assert d["half_life"] is not None and d["time_in_market"] > 0.9
 
 
-@pytest.mark.parametrize("extra", [
-    ["--model", "chan", "--strategy", "momentum"],
-    ["--model", "chan", "--entry", "1", "--exit", "2"],
-    ["--model", "chan", "--window", "250"],
-    ["--model", "chan", "--walk-forward", "weekly", "--window", "250", "--on-degenerate", "drop"],
-    ["--model", "static", "--delta", "1e-4"],
-    ["--model", "chan", "--walk-forward", "weekly"],
-    ["--model", "no_such_model.db"],
-    ["--model", "chan", "--assets", "EWC,NOPE"],
-    ["--model", "chan", "--cost-bps", "-3"],
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--model", "chan", "--strategy", "momentum"],
+        ["--model", "chan", "--entry", "1", "--exit", "2"],
+        ["--model", "chan", "--window", "250"],
+        ["--model", "chan", "--walk-forward", "weekly", "--window", "250", "--on-degenerate", "drop"],
+        ["--model", "static", "--delta", "1e-4"],
+        ["--model", "chan", "--walk-forward", "weekly"],
+        ["--model", "no_such_model.db"],
+        ["--model", "chan", "--assets", "EWC,NOPE"],
+        ["--model", "chan", "--cost-bps", "-3"],
+    ],
+)
 def test_cli_bad_options_exit_2_without_outputs(run_cli, tmp_path, extra, chan_file):
     js, csv = tmp_path / "m.json", tmp_path / "bt.csv"
-    args = ["backtest", chan_file, *(["--assets", "EWC,EWA"] if "--assets" not in extra else []), *extra,
-            "--json", js, "--out", csv, "--plot-dir", tmp_path / "plots"]
+    args = [
+        "backtest",
+        chan_file,
+        *(["--assets", "EWC,EWA"] if "--assets" not in extra else []),
+        *extra,
+        "--json",
+        js,
+        "--out",
+        csv,
+        "--plot-dir",
+        tmp_path / "plots",
+    ]
     res = run_cli(*args)
     assert res.exit_code == 2, res.stdout + res.stderr
     assert res.stderr.strip().startswith("kalcoint: error:") or "Error" in res.stderr
@@ -442,19 +504,39 @@ def test_cli_saved_model_replays_after_its_last_date(run_cli, tmp_path, ewc_ewa,
 
 def test_progress_is_a_callback(triplet):
     calls = []
-    res = backtest(triplet.iloc[:300], "seed", walk_forward="weekly", window=250, iterations=20,
-                   progress=lambda done, total: calls.append((done, total)))
+    res = backtest(
+        triplet.iloc[:300],
+        "seed",
+        walk_forward="weekly",
+        window=250,
+        iterations=20,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     weeks = len(week_starts(triplet.index[:300], 250))
     assert calls == [(i, weeks) for i in range(1, weeks + 1)] and len(res.retunes) == weeks == 10
     calls.clear()
-    compare_backtests(triplet.iloc[:300], models=("static", "chan"), window=250,
-                      progress=lambda done, total: calls.append((done, total)))
+    compare_backtests(
+        triplet.iloc[:300],
+        models=("static", "chan"),
+        window=250,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(i, weeks) for i in range(1, weeks + 1)] + [(1, 1)]  # static: weekly; chan: one window
 
 
 def test_cli_errors_name_flags(run_cli, chan_file):
-    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC,IGE", "--model", "chan", "--walk-forward", "weekly",
-                  "--window", "10")
+    res = run_cli(
+        "backtest",
+        chan_file,
+        "--assets",
+        "EWA,EWC,IGE",
+        "--model",
+        "chan",
+        "--walk-forward",
+        "weekly",
+        "--window",
+        "10",
+    )
     assert res.exit_code == 2
     assert res.stderr.strip() == "kalcoint: error: --window 10 must be an integer >= 20 (trading days)"
     res = run_cli("backtest", chan_file, "--assets", "EWA,EWC", "--model", "chan", "--cost-bps", "-3")
@@ -465,8 +547,12 @@ def test_compare_backtests_long_layout(triplet):
     short = triplet.iloc[:320]
     wide = compare_backtests(short, models=("static", "chan"), window=250)
     long = compare_backtests(short, models=("static", "chan"), window=250, layout="long")
-    assert list(long.index) == [("static", "in-sample"), ("static", "walk-forward"),
-                                ("chan", "in-sample"), ("chan", "walk-forward")]
+    assert list(long.index) == [
+        ("static", "in-sample"),
+        ("static", "walk-forward"),
+        ("chan", "in-sample"),
+        ("chan", "walk-forward"),
+    ]
     for metric in METRIC_KEYS:
         assert long.loc[("chan", "walk-forward"), metric] == wide.loc["chan", f"{metric}_wf"]
         assert long.loc[("static", "in-sample"), metric] == wide.loc["static", f"{metric}_is"]

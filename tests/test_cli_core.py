@@ -33,8 +33,22 @@ def test_tune_json_keys_and_figures(run_cli, chan_file, tmp_path):
     res = run_cli("tune", chan_file, "--assets", TRIPLET, "--iterations", "2000", "--json", out)
     assert res.exit_code == 0, res.stderr
     d = json.loads(out.read_text())
-    for key in ("method", "assets", "alpha11", "obs_var", "state_var", "initial_state", "initial_cov",
-                "iterations", "converged", "loglik", "adf_pvalue", "elapsed_s", "degenerate", "degenerate_reasons"):
+    for key in (
+        "method",
+        "assets",
+        "alpha11",
+        "obs_var",
+        "state_var",
+        "initial_state",
+        "initial_cov",
+        "iterations",
+        "converged",
+        "loglik",
+        "adf_pvalue",
+        "elapsed_s",
+        "degenerate",
+        "degenerate_reasons",
+    ):
         assert key in d, key
     assert d["method"] == "seed" and d["iterations"] == 2000 and d["converged"] is False
     # the collapse of docs/method.md §9: Ve below 1e-20, alpha11 near zero
@@ -54,16 +68,32 @@ def test_tune_first_pass_and_tolerance(run_cli, chan_file, tmp_path):
     assert d["obs_var"] == pytest.approx(1.762644, rel=1e-6)
     assert d["state_var"][1:] == [0.0, 0.0]
     out2 = tmp_path / "t2.json"
-    assert run_cli("tune", chan_file, "--assets", TRIPLET, "--fix-alpha11", "1", "--iterations", "1",
-                   "--json", out2).exit_code == 0
+    assert (
+        run_cli(
+            "tune", chan_file, "--assets", TRIPLET, "--fix-alpha11", "1", "--iterations", "1", "--json", out2
+        ).exit_code
+        == 0
+    )
     d2 = json.loads(out2.read_text())
     assert d2["alpha11"] == 1.0 and d2["state_var"] == [0.0, 0.0, 0.0]
 
 
 def test_filter_chan_csv_matches_library(run_cli, chan_file, tmp_path, ewa_ewc_ige):
     out = tmp_path / "f.csv"
-    res = run_cli("filter", chan_file, "--assets", "EWC,EWA", "--model", "chan", "--delta", "1e-4",
-                  "--obs-var", "1e-3", "--out", out)
+    res = run_cli(
+        "filter",
+        chan_file,
+        "--assets",
+        "EWC,EWA",
+        "--model",
+        "chan",
+        "--delta",
+        "1e-4",
+        "--obs-var",
+        "1e-3",
+        "--out",
+        out,
+    )
     assert res.exit_code == 0, res.stderr
     table = pd.read_csv(out)
     assert list(table.columns) == ["date", "beta_const", "beta_EWA", "innovation", "innovation_var", "spread"]
@@ -79,8 +109,9 @@ def test_filter_seed_state_var_option(run_cli, chan_file, tmp_path):
     out = tmp_path / "f.csv"
     res = run_cli("filter", chan_file, "--assets", TRIPLET, "--model", "chan", "--state-var", "1e-5", "--out", out)
     assert res.exit_code == 0
-    ref = kalman_filter(pd.read_csv(chan_file, index_col=0)[["EWA", "EWC", "IGE"]],
-                        StateSpaceModel.chan(3, state_var=1e-5))
+    ref = kalman_filter(
+        pd.read_csv(chan_file, index_col=0)[["EWA", "EWC", "IGE"]], StateSpaceModel.chan(3, state_var=1e-5)
+    )
     np.testing.assert_allclose(pd.read_csv(out)["spread"], ref.spread, rtol=1e-9)
 
 
@@ -93,13 +124,32 @@ def test_filter_seed_state_var_option(run_cli, chan_file, tmp_path):
         (["tune", "{chan}", "--assets", TRIPLET, "--method", "magic"], "--method"),
         (["tune", "{chan}", "--assets", TRIPLET, "--tol", "-1"], "--tol"),
         (["filter", "{chan}", "--assets", TRIPLET, "--model", "nothing.db", "--out", "{tmp}/o.csv"], "--model"),
-        (["filter", "{chan}", "--assets", TRIPLET, "--model", "chan", "--delta", "1e-4", "--state-var", "1e-5",
-          "--out", "{tmp}/o.csv"], "either --delta or --state-var"),
-        (["filter", "{chan}", "--assets", TRIPLET, "--model", "chan", "--delta", "2", "--out", "{tmp}/o.csv"],
-         "--delta"),
+        (
+            [
+                "filter",
+                "{chan}",
+                "--assets",
+                TRIPLET,
+                "--model",
+                "chan",
+                "--delta",
+                "1e-4",
+                "--state-var",
+                "1e-5",
+                "--out",
+                "{tmp}/o.csv",
+            ],
+            "either --delta or --state-var",
+        ),
+        (
+            ["filter", "{chan}", "--assets", TRIPLET, "--model", "chan", "--delta", "2", "--out", "{tmp}/o.csv"],
+            "--delta",
+        ),
         (["johansen", "{chan}", "--assets", "EWA,EDC"], "EDC"),
-        (["compare", "{chan}", "--assets", TRIPLET, "--train-fraction", "0.99", "--json", "{tmp}/o.json"],
-         "--train-fraction"),
+        (
+            ["compare", "{chan}", "--assets", TRIPLET, "--train-fraction", "0.99", "--json", "{tmp}/o.json"],
+            "--train-fraction",
+        ),
     ],
 )
 def test_errors_are_one_line_exit_2_no_output(run_cli, chan_file, tmp_path, args, needle):
@@ -115,8 +165,7 @@ def test_errors_are_one_line_exit_2_no_output(run_cli, chan_file, tmp_path, args
 def test_compare_rows_and_figures(run_cli, chan_file, tmp_path):
     out = tmp_path / "c.json"
     plots = tmp_path / "plots"
-    res = run_cli("compare", chan_file, "--assets", TRIPLET, "--iterations", "2000", "--json", out,
-                  "--plot-dir", plots)
+    res = run_cli("compare", chan_file, "--assets", TRIPLET, "--iterations", "2000", "--json", out, "--plot-dir", plots)
     assert res.exit_code == 0, res.stderr
     d = json.loads(out.read_text())
     assert set(d) >= {"assets", "johansen", "rows"}

@@ -1,8 +1,11 @@
-"""Johansen, ADF and half-life.
+"""Johansen, ADF, MacKinnon tables and half-life.
 
 Oracles: Chan's published Johansen figures (Algorithmic Trading, ex. 2.7/2.8),
-statsmodels' ``adfuller`` for the fast ADF engine, and a plain least-squares ADF
-written below for series on which adfuller's uncentred design loses digits.
+statsmodels' ``coint_johansen`` for the compiled Johansen test on random baskets of
+every data file, statsmodels' ``adfuller`` for the fast ADF engine, statsmodels'
+``mackinnonp``/``mackinnoncrit``/``c_sja``/``c_sjt`` for the tables in the package, and
+a plain least-squares ADF written below for series on which adfuller's uncentred
+design loses digits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tsa.adfvalues import mackinnoncrit as sm_mackinnoncrit
+from statsmodels.tsa.adfvalues import mackinnonp as sm_mackinnonp
+from statsmodels.tsa.adfvalues import tau_2010s
+from statsmodels.tsa.coint_tables import c_sja, c_sjt
 from statsmodels.tsa.stattools import adfuller
+from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 import kalcoint.cointegration as coint
 from kalcoint.cointegration import AdfResult, JohansenResult, adf, half_life, johansen
@@ -165,6 +173,69 @@ def test_johansen_refuses_bad_panels(prices: np.ndarray, error: type, words: str
         johansen(prices)
 
 
+def _random_baskets(path: Path, count: int, seed: int) -> list[tuple[np.ndarray, int, int]]:
+    """(prices, det_order, k_ar_diff) for ``count`` random baskets of 2-4 columns of a data file."""
+    frame = pd.read_csv(path, index_col=0, parse_dates=True).select_dtypes("number")
+    rng = np.random.default_rng(seed)
+    baskets = []
+    while len(baskets) < count:
+        cols = list(rng.choice(frame.columns, size=int(rng.integers(2, 5)), replace=False))
+        prices = frame[cols].dropna().to_numpy()
+        if prices.shape[0] >= 100 and np.all(np.ptp(prices, axis=0) > 0):
+            baskets.append((prices, int(rng.integers(-1, 2)), int(rng.integers(0, 3))))
+    return baskets
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.csv")), ids=lambda p: p.stem)
+def test_johansen_equals_statsmodels_on_random_baskets(path: Path) -> None:
+    for prices, det_order, k_ar_diff in _random_baskets(path, 25, seed=13):
+        ours = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = coint_johansen(prices, det_order, k_ar_diff)
+        np.testing.assert_allclose(ours.eigenvalues, ref.eig, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(ours.trace_stat, ref.lr1, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(ours.max_eig_stat, ref.lr2, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(ours.weights, ref.evec[:, 0], rtol=0, atol=1e-10 * np.max(np.abs(ref.evec)))
+        # the other eigenvectors' signs are LAPACK's choice in statsmodels: equal up to sign
+        np.testing.assert_allclose(
+            ours.eigenvectors * np.sign(ours.eigenvectors[0] * ref.evec[0]),
+            ref.evec,
+            rtol=0,
+            atol=1e-8 * np.max(np.abs(ref.evec)),
+        )
+        np.testing.assert_array_equal(ours.trace_crit, ref.cvt)
+        np.testing.assert_array_equal(ours.max_eig_crit, ref.cvm)
+
+
+@pytest.mark.parametrize("det_order", [-1, 0, 1])
+def test_johansen_critical_value_tables_equal_statsmodels(det_order: int) -> None:
+    for k in range(1, 13):
+        trace = coint.johansen_critical_values(k, det_order, "trace")
+        max_eig = coint.johansen_critical_values(k, det_order, "max_eig")
+        np.testing.assert_array_equal(trace, [c_sjt(k - r, det_order) for r in range(k)])
+        np.testing.assert_array_equal(max_eig, [c_sja(k - r, det_order) for r in range(k)])
+
+
+@pytest.mark.parametrize("regression", ["c", "n", "ct", "ctt"])
+def test_mackinnon_tables_equal_statsmodels(regression: str) -> None:
+    for n_series in range(1, 7):
+        for stat in np.linspace(-30.0, 6.0, 1441):
+            ref = sm_mackinnonp(stat, regression=regression, N=n_series)
+            ours = coint.mackinnonp(stat, regression=regression, N=n_series)
+            assert abs(ours - ref) <= 1e-12 and abs(ours - ref) <= 1e-12 * ref + 1e-300
+    for n_series in range(1, len(tau_2010s[regression]) + 1):
+        for nobs in (np.inf, 25, 100, 1500):
+            np.testing.assert_allclose(
+                coint.mackinnoncrit(n_series, regression, nobs),
+                sm_mackinnoncrit(n_series, regression, nobs),
+                rtol=0,
+                atol=1e-12,
+            )
+    with pytest.raises(KalcointError, match="N=7"):
+        coint.mackinnonp(-3.0, regression=regression, N=7)
+
+
 def test_johansen_refuses_bad_options(chan_prices: pd.DataFrame) -> None:
     with pytest.raises(KalcointError, match="det_order"):
         johansen(chan_prices, det_order=2)
@@ -176,9 +247,14 @@ def test_johansen_refuses_bad_options(chan_prices: pd.DataFrame) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("triplet", [("EWA", "EWC", "IGE"), ("EWC", "EWA", "IGE"), ("SPY", "IWM", "MDY"), ("GLD", "GDX", "USO"), ("XLE", "XLB", "XME")])
+@pytest.mark.parametrize(
+    "triplet",
+    [("EWA", "EWC", "IGE"), ("EWC", "EWA", "IGE"), ("SPY", "IWM", "MDY"), ("GLD", "GDX", "USO"), ("XLE", "XLB", "XME")],
+)
 @pytest.mark.parametrize("autolag", ["AIC", None])
-def test_adf_matches_statsmodels_on_johansen_portfolios(etfs: pd.DataFrame, triplet: tuple, autolag: str | None) -> None:
+def test_adf_matches_statsmodels_on_johansen_portfolios(
+    etfs: pd.DataFrame, triplet: tuple, autolag: str | None
+) -> None:
     prices = etfs[list(triplet)].dropna()
     y_port = johansen(prices).portfolio(prices)
     assert_matches_statsmodels(y_port, autolag=autolag)
@@ -207,7 +283,9 @@ SERIES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SERIES))
-@pytest.mark.parametrize(("autolag", "maxlag"), [("AIC", None), ("BIC", None), (None, None), (None, 0), (None, 2), ("AIC", 3)])
+@pytest.mark.parametrize(
+    ("autolag", "maxlag"), [("AIC", None), ("BIC", None), (None, None), (None, 0), (None, 2), ("AIC", 3)]
+)
 def test_adf_matches_statsmodels_on_synthetic_series(name: str, autolag: str | None, maxlag: int | None) -> None:
     assert_matches_statsmodels(SERIES[name], autolag=autolag, maxlag=maxlag)
 
@@ -323,10 +401,12 @@ def test_adf_t_stat_autolag_and_statsmodels_engine() -> None:
     x = SERIES["ar1_0.95"]
     stat, pvalue, lags, nobs = statsmodels_adf(x, autolag="t-stat")
     res = adf(x, autolag="t-stat")
-    assert (res.stat, res.pvalue, res.lags, res.nobs) == (stat, pvalue, lags, nobs)
+    assert (res.stat, res.lags, res.nobs) == (stat, lags, nobs)
+    assert res.pvalue == pytest.approx(pvalue, rel=1e-12, abs=1e-15)  # kalcoint's MacKinnon tables
     res = adf(x, engine="statsmodels")
     stat, pvalue, lags, nobs = statsmodels_adf(x, autolag="AIC")
-    assert (res.stat, res.pvalue, res.lags, res.nobs) == (stat, pvalue, lags, nobs)
+    assert (res.stat, res.lags, res.nobs) == (stat, lags, nobs)
+    assert res.pvalue == pytest.approx(pvalue, rel=1e-12, abs=1e-15)
 
 
 # ---------------------------------------------------------------- ADF: refusals

@@ -217,7 +217,11 @@ def test_roundtrip_iso_with_utc_offsets(tmp_path: Path, reference: pd.DataFrame)
 @pytest.mark.parametrize("by_ticker", [True, False])
 @pytest.mark.parametrize(
     "header, order",  # order: where each output column comes from in (date, ticker, close)
-    [(["date", "ticker", "close"], [0, 1, 2]), (["Symbol", "Date", "Adj Close"], [1, 0, 2]), (["Date", "TICKER", "Price"], [0, 1, 2])],
+    [
+        (["date", "ticker", "close"], [0, 1, 2]),
+        (["Symbol", "Date", "Adj Close"], [1, 0, 2]),
+        (["Date", "TICKER", "Price"], [0, 1, 2]),
+    ],
 )
 def test_roundtrip_long_csv(
     tmp_path: Path, reference: pd.DataFrame, header: list[str], order: list[int], by_ticker: bool
@@ -243,16 +247,26 @@ def test_yfinance_all_assets_takes_close_only(tmp_path: Path, reference: pd.Data
 def test_roundtrip_parquet_variants(tmp_path: Path, reference: pd.DataFrame) -> None:
     rows = chan_slice(ASSETS)
     wide = pd.DataFrame(
-        {"Date": [r[0] for r in rows[1:]], **{a: [float(r[j + 1]) if r[j + 1] else np.nan for r in rows[1:]] for j, a in enumerate(ASSETS)}}
+        {
+            "Date": [r[0] for r in rows[1:]],
+            **{a: [float(r[j + 1]) if r[j + 1] else np.nan for r in rows[1:]] for j, a in enumerate(ASSETS)},
+        }
     )
     frames = {
         "wide_str_dates.parquet": wide,
         "wide_datetime_index.pq": wide.assign(Date=pd.to_datetime(wide["Date"])).set_index("Date"),
         "wide_date_objects.parquet": wide.assign(Date=[date.fromisoformat(d) for d in wide["Date"]]),
-        "wide_unnamed_index.data": wide.set_index(pd.DatetimeIndex(wide["Date"])).drop(columns="Date").rename_axis(None),
+        "wide_unnamed_index.data": wide.set_index(pd.DatetimeIndex(wide["Date"]))
+        .drop(columns="Date")
+        .rename_axis(None),
         "long.parquet": wide.melt(id_vars="Date", var_name="Ticker", value_name="Close").dropna(),
-        "yfinance.parquet": pd.concat({"Close": wide.set_index(pd.DatetimeIndex(wide["Date"], name="Date")).drop(columns="Date"),
-                                       "High": wide.set_index(pd.DatetimeIndex(wide["Date"], name="Date")).drop(columns="Date") + 1}, axis=1),
+        "yfinance.parquet": pd.concat(
+            {
+                "Close": wide.set_index(pd.DatetimeIndex(wide["Date"], name="Date")).drop(columns="Date"),
+                "High": wide.set_index(pd.DatetimeIndex(wide["Date"], name="Date")).drop(columns="Date") + 1,
+            },
+            axis=1,
+        ),
     }
     for name, frame in frames.items():
         frame.to_parquet(tmp_path / name)
@@ -315,7 +329,9 @@ def test_error_binary_and_fake_parquet(tmp_path: Path) -> None:
 
 
 def test_error_unknown_ticker_lists_close_matches() -> None:
-    msg = one_line_error(["chan_etf_close.csv", "unknown ticker 'EWQQ'", "EWQ"], lambda: load_prices(CHAN, ["EWA", "EWQQ"]))
+    msg = one_line_error(
+        ["chan_etf_close.csv", "unknown ticker 'EWQQ'", "EWQ"], lambda: load_prices(CHAN, ["EWA", "EWQQ"])
+    )
     assert "67 price columns" in msg
     one_line_error(["unknown ticker 'ZZZZZZ'", "BGU, BGZ"], lambda: load_prices(CHAN, ["EWA", "ZZZZZZ"]))
 
@@ -363,16 +379,27 @@ def test_error_unsorted_dates(tmp_path: Path) -> None:
     rows = chan_slice(["EWA", "EWC"], 60)
     rows[40], rows[41] = rows[41], rows[40]
     path = write_csv(tmp_path / "unsorted.csv", rows)
-    one_line_error(["unsorted.csv", "'Date'", "not ascending", rows[41][0], rows[40][0]], lambda: load_prices(path, ["EWA", "EWC"]))
+    one_line_error(
+        ["unsorted.csv", "'Date'", "not ascending", rows[41][0], rows[40][0]], lambda: load_prices(path, ["EWA", "EWC"])
+    )
 
 
 def test_error_long_duplicate_and_unsorted(tmp_path: Path) -> None:
     rows = [["date", "ticker", "close"], ["2020-01-02", "A", "1"], ["2020-01-02", "B", "2"], ["2020-01-02", "A", "1.5"]]
-    one_line_error(["l.csv", "duplicate date 2020-01-02", "'A'"], lambda: load_prices(write_csv(tmp_path / "l.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["l.csv", "duplicate date 2020-01-02", "'A'"],
+        lambda: load_prices(write_csv(tmp_path / "l.csv", rows), ["A", "B"]),
+    )
     rows = [["date", "ticker", "close"], ["2020-01-03", "A", "1"], ["2020-01-02", "A", "2"], ["2020-01-02", "B", "2"]]
-    one_line_error(["m.csv", "not ascending", "2020-01-02", "'A'"], lambda: load_prices(write_csv(tmp_path / "m.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["m.csv", "not ascending", "2020-01-02", "'A'"],
+        lambda: load_prices(write_csv(tmp_path / "m.csv", rows), ["A", "B"]),
+    )
     rows = [["date", "ticker", "close"], ["2020-01-03", "", "1"], ["2020-01-02", "B", "2"]]
-    one_line_error(["n.csv", "'ticker'", "empty ticker", "row 1"], lambda: load_prices(write_csv(tmp_path / "n.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["n.csv", "'ticker'", "empty ticker", "row 1"],
+        lambda: load_prices(write_csv(tmp_path / "n.csv", rows), ["A", "B"]),
+    )
 
 
 def test_error_gap_and_ffill(tmp_path: Path) -> None:
@@ -381,7 +408,10 @@ def test_error_gap_and_ffill(tmp_path: Path) -> None:
     rows[45][3] = ""
     rows[45][2] = ""
     path = write_csv(tmp_path / "gap.csv", rows)
-    msg = one_line_error(["gap.csv", "'EWC'", rows[30][0], "2 more gaps", "fill='ffill'"], lambda: load_prices(path, ["EWA", "EWC", "IGE"]))
+    msg = one_line_error(
+        ["gap.csv", "'EWC'", rows[30][0], "2 more gaps", "fill='ffill'"],
+        lambda: load_prices(path, ["EWA", "EWC", "IGE"]),
+    )
     assert "missing price" in msg
     df = load_prices(path, ["EWA", "EWC", "IGE"], fill="ffill")
     assert df.attrs["filled"] == 3
@@ -401,16 +431,24 @@ def test_error_trailing_gap(tmp_path: Path) -> None:
 def test_error_negative_prices_in_chan(ticker: str) -> None:
     dates, values = oracle(CHAN, [ticker])
     first_bad = dates[int(np.argmax(values[:, 0] <= 0))]
-    msg = one_line_error(["chan_etf_close.csv", f"'{ticker}'", first_bad, "non-positive"], lambda: load_prices(CHAN, ["EWA", ticker]))
+    msg = one_line_error(
+        ["chan_etf_close.csv", f"'{ticker}'", first_bad, "non-positive"], lambda: load_prices(CHAN, ["EWA", ticker])
+    )
     assert {"EDC": "2009-03-02", "MWJ": "2009-03-02", "SMN": "2008-06-17"}[ticker] in msg
 
 
 def test_error_zero_and_infinite_price(tmp_path: Path) -> None:
     rows = chan_slice(["EWA", "EWC"], 60)
     rows[33][2] = "0"
-    one_line_error(["z.csv", "'EWC'", rows[33][0], "non-positive price 0"], lambda: load_prices(write_csv(tmp_path / "z.csv", rows), ["EWA", "EWC"]))
+    one_line_error(
+        ["z.csv", "'EWC'", rows[33][0], "non-positive price 0"],
+        lambda: load_prices(write_csv(tmp_path / "z.csv", rows), ["EWA", "EWC"]),
+    )
     rows[33][2] = "inf"
-    one_line_error(["i.csv", "'EWC'", rows[33][0], "non-finite"], lambda: load_prices(write_csv(tmp_path / "i.csv", rows), ["EWA", "EWC"]))
+    one_line_error(
+        ["i.csv", "'EWC'", rows[33][0], "non-finite"],
+        lambda: load_prices(write_csv(tmp_path / "i.csv", rows), ["EWA", "EWC"]),
+    )
 
 
 def test_error_constant_column(tmp_path: Path) -> None:
@@ -443,11 +481,20 @@ def test_error_unparseable_date(tmp_path: Path, bad: str, expect: str) -> None:
 
 def test_error_first_date_and_day_first(tmp_path: Path) -> None:
     rows = [["Date", "A", "B"], ["26.04.2006", "1", "2"]]
-    one_line_error(["a.csv", "'Date'", "'26.04.2006'", "day-first"], lambda: load_prices(write_csv(tmp_path / "a.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["a.csv", "'Date'", "'26.04.2006'", "day-first"],
+        lambda: load_prices(write_csv(tmp_path / "a.csv", rows), ["A", "B"]),
+    )
     rows = [["Date", "A", "B"], ["12/1/2006", "1", "2"], ["13/1/2006", "1.1", "2.2"]]
-    one_line_error(["b.csv", "unparseable '13/1/2006'", "data row 2"], lambda: load_prices(write_csv(tmp_path / "b.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["b.csv", "unparseable '13/1/2006'", "data row 2"],
+        lambda: load_prices(write_csv(tmp_path / "b.csv", rows), ["A", "B"]),
+    )
     rows = [["Date", "A", "B"], ["11/1/2006", "1", "2"], ["12/1/2006", "1.1", "2.2"], ["1/2/2006", "1.2", "2.3"]]
-    one_line_error(["c.csv", "not ascending", "2006-01-02", "2006-12-01"], lambda: load_prices(write_csv(tmp_path / "c.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["c.csv", "not ascending", "2006-01-02", "2006-12-01"],
+        lambda: load_prices(write_csv(tmp_path / "c.csv", rows), ["A", "B"]),
+    )
 
 
 @pytest.mark.parametrize("bad", ["12,5", "abc", "$30.10"])
@@ -455,19 +502,29 @@ def test_error_non_numeric_cell(tmp_path: Path, bad: str) -> None:
     rows = chan_slice(["EWA", "EWC"], 60)
     rows[44][2] = bad
     path = write_csv(tmp_path / "num.csv", rows)
-    one_line_error(["num.csv", "'EWC'", rows[44][0], repr(bad), "non-numeric"], lambda: load_prices(path, ["EWA", "EWC"]))
+    one_line_error(
+        ["num.csv", "'EWC'", rows[44][0], repr(bad), "non-numeric"], lambda: load_prices(path, ["EWA", "EWC"])
+    )
 
 
 def test_error_no_common_period_and_empty_column(tmp_path: Path) -> None:
-    rows = [["Date", "A", "B"]] + [[f"2020-01-{d:02d}", "1" if d < 10 else "", "" if d < 10 else "2"] for d in range(1, 20)]
-    one_line_error(["p.csv", "'B'", "2020-01-10", "common period"], lambda: load_prices(write_csv(tmp_path / "p.csv", rows), ["A", "B"]))
+    rows = [["Date", "A", "B"]] + [
+        [f"2020-01-{d:02d}", "1" if d < 10 else "", "" if d < 10 else "2"] for d in range(1, 20)
+    ]
+    one_line_error(
+        ["p.csv", "'B'", "2020-01-10", "common period"],
+        lambda: load_prices(write_csv(tmp_path / "p.csv", rows), ["A", "B"]),
+    )
     rows = [["Date", "A", "B"]] + [[f"2020-01-{d:02d}", "1", ""] for d in range(1, 20)]
     one_line_error(["q.csv", "'B'", "no prices"], lambda: load_prices(write_csv(tmp_path / "q.csv", rows), ["A", "B"]))
 
 
 def test_error_ragged_first_row(tmp_path: Path) -> None:
     rows = [["Date", "A", "B"], ["2020-01-01", "1", "2", "3"], ["2020-01-02", "1", "2"]]
-    one_line_error(["r.csv", "header has 3 fields", "first data row has 4"], lambda: load_prices(write_csv(tmp_path / "r.csv", rows), ["A", "B"]))
+    one_line_error(
+        ["r.csv", "header has 3 fields", "first data row has 4"],
+        lambda: load_prices(write_csv(tmp_path / "r.csv", rows), ["A", "B"]),
+    )
 
 
 def test_error_yfinance_without_close(tmp_path: Path) -> None:

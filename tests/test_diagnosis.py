@@ -138,9 +138,11 @@ def test_metrics_match_their_definitions(values):
     q = result.innovation_var
     assert d.metrics["state_share"] == pytest.approx(np.mean(1.0 - model.obs_var / q), rel=1e-12)
     assert d.metrics["obs_var_ratio"] == pytest.approx(0.02 / scale, rel=1e-12)
-    drift = [values.shape[0] * 0.01 / scale,
-             values.shape[0] * 1e-5 * np.mean(values[:, 1] ** 2) / scale,
-             values.shape[0] * 1e-5 * np.mean(values[:, 2] ** 2) / scale]
+    drift = [
+        values.shape[0] * 0.01 / scale,
+        values.shape[0] * 1e-5 * np.mean(values[:, 1] ** 2) / scale,
+        values.shape[0] * 1e-5 * np.mean(values[:, 2] ** 2) / scale,
+    ]
     assert d.metrics["drift_ratio"] == pytest.approx(drift, rel=1e-12)
     assert d.metrics["level_half_life"] == pytest.approx(math.log(0.5) / math.log(0.97), rel=1e-12)
     assert level_half_life(0.0) == 0.0 and level_half_life(-0.5) == pytest.approx(1.0)

@@ -81,10 +81,18 @@ def test_two_steps_by_hand_exact():
     np.testing.assert_allclose(res.filtered_cov[1], np.array(P_post, dtype=float), rtol=1e-14)
 
 
-SMALL = np.array([
-    [10.0, 4.0, 7.5], [10.6, 4.2, 7.4], [10.2, 4.1, 7.9], [11.1, 4.4, 8.1],
-    [11.0, 4.6, 7.7], [11.8, 4.5, 8.3], [12.3, 4.9, 8.0], [11.9, 4.8, 8.6],
-])
+SMALL = np.array(
+    [
+        [10.0, 4.0, 7.5],
+        [10.6, 4.2, 7.4],
+        [10.2, 4.1, 7.9],
+        [11.1, 4.4, 8.1],
+        [11.0, 4.6, 7.7],
+        [11.8, 4.5, 8.3],
+        [12.3, 4.9, 8.0],
+        [11.9, 4.8, 8.6],
+    ]
+)
 
 
 @pytest.mark.parametrize("k", [2, 3])
@@ -93,8 +101,15 @@ def test_small_series_matches_reference(k):
     model = StateSpaceModel(0.8, 0.5, [0.3, 0.01, 0.02][:k], [0.5, 1.5, -0.2][:k], [2.0, 0.4, 0.3][:k])
     res = kalman_filter(prices, model)
     y, X = observations(prices)
-    ref = ref_filter(y, X, np.diag(model.transition), np.diag(model.state_var), model.obs_var,
-                     model.initial_state, np.diag(model.initial_cov))
+    ref = ref_filter(
+        y,
+        X,
+        np.diag(model.transition),
+        np.diag(model.state_var),
+        model.obs_var,
+        model.initial_state,
+        np.diag(model.initial_cov),
+    )
     assert_matches_reference(res, ref)
     assert res.filtered_state[-1, 0] == pytest.approx(ref.b_filt[-1, 0], rel=RTOL)
 
@@ -149,8 +164,16 @@ def test_continuing_from_start_equals_one_long_run():
     assert head.loglik + tail.loglik == pytest.approx(whole.loglik, rel=1e-13)
     # the reference, continued the same way
     y, X = observations(prices.to_numpy()[cut:])
-    ref = ref_filter(y, X, np.diag(model.transition), np.diag(model.state_var), model.obs_var,
-                     head.filtered_state[-1], head.filtered_cov[-1], predict_first=True)
+    ref = ref_filter(
+        y,
+        X,
+        np.diag(model.transition),
+        np.diag(model.state_var),
+        model.obs_var,
+        head.filtered_state[-1],
+        head.filtered_cov[-1],
+        predict_first=True,
+    )
     assert_matches_reference(tail, ref)
 
 

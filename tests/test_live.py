@@ -36,8 +36,9 @@ N0 = 500  # rows of the tuning sample
 def prices() -> pd.DataFrame:
     from kalcoint.data import load_prices
 
-    return load_prices(Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv",
-                       ["EWA", "EWC", "IGE"])
+    return load_prices(
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv", ["EWA", "EWC", "IGE"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +72,15 @@ def reference(prices: pd.DataFrame, model, n: int):
     p = prices.to_numpy()[:n]
     X = p.copy()
     X[:, 0] = 1.0
-    return ref_filter(p[:, 0], X, np.diag(model.transition), np.diag(model.state_var), model.obs_var,
-                      model.initial_state, np.diag(model.initial_cov))
+    return ref_filter(
+        p[:, 0],
+        X,
+        np.diag(model.transition),
+        np.diag(model.state_var),
+        model.obs_var,
+        model.initial_state,
+        np.diag(model.initial_cov),
+    )
 
 
 def integrity(path: Path) -> str:
@@ -100,8 +108,7 @@ def test_saved_file_holds_the_tuned_model_and_its_sample(base_file, tuned, price
     h = m.history()
     assert (h["kind"] == "tune").all() and len(h) == N0 and list(h["step"]) == list(range(1, N0 + 1))
     np.testing.assert_array_equal(h[["EWA", "EWC", "IGE"]].to_numpy(), prices.iloc[:N0].to_numpy())
-    np.testing.assert_array_equal(h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(),
-                                  tuned.result.filtered_state)
+    np.testing.assert_array_equal(h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), tuned.result.filtered_state)
     np.testing.assert_array_equal(h["innovation"], tuned.result.innovation)
     # units over the sample: Chan's bands rule from flat, as kalcoint.strategy.bands
     np.testing.assert_array_equal(h["units"], bands(tuned.result.innovation, np.sqrt(tuned.result.innovation_var)))
@@ -391,8 +398,9 @@ class Workers:
             job["rows"], job["model"] = str(csv), str(job["model"])
         driver = tmp_path / "driver.py"
         driver.write_text(DRIVER)
-        self.proc = subprocess.Popen([sys.executable, str(driver), json.dumps(jobs)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(driver), json.dumps(jobs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self.lines: dict[str, list[str]] = {job["tag"]: [] for job in jobs}
         self.pid = {tag: int(self.expect(tag, "PID").split()[1]) for tag in self.lines}
 
@@ -449,8 +457,12 @@ def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, 
     paths = {label: tmp_path / f"kill_{label}.db" for label in live.UPDATE_STATEMENTS}
     for path in paths.values():
         shutil.copyfile(base_file, path)
-    w = workers([{"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
-                 for i, label in enumerate(live.UPDATE_STATEMENTS)])
+    w = workers(
+        [
+            {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
+            for i, label in enumerate(live.UPDATE_STATEMENTS)
+        ]
+    )
     journals = {}
     for label, path in paths.items():
         assert w.expect(label, "AT") == f"AT {label}"
@@ -481,8 +493,12 @@ def test_sigkill_at_random_moments_of_update_loops(base_file, tmp_path, prices, 
     paths = {f"loop{s}": tmp_path / f"loop{s}.db" for s in range(4)}
     for path in paths.values():
         shutil.copyfile(base_file, path)
-    w = workers([{"tag": tag, "mode": "loop", "model": path, "frame": prices.iloc[N0 : N0 + 300], "arg": str(s)}
-                 for s, (tag, path) in enumerate(paths.items())])
+    w = workers(
+        [
+            {"tag": tag, "mode": "loop", "model": path, "frame": prices.iloc[N0 : N0 + 300], "arg": str(s)}
+            for s, (tag, path) in enumerate(paths.items())
+        ]
+    )
     for tag in paths:
         w.expect(tag, f"COMMITTED {int(rng.integers(3, 12))}")
         time.sleep(float(rng.uniform(0.0, 0.01)))
@@ -497,8 +513,7 @@ def test_sigkill_at_random_moments_of_update_loops(base_file, tmp_path, prices, 
         np.testing.assert_allclose(m.state, batch.filtered_state[-1], atol=1e-9)
         np.testing.assert_allclose(h["innovation"], batch.innovation, atol=1e-9)
         m.update(prices.iloc[n : n + 1])  # and the model continues from there
-        np.testing.assert_allclose(m.state, kalman_filter(prices.iloc[: n + 1], m.model).filtered_state[-1],
-                                   atol=1e-9)
+        np.testing.assert_allclose(m.state, kalman_filter(prices.iloc[: n + 1], m.model).filtered_state[-1], atol=1e-9)
 
 
 @pytest.mark.slow
@@ -507,12 +522,14 @@ def test_two_updates_at_once_wait_or_fail_clearly(model_file, tmp_path, prices, 
     refused after re-validating under the lock; D (the next row) waits then applies."""
     flag, go = tmp_path / "release", tmp_path / "go"
     row_a, row_d = prices.iloc[N0 : N0 + 1], prices.iloc[N0 + 1 : N0 + 2]
-    w = workers([
-        {"tag": "A", "mode": "hold", "model": model_file, "frame": row_a, "arg": str(flag)},
-        {"tag": "B", "mode": "wait", "model": model_file, "frame": row_a, "arg": "0.3", "go": str(go)},
-        {"tag": "C", "mode": "wait", "model": model_file, "frame": row_a, "arg": "60", "go": str(go)},
-        {"tag": "D", "mode": "wait", "model": model_file, "frame": row_d, "arg": "60", "go": str(go)},
-    ])
+    w = workers(
+        [
+            {"tag": "A", "mode": "hold", "model": model_file, "frame": row_a, "arg": str(flag)},
+            {"tag": "B", "mode": "wait", "model": model_file, "frame": row_a, "arg": "0.3", "go": str(go)},
+            {"tag": "C", "mode": "wait", "model": model_file, "frame": row_a, "arg": "60", "go": str(go)},
+            {"tag": "D", "mode": "wait", "model": model_file, "frame": row_d, "arg": "60", "go": str(go)},
+        ]
+    )
     w.expect("A", "LOCKED")  # A is inside its write transaction
     go.touch()
     for tag in "BCD":
@@ -602,14 +619,19 @@ def test_cli_tune_save_then_update_and_filter_model(run_cli, tmp_path, prices):
     assert run_cli("filter", train, "--model", model, "--out", out).exit_code == 0
     f = pd.read_csv(out)
     h = m.history()
-    np.testing.assert_allclose(f[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(),
-                               h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        f[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(),
+        h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(),
+        rtol=1e-9,
+        atol=1e-9,
+    )
     np.testing.assert_array_equal(h["units"], bands(h["innovation"], np.sqrt(h["innovation_var"]), 1.5, 0.5))
     new = tmp_path / "new.csv"
     prices.iloc[N0 : N0 + 2].to_csv(new)
     assert run_cli("update", model, "--prices", new).exit_code == 0
-    np.testing.assert_allclose(live.load_model(model).state,
-                               kalman_filter(prices.iloc[: N0 + 2], m.model).filtered_state[-1], atol=1e-9)
+    np.testing.assert_allclose(
+        live.load_model(model).state, kalman_filter(prices.iloc[: N0 + 2], m.model).filtered_state[-1], atol=1e-9
+    )
 
 
 def test_a_failed_save_leaves_no_file(tmp_path, tuned, prices, monkeypatch, base_file):
@@ -648,10 +670,16 @@ def retune_file(tmp_path_factory, prices) -> tuple[Path, int]:
     from kalcoint.tuning import tune
 
     end = week_end_row(prices, 600)
-    train = prices.iloc[:end + 1]
+    train = prices.iloc[: end + 1]
     path = tmp_path_factory.mktemp("retune") / "weekly.kcm"
-    live.save_model(path, tune(train.iloc[-W:], iterations=RETUNE_ITERATIONS), train, retune="weekly", window=W,
-                    iterations=RETUNE_ITERATIONS)
+    live.save_model(
+        path,
+        tune(train.iloc[-W:], iterations=RETUNE_ITERATIONS),
+        train,
+        retune="weekly",
+        window=W,
+        iterations=RETUNE_ITERATIONS,
+    )
     return path, end
 
 
@@ -661,8 +689,9 @@ def retune_reference(prices, retune_file):
     from kalcoint.backtest import backtest
 
     _, end = retune_file
-    return backtest(prices.iloc[end + 1 - W:end + 41], "seed", walk_forward="weekly", window=W,
-                    iterations=RETUNE_ITERATIONS)
+    return backtest(
+        prices.iloc[end + 1 - W : end + 41], "seed", walk_forward="weekly", window=W, iterations=RETUNE_ITERATIONS
+    )
 
 
 @pytest.mark.slow
@@ -671,12 +700,16 @@ def test_sigkill_during_an_update_that_retunes(retune_file, retune_reference, tm
     week (the re-estimation is in the batch): the file holds the old state or the new one, never
     a half-retuned one; feeding the remaining rows then ends equal to the walk-forward backtest."""
     base, end = retune_file
-    rows = prices.iloc[end + 1:end + 9]  # Monday ...: re-estimation before the first row, 8 rows
+    rows = prices.iloc[end + 1 : end + 9]  # Monday ...: re-estimation before the first row, 8 rows
     paths = {label: tmp_path / f"kill_{label}.kcm" for label in live.UPDATE_STATEMENTS}
     for path in paths.values():
         shutil.copyfile(base, path)
-    w = workers([{"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
-                 for i, label in enumerate(live.UPDATE_STATEMENTS)])
+    w = workers(
+        [
+            {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
+            for i, label in enumerate(live.UPDATE_STATEMENTS)
+        ]
+    )
     for label in paths:
         assert w.expect(label, "AT", timeout=300) == f"AT {label}"
         w.kill(label)
@@ -694,12 +727,13 @@ def test_sigkill_during_an_update_that_retunes(retune_file, retune_reference, tm
             assert m.steps == old.steps and len(versions) == 1 and m.version == 1, label
             np.testing.assert_array_equal(m.state, old.state)
             assert m.model.to_dict() == old.model.to_dict()
-        m.update(prices.iloc[end + 1:end + 41], since_last=True)
+        m.update(prices.iloc[end + 1 : end + 41], since_last=True)
         h = m.history()
         h = h[h["kind"] == "update"]
         np.testing.assert_array_equal(h["units"], ref.units, err_msg=label)
-        np.testing.assert_allclose(h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), ref.state, rtol=0,
-                                   atol=1e-9, err_msg=label)
+        np.testing.assert_allclose(
+            h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), ref.state, rtol=0, atol=1e-9, err_msg=label
+        )
         np.testing.assert_array_equal(h["version"], ref.version, err_msg=label)
 
 
@@ -708,12 +742,13 @@ def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, pric
     the CLI-saved model trades the walk-forward backtest's units."""
     end = week_end_row(prices, 600)
     train, model = tmp_path / "train.csv", tmp_path / "w.kcm"
-    prices.iloc[:end + 1].to_csv(train)
-    res = run_cli("tune", train, "--iterations", str(RETUNE_ITERATIONS), "--save", model, "--retune", "weekly",
-                  "--window", str(W))
+    prices.iloc[: end + 1].to_csv(train)
+    res = run_cli(
+        "tune", train, "--iterations", str(RETUNE_ITERATIONS), "--save", model, "--retune", "weekly", "--window", str(W)
+    )
     assert res.exit_code == 0, res.stderr
     new = tmp_path / "new.csv"
-    prices.iloc[end + 1:end + 41].to_csv(new)
+    prices.iloc[end + 1 : end + 41].to_csv(new)
     res = run_cli("update", model, "--prices", new)
     assert res.exit_code == 0, res.stderr
     assert "retune          version 2 (seed, window" in res.stdout
@@ -728,8 +763,14 @@ def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, pric
     last_day = prices.index[end + 40]
     assert s["version"] == int(retune_reference.version[-1]) == len(versions)
     options = s["retune"].pop("options")
-    assert s["retune"] == {"retune": "weekly", "window": W, "method": "seed", "iterations": RETUNE_ITERATIONS,
-                           "tol": None, "on_degenerate": "use"}
+    assert s["retune"] == {
+        "retune": "weekly",
+        "window": W,
+        "method": "seed",
+        "iterations": RETUNE_ITERATIONS,
+        "tol": None,
+        "on_degenerate": "use",
+    }
     assert {"residual": "posterior", "bm": "johansen", "fix_alpha11": None}.items() <= options.items()
     assert s["last_retune"]["id"] == len(versions)
     assert s["last_retune"]["effective_date"] == versions["effective_date"].iloc[-1]
@@ -745,17 +786,19 @@ def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, pric
     assert res.exit_code == 0, res.stderr
     assert f"version {len(versions) + 1} (seed, window" in res.stdout and "effective from the next row" in res.stdout
     after = live.load_model(model).versions()[-1]
-    assert (after.window_first, after.window_last) == (f"{prices.index[end + 41 - W]:%Y-%m-%d}",
-                                                       f"{last_day:%Y-%m-%d}")
+    assert (after.window_first, after.window_last) == (f"{prices.index[end + 41 - W]:%Y-%m-%d}", f"{last_day:%Y-%m-%d}")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--retune", "weekly"], "--retune weekly needs --window N"),
-    (["--retune", "weekly", "--window", "5"], "--window 5 must be an integer >= 20"),
-    (["--retune", "daily", "--window", "250"], "--retune daily is not one of never, weekly, monthly"),
-    (["--window", "250"], "--window N applies with --retune weekly"),
-    (["--retune", "weekly", "--window", "5000"], "--window 5000 is longer than the"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--retune", "weekly"], "--retune weekly needs --window N"),
+        (["--retune", "weekly", "--window", "5"], "--window 5 must be an integer >= 20"),
+        (["--retune", "daily", "--window", "250"], "--retune daily is not one of never, weekly, monthly"),
+        (["--window", "250"], "--window N applies with --retune weekly"),
+        (["--retune", "weekly", "--window", "5000"], "--window 5000 is longer than the"),
+    ],
+)
 def test_cli_tune_retune_options_refused_before_work(run_cli, tmp_path, args, message, chan_file):
     model = tmp_path / "m.kcm"
     res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--save", model, *args)
@@ -770,17 +813,30 @@ def test_keep_refuses_a_degenerate_first_tuning(tmp_path, prices):
 
     import dataclasses
 
-    tuned = dataclasses.replace(tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS), degenerate=True,
-                                degenerate_reasons=["scripted reason"])  # a TunedModel is immutable
+    tuned = dataclasses.replace(
+        tune(prices.iloc[:W], iterations=RETUNE_ITERATIONS), degenerate=True, degenerate_reasons=["scripted reason"]
+    )  # a TunedModel is immutable
     with pytest.raises(KalcointError, match="is degenerate \\(scripted reason\\) and on_degenerate='keep'"):
-        live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[:W], retune="weekly", window=W, on_degenerate="keep",
-                        iterations=RETUNE_ITERATIONS)
+        live.save_model(
+            tmp_path / "k.kcm",
+            tuned,
+            prices.iloc[:W],
+            retune="weekly",
+            window=W,
+            on_degenerate="keep",
+            iterations=RETUNE_ITERATIONS,
+        )
     assert not (tmp_path / "k.kcm").exists()
     with pytest.raises(KalcointError, match="must be tuned on the last 250 rows"):
-        live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[:W + 5], retune="weekly", window=W)
+        live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[: W + 5], retune="weekly", window=W)
     with pytest.raises(KalcointError, match="retune='weekly' needs a tuned model"):
-        live.save_model(tmp_path / "c.kcm", type("T", (), {"assets": ["a", "b"], "method": "chan"})(), prices,
-                        retune="weekly", window=W)
+        live.save_model(
+            tmp_path / "c.kcm",
+            type("T", (), {"assets": ["a", "b"], "method": "chan"})(),
+            prices,
+            retune="weekly",
+            window=W,
+        )
 
 
 def downgrade_to_schema_1(path: Path) -> None:
@@ -806,14 +862,14 @@ def test_a_schema_1_file_loads_as_retune_never_and_upgrades_on_update(model_file
     s = m.status()
     assert (s["version"], s["retune"]["retune"], s["next_retune"]) == (1, "never", None)
     assert (m.history()["version"] == 1).all()
-    m.update(prices.iloc[N0:N0 + 5])
+    m.update(prices.iloc[N0 : N0 + 5])
     con = sqlite3.connect(model_file)
     assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     assert con.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
     con.close()
     h = live.load_model(model_file).history()
     assert len(h) == N0 + 5 and (h["version"] == 1).all()
-    np.testing.assert_allclose(m.state, kalman_filter(prices.iloc[:N0 + 5], m.model).filtered_state[-1], atol=1e-9)
+    np.testing.assert_allclose(m.state, kalman_filter(prices.iloc[: N0 + 5], m.model).filtered_state[-1], atol=1e-9)
 
 
 # ---------------------------------------------------------------- defects found as a new user (issue 10, 6)
@@ -821,7 +877,7 @@ def test_a_schema_1_file_loads_as_retune_never_and_upgrades_on_update(model_file
 
 def test_cli_json_into_an_unwritable_place_is_refused_before_applying(run_cli, model_file, tmp_path, prices):
     new = tmp_path / "new.csv"
-    prices.iloc[N0:N0 + 1].to_csv(new)
+    prices.iloc[N0 : N0 + 1].to_csv(new)
     blocker = tmp_path / "D"
     blocker.write_text("a file where a directory should be")
     before = digest(model_file)
@@ -834,8 +890,7 @@ def test_cli_json_into_an_unwritable_place_is_refused_before_applying(run_cli, m
     assert res.exit_code == 0 and live.load_model(model_file).steps == N0 + 1
 
 
-def test_cli_output_failing_after_the_commit_has_its_own_exit_code(run_cli, model_file, tmp_path, prices,
-                                                                   monkeypatch):
+def test_cli_output_failing_after_the_commit_has_its_own_exit_code(run_cli, model_file, tmp_path, prices, monkeypatch):
     import kalcoint._io
     from kalcoint.cli.live import EXIT_OUTPUT_FAILED
 
@@ -844,7 +899,7 @@ def test_cli_output_failing_after_the_commit_has_its_own_exit_code(run_cli, mode
 
     monkeypatch.setattr(kalcoint._io, "write_json", disk_full)
     new = tmp_path / "new.csv"
-    prices.iloc[N0:N0 + 2].to_csv(new)
+    prices.iloc[N0 : N0 + 2].to_csv(new)
     res = run_cli("update", model_file, "--prices", new, "--json", tmp_path / "u.json")
     assert res.exit_code == EXIT_OUTPUT_FAILED == 3
     lines = [line for line in res.stderr.splitlines() if line.startswith("kalcoint: error:")]
@@ -863,16 +918,19 @@ def damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["pages", "truncated"])
-def test_cli_damaged_model_file_gives_one_line_and_is_untouched(run_cli, model_file, tmp_path, prices, how,
-                                                                chan_file):
+def test_cli_damaged_model_file_gives_one_line_and_is_untouched(run_cli, model_file, tmp_path, prices, how, chan_file):
     damage(model_file, how)
     before = digest(model_file)
     new = tmp_path / "new.csv"
-    prices.iloc[N0:N0 + 1].to_csv(new)
-    commands = [["status", model_file], ["update", model_file, "--prices", new],
-                ["history", model_file, "--out", tmp_path / "h.csv"], ["versions", model_file],
-                ["filter", chan_file, "--model", model_file, "--out", tmp_path / "f.csv"],
-                ["backtest", chan_file, "--model", model_file]]
+    prices.iloc[N0 : N0 + 1].to_csv(new)
+    commands = [
+        ["status", model_file],
+        ["update", model_file, "--prices", new],
+        ["history", model_file, "--out", tmp_path / "h.csv"],
+        ["versions", model_file],
+        ["filter", chan_file, "--model", model_file, "--out", tmp_path / "f.csv"],
+        ["backtest", chan_file, "--model", model_file],
+    ]
     for args in commands:
         res = run_cli(*args)
         assert res.exit_code == 2, (args[0], res.stderr)
@@ -884,7 +942,7 @@ def test_cli_damaged_model_file_gives_one_line_and_is_untouched(run_cli, model_f
 
 def test_cli_locked_and_damaged_files_say_what_they_are(run_cli, model_file, tmp_path, prices):
     new = tmp_path / "new.csv"
-    prices.iloc[N0:N0 + 1].to_csv(new)
+    prices.iloc[N0 : N0 + 1].to_csv(new)
     holder = sqlite3.connect(model_file, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another writer in the middle of its commit
     try:
@@ -893,8 +951,10 @@ def test_cli_locked_and_damaged_files_say_what_they_are(run_cli, model_file, tmp
         holder.execute("ROLLBACK")
         holder.close()
     assert res.exit_code == 2
-    assert res.stderr.strip() == (f"kalcoint: error: model file {model_file} is locked by another update (waited "
-                                  "--lock-timeout 0.2 s); try again when it has finished")
+    assert res.stderr.strip() == (
+        f"kalcoint: error: model file {model_file} is locked by another update (waited "
+        "--lock-timeout 0.2 s); try again when it has finished"
+    )
     truncated = tmp_path / "t.kcm"
     shutil.copyfile(model_file, truncated)
     damage(truncated, "truncated")
@@ -905,7 +965,7 @@ def test_cli_locked_and_damaged_files_say_what_they_are(run_cli, model_file, tmp
 
 def test_cli_json_dash_puts_only_json_on_stdout(run_cli, model_file, tmp_path, prices):
     new = tmp_path / "new.csv"
-    prices.iloc[N0:N0 + 1].to_csv(new)
+    prices.iloc[N0 : N0 + 1].to_csv(new)
     res = run_cli("update", model_file, "--prices", new, "--json", "-")
     assert res.exit_code == 0, res.stderr
     d = json.loads(res.stdout)
@@ -945,8 +1005,10 @@ def test_a_gap_of_more_than_a_week_is_applied_with_a_warning(model_file, tmp_pat
     rows.iloc[1:].to_csv(path)
     cli = run_cli("update", model_file, "--prices", path, "--max-jump", "inf")
     assert cli.exit_code == 0
-    expected = (f"{gap} business days skipped between {prices.index[N0]:%Y-%m-%d} and "
-                f"{prices.index[N0 + 8]:%Y-%m-%d} (more than a week)")
+    expected = (
+        f"{gap} business days skipped between {prices.index[N0]:%Y-%m-%d} and "
+        f"{prices.index[N0 + 8]:%Y-%m-%d} (more than a week)"
+    )
     assert gap == 7 and expected in cli.stderr.replace("\n", " ")
     assert live.load_model(model_file).steps == N0 + 3
 
@@ -956,15 +1018,30 @@ def test_cli_a_failed_retune_keeps_the_previous_version_and_says_so(run_cli, tmp
     stderr says so, the rows are applied, exit 0."""
     end = week_end_row(prices, 750)
     train, model, new = tmp_path / "train.csv", tmp_path / "m.kcm", tmp_path / "new.csv"
-    prices.iloc[:end + 1].to_csv(train)
-    prices.iloc[end + 1:end + 16].to_csv(new)
-    assert run_cli("tune", train, "--iterations", str(RETUNE_ITERATIONS), "--save", model, "--retune", "weekly",
-                   "--window", str(W)).exit_code == 0
+    prices.iloc[: end + 1].to_csv(train)
+    prices.iloc[end + 1 : end + 16].to_csv(new)
+    assert (
+        run_cli(
+            "tune",
+            train,
+            "--iterations",
+            str(RETUNE_ITERATIONS),
+            "--save",
+            model,
+            "--retune",
+            "weekly",
+            "--window",
+            str(W),
+        ).exit_code
+        == 0
+    )
     res = run_cli("update", model, "--prices", new)
     assert res.exit_code == 0, res.stderr
     err = " ".join(res.stderr.split())
-    assert "warning: re-estimation 3 (window" in err and "failed and the previous version is kept (the rows were " \
-        "applied): seed tuning broke down" in err
+    assert (
+        "warning: re-estimation 3 (window" in err
+        and "failed and the previous version is kept (the rows were applied): seed tuning broke down" in err
+    )
     m = live.load_model(model)
     outcomes = [v.outcome.split(":")[0] for v in m.versions()]
     assert outcomes == ["applied", "applied", "failed"] and m.steps == W + 15

@@ -137,8 +137,7 @@ def test_rolling_sharpe_by_hand(chan_3_3):
 @pytest.fixture(scope="module")
 def linear_static_report(ewa_ewc_ige):
     """Chan's Example 2.8 set-up: the static portfolio traded linearly, no costs."""
-    return basket_report(ewa_ewc_ige, Settings(cost_bps=0.0, strategy="linear", models=("static", "chan")),
-                         workers=1)
+    return basket_report(ewa_ewc_ige, Settings(cost_bps=0.0, strategy="linear", models=("static", "chan")), workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +164,10 @@ def test_page_is_self_contained_and_small(linear_static_page):
 
 
 def test_external_url_check_catches_links():
-    page = ('<img src="https://x.org/a.png"><a href="#top">t</a><svg><use xlink:href="#p1"/></svg>'
-            '<div style="background:url(http://x/y.png)"></div><style>@import "https://f/c.css";</style>')
+    page = (
+        '<img src="https://x.org/a.png"><a href="#top">t</a><svg><use xlink:href="#p1"/></svg>'
+        '<div style="background:url(http://x/y.png)"></div><style>@import "https://f/c.css";</style>'
+    )
     assert external_urls(page) == ["https://x.org/a.png", "http://x/y.png", '"https://f/c.css"']
 
 
@@ -187,9 +188,18 @@ def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
     from kalcoint.alpha_test import Alpha11Test
 
     comp = linear_static_report.comparison
-    test = Alpha11Test(lr_stat=3.2, p_value=0.04, bootstrap=199, alpha11_hat=0.9981, loglik_free=-223.9,
-                       loglik_null=-225.5, null_model=comp.tuned["mle"].model, free_model=comp.tuned["mle"].model, seed=0,
-                       bootstrap_stats=np.zeros(199))
+    test = Alpha11Test(
+        lr_stat=3.2,
+        p_value=0.04,
+        bootstrap=199,
+        alpha11_hat=0.9981,
+        loglik_free=-223.9,
+        loglik_null=-225.5,
+        null_model=comp.tuned["mle"].model,
+        free_model=comp.tuned["mle"].model,
+        seed=0,
+        bootstrap_stats=np.zeros(199),
+    )
     rep = copy.copy(linear_static_report)
     rep.comparison = dataclasses.replace(comp, alpha11_test=test)
     page = render_basket(rep)
@@ -217,8 +227,11 @@ def test_live_pnl_by_hand(model_file, ewa_ewc_ige):
     p = ewa_ewc_ige.to_numpy()
     b = h[["beta_EWC", "beta_IGE"]].to_numpy()
     u = h["units"].to_numpy()
-    pnl = [0.0] + [u[t - 1] * ((p[t, 0] - p[t - 1, 0]) - b[t - 1, 0] * (p[t, 1] - p[t - 1, 1])
-                               - b[t - 1, 1] * (p[t, 2] - p[t - 1, 2])) for t in range(1, len(p))]
+    pnl = [0.0] + [
+        u[t - 1]
+        * ((p[t, 0] - p[t - 1, 0]) - b[t - 1, 0] * (p[t, 1] - p[t - 1, 1]) - b[t - 1, 1] * (p[t, 2] - p[t - 1, 2]))
+        for t in range(1, len(p))
+    ]
     np.testing.assert_allclose(h["pnl"].to_numpy(), pnl, rtol=1e-12, atol=1e-12)
     assert rep.last_year["when"].iloc[-1] == pd.Timestamp("2012-04-09")
     assert rep.last_year["when"].iloc[0] > pd.Timestamp("2011-04-09")
@@ -241,12 +254,32 @@ def test_live_page(model_file):
 def test_live_versions_when_the_model_records_them(model_file):
     from kalcoint.live import LiveModel, load_model
 
-    records = [{"id": 1, "effective_date": "2011-04-04", "window_first": "2010-04-01", "alpha11": 0.99,
-                "obs_var": 0.02, "outcome": "applied"},
-               {"id": 2, "effective_date": "2011-04-11", "window_first": "2010-04-08", "alpha11": 0.98,
-                "obs_var": 0.03, "outcome": "failed: singular"},
-               {"id": 3, "effective_date": "2011-06-06", "window_first": "2010-06-03", "alpha11": 0.97,
-                "obs_var": 0.04, "outcome": "applied"}]
+    records = [
+        {
+            "id": 1,
+            "effective_date": "2011-04-04",
+            "window_first": "2010-04-01",
+            "alpha11": 0.99,
+            "obs_var": 0.02,
+            "outcome": "applied",
+        },
+        {
+            "id": 2,
+            "effective_date": "2011-04-11",
+            "window_first": "2010-04-08",
+            "alpha11": 0.98,
+            "obs_var": 0.03,
+            "outcome": "failed: singular",
+        },
+        {
+            "id": 3,
+            "effective_date": "2011-06-06",
+            "window_first": "2010-06-03",
+            "alpha11": 0.97,
+            "obs_var": 0.04,
+            "outcome": "applied",
+        },
+    ]
 
     class WithMethod(LiveModel):  # versions() returning records
         def versions(self):
@@ -290,7 +323,7 @@ def test_live_page_of_a_weekly_retuned_model(retuned_model_file, ewa_ewc_ige):
     assert set(rep.retune_dates) <= set(in_year)
     page = render_live(rep)
     assert f"a new version took effect ({len(rep.retune_dates)} in the period)" in page
-    assert page.count("<td class=\"l\">applied</td>") == int(rep.versions["outcome"].eq("applied").sum())
+    assert page.count('<td class="l">applied</td>') == int(rep.versions["outcome"].eq("applied").sum())
 
 
 # ---------------------------------------------------------------- the command line
@@ -331,8 +364,20 @@ def test_cli_refusals(run_cli, model_file, chan_file, tmp_path):
 def test_cli_full_report_of_ewa_ewc_ige(run_cli, chan_file, tmp_path):
     """The issue's command on EWA/EWC/IGE: every model, 5 bps, weekly walk-forward on 250 days."""
     out = tmp_path / "report.html"
-    res = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--cost-bps", "5",
-                  "--window", "250", "--strategy", "bands")
+    res = run_cli(
+        "report",
+        chan_file,
+        "--assets",
+        "EWA,EWC,IGE",
+        "--out",
+        out,
+        "--cost-bps",
+        "5",
+        "--window",
+        "250",
+        "--strategy",
+        "bands",
+    )
     assert res.exit_code == 0, res.stderr
     page = out.read_text()
     assert out.stat().st_size <= 5 * MB

@@ -14,7 +14,14 @@ from kc_reference import ref_filter
 from kalcoint import adf, half_life, johansen
 from kalcoint.errors import KalcointError
 from kalcoint.screen import (
-    ScreenOptions, Universe, basket_list, columns_for, load_universe, rank_table, read_table, screen,
+    ScreenOptions,
+    Universe,
+    basket_list,
+    columns_for,
+    load_universe,
+    rank_table,
+    read_table,
+    screen,
 )
 from kalcoint.tuning import tune
 
@@ -101,8 +108,16 @@ def test_out_of_sample_figure_matches_plain_filter(serial, universe):
     test = prices[n_train:]
     y, X = test[:, 0], np.column_stack([np.ones(len(test)), test[:, 1:]])
     m = tuned.model
-    ref = ref_filter(y, X, np.diag(m.transition), np.diag(m.state_var), m.obs_var,
-                     tuned.result.filtered_state[-1], tuned.result.filtered_cov[-1], predict_first=True)
+    ref = ref_filter(
+        y,
+        X,
+        np.diag(m.transition),
+        np.diag(m.state_var),
+        m.obs_var,
+        tuned.result.filtered_state[-1],
+        tuned.result.filtered_cov[-1],
+        predict_first=True,
+    )
     assert row["oos_loglik"] == pytest.approx(ref.loglik, rel=1e-9)
     spread = y - np.einsum("ij,ij->i", X[:, 1:], ref.b_filt[:, 1:])
     assert row["oos_adf_pvalue"] == pytest.approx(adf(spread).pvalue, rel=1e-6, abs=1e-12)
@@ -153,8 +168,22 @@ def test_dask_cluster_gives_the_same_rows(serial, universe):
 @pytest.mark.slow
 def test_cli_local_workers_same_rows(run_cli, chan_file, tmp_path, serial):
     out = tmp_path / "screen.parquet"
-    res = run_cli("screen", chan_file, "--assets", ",".join(TICKERS), "--size", "3", "--min-rows", "500",
-                  "--workers", "2", "--out", out, "--top", "3")
+    res = run_cli(
+        "screen",
+        chan_file,
+        "--assets",
+        ",".join(TICKERS),
+        "--size",
+        "3",
+        "--min-rows",
+        "500",
+        "--workers",
+        "2",
+        "--out",
+        out,
+        "--top",
+        "3",
+    )
     assert res.exit_code == 0, res.stderr
     assert "20 baskets" in res.stdout and "EWA,EEM,SPY" in res.stdout
     pd.testing.assert_frame_equal(read_table(out), serial)
@@ -201,3 +230,16 @@ def test_bad_options_are_refused(universe):
         ScreenOptions(method="magic")
     with pytest.raises(KalcointError, match=r"\.parquet"):
         screen(Universe.from_frame(universe), OPTIONS, workers=0, out="x.txt")
+
+
+# ------------------------------------------------------------------ MLE screen
+
+
+def test_mle_screen_row_is_the_tuned_fit(universe):
+    """The MLE screen's alpha11 is tune(method="mle")'s on the basket's common history."""
+    options = ScreenOptions(size=3, min_rows=500, method="mle", iterations=200)
+    table = screen(universe, options, baskets=[("EWA", "EWC", "IGE")], workers=0)
+    row = _row(table, "EWA", "EWC", "IGE")
+    ref = tune(universe[["EWA", "EWC", "IGE"]].dropna(), method="mle", iterations=200)
+    assert row["status"] == "ok"
+    assert row["alpha11"] == pytest.approx(ref.alpha11, rel=1e-4)

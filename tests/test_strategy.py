@@ -9,7 +9,14 @@ import pytest
 from kalcoint.errors import KalcointError
 from kc_reference import chan_matlab_units
 from kalcoint.strategy import (
-    bands, dollar_positions, filter_shares, linear, lookback_from_half_life, moving_mean_std, static_shares, zscore,
+    bands,
+    dollar_positions,
+    filter_shares,
+    linear,
+    lookback_from_half_life,
+    moving_mean_std,
+    static_shares,
+    zscore,
 )
 
 

@@ -5,36 +5,129 @@ The pipeline, one module per step: :mod:`kalcoint.data` (price panels),
 (the filter and smoother), :mod:`kalcoint.tuning` (the seed method's passes, MLE, EM,
 diagnosis), :mod:`kalcoint.strategy` and :mod:`kalcoint.backtest`, :mod:`kalcoint.live`
 (saved models), :mod:`kalcoint.screen` (universes), :mod:`kalcoint.plots`.
+
+Importing kalcoint loads none of them (nor numpy, numba, scipy or statsmodels): each name
+below is imported from its module on first use (``kalcoint.tune``, ``from kalcoint import
+johansen``), and importing kalcoint changes no global state (no environment variable, no
+numba setting; threads are limited only around the compiled hot paths, see
+:mod:`kalcoint._threads`).
 """
 
-import os as _os
+from __future__ import annotations
 
-# kalcoint's matrices are k x k with k ~ 2-5: a threaded BLAS only oversubscribes the cores
-# (scipy's L-BFGS-B and the Dask screen workers slowed ~10x under load). Respect a user's setting.
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    _os.environ.setdefault(_var, "1")
-
-from ._numba_cache import configure as _configure_numba_cache
-
-_configure_numba_cache()  # before any kernel is defined
-
-from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
-from .data import load_prices, validate_prices
-from .errors import ComputationError, KalcointError
-from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother
-from .tuning import TunedModel, tune
-from .comparison import Comparison, compare
-from .synthetic import demo_prices, simulate
-from .live import LiveModel, load_model, save_model
-from .backtest import BacktestResult, compare_backtests
-from .backtest import backtest  # the function (the module stays importable as kalcoint.backtest)
-from .screen import screen  # the function, likewise
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "cointegration": ("AdfResult", "JohansenResult", "adf", "half_life", "johansen"),
+    "data": ("load_prices", "validate_prices"),
+    "errors": ("ComputationError", "KalcointError"),
+    "filtering": ("FilterResult", "StateSpaceModel", "kalman_filter", "rts_smoother"),
+    "tuning": ("TunedModel", "tune"),
+    "comparison": ("Comparison", "compare"),
+    "synthetic": ("demo_prices", "simulate"),
+    "live": ("LiveModel", "load_model", "save_model"),
+    "backtest": ("BacktestResult", "backtest", "compare_backtests"),
+    "screen": ("screen",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+_SUBMODULES = (
+    "alpha_test",
+    "backtest",
+    "cli",
+    "cointegration",
+    "comparison",
+    "data",
+    "errors",
+    "filtering",
+    "live",
+    "oos",
+    "plots",
+    "schedule",
+    "screen",
+    "strategy",
+    "synthetic",
+    "tuning",
+    "warmup",
+)
+
 __all__ = [
-    "AdfResult", "BacktestResult", "backtest", "screen", "Comparison", "ComputationError", "FilterResult", "JohansenResult",
-    "KalcointError", "LiveModel", "StateSpaceModel", "TunedModel", "adf", "compare", "compare_backtests",
-    "demo_prices", "half_life", "johansen", "kalman_filter", "load_model", "load_prices", "rts_smoother",
-    "save_model", "simulate", "tune", "validate_prices",
+    "AdfResult",
+    "BacktestResult",
+    "backtest",
+    "screen",
+    "Comparison",
+    "ComputationError",
+    "FilterResult",
+    "JohansenResult",
+    "KalcointError",
+    "LiveModel",
+    "StateSpaceModel",
+    "TunedModel",
+    "adf",
+    "compare",
+    "compare_backtests",
+    "demo_prices",
+    "half_life",
+    "johansen",
+    "kalman_filter",
+    "load_model",
+    "load_prices",
+    "rts_smoother",
+    "save_model",
+    "simulate",
+    "tune",
+    "validate_prices",
 ]
+
+
+_FUNCTION_OVER_MODULE = ("backtest", "screen")
+"""``kalcoint.backtest`` and ``kalcoint.screen`` are the functions; their modules stay importable
+(``from kalcoint.backtest import ...``, ``sys.modules["kalcoint.backtest"]``)."""
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # importing the submodule binds it on the package: keep the function of the same name instead
+        if name in _FUNCTION_OVER_MODULE and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a submodule) on first use."""
+    if name in _FUNCTION_OVER_MODULE:
+        importlib.import_module(f".{name}", __name__)
+        return globals()[name]
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kalcoint' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerly
+    from .backtest import BacktestResult, backtest, compare_backtests
+    from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
+    from .comparison import Comparison, compare
+    from .data import load_prices, validate_prices
+    from .errors import ComputationError, KalcointError
+    from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother
+    from .live import LiveModel, load_model, save_model
+    from .screen import screen
+    from .synthetic import demo_prices, simulate
+    from .tuning import TunedModel, tune

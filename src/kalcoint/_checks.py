@@ -73,8 +73,7 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False, hint: str
     ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
-        raise KalcointError(f"{name} {value} must be a finite number {bound}{'; ' + hint if hint else ''}",
-                            params=name)
+        raise KalcointError(f"{name} {value} must be a finite number {bound}{'; ' + hint if hint else ''}", params=name)
     return float(value)
 
 

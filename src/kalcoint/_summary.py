@@ -101,7 +101,7 @@ class Summary:
 
     def as_html(self) -> str:
         """HTML: one ``<table>`` per table (caption = its title), notes as paragraphs."""
-        out = [f"<div class=\"kalcoint-summary\"><p><b>{html.escape(self.title)}</b></p>"]
+        out = [f'<div class="kalcoint-summary"><p><b>{html.escape(self.title)}</b></p>']
         for table in self.tables:
             out.append("<table>")
             if table.title:

@@ -75,8 +75,12 @@ class Alpha11Test:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``alpha11_test`` record of ``kalcoint compare --json``."""
-        d: dict[str, Any] = {"lr_stat": self.lr_stat, "p_value": self.p_value, "bootstrap": self.bootstrap,
-                             "alpha11_hat": self.alpha11_hat}
+        d: dict[str, Any] = {
+            "lr_stat": self.lr_stat,
+            "p_value": self.p_value,
+            "bootstrap": self.bootstrap,
+            "alpha11_hat": self.alpha11_hat,
+        }
         if self.failed:
             d["bootstrap_failed"] = self.failed
         return d
@@ -113,8 +117,9 @@ def simulate_null(values: np.ndarray, model: StateSpaceModel, rng: np.random.Gen
     return out
 
 
-def _bootstrap_one(values: np.ndarray, null_model: StateSpaceModel, seed_seq: np.random.SeedSequence,
-                   det_order: int, k_ar_diff: int) -> float:
+def _bootstrap_one(
+    values: np.ndarray, null_model: StateSpaceModel, seed_seq: np.random.SeedSequence, det_order: int, k_ar_diff: int
+) -> float:
     """LR statistic of one sample drawn under the null (NaN when a refit fails)."""
     sample = simulate_null(values, null_model, np.random.default_rng(seed_seq))
     try:
@@ -127,8 +132,9 @@ def _bootstrap_one(values: np.ndarray, null_model: StateSpaceModel, seed_seq: np
 def check_options(bootstrap: int, workers: int | None = None) -> None:
     """Refuse a bootstrap count < 0 or a worker count < 1 (before any work)."""
     if int(bootstrap) != bootstrap or bootstrap < 0:
-        raise KalcointError(f"bootstrap {bootstrap} must be a whole number >= 0 (0 skips the p-value)",
-                            params="bootstrap")
+        raise KalcointError(
+            f"bootstrap {bootstrap} must be a whole number >= 0 (0 skips the p-value)", params="bootstrap"
+        )
     if workers is not None and (int(workers) != workers or workers < 1):
         raise KalcointError(f"workers {workers} must be a whole number >= 1", params="workers")
 
@@ -174,5 +180,16 @@ def alpha11_test(
     if bootstrap and valid.size == 0:
         raise ComputationError("alpha11 test: every bootstrap refit failed")
     p_value = float((1 + np.sum(valid >= lr)) / (valid.size + 1)) if bootstrap else None
-    return Alpha11Test(lr, p_value, int(bootstrap), alpha11_hat, ll_free, ll_null, null, free, int(seed), stats,
-                       int(stats.size - valid.size))
+    return Alpha11Test(
+        lr,
+        p_value,
+        int(bootstrap),
+        alpha11_hat,
+        ll_free,
+        ll_null,
+        null,
+        free,
+        int(seed),
+        stats,
+        int(stats.size - valid.size),
+    )

@@ -98,8 +98,17 @@ DAYS_PER_YEAR = 252
 TUNED = tuple(_TUNING_METHODS)
 """Model names tuned by :func:`kalcoint.tuning.tune` (the tuning registry's methods)."""
 MODELS = ("static", "chan", *TUNED)
-METRIC_KEYS = ("apr", "sharpe", "max_drawdown", "calmar", "round_trips", "avg_holding_days",
-               "time_in_market", "turnover", "half_life")
+METRIC_KEYS = (
+    "apr",
+    "sharpe",
+    "max_drawdown",
+    "calmar",
+    "round_trips",
+    "avg_holding_days",
+    "time_in_market",
+    "turnover",
+    "half_life",
+)
 WALK_FORWARD = schedule.PERIODS
 MIN_WINDOW = schedule.MIN_WINDOW
 Progress = Callable[[int, int], None]
@@ -177,8 +186,9 @@ def holding_periods(units: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def compute_metrics(returns: np.ndarray, units: np.ndarray, accounts: Accounts | None = None,
-                    half_life_days: float | None = None) -> dict[str, Any]:
+def compute_metrics(
+    returns: np.ndarray, units: np.ndarray, accounts: Accounts | None = None, half_life_days: float | None = None
+) -> dict[str, Any]:
     """The metrics of the module docstring from (n,) daily returns and closing units."""
     r = np.asarray(returns, dtype=np.float64)
     n = r.size
@@ -276,8 +286,14 @@ class BacktestResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record of ``kalcoint backtest``: the metrics, mode, assets, model, strategy, cost_bps."""
-        return {**{k: self.metrics[k] for k in METRIC_KEYS}, "mode": self.mode, "assets": list(self.assets),
-                "model": self.model, "strategy": self.strategy, "cost_bps": float(self.cost_bps)}
+        return {
+            **{k: self.metrics[k] for k in METRIC_KEYS},
+            "mode": self.mode,
+            "assets": list(self.assets),
+            "model": self.model,
+            "strategy": self.strategy,
+            "cost_bps": float(self.cost_bps),
+        }
 
     def out_frame(self) -> pd.DataFrame:
         """The ``--out`` table: ``date`` (YYYY-MM-DD), ``units``, ``return``, ``equity``."""
@@ -305,37 +321,55 @@ class BacktestResult:
         text of ``kalcoint backtest``), or show it in a notebook (an HTML table)."""
         m = self.metrics
         dates = self.frame["date"]
-        head = (f"Backtest ({self.mode.upper()}): {', '.join(self.assets)}, model {self.model}, "
-                f"strategy {self.strategy}" + (f" (entry {self.entry:g}, exit {self.exit:g})"
-                                                if self.strategy == "bands" else "")
-                + f", costs {self.cost_bps:g} bps")
+        head = (
+            f"Backtest ({self.mode.upper()}): {', '.join(self.assets)}, model {self.model}, "
+            f"strategy {self.strategy}"
+            + (f" (entry {self.entry:g}, exit {self.exit:g})" if self.strategy == "bands" else "")
+            + f", costs {self.cost_bps:g} bps"
+        )
         span = f"{dates.iloc[0]:%Y-%m-%d} to {dates.iloc[-1]:%Y-%m-%d}, {len(dates)} days"
         unit = {"weekly": "week", "monthly": "month"}.get(self.period or "", "period")
         if self.mode == "walk-forward":
-            span += (f"; re-estimated {self.period} on the previous {self.window} days "
-                     f"({len(self.retunes)} {unit}s)")
+            span += f"; re-estimated {self.period} on the previous {self.window} days ({len(self.retunes)} {unit}s)"
         elif self.mode == "replay":
-            policy = f"re-estimated {self.period} on the previous {self.window} days" if self.period else \
-                "never re-estimated"
+            policy = (
+                f"re-estimated {self.period} on the previous {self.window} days"
+                if self.period
+                else "never re-estimated"
+            )
             span += f"; saved model continued from its last date, {policy}"
         else:
             span += "; every quantity fitted on the whole sample (in-sample: look-ahead included)"
-        rows = (("APR", _pct(m["apr"])), ("Sharpe", _num(m["sharpe"], ".2f")),
-                ("max drawdown", _pct(m["max_drawdown"])), ("Calmar", _num(m["calmar"], ".2f")),
-                ("round trips", str(m["round_trips"])), ("avg holding (days)", _num(m["avg_holding_days"], ".1f")),
-                ("time in market", _pct(m["time_in_market"])), ("turnover (/yr)", _num(m["turnover"], ".1f")),
-                ("half-life (days)", _num(m["half_life"], ".2f")))
+        rows = (
+            ("APR", _pct(m["apr"])),
+            ("Sharpe", _num(m["sharpe"], ".2f")),
+            ("max drawdown", _pct(m["max_drawdown"])),
+            ("Calmar", _num(m["calmar"], ".2f")),
+            ("round trips", str(m["round_trips"])),
+            ("avg holding (days)", _num(m["avg_holding_days"], ".1f")),
+            ("time in market", _pct(m["time_in_market"])),
+            ("turnover (/yr)", _num(m["turnover"], ".1f")),
+            ("half-life (days)", _num(m["half_life"], ".2f")),
+        )
         notes = [span]
-        if self.mode == "in-sample" and "degenerate" in self.retunes and isinstance(self.retunes["degenerate"].iloc[0], str):
+        if (
+            self.mode == "in-sample"
+            and "degenerate" in self.retunes
+            and isinstance(self.retunes["degenerate"].iloc[0], str)
+        ):
             notes.append(f"WARNING: the tuned model looks degenerate: {self.retunes['degenerate'].iloc[0]}")
         if self.retune_failures:
             notes.append(f"{len(self.retune_failures)} re-estimations failed and kept the previous model")
-        text = [head, "  " + span,
-                f"  APR {_pct(m['apr'])}   Sharpe {_num(m['sharpe'], '.2f')}   max drawdown "
-                f"{_pct(m['max_drawdown'])}   Calmar {_num(m['calmar'], '.2f')}",
-                f"  round trips {m['round_trips']}   avg holding {_num(m['avg_holding_days'], '.1f')} days   "
-                f"time in market {_pct(m['time_in_market'])}   turnover {_num(m['turnover'], '.1f')}/yr   "
-                f"half-life {_num(m['half_life'], '.2f')} days", *("  " + n for n in notes[1:])]
+        text = [
+            head,
+            "  " + span,
+            f"  APR {_pct(m['apr'])}   Sharpe {_num(m['sharpe'], '.2f')}   max drawdown "
+            f"{_pct(m['max_drawdown'])}   Calmar {_num(m['calmar'], '.2f')}",
+            f"  round trips {m['round_trips']}   avg holding {_num(m['avg_holding_days'], '.1f')} days   "
+            f"time in market {_pct(m['time_in_market'])}   turnover {_num(m['turnover'], '.1f')}/yr   "
+            f"half-life {_num(m['half_life'], '.2f')} days",
+            *("  " + n for n in notes[1:]),
+        ]
         return Summary(head, (Table(("metric", "value"), rows),), tuple(notes), text="\n".join(text))
 
 
@@ -360,9 +394,15 @@ class _ModelSpec:
     saved: Any = None  # a saved model (an object with ``resume()``) for "replay"
 
 
-def resolve_model(model: str | StateSpaceModel | Any, k: int, *, delta: float | None = None,
-                  state_var: float | None = None, obs_var: float | None = None,
-                  assets: Sequence[str] | None = None) -> _ModelSpec:
+def resolve_model(
+    model: str | StateSpaceModel | Any,
+    k: int,
+    *,
+    delta: float | None = None,
+    state_var: float | None = None,
+    obs_var: float | None = None,
+    assets: Sequence[str] | None = None,
+) -> _ModelSpec:
     """Turn ``model`` (a name of :data:`MODELS`, a :class:`StateSpaceModel`, an object with a
     ``.model`` StateSpaceModel such as a TunedModel, or a saved model opened by
     :func:`kalcoint.live.load_model`) into what the backtest runs. ``delta``/``state_var``/``obs_var``
@@ -375,14 +415,17 @@ def resolve_model(model: str | StateSpaceModel | Any, k: int, *, delta: float | 
             return _ModelSpec(model if model == "static" else "tuned", model, None if model == "static" else model)
         if delta is not None and state_var is not None:
             raise KalcointError("give either delta or state_var, not both")
-        fixed = StateSpaceModel.chan(k, delta=1e-4 if delta is None else delta, state_var=state_var,
-                                     obs_var=1e-3 if obs_var is None else obs_var)
+        fixed = StateSpaceModel.chan(
+            k, delta=1e-4 if delta is None else delta, state_var=state_var, obs_var=1e-3 if obs_var is None else obs_var
+        )
         return _ModelSpec("chan", "chan", fixed=fixed)
     if chan_opts:
         raise KalcointError("delta, state_var and obs_var apply to model='chan' only")
     if isinstance(model, str) or hasattr(model, "__fspath__"):
-        raise KalcointError(f"model={str(model)!r} is not one of {', '.join(MODELS)}; a saved model file is "
-                            "opened with kalcoint.load_model(path) and passed as the model")
+        raise KalcointError(
+            f"model={str(model)!r} is not one of {', '.join(MODELS)}; a saved model file is "
+            "opened with kalcoint.load_model(path) and passed as the model"
+        )
     if hasattr(model, "resume"):
         n_assets = len(getattr(model, "assets", ()))
         if n_assets != k:
@@ -444,8 +487,15 @@ def _fit_for(spec: _ModelSpec, iterations: int | None, tune_options: dict[str, A
     return schedule.fixed_fit(spec.fixed)
 
 
-def _in_sample_signals(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, strategy: str,
-                       lookback: int | None, iterations: int | None, tune_options: dict[str, Any]) -> _Signals:
+def _in_sample_signals(
+    prices: pd.DataFrame,
+    p: np.ndarray,
+    spec: _ModelSpec,
+    strategy: str,
+    lookback: int | None,
+    iterations: int | None,
+    tune_options: dict[str, Any],
+) -> _Signals:
     n = p.shape[0]
     info: dict[str, Any] = {"row": 0}
     state = None
@@ -480,8 +530,9 @@ def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
     return schedule.period_starts(index, "weekly", window)
 
 
-def _period_lookback(fit_spread: np.ndarray, lookback: int | None, lb_prev: int | None, when: str,
-                     failures: list[str]) -> int:
+def _period_lookback(
+    fit_spread: np.ndarray, lookback: int | None, lb_prev: int | None, when: str, failures: list[str]
+) -> int:
     """The moving window of one period: given, or from the half-life of the spread before it
     (the previous period's when that spread does not revert)."""
     if lookback is not None:
@@ -501,9 +552,16 @@ def _portfolio(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (p * weights[None, :]).sum(axis=1)
 
 
-def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, window: int, lookback: int | None,
-                         tune_options: dict[str, Any], dates: pd.DatetimeIndex,
-                         progress: Progress | None) -> _Signals:
+def _static_walk_forward(
+    p: np.ndarray,
+    starts: np.ndarray,
+    strategy: str,
+    window: int,
+    lookback: int | None,
+    tune_options: dict[str, Any],
+    dates: pd.DatetimeIndex,
+    progress: Progress | None,
+) -> _Signals:
     n, first = p.shape[0], int(starts[0])
     ends = np.append(starts[1:], n)
     m_total = n - first
@@ -517,14 +575,15 @@ def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, windo
     lb_prev: int | None = None
     for i, (s, e) in enumerate(zip(starts, ends)):
         info: dict[str, Any] = {"date": dates[s], "row": int(s)}
-        fit = p[s - window:s]
+        fit = p[s - window : s]
         sl = slice(s - first, e - first)
         try:
             weights = _static_weights(fit, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
         except (KalcointError, np.linalg.LinAlgError) as exc:
             if weights is None:
-                raise KalcointError(f"walk-forward: the first estimation (window before {dates[s]:%Y-%m-%d}) "
-                                    f"failed: {exc}") from exc
+                raise KalcointError(
+                    f"walk-forward: the first estimation (window before {dates[s]:%Y-%m-%d}) failed: {exc}"
+                ) from exc
             failures.append(f"{dates[s]:%Y-%m-%d}: {exc}")
             info["failed"] = str(exc)
         info["weights"] = weights.tolist()
@@ -534,7 +593,7 @@ def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, windo
         lb = _period_lookback(fit_spread, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
         lb_prev = lb
         period_spread = _portfolio(p[s:e], weights)
-        hist = _portfolio(p[max(0, s - lb + 1):e], weights)  # this period's weights on earlier days too
+        hist = _portfolio(p[max(0, s - lb + 1) : e], weights)  # this period's weights on earlier days too
         mean, std = _window_stats(hist, lb, e - s)
         dev[sl], scale[sl], lbs[sl], shares[sl], spread[sl] = period_spread - mean, std, lb, weights, period_spread
         info.update(lookback=lb, half_life=hl)
@@ -544,9 +603,17 @@ def _static_walk_forward(p: np.ndarray, starts: np.ndarray, strategy: str, windo
     return _Signals(spread, dev, scale, shares, lbs, half_lives, retunes, failures)
 
 
-def _filter_signals(prices: pd.DataFrame, run: schedule.Run, spread_before: np.ndarray, starts: np.ndarray,
-                    strategy: str, window: int | None, lookback: int | None, first: int,
-                    failures: list[str]) -> _Signals:
+def _filter_signals(
+    prices: pd.DataFrame,
+    run: schedule.Run,
+    spread_before: np.ndarray,
+    starts: np.ndarray,
+    strategy: str,
+    window: int | None,
+    lookback: int | None,
+    first: int,
+    failures: list[str],
+) -> _Signals:
     """The strategy's inputs over a schedule run of rows ``first ..``; ``spread_before`` holds the
     filter spread of the rows before ``first`` (moving windows and half-lives use it);
     ``starts`` are the rows starting a period (the run's first row included)."""
@@ -562,7 +629,7 @@ def _filter_signals(prices: pd.DataFrame, run: schedule.Run, spread_before: np.n
     lb_prev: int | None = None
     dates = prices.index
     for s, e in zip(starts, ends):
-        before = spread_all[max(0, s + base - (window or spread_before.size)):s + base]
+        before = spread_all[max(0, s + base - (window or spread_before.size)) : s + base]
         hl = half_life(before) if before.size > 2 else math.nan
         half_lives.append(hl)
         in_use = int(run.version[s - first])
@@ -572,70 +639,120 @@ def _filter_signals(prices: pd.DataFrame, run: schedule.Run, spread_before: np.n
         if model is not None:
             info.update(alpha11=model.alpha11, obs_var=model.obs_var)
         if v is not None and v.outcome.startswith("failed"):
-            info["failed"] = v.outcome[len("failed: "):]
+            info["failed"] = v.outcome[len("failed: ") :]
         if v is not None and v.degenerate:
             info["degenerate"] = "; ".join(v.reasons)
         lb = None
         if strategy == "linear":
             lb = _period_lookback(before, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
             lb_prev = lb
-            hist = spread_all[max(0, s + base - (lb - 1)):e + base]
+            hist = spread_all[max(0, s + base - (lb - 1)) : e + base]
             mean, std = _window_stats(hist, lb, e - s)
-            dev[s - first:e - first] = spread_all[s + base:e + base] - mean
-            scale[s - first:e - first] = std
-            lbs[s - first:e - first] = lb
+            dev[s - first : e - first] = spread_all[s + base : e + base] - mean
+            scale[s - first : e - first] = std
+            lbs[s - first : e - first] = lb
         info.update(lookback=lb, half_life=hl)
         retunes.append(info)
-    return _Signals(run.spread, dev, scale, filter_shares(run.filtered_state), lbs, half_lives, retunes, failures,
-                    state=run.filtered_state, version=run.version, versions=list(run.versions))
+    return _Signals(
+        run.spread,
+        dev,
+        scale,
+        filter_shares(run.filtered_state),
+        lbs,
+        half_lives,
+        retunes,
+        failures,
+        state=run.filtered_state,
+        version=run.version,
+        versions=list(run.versions),
+    )
 
 
 def _failures(versions: Sequence[schedule.Version]) -> list[str]:
-    return [f"{v.effective_date}: {v.outcome[len('failed: '):]}" for v in versions if v.outcome.startswith("failed")]
+    return [f"{v.effective_date}: {v.outcome[len('failed: ') :]}" for v in versions if v.outcome.startswith("failed")]
 
 
-def _walk_forward(prices: pd.DataFrame, p: np.ndarray, spec: _ModelSpec, strategy: str, period: str,
-                  window: int, lookback: int | None, iterations: int | None, opts: dict[str, Any],
-                  entry: float, exit: float, on_degenerate: str, progress: Progress | None) -> tuple[_Signals, int]:
+def _walk_forward(
+    prices: pd.DataFrame,
+    p: np.ndarray,
+    spec: _ModelSpec,
+    strategy: str,
+    period: str,
+    window: int,
+    lookback: int | None,
+    iterations: int | None,
+    opts: dict[str, Any],
+    entry: float,
+    exit: float,
+    on_degenerate: str,
+    progress: Progress | None,
+) -> tuple[_Signals, int]:
     starts = schedule.period_starts(prices.index, period, window)
     if starts.size == 0 or starts[0] >= p.shape[0] - 1:
-        raise KalcointError(f"window={window} leaves no {period} period to trade in {p.shape[0]} rows; "
-                            "use a shorter window")
+        raise KalcointError(
+            f"window={window} leaves no {period} period to trade in {p.shape[0]} rows; use a shorter window"
+        )
     first = int(starts[0])
     if spec.kind == "static":
-        return _static_walk_forward(p, starts, strategy, window, lookback, opts, pd.DatetimeIndex(prices.index),
-                                    progress), first
-    run = schedule.run(prices, first, None, period=period if spec.kind == "tuned" else None, window=window,
-                       fit=_fit_for(spec, iterations, opts), method=spec.name, on_degenerate=on_degenerate,
-                       progress=progress)
+        return _static_walk_forward(
+            p, starts, strategy, window, lookback, opts, pd.DatetimeIndex(prices.index), progress
+        ), first
+    run = schedule.run(
+        prices,
+        first,
+        None,
+        period=period if spec.kind == "tuned" else None,
+        window=window,
+        fit=_fit_for(spec, iterations, opts),
+        method=spec.name,
+        on_degenerate=on_degenerate,
+        progress=progress,
+    )
     assert run.warmup is not None
-    sig = _filter_signals(prices, run, run.warmup.spread, starts, strategy, window, lookback, first,
-                          _failures(run.versions))
+    sig = _filter_signals(
+        prices, run, run.warmup.spread, starts, strategy, window, lookback, first, _failures(run.versions)
+    )
     if strategy == "bands":  # the legs a trader of the first version holds after its window
         _, long_leg, short_leg = band_legs(run.warmup.innovation, np.sqrt(run.warmup.innovation_var), entry, exit)
         sig.legs = (long_leg, short_leg)
     return sig, first
 
 
-def _replay(prices: pd.DataFrame, spec: _ModelSpec, strategy: str, progress: Progress | None
-            ) -> tuple[_Signals, pd.DataFrame, str | None, int | None]:
+def _replay(
+    prices: pd.DataFrame, spec: _ModelSpec, strategy: str, progress: Progress | None
+) -> tuple[_Signals, pd.DataFrame, str | None, int | None]:
     """Continue a saved model over the rows of ``prices`` after its last date (see the module doc)."""
     if strategy != "bands":
         raise KalcointError(f"strategy={strategy!r}: a saved model trades the 'bands' strategy only")
     resume = spec.saved.resume()
     rows = prices[prices.index > resume.history.index[-1]]
     if len(rows) < 2:
-        raise KalcointError(f"the prices hold {len(rows)} row(s) after the saved model's last date "
-                            f"{schedule.day(resume.history.index[-1])}; a replay needs at least 2")
+        raise KalcointError(
+            f"the prices hold {len(rows)} row(s) after the saved model's last date "
+            f"{schedule.day(resume.history.index[-1])}; a replay needs at least 2"
+        )
     frame = pd.concat([resume.history, rows[list(resume.history.columns)]])
     first = len(resume.history)
-    run = schedule.run(frame, first, resume.carry, period=resume.period, window=resume.window, fit=resume.fit,
-                       method=resume.method, on_degenerate=resume.on_degenerate, progress=progress)
-    starts = (np.array([first, *(t for t in schedule.period_starts(frame.index, resume.period, 0) if t > first)])
-              if resume.period else np.array([first]))
+    run = schedule.run(
+        frame,
+        first,
+        resume.carry,
+        period=resume.period,
+        window=resume.window,
+        fit=resume.fit,
+        method=resume.method,
+        on_degenerate=resume.on_degenerate,
+        progress=progress,
+    )
+    starts = (
+        np.array([first, *(t for t in schedule.period_starts(frame.index, resume.period, 0) if t > first)])
+        if resume.period
+        else np.array([first])
+    )
     spread_before = resume.spread
-    sig = _filter_signals(frame, run, spread_before, starts, strategy, resume.window, None, first,
-                          _failures(run.versions))
+    sig = _filter_signals(
+        frame, run, spread_before, starts, strategy, resume.window, None, first, _failures(run.versions)
+    )
     sig.legs = resume.legs
     return sig, rows, resume.period, resume.window
 
@@ -643,8 +760,9 @@ def _replay(prices: pd.DataFrame, spec: _ModelSpec, strategy: str, progress: Pro
 # ---------------------------------------------------------------- the backtest
 
 
-def _check_options(prices: Any, strategy: str, entry: float, exit: float, lookback: int | None,
-                   iterations: int | None, cost_bps: float) -> None:
+def _check_options(
+    prices: Any, strategy: str, entry: float, exit: float, lookback: int | None, iterations: int | None, cost_bps: float
+) -> None:
     if not isinstance(prices, pd.DataFrame):
         raise KalcointError("backtest needs prices as a DataFrame indexed by date")
     if strategy not in STRATEGIES:
@@ -709,16 +827,20 @@ def backtest(
         raise KalcointError(f"backtest needs at least 2 assets, got {p.shape[1] if p.ndim == 2 else 0}")
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
         raise KalcointError("prices must be finite and positive for a backtest (returns are price ratios)")
-    spec = replace(resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var,
-                                 assets=assets), assets=tuple(assets))
+    spec = replace(
+        resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var, assets=assets),
+        assets=tuple(assets),
+    )
     if lookback is not None and strategy == "bands" and spec.kind != "static":
         raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
     opts = dict(tune_options or {})
     period = walk_forward
     if spec.kind == "replay":
         if walk_forward is not None or window is not None or iterations is not None or lookback is not None:
-            raise KalcointError("walk_forward, window, iterations and lookback do not apply to a saved model: "
-                                "it is replayed by its own retune policy")
+            raise KalcointError(
+                "walk_forward, window, iterations and lookback do not apply to a saved model: "
+                "it is replayed by its own retune policy"
+            )
         sig, rows, period, window = _replay(prices, spec, strategy, progress)
         dates, traded_prices, mode = rows.index, rows.to_numpy(dtype=np.float64), "replay"
     elif walk_forward is None:
@@ -729,11 +851,25 @@ def backtest(
     else:
         schedule.check_period(walk_forward)
         if window is None:
-            raise KalcointError(f"walk_forward={walk_forward!r} needs window=N (trading days of estimation), "
-                                "e.g. window=250")
+            raise KalcointError(
+                f"walk_forward={walk_forward!r} needs window=N (trading days of estimation), e.g. window=250"
+            )
         window = schedule.check_window(window)
-        sig, first = _walk_forward(prices, p, spec, strategy, walk_forward, window, lookback, iterations, opts,
-                                   entry, exit, on_degenerate, progress)
+        sig, first = _walk_forward(
+            prices,
+            p,
+            spec,
+            strategy,
+            walk_forward,
+            window,
+            lookback,
+            iterations,
+            opts,
+            entry,
+            exit,
+            on_degenerate,
+            progress,
+        )
         dates, traded_prices, mode = prices.index[first:], p[first:], "walk-forward"
     if strategy == "bands":
         units = band_legs(sig.deviation, sig.scale, entry, exit, *sig.legs)[0]
@@ -745,17 +881,39 @@ def backtest(
     finite_hl = [h for h in sig.half_lives if math.isfinite(h) and h > 0]
     hl = float(np.median(finite_hl)) if finite_hl else None
     metrics = compute_metrics(acc.returns, units, acc, hl)
-    frame = pd.DataFrame({"date": pd.DatetimeIndex(dates), "units": units, "return": acc.returns,
-                          "equity": np.cumprod(1.0 + acc.returns)})
+    frame = pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(dates),
+            "units": units,
+            "return": acc.returns,
+            "equity": np.cumprod(1.0 + acc.returns),
+        }
+    )
     lbs = np.unique(sig.lookback[sig.lookback > 0])
     versions = pd.DataFrame([v.to_dict() for v in sig.versions]) if sig.versions else None
     return BacktestResult(
-        metrics=metrics, frame=frame, mode=mode, assets=assets, model=spec.name, strategy=strategy,
-        cost_bps=float(cost_bps), entry=float(entry), exit=float(exit), spread=sig.spread,
-        deviation=sig.deviation, scale=sig.scale, shares=sig.shares, accounts=acc,
-        retunes=pd.DataFrame(sig.retunes), window=window,
-        lookback=int(lbs[0]) if lbs.size == 1 else None, retune_failures=sig.failures,
-        elapsed_s=time.perf_counter() - started, period=period, state=sig.state, version=sig.version,
+        metrics=metrics,
+        frame=frame,
+        mode=mode,
+        assets=assets,
+        model=spec.name,
+        strategy=strategy,
+        cost_bps=float(cost_bps),
+        entry=float(entry),
+        exit=float(exit),
+        spread=sig.spread,
+        deviation=sig.deviation,
+        scale=sig.scale,
+        shares=sig.shares,
+        accounts=acc,
+        retunes=pd.DataFrame(sig.retunes),
+        window=window,
+        lookback=int(lbs[0]) if lbs.size == 1 else None,
+        retune_failures=sig.failures,
+        elapsed_s=time.perf_counter() - started,
+        period=period,
+        state=sig.state,
+        version=sig.version,
         versions=versions,
     )
 
@@ -797,17 +955,33 @@ def compare_backtests(
         error = ""
         try:
             for key in modes:
-                wf: dict[str, Any] = {"walk_forward": "weekly", "window": window, "progress": progress} \
-                    if key == "wf" else {}
-                runs[key] = backtest(prices, name, strategy, entry=entry, exit=exit, lookback=lookback,
-                                     iterations=iterations, cost_bps=cost_bps, **wf)
+                wf: dict[str, Any] = (
+                    {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
+                )
+                runs[key] = backtest(
+                    prices,
+                    name,
+                    strategy,
+                    entry=entry,
+                    exit=exit,
+                    lookback=lookback,
+                    iterations=iterations,
+                    cost_bps=cost_bps,
+                    **wf,
+                )
         except KalcointError as exc:
             error, runs = str(exc), {}
         for key, mode in modes.items():
             run = runs.get(key)
-            records.append({"model": name, "mode": mode,
-                            **{m: run.metrics[m] if run else None for m in METRIC_KEYS},
-                            "elapsed_s": run.elapsed_s if run else None, "error": error})
+            records.append(
+                {
+                    "model": name,
+                    "mode": mode,
+                    **{m: run.metrics[m] if run else None for m in METRIC_KEYS},
+                    "elapsed_s": run.elapsed_s if run else None,
+                    "error": error,
+                }
+            )
     long = pd.DataFrame(records).set_index(["model", "mode"])
     if layout == "long":
         return long

@@ -1,22 +1,25 @@
 """Johansen test, augmented Dickey-Fuller test and half-life of mean reversion.
 
-Johansen uses :func:`statsmodels.tsa.vector_ar.vecm.coint_johansen`. The ADF
-regression runs in compiled code (numba) and reproduces statsmodels' ``adfuller``;
-its p-values are MacKinnon's, from statsmodels.
+Both tests run in compiled code (numba) and reproduce statsmodels (the tests keep it as the
+reference): Johansen equals ``statsmodels.tsa.vector_ar.vecm.coint_johansen`` and the ADF
+regression equals ``statsmodels.tsa.stattools.adfuller``. Critical values and MacKinnon's
+p-values come from tables in the package (:mod:`kalcoint._tables`), so computing them
+imports neither statsmodels nor ``scipy.stats``; statsmodels is imported only for what it
+alone does (``adf(autolag="t-stat")``, ``engine="statsmodels"`` and near-ties of the lag
+criterion).
 """
 
 from __future__ import annotations
 
-import inspect
+import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numba import njit
-from statsmodels.tsa.adfvalues import mackinnonp
-from statsmodels.tsa.stattools import adfuller
-from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
+from . import _tables
+from ._numba_cache import njit
 from ._summary import Summary, Table
 from .errors import ComputationError, KalcointError
 
@@ -62,8 +65,9 @@ class JohansenResult:
     @property
     def hedge_ratios(self) -> pd.Series:
         """(k-1,) static hedge ratios ``-w_j / w_1``, j = 2..k, indexed by the hedge tickers."""
-        return pd.Series(-self.weights[1:] / self.weights[0], index=[str(a) for a in self.assets[1:]],
-                         name="hedge_ratios")
+        return pd.Series(
+            -self.weights[1:] / self.weights[0], index=[str(a) for a in self.assets[1:]], name="hedge_ratios"
+        )
 
     def portfolio(self, prices: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(n,) static portfolio ``y_port = prices @ weights``."""
@@ -86,11 +90,20 @@ class JohansenResult:
         rows = []
         for r in range(len(self.assets)):
             tc, mc = self.trace_crit[r], self.max_eig_crit[r]
-            rows.append((f"r <= {r}", f"{self.trace_stat[r]:.4f}", *(f"{c:.4f}" for c in tc),
-                         f"{self.max_eig_stat[r]:.4f}", *(f"{c:.4f}" for c in mc)))
+            rows.append(
+                (
+                    f"r <= {r}",
+                    f"{self.trace_stat[r]:.4f}",
+                    *(f"{c:.4f}" for c in tc),
+                    f"{self.max_eig_stat[r]:.4f}",
+                    *(f"{c:.4f}" for c in mc),
+                )
+            )
         header = ("H0", "trace", "90%", "95%", "99%", "max-eig", "90%", "95%", "99%")
-        weights = tuple((str(a), f"{w:.6g}", "-" if j == 0 else f"{self.hedge_ratios.iloc[j - 1]:.6g}")
-                        for j, (a, w) in enumerate(zip(self.assets, self.weights)))
+        weights = tuple(
+            (str(a), f"{w:.6g}", "-" if j == 0 else f"{self.hedge_ratios.iloc[j - 1]:.6g}")
+            for j, (a, w) in enumerate(zip(self.assets, self.weights))
+        )
         return Summary(
             f"Johansen test: {', '.join(map(str, self.assets))} (det_order={self.det_order}, "
             f"k_ar_diff={self.k_ar_diff}, nobs={self.nobs})",
@@ -131,15 +144,15 @@ def johansen(
     if k > 12:
         raise KalcointError(f"Johansen critical values exist for at most 12 series, got {k}")
     _check_panel(values, assets, k_ar_diff)
-    try:
-        res = coint_johansen(values, det_order, k_ar_diff)
-    except np.linalg.LinAlgError as exc:
-        raise ComputationError(f"Johansen test failed: singular matrix ({exc}); are two series collinear?") from exc
-    weights = np.asarray(res.evec[:, 0], dtype=np.float64)
+    eig, evec, trace_stat, max_eig_stat, status = _johansen_kernel(
+        np.ascontiguousarray(values), det_order, k_ar_diff, _EIG_TOL
+    )
+    if status != _OK:
+        raise ComputationError("Johansen test failed: singular moment matrix; are two series collinear?")
+    weights = evec[:, 0].copy()
     if not np.all(np.isfinite(weights)) or weights[0] == 0.0:
         raise ComputationError("Johansen weights are not usable (non-finite, or zero weight on the dependent asset)")
-    trace_stat = np.asarray(res.lr1, dtype=np.float64)
-    trace_crit = np.asarray(res.cvt, dtype=np.float64)
+    trace_crit = johansen_critical_values(k, det_order, "trace")
     rank = 0
     for r in range(k):
         if trace_stat[r] > trace_crit[r, 1]:
@@ -149,17 +162,229 @@ def johansen(
     return JohansenResult(
         assets=assets,
         weights=weights,
-        eigenvalues=np.asarray(res.eig, dtype=np.float64),
+        eigenvalues=eig,
         trace_stat=trace_stat,
-        max_eig_stat=np.asarray(res.lr2, dtype=np.float64),
+        max_eig_stat=max_eig_stat,
         trace_crit=trace_crit,
-        max_eig_crit=np.asarray(res.cvm, dtype=np.float64),
+        max_eig_crit=johansen_critical_values(k, det_order, "max_eig"),
         rank_95=rank,
         det_order=det_order,
         k_ar_diff=k_ar_diff,
         nobs=values.shape[0],
-        eigenvectors=np.asarray(res.evec, dtype=np.float64),
+        eigenvectors=evec,
     )
+
+
+def johansen_critical_values(k: int, det_order: int, test: str = "trace") -> np.ndarray:
+    """(k, 3) critical values at 90/95/99% of the ``test`` ("trace" or "max_eig") statistic for
+    H0: rank <= r, r = 0..k-1, of k series (MacKinnon, Haug and Michelis 1996; statsmodels'
+    ``c_sjt``/``c_sja`` for k - r series)."""
+    return _critical_table(k, det_order, test == "trace").copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _critical_table(k: int, det_order: int, trace: bool) -> np.ndarray:
+    table = (_tables.JOHANSEN_TRACE if trace else _tables.JOHANSEN_MAX_EIG)[det_order]
+    return np.array([table[k - r - 1] for r in range(k)], dtype=np.float64)
+
+
+# Compiled Johansen: the moment matrices of the centred VECM regressors, one Cholesky factor
+# for the regressions on the lagged differences, and the symmetric eigenproblem of the
+# canonical correlations (cyclic Jacobi), in one call.
+_EIG_TOL = 1e-15  # Jacobi stops when every off-diagonal entry is below this times the largest diagonal
+
+
+@njit(cache=True)
+def _johansen_design(x, det_order, k_ar_diff):
+    """(q, m) transposed regressors of coint_johansen, m = n - 1 - k_ar_diff rows, q = k (p + 2):
+    the lagged differences dx_{t-1..t-p} (k p rows), the level (k), then dx_t (k); centred unless
+    det_order = -1 (the constant of its residual regressions). For det_order = 1 the series
+    are first detrended on statsmodels' time index linspace(-1, 1, n). The level is statsmodels'
+    x_{t-p} (x_t when p = 0): for p >= 1 its residual on the lagged differences is that of x_{t-1}."""
+    n, k = x.shape
+    p = k_ar_diff
+    m = n - 1 - p
+    q = k * (p + 2)
+    level = np.ascontiguousarray(x.T)  # (k, n): one contiguous row per series
+    if det_order == 1:
+        tt = np.linspace(-1.0, 1.0, n)
+        tt -= tt.sum() / n
+        ss = (tt * tt).sum()
+        for j in range(k):
+            col = level[j]
+            col -= col.sum() / n
+            col -= ((tt * col).sum() / ss) * tt
+    design = np.empty((q, m))
+    for j in range(k):
+        series = level[j]
+        for t in range(m):
+            row = t + p + 1  # dx_t = x[row] - x[row - 1]; the level is x[t + 1] = x[row - p]
+            design[(p + 1) * k + j, t] = series[row] - series[row - 1]
+            design[p * k + j, t] = series[t + 1]
+            for lag in range(1, p + 1):
+                design[(lag - 1) * k + j, t] = series[row - lag] - series[row - lag - 1]
+    if det_order >= 0:
+        for c in range(q):
+            design[c] -= design[c].sum() / m
+    return design
+
+
+@njit(cache=True)
+def _jacobi_eigh(a, tol):
+    """Eigenvalues (descending) and eigenvectors (columns) of the symmetric matrix ``a``."""
+    k = a.shape[0]
+    a = a.copy()
+    v = np.eye(k)
+    for _ in range(100):
+        off = 0.0
+        scale = 0.0
+        for i in range(k):
+            scale = max(scale, abs(a[i, i]))
+            for j in range(i + 1, k):
+                off = max(off, abs(a[i, j]))
+        if off <= tol * scale or off == 0.0:
+            break
+        for i in range(k - 1):
+            for j in range(i + 1, k):
+                if a[i, j] == 0.0:
+                    continue
+                theta = (a[j, j] - a[i, i]) / (2.0 * a[i, j])
+                t = (1.0 if theta >= 0.0 else -1.0) / (abs(theta) + math.sqrt(theta * theta + 1.0))
+                c = 1.0 / math.sqrt(t * t + 1.0)
+                s = t * c
+                for r in range(k):  # columns i, j
+                    ari, arj = a[r, i], a[r, j]
+                    a[r, i] = c * ari - s * arj
+                    a[r, j] = s * ari + c * arj
+                for r in range(k):  # rows i, j
+                    air, ajr = a[i, r], a[j, r]
+                    a[i, r] = c * air - s * ajr
+                    a[j, r] = s * air + c * ajr
+                for r in range(k):
+                    vri, vrj = v[r, i], v[r, j]
+                    v[r, i] = c * vri - s * vrj
+                    v[r, j] = s * vri + c * vrj
+    eig = np.diag(a).copy()
+    order = np.argsort(-eig)
+    return eig[order], v[:, order].copy()
+
+
+@njit(cache=True)
+def _lower_solve(low, b):
+    """Solve ``low @ x = b`` (lower triangular; b is (k,) or (k, c))."""
+    x = b.copy()
+    k = low.shape[0]
+    for i in range(k):
+        for j in range(i):
+            x[i] -= low[i, j] * x[j]
+        x[i] /= low[i, i]
+    return x
+
+
+@njit(cache=True)
+def _johansen_kernel(x, det_order, k_ar_diff, tol):
+    """(eigenvalues (k,), weights (k, k) columns, trace (k,), max-eig (k,), status) of the
+    Johansen test, as statsmodels' coint_johansen computes them.
+
+    With R the Cholesky factor of the regressors' moment matrix (order: lagged differences,
+    level, dx_t), the residual moments are S_kk = R_ll'R_ll / m, S_k0 = R_ll'R_l0 / m and
+    S_00 = (R_l0'R_l0 + R_00'R_00) / m. With S_kk = L L' and S_00 = U U', the eigenvalues are
+    those of W W', W = L^-1 S_k0 U^-T, and the weights v = L^-T u satisfy v' S_kk v = 1 (the
+    normalisation of statsmodels). Each weight vector has a positive first entry (statsmodels
+    fixes the first one's sign that way; the others' signs are LAPACK's choice there)."""
+    m = x.shape[0] - 1 - k_ar_diff
+    k = x.shape[1]
+    design = _johansen_design(x, det_order, k_ar_diff)
+    gram = design @ design.T  # BLAS (single-threaded at this size): a loop is latency-bound, ~10x slower
+    r, status = _cholesky_upper(gram)
+    if status != _OK:
+        return np.zeros(k), np.zeros((k, k)), np.zeros(k), np.zeros(k), status
+    lag = k * k_ar_diff
+    lev = lag
+    d0 = lag + k
+    rt = r[lev : lev + k, lev : lev + k].T.copy() / math.sqrt(m)  # L: S_kk = L L'
+    s_k0 = np.empty((k, k))
+    s_00 = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            a = 0.0
+            for h in range(lev, lev + k):
+                a += r[h, lev + i] * r[h, d0 + j]
+            s_k0[i, j] = a / m
+            b = 0.0
+            for h in range(lev, d0 + k):
+                b += r[h, d0 + i] * r[h, d0 + j]
+            s_00[i, j] = b / m
+    u_low, status = _cholesky_lower(s_00)
+    if status != _OK:
+        return np.zeros(k), np.zeros((k, k)), np.zeros(k), np.zeros(k), status
+    # W = L^-1 S_k0 U^-T: left solve, then right solve through the transpose
+    left = _lower_solve(rt, s_k0)
+    w = _lower_solve(u_low, left.T.copy()).T.copy()
+    eig, u = _jacobi_eigh(_outer_gram(w), tol)
+    # v = L^-T u: back substitution with L'
+    v = np.empty((k, k))
+    for c in range(k):
+        for i in range(k - 1, -1, -1):
+            s = u[i, c]
+            for j in range(i + 1, k):
+                s -= rt[j, i] * v[j, c]
+            v[i, c] = s / rt[i, i]
+        if v[0, c] < 0.0:
+            for i in range(k):
+                v[i, c] = -v[i, c]
+    trace = np.empty(k)
+    max_eig = np.empty(k)
+    for i in range(k):
+        if not eig[i] < 1.0:
+            return eig, v, trace, max_eig, _DEGENERATE
+        max_eig[i] = -m * math.log(1.0 - eig[i])
+    for i in range(k):
+        total = 0.0
+        for j in range(i, k):
+            total += math.log(1.0 - eig[j])
+        trace[i] = -m * total
+    return eig, v, trace, max_eig, _OK
+
+
+@njit(cache=True)
+def _outer_gram(w):
+    """``w @ w.T`` for a small square matrix."""
+    k = w.shape[0]
+    out = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            s = 0.0
+            for h in range(w.shape[1]):
+                s += w[i, h] * w[j, h]
+            out[i, j] = s
+    return out
+
+
+@njit(cache=True)
+def _cholesky_lower(a):
+    """(L, status): lower L with L L' = a; status _DEGENERATE on a non-positive pivot."""
+    q = a.shape[0]
+    low = np.zeros((q, q))
+    for i in range(q):
+        for j in range(i + 1):
+            s = a[i, j]
+            for h in range(j):
+                s -= low[i, h] * low[j, h]
+            if i > j:
+                low[i, j] = s / low[j, j]
+            elif s > 0.0:
+                low[i, i] = math.sqrt(s)
+            else:
+                return low, _DEGENERATE
+    return low, _OK
+
+
+@njit(cache=True)
+def _cholesky_upper(a):
+    """(R, status): upper R with R'R = a."""
+    low, status = _cholesky_lower(a)
+    return low.T.copy(), status
 
 
 def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
@@ -167,7 +392,8 @@ def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
     n, k = values.shape
     if not np.all(np.isfinite(values)):
         raise KalcointError("Johansen input has missing or non-finite prices; keep the common history (dropna)")
-    flat = [a for a, col in zip(assets, values.T) if np.ptp(col) == 0.0]
+    spreads = np.ptp(np.ascontiguousarray(values.T), axis=1)  # numpy's axis-0 reductions are slow on (n, k)
+    flat = [a for a, spread in zip(assets, spreads) if spread == 0.0]
     if flat:
         raise KalcointError(f"Johansen input series {', '.join(map(str, flat))} is constant; drop it from the basket")
     min_rows = 2 * (k * (k_ar_diff + 1) + 2)
@@ -209,7 +435,7 @@ def adf(
     differences in 0..maxlag on the common sample of ``n - 1 - maxlag`` rows, then
     refits that lag on all ``n - 1 - lag`` rows; ``None`` uses ``maxlag`` lags.
     ``maxlag`` defaults to ``ceil(12 (n/100)^(1/4))``, at most ``n // 2 - 2``.
-    The p-value is MacKinnon's (:func:`statsmodels.tsa.adfvalues.mackinnonp`).
+    The p-value is MacKinnon's (:func:`mackinnonp`, equal to statsmodels').
 
     ``engine="fast"`` (default) runs the regressions in compiled code (one triangular
     factor serves every lag of the AIC search); ``engine="statsmodels"`` calls adfuller.
@@ -283,8 +509,13 @@ def _adf_maxlag(n: int, maxlag: int | None) -> int:
 
 
 def _adf_statsmodels(x: np.ndarray, autolag: str | None, maxlag: int) -> AdfResult:
+    import inspect
+
+    from statsmodels.tsa.stattools import adfuller
+
+    extra = {"result_object": False} if "result_object" in inspect.signature(adfuller).parameters else {}
     try:
-        stat, _, lags, nobs, *_ = adfuller(x, maxlag=maxlag, regression="c", autolag=autolag, **_ADFULLER_KW)
+        stat, _, lags, nobs, *_ = adfuller(x, maxlag=maxlag, regression="c", autolag=autolag, **extra)
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise ComputationError(f"ADF regression failed: {exc}") from exc
     return _adf_result(stat, lags, nobs)
@@ -293,7 +524,57 @@ def _adf_statsmodels(x: np.ndarray, autolag: str | None, maxlag: int) -> AdfResu
 def _adf_result(stat: float, lags: int, nobs: int) -> AdfResult:
     if not np.isfinite(stat):
         raise ComputationError("ADF statistic is not finite: the series is degenerate (perfect fit or collinear lags)")
-    return AdfResult(float(stat), float(mackinnonp(stat, regression="c", N=1)), int(lags), int(nobs))
+    return AdfResult(float(stat), mackinnonp(stat, regression="c", N=1), int(lags), int(nobs))
+
+
+def _check_regression(regression: str, N: int, table: dict) -> None:
+    if regression not in table:
+        raise KalcointError(f"regression={regression!r} is not one of 'c', 'n', 'ct', 'ctt'")
+    most = len(table[regression])
+    if not 1 <= N <= most:
+        raise KalcointError(f"N={N} must be between 1 and {most}")
+
+
+def _normal_cdf(x: float) -> float:
+    """Standard normal distribution function, as cephes' ``ndtr`` (scipy.stats.norm.cdf) computes it."""
+    z = x * math.sqrt(0.5)
+    if abs(z) < math.sqrt(0.5):
+        return 0.5 + 0.5 * math.erf(z)
+    y = 0.5 * math.erfc(abs(z))
+    return 1.0 - y if z > 0 else y
+
+
+def _horner(coefs: tuple[float, ...] | list[float], x: float) -> float:
+    """sum_i coefs[i] x^i, evaluated as numpy's ``polyval(coefs[::-1], x)``."""
+    y = 0.0
+    for c in reversed(coefs):
+        y = y * x + c
+    return y
+
+
+def mackinnonp(teststat: float, regression: str = "c", N: int = 1) -> float:
+    """MacKinnon's (1994) approximate p-value of a (augmented) Dickey-Fuller or Engle-Granger
+    t-statistic; ``regression`` "c" (constant), "n", "ct", "ctt"; ``N`` series (1 to 6).
+    Equals ``statsmodels.tsa.adfvalues.mackinnonp`` (same tables, :mod:`kalcoint._tables`)."""
+    _check_regression(regression, N, _tables.TAU_MAX)
+    stat = float(teststat)
+    if stat > _tables.TAU_MAX[regression][N - 1]:
+        return 1.0
+    if stat < _tables.TAU_MIN[regression][N - 1]:
+        return 0.0
+    small = stat <= _tables.TAU_STAR[regression][N - 1]
+    coefs = (_tables.TAU_SMALLP if small else _tables.TAU_LARGEP)[regression][N - 1]
+    return _normal_cdf(_horner(coefs, stat))
+
+
+def mackinnoncrit(N: int = 1, regression: str = "c", nobs: float = math.inf) -> np.ndarray:
+    """(3,) MacKinnon's (2010) critical values at 1/5/10% for ``N`` series (1 to 12) and a sample
+    of ``nobs`` (``inf``: asymptotic); regression "n" has N = 1 only. Equals ``statsmodels.tsa.adfvalues.mackinnoncrit``."""
+    _check_regression(regression, N, _tables.TAU_2010)
+    rows = _tables.TAU_2010[regression][N - 1]
+    if nobs == math.inf:
+        return np.array([row[0] for row in rows], dtype=np.float64)
+    return np.array([_horner(row, 1.0 / nobs) for row in rows], dtype=np.float64)
 
 
 # Fast ADF: compiled least squares. Lazy compilation on first call, cached on disk
@@ -304,7 +585,6 @@ _IC_CODES = {"aic": 0, "bic": 1}
 _CHOL_TOL = 1e-6  # smallest 1 - R^2 of a column on the previous ones for normal equations, else QR
 _RANK_TOL = 1e-10  # a column (or dx) keeping less than this of its norm after the others: degenerate
 _TIE_TOL = 1e-6  # information criteria closer than this are settled by statsmodels
-_ADFULLER_KW = {"result_object": False} if "result_object" in inspect.signature(adfuller).parameters else {}
 
 
 @njit(cache=True)
@@ -512,6 +792,9 @@ def half_life(series: np.ndarray | pd.Series) -> float:
     """Half-life of mean reversion in periods: ``-log(2) / lambda`` from the OLS
     regression ``dx_t = c + lambda x_{t-1}``; ``inf`` when ``lambda >= 0``.
 
+    The slope of a regression with a constant is the ratio of the centred cross product
+    to the centred sum of squares (no least-squares solver needed).
+
     Examples
     --------
     >>> import numpy as np
@@ -522,9 +805,7 @@ def half_life(series: np.ndarray | pd.Series) -> float:
     7
     """
     x = np.asarray(series, dtype=np.float64)
-    lag = x[:-1]
+    lag = x[:-1] - x[:-1].mean()
     dx = np.diff(x)
-    design = np.column_stack([lag, np.ones_like(lag)])
-    coef, *_ = np.linalg.lstsq(design, dx, rcond=None)
-    lam = float(coef[0])
+    lam = float(lag @ (dx - dx.mean())) / float(lag @ lag)
     return float(-np.log(2.0) / lam) if lam < 0 else float("inf")

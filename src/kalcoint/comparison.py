@@ -127,23 +127,48 @@ class Comparison:
 
     def summary(self) -> Summary:
         """The comparison table; ``print`` it, or show it in a notebook."""
-        header = ("row", "alpha11", "obs_var", "ADF stat", "lags", "ADF p", "loglik", "LB p", "OOS ADF p",
-                  "OOS loglik", "flag")
+        header = (
+            "row",
+            "alpha11",
+            "obs_var",
+            "ADF stat",
+            "lags",
+            "ADF p",
+            "loglik",
+            "LB p",
+            "OOS ADF p",
+            "OOS loglik",
+            "flag",
+        )
         rows = []
         for r in self.rows:
             if r.error:
                 rows.append((r.name, *["-"] * 9, f"failed: {r.error}"))
                 continue
-            rows.append((r.name, cell(r.alpha11, ".4g"), cell(r.obs_var, ".3g"), cell(r.adf_stat, ".3f"),
-                         cell(r.adf_lags), cell(r.adf_pvalue, ".3g"), cell(r.loglik, ".1f"),
-                         cell(r.ljung_box_pvalue, ".3g"), cell(r.oos_adf_pvalue, ".3g"), cell(r.oos_loglik, ".1f"),
-                         "DEGENERATE" if r.degenerate else ""))
+            rows.append(
+                (
+                    r.name,
+                    cell(r.alpha11, ".4g"),
+                    cell(r.obs_var, ".3g"),
+                    cell(r.adf_stat, ".3f"),
+                    cell(r.adf_lags),
+                    cell(r.adf_pvalue, ".3g"),
+                    cell(r.loglik, ".1f"),
+                    cell(r.ljung_box_pvalue, ".3g"),
+                    cell(r.oos_adf_pvalue, ".3g"),
+                    cell(r.oos_loglik, ".1f"),
+                    "DEGENERATE" if r.degenerate else "",
+                )
+            )
         idx = self.prices.index
         span = f", {idx[0]:%Y-%m-%d} to {idx[-1]:%Y-%m-%d}" if isinstance(idx, pd.DatetimeIndex) else ""
-        title = (f"Comparison: {', '.join(self.assets)} (nobs={self.nobs}{span}; out of sample = last "
-                 f"{self.oos_nobs} rows)")
-        notes = ("ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
-                 "OOS: tuned on the first part, filter continued over the rest.",)
+        title = (
+            f"Comparison: {', '.join(self.assets)} (nobs={self.nobs}{span}; out of sample = last {self.oos_nobs} rows)"
+        )
+        notes = (
+            "ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
+            "OOS: tuned on the first part, filter continued over the rest.",
+        )
         return Summary(title, (Table(header, tuple(rows)),), notes)
 
 
@@ -165,8 +190,14 @@ def ljung_box_pvalue(result: FilterResult, lags: int = LJUNG_BOX_LAGS) -> float:
 def _filter_row(name: str, result: FilterResult, model: StateSpaceModel) -> ComparisonRow:
     test = adf(result.spread)
     return ComparisonRow(
-        name=name, alpha11=model.alpha11, obs_var=model.obs_var, adf_stat=test.stat, adf_lags=test.lags,
-        adf_pvalue=test.pvalue, loglik=result.loglik, ljung_box_pvalue=ljung_box_pvalue(result),
+        name=name,
+        alpha11=model.alpha11,
+        obs_var=model.obs_var,
+        adf_stat=test.stat,
+        adf_lags=test.lags,
+        adf_pvalue=test.pvalue,
+        loglik=result.loglik,
+        ljung_box_pvalue=ljung_box_pvalue(result),
     )
 
 
@@ -174,22 +205,38 @@ def _oos(row: ComparisonRow, oos: FilterResult) -> ComparisonRow:
     return replace(row, oos_adf_pvalue=adf(oos.spread).pvalue, oos_loglik=oos.loglik)
 
 
-def _static_row(prices: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult, jtrain: JohansenResult
-                ) -> ComparisonRow:
+def _static_row(
+    prices: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult, jtrain: JohansenResult
+) -> ComparisonRow:
     full = adf(jres.portfolio(prices))
-    return ComparisonRow("static_johansen", None, None, full.stat, full.lags, full.pvalue,
-                         oos_adf_pvalue=adf(jtrain.portfolio(test)).pvalue)
+    return ComparisonRow(
+        "static_johansen",
+        None,
+        None,
+        full.stat,
+        full.lags,
+        full.pvalue,
+        oos_adf_pvalue=adf(jtrain.portfolio(test)).pvalue,
+    )
 
 
-def _chan_row(prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, model: StateSpaceModel
-              ) -> tuple[ComparisonRow, FilterResult]:
+def _chan_row(
+    prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, model: StateSpaceModel
+) -> tuple[ComparisonRow, FilterResult]:
     full = kalman_filter(prices, model)
     row = _filter_row("chan", full, model)
     return _oos(row, continue_filter(kalman_filter(train, model), test)), full
 
 
-def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, jres: JohansenResult,
-               jtrain: JohansenResult, iterations: int) -> tuple[ComparisonRow, TunedModel]:
+def _tuned_row(
+    name: str,
+    prices: pd.DataFrame,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    jres: JohansenResult,
+    jtrain: JohansenResult,
+    iterations: int,
+) -> tuple[ComparisonRow, TunedModel]:
     """Rows ``alpha_1`` and ``alpha_estimated`` (first seed pass), ``adaptive`` (all passes), ``mle``, ``em``."""
     method = name if name in ("mle", "em", "als") else "seed"
     options: dict[str, Any] = {"iterations": iterations}
@@ -198,8 +245,12 @@ def _tuned_row(name: str, prices: pd.DataFrame, train: pd.DataFrame, test: pd.Da
     if name == "alpha_1":
         options["fix_alpha11"] = 1.0
     fit = tune(prices, method=method, johansen_result=jres, **options)
-    row = replace(_filter_row(name, fit.result, fit.model), iterations=fit.iterations,
-                  degenerate=fit.degenerate, degenerate_reasons=list(fit.degenerate_reasons))
+    row = replace(
+        _filter_row(name, fit.result, fit.model),
+        iterations=fit.iterations,
+        degenerate=fit.degenerate,
+        degenerate_reasons=list(fit.degenerate_reasons),
+    )
     fit_train = tune(train, method=method, johansen_result=jtrain, diagnose=False, **options)
     return _oos(row, continue_filter(fit_train.result, test)), fit
 
@@ -267,8 +318,10 @@ def compare(
     n_train = split_rows(n, train_fraction)
     train, test = prices.iloc[:n_train], prices.iloc[n_train:]
     if len(test) < 30:
-        raise KalcointError(f"out-of-sample part has {len(test)} rows; needs at least 30 (lower train_fraction)",
-                            params="train_fraction")
+        raise KalcointError(
+            f"out-of-sample part has {len(test)} rows; needs at least 30 (lower train_fraction)",
+            params="train_fraction",
+        )
     jres = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)
     jtrain = johansen(train, det_order=det_order, k_ar_diff=k_ar_diff)
     say = progress or (lambda _msg: None)
@@ -291,9 +344,17 @@ def compare(
         out_rows.append(row)
     say("alpha11_test")
     try:
-        unit_root = alpha11_test(prices, bootstrap, seed, workers, det_order=det_order, k_ar_diff=k_ar_diff,
-                                 progress=lambda done, total: say(f"alpha11_test {done}/{total}"))
+        unit_root = alpha11_test(
+            prices,
+            bootstrap,
+            seed,
+            workers,
+            det_order=det_order,
+            k_ar_diff=k_ar_diff,
+            progress=lambda done, total: say(f"alpha11_test {done}/{total}"),
+        )
     except ComputationError:
         unit_root = None
-    return Comparison(list(map(str, prices.columns)), jres, out_rows, prices, tuned, results,
-                      train_fraction, iterations, unit_root)
+    return Comparison(
+        list(map(str, prices.columns)), jres, out_rows, prices, tuned, results, train_fraction, iterations, unit_root
+    )

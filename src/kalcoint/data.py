@@ -254,7 +254,9 @@ def _match(want: str, names: list[str], source: str) -> tuple[int, str]:
             return hits[0], name.split()[0] if word else name
         if len(hits) > 1:
             listed = ", ".join(repr(names[i]) for i in hits[:5])
-            raise KalcointError(f"{source}: ticker {want!r} matches several columns ({listed}); use the full column name")
+            raise KalcointError(
+                f"{source}: ticker {want!r} matches several columns ({listed}); use the full column name"
+            )
     raise KalcointError(f"{source}: unknown ticker {want!r}; {_suggest(want, names)}")
 
 
@@ -296,14 +298,20 @@ def _sniff(path: Path, source: str) -> str:
     if magic[:2] == _GZIP:
         return "gzip"
     if magic[:4] == _ZIP:
-        raise KalcointError(f"{source}: an Excel workbook (.xlsx, a zip archive), not a text table; "
-                            "in Excel use File > Save As > CSV UTF-8, or export Parquet")
+        raise KalcointError(
+            f"{source}: an Excel workbook (.xlsx, a zip archive), not a text table; "
+            "in Excel use File > Save As > CSV UTF-8, or export Parquet"
+        )
     if magic[:4] == _OLE:
-        raise KalcointError(f"{source}: an Excel 97-2003 workbook (.xls), not a text table; "
-                            "in Excel use File > Save As > CSV UTF-8, or export Parquet")
+        raise KalcointError(
+            f"{source}: an Excel 97-2003 workbook (.xls), not a text table; "
+            "in Excel use File > Save As > CSV UTF-8, or export Parquet"
+        )
     if magic[:2] in _UTF16_BOMS or (len(magic) >= 4 and (magic[1:2] == b"\x00" or magic[0:1] == b"\x00")):
-        raise KalcointError(f"{source}: UTF-16 text (as Excel's 'Unicode Text' writes it); "
-                            "save it as CSV UTF-8, e.g. iconv -f UTF-16 -t UTF-8")
+        raise KalcointError(
+            f"{source}: UTF-16 text (as Excel's 'Unicode Text' writes it); "
+            "save it as CSV UTF-8, e.g. iconv -f UTF-16 -t UTF-8"
+        )
     return "text"
 
 
@@ -330,15 +338,24 @@ def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.Da
     def load(cols: list[int], str_cols: list[int]) -> pd.DataFrame:
         try:
             frame = pd.read_csv(
-                path, sep=sep, header=None, skiprows=layout.header_rows, usecols=cols,
-                dtype={c: str for c in str_cols}, encoding="utf-8-sig", skip_blank_lines=True,
-                float_precision="round_trip", compression="gzip" if gz else None,
+                path,
+                sep=sep,
+                header=None,
+                skiprows=layout.header_rows,
+                usecols=cols,
+                dtype={c: str for c in str_cols},
+                encoding="utf-8-sig",
+                skip_blank_lines=True,
+                float_precision="round_trip",
+                compression="gzip" if gz else None,
             )
         except pd.errors.EmptyDataError:
             raise KalcointError(f"{source}: no data rows after the header; add one row of prices per date") from None
         except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise KalcointError(f"{source}: cannot read as CSV ({reason}); check the file is a well-formed table") from None
+            raise KalcointError(
+                f"{source}: cannot read as CSV ({reason}); check the file is a well-formed table"
+            ) from None
         frame = frame[cols]
         frame.columns = pd.RangeIndex(len(cols))
         return frame
@@ -377,7 +394,9 @@ def _header_rows(path: Path, source: str) -> tuple[list[list[str]], str]:
     except OSError as exc:
         raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
     if not lines or not lines[0].strip():
-        raise KalcointError(f"{source}: the file is empty or starts with a blank line; the first line must be the header")
+        raise KalcointError(
+            f"{source}: the file is empty or starts with a blank line; the first line must be the header"
+        )
     first = lines[0]
     sep = max((",", "\t", ";"), key=first.count) if first.count(",") == 0 else ","
     return [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=sep)], sep
@@ -397,7 +416,9 @@ def _frame_layout(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, _Layo
     if not isinstance(frame.columns, pd.MultiIndex):
         return frame, _single_layout([str(c).strip() for c in frame.columns], source)
     if frame.columns.nlevels != 2:
-        raise KalcointError(f"{source}: columns have {frame.columns.nlevels} header levels; expected 1, or 2 (field, ticker)")
+        raise KalcointError(
+            f"{source}: columns have {frame.columns.nlevels} header levels; expected 1, or 2 (field, ticker)"
+        )
     top = [str(c[0]).strip() for c in frame.columns]
     low = [str(c[1]).strip() for c in frame.columns]
     dates = [i for i in range(len(top)) if top[i].casefold() in _DATE_NAMES or low[i].casefold() in _DATE_NAMES]
@@ -430,8 +451,9 @@ def _multi_layout(top: list[str], low: list[str], date_pos: int, date_name: str,
                 folded = {f.casefold() for f in fields}
                 note = ""
                 if {"close", "adj close"} <= folded:
-                    note = (f"{source}: the file has both Close and Adj Close columns; using Close "
-                            "(Adj Close is ignored)")
+                    note = (
+                        f"{source}: the file has both Close and Adj Close columns; using Close (Adj Close is ignored)"
+                    )
                 return _Layout("wide", 3, date_pos, date_name, [tickers[i] for i in positions], positions, note)
     raise KalcointError(f"{source}: a yfinance-style two-row header without Close columns; download with Close prices")
 
@@ -589,7 +611,11 @@ def _check_order(dates: pd.DatetimeIndex, source: str, column: str, where: str =
 
 
 def _finish(
-    prices: pd.DataFrame, source: str, fill: str | None, min_rows: int, columns: dict[str, str],
+    prices: pd.DataFrame,
+    source: str,
+    fill: str | None,
+    min_rows: int,
+    columns: dict[str, str],
     notes: list[str] | None = None,
 ) -> pd.DataFrame:
     prices = prices.astype(np.float64)
@@ -601,8 +627,13 @@ def _finish(
     _check_positive(prices, source)
     _check_length(prices, source, min_rows, start)
     _check_not_constant(prices, source)
-    prices.attrs = {"source": source, "source_columns": dict(columns), "dropped_leading_rows": start, "filled": filled,
-                    "notes": list(notes or [])}
+    prices.attrs = {
+        "source": source,
+        "source_columns": dict(columns),
+        "dropped_leading_rows": start,
+        "filled": filled,
+        "notes": list(notes or []),
+    }
     return prices
 
 
@@ -648,7 +679,8 @@ def _fill_gaps(prices: pd.DataFrame, source: str, fill: str | None) -> tuple[pd.
     raise KalcointError(
         f"{source}: column {prices.columns[c]!r}: missing price on {_day(prices.index[r])} after the first "
         f"complete row {_day(prices.index[0])}{more}; fix the file or pass fill='ffill' "
-        "to carry the last price forward", params="fill"
+        "to carry the last price forward",
+        params="fill",
     )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from ._numba_cache import njit
 
 from ._checks import CHAN_DELTA, CHAN_OBS_VAR, check_positive
 from .errors import ComputationError, KalcointError
@@ -140,8 +140,9 @@ def observation_arrays(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, n
 
 
 @njit(cache=True, nogil=True)
-def _filter_loop(y, X, a, vw, ve, b_start, P_start, predict_first, store_cov,
-                 b_pred, P_pred, b_filt, P_filt, innov, innov_var):  # pragma: no cover - compiled
+def _filter_loop(
+    y, X, a, vw, ve, b_start, P_start, predict_first, store_cov, b_pred, P_pred, b_filt, P_filt, innov, innov_var
+):  # pragma: no cover - compiled
     """docs/method.md §3 for t = 0..n-1; returns the log-likelihood (NaN if some Q_t <= 0).
 
     ``(b_start, P_start)`` is the prior at t = 0 when ``predict_first`` is False,
@@ -273,8 +274,11 @@ class FilterResult:
 
     def _frame_index(self) -> pd.Index:
         if self.index is not None:
-            return pd.DatetimeIndex(self.index, name="date") if isinstance(self.index, pd.DatetimeIndex) \
+            return (
+                pd.DatetimeIndex(self.index, name="date")
+                if isinstance(self.index, pd.DatetimeIndex)
                 else pd.Index(self.index, name="date")
+            )
         return pd.RangeIndex(1, self.nobs + 1, name="t")
 
     @property
@@ -361,8 +365,21 @@ def kalman_filter(
     innov = np.empty(n)
     innov_var = np.empty(n)
     loglik = _filter_loop(
-        y, X, a, vw, model.obs_var, b0, np.ascontiguousarray(P0), predict_first, True,
-        b_pred, P_pred, b_filt, P_filt, innov, innov_var,
+        y,
+        X,
+        a,
+        vw,
+        model.obs_var,
+        b0,
+        np.ascontiguousarray(P0),
+        predict_first,
+        True,
+        b_pred,
+        P_pred,
+        b_filt,
+        P_filt,
+        innov,
+        innov_var,
     )
     if not math.isfinite(loglik):
         raise ComputationError(
@@ -371,8 +388,7 @@ def kalman_filter(
         )
     index = prices.index if isinstance(prices, pd.DataFrame) else None
     assets = [str(c) for c in prices.columns] if isinstance(prices, pd.DataFrame) else None
-    return FilterResult(model, b_pred, P_pred, b_filt, P_filt, innov, innov_var, float(loglik), y, X,
-                        index, assets)
+    return FilterResult(model, b_pred, P_pred, b_filt, P_filt, innov, innov_var, float(loglik), y, X, index, assets)
 
 
 @njit(cache=True, nogil=True)
@@ -389,7 +405,7 @@ def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth
     N_prev = np.empty((k, k))
     L = np.empty((k, k))
     PL = np.empty((k, k))  # P_t L_t'
-    M = np.empty((k, k))   # I - N_t P_{t+1}
+    M = np.empty((k, k))  # I - N_t P_{t+1}
     NL = np.empty((k, k))
     Px = np.empty(k)
     for i in range(k):
@@ -470,7 +486,6 @@ def _smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth
                 P_smooth[t, i, j] = s
 
 
-
 @dataclass(frozen=True)
 class SmootherResult:
     """Rauch-Tung-Striebel smoothed states ``b_{t|n}`` (n, k), covariances (n, k, k) and the
@@ -508,7 +523,16 @@ def rts_smoother(result: FilterResult) -> SmootherResult:
     smoothed_state = np.empty((n, k))
     smoothed_cov = np.empty((n, k, k))
     lag_one_cov = np.empty((n, k, k))
-    _smoother_loop(result.y, result.X, np.ascontiguousarray(result.model.transition), result.predicted_state,
-                   result.predicted_cov, result.innovation, result.innovation_var,
-                   smoothed_state, smoothed_cov, lag_one_cov)
+    _smoother_loop(
+        result.y,
+        result.X,
+        np.ascontiguousarray(result.model.transition),
+        result.predicted_state,
+        result.predicted_cov,
+        result.innovation,
+        result.innovation_var,
+        smoothed_state,
+        smoothed_cov,
+        lag_one_cov,
+    )
     return SmootherResult(smoothed_state, smoothed_cov, lag_one_cov)

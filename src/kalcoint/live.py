@@ -137,7 +137,8 @@ CREATE TABLE versions (
     created_at TEXT NOT NULL
 )"""
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -164,7 +165,10 @@ CREATE TABLE steps (
     applied_at TEXT NOT NULL,
     version INTEGER
 );
-""" + _VERSIONS_TABLE + ";"
+"""
+    + _VERSIONS_TABLE
+    + ";"
+)
 
 _INSERT_STEP = (
     "INSERT INTO steps (step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
@@ -184,8 +188,7 @@ _statement_hook: Callable[[int, str], None] | None = None
 (0 BEGIN, 1 read head, 2 insert versions, 3 insert steps, 4 update head, 5 COMMIT) and with
 ``(6, "committed")`` after the commit. ``None`` in normal use."""
 
-UPDATE_STATEMENTS = ("begin", "read_head", "insert_versions", "insert_steps", "update_head", "commit",
-                     "committed")
+UPDATE_STATEMENTS = ("begin", "read_head", "insert_versions", "insert_steps", "update_head", "commit", "committed")
 
 
 # ---------------------------------------------------------------- small helpers
@@ -252,13 +255,17 @@ def _locked(exc: sqlite3.Error) -> bool:
 
 
 def _damaged(path: Path, exc: BaseException) -> KalcointError:
-    return KalcointError(f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
-                         "restore it from a backup, or re-create it with save_model()")
+    return KalcointError(
+        f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
+        "restore it from a backup, or re-create it with save_model()"
+    )
 
 
 def _busy(path: Path, lock_timeout: float) -> KalcointError:
-    return KalcointError(f"model file {path} is locked by another update (waited lock_timeout={lock_timeout:g} "
-                         "s); try again when it has finished")
+    return KalcointError(
+        f"model file {path} is locked by another update (waited lock_timeout={lock_timeout:g} "
+        "s); try again when it has finished"
+    )
 
 
 @contextmanager
@@ -348,8 +355,10 @@ def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
     if app_id != APPLICATION_ID:
         raise _not_a_model(path, "no kalcoint application id")
     if version not in READABLE_SCHEMAS:
-        raise KalcointError(f"model file {path} has schema version {version}; this kalcoint reads versions "
-                            f"{', '.join(map(str, READABLE_SCHEMAS))}: re-create it with save_model()")
+        raise KalcointError(
+            f"model file {path} has schema version {version}; this kalcoint reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMAS))}: re-create it with save_model()"
+        )
     try:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         cols = "step, date, state, cov, long_leg, short_leg, updated_at" + (", version" if version >= 2 else "")
@@ -380,8 +389,9 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
     step, date, state, cov, long_leg, short_leg, updated_at = head[0][:7]
     l_step, l_date, prices, l_state, innov, innov_var, z, spread, units = last[0]
     if (l_step, l_date, l_state) != (step, date, state) or units != long_leg + short_leg:
-        raise _not_a_model(path, f"corrupt: head (step {step}, {date}) disagrees with the last step "
-                                 f"(step {l_step}, {l_date})")
+        raise _not_a_model(
+            path, f"corrupt: head (step {step}, {date}) disagrees with the last step (step {l_step}, {l_date})"
+        )
     assets = json.loads(meta["assets"])
     weights = json.loads(meta["weights"])
     k = len(assets)
@@ -389,25 +399,50 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
     tuning = json.loads(meta["tuning"])
     policy = json.loads(meta["retune"]) if "retune" in meta else {**NEVER, "method": meta["method"]}
     return _Snapshot(
-        method=meta["method"], assets=assets, model=StateSpaceModel.from_dict(json.loads(meta["model"])),
+        method=meta["method"],
+        assets=assets,
+        model=StateSpaceModel.from_dict(json.loads(meta["model"])),
         weights=None if weights is None else np.array(weights, dtype=np.float64),
-        strategy=json.loads(meta["strategy"]), tuning=tuning, meta=meta,
-        step=int(step), date=date, state=b, cov=P, long_leg=int(long_leg), short_leg=int(short_leg),
-        updated_at=updated_at, prices=_vector(prices), innovation=float(innov), innovation_var=float(innov_var),
-        zscore=float(z), spread=float(spread), units=int(units), schema=schema,
-        version=int(head[0][7]) if len(head[0]) > 7 else 1, window_last=tuning.get("end_date"), policy=policy,
+        strategy=json.loads(meta["strategy"]),
+        tuning=tuning,
+        meta=meta,
+        step=int(step),
+        date=date,
+        state=b,
+        cov=P,
+        long_leg=int(long_leg),
+        short_leg=int(short_leg),
+        updated_at=updated_at,
+        prices=_vector(prices),
+        innovation=float(innov),
+        innovation_var=float(innov_var),
+        zscore=float(z),
+        spread=float(spread),
+        units=int(units),
+        schema=schema,
+        version=int(head[0][7]) if len(head[0]) > 7 else 1,
+        window_last=tuning.get("end_date"),
+        policy=policy,
     )
 
 
-_VERSION_COLUMNS = ("id, effective_date, window_first, window_last, method, model, loglik, degenerate, reasons, "
-                    "outcome")
+_VERSION_COLUMNS = "id, effective_date, window_first, window_last, method, model, loglik, degenerate, reasons, outcome"
 
 
 def _version_from_row(row: tuple) -> Version:
     vid, eff, first, last, method, model, loglik, degenerate, reasons, outcome = row
-    return Version(int(vid), eff, first, last, method, None if model is None else
-                   StateSpaceModel.from_dict(json.loads(model)), None if loglik is None else float(loglik),
-                   bool(degenerate), tuple(json.loads(reasons)), outcome)
+    return Version(
+        int(vid),
+        eff,
+        first,
+        last,
+        method,
+        None if model is None else StateSpaceModel.from_dict(json.loads(model)),
+        None if loglik is None else float(loglik),
+        bool(degenerate),
+        tuple(json.loads(reasons)),
+        outcome,
+    )
 
 
 def _with_versions(con: sqlite3.Connection, snap: _Snapshot, path: Path) -> _Snapshot:
@@ -418,8 +453,13 @@ def _with_versions(con: sqlite3.Connection, snap: _Snapshot, path: Path) -> _Sna
         raise _not_a_model(path, f"corrupt: the head's version {snap.version} has no quantities")
     in_use = _version_from_row(row)
     assert in_use.model is not None
-    return _replace(snap, model=in_use.model, window_last=in_use.window_last, next_id=int(last[0]) + 1,
-                    last_version=_version_from_row(last))
+    return _replace(
+        snap,
+        model=in_use.model,
+        window_last=in_use.window_last,
+        next_id=int(last[0]) + 1,
+        last_version=_version_from_row(last),
+    )
 
 
 def _replace(snap: _Snapshot, **changes: Any) -> _Snapshot:
@@ -431,9 +471,18 @@ def _replace(snap: _Snapshot, **changes: Any) -> _Snapshot:
 def _v1_version(snap: _Snapshot) -> Version:
     """The one version of a schema-1 file: the saved quantities."""
     t = snap.tuning
-    return Version(1, None, str(t.get("start_date")), str(t.get("end_date")), snap.method, snap.model,
-                   t.get("loglik"), bool(t.get("degenerate", False)), tuple(t.get("degenerate_reasons", ())),
-                   schedule.OUTCOME_APPLIED)
+    return Version(
+        1,
+        None,
+        str(t.get("start_date")),
+        str(t.get("end_date")),
+        snap.method,
+        snap.model,
+        t.get("loglik"),
+        bool(t.get("degenerate", False)),
+        tuple(t.get("degenerate_reasons", ())),
+        schedule.OUTCOME_APPLIED,
+    )
 
 
 # ---------------------------------------------------------------- planning an update (no writes)
@@ -466,9 +515,21 @@ class _Plan:
 
 def _empty_plan(snap: _Snapshot, skipped: int) -> _Plan:
     k = len(snap.assets)
-    return _Plan([], np.empty((0, k)), np.empty((0, k)), np.empty(0), np.empty(0), np.empty(0),
-                 np.empty(0, np.int64), None, np.empty(0, np.int64), snap.long_leg, snap.short_leg, skipped,
-                 head_version=snap.version)
+    return _Plan(
+        [],
+        np.empty((0, k)),
+        np.empty((0, k)),
+        np.empty(0),
+        np.empty(0),
+        np.empty(0),
+        np.empty(0, np.int64),
+        None,
+        np.empty(0, np.int64),
+        snap.long_leg,
+        snap.short_leg,
+        skipped,
+        head_version=snap.version,
+    )
 
 
 def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> pd.DataFrame:
@@ -481,8 +542,10 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
         raise KalcointError(f"{source}: no rows to apply; give one row of prices per new date")
     missing = [a for a in assets if a not in rows.columns]
     if missing:
-        raise KalcointError(f"{source}: missing asset(s) {', '.join(missing)}; the model trades "
-                            f"{', '.join(assets)}: give a price for each of them on every date")
+        raise KalcointError(
+            f"{source}: missing asset(s) {', '.join(missing)}; the model trades "
+            f"{', '.join(assets)}: give a price for each of them on every date"
+        )
     try:
         index = pd.DatetimeIndex(pd.to_datetime(rows.index))
     except (ValueError, TypeError):
@@ -507,24 +570,31 @@ def _check_order(frame: pd.DataFrame, source: str) -> None:
     same = np.flatnonzero(days[1:] == days[:-1])
     if same.size:
         i = int(same[0])
-        raise KalcointError(f"{source}: two rows on one calendar day {days[i]:%Y-%m-%d} ({_day(frame.index[i])} "
-                            f"and {_day(frame.index[i + 1])}); a model takes one row per day (daily closes): "
-                            "no row was applied")
+        raise KalcointError(
+            f"{source}: two rows on one calendar day {days[i]:%Y-%m-%d} ({_day(frame.index[i])} "
+            f"and {_day(frame.index[i + 1])}); a model takes one row per day (daily closes): "
+            "no row was applied"
+        )
 
 
 def _check_after_last_day(new: pd.DataFrame, snap: _Snapshot, source: str) -> None:
     """A new row on the calendar day of the model's last row (an intraday time) is refused."""
     if pd.Timestamp(new.index[0]).normalize() == snap.last_date.normalize():
-        raise KalcointError(f"{source}: row {_day(new.index[0])} is on the calendar day of the model's last row "
-                            f"{snap.date}; a model takes one row per day (daily closes): no row was applied")
+        raise KalcointError(
+            f"{source}: row {_day(new.index[0])} is on the calendar day of the model's last row "
+            f"{snap.date}; a model takes one row per day (daily closes): no row was applied"
+        )
 
 
 def _gap_warnings(new: pd.DataFrame, last_date: pd.Timestamp) -> list[str]:
     """One line per gap of more than a week of business days between consecutive rows."""
     days = np.array([last_date.normalize(), *pd.DatetimeIndex(new.index).normalize()], dtype="datetime64[D]")
     skipped = np.busday_count(days[:-1] + 1, days[1:])
-    return [f"{int(g)} business days skipped between {days[i]} and {days[i + 1]} (more than a week)"
-            for i, g in enumerate(skipped) if g > GAP_BUSINESS_DAYS]
+    return [
+        f"{int(g)} business days skipped between {days[i]} and {days[i + 1]} (more than a week)"
+        for i, g in enumerate(skipped)
+        if g > GAP_BUSINESS_DAYS
+    ]
 
 
 def _check_values(frame: pd.DataFrame, prev: np.ndarray, prev_date: str, max_jump: float, source: str) -> None:
@@ -534,11 +604,14 @@ def _check_values(frame: pd.DataFrame, prev: np.ndarray, prev_date: str, max_jum
         for c, asset in enumerate(frame.columns):
             p = values[r, c]
             if not math.isfinite(p):
-                raise KalcointError(f"{source}: price of {asset} on {_day(stamp)} is missing ({p}); "
-                                    "fill it in, no row was applied")
+                raise KalcointError(
+                    f"{source}: price of {asset} on {_day(stamp)} is missing ({p}); fill it in, no row was applied"
+                )
             if p <= 0:
-                raise KalcointError(f"{source}: price of {asset} on {_day(stamp)} is {p:g} <= 0; "
-                                    "prices must be positive, no row was applied")
+                raise KalcointError(
+                    f"{source}: price of {asset} on {_day(stamp)} is {p:g} <= 0; "
+                    "prices must be positive, no row was applied"
+                )
     before = np.vstack([prev[None, :], values[:-1]])
     dates = [prev_date] + [_day(d) for d in frame.index[:-1]]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -562,8 +635,10 @@ def _split_applied(
         return frame, 0
     if not since_last:
         first = frame.index[int(np.argmax(old))]
-        raise KalcointError(f"{source}: row {_day(first)} is not after the model's last date {snap.date}; "
-                            "give only new rows, or since_last=True to skip rows already applied")
+        raise KalcointError(
+            f"{source}: row {_day(first)} is not after the model's last date {snap.date}; "
+            "give only new rows, or since_last=True to skip rows already applied"
+        )
     if con is not None:
         _check_recorded(frame[old], con, source)
     return frame[~old], int(old.sum())
@@ -577,11 +652,15 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
         if day in recorded:
             had = _vector(recorded[day])
             if not np.allclose(row.to_numpy(), had, rtol=PRICE_RTOL, atol=0.0):
-                raise KalcointError(f"{source}: row {day} differs from the prices applied on that date "
-                                    f"({_dumps(had)}); the filter cannot be rewound: re-tune, or fix the file")
+                raise KalcointError(
+                    f"{source}: row {day} differs from the prices applied on that date "
+                    f"({_dumps(had)}); the filter cannot be rewound: re-tune, or fix the file"
+                )
         elif day >= first:
-            raise KalcointError(f"{source}: row {day} is older than the model's last date but was never applied; "
-                                "the filter cannot go back: remove the row")
+            raise KalcointError(
+                f"{source}: row {day} is older than the model's last date but was never applied; "
+                "the filter cannot go back: remove the row"
+            )
 
 
 @dataclass(frozen=True)
@@ -605,26 +684,43 @@ class Resume:
 def _policy_fit(policy: Mapping[str, Any]) -> schedule.Fit | None:
     if policy.get("retune", "never") == "never":
         return None
-    return schedule.tuning_fit(policy["method"], policy.get("iterations"), policy.get("tol"),
-                               policy.get("options") or {})
+    return schedule.tuning_fit(
+        policy["method"], policy.get("iterations"), policy.get("tol"), policy.get("options") or {}
+    )
 
 
 def _resume(snap: _Snapshot, con: sqlite3.Connection) -> Resume:
     policy = snap.policy
     period = None if policy.get("retune", "never") == "never" else str(policy["retune"])
     window = None if period is None else int(policy["window"])
-    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?",
-                       (window or 1,)).fetchall()[::-1]
-    history = pd.DataFrame(np.array([json.loads(r[1]) for r in rows], dtype=np.float64),
-                           index=pd.DatetimeIndex([r[0] for r in rows]), columns=snap.assets)
+    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?", (window or 1,)).fetchall()[
+        ::-1
+    ]
+    history = pd.DataFrame(
+        np.array([json.loads(r[1]) for r in rows], dtype=np.float64),
+        index=pd.DatetimeIndex([r[0] for r in rows]),
+        columns=snap.assets,
+    )
     carry = schedule.Carry(snap.model, snap.version, snap.window_last, snap.state, snap.cov, snap.next_id)
-    return Resume(history, np.array([r[2] for r in rows], dtype=np.float64), carry,
-                  (snap.long_leg, snap.short_leg), period, window, _policy_fit(policy),
-                  str(policy.get("method", snap.method)), str(policy.get("on_degenerate", "use")))
+    return Resume(
+        history,
+        np.array([r[2] for r in rows], dtype=np.float64),
+        carry,
+        (snap.long_leg, snap.short_leg),
+        period,
+        window,
+        _policy_fit(policy),
+        str(policy.get("method", snap.method)),
+        str(policy.get("on_degenerate", "use")),
+    )
 
 
 def _plan(
-    snap: _Snapshot, frame: pd.DataFrame, source: str, max_jump: float, since_last: bool,
+    snap: _Snapshot,
+    frame: pd.DataFrame,
+    source: str,
+    max_jump: float,
+    since_last: bool,
     con: sqlite3.Connection,
 ) -> _Plan:
     """Validate every row and run the schedule on the batch in memory; raise before anything is written."""
@@ -636,38 +732,92 @@ def _plan(
     _check_values(new, snap.prices, snap.date, max_jump, source)
     resume = _resume(snap, con)
     rows = pd.concat([resume.history, new])
-    run = schedule.run(rows, len(resume.history), resume.carry, period=resume.period, window=resume.window,
-                       fit=resume.fit, method=resume.method, on_degenerate=resume.on_degenerate)
+    run = schedule.run(
+        rows,
+        len(resume.history),
+        resume.carry,
+        period=resume.period,
+        window=resume.window,
+        fit=resume.fit,
+        method=resume.method,
+        on_degenerate=resume.on_degenerate,
+    )
     if not (np.all(np.isfinite(run.filtered_state)) and np.all(np.isfinite(run.carry.P))):
         raise ComputationError(f"{source}: the filter gave non-finite states; no row was applied")
     entry, exit_ = float(snap.strategy["entry"]), float(snap.strategy["exit"])
-    units, long_leg, short_leg = _bands_continue(run.innovation, run.innovation_var, entry, exit_,
-                                                 snap.long_leg, snap.short_leg)
-    return _Plan([_day(d) for d in new.index], new.to_numpy(), run.filtered_state, run.innovation,
-                 run.innovation_var, run.spread, run.version, run.carry.P, units, long_leg, short_leg, skipped,
-                 versions=list(run.versions), head_version=run.carry.version,
-                 warnings=_gap_warnings(new, snap.last_date))
+    units, long_leg, short_leg = _bands_continue(
+        run.innovation, run.innovation_var, entry, exit_, snap.long_leg, snap.short_leg
+    )
+    return _Plan(
+        [_day(d) for d in new.index],
+        new.to_numpy(),
+        run.filtered_state,
+        run.innovation,
+        run.innovation_var,
+        run.spread,
+        run.version,
+        run.carry.P,
+        units,
+        long_leg,
+        short_leg,
+        skipped,
+        versions=list(run.versions),
+        head_version=run.carry.version,
+        warnings=_gap_warnings(new, snap.last_date),
+    )
 
 
 def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple]:
     z = plan.innovation / np.sqrt(plan.innovation_var)
     return [
-        (first_step + t, kind, plan.dates[t], _dumps(plan.prices[t]), _dumps(plan.state[t]),
-         float(plan.innovation[t]), float(plan.innovation_var[t]), float(z[t]), float(plan.spread[t]),
-         int(plan.units[t]), when, int(plan.version[t]))
+        (
+            first_step + t,
+            kind,
+            plan.dates[t],
+            _dumps(plan.prices[t]),
+            _dumps(plan.state[t]),
+            float(plan.innovation[t]),
+            float(plan.innovation_var[t]),
+            float(z[t]),
+            float(plan.spread[t]),
+            int(plan.units[t]),
+            when,
+            int(plan.version[t]),
+        )
         for t in range(plan.n)
     ]
 
 
 def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
-    return (first_step + plan.n - 1, plan.dates[-1], _dumps(plan.state[-1]), _dumps(plan.cov),
-            plan.long_leg, plan.short_leg, when, plan.head_version)
+    return (
+        first_step + plan.n - 1,
+        plan.dates[-1],
+        _dumps(plan.state[-1]),
+        _dumps(plan.cov),
+        plan.long_leg,
+        plan.short_leg,
+        when,
+        plan.head_version,
+    )
 
 
 def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
-    return [(v.id, v.effective_date, v.window_first, v.window_last, v.method,
-             None if v.model is None else _dumps(v.model.to_dict()), v.loglik, int(v.degenerate),
-             _dumps(list(v.reasons)), v.outcome, when) for v in versions]
+    return [
+        (
+            v.id,
+            v.effective_date,
+            v.window_first,
+            v.window_last,
+            v.method,
+            None if v.model is None else _dumps(v.model.to_dict()),
+            v.loglik,
+            int(v.degenerate),
+            _dumps(list(v.reasons)),
+            v.outcome,
+            when,
+        )
+        for v in versions
+    ]
 
 
 # ---------------------------------------------------------------- writing
@@ -686,8 +836,10 @@ def _begin(con: sqlite3.Connection, path: Path, lock_timeout: float) -> None:
         _run(con, 0, "BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if _locked(exc):
-            raise KalcointError(f"model file {path} is being updated by another process (waited "
-                                f"lock_timeout={lock_timeout:g} s); try again when it has finished") from None
+            raise KalcointError(
+                f"model file {path} is being updated by another process (waited "
+                f"lock_timeout={lock_timeout:g} s); try again when it has finished"
+            ) from None
         raise _damaged(path, exc) from None
     except sqlite3.DatabaseError as exc:
         raise _damaged(path, exc) from None
@@ -700,8 +852,9 @@ def _rollback_on_error(con: sqlite3.Connection, path: Path, exc: BaseException) 
         except sqlite3.Error:
             pass
     if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
-        raise KalcointError(f"model file {path} is being read or updated by another process; "
-                            "nothing was applied, try again") from None
+        raise KalcointError(
+            f"model file {path} is being read or updated by another process; nothing was applied, try again"
+        ) from None
     if isinstance(exc, sqlite3.Error):
         raise KalcointError(f"cannot update model file {path}: {exc}; nothing was applied") from None
 
@@ -727,8 +880,15 @@ def _migrate(con: sqlite3.Connection, snap: _Snapshot, when: str) -> _Snapshot:
 
 
 def _write_update(
-    con: sqlite3.Connection, path: Path, snap: _Snapshot, plan: _Plan, frame: pd.DataFrame, source: str,
-    max_jump: float, since_last: bool, lock_timeout: float,
+    con: sqlite3.Connection,
+    path: Path,
+    snap: _Snapshot,
+    plan: _Plan,
+    frame: pd.DataFrame,
+    source: str,
+    max_jump: float,
+    since_last: bool,
+    lock_timeout: float,
 ) -> tuple[_Snapshot, _Plan]:
     """Apply ``plan`` in one transaction; if another update committed first, re-plan against it."""
     _begin(con, path, lock_timeout)
@@ -745,8 +905,10 @@ def _write_update(
         if snap.schema < 2:
             snap = _migrate(con, snap, when)
         _run(con, 2, _INSERT_VERSION, _version_rows(plan.versions, when), many=True)
-        con.execute("UPDATE versions SET effective_date = ? WHERE effective_date IS NULL AND id < ?",
-                    (plan.dates[0], snap.next_id))
+        con.execute(
+            "UPDATE versions SET effective_date = ? WHERE effective_date IS NULL AND id < ?",
+            (plan.dates[0], snap.next_id),
+        )
         _run(con, 3, _INSERT_STEP, _step_rows(snap.step + 1, "update", plan, when), many=True)
         _run(con, 4, _UPDATE_HEAD, _head_values(snap.step + 1, plan, when))
         _run(con, 5, "COMMIT")
@@ -759,8 +921,16 @@ def _write_update(
 
 
 def _create_file(
-    path: Path, *, method: str, assets: list[str], model: StateSpaceModel, weights: np.ndarray | None,
-    prices: pd.DataFrame, strategy: dict[str, Any], tuning: dict[str, Any], policy: dict[str, Any],
+    path: Path,
+    *,
+    method: str,
+    assets: list[str],
+    model: StateSpaceModel,
+    weights: np.ndarray | None,
+    prices: pd.DataFrame,
+    strategy: dict[str, Any],
+    tuning: dict[str, Any],
+    policy: dict[str, Any],
     first: Version,
 ) -> None:
     """Build the file at ``path`` (a fresh temporary file) with the rows of ``prices`` as kind='tune'."""
@@ -769,10 +939,17 @@ def _create_file(
     from . import __version__
 
     meta = {
-        "format": FORMAT, "schema_version": str(SCHEMA_VERSION), "kalcoint_version": __version__,
-        "created_at": when, "method": method, "assets": _dumps(assets), "model": _dumps(model.to_dict()),
+        "format": FORMAT,
+        "schema_version": str(SCHEMA_VERSION),
+        "kalcoint_version": __version__,
+        "created_at": when,
+        "method": method,
+        "assets": _dumps(assets),
+        "model": _dumps(model.to_dict()),
         "weights": _dumps(None if weights is None else np.asarray(weights, dtype=np.float64)),
-        "strategy": _dumps(strategy), "tuning": _dumps(tuning), "retune": _dumps(policy),
+        "strategy": _dumps(strategy),
+        "tuning": _dumps(tuning),
+        "retune": _dumps(policy),
     }
     con = sqlite3.connect(path, isolation_level=None)
     try:
@@ -786,8 +963,11 @@ def _create_file(
         con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
         con.executemany(_INSERT_VERSION, _version_rows([first], when))
         con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
-        con.execute("INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version) "
-                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)", _head_values(1, plan, when))
+        con.execute(
+            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _head_values(1, plan, when),
+        )
         con.execute("COMMIT")
     finally:
         con.close()
@@ -798,10 +978,22 @@ def _initial_plan(prices: pd.DataFrame, model: StateSpaceModel, strategy: dict[s
     if not (np.all(np.isfinite(result.filtered_state)) and np.all(np.isfinite(result.filtered_cov))):
         raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
     units, long_leg, short_leg = _bands_continue(
-        result.innovation, result.innovation_var, strategy["entry"], strategy["exit"], 0, 0)
-    return _Plan([_day(d) for d in prices.index], prices.to_numpy(), result.filtered_state, result.innovation,
-                 result.innovation_var, result.spread, np.ones(len(prices), np.int64), result.filtered_cov[-1],
-                 units, long_leg, short_leg, 0)
+        result.innovation, result.innovation_var, strategy["entry"], strategy["exit"], 0, 0
+    )
+    return _Plan(
+        [_day(d) for d in prices.index],
+        prices.to_numpy(),
+        result.filtered_state,
+        result.innovation,
+        result.innovation_var,
+        result.spread,
+        np.ones(len(prices), np.int64),
+        result.filtered_cov[-1],
+        units,
+        long_leg,
+        short_leg,
+        0,
+    )
 
 
 def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
@@ -819,8 +1011,9 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     if not np.all(np.isfinite(frame.to_numpy())):
         raise KalcointError("the prices to save hold NaN or infinite values; clean them first")
     if not np.all(frame.to_numpy()[-1] > 0):
-        raise KalcointError(f"the last row ({_day(frame.index[-1])}) has a non-positive price; "
-                            "a live model needs positive prices")
+        raise KalcointError(
+            f"the last row ({_day(frame.index[-1])}) has a non-positive price; a live model needs positive prices"
+        )
     return frame
 
 
@@ -848,24 +1041,45 @@ def _fsync_dir(directory: Path) -> None:
 # ---------------------------------------------------------------- public API
 
 
-def retune_policy(retune: str = "never", window: int | None = None, *, method: str, iterations: int | None = 2000,
-                  tol: float | None = None, options: Mapping[str, Any] | None = None,
-                  on_degenerate: str = "use") -> dict[str, Any]:
+def retune_policy(
+    retune: str = "never",
+    window: int | None = None,
+    *,
+    method: str,
+    iterations: int | None = 2000,
+    tol: float | None = None,
+    options: Mapping[str, Any] | None = None,
+    on_degenerate: str = "use",
+) -> dict[str, Any]:
     """The checked retune policy stored in a model file (see the module doc)."""
     if method == "chan" and retune != "never":
         raise KalcointError(f"retune={retune!r} needs a tuned model; Chan's filter has nothing to re-estimate")
     checked_window = schedule.check_policy(retune, window, on_degenerate)
     if iterations is not None and (isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1):
         raise KalcointError(f"iterations={iterations} must be an integer >= 1")
-    return {"retune": retune, "window": checked_window, "method": method,
-            "iterations": None if iterations is None else int(iterations), "tol": tol,
-            "options": to_jsonable(dict(options or {})), "on_degenerate": on_degenerate}
+    return {
+        "retune": retune,
+        "window": checked_window,
+        "method": method,
+        "iterations": None if iterations is None else int(iterations),
+        "tol": tol,
+        "options": to_jsonable(dict(options or {})),
+        "on_degenerate": on_degenerate,
+    }
 
 
 def save_model(
-    path: str | os.PathLike[str], tuned: Any, prices: pd.DataFrame, *, strategy: Mapping[str, Any] | None = None,
-    retune: str = "never", window: int | None = None, on_degenerate: str = "use", iterations: int | None = 2000,
-    tol: float | None = None, tune_options: Mapping[str, Any] | None = None,
+    path: str | os.PathLike[str],
+    tuned: Any,
+    prices: pd.DataFrame,
+    *,
+    strategy: Mapping[str, Any] | None = None,
+    retune: str = "never",
+    window: int | None = None,
+    on_degenerate: str = "use",
+    iterations: int | None = 2000,
+    tol: float | None = None,
+    tune_options: Mapping[str, Any] | None = None,
 ) -> LiveModel:
     """Write a new model file from a :class:`~kalcoint.tuning.TunedModel` and its tuning prices.
 
@@ -884,18 +1098,40 @@ def save_model(
     (an existing file at ``path`` is replaced).
     """
     assets = [str(a) for a in tuned.assets]
-    policy = retune_policy(retune, window, method=str(tuned.method), iterations=iterations, tol=tol,
-                           options=tune_options, on_degenerate=on_degenerate)
+    policy = retune_policy(
+        retune,
+        window,
+        method=str(tuned.method),
+        iterations=iterations,
+        tol=tol,
+        options=tune_options,
+        on_degenerate=on_degenerate,
+    )
     frame = _sample(prices, assets)
     if policy["window"] is not None:
         frame = _window_sample(frame, tuned, int(policy["window"]))
-    first, _ = schedule.estimate_version(lambda w: schedule.estimate_from_tuned(tuned), frame, version_id=1,
-                                         effective_date=None, method=str(tuned.method),
-                                         on_degenerate=on_degenerate, first=True)
+    first, _ = schedule.estimate_version(
+        lambda w: schedule.estimate_from_tuned(tuned),
+        frame,
+        version_id=1,
+        effective_date=None,
+        method=str(tuned.method),
+        on_degenerate=on_degenerate,
+        first=True,
+    )
     tuning = to_jsonable(tuned.to_dict())
-    return _save(path, method=str(tuned.method), assets=assets, model=tuned.model,
-                 weights=np.asarray(tuned.johansen.weights, dtype=np.float64), prices=frame,
-                 strategy=_check_strategy(strategy), tuning=tuning, policy=policy, first=first)
+    return _save(
+        path,
+        method=str(tuned.method),
+        assets=assets,
+        model=tuned.model,
+        weights=np.asarray(tuned.johansen.weights, dtype=np.float64),
+        prices=frame,
+        strategy=_check_strategy(strategy),
+        tuning=tuning,
+        policy=policy,
+        first=first,
+    )
 
 
 def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame:
@@ -903,14 +1139,20 @@ def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame
         raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
     sample = frame.iloc[-window:]
     if int(tuned.nobs) != window or (tuned.end_date is not None and pd.Timestamp(tuned.end_date) != sample.index[-1]):
-        raise KalcointError(f"the tuned model was fitted on {tuned.nobs} rows; with window={window} it must be "
-                            f"tuned on the last {window} rows of the prices (as a walk-forward period is)")
+        raise KalcointError(
+            f"the tuned model was fitted on {tuned.nobs} rows; with window={window} it must be "
+            f"tuned on the last {window} rows of the prices (as a walk-forward period is)"
+        )
     return sample
 
 
 def save_chan_model(
-    path: str | os.PathLike[str], prices: pd.DataFrame, delta: float = 1e-4, state_var: float | None = None,
-    obs_var: float = 1e-3, strategy: Mapping[str, Any] | None = None,
+    path: str | os.PathLike[str],
+    prices: pd.DataFrame,
+    delta: float = 1e-4,
+    state_var: float | None = None,
+    obs_var: float = 1e-3,
+    strategy: Mapping[str, Any] | None = None,
 ) -> LiveModel:
     """Write a model file for Chan's filter (docs/method.md §8) run over ``prices`` (all its columns,
     the first the dependent asset). No Johansen weights are stored (``weights`` is None); it is
@@ -918,12 +1160,39 @@ def save_chan_model(
     assets = [str(c) for c in prices.columns]
     frame = _sample(prices, assets)
     model = StateSpaceModel.chan(len(assets), delta=delta, state_var=state_var, obs_var=obs_var)
-    tuning = {"method": "chan", "delta": delta, "state_var": state_var, "obs_var": obs_var,
-              "nobs": len(frame), "start_date": _day(frame.index[0]), "end_date": _day(frame.index[-1])}
-    first = Version(1, None, _day(frame.index[0]), _day(frame.index[-1]), "chan", model,
-                    kalman_filter(frame, model).loglik, False, (), schedule.OUTCOME_APPLIED)
-    return _save(path, method="chan", assets=assets, model=model, weights=None, prices=frame,
-                 strategy=_check_strategy(strategy), tuning=tuning, policy={**NEVER, "method": "chan"}, first=first)
+    tuning = {
+        "method": "chan",
+        "delta": delta,
+        "state_var": state_var,
+        "obs_var": obs_var,
+        "nobs": len(frame),
+        "start_date": _day(frame.index[0]),
+        "end_date": _day(frame.index[-1]),
+    }
+    first = Version(
+        1,
+        None,
+        _day(frame.index[0]),
+        _day(frame.index[-1]),
+        "chan",
+        model,
+        kalman_filter(frame, model).loglik,
+        False,
+        (),
+        schedule.OUTCOME_APPLIED,
+    )
+    return _save(
+        path,
+        method="chan",
+        assets=assets,
+        model=model,
+        weights=None,
+        prices=frame,
+        strategy=_check_strategy(strategy),
+        tuning=tuning,
+        policy={**NEVER, "method": "chan"},
+        first=first,
+    )
 
 
 def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveModel:
@@ -941,8 +1210,9 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     return LiveModel(target, snap, lock_timeout)
 
 
-def open_saved_model(model: str | os.PathLike[str], assets: Sequence[str] | None = None,
-                     names: Sequence[str] = ()) -> LiveModel:
+def open_saved_model(
+    model: str | os.PathLike[str], assets: Sequence[str] | None = None, names: Sequence[str] = ()
+) -> LiveModel:
     """Load the model file named by a model option, checking ``assets`` against the model's.
 
     ``names`` are the built-in model names the option also accepts (for the error message).
@@ -953,8 +1223,10 @@ def open_saved_model(model: str | os.PathLike[str], assets: Sequence[str] | None
         raise KalcointError(f"model={str(model)!r} is neither {choices}a model file")
     saved = load_model(path)
     if assets is not None and list(assets) != list(saved.assets):
-        raise KalcointError(f"assets={','.join(assets)} differ from the saved model's {','.join(saved.assets)}; "
-                            "leave assets out to use the model's")
+        raise KalcointError(
+            f"assets={','.join(assets)} differ from the saved model's {','.join(saved.assets)}; "
+            "leave assets out to use the model's"
+        )
     return saved
 
 
@@ -985,12 +1257,21 @@ class UpdateResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_jsonable({
-            "applied": self.applied, "skipped": self.skipped, "dates": self.dates, "assets": self.assets,
-            **self.last, "capital": self.capital, "shares_per_unit": self.shares_per_unit,
-            "target_shares": self.target_shares, "version": self.version,
-            "retunes": [v.to_dict() for v in self.versions], "warnings": self.warnings,
-        })
+        return to_jsonable(
+            {
+                "applied": self.applied,
+                "skipped": self.skipped,
+                "dates": self.dates,
+                "assets": self.assets,
+                **self.last,
+                "capital": self.capital,
+                "shares_per_unit": self.shares_per_unit,
+                "target_shares": self.target_shares,
+                "version": self.version,
+                "retunes": [v.to_dict() for v in self.versions],
+                "warnings": self.warnings,
+            }
+        )
 
 
 class LiveModel:
@@ -1006,8 +1287,10 @@ class LiveModel:
         self._lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
-        return (f"LiveModel({str(self.path)!r}, method={self.method!r}, assets={self.assets}, "
-                f"last_date={self._snap.date!r}, steps={self.steps}, version={self.version})")
+        return (
+            f"LiveModel({str(self.path)!r}, method={self.method!r}, assets={self.assets}, "
+            f"last_date={self._snap.date!r}, steps={self.steps}, version={self.version})"
+        )
 
     # -- what the file holds
     @property
@@ -1041,8 +1324,9 @@ class LiveModel:
     @property
     def hedge_ratios(self) -> pd.Series:
         """(k-1,) hedge ratios after the last step, indexed by the hedge tickers."""
-        return pd.Series(np.asarray(self._snap.state[1:], dtype=np.float64), index=list(self._snap.assets[1:]),
-                         name="hedge_ratios")
+        return pd.Series(
+            np.asarray(self._snap.state[1:], dtype=np.float64), index=list(self._snap.assets[1:]), name="hedge_ratios"
+        )
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -1082,10 +1366,16 @@ class LiveModel:
         innovation_std, zscore, units."""
         s = self._snap
         return {
-            "date": s.date, "prices": dict(zip(s.assets, s.prices.tolist())), "state": s.state.tolist(),
-            "hedge_ratios": self.hedge_ratios.to_dict(), "spread": s.spread, "innovation": s.innovation,
-            "innovation_var": s.innovation_var, "innovation_std": math.sqrt(s.innovation_var),
-            "zscore": s.zscore, "units": s.units,
+            "date": s.date,
+            "prices": dict(zip(s.assets, s.prices.tolist())),
+            "state": s.state.tolist(),
+            "hedge_ratios": self.hedge_ratios.to_dict(),
+            "spread": s.spread,
+            "innovation": s.innovation,
+            "innovation_var": s.innovation_var,
+            "innovation_std": math.sqrt(s.innovation_var),
+            "zscore": s.zscore,
+            "units": s.units,
         }
 
     @property
@@ -1125,8 +1415,14 @@ class LiveModel:
         return self
 
     def update(
-        self, rows: pd.DataFrame | pd.Series, capital: float | None = None, max_jump: float = DEFAULT_MAX_JUMP,
-        *, since_last: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, source: str = "new rows",
+        self,
+        rows: pd.DataFrame | pd.Series,
+        capital: float | None = None,
+        max_jump: float = DEFAULT_MAX_JUMP,
+        *,
+        since_last: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        source: str = "new rows",
     ) -> UpdateResult:
         """Feed rows (a DataFrame indexed by dates with a column per asset, or one Series named by its
         date) through the filter, in date order, all or none, re-estimating by the retune policy.
@@ -1150,8 +1446,9 @@ class LiveModel:
                     raise KalcointError(f"model file {self.path} was replaced by a model of other assets; reload it")
                 plan = _plan(snap, frame, source, max_jump, since_last, con)
             if plan.n > 0:
-                snap, plan = _write_update(con, self.path, snap, plan, frame, source, max_jump, since_last,
-                                           lock_timeout)
+                snap, plan = _write_update(
+                    con, self.path, snap, plan, frame, source, max_jump, since_last, lock_timeout
+                )
         finally:
             con.close()
         self._snap = snap
@@ -1162,8 +1459,10 @@ class LiveModel:
         ``effective_date`` is filled by the next update). A failed or kept estimation is recorded
         and the version in use stays."""
         if self._snap.policy.get("retune", "never") == "never":
-            raise KalcointError(f"model file {self.path} has no retune policy (retune='never'); save it with "
-                                "retune='weekly' or 'monthly' and a window")
+            raise KalcointError(
+                f"model file {self.path} has no retune policy (retune='never'); save it with "
+                "retune='weekly' or 'monthly' and a window"
+            )
         con = _connect(self.path, lock_timeout)
         try:
             with _sqlite_errors(self.path, lock_timeout):
@@ -1193,21 +1492,38 @@ class LiveModel:
         assert resume.fit is not None and resume.window is not None
         if len(resume.history) < resume.window:
             raise KalcointError(f"the model holds {len(resume.history)} rows, fewer than window={resume.window}")
-        version, _ = schedule.estimate_version(resume.fit, resume.history, version_id=snap.next_id,
-                                               effective_date=None, method=resume.method,
-                                               on_degenerate=resume.on_degenerate, first=False)
+        version, _ = schedule.estimate_version(
+            resume.fit,
+            resume.history,
+            version_id=snap.next_id,
+            effective_date=None,
+            method=resume.method,
+            on_degenerate=resume.on_degenerate,
+            first=False,
+        )
         return version
 
     def _result(self, plan: _Plan, capital: float | None) -> UpdateResult:
         s = self._snap
         per_unit = target_shares(s.state, s.prices, 1.0, capital)
-        steps = _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets) \
-            if plan.n else _history_frame([], s.assets)
+        steps = (
+            _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets)
+            if plan.n
+            else _history_frame([], s.assets)
+        )
         return UpdateResult(
-            applied=plan.n, skipped=plan.skipped, dates=plan.dates, steps=steps, last=self.last,
-            assets=self.assets, capital=capital, shares_per_unit=dict(zip(s.assets, per_unit.tolist())),
-            target_shares=dict(zip(s.assets, (s.units * per_unit + 0.0).tolist())), versions=plan.versions,
-            version=s.version, warnings=plan.warnings,
+            applied=plan.n,
+            skipped=plan.skipped,
+            dates=plan.dates,
+            steps=steps,
+            last=self.last,
+            assets=self.assets,
+            capital=capital,
+            shares_per_unit=dict(zip(s.assets, per_unit.tolist())),
+            target_shares=dict(zip(s.assets, (s.units * per_unit + 0.0).tolist())),
+            versions=plan.versions,
+            version=s.version,
+            warnings=plan.warnings,
         )
 
     def history(self) -> pd.DataFrame:
@@ -1217,7 +1533,8 @@ class LiveModel:
         version = "version" if self._snap.schema >= 2 else "1"
         rows = self._read(
             "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, "
-            f"{version} FROM steps ORDER BY step")
+            f"{version} FROM steps ORDER BY step"
+        )
         return _history_frame(rows, self._snap.assets)
 
     def status(self) -> dict[str, Any]:
@@ -1227,18 +1544,36 @@ class LiveModel:
         ``retune`` (the policy), ``next_retune`` (the week or month whose first row triggers it)."""
         s = self._snap
         last_version = s.last_version or _v1_version(s)
-        return to_jsonable({
-            "last_date": s.date, "assets": self.assets, "state": s.state.tolist(), "spread": s.spread,
-            "innovation": s.innovation, "innovation_var": s.innovation_var, "units": s.units,
-            "zscore": s.zscore, "innovation_std": math.sqrt(s.innovation_var), "hedge_ratios": self.hedge_ratios.to_dict(),
-            "prices": dict(zip(s.assets, s.prices.tolist())), "cov": s.cov.tolist(), "steps": s.step,
-            "method": s.method, "strategy": self.strategy, "legs": {"long": s.long_leg, "short": s.short_leg},
-            "weights": None if s.weights is None else s.weights.tolist(), "updated_at": s.updated_at,
-            "path": str(self.path), "version": s.version,
-            "last_retune": {k: last_version.to_dict()[k] for k in ("id", "effective_date", "window_first",
-                                                                   "window_last", "outcome", "degenerate")},
-            "retune": self.policy, "next_retune": self.next_retune,
-        })
+        return to_jsonable(
+            {
+                "last_date": s.date,
+                "assets": self.assets,
+                "state": s.state.tolist(),
+                "spread": s.spread,
+                "innovation": s.innovation,
+                "innovation_var": s.innovation_var,
+                "units": s.units,
+                "zscore": s.zscore,
+                "innovation_std": math.sqrt(s.innovation_var),
+                "hedge_ratios": self.hedge_ratios.to_dict(),
+                "prices": dict(zip(s.assets, s.prices.tolist())),
+                "cov": s.cov.tolist(),
+                "steps": s.step,
+                "method": s.method,
+                "strategy": self.strategy,
+                "legs": {"long": s.long_leg, "short": s.short_leg},
+                "weights": None if s.weights is None else s.weights.tolist(),
+                "updated_at": s.updated_at,
+                "path": str(self.path),
+                "version": s.version,
+                "last_retune": {
+                    k: last_version.to_dict()[k]
+                    for k in ("id", "effective_date", "window_first", "window_last", "outcome", "degenerate")
+                },
+                "retune": self.policy,
+                "next_retune": self.next_retune,
+            }
+        )
 
     def filter(self, prices: pd.DataFrame) -> FilterResult:
         """Run the version in use over ``prices`` from its own prior."""
@@ -1249,8 +1584,21 @@ class LiveModel:
 
 
 def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
-    columns = ["step", "kind", "date", *assets, "beta_const", *(f"beta_{a}" for a in assets[1:]),
-               "innovation", "innovation_var", "zscore", "spread", "units", "version", "applied_at"]
+    columns = [
+        "step",
+        "kind",
+        "date",
+        *assets,
+        "beta_const",
+        *(f"beta_{a}" for a in assets[1:]),
+        "innovation",
+        "innovation_var",
+        "zscore",
+        "spread",
+        "units",
+        "version",
+        "applied_at",
+    ]
     k = len(assets)
     if not rows:
         return pd.DataFrame({c: [] for c in columns})
@@ -1261,10 +1609,17 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
     data.update({a: P[:, j] for j, a in enumerate(assets)})
     data["beta_const"] = B[:, 0]
     data.update({f"beta_{a}": B[:, j] for j, a in enumerate(assets[1:], start=1)})
-    data.update({"innovation": np.array(innov, dtype=np.float64), "innovation_var": np.array(q, dtype=np.float64),
-                 "zscore": np.array(z, dtype=np.float64), "spread": np.array(spread, dtype=np.float64),
-                 "units": np.array(units, dtype=np.int64), "version": np.array(version, dtype=np.int64),
-                 "applied_at": list(when)})
+    data.update(
+        {
+            "innovation": np.array(innov, dtype=np.float64),
+            "innovation_var": np.array(q, dtype=np.float64),
+            "zscore": np.array(z, dtype=np.float64),
+            "spread": np.array(spread, dtype=np.float64),
+            "units": np.array(units, dtype=np.int64),
+            "version": np.array(version, dtype=np.int64),
+            "applied_at": list(when),
+        }
+    )
     return pd.DataFrame(data, columns=columns)
 
 
@@ -1278,7 +1633,18 @@ def read_rows(path: str | os.PathLike[str], assets: list[str]) -> pd.DataFrame:
 
 
 __all__ = [
-    "DEFAULT_LOCK_TIMEOUT", "DEFAULT_MAX_JUMP", "DEFAULT_STRATEGY", "SCHEMA_VERSION", "LiveModel", "Resume",
-    "UpdateResult", "load_model", "read_rows", "retune_policy", "save_chan_model", "save_model", "target_shares",
+    "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_MAX_JUMP",
+    "DEFAULT_STRATEGY",
+    "SCHEMA_VERSION",
+    "LiveModel",
+    "Resume",
+    "UpdateResult",
+    "load_model",
+    "read_rows",
+    "retune_policy",
+    "save_chan_model",
+    "save_model",
+    "target_shares",
     "unit_shares",
 ]

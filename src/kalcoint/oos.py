@@ -43,13 +43,15 @@ def split_rows(nobs: int, train_fraction: float) -> int:
     (1050, 700)
     """
     if not (isinstance(train_fraction, (int, float)) and 0.0 < train_fraction < 1.0):
-        raise KalcointError(f"train_fraction {train_fraction} must be between 0 and 1, e.g. 0.7",
-                            params="train_fraction")
+        raise KalcointError(
+            f"train_fraction {train_fraction} must be between 0 and 1, e.g. 0.7", params="train_fraction"
+        )
     return int(math.floor(train_fraction * nobs + 1e-9))
 
 
-def split(prices: pd.DataFrame | np.ndarray, train_fraction: float
-          ) -> tuple[pd.DataFrame | np.ndarray, pd.DataFrame | np.ndarray]:
+def split(
+    prices: pd.DataFrame | np.ndarray, train_fraction: float
+) -> tuple[pd.DataFrame | np.ndarray, pd.DataFrame | np.ndarray]:
     """``(train, test)`` rows of an (n, k) panel by :func:`split_rows`.
 
     Examples
@@ -65,8 +67,9 @@ def split(prices: pd.DataFrame | np.ndarray, train_fraction: float
     return prices[:m], prices[m:]
 
 
-def continue_filter(train: FilterResult, test_prices: pd.DataFrame | np.ndarray,
-                    model: StateSpaceModel | None = None) -> FilterResult:
+def continue_filter(
+    train: FilterResult, test_prices: pd.DataFrame | np.ndarray, model: StateSpaceModel | None = None
+) -> FilterResult:
     """Run ``model`` (default: the training result's) over the test rows, continuing from the
     last posterior ``(b, P)`` of the training rows.
 

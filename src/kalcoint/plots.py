@@ -30,8 +30,15 @@ from .filtering import FilterResult
 if TYPE_CHECKING:
     from .backtest import BacktestResult
 
-COLORS = {"adaptive": "#d62728", "chan": "#1f77b4", "mle": "#2ca02c", "em": "#9467bd",
-          "alpha_estimated": "#ff7f0e", "alpha_1": "#8c564b", "static_johansen": "#333333"}
+COLORS = {
+    "adaptive": "#d62728",
+    "chan": "#1f77b4",
+    "mle": "#2ca02c",
+    "em": "#9467bd",
+    "alpha_estimated": "#ff7f0e",
+    "alpha_1": "#8c564b",
+    "static_johansen": "#333333",
+}
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
@@ -49,9 +56,11 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-
 def plot_portfolios(
-    prices: pd.DataFrame, jres: JohansenResult, results: Mapping[str, FilterResult], path: str | os.PathLike[str],
+    prices: pd.DataFrame,
+    jres: JohansenResult,
+    results: Mapping[str, FilterResult],
+    path: str | os.PathLike[str],
     title: str | None = None,
 ) -> Path:
     """Static portfolio ``y_port`` and each dynamic portfolio ``w_1 * s_t``, stacked on one y-scale.
@@ -71,9 +80,12 @@ def plot_portfolios(
     static = jres.portfolio(prices)
     axes[0].plot(x, static, color=COLORS["static_johansen"], lw=0.8)
     axes[0].axhline(static.mean(), color="grey", lw=0.6, ls="--")
-    axes[0].set_title("static Johansen portfolio  y_port = " +
-                      " ".join(f"{w:+.3f}·{a}" for a, w in zip(jres.assets, jres.weights)) +
-                      f"   (sd {static.std():.3g})", fontsize=10)
+    axes[0].set_title(
+        "static Johansen portfolio  y_port = "
+        + " ".join(f"{w:+.3f}·{a}" for a, w in zip(jres.assets, jres.weights))
+        + f"   (sd {static.std():.3g})",
+        fontsize=10,
+    )
     for ax, name in zip(axes[1:], names):
         dyn = jres.weights[0] * results[name].spread
         ax.plot(x, dyn, color=COLORS.get(name, "k"), lw=0.8)
@@ -87,7 +99,10 @@ def plot_portfolios(
 
 
 def plot_hedge_ratios(
-    prices: pd.DataFrame, jres: JohansenResult, results: Mapping[str, FilterResult], path: str | os.PathLike[str],
+    prices: pd.DataFrame,
+    jres: JohansenResult,
+    results: Mapping[str, FilterResult],
+    path: str | os.PathLike[str],
 ) -> Path:
     """One panel per hedged asset: ``b_{j,t|t}`` of each variant and the static ``-w_j/w_1``.
 
@@ -176,8 +191,7 @@ def write_png(data: bytes, path: str | os.PathLike[str]) -> Path:
 
 
 def _title(result: BacktestResult) -> str:
-    return (f"{', '.join(result.assets)}: {result.model}, {result.strategy}, {result.mode}, "
-            f"{result.cost_bps:g} bps")
+    return f"{', '.join(result.assets)}: {result.model}, {result.strategy}, {result.mode}, {result.cost_bps:g} bps"
 
 
 def equity_figure(result: BacktestResult) -> Figure:
@@ -198,8 +212,11 @@ def equity_figure(result: BacktestResult) -> Figure:
     ax1.set_ylabel("equity")
     calmar = "-" if m["calmar"] is None else f"{m['calmar']:.2f}"
     sharpe = "-" if m["sharpe"] is None else f"{m['sharpe']:.2f}"
-    ax1.set_title(f"{_title(result)}\nAPR {100 * m['apr']:.2f}%  Sharpe {sharpe}  "
-                  f"max drawdown {100 * m['max_drawdown']:.2f}%  Calmar {calmar}", fontsize=10)
+    ax1.set_title(
+        f"{_title(result)}\nAPR {100 * m['apr']:.2f}%  Sharpe {sharpe}  "
+        f"max drawdown {100 * m['max_drawdown']:.2f}%  Calmar {calmar}",
+        fontsize=10,
+    )
     dd = 100 * result.drawdown
     ax2.fill_between(dates, dd, 0.0, color="#d62728", alpha=0.5, lw=0)
     ax2.set_ylabel("drawdown (%)")

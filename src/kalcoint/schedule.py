@@ -60,8 +60,12 @@ _FREQ = {"weekly": "W-SUN", "monthly": "M"}
 
 def check_window(window: Any) -> int:
     """``window`` as an int, refused unless an integer >= :data:`MIN_WINDOW` (trading days)."""
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer, float)) or int(window) != window \
-            or window < MIN_WINDOW:
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, (int, np.integer, float))
+        or int(window) != window
+        or window < MIN_WINDOW
+    ):
         raise KalcointError(f"window={window} must be an integer >= {MIN_WINDOW} (trading days)")
     return int(window)
 
@@ -149,12 +153,19 @@ Fit = Callable[[pd.DataFrame], Estimate]
 
 def estimate_from_tuned(tuned: Any) -> Estimate:
     """An :class:`Estimate` from a :class:`kalcoint.tuning.TunedModel`."""
-    return Estimate(tuned.model, float(tuned.loglik), bool(tuned.degenerate), tuple(tuned.degenerate_reasons),
-                    int(tuned.iterations), tuned.result)
+    return Estimate(
+        tuned.model,
+        float(tuned.loglik),
+        bool(tuned.degenerate),
+        tuple(tuned.degenerate_reasons),
+        int(tuned.iterations),
+        tuned.result,
+    )
 
 
-def tuning_fit(method: str, iterations: int | None = None, tol: float | None = None,
-               options: Mapping[str, Any] | None = None) -> Fit:
+def tuning_fit(
+    method: str, iterations: int | None = None, tol: float | None = None, options: Mapping[str, Any] | None = None
+) -> Fit:
     """The ``fit`` of a tuning method (:func:`kalcoint.tuning.tune` with the diagnosis on)."""
     kwargs = dict(options or {})
     if method == "mle":
@@ -215,38 +226,76 @@ class Version:
     def to_dict(self) -> dict[str, Any]:
         """JSON record: the fields above, the tuned quantities flattened (``alpha11``, ``obs_var``,
         ``state_var``, ``initial_state``, ``initial_cov``; null when failed)."""
-        quantities = self.model.to_dict() if self.model is not None else dict.fromkeys(
-            ("alpha11", "obs_var", "state_var", "initial_state", "initial_cov"))
-        return {"id": self.id, "effective_date": self.effective_date, "window_first": self.window_first,
-                "window_last": self.window_last, "method": self.method, **quantities, "loglik": self.loglik,
-                "degenerate": self.degenerate, "reasons": list(self.reasons), "outcome": self.outcome}
+        quantities = (
+            self.model.to_dict()
+            if self.model is not None
+            else dict.fromkeys(("alpha11", "obs_var", "state_var", "initial_state", "initial_cov"))
+        )
+        return {
+            "id": self.id,
+            "effective_date": self.effective_date,
+            "window_first": self.window_first,
+            "window_last": self.window_last,
+            "method": self.method,
+            **quantities,
+            "loglik": self.loglik,
+            "degenerate": self.degenerate,
+            "reasons": list(self.reasons),
+            "outcome": self.outcome,
+        }
 
 
-def estimate_version(fit: Fit, window: pd.DataFrame, *, version_id: int, effective_date: str | None,
-                     method: str, on_degenerate: str, first: bool) -> tuple[Version, Estimate | None]:
+def estimate_version(
+    fit: Fit,
+    window: pd.DataFrame,
+    *,
+    version_id: int,
+    effective_date: str | None,
+    method: str,
+    on_degenerate: str,
+    first: bool,
+) -> tuple[Version, Estimate | None]:
     """Run ``fit`` on ``window`` and record the outcome as a :class:`Version` (see the module doc).
 
     Returns the version and the estimate (None when it failed). ``first``: there is no previous
     version to keep, so a failure (or a degenerate fit with ``keep``) raises instead.
     """
     span = f"window {day(window.index[0])} to {day(window.index[-1])}"
-    base: dict[str, Any] = {"id": version_id, "effective_date": effective_date,
-                            "window_first": day(window.index[0]), "window_last": day(window.index[-1]),
-                            "method": method}
+    base: dict[str, Any] = {
+        "id": version_id,
+        "effective_date": effective_date,
+        "window_first": day(window.index[0]),
+        "window_last": day(window.index[-1]),
+        "method": method,
+    }
     try:
         est = fit(window)
     except (KalcointError, np.linalg.LinAlgError) as exc:
         if first:
             raise KalcointError(f"the first estimation ({span}) failed: {exc}") from exc
-        return Version(**base, model=None, loglik=None, degenerate=False, reasons=(),  
-                       outcome=f"failed: {' '.join(str(exc).split())}"), None
+        return Version(
+            **base,
+            model=None,
+            loglik=None,
+            degenerate=False,
+            reasons=(),
+            outcome=f"failed: {' '.join(str(exc).split())}",
+        ), None
     kept = est.degenerate and on_degenerate == "keep"
     if kept and first:
-        raise KalcointError(f"the first estimation ({span}) is degenerate ({'; '.join(est.reasons)}) and "
-                            "on_degenerate='keep' has no previous version to keep; use on_degenerate='use' "
-                            "or another window")
-    version = Version(**base, model=est.model, loglik=float(est.loglik), degenerate=bool(est.degenerate),  
-                      reasons=tuple(est.reasons), outcome=OUTCOME_KEPT if kept else OUTCOME_APPLIED)
+        raise KalcointError(
+            f"the first estimation ({span}) is degenerate ({'; '.join(est.reasons)}) and "
+            "on_degenerate='keep' has no previous version to keep; use on_degenerate='use' "
+            "or another window"
+        )
+    version = Version(
+        **base,
+        model=est.model,
+        loglik=float(est.loglik),
+        degenerate=bool(est.degenerate),
+        reasons=tuple(est.reasons),
+        outcome=OUTCOME_KEPT if kept else OUTCOME_APPLIED,
+    )
     return version, est
 
 
@@ -294,20 +343,31 @@ class Run:
         return int(self.innovation.size)
 
 
-def cold_start(fit: Fit, window: pd.DataFrame, *, effective_date: str | None, method: str,
-               on_degenerate: str) -> tuple[Version, Carry, FilterResult]:
+def cold_start(
+    fit: Fit, window: pd.DataFrame, *, effective_date: str | None, method: str, on_degenerate: str
+) -> tuple[Version, Carry, FilterResult]:
     """Version 1 on ``window``, its filter over the window from its prior, and the carried state."""
-    version, est = estimate_version(fit, window, version_id=1, effective_date=effective_date, method=method,
-                                    on_degenerate=on_degenerate, first=True)
+    version, est = estimate_version(
+        fit, window, version_id=1, effective_date=effective_date, method=method, on_degenerate=on_degenerate, first=True
+    )
     assert est is not None
     warm = est.window_result if est.window_result is not None else kalman_filter(window, est.model)
     b, P = warm.last_posterior
     return version, Carry(est.model, 1, version.window_last, b, P, 2), warm
 
 
-def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | None, window: int | None,
-        fit: Fit | None, method: str, on_degenerate: str = "use",
-        progress: Callable[[int, int], None] | None = None) -> Run:
+def run(
+    prices: pd.DataFrame,
+    start: int,
+    carry: Carry | None,
+    *,
+    period: str | None,
+    window: int | None,
+    fit: Fit | None,
+    method: str,
+    on_degenerate: str = "use",
+    progress: Callable[[int, int], None] | None = None,
+) -> Run:
     """Run the schedule over rows ``start ..`` of ``prices`` ((n, k) DataFrame indexed by dates; the
     rows before ``start`` are history, used for estimation windows and the period of row
     ``start - 1``).
@@ -337,8 +397,13 @@ def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | 
         assert window is not None and fit is not None
         if start < window:
             raise KalcointError(f"window={window} needs {window} rows before the first traded row; got {start}")
-        version, carry, warm = cold_start(fit, prices.iloc[start - window:start], effective_date=day(dates[start]),
-                                          method=method, on_degenerate=on_degenerate)
+        version, carry, warm = cold_start(
+            fit,
+            prices.iloc[start - window : start],
+            effective_date=day(dates[start]),
+            method=method,
+            on_degenerate=on_degenerate,
+        )
         versions.append(version)
         estimated_at.append(start)
         done += 1
@@ -353,16 +418,22 @@ def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | 
         if b_row > a:
             res = kalman_filter(prices.iloc[a:b_row], carry.model, start=(carry.b, carry.P))
             pieces.append(res)
-            version_of_row[a - start:b_row - start] = carry.version
+            version_of_row[a - start : b_row - start] = carry.version
             carry = replace(carry, b=res.filtered_state[-1], P=res.filtered_cov[-1])
             a = b_row
         if b_row == n:
             break
         if carry.window_last != day(dates[b_row - 1]):  # not already estimated on this window
             assert window is not None and fit is not None
-            version, est = estimate_version(fit, prices.iloc[b_row - window:b_row], version_id=carry.next_id,
-                                            effective_date=day(dates[b_row]), method=method,
-                                            on_degenerate=on_degenerate, first=False)
+            version, est = estimate_version(
+                fit,
+                prices.iloc[b_row - window : b_row],
+                version_id=carry.next_id,
+                effective_date=day(dates[b_row]),
+                method=method,
+                on_degenerate=on_degenerate,
+                first=False,
+            )
             versions.append(version)
             estimated_at.append(b_row)
             carry = replace(carry, next_id=carry.next_id + 1)
@@ -378,7 +449,11 @@ def run(prices: pd.DataFrame, start: int, carry: Carry | None, *, period: str | 
         innovation=np.concatenate([r.innovation for r in pieces]),
         innovation_var=np.concatenate([r.innovation_var for r in pieces]),
         spread=np.concatenate([r.spread for r in pieces]),
-        version=version_of_row, versions=versions, estimated_at=estimated_at, carry=carry, warmup=warm,
+        version=version_of_row,
+        versions=versions,
+        estimated_at=estimated_at,
+        carry=carry,
+        warmup=warm,
         models=models,
     )
 

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import write_table
+from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
 from ._checks import check_iterations, check_tol
@@ -56,8 +57,19 @@ from .oos import continue_filter, split_rows
 from .tuning import TunedModel, registry, tune
 
 __all__ = [
-    "COLUMNS", "DEFAULT_ITERATIONS", "DEFAULT_MIN_ROWS", "RANK_BY", "ScreenOptions", "Universe",
-    "basket_list", "evaluate_basket", "load_universe", "rank_table", "read_table", "screen", "screen_batch",
+    "COLUMNS",
+    "DEFAULT_ITERATIONS",
+    "DEFAULT_MIN_ROWS",
+    "RANK_BY",
+    "ScreenOptions",
+    "Universe",
+    "basket_list",
+    "evaluate_basket",
+    "load_universe",
+    "rank_table",
+    "read_table",
+    "screen",
+    "screen_batch",
     "tls_security",
 ]
 
@@ -119,14 +131,16 @@ class ScreenOptions:
         check_iterations(self.iterations)
         check_tol(self.tol)
         if self.oos_start not in OOS_STARTS:
-            raise KalcointError(f"oos_start {self.oos_start!r} is not one of {', '.join(OOS_STARTS)}",
-                                params="oos_start")
+            raise KalcointError(
+                f"oos_start {self.oos_start!r} is not one of {', '.join(OOS_STARTS)}", params="oos_start"
+            )
         n_train = self.train_rows(self.min_rows)
         if n_train < 30 or self.min_rows - n_train < 30:
             raise KalcointError(
                 f"min_rows {self.min_rows} with train_fraction {self.train_fraction} leaves "
                 f"{n_train} tuning and {self.min_rows - n_train} test rows; both need at least 30: "
-                "raise min_rows", params=("min_rows", "train_fraction")
+                "raise min_rows",
+                params=("min_rows", "train_fraction"),
             )
 
     def train_rows(self, n: int) -> int:
@@ -177,15 +191,16 @@ def load_universe(
         if not present[:, j].any():
             raise KalcointError(f"{source}: column {name!r} has no prices; leave it out of assets", params="assets")
         first, last = np.flatnonzero(present[:, j])[[0, -1]]
-        gaps = np.flatnonzero(~present[first:last + 1, j])
+        gaps = np.flatnonzero(~present[first : last + 1, j])
         if gaps.size and fill != "ffill":
             day = prices.index[first + gaps[0]].strftime("%Y-%m-%d")
             raise KalcointError(
                 f"{source}: column {name!r}: missing price on {day} between its first and last price "
                 f"({gaps.size} gaps); fix the file or pass fill='ffill' to carry the last price forward",
-                params="fill")
+                params="fill",
+            )
         if gaps.size:
-            prices.iloc[first:last + 1, j] = prices.iloc[first:last + 1, j].ffill()
+            prices.iloc[first : last + 1, j] = prices.iloc[first : last + 1, j].ffill()
             filled += int(gaps.size)
     if np.isinf(values).any():
         j = int(np.argmax(np.isinf(values).any(axis=0)))
@@ -211,13 +226,14 @@ def _basket_indices(names: list[str], size: int, dependent: str) -> list[tuple[i
         return list(itertools.combinations(range(n), size))
     if dependent == "all":
         return [
-            (combo[d],) + combo[:d] + combo[d + 1:]
+            (combo[d],) + combo[:d] + combo[d + 1 :]
             for combo in itertools.combinations(range(n), size)
             for d in range(size)
         ]
     if dependent not in names:
-        raise KalcointError(f"dependent {dependent!r} is not 'first', 'all' or a ticker of the universe",
-                            params="dependent")
+        raise KalcointError(
+            f"dependent {dependent!r} is not 'first', 'all' or a ticker of the universe", params="dependent"
+        )
     dep = names.index(dependent)
     others = [i for i in range(n) if i != dep]
     return [(dep,) + combo for combo in itertools.combinations(others, size - 1)]
@@ -245,13 +261,36 @@ def columns_for(size: int) -> list[str]:
     """The table's columns for baskets of ``size`` assets (see :data:`COLUMNS`)."""
     r = range(size)
     return [
-        "assets", "status", "reason", "n_obs", "start", "end",
-        *[f"trace_r{i}" for i in r], *[f"max_eig_r{i}" for i in r], "rank_95",
-        "static_adf_stat", "static_adf_lags", "static_adf_pvalue", "static_half_life",
-        "alpha11", "obs_var", "passes", "degenerate", "degenerate_reasons",
-        "dynamic_adf_stat", "dynamic_adf_lags", "dynamic_adf_pvalue",
-        "oos_start", "oos_n_obs", "oos_alpha11", "oos_adf_pvalue", "oos_adf_lags", "oos_loglik",
-        "oos_static_adf_pvalue", "method", "iterations",
+        "assets",
+        "status",
+        "reason",
+        "n_obs",
+        "start",
+        "end",
+        *[f"trace_r{i}" for i in r],
+        *[f"max_eig_r{i}" for i in r],
+        "rank_95",
+        "static_adf_stat",
+        "static_adf_lags",
+        "static_adf_pvalue",
+        "static_half_life",
+        "alpha11",
+        "obs_var",
+        "passes",
+        "degenerate",
+        "degenerate_reasons",
+        "dynamic_adf_stat",
+        "dynamic_adf_lags",
+        "dynamic_adf_pvalue",
+        "oos_start",
+        "oos_n_obs",
+        "oos_alpha11",
+        "oos_adf_pvalue",
+        "oos_adf_lags",
+        "oos_loglik",
+        "oos_static_adf_pvalue",
+        "method",
+        "iterations",
     ]
 
 
@@ -259,8 +298,7 @@ COLUMNS = columns_for(3)
 """Columns for triplets (``trace_r*``/``max_eig_r*`` run over r = 0..k-1 for k assets)."""
 
 _STRINGS = ("status", "reason", "start", "end", "degenerate_reasons", "oos_start", "method")
-_INTS = ("n_obs", "rank_95", "static_adf_lags", "passes", "dynamic_adf_lags", "oos_n_obs", "oos_adf_lags",
-         "iterations")
+_INTS = ("n_obs", "rank_95", "static_adf_lags", "passes", "dynamic_adf_lags", "oos_n_obs", "oos_adf_lags", "iterations")
 _BOOLS = ("degenerate",)
 _MAY_BE_INF = ("static_half_life",)
 
@@ -273,8 +311,13 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
     """One row of the screen for the basket of column positions ``basket`` (first = dependent)."""
     idx = list(basket)
     row: dict[str, Any] = {c: None for c in columns_for(len(idx))}
-    row.update(assets=[universe.assets[i] for i in idx], status="ok", reason="",
-               method=options.method, iterations=options.iterations)
+    row.update(
+        assets=[universe.assets[i] for i in idx],
+        status="ok",
+        reason="",
+        method=options.method,
+        iterations=options.iterations,
+    )
     panel = universe.values[:, idx]
     common = ~np.isnan(panel).any(axis=1)
     prices = panel[common]
@@ -312,23 +355,41 @@ def _static_figures(row: dict[str, Any], prices: np.ndarray, options: ScreenOpti
     row["rank_95"] = int(jres.rank_95)
     y_port = jres.portfolio(prices)
     static = adf(y_port)
-    row.update(static_adf_stat=static.stat, static_adf_lags=static.lags, static_adf_pvalue=static.pvalue,
-               static_half_life=half_life(y_port))
+    row.update(
+        static_adf_stat=static.stat,
+        static_adf_lags=static.lags,
+        static_adf_pvalue=static.pvalue,
+        static_half_life=half_life(y_port),
+    )
     return jres
 
 
 def _tune(prices: np.ndarray, options: ScreenOptions, jres: JohansenResult | None, diagnose: bool) -> TunedModel:
-    return tune(prices, method=options.method, iterations=options.iterations, tol=options.tol,
-                det_order=options.det_order, k_ar_diff=options.k_ar_diff, johansen_result=jres,
-                diagnose=diagnose)
+    return tune(
+        prices,
+        method=options.method,
+        iterations=options.iterations,
+        tol=options.tol,
+        det_order=options.det_order,
+        k_ar_diff=options.k_ar_diff,
+        johansen_result=jres,
+        diagnose=diagnose,
+    )
 
 
 def _tuned_figures(row: dict[str, Any], prices: np.ndarray, jres: JohansenResult, options: ScreenOptions) -> None:
     tuned = _tune(prices, options, jres, diagnose=True)
     dyn = tuned.adf()
-    row.update(alpha11=tuned.alpha11, obs_var=tuned.obs_var, passes=int(tuned.iterations),
-               degenerate=bool(tuned.degenerate), degenerate_reasons="; ".join(tuned.degenerate_reasons),
-               dynamic_adf_stat=dyn.stat, dynamic_adf_lags=dyn.lags, dynamic_adf_pvalue=dyn.pvalue)
+    row.update(
+        alpha11=tuned.alpha11,
+        obs_var=tuned.obs_var,
+        passes=int(tuned.iterations),
+        degenerate=bool(tuned.degenerate),
+        degenerate_reasons="; ".join(tuned.degenerate_reasons),
+        dynamic_adf_stat=dyn.stat,
+        dynamic_adf_lags=dyn.lags,
+        dynamic_adf_pvalue=dyn.pvalue,
+    )
 
 
 def _oos_figures(row: dict[str, Any], prices: np.ndarray, dates: np.ndarray, options: ScreenOptions) -> None:
@@ -342,8 +403,9 @@ def _oos_figures(row: dict[str, Any], prices: np.ndarray, dates: np.ndarray, opt
     else:
         result = kalman_filter(test, tuned.model)
     oos = adf(result.spread)
-    row.update(oos_alpha11=tuned.alpha11, oos_adf_pvalue=oos.pvalue, oos_adf_lags=oos.lags,
-               oos_loglik=float(result.loglik))
+    row.update(
+        oos_alpha11=tuned.alpha11, oos_adf_pvalue=oos.pvalue, oos_adf_lags=oos.lags, oos_loglik=float(result.loglik)
+    )
 
 
 def _check_finite(row: dict[str, Any]) -> None:
@@ -354,8 +416,9 @@ def _check_finite(row: dict[str, Any]) -> None:
 
 def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions) -> list[dict]:
     """Rows of :func:`evaluate_basket` for a batch of baskets (column positions); the task
-    one Dask worker runs."""
-    return [evaluate_basket(universe, b, options) for b in baskets]
+    one Dask worker runs (BLAS and OpenMP pools limited to one thread while it runs)."""
+    with single_threaded():
+        return [evaluate_basket(universe, b, options) for b in baskets]
 
 
 # ------------------------------------------------------------------ tables
@@ -397,8 +460,9 @@ def _asset_tuple(value: Any) -> tuple[str, ...]:
 
 def _check_suffix(path: Path) -> None:
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise KalcointError(f"out {path}: use a .parquet, .pq or .csv file name (the format follows the extension)",
-                            params="out")
+        raise KalcointError(
+            f"out {path}: use a .parquet, .pq or .csv file name (the format follows the extension)", params="out"
+        )
 
 
 def write_screen(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
@@ -421,12 +485,14 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         else:
             frame = pd.read_parquet(source)
     except (OSError, ValueError) as exc:
-        raise KalcointError(f"{source}: cannot read the screen table ({exc}); remove it or choose another out",
-                            params="out") from None
+        raise KalcointError(
+            f"{source}: cannot read the screen table ({exc}); remove it or choose another out", params="out"
+        ) from None
     trace = [c for c in frame.columns if str(c).startswith("trace_r")]
     if "assets" not in frame.columns or not trace:
-        raise KalcointError(f"{source}: not a screen table (no 'assets' or 'trace_r0' column); choose another out",
-                            params="out")
+        raise KalcointError(
+            f"{source}: not a screen table (no 'assets' or 'trace_r0' column); choose another out", params="out"
+        )
     return _typed(frame, len(trace))
 
 
@@ -457,8 +523,7 @@ def _auto_batch(pending: int, workers: int) -> int:
     return max(1, min(500, math.ceil(pending / (4 * max(workers, 1)))))
 
 
-def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str],
-                 key: str | os.PathLike[str]) -> Any:
+def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> Any:
     """Dask's TLS settings (``distributed.security.Security``) for a client of a ``tls://``
     scheduler: the certificate authority that signed the cluster's certificates, and this
     client's certificate and private key (PEM files). Encryption is required."""
@@ -467,8 +532,12 @@ def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str],
     for what, path in (("CA file", ca_file), ("certificate", cert), ("key", key)):
         if not Path(path).is_file():
             raise KalcointError(f"TLS {what} {path} does not exist; give the PEM file")
-    return Security(tls_ca_file=os.fspath(ca_file), tls_client_cert=os.fspath(cert),
-                    tls_client_key=os.fspath(key), require_encryption=True)
+    return Security(
+        tls_ca_file=os.fspath(ca_file),
+        tls_client_cert=os.fspath(cert),
+        tls_client_key=os.fspath(key),
+        require_encryption=True,
+    )
 
 
 def check_scheduler(scheduler: str | None, security: Any) -> None:
@@ -489,20 +558,24 @@ def _client(workers: int, scheduler: str | None, security: Any = None) -> Iterat
         except (OSError, TimeoutError) as exc:
             raise KalcointError(
                 f"scheduler {scheduler}: cannot connect ({exc}); start one with `dask scheduler` "
-                f"and workers with `dask worker {scheduler}`", params="scheduler"
+                f"and workers with `dask worker {scheduler}`",
+                params="scheduler",
             ) from None
         try:
             client.wait_for_workers(1, timeout=60)
         except TimeoutError:
             client.close()
-            raise KalcointError(f"scheduler {scheduler}: no workers joined within 60 s; start `dask worker {scheduler}`",
-                                params="scheduler") from None
+            raise KalcointError(
+                f"scheduler {scheduler}: no workers joined within 60 s; start `dask worker {scheduler}`",
+                params="scheduler",
+            ) from None
         with client:
             yield client
         return
     with _sigint_ignored():  # Ctrl-C stops this process, which then closes the workers cleanly
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        )
     with cluster, Client(cluster) as client:
         yield client
 
@@ -525,8 +598,12 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def _run_batches(
-    universe: Universe, batches: list[list[tuple[int, ...]]], options: ScreenOptions,
-    workers: int, scheduler: str | None, security: Any = None,
+    universe: Universe,
+    batches: list[list[tuple[int, ...]]],
+    options: ScreenOptions,
+    workers: int,
+    scheduler: str | None,
+    security: Any = None,
 ) -> Iterator[tuple[int, list[dict]]]:
     """Yield ``(batch number, rows)`` as batches finish."""
     if (scheduler is None and workers == 0) or not batches:
@@ -549,8 +626,14 @@ class _Store:
     """The rows done so far (resumed and new), written atomically to ``out`` at most every
     ``every_s`` seconds, and always by :meth:`flush`."""
 
-    def __init__(self, out: Path | None, order: dict[tuple[str, ...], int], size: int,
-                 previous: pd.DataFrame | None, every_s: float) -> None:
+    def __init__(
+        self,
+        out: Path | None,
+        order: dict[tuple[str, ...], int],
+        size: int,
+        previous: pd.DataFrame | None,
+        every_s: float,
+    ) -> None:
         self.out, self.order, self.size, self.every_s = out, order, size, every_s
         self.previous = previous
         self.rows: list[dict] = []
@@ -564,8 +647,11 @@ class _Store:
             self.flush()
 
     def table(self) -> pd.DataFrame:
-        parts = [p for p in (self.previous, _typed(pd.DataFrame(self.rows), self.size) if self.rows else None)
-                 if p is not None]
+        parts = [
+            p
+            for p in (self.previous, _typed(pd.DataFrame(self.rows), self.size) if self.rows else None)
+            if p is not None
+        ]
         frame = pd.concat(parts, ignore_index=True) if parts else _typed(pd.DataFrame(), self.size)
         keys = [self.order[_asset_tuple(a)] for a in frame["assets"]]
         return frame.iloc[np.argsort(keys, kind="stable")].reset_index(drop=True)
@@ -577,7 +663,9 @@ class _Store:
         self.dirty = False
 
 
-def _previous(out: Path | None, resume: bool, overwrite: bool, order: dict, options: ScreenOptions) -> pd.DataFrame | None:
+def _previous(
+    out: Path | None, resume: bool, overwrite: bool, order: dict, options: ScreenOptions
+) -> pd.DataFrame | None:
     if out is None:
         if resume:
             raise KalcointError("resume needs out: the table to continue", params=("resume", "out"))
@@ -588,25 +676,29 @@ def _previous(out: Path | None, resume: bool, overwrite: bool, order: dict, opti
     if not resume:
         if overwrite:
             return None
-        raise KalcointError(f"out {out} exists: pass resume to continue it, or overwrite to start again",
-                            params=("out", "resume", "overwrite"))
+        raise KalcointError(
+            f"out {out} exists: pass resume to continue it, or overwrite to start again",
+            params=("out", "resume", "overwrite"),
+        )
     table = read_table(out)
     if len(table.columns) != len(columns_for(options.size)):
-        raise KalcointError(f"out {out} holds baskets of another size; use the same size or a new out",
-                            params=("out", "size"))
+        raise KalcointError(
+            f"out {out} holds baskets of another size; use the same size or a new out", params=("out", "size")
+        )
     keys = [_asset_tuple(a) for a in table["assets"]]
     stray = [k for k in keys if k not in order]
     if stray:
         raise KalcointError(
             f"out {out} holds {len(stray)} baskets this screen does not enumerate (e.g. {','.join(stray[0])}); "
-            "resume with the same prices, assets, size and dependent", params=("out", "assets", "size", "dependent")
+            "resume with the same prices, assets, size and dependent",
+            params=("out", "assets", "size", "dependent"),
         )
     settings = set(zip(table["method"], table["iterations"].astype(int)))
     if settings - {(options.method, options.iterations)}:
         m, it = sorted(settings)[0]
         raise KalcointError(
             f"out {out} was screened with method {m} iterations {it}; resume with the same options or a new out",
-            params=("out", "method", "iterations")
+            params=("out", "method", "iterations"),
         )
     if len(set(keys)) != len(keys):
         raise KalcointError(f"out {out} lists a basket twice; it was not written by kalcoint screen", params="out")
@@ -670,7 +762,7 @@ def screen(
     if batch_size is not None and batch_size < 1:
         raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
     size = batch_size or _auto_batch(len(pending), 1 if scheduler is None and n_workers == 0 else n_workers)
-    batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+    batches = [pending[i : i + size] for i in range(0, len(pending), size)]
     store = _Store(out_path, order, options.size, previous, checkpoint_s)
     if pending and (n_workers > 0 or scheduler is not None):
         evaluate_basket(universe, pending[0], options)  # compile and cache the kernels before workers start

@@ -42,13 +42,15 @@ def check_bands(entry: float, exit: float) -> None:
     kalcoint.errors.KalcointError: exit 2.0 is larger than entry 1.0: give an exit <= entry (Chan: 1 and 1)
     """
     if not (np.isfinite(entry) and np.isfinite(exit)):
-        raise KalcointError(f"entry {entry} and exit {exit} must be finite numbers (units of sigma)",
-                            params=("entry", "exit"))
+        raise KalcointError(
+            f"entry {entry} and exit {exit} must be finite numbers (units of sigma)", params=("entry", "exit")
+        )
     if entry <= 0:
         raise KalcointError(f"entry {entry} must be > 0 (units of sigma); Chan uses 1", params="entry")
     if exit > entry:
-        raise KalcointError(f"exit {exit} is larger than entry {entry}: give an exit <= entry (Chan: 1 and 1)",
-                            params=("exit", "entry"))
+        raise KalcointError(
+            f"exit {exit} is larger than entry {entry}: give an exit <= entry (Chan: 1 and 1)", params=("exit", "entry")
+        )
 
 
 def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: float = 1.0) -> np.ndarray:
@@ -72,8 +74,9 @@ def bands(deviation: np.ndarray, scale: np.ndarray, entry: float = 1.0, exit: fl
     return band_legs(d, s, entry, exit)[0]
 
 
-def band_legs(deviation: np.ndarray, scale: np.ndarray, entry: float, exit: float,
-              long_leg: int = 0, short_leg: int = 0) -> tuple[np.ndarray, int, int]:
+def band_legs(
+    deviation: np.ndarray, scale: np.ndarray, entry: float, exit: float, long_leg: int = 0, short_leg: int = 0
+) -> tuple[np.ndarray, int, int]:
     """Chan's band rule continued from the legs held the day before (``long_leg`` in {0, 1},
     ``short_leg`` in {-1, 0}): the units (n,) held at each close, and the legs after the last day.
     A day with a non-finite deviation or scale keeps the legs.
@@ -179,7 +182,8 @@ def lookback_from_half_life(spread: np.ndarray, what: str = "the spread") -> tup
     if not np.isfinite(hl):
         raise KalcointError(
             f"{what} does not revert to a mean (no finite half-life), so it gives no moving window; "
-            "give lookback N (N >= 2) explicitly", params="lookback"
+            "give lookback N (N >= 2) explicitly",
+            params="lookback",
         )
     return max(2, int(round(hl))), float(hl)
 
@@ -224,6 +228,14 @@ def dollar_positions(units: np.ndarray, shares: np.ndarray, prices: np.ndarray) 
 
 
 __all__ = [
-    "STRATEGIES", "bands", "check_bands", "dollar_positions", "filter_shares", "linear",
-    "lookback_from_half_life", "moving_mean_std", "static_shares", "zscore",
+    "STRATEGIES",
+    "bands",
+    "check_bands",
+    "dollar_positions",
+    "filter_shares",
+    "linear",
+    "lookback_from_half_life",
+    "moving_mean_std",
+    "static_shares",
+    "zscore",
 ]

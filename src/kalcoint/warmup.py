@@ -27,13 +27,12 @@ def warm_up() -> float:
 
 
 def cache_is_cold() -> bool:
-    """True when no compiled kernel is cached yet for this version of the kernels."""
-    import numba
+    """True when no compiled kernel is cached yet for this version of the kernels (in
+    :func:`kalcoint._numba_cache.cache_dir`; imports neither numba nor numpy)."""
+    from ._numba_cache import cache_dir
 
-    from pathlib import Path
-
-    cache_dir = Path(numba.config.CACHE_DIR or "")  # type: ignore[attr-defined]
-    return not cache_dir.is_dir() or not any(cache_dir.rglob("*.nbi"))
+    directory = cache_dir()
+    return not directory.is_dir() or not any(directory.rglob("*.nbi"))
 
 
 def main() -> None:

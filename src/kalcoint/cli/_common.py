@@ -26,6 +26,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+
 # Tables keep their full width when piped to a file (rich would wrap them at 80 columns).
 def _version(value: bool) -> None:
     if value:
@@ -91,8 +92,9 @@ def _probe(directory: Path, option: str, path: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".kalcoint-probe-", dir=existing)
     except OSError as exc:
-        raise KalcointError(f"{option} {path}: cannot write in {existing} ({exc.strerror or exc}); "
-                            "choose a writable directory") from None
+        raise KalcointError(
+            f"{option} {path}: cannot write in {existing} ({exc.strerror or exc}); choose a writable directory"
+        ) from None
     os.close(fd)
     os.unlink(probe)
 

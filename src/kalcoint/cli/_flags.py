@@ -59,8 +59,9 @@ def require_writable(path: Path | None, option: str) -> None:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise KalcointError(f"{option} {path}: cannot write in {parent} ({exc.strerror}); "
-                            "choose a writable directory") from None
+        raise KalcointError(
+            f"{option} {path}: cannot write in {parent} ({exc.strerror}); choose a writable directory"
+        ) from None
 
 
 @contextmanager

@@ -20,10 +20,25 @@ from ._common import (
 from ._flags import flags, progress_bar, require_writable
 from .core import load
 
-MODEL_HELP = "static, chan, a tuning method (seed, mle, em, als, ...), or a saved model file (kalcoint tune --save): " \
+MODEL_HELP = (
+    "static, chan, a tuning method (seed, mle, em, als, ...), or a saved model file (kalcoint tune --save): "
     "replayed over the rows after its last date, retuned by its own policy."
-FLAGS = ("strategy", "entry", "exit", "lookback", "delta", "state_var", "obs_var", "iterations", "walk_forward",
-         "window", "cost_bps", "on_degenerate", "model")
+)
+FLAGS = (
+    "strategy",
+    "entry",
+    "exit",
+    "lookback",
+    "delta",
+    "state_var",
+    "obs_var",
+    "iterations",
+    "walk_forward",
+    "window",
+    "cost_bps",
+    "on_degenerate",
+    "model",
+)
 
 
 def _saved_model(model: str, assets: list[str] | None) -> Any:
@@ -39,38 +54,66 @@ def _saved_model(model: str, assets: list[str] | None) -> Any:
 
 @app.command()
 def backtest(
-    prices: Annotated[Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).",
-                                           show_default=False)],
+    prices: Annotated[
+        Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).", show_default=False)
+    ],
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
-    assets: Annotated[str | None, typer.Option(
-        "--assets", help="Comma-separated tickers, dependent asset first (a saved model's by default).")] = None,
-    strategy: Annotated[str | None, typer.Option(
-        "--strategy", help="bands (Chan's rule on the innovations / the static z-score) or linear "
-                           "(units = -z-score). Default: bands.")] = None,
-    entry: Annotated[float | None, typer.Option("--entry", help="Bands: entry threshold in sigmas (default 1).")] = None,
+    assets: Annotated[
+        str | None,
+        typer.Option("--assets", help="Comma-separated tickers, dependent asset first (a saved model's by default)."),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            help="bands (Chan's rule on the innovations / the static z-score) or linear "
+            "(units = -z-score). Default: bands.",
+        ),
+    ] = None,
+    entry: Annotated[
+        float | None, typer.Option("--entry", help="Bands: entry threshold in sigmas (default 1).")
+    ] = None,
     exit_: Annotated[float | None, typer.Option("--exit", help="Bands: exit threshold in sigmas (default 1).")] = None,
-    lookback: Annotated[int | None, typer.Option(
-        "--lookback", help="Moving window (days) of the z-score; default round(half-life).")] = None,
+    lookback: Annotated[
+        int | None, typer.Option("--lookback", help="Moving window (days) of the z-score; default round(half-life).")
+    ] = None,
     delta: Annotated[float | None, typer.Option("--delta", help="Chan: Vw = delta/(1-delta) I (default 1e-4).")] = None,
     state_var: Annotated[float | None, typer.Option("--state-var", help="Chan: explicit state variance.")] = None,
-    obs_var: Annotated[float | None, typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")] = None,
-    iterations: Annotated[int | None, typer.Option(
-        "--iterations", help="Tuning passes (seed) or iteration cap (mle, em); default 2000.")] = None,
-    walk_forward: Annotated[str | None, typer.Option(
-        "--walk-forward", help="'weekly' or 'monthly': re-estimate before each period on the previous "
-                               "--window days.")] = None,
-    window: Annotated[int | None, typer.Option(
-        "--window", help="Walk-forward estimation window (trading days).")] = None,
-    on_degenerate: Annotated[str | None, typer.Option(
-        "--on-degenerate", help="Walk-forward: 'use' a degenerate re-estimation (default, the method as "
-                                "written) or 'keep' the previous model.")] = None,
+    obs_var: Annotated[
+        float | None, typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", help="Tuning passes (seed) or iteration cap (mle, em); default 2000.")
+    ] = None,
+    walk_forward: Annotated[
+        str | None,
+        typer.Option(
+            "--walk-forward",
+            help="'weekly' or 'monthly': re-estimate before each period on the previous --window days.",
+        ),
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option("--window", help="Walk-forward estimation window (trading days).")
+    ] = None,
+    on_degenerate: Annotated[
+        str | None,
+        typer.Option(
+            "--on-degenerate",
+            help="Walk-forward: 'use' a degenerate re-estimation (default, the method as "
+            "written) or 'keep' the previous model.",
+        ),
+    ] = None,
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")] = 0.0,
-    fill: Annotated[str | None, typer.Option(
-        "--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")] = None,
+    fill: Annotated[
+        str | None, typer.Option("--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="CSV, one row per date: date, units, return, equity.")] = None,
-    plot_dir: Annotated[Path | None, typer.Option(
-        "--plot-dir", help="Write equity.png and spread_positions.png here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="CSV, one row per date: date, units, return, equity.")
+    ] = None,
+    plot_dir: Annotated[
+        Path | None, typer.Option("--plot-dir", help="Write equity.png and spread_positions.png here.")
+    ] = None,
 ) -> None:
     """Backtest a basket: static Johansen portfolio, Chan's filter, or a tuned filter; in-sample
     (everything fitted on the whole file), walk-forward (re-estimated every week or month), or the
@@ -83,8 +126,10 @@ def backtest(
     require_dir_writable(plot_dir, "--plot-dir")
     saved = _saved_model(model, parse_assets(assets))
     if saved is not None and on_degenerate is not None:
-        raise KalcointError("--on-degenerate does not apply to a saved model: its own policy decides "
-                            f"({saved.policy.get('on_degenerate', 'use')})")
+        raise KalcointError(
+            "--on-degenerate does not apply to a saved model: its own policy decides "
+            f"({saved.policy.get('on_degenerate', 'use')})"
+        )
     chosen = list(saved.assets) if saved is not None else parse_assets(assets)
     if chosen is None:
         raise KalcointError("--assets is required (e.g. --assets EWC,EWA), unless --model is a saved model file")
@@ -97,10 +142,23 @@ def backtest(
     frame = load(prices, chosen, fill)
     label = "replay" if saved is not None else f"walk-forward {model}"
     with flags(*FLAGS), progress_bar(label, (walk_forward is not None or saved is not None) and is_terminal()) as tick:
-        result = _backtest(frame, saved if saved is not None else model, strategy, entry=entry, exit=exit_,
-                           lookback=lookback, delta=delta, state_var=state_var, obs_var=obs_var,
-                           iterations=iterations, walk_forward=walk_forward, window=window, cost_bps=cost_bps,
-                           progress=tick, on_degenerate=on_degenerate or "use")
+        result = _backtest(
+            frame,
+            saved if saved is not None else model,
+            strategy,
+            entry=entry,
+            exit=exit_,
+            lookback=lookback,
+            delta=delta,
+            state_var=state_var,
+            obs_var=obs_var,
+            iterations=iterations,
+            walk_forward=walk_forward,
+            window=window,
+            cost_bps=cost_bps,
+            progress=tick,
+            on_degenerate=on_degenerate or "use",
+        )
     rendered: dict[str, bytes] = {}
     if plot_dir is not None:
         from ..plots import render_backtest
@@ -109,14 +167,18 @@ def backtest(
     table = result.out_frame() if out is not None else None
     console.print(result.summary().as_text(), highlight=False, markup=False)
     if result.retune_failures:
-        warn(f"{len(result.retune_failures)} re-estimations failed and kept the previous model; "
-             f"first: {result.retune_failures[0]}")
+        warn(
+            f"{len(result.retune_failures)} re-estimations failed and kept the previous model; "
+            f"first: {result.retune_failures[0]}"
+        )
     if result.versions is not None:
         degenerate = result.versions[result.versions["degenerate"]]
         if len(degenerate):
             first = degenerate.iloc[0]
-            warn(f"{len(degenerate)} re-estimation(s) were degenerate ({first['outcome']}); first, effective "
-                 f"{first['effective_date']}: {'; '.join(first['reasons'])}")
+            warn(
+                f"{len(degenerate)} re-estimation(s) were degenerate ({first['outcome']}); first, effective "
+                f"{first['effective_date']}: {'; '.join(first['reasons'])}"
+            )
     # everything is computed: write the files (each one atomically)
     written: list[Path] = []
     if json_out is not None:

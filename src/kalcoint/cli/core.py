@@ -11,16 +11,33 @@ from rich.table import Table
 
 from ..errors import KalcointError
 from ._common import (
-    app, console, err_console, fmt, is_terminal, parse_assets, require_dir_writable, require_parent, warn,
+    app,
+    console,
+    err_console,
+    fmt,
+    is_terminal,
+    parse_assets,
+    require_dir_writable,
+    require_parent,
+    warn,
     write_json,
 )
 
-PricesArg = Annotated[Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).",
-                                           show_default=False)]
-AssetsOpt = Annotated[Optional[str], typer.Option(
-    "--assets", help="Comma-separated tickers, dependent asset first (default: every column of the file).")]
-FillOpt = Annotated[Optional[str], typer.Option(
-    "--fill", help="Fill gaps inside the chosen columns: 'ffill' carries the last price forward (default: refuse).")]
+PricesArg = Annotated[
+    Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).", show_default=False)
+]
+AssetsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--assets", help="Comma-separated tickers, dependent asset first (default: every column of the file)."
+    ),
+]
+FillOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--fill", help="Fill gaps inside the chosen columns: 'ffill' carries the last price forward (default: refuse)."
+    ),
+]
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON to this file.")]
 IterOpt = Annotated[int, typer.Option("--iterations", min=1, help="Seed tuning passes (iteration cap for mle/em).")]
 
@@ -34,8 +51,11 @@ def load(prices: Path, assets: str | list[str] | None, fill: str | None = None):
         err_console.print(f"note: {note}", style="dim", highlight=False, soft_wrap=True)
     dropped = frame.attrs.get("dropped_leading_rows", 0)
     if dropped:
-        err_console.print(f"note: dropped {dropped} leading rows before every chosen asset traded "
-                          f"(first common date {frame.index[0]:%Y-%m-%d})", style="dim")
+        err_console.print(
+            f"note: dropped {dropped} leading rows before every chosen asset traded "
+            f"(first common date {frame.index[0]:%Y-%m-%d})",
+            style="dim",
+        )
     return frame
 
 
@@ -61,23 +81,35 @@ def johansen(
     require_parent(json_out, "--json")
     frame = load(prices, assets, fill)
     res = _johansen(frame, det_order=det_order, k_ar_diff=k_ar_diff)
-    table = Table(title=f"Johansen test: {', '.join(res.assets)}  (n={res.nobs}, det_order={det_order}, "
-                        f"k_ar_diff={k_ar_diff})")
+    table = Table(
+        title=f"Johansen test: {', '.join(res.assets)}  (n={res.nobs}, det_order={det_order}, k_ar_diff={k_ar_diff})"
+    )
     for col in ("H0", "trace", "90%", "95%", "99%", "max-eig", "90%", "95%", "99%"):
         table.add_column(col, justify="right")
     for r in range(len(res.assets)):
-        table.add_row(f"r <= {r}", f"{res.trace_stat[r]:.4f}", *(f"{c:.4f}" for c in res.trace_crit[r]),
-                      f"{res.max_eig_stat[r]:.4f}", *(f"{c:.4f}" for c in res.max_eig_crit[r]))
+        table.add_row(
+            f"r <= {r}",
+            f"{res.trace_stat[r]:.4f}",
+            *(f"{c:.4f}" for c in res.trace_crit[r]),
+            f"{res.max_eig_stat[r]:.4f}",
+            *(f"{c:.4f}" for c in res.max_eig_crit[r]),
+        )
     console.print(table)
     console.print(f"rank at 95% (trace test): [bold]{res.rank_95}[/bold]")
-    console.print("weights (largest eigenvalue): " + "  ".join(f"{a} {w:+.6g}" for a, w in zip(res.assets, res.weights)))
-    console.print("hedge ratios -w_j/w_1: " + "  ".join(f"{a} {h:.6g}" for a, h in zip(res.assets[1:], res.hedge_ratios)))
+    console.print(
+        "weights (largest eigenvalue): " + "  ".join(f"{a} {w:+.6g}" for a, w in zip(res.assets, res.weights))
+    )
+    console.print(
+        "hedge ratios -w_j/w_1: " + "  ".join(f"{a} {h:.6g}" for a, h in zip(res.assets[1:], res.hedge_ratios))
+    )
     write_json(json_out, res.to_dict())
 
 
 def _tuned_table(tuned) -> Table:
-    table = Table(title=f"Tuned model ({tuned.method}): {', '.join(tuned.assets)}",
-                  caption=f"nobs={tuned.nobs}, {tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}")
+    table = Table(
+        title=f"Tuned model ({tuned.method}): {', '.join(tuned.assets)}",
+        caption=f"nobs={tuned.nobs}, {tuned.start_date:%Y-%m-%d} to {tuned.end_date:%Y-%m-%d}",
+    )
     table.add_column("state")
     for col in ("state_var", "initial_state", "initial_cov"):
         table.add_column(col, justify="right")
@@ -92,27 +124,51 @@ def tune(
     assets: AssetsOpt = None,
     method: Annotated[str, typer.Option("--method", help="seed (the method's passes), mle, em or als.")] = "seed",
     iterations: IterOpt = 2000,
-    tol: Annotated[Optional[float], typer.Option(
-        "--tol", help="Stop the seed passes once every tuned quantity changes by less than this (relative).")] = None,
-    residual: Annotated[str, typer.Option("--residual", help="Seed step 5.2 residual: posterior or prior.")] = "posterior",
+    tol: Annotated[
+        Optional[float],
+        typer.Option(
+            "--tol", help="Stop the seed passes once every tuned quantity changes by less than this (relative)."
+        ),
+    ] = None,
+    residual: Annotated[
+        str, typer.Option("--residual", help="Seed step 5.2 residual: posterior or prior.")
+    ] = "posterior",
     bm: Annotated[str, typer.Option("--bm", help="Seed step 5.6 centre: johansen or sample.")] = "johansen",
     fix_alpha11: Annotated[Optional[float], typer.Option("--fix-alpha11", help="Hold alpha11 at this value.")] = None,
-    moments: Annotated[str, typer.Option("--moments", help="Seed re-estimation from the filtered (as written) or "
-                                                           "smoothed states: filtered or smoothed.")] = "filtered",
-    covariance_terms: Annotated[bool, typer.Option("--covariance-terms", help="Seed re-estimation with the "
-                                                   "posterior covariance terms (EM's M-step).")] = False,
+    moments: Annotated[
+        str,
+        typer.Option(
+            "--moments",
+            help="Seed re-estimation from the filtered (as written) or smoothed states: filtered or smoothed.",
+        ),
+    ] = "filtered",
+    covariance_terms: Annotated[
+        bool,
+        typer.Option(
+            "--covariance-terms", help="Seed re-estimation with the posterior covariance terms (EM's M-step)."
+        ),
+    ] = False,
     fill: FillOpt = None,
     json_out: JsonOpt = None,
     save: Annotated[Optional[Path], typer.Option("--save", help="Write a model file for `kalcoint update`.")] = None,
     entry: Annotated[float, typer.Option("--entry", help="Saved strategy: entry band (sqrt(Q) units).")] = 1.0,
     exit_: Annotated[float, typer.Option("--exit", help="Saved strategy: exit band (sqrt(Q) units).")] = 1.0,
-    plot_dir: Annotated[Optional[Path], typer.Option("--plot-dir", help="Write a figure of the tuning passes here.")] = None,
-    retune: Annotated[str, typer.Option("--retune", help="Saved model: re-estimate weekly, monthly or never "
-                                                         "(tuned on the last --window rows).")] = "never",
+    plot_dir: Annotated[
+        Optional[Path], typer.Option("--plot-dir", help="Write a figure of the tuning passes here.")
+    ] = None,
+    retune: Annotated[
+        str,
+        typer.Option(
+            "--retune", help="Saved model: re-estimate weekly, monthly or never (tuned on the last --window rows)."
+        ),
+    ] = "never",
     window: Annotated[Optional[int], typer.Option("--window", help="Saved model: estimation window (rows).")] = None,
-    on_degenerate: Annotated[str, typer.Option("--on-degenerate", help="Saved model: use or keep (the previous "
-                                                                       "version) on a degenerate re-estimation.")]
-    = "use",
+    on_degenerate: Annotated[
+        str,
+        typer.Option(
+            "--on-degenerate", help="Saved model: use or keep (the previous version) on a degenerate re-estimation."
+        ),
+    ] = "use",
 ) -> None:
     """Tune the filter (seed passes, maximum likelihood or EM) and report the quantities."""
     from .._checks import check_tol
@@ -136,12 +192,23 @@ def tune(
         from ..tuning import SeedOptions
 
         SeedOptions(residual, bm, fix_alpha11, moments, covariance_terms)  # checks them before any work
-        opts = {"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11, "moments": moments,
-                "covariance_terms": covariance_terms}
-    elif (fix_alpha11 is not None or residual != "posterior" or bm != "johansen" or moments != "filtered"
-          or covariance_terms):
-        raise KalcointError("--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to "
-                            "--method seed only")
+        opts = {
+            "residual": residual,
+            "bm": bm,
+            "fix_alpha11": fix_alpha11,
+            "moments": moments,
+            "covariance_terms": covariance_terms,
+        }
+    elif (
+        fix_alpha11 is not None
+        or residual != "posterior"
+        or bm != "johansen"
+        or moments != "filtered"
+        or covariance_terms
+    ):
+        raise KalcointError(
+            "--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to --method seed only"
+        )
     if save is not None:
         check_bands(entry, exit_)
     frame = window_rows(load(prices, assets, fill), retune, window)
@@ -149,13 +216,16 @@ def tune(
         tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
     console.print(_tuned_table(tuned))
     test = tuned.adf()
-    console.print(f"alpha11 {tuned.alpha11:.6g}   obs_var {tuned.obs_var:.6g}   "
-                  f"iterations {tuned.iterations}{' (converged)' if tuned.converged else ''}   "
-                  f"loglik {tuned.loglik:.4f}   elapsed {tuned.elapsed_s:.3f} s")
+    console.print(
+        f"alpha11 {tuned.alpha11:.6g}   obs_var {tuned.obs_var:.6g}   "
+        f"iterations {tuned.iterations}{' (converged)' if tuned.converged else ''}   "
+        f"loglik {tuned.loglik:.4f}   elapsed {tuned.elapsed_s:.3f} s"
+    )
     console.print(f"dynamic portfolio ADF: stat {test.stat:.4f}, lags {test.lags}, p-value {test.pvalue:.4g}")
     if tuned.std_errors is not None:
-        console.print("standard errors: " + ", ".join(f"{name} {fmt(v)}" for name, v in tuned.bse.items()),
-                      highlight=False)
+        console.print(
+            "standard errors: " + ", ".join(f"{name} {fmt(v)}" for name, v in tuned.bse.items()), highlight=False
+        )
         for name, why in tuned.bse_notes.items():
             console.print(f"  {name}: {why}", style="dim", highlight=False)
     warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
@@ -164,14 +234,25 @@ def tune(
     if plot_dir is not None and method == "seed":
         from ..plots import plot_tuning_passes
 
-        path = plot_tuning_passes(tuned.history, plot_dir / "tuning_passes.png",
-                                  title=f"Seed passes on {', '.join(tuned.assets)}")
+        path = plot_tuning_passes(
+            tuned.history, plot_dir / "tuning_passes.png", title=f"Seed passes on {', '.join(tuned.assets)}"
+        )
         err_console.print(f"wrote {path}", style="dim")
     if save is not None:
         from ..live import save_model
 
-        save_model(save, tuned, frame, strategy={"strategy": "bands", "entry": entry, "exit": exit_}, retune=retune,
-                   window=window, on_degenerate=on_degenerate, iterations=iterations, tol=tol, tune_options=opts)
+        save_model(
+            save,
+            tuned,
+            frame,
+            strategy={"strategy": "bands", "entry": entry, "exit": exit_},
+            retune=retune,
+            window=window,
+            on_degenerate=on_degenerate,
+            iterations=iterations,
+            tol=tol,
+            tune_options=opts,
+        )
         err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
     write_json(json_out, payload)
 
@@ -191,13 +272,18 @@ MODEL_NAMES = ("seed", "chan", "mle", "em", "als")
 def filter_(
     prices: PricesArg,
     model: Annotated[str, typer.Option("--model", help="seed, chan, mle, em, als, or a saved model file.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV: date, beta_const, beta_<TICKER>..., innovation, "
-                                                   "innovation_var, spread.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="CSV: date, beta_const, beta_<TICKER>..., innovation, innovation_var, spread.")
+    ],
     assets: AssetsOpt = None,
     iterations: IterOpt = 2000,
-    delta: Annotated[Optional[float], typer.Option("--delta", help="Chan: Vw = delta/(1-delta) I (default 1e-4).")] = None,
+    delta: Annotated[
+        Optional[float], typer.Option("--delta", help="Chan: Vw = delta/(1-delta) I (default 1e-4).")
+    ] = None,
     state_var: Annotated[Optional[float], typer.Option("--state-var", help="Chan: explicit state variance.")] = None,
-    obs_var: Annotated[Optional[float], typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")] = None,
+    obs_var: Annotated[
+        Optional[float], typer.Option("--obs-var", help="Chan: measurement variance (default 1e-3).")
+    ] = None,
     fill: FillOpt = None,
 ) -> None:
     """Run a filter over a price file and write its states, innovations and spread as CSV."""
@@ -212,8 +298,11 @@ def filter_(
         raise KalcointError("give either --delta or --state-var, not both")
     if model != "chan" and (delta is not None or state_var is not None or obs_var is not None):
         raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
-    chan_options: dict[str, Any] = {"delta": CHAN_DELTA if delta is None else delta, "state_var": state_var,
-                                    "obs_var": CHAN_OBS_VAR if obs_var is None else obs_var}
+    chan_options: dict[str, Any] = {
+        "delta": CHAN_DELTA if delta is None else delta,
+        "state_var": state_var,
+        "obs_var": CHAN_OBS_VAR if obs_var is None else obs_var,
+    }
     if model == "chan":  # check the values before any work
         StateSpaceModel.chan(2, **chan_options)
     if model in MODEL_NAMES:
@@ -238,40 +327,72 @@ def filter_(
     table = result.to_frame().reset_index()
     table["date"] = pd.DatetimeIndex(table["date"]).strftime("%Y-%m-%d")  # text dates belong to the CSV
     write_table(out, table)
-    console.print(f"filtered {result.nobs} rows of {', '.join(frame.columns)} ({model}); loglik {result.loglik:.4f}; "
-                  f"last hedge ratios " + ", ".join(f"{a} {b:.6g}" for a, b in
-                                                    zip(frame.columns[1:], result.filtered_state[-1, 1:])))
+    console.print(
+        f"filtered {result.nobs} rows of {', '.join(frame.columns)} ({model}); loglik {result.loglik:.4f}; "
+        f"last hedge ratios "
+        + ", ".join(f"{a} {b:.6g}" for a, b in zip(frame.columns[1:], result.filtered_state[-1, 1:]))
+    )
     console.print(f"wrote {out}")
 
 
 def _comparison_table(comp) -> Table:
-    table = Table(title=f"Comparison: {', '.join(comp.assets)}  (n={comp.nobs}, "
-                        f"{comp.prices.index[0]:%Y-%m-%d} to {comp.prices.index[-1]:%Y-%m-%d}; "
-                        f"out of sample = last {100 * (1 - comp.train_fraction):.0f}%)")
-    cols = [("row", "left"), ("alpha11", "right"), ("obs_var", "right"), ("ADF stat", "right"), ("lags", "right"),
-            ("ADF p", "right"), ("loglik", "right"), ("LB p", "right"), ("OOS ADF p", "right"),
-            ("OOS loglik", "right"), ("flag", "left")]
+    table = Table(
+        title=f"Comparison: {', '.join(comp.assets)}  (n={comp.nobs}, "
+        f"{comp.prices.index[0]:%Y-%m-%d} to {comp.prices.index[-1]:%Y-%m-%d}; "
+        f"out of sample = last {100 * (1 - comp.train_fraction):.0f}%)"
+    )
+    cols = [
+        ("row", "left"),
+        ("alpha11", "right"),
+        ("obs_var", "right"),
+        ("ADF stat", "right"),
+        ("lags", "right"),
+        ("ADF p", "right"),
+        ("loglik", "right"),
+        ("LB p", "right"),
+        ("OOS ADF p", "right"),
+        ("OOS loglik", "right"),
+        ("flag", "left"),
+    ]
     for name, justify in cols:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in comp.rows:
         if r.error:
             table.add_row(r.name, *["-"] * 9, f"[red]failed: {r.error}[/red]")
             continue
-        table.add_row(r.name, fmt(r.alpha11), fmt(r.obs_var, ".3g"), fmt(r.adf_stat, ".3f"), fmt(r.adf_lags),
-                      fmt(r.adf_pvalue, ".3g"), fmt(r.loglik, ".1f"), fmt(r.ljung_box_pvalue, ".3g"),
-                      fmt(r.oos_adf_pvalue, ".3g"), fmt(r.oos_loglik, ".1f"),
-                      "[yellow]DEGENERATE[/yellow]" if r.degenerate else "")
+        table.add_row(
+            r.name,
+            fmt(r.alpha11),
+            fmt(r.obs_var, ".3g"),
+            fmt(r.adf_stat, ".3f"),
+            fmt(r.adf_lags),
+            fmt(r.adf_pvalue, ".3g"),
+            fmt(r.loglik, ".1f"),
+            fmt(r.ljung_box_pvalue, ".3g"),
+            fmt(r.oos_adf_pvalue, ".3g"),
+            fmt(r.oos_loglik, ".1f"),
+            "[yellow]DEGENERATE[/yellow]" if r.degenerate else "",
+        )
     return table
 
 
 def _backtest_table(bt, strategy: str, cost_bps: float, window: int) -> Table:
-    table = Table(title=f"Backtests ({strategy}; costs {cost_bps:g} bps of traded value; walk-forward: weekly "
-                        f"retuning on the {window} trading days before each week)")
+    table = Table(
+        title=f"Backtests ({strategy}; costs {cost_bps:g} bps of traded value; walk-forward: weekly "
+        f"retuning on the {window} trading days before each week)"
+    )
     table.add_column("model")
     table.add_column("mode")
-    metrics = [("apr", "APR", ".2%"), ("sharpe", "Sharpe", ".2f"), ("max_drawdown", "max DD", ".2%"),
-               ("calmar", "Calmar", ".2f"), ("round_trips", "trips", "d"), ("avg_holding_days", "hold d", ".1f"),
-               ("time_in_market", "in mkt", ".0%"), ("turnover", "turnover", ".1f")]
+    metrics = [
+        ("apr", "APR", ".2%"),
+        ("sharpe", "Sharpe", ".2f"),
+        ("max_drawdown", "max DD", ".2%"),
+        ("calmar", "Calmar", ".2f"),
+        ("round_trips", "trips", "d"),
+        ("avg_holding_days", "hold d", ".1f"),
+        ("time_in_market", "in mkt", ".0%"),
+        ("turnover", "turnover", ".1f"),
+    ]
     for _, label, _ in metrics:
         table.add_column(label, justify="right")
     for (model, mode), row in bt.iterrows():
@@ -290,27 +411,48 @@ def _print_alpha11_test(test) -> None:
     if test is None:
         warn("the test of alpha11 = 1 failed: its maximum-likelihood fits broke down")
         return
-    p = f"bootstrap p-value {test.p_value:.4g} (B = {test.bootstrap})" if test.p_value is not None else \
-        "no p-value (--bootstrap 0)"
-    console.print(f"alpha11 = 1 against alpha11 free (MLE): alpha11_hat {test.alpha11_hat:.6g}, "
-                  f"LR {test.lr_stat:.4f}, {p}")
+    p = (
+        f"bootstrap p-value {test.p_value:.4g} (B = {test.bootstrap})"
+        if test.p_value is not None
+        else "no p-value (--bootstrap 0)"
+    )
+    console.print(
+        f"alpha11 = 1 against alpha11 free (MLE): alpha11_hat {test.alpha11_hat:.6g}, LR {test.lr_stat:.4f}, {p}"
+    )
 
 
-def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | None, json_out: Path | None,
-                backtest: bool = False, cost_bps: float = 0.0, window: int = 250, strategy: str = "bands",
-                bootstrap: int = 199) -> Any:
+def run_compare(
+    frame,
+    iterations: int,
+    train_fraction: float,
+    plot_dir: Path | None,
+    json_out: Path | None,
+    backtest: bool = False,
+    cost_bps: float = 0.0,
+    window: int = 250,
+    strategy: str = "bands",
+    bootstrap: int = 199,
+) -> Any:
     """Shared by ``compare`` and ``demo``: compute, print, then write plots and JSON."""
     from ..comparison import compare as _compare
 
     if is_terminal():
         with err_console.status("comparing...", spinner="dots") as status:
-            comp = _compare(frame, iterations=iterations, train_fraction=train_fraction, bootstrap=bootstrap,
-                            progress=lambda name: status.update(f"comparing: {name}..."))
+            comp = _compare(
+                frame,
+                iterations=iterations,
+                train_fraction=train_fraction,
+                bootstrap=bootstrap,
+                progress=lambda name: status.update(f"comparing: {name}..."),
+            )
     else:
         comp = _compare(frame, iterations=iterations, train_fraction=train_fraction, bootstrap=bootstrap)
     console.print(_comparison_table(comp))
-    console.print("ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
-                  "OOS: tuned on the first part, filter continued over the rest.", style="dim")
+    console.print(
+        "ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
+        "OOS: tuned on the first part, filter continued over the rest.",
+        style="dim",
+    )
     _print_alpha11_test(comp.alpha11_test)
     for r in comp.rows:
         warn_degenerate(r.name, r.degenerate, r.degenerate_reasons)
@@ -321,23 +463,40 @@ def run_compare(frame, iterations: int, train_fraction: float, plot_dir: Path | 
         from ._flags import progress_bar
 
         with progress_bar("walk-forward", is_terminal()) as tick:
-            bt = compare_backtests(frame, strategy=strategy, cost_bps=cost_bps, window=window, iterations=iterations,
-                                   progress=tick, layout="long")
+            bt = compare_backtests(
+                frame,
+                strategy=strategy,
+                cost_bps=cost_bps,
+                window=window,
+                iterations=iterations,
+                progress=tick,
+                layout="long",
+            )
         console.print(_backtest_table(bt, strategy, cost_bps, window))
-        payload["backtest"] = {"strategy": strategy, "cost_bps": cost_bps, "window": window,
-                               "rows": bt.reset_index().to_dict(orient="records")}
+        payload["backtest"] = {
+            "strategy": strategy,
+            "cost_bps": cost_bps,
+            "window": window,
+            "rows": bt.reset_index().to_dict(orient="records"),
+        }
     if plot_dir is not None:
         from ..plots import plot_hedge_ratios, plot_portfolios, plot_tuning_passes
 
         dyn: dict[str, Any] = {k: comp.results[k] for k in ("adaptive", "mle", "chan") if k in comp.results}
         written = [
-            plot_portfolios(frame, comp.johansen, {k: v for k, v in dyn.items() if k != "chan"},
-                            plot_dir / "portfolios.png"),
+            plot_portfolios(
+                frame, comp.johansen, {k: v for k, v in dyn.items() if k != "chan"}, plot_dir / "portfolios.png"
+            ),
             plot_hedge_ratios(frame, comp.johansen, dyn, plot_dir / "hedge_ratios.png"),
         ]
         if "adaptive" in comp.tuned:
-            written.append(plot_tuning_passes(comp.tuned["adaptive"].history, plot_dir / "tuning_passes.png",
-                                              title=f"Seed passes on {', '.join(comp.assets)}"))
+            written.append(
+                plot_tuning_passes(
+                    comp.tuned["adaptive"].history,
+                    plot_dir / "tuning_passes.png",
+                    title=f"Seed passes on {', '.join(comp.assets)}",
+                )
+            )
         for path in written:
             console.print(f"wrote {path}")
     write_json(json_out, payload)
@@ -349,18 +508,26 @@ def compare(
     prices: PricesArg,
     assets: AssetsOpt = None,
     iterations: IterOpt = 2000,
-    train_fraction: Annotated[float, typer.Option("--train-fraction", help="Share of rows to tune on for the "
-                                                                            "out-of-sample columns.")] = 0.7,
+    train_fraction: Annotated[
+        float, typer.Option("--train-fraction", help="Share of rows to tune on for the out-of-sample columns.")
+    ] = 0.7,
     fill: FillOpt = None,
     json_out: JsonOpt = None,
     plot_dir: Annotated[Optional[Path], typer.Option("--plot-dir", help="Write the figures (PNG) here.")] = None,
-    backtest: Annotated[bool, typer.Option("--backtest", help="Also backtest every model, in-sample and "
-                                                              "walk-forward.")] = False,
+    backtest: Annotated[
+        bool, typer.Option("--backtest", help="Also backtest every model, in-sample and walk-forward.")
+    ] = False,
     cost_bps: Annotated[float, typer.Option("--cost-bps", help="Backtest costs, bps of traded value.")] = 0.0,
     window: Annotated[int, typer.Option("--window", help="Walk-forward window (trading days).")] = 250,
     strategy: Annotated[str, typer.Option("--strategy", help="Backtest strategy: bands or linear.")] = "bands",
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap samples of the test of alpha11 = 1 "
-                                                                      "(0: the statistic without a p-value).")] = 199,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            min=0,
+            help="Bootstrap samples of the test of alpha11 = 1 (0: the statistic without a p-value).",
+        ),
+    ] = 199,
 ) -> None:
     """The method's comparison table: static, alpha=1, alpha estimated, adaptive, Chan, MLE, EM, ALS."""
     require_parent(json_out, "--json")
@@ -370,13 +537,14 @@ def compare(
     if not 0.2 <= train_fraction <= 0.95:
         raise KalcointError(f"--train-fraction {train_fraction} must be between 0.2 and 0.95")
     frame = load(prices, assets, fill)
-    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window, strategy,
-                bootstrap)
+    run_compare(frame, iterations, train_fraction, plot_dir, json_out, backtest, cost_bps, window, strategy, bootstrap)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Directory for the demo prices and figures.")] = Path("kalcoint-demo"),
+    out: Annotated[Path, typer.Option("--out", help="Directory for the demo prices and figures.")] = Path(
+        "kalcoint-demo"
+    ),
     iterations: IterOpt = 2000,
 ) -> None:
     """Run the comparison on a price set generated inside the package (no files, no network)."""
@@ -385,15 +553,19 @@ def demo(
 
     require_dir_writable(out, "--out")
     frame = demo_prices()
-    console.print(f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
-                  "simulated from the model of docs/method.md §1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
-                  "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting.")
+    console.print(
+        f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
+        "simulated from the model of docs/method.md §1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
+        "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting."
+    )
     comp = run_compare(frame, iterations, 0.7, out, out / "comparison.json")
     mle = comp.row("mle")
     if mle.error is None:
-        console.print(f"Truth vs estimates: MLE finds alpha11 = {mle.alpha11:.3f} (true 0.95) and obs_var = "
-                      f"{mle.obs_var:.4f} (true 0.02); the seed passes end at obs_var = "
-                      f"{comp.row('adaptive').obs_var:.2g}, an exact fit.")
+        console.print(
+            f"Truth vs estimates: MLE finds alpha11 = {mle.alpha11:.3f} (true 0.95) and obs_var = "
+            f"{mle.obs_var:.4f} (true 0.02); the seed passes end at obs_var = "
+            f"{comp.row('adaptive').obs_var:.2g}, an exact fit."
+        )
     csv_path = out / "demo_prices.csv"
     write_table(csv_path, frame.reset_index())
     console.print(f"wrote {csv_path}  (try: kalcoint tune {csv_path} --assets ETFA,ETFB,ETFC)")

@@ -23,11 +23,21 @@ from ._flags import flags, require_writable
 
 EXIT_OUTPUT_FAILED = 3
 """Exit code of ``update`` when the rows were committed but an output file could not be written."""
-LIVE_FLAGS = ("capital", "max_jump", "since_last", "lock_timeout", "window", "retune", "on_degenerate", "assets",
-              "model")
+LIVE_FLAGS = (
+    "capital",
+    "max_jump",
+    "since_last",
+    "lock_timeout",
+    "window",
+    "retune",
+    "on_degenerate",
+    "assets",
+    "model",
+)
 
-ModelArg = Annotated[Path, typer.Argument(help="Model file written by `kalcoint tune ... --save MODEL`.",
-                                          show_default=False)]
+ModelArg = Annotated[
+    Path, typer.Argument(help="Model file written by `kalcoint tune ... --save MODEL`.", show_default=False)
+]
 LockOpt = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait while another update of MODEL runs.")]
 
 
@@ -56,17 +66,28 @@ def _emit_json(path: Path | None, payload: dict[str, Any]) -> None:
     err_console.print(f"wrote {path}", style="dim")
 
 
-def _print_position(say: Callable[[str], None], last: dict[str, Any], assets: list[str], strategy: dict[str, Any],
-                    capital: float | None, per_unit: dict[str, float], target: dict[str, float]) -> None:
+def _print_position(
+    say: Callable[[str], None],
+    last: dict[str, Any],
+    assets: list[str],
+    strategy: dict[str, Any],
+    capital: float | None,
+    per_unit: dict[str, float],
+    target: dict[str, float],
+) -> None:
     say(f"date            {last['date']}")
     say("prices          " + "  ".join(f"{a} {last['prices'][a]:.6g}" for a in assets))
     say("hedge ratios    " + "  ".join(f"{a} {b:.6g}" for a, b in last["hedge_ratios"].items()))
     say(f"spread          {fmt(last['spread'], '.6g')}")
-    say(f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
-        f"z-score {fmt(last['zscore'], '.4f')}")
+    say(
+        f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
+        f"z-score {fmt(last['zscore'], '.4f')}"
+    )
     word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
-    say(f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
-        f"{strategy['entry']:g}, exit {strategy['exit']:g})")
+    say(
+        f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
+        f"{strategy['entry']:g}, exit {strategy['exit']:g})"
+    )
     scale = f"1 unit = ${capital:,.2f} gross" if capital is not None else "1 unit = 1 share of " + assets[0]
     say(f"shares per unit ({scale}): " + "  ".join(f"{a} {per_unit[a]:+.4f}" for a in assets))
     say("target position (shares): " + "  ".join(f"{a} {target[a]:+.4f}" for a in assets))
@@ -80,15 +101,18 @@ def _report_versions(say: Callable[[str], None], versions: list[Any], applied_ro
         say(f"retune          version {v.id} ({v.method}, {span}, {when}): {v.outcome}")
         kept = " (the rows were applied)" if applied_rows else ""
         if v.outcome.startswith("failed"):
-            warn(f"re-estimation {v.id} ({span}) failed and the previous version is kept{kept}: "
-                 f"{v.outcome[len('failed: '):]}")
+            warn(
+                f"re-estimation {v.id} ({span}) failed and the previous version is kept{kept}: "
+                f"{v.outcome[len('failed: ') :]}"
+            )
         elif v.degenerate:
             action = "traded anyway (on-degenerate use)" if v.applied else "not used (on-degenerate keep)"
             warn(f"re-estimation {v.id} ({span}) looks degenerate, {action}: {'; '.join(v.reasons)}")
 
 
-def check_retune_options(save: Path | None, retune: str, window: int | None, on_degenerate: str, method: str,
-                         iterations: int | None) -> None:
+def check_retune_options(
+    save: Path | None, retune: str, window: int | None, on_degenerate: str, method: str, iterations: int | None
+) -> None:
     """``tune --save M --retune ... --window N --on-degenerate ...``: refused before any work."""
     from ..errors import KalcointError
     from ..live import retune_policy
@@ -114,18 +138,38 @@ def window_rows(frame: Any, retune: str, window: int | None) -> Any:
 @app.command()
 def update(
     model: ModelArg,
-    prices: Annotated[Path, typer.Option("--prices", help="New rows: a price file (CSV or Parquet) holding the "
-                                                          "model's assets, one row per new date, oldest first.")],
-    capital: Annotated[float | None, typer.Option(
-        "--capital", help="Dollars: size one unit so its gross dollar value is this, for the target shares.")] = None,
-    max_jump: Annotated[float, typer.Option(
-        "--max-jump", help="Refuse a row where an asset's |daily log return| exceeds this (inf: accept any).")] = 0.25,
-    since_last: Annotated[bool, typer.Option(
-        "--since-last", help="Skip rows dated on or before the model's last date (they must match the "
-                             "prices applied then); default: refuse them.")] = False,
+    prices: Annotated[
+        Path,
+        typer.Option(
+            "--prices",
+            help="New rows: a price file (CSV or Parquet) holding the "
+            "model's assets, one row per new date, oldest first.",
+        ),
+    ],
+    capital: Annotated[
+        float | None,
+        typer.Option(
+            "--capital", help="Dollars: size one unit so its gross dollar value is this, for the target shares."
+        ),
+    ] = None,
+    max_jump: Annotated[
+        float,
+        typer.Option(
+            "--max-jump", help="Refuse a row where an asset's |daily log return| exceeds this (inf: accept any)."
+        ),
+    ] = 0.25,
+    since_last: Annotated[
+        bool,
+        typer.Option(
+            "--since-last",
+            help="Skip rows dated on or before the model's last date (they must match the "
+            "prices applied then); default: refuse them.",
+        ),
+    ] = False,
     lock_timeout: LockOpt = 10.0,
-    json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Also write the result as JSON ('-': stdout carries only the JSON).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the result as JSON ('-': stdout carries only the JSON).")
+    ] = None,
 ) -> None:
     """Feed new rows through the saved filter (all or none), re-estimating on the model's
     schedule, and print the position for the last date. Exit 3: rows applied, --json not written."""
@@ -137,38 +181,58 @@ def update(
     with flags(*LIVE_FLAGS):
         live = load_model(model, lock_timeout=lock_timeout)
         rows = read_rows(prices, live.assets)
-        result = live.update(rows, capital=capital, max_jump=max_jump, since_last=since_last,
-                             lock_timeout=lock_timeout, source=str(prices))
+        result = live.update(
+            rows,
+            capital=capital,
+            max_jump=max_jump,
+            since_last=since_last,
+            lock_timeout=lock_timeout,
+            source=str(prices),
+        )
     for line in result.warnings:
         warn(f"{prices}: {line}; check for missing days")
     if result.applied == 0:
-        say(f"no rows after the last date {live.last['date']} in {prices} "
-            f"({result.skipped} already applied); {model} unchanged")
+        say(
+            f"no rows after the last date {live.last['date']} in {prices} "
+            f"({result.skipped} already applied); {model} unchanged"
+        )
     else:
         span = result.dates[0] if result.applied == 1 else f"{result.dates[0]} to {result.dates[-1]}"
         skipped = f", skipped {result.skipped} already applied" if result.skipped else ""
-        say(f"applied {result.applied} row(s) ({span}){skipped}; {model} is at step {live.steps}, "
-            f"version {result.version}")
+        say(
+            f"applied {result.applied} row(s) ({span}){skipped}; {model} is at step {live.steps}, "
+            f"version {result.version}"
+        )
     _report_versions(say, result.versions, True)
-    _print_position(say, result.last, result.assets, live.strategy, capital, result.shares_per_unit,
-                    result.target_shares)
+    _print_position(
+        say, result.last, result.assets, live.strategy, capital, result.shares_per_unit, result.target_shares
+    )
     try:
         _emit_json(json_out, result.to_dict())
     except (OSError, KalcointError) as exc:
-        err_console.print(f"kalcoint: error: the rows were applied to {model} (now at {live.last['date']}) but "
-                          f"--json {json_out} was not written ({exc}); do not re-run the update: "
-                          f"`kalcoint status {model} --json FILE` gives the result", style="red", highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"kalcoint: error: the rows were applied to {model} (now at {live.last['date']}) but "
+            f"--json {json_out} was not written ({exc}); do not re-run the update: "
+            f"`kalcoint status {model} --json FILE` gives the result",
+            style="red",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_OUTPUT_FAILED) from None
 
 
 @app.command()
 def status(
     model: ModelArg,
-    json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Write the status as JSON (keys last_date, assets, state, spread, innovation, "
-                       "innovation_var, units, version, last_retune, retune, next_retune, ...); '-': stdout "
-                       "carries only the JSON.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Write the status as JSON (keys last_date, assets, state, spread, innovation, "
+            "innovation_var, units, version, last_retune, retune, next_retune, ...); '-': stdout "
+            "carries only the JSON.",
+        ),
+    ] = None,
 ) -> None:
     """Show the model's state after its last row: date, state, spread, innovation, units, and
     its retune schedule."""
@@ -180,31 +244,47 @@ def status(
         live = load_model(model)
     info = live.status()
     tuning = live.tuning
-    say(f"model           {model}: {live.method} on {', '.join(live.assets)}, {live.steps} steps "
-        f"(tuned {tuning.get('start_date')} to {tuning.get('end_date')}; updated {info['updated_at']})")
+    say(
+        f"model           {model}: {live.method} on {', '.join(live.assets)}, {live.steps} steps "
+        f"(tuned {tuning.get('start_date')} to {tuning.get('end_date')}; updated {info['updated_at']})"
+    )
     policy = info["retune"]
     if policy["retune"] == "never":
         say(f"version         {info['version']} (retune never)")
     else:
         last = info["last_retune"]
-        say(f"version         {info['version']} (retune {policy['retune']} on the last {policy['window']} rows, "
+        say(
+            f"version         {info['version']} (retune {policy['retune']} on the last {policy['window']} rows, "
             f"on-degenerate {policy['on_degenerate']}); last re-estimation: version {last['id']} "
-            f"(window to {last['window_last']}): {last['outcome']}; next: {info['next_retune']}")
-    say("state           " + "  ".join(fmt(b, '.6g') for b in live.state))
+            f"(window to {last['window_last']}): {last['outcome']}; next: {info['next_retune']}"
+        )
+    say("state           " + "  ".join(fmt(b, ".6g") for b in live.state))
     per_unit = target_shares(live.state, np.array(list(info["prices"].values())), 1.0, None)
-    _print_position(say, live.last, live.assets, live.strategy, None, dict(zip(live.assets, per_unit.tolist())),
-                    dict(zip(live.assets, (live.units * per_unit + 0.0).tolist())))
+    _print_position(
+        say,
+        live.last,
+        live.assets,
+        live.strategy,
+        None,
+        dict(zip(live.assets, per_unit.tolist())),
+        dict(zip(live.assets, (live.units * per_unit + 0.0).tolist())),
+    )
     _emit_json(json_out, info)
 
 
 @app.command()
 def history(
     model: ModelArg,
-    out: Annotated[Path, typer.Option("--out", help="CSV (or .parquet) of every step: step, kind, date, the "
-                                                   "prices fed, beta_*, innovation, innovation_var, zscore, "
-                                                   "spread, units, version, applied_at.")],
-    updates_only: Annotated[bool, typer.Option("--updates-only", help="Leave out the tuning sample's rows.")]
-    = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="CSV (or .parquet) of every step: step, kind, date, the "
+            "prices fed, beta_*, innovation, innovation_var, zscore, "
+            "spread, units, version, applied_at.",
+        ),
+    ],
+    updates_only: Annotated[bool, typer.Option("--updates-only", help="Leave out the tuning sample's rows.")] = False,
 ) -> None:
     """Write every step the model has taken, with its input prices and the version it traded with."""
     from .._io import write_table, write_with
@@ -221,17 +301,26 @@ def history(
     else:  # repr floats: the file holds the exact values fed and computed
         write_with(out, lambda tmp: frame.to_csv(tmp, index=False))
     n_upd = int((frame["kind"] == "update").sum())
-    console.print(f"wrote {out}: {len(frame)} steps ({n_upd} updates) of {', '.join(live.assets)}",
-                  markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {out}: {len(frame)} steps ({n_upd} updates) of {', '.join(live.assets)}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def versions(
     model: ModelArg,
-    json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Write the versions as JSON ({'versions': [...]}, each with id, effective_date, "
-                       "window_first, window_last, method, the tuned quantities, loglik, degenerate, "
-                       "reasons, outcome); '-': stdout carries only the JSON.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Write the versions as JSON ({'versions': [...]}, each with id, effective_date, "
+            "window_first, window_last, method, the tuned quantities, loglik, degenerate, "
+            "reasons, outcome); '-': stdout carries only the JSON.",
+        ),
+    ] = None,
 ) -> None:
     """List every estimation of the model: when it trades, its window, quantities and outcome."""
     from ..live import load_model
@@ -241,14 +330,22 @@ def versions(
         live = load_model(model)
         records = [v.to_dict() for v in live.versions()]
     if json_out is None or str(json_out) != "-":
-        table = Table(title=f"Versions of {model} ({live.method}, retune {live.policy.get('retune')}; "
-                            f"in use: {live.version})")
+        table = Table(
+            title=f"Versions of {model} ({live.method}, retune {live.policy.get('retune')}; in use: {live.version})"
+        )
         for col in ("id", "effective", "window", "alpha11", "obs_var", "loglik", "degenerate", "outcome"):
             table.add_column(col, justify="left" if col in ("window", "outcome", "effective") else "right")
         for r in records:
-            table.add_row(str(r["id"]), r["effective_date"] or "next row", f"{r['window_first']} to {r['window_last']}",
-                          fmt(r["alpha11"], ".6g"), fmt(r["obs_var"], ".4g"), fmt(r["loglik"], ".2f"),
-                          fmt(r["degenerate"]), r["outcome"])
+            table.add_row(
+                str(r["id"]),
+                r["effective_date"] or "next row",
+                f"{r['window_first']} to {r['window_last']}",
+                fmt(r["alpha11"], ".6g"),
+                fmt(r["obs_var"], ".4g"),
+                fmt(r["loglik"], ".2f"),
+                fmt(r["degenerate"]),
+                r["outcome"],
+            )
         console.print(table)
     _emit_json(json_out, {"path": str(model), "version": live.version, "versions": records})
 

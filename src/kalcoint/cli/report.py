@@ -25,38 +25,61 @@ def _is_sqlite(path: Path) -> bool:
 
 @app.command()
 def report(
-    source: Annotated[Path, typer.Argument(
-        help="A price file (CSV or Parquet) for a basket's report, or a model file (kalcoint tune --save) "
-             "for a live model's page.", show_default=False)],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A price file (CSV or Parquet) for a basket's report, or a model file (kalcoint tune --save) "
+            "for a live model's page.",
+            show_default=False,
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page).")],
-    assets: Annotated[str | None, typer.Option(
-        "--assets", help="Comma-separated tickers, dependent asset first (default: every column).")] = None,
-    cost_bps: Annotated[float | None, typer.Option(
-        "--cost-bps", help="Backtest costs, bps of traded value (default 5).")] = None,
-    window: Annotated[int | None, typer.Option(
-        "--window", help="Walk-forward estimation window, trading days (default 250).")] = None,
-    strategy: Annotated[str | None, typer.Option(
-        "--strategy", help="Backtest strategy: bands or linear (default bands).")] = None,
-    iterations: Annotated[int | None, typer.Option(
-        "--iterations", min=1, help="Seed passes, iteration cap for mle/em (default 2000).")] = None,
-    train_fraction: Annotated[float | None, typer.Option(
-        "--train-fraction", help="Share of rows tuned on for the comparison's out-of-sample columns "
-                                 "(default 0.7).")] = None,
-    fill: Annotated[str | None, typer.Option(
-        "--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")] = None,
+    assets: Annotated[
+        str | None,
+        typer.Option("--assets", help="Comma-separated tickers, dependent asset first (default: every column)."),
+    ] = None,
+    cost_bps: Annotated[
+        float | None, typer.Option("--cost-bps", help="Backtest costs, bps of traded value (default 5).")
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option("--window", help="Walk-forward estimation window, trading days (default 250).")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Backtest strategy: bands or linear (default bands).")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", min=1, help="Seed passes, iteration cap for mle/em (default 2000).")
+    ] = None,
+    train_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--train-fraction", help="Share of rows tuned on for the comparison's out-of-sample columns (default 0.7)."
+        ),
+    ] = None,
+    fill: Annotated[
+        str | None, typer.Option("--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")
+    ] = None,
 ) -> None:
     """Write a tearsheet: the comparison, portfolios, hedge ratios, tuning passes, backtests and
     trades of a basket; or a live model's spread, position, versions and P&L."""
     require_parent(out, "--out")
     if not source.is_file():
         raise KalcointError(f"{source} does not exist or is not a file: give a price file or a model file")
-    given = {"--cost-bps": cost_bps, "--window": window, "--strategy": strategy, "--iterations": iterations,
-             "--train-fraction": train_fraction, "--assets": assets, "--fill": fill}
+    given = {
+        "--cost-bps": cost_bps,
+        "--window": window,
+        "--strategy": strategy,
+        "--iterations": iterations,
+        "--train-fraction": train_fraction,
+        "--assets": assets,
+        "--fill": fill,
+    }
     if _is_sqlite(source):
         extra = [flag for flag, value in given.items() if value is not None]
         if extra:
-            raise KalcointError(f"{', '.join(extra)} apply to a price file; {source} is a model file, whose page "
-                                "needs only --out")
+            raise KalcointError(
+                f"{', '.join(extra)} apply to a price file; {source} is a model file, whose page needs only --out"
+            )
         _live_page(source, out)
     else:
         from ..report import Settings
@@ -67,7 +90,8 @@ def report(
             window=defaults.window if window is None else window,
             strategy=defaults.strategy if strategy is None else strategy,
             iterations=defaults.iterations if iterations is None else iterations,
-            train_fraction=defaults.train_fraction if train_fraction is None else train_fraction)
+            train_fraction=defaults.train_fraction if train_fraction is None else train_fraction,
+        )
         _basket_page(source, out, assets, settings, fill)
 
 
@@ -77,8 +101,11 @@ def _live_page(source: Path, out: Path) -> None:
 
     report = live_report(load_model(source))
     write_live_report(report, out)
-    err_console.print(f"wrote {out} (live model {source.name}: {', '.join(report.assets)}, "
-                      f"last date {report.status['last_date']})", style="dim", highlight=False)
+    err_console.print(
+        f"wrote {out} (live model {source.name}: {', '.join(report.assets)}, last date {report.status['last_date']})",
+        style="dim",
+        highlight=False,
+    )
 
 
 def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fill: str | None) -> None:
@@ -100,27 +127,43 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
     drawn: dict = {}  # the comparison's charts, drawn here while the workers run the backtests
     if is_terminal():
         with err_console.status("report: comparison and backtests...", spinner="dots") as status:
+
             def tick(done: int, total: int) -> None:
                 status.update(f"report: backtests {done}/{total}...")
 
-            result = basket_report(frame, settings, source=source, progress=tick,
-                                   on_comparison=lambda comp: drawn.update(comparison_charts(comp)))
+            result = basket_report(
+                frame,
+                settings,
+                source=source,
+                progress=tick,
+                on_comparison=lambda comp: drawn.update(comparison_charts(comp)),
+            )
             status.update("report: drawing...")
             write_basket_report(result, out, drawn)
     else:
-        result = basket_report(frame, settings, source=source,
-                               on_comparison=lambda comp: drawn.update(comparison_charts(comp)))
+        result = basket_report(
+            frame, settings, source=source, on_comparison=lambda comp: drawn.update(comparison_charts(comp))
+        )
         write_basket_report(result, out, drawn)
     size = out.stat().st_size / 1e6
-    err_console.print(f"wrote {out} ({size:.2f} MB; computed in {result.provenance.elapsed_s:.1f} s)",
-                      style="dim", highlight=False)
+    err_console.print(
+        f"wrote {out} ({size:.2f} MB; computed in {result.provenance.elapsed_s:.1f} s)", style="dim", highlight=False
+    )
 
 
 def _as_flags(message: str) -> str:
-    for name, flag in (("cost_bps", "--cost-bps"), ("window", "--window"), ("strategy", "--strategy"),
-                       ("iterations", "--iterations"), ("train_fraction", "--train-fraction")):
-        message = message.replace(f"{name} ", f"{flag} ", 1) if message.startswith(name + " ") else \
-            message.replace(f"(lower {name}", f"(lower {flag}")
+    for name, flag in (
+        ("cost_bps", "--cost-bps"),
+        ("window", "--window"),
+        ("strategy", "--strategy"),
+        ("iterations", "--iterations"),
+        ("train_fraction", "--train-fraction"),
+    ):
+        message = (
+            message.replace(f"{name} ", f"{flag} ", 1)
+            if message.startswith(name + " ")
+            else message.replace(f"(lower {name}", f"(lower {flag}")
+        )
     return message
 
 

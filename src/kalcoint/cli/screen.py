@@ -19,14 +19,34 @@ def _cell(value: object, spec: str = ".3g") -> str:
 
 def _top_table(ranked, by: str, total: int) -> Table:
     table = Table(title=f"Top {len(ranked)} of {total} baskets by {by}")
-    for name in ("#", "assets", "n_obs", "trace r<=0", "rank", "static p", "half-life", "alpha11", "degen.",
-                 "dynamic p", "oos p", "oos static p"):
+    for name in (
+        "#",
+        "assets",
+        "n_obs",
+        "trace r<=0",
+        "rank",
+        "static p",
+        "half-life",
+        "alpha11",
+        "degen.",
+        "dynamic p",
+        "oos p",
+        "oos static p",
+    ):
         table.add_column(name, justify="left" if name == "assets" else "right")
     for i, row in enumerate(ranked.itertuples(index=False), start=1):
         table.add_row(
-            str(i), ",".join(row.assets), _cell(row.n_obs), _cell(row.trace_r0, ".4g"), _cell(row.rank_95),
-            _cell(row.static_adf_pvalue), _cell(row.static_half_life), _cell(row.alpha11),
-            _cell(row.degenerate), _cell(row.dynamic_adf_pvalue), _cell(row.oos_adf_pvalue),
+            str(i),
+            ",".join(row.assets),
+            _cell(row.n_obs),
+            _cell(row.trace_r0, ".4g"),
+            _cell(row.rank_95),
+            _cell(row.static_adf_pvalue),
+            _cell(row.static_half_life),
+            _cell(row.alpha11),
+            _cell(row.degenerate),
+            _cell(row.dynamic_adf_pvalue),
+            _cell(row.oos_adf_pvalue),
             _cell(row.oos_static_adf_pvalue),
         )
     return table
@@ -34,53 +54,115 @@ def _top_table(ranked, by: str, total: int) -> Table:
 
 @app.command()
 def screen(
-    prices: Annotated[Path, typer.Argument(help="Price file (CSV or Parquet, wide/long/yfinance layout); "
-                                           "each column may start on its own date.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Result table: .parquet/.pq (assets as a list column) or "
-                                      ".csv (assets as one \"A,B,C\" string), one row per basket.",
-                                      show_default=False)],
+    prices: Annotated[
+        Path,
+        typer.Argument(
+            help="Price file (CSV or Parquet, wide/long/yfinance layout); each column may start on its own date.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Result table: .parquet/.pq (assets as a list column) or "
+            '.csv (assets as one "A,B,C" string), one row per basket.',
+            show_default=False,
+        ),
+    ],
     size: Annotated[int, typer.Option("--size", help="Assets per basket: 2, 3 or 4.")] = 3,
-    assets: Annotated[Optional[str], typer.Option(
-        "--assets", help="Comma-separated tickers of the universe (default: every column, in file order).")] = None,
+    assets: Annotated[
+        Optional[str],
+        typer.Option(
+            "--assets", help="Comma-separated tickers of the universe (default: every column, in file order)."
+        ),
+    ] = None,
     method: Annotated[str, typer.Option("--method", help="Tuning method: seed (the method's passes) or mle.")] = "seed",
-    iterations: Annotated[Optional[int], typer.Option(
-        "--iterations", min=1,
-        help="Seed passes per basket (default 30: the passes collapse within ~10-25 passes, see docs/method.md §9, "
-             "and 30 keep a basket near 5 ms); iteration cap for mle (default 200).")] = None,
+    iterations: Annotated[
+        Optional[int],
+        typer.Option(
+            "--iterations",
+            min=1,
+            help="Seed passes per basket (default 30: the passes collapse within ~10-25 passes, see docs/method.md §9, "
+            "and 30 keep a basket near 5 ms); iteration cap for mle (default 200).",
+        ),
+    ] = None,
     tol: Annotated[Optional[float], typer.Option("--tol", help="Early stop of the passes (relative change).")] = None,
-    dependent: Annotated[str, typer.Option(
-        "--dependent", help="Which asset of a basket is the dependent one: 'first' (the one first in the universe's "
-                            "column order; default), 'all' (each in turn, k baskets per combination), or a ticker "
-                            "(only baskets containing it, as the dependent).")] = "first",
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", min=0, help="Local Dask worker processes (default: all cores; 0 = run in this process).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="Run on an existing Dask cluster (tcp://host:port, started with `dask scheduler` and "
-                            "`dask worker`); workers must import kalcoint.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(
-        "--batch-size", min=1, help="Baskets per task (default: ~4 tasks per worker, at most 500).")] = None,
-    tls_ca_file: Annotated[Optional[Path], typer.Option(
-        "--tls-ca-file", help="TLS scheduler (tls://host:port): the cluster's CA certificate (PEM).")] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="TLS: this client's certificate (PEM).")] = None,
+    dependent: Annotated[
+        str,
+        typer.Option(
+            "--dependent",
+            help="Which asset of a basket is the dependent one: 'first' (the one first in the universe's "
+            "column order; default), 'all' (each in turn, k baskets per combination), or a ticker "
+            "(only baskets containing it, as the dependent).",
+        ),
+    ] = "first",
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--workers", min=0, help="Local Dask worker processes (default: all cores; 0 = run in this process)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scheduler",
+            help="Run on an existing Dask cluster (tcp://host:port, started with `dask scheduler` and "
+            "`dask worker`); workers must import kalcoint.",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option("--batch-size", min=1, help="Baskets per task (default: ~4 tasks per worker, at most 500)."),
+    ] = None,
+    tls_ca_file: Annotated[
+        Optional[Path],
+        typer.Option("--tls-ca-file", help="TLS scheduler (tls://host:port): the cluster's CA certificate (PEM)."),
+    ] = None,
+    tls_cert: Annotated[
+        Optional[Path], typer.Option("--tls-cert", help="TLS: this client's certificate (PEM).")
+    ] = None,
     tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="TLS: this client's private key (PEM).")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Print the best N baskets.")] = 20,
-    rank_by: Annotated[str, typer.Option(
-        "--rank-by", help="Ranking of the printed table: static (static-portfolio ADF p-value; default: it does not "
-                          "depend on the tuning, whose dynamic p-value is near zero once the passes collapse), "
-                          "dynamic, oos (out-of-sample dynamic ADF p-value) or trace (r<=0 statistic).")] = "static",
+    rank_by: Annotated[
+        str,
+        typer.Option(
+            "--rank-by",
+            help="Ranking of the printed table: static (static-portfolio ADF p-value; default: it does not "
+            "depend on the tuning, whose dynamic p-value is near zero once the passes collapse), "
+            "dynamic, oos (out-of-sample dynamic ADF p-value) or trace (r<=0 statistic).",
+        ),
+    ] = "static",
     min_rows: Annotated[int, typer.Option("--min-rows", help="Fewest common dates a basket needs.")] = 252,
-    train_fraction: Annotated[float, typer.Option(
-        "--train-fraction", help="Out-of-sample: tune on this first share of the common history, test on the rest.")] = 0.7,
-    oos_start: Annotated[str, typer.Option(
-        "--oos-start", help="Out-of-sample filter start: continue (from the last tuned state; default) or prior "
-                            "(the model's own prior).")] = "continue",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the table in --out: skip baskets already there.")] = False,
+    train_fraction: Annotated[
+        float,
+        typer.Option(
+            "--train-fraction", help="Out-of-sample: tune on this first share of the common history, test on the rest."
+        ),
+    ] = 0.7,
+    oos_start: Annotated[
+        str,
+        typer.Option(
+            "--oos-start",
+            help="Out-of-sample filter start: continue (from the last tuned state; default) or prior "
+            "(the model's own prior).",
+        ),
+    ] = "continue",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the table in --out: skip baskets already there.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Evaluate at most N pending baskets.")] = None,
-    checkpoint: Annotated[float, typer.Option(
-        "--checkpoint", min=1.0, help="Rewrite --out with the rows done at least every this many seconds.")] = 30.0,
-    fill: Annotated[Optional[str], typer.Option(
-        "--fill", help="'ffill' fills gaps between an asset's first and last price (default: refuse).")] = None,
+    checkpoint: Annotated[
+        float,
+        typer.Option(
+            "--checkpoint", min=1.0, help="Rewrite --out with the rows done at least every this many seconds."
+        ),
+    ] = 30.0,
+    fill: Annotated[
+        Optional[str],
+        typer.Option("--fill", help="'ffill' fills gaps between an asset's first and last price (default: refuse)."),
+    ] = None,
 ) -> None:
     """Screen every basket of --size assets: Johansen, static and dynamic ADF, tuned alpha11, out-of-sample figure."""
     from importlib import import_module
@@ -92,8 +174,15 @@ def screen(
         iterations = sc.DEFAULT_ITERATIONS if method == "seed" else 200
     if rank_by not in sc.RANK_BY:
         raise KalcointError(f"--rank-by {rank_by!r} is not one of {', '.join(sc.RANK_BY)}")
-    options = sc.ScreenOptions(size=size, method=method, iterations=iterations, tol=tol, min_rows=min_rows,
-                               train_fraction=train_fraction, oos_start=oos_start)
+    options = sc.ScreenOptions(
+        size=size,
+        method=method,
+        iterations=iterations,
+        tol=tol,
+        min_rows=min_rows,
+        train_fraction=train_fraction,
+        oos_start=oos_start,
+    )
     security = tls_settings(tls_ca_file, tls_cert, tls_key)
     sc.check_scheduler(scheduler, security)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
@@ -114,18 +203,33 @@ def screen(
             bar.update(task, completed=done)
 
         try:
-            table = sc.screen(universe, options, dependent=dependent, workers=n_workers, scheduler=scheduler, security=security,
-                              batch_size=batch_size, out=out, resume=resume, overwrite=overwrite, limit=limit,
-                              checkpoint_s=checkpoint, progress=advance)
+            table = sc.screen(
+                universe,
+                options,
+                dependent=dependent,
+                workers=n_workers,
+                scheduler=scheduler,
+                security=security,
+                batch_size=batch_size,
+                out=out,
+                resume=resume,
+                overwrite=overwrite,
+                limit=limit,
+                checkpoint_s=checkpoint,
+                progress=advance,
+            )
         except KeyboardInterrupt:
-            err_console.print(f"interrupted: the baskets done are in {out}; run again with --resume to continue",
-                              style="yellow")
+            err_console.print(
+                f"interrupted: the baskets done are in {out}; run again with --resume to continue", style="yellow"
+            )
             raise typer.Exit(130) from None
     elapsed = time.perf_counter() - started
     counts = table["status"].value_counts()
     degenerate = int(table.loc[table["status"] == "ok", "degenerate"].fillna(False).sum())
-    console.print(f"{len(table)} baskets in {out} ({counts.get('ok', 0)} ok, of which {degenerate} degenerate; "
-                  f"{counts.get('short', 0)} short, {counts.get('failed', 0)} failed); {elapsed:.1f} s")
+    console.print(
+        f"{len(table)} baskets in {out} ({counts.get('ok', 0)} ok, of which {degenerate} degenerate; "
+        f"{counts.get('short', 0)} short, {counts.get('failed', 0)} failed); {elapsed:.1f} s"
+    )
     if top:
         ranked = sc.rank_table(table, by=rank_by, top=top)
         console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
@@ -147,7 +251,22 @@ def _progress():
 
     if not is_terminal():
         return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )

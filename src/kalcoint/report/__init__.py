@@ -38,8 +38,9 @@ from .basket import (
 from .live import LiveReport, live_report
 
 
-def write_basket_report(report: BasketReport, path: str | os.PathLike[str],
-                        comparison_svgs: dict[str, Any] | None = None) -> Path:
+def write_basket_report(
+    report: BasketReport, path: str | os.PathLike[str], comparison_svgs: dict[str, Any] | None = None
+) -> Path:
     """Render a basket report and write it atomically as one HTML file (``comparison_svgs``: the
     comparison's charts if already drawn, see :func:`kalcoint.report.render.comparison_charts`)."""
     from .render import render_basket, write_html
@@ -55,6 +56,15 @@ def write_live_report(report: LiveReport, path: str | os.PathLike[str]) -> Path:
 
 
 __all__ = [
-    "BasketReport", "LiveReport", "Settings", "basket_report", "live_report", "monthly_returns",
-    "rolling_sharpe", "trade_list", "trades", "write_basket_report", "write_live_report",
+    "BasketReport",
+    "LiveReport",
+    "Settings",
+    "basket_report",
+    "live_report",
+    "monthly_returns",
+    "rolling_sharpe",
+    "trade_list",
+    "trades",
+    "write_basket_report",
+    "write_live_report",
 ]

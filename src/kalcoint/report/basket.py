@@ -74,12 +74,18 @@ def trades(dates: pd.DatetimeIndex, units: np.ndarray, returns: np.ndarray) -> p
     for first, last, sign in holding_periods(u):
         closed = last + 1 < n
         stop = last + 1 if closed else last
-        growth = float(np.prod(1.0 + r[first + 1:stop + 1]))
+        growth = float(np.prod(1.0 + r[first + 1 : stop + 1]))
         if first == 0 or u[first - 1] == 0:
             growth *= 1.0 + r[first]  # the entry's costs, charged on the day it opens from flat
-        rows.append({"entry_date": dates[first], "exit_date": dates[last + 1] if closed else pd.NaT,
-                     "side": "long" if sign > 0 else "short", "days_held": last - first + 1,
-                     "return": growth - 1.0})
+        rows.append(
+            {
+                "entry_date": dates[first],
+                "exit_date": dates[last + 1] if closed else pd.NaT,
+                "side": "long" if sign > 0 else "short",
+                "days_held": last - first + 1,
+                "return": growth - 1.0,
+            }
+        )
     return pd.DataFrame(rows, columns=["entry_date", "exit_date", "side", "days_held", "return"])
 
 
@@ -190,8 +196,7 @@ class BasketReport:
         records = []
         for (model, mode), run in self.runs.items():
             m = run.result.metrics if run.result is not None else {}
-            records.append({"model": model, "mode": mode, **{k: m.get(k) for k in METRIC_KEYS},
-                            "error": run.error})
+            records.append({"model": model, "mode": mode, **{k: m.get(k) for k in METRIC_KEYS}, "error": run.error})
         return pd.DataFrame(records).set_index(["model", "mode"])
 
 
@@ -228,8 +233,10 @@ def check_data(prices: pd.DataFrame, settings: Settings) -> None:
         raise KalcointError(f"window {settings.window} leaves no week to trade in {n} rows; use a shorter window")
     oos = n - round(n * settings.train_fraction)
     if oos < 30:
-        raise KalcointError(f"the comparison's out-of-sample part has {oos} rows; needs at least 30 "
-                            "(lower train_fraction or give more rows)")
+        raise KalcointError(
+            f"the comparison's out-of-sample part has {oos} rows; needs at least 30 "
+            "(lower train_fraction or give more rows)"
+        )
 
 
 def _file_facts(source: str | os.PathLike[str] | None) -> tuple[str | None, str | None, int | None]:
@@ -249,10 +256,18 @@ def provenance(prices: pd.DataFrame, source: str | os.PathLike[str] | None) -> P
     name, digest, size = _file_facts(source)
     index = pd.DatetimeIndex(prices.index)
     return Provenance(
-        source=name, sha256=digest, size_bytes=size, assets=[str(c) for c in prices.columns],
-        first_date=index[0], last_date=index[-1], rows=len(prices),
-        dropped_leading_rows=int(prices.attrs.get("dropped_leading_rows", 0)), kalcoint_version=__version__,
-        python=platform.python_version(), numpy=np.__version__, pandas=pd.__version__,
+        source=name,
+        sha256=digest,
+        size_bytes=size,
+        assets=[str(c) for c in prices.columns],
+        first_date=index[0],
+        last_date=index[-1],
+        rows=len(prices),
+        dropped_leading_rows=int(prices.attrs.get("dropped_leading_rows", 0)),
+        kalcoint_version=__version__,
+        python=platform.python_version(),
+        numpy=np.__version__,
+        pandas=pd.__version__,
         created_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
@@ -260,9 +275,17 @@ def provenance(prices: pd.DataFrame, source: str | os.PathLike[str] | None) -> P
 def _one_backtest(prices: pd.DataFrame, model: str, mode: str, settings: Settings) -> Run:
     walk = mode == "walk-forward"
     try:
-        result = backtest(prices, model, settings.strategy, entry=settings.entry, exit=settings.exit,
-                          iterations=settings.iterations, cost_bps=settings.cost_bps,
-                          walk_forward="weekly" if walk else None, window=int(settings.window) if walk else None)
+        result = backtest(
+            prices,
+            model,
+            settings.strategy,
+            entry=settings.entry,
+            exit=settings.exit,
+            iterations=settings.iterations,
+            cost_bps=settings.cost_bps,
+            walk_forward="weekly" if walk else None,
+            window=int(settings.window) if walk else None,
+        )
     except KalcointError as exc:
         return Run(model, mode, None, " ".join(str(exc).split()))
     return Run(model, mode, result)
@@ -278,9 +301,13 @@ def _jobs(models: Sequence[str]) -> list[tuple[str, str]]:
     return sorted(jobs, key=lambda j: (j[1] != "walk-forward", _COST_ORDER.get(j[0], 9)))
 
 
-def run_backtests(prices: pd.DataFrame, settings: Settings, workers: int = 1,
-                  progress: Progress | None = None, before_wait: Callable[[], None] | None = None
-                  ) -> dict[tuple[str, str], Run]:
+def run_backtests(
+    prices: pd.DataFrame,
+    settings: Settings,
+    workers: int = 1,
+    progress: Progress | None = None,
+    before_wait: Callable[[], None] | None = None,
+) -> dict[tuple[str, str], Run]:
     """Every model of ``settings`` backtested in-sample and walk-forward.
 
     workers : processes to run them in (1: in this process). With more than one (where processes
@@ -303,7 +330,8 @@ def run_backtests(prices: pd.DataFrame, settings: Settings, workers: int = 1,
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
             futures: dict[Future[Run], tuple[str, str]] = {
-                pool.submit(_one_backtest, prices, model, mode, settings): (model, mode) for model, mode in jobs}
+                pool.submit(_one_backtest, prices, model, mode, settings): (model, mode) for model, mode in jobs
+            }
             if before_wait is not None:
                 before_wait()
             for future in as_completed(futures):
@@ -325,10 +353,15 @@ def _test_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
-                  source: str | os.PathLike[str] | None = None, workers: int | None = None,
-                  progress: Progress | None = None,
-                  on_comparison: Callable[[Comparison], object] | None = None) -> BasketReport:
+def basket_report(
+    prices: pd.DataFrame,
+    settings: Settings | None = None,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    on_comparison: Callable[[Comparison], object] | None = None,
+) -> BasketReport:
     """Compute everything the basket page shows.
 
     prices : (n, k) DataFrame of positive prices indexed by date, dependent asset first.
@@ -350,8 +383,9 @@ def basket_report(prices: pd.DataFrame, settings: Settings | None = None, *,
 
     def comparison() -> None:
         t = time.perf_counter()
-        holder["comparison"] = compare(prices, iterations=settings.iterations,
-                                       train_fraction=settings.train_fraction, **_test_options(settings))
+        holder["comparison"] = compare(
+            prices, iterations=settings.iterations, train_fraction=settings.train_fraction, **_test_options(settings)
+        )
         timings["comparison_s"] = time.perf_counter() - t
         if on_comparison is not None:
             on_comparison(holder["comparison"])

@@ -18,8 +18,15 @@ from ..backtest import BacktestResult
 from ..comparison import Comparison
 
 MODEL_COLORS = {"static": "#4d4d4d", "chan": "#1f77b4", "seed": "#d62728", "mle": "#2ca02c", "em": "#9467bd"}
-ROW_COLORS = {"static_johansen": "#4d4d4d", "alpha_1": "#8c564b", "alpha_estimated": "#ff7f0e",
-              "adaptive": "#d62728", "chan": "#1f77b4", "mle": "#2ca02c", "em": "#9467bd"}
+ROW_COLORS = {
+    "static_johansen": "#4d4d4d",
+    "alpha_1": "#8c564b",
+    "alpha_estimated": "#ff7f0e",
+    "adaptive": "#d62728",
+    "chan": "#1f77b4",
+    "mle": "#2ca02c",
+    "em": "#9467bd",
+}
 DASHED = {"em"}  # EM lands on MLE's optimum: drawn dashed so both stay visible
 INK, GRID, MUTED = "#1b2a3a", "#e3e8ee", "#6b7785"
 P = ParamSpec("P")
@@ -78,7 +85,7 @@ def to_svg(fig: Figure, name: str) -> str:
     with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
     ids = set(_ID.findall(svg))
     for old in sorted(ids, key=len, reverse=True):
@@ -111,10 +118,12 @@ def _top_legend(fig: Figure, ax: object, ncol: int) -> None:
 def _style(model: str) -> dict[str, object]:
     """Colour, dashes and width of a model's line: MLE drawn wider underneath EM's short dashes, so
     that both show where they coincide."""
-    return {"color": MODEL_COLORS.get(model, ROW_COLORS.get(model, INK)),
-            "linestyle": (0, (2.5, 2.5)) if model in DASHED else "-",
-            "linewidth": 1.7 if model == "mle" else 0.9,
-            "zorder": 3 if model in DASHED else 2}
+    return {
+        "color": MODEL_COLORS.get(model, ROW_COLORS.get(model, INK)),
+        "linestyle": (0, (2.5, 2.5)) if model in DASHED else "-",
+        "linewidth": 1.7 if model == "mle" else 0.9,
+        "zorder": 3 if model in DASHED else 2,
+    }
 
 
 # ---------------------------------------------------------------- comparison
@@ -128,8 +137,13 @@ def portfolios(comp: Comparison, names: Sequence[str] = ("adaptive", "mle")) -> 
     x = _dates(comp.prices.index)
     jres = comp.johansen
     static = jres.portfolio(comp.prices)
-    series = [("static Johansen portfolio  " + " ".join(f"{w:+.3f}·{a}" for a, w in zip(jres.assets, jres.weights)),
-               static, "static_johansen")]
+    series = [
+        (
+            "static Johansen portfolio  " + " ".join(f"{w:+.3f}·{a}" for a, w in zip(jres.assets, jres.weights)),
+            static,
+            "static_johansen",
+        )
+    ]
     series += [(f"dynamic portfolio ({n}), w1·s_t", jres.weights[0] * comp.results[n].spread, n) for n in names]
     for ax, (title, values, key) in zip(axes[:, 0], series):
         values = np.asarray(values)
@@ -163,9 +177,11 @@ def tuning_passes(history: Mapping[str, np.ndarray]) -> Figure:
     """alpha11, obs_var (log scale) and the log-likelihood over the seed passes (log pass axis)."""
     passes = np.arange(1, len(history["alpha11"]) + 1)
     fig, axes = new_figure(4.6, 1, 3)
-    panels = (("alpha11", history["alpha11"], ROW_COLORS["adaptive"], False),
-              ("obs_var (Ve)", np.maximum(history["obs_var"], 1e-320), ROW_COLORS["chan"], True),
-              ("log-likelihood", history["loglik"], ROW_COLORS["mle"], False))
+    panels = (
+        ("alpha11", history["alpha11"], ROW_COLORS["adaptive"], False),
+        ("obs_var (Ve)", np.maximum(history["obs_var"], 1e-320), ROW_COLORS["chan"], True),
+        ("log-likelihood", history["loglik"], ROW_COLORS["mle"], False),
+    )
     for ax, (label, values, color, log_y) in zip(axes[0], panels):
         ax.plot(passes, values, color=color, lw=1.2)
         if log_y:
@@ -181,8 +197,9 @@ def tuning_passes(history: Mapping[str, np.ndarray]) -> Figure:
 
 
 @styled
-def equity_curves(runs: Mapping[tuple[str, str], BacktestResult | None], models: Sequence[str],
-                  modes: Sequence[str]) -> Figure:
+def equity_curves(
+    runs: Mapping[tuple[str, str], BacktestResult | None], models: Sequence[str], modes: Sequence[str]
+) -> Figure:
     """Equity (starting at 1, log scale) of every model, one panel per mode."""
     fig, axes = new_figure(3.4, 1, len(modes))
     for ax, mode in zip(axes[0], modes):
@@ -203,15 +220,17 @@ def _plain_log_ticks(axes: np.ndarray) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     for ax in axes.ravel():
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0,
-                                                              5.0, 6.0, 8.0)))
+        ax.yaxis.set_major_locator(
+            LogLocator(base=10, subs=(1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0))
+        )
         ax.yaxis.set_minor_locator(LogLocator(base=10, subs=()))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
 
 
 @styled
-def drawdowns(runs: Mapping[tuple[str, str], BacktestResult | None], models: Sequence[str],
-              modes: Sequence[str]) -> Figure:
+def drawdowns(
+    runs: Mapping[tuple[str, str], BacktestResult | None], models: Sequence[str], modes: Sequence[str]
+) -> Figure:
     """Drawdown (% below the running peak) of every model, one panel per mode."""
     fig, axes = new_figure(3.4, 1, len(modes), sharey=True)
     for ax, mode in zip(axes[0], modes):
@@ -226,8 +245,13 @@ def drawdowns(runs: Mapping[tuple[str, str], BacktestResult | None], models: Seq
 
 
 @styled
-def rolling_sharpes(series: Mapping[tuple[str, str], pd.Series], runs: Mapping[tuple[str, str], BacktestResult],
-                    models: Sequence[str], modes: Sequence[str], days: int) -> Figure:
+def rolling_sharpes(
+    series: Mapping[tuple[str, str], pd.Series],
+    runs: Mapping[tuple[str, str], BacktestResult],
+    models: Sequence[str],
+    modes: Sequence[str],
+    days: int,
+) -> Figure:
     """Rolling Sharpe ratio over ``days`` days of every model, one panel per mode (a gap where it is
     undefined: a run flat for ``days`` days)."""
     fig, axes = new_figure(3.4, 1, len(modes), sharey=True)
@@ -249,8 +273,7 @@ def rolling_sharpes(series: Mapping[tuple[str, str], pd.Series], runs: Mapping[t
 
 
 @styled
-def live_spread(last_year: pd.DataFrame, entry: float, exit: float,
-                retunes: Sequence[pd.Timestamp] = ()) -> Figure:
+def live_spread(last_year: pd.DataFrame, entry: float, exit: float, retunes: Sequence[pd.Timestamp] = ()) -> Figure:
     """The spread, the innovation with its bands (entry and exit in sqrt(Q_t)), and the units held;
     ``retunes``: dates a new version took effect (dotted vertical lines)."""
     x = _dates(last_year["when"])
@@ -291,7 +314,6 @@ def live_pnl(last_year: pd.DataFrame) -> Figure:
     ax.fill_between(x, 0, pnl, where=pnl >= 0, color="#2ca02c", alpha=0.25, lw=0, interpolate=True)
     ax.fill_between(x, 0, pnl, where=pnl < 0, color="#d62728", alpha=0.25, lw=0, interpolate=True)
     ax.axhline(0.0, color=MUTED, lw=0.6)
-    ax.set_title("cumulative P&L of the positions (dollars, one unit = one share of the dependent asset)",
-                 fontsize=9)
+    ax.set_title("cumulative P&L of the positions (dollars, one unit = one share of the dependent asset)", fontsize=9)
     _date_axis(axes)
     return fig

@@ -28,8 +28,19 @@ from .basket import trades
 
 LAST_DAYS = 365
 """Calendar days of history the page charts (the last year)."""
-VERSION_COLUMNS = ("id", "effective_date", "window_first", "window_last", "method", "alpha11", "obs_var",
-                   "state_var", "loglik", "degenerate", "outcome")
+VERSION_COLUMNS = (
+    "id",
+    "effective_date",
+    "window_first",
+    "window_last",
+    "method",
+    "alpha11",
+    "obs_var",
+    "state_var",
+    "loglik",
+    "degenerate",
+    "outcome",
+)
 
 
 @dataclass
@@ -88,10 +99,19 @@ def _versions(live: LiveModel) -> tuple[pd.DataFrame, bool]:
         if len(frame):
             return frame, True
     tuning, model = live.tuning, live.model
-    saved = {"id": 1, "effective_date": None, "window_first": tuning.get("start_date"),
-             "window_last": tuning.get("end_date"), "method": live.method, "alpha11": model.alpha11,
-             "obs_var": model.obs_var, "state_var": list(model.state_var), "loglik": tuning.get("loglik"),
-             "degenerate": tuning.get("degenerate"), "outcome": "saved"}
+    saved = {
+        "id": 1,
+        "effective_date": None,
+        "window_first": tuning.get("start_date"),
+        "window_last": tuning.get("end_date"),
+        "method": live.method,
+        "alpha11": model.alpha11,
+        "obs_var": model.obs_var,
+        "state_var": list(model.state_var),
+        "loglik": tuning.get("loglik"),
+        "degenerate": tuning.get("degenerate"),
+        "outcome": "saved",
+    }
     return pd.DataFrame([saved]), False
 
 
@@ -117,10 +137,18 @@ def live_report(model: str | os.PathLike[str] | LiveModel) -> LiveReport:
     recent = history[dates > dates[-1] - pd.Timedelta(days=LAST_DAYS)].reset_index(drop=True)
     versions, recorded = _versions(live)
     return LiveReport(
-        path=Path(live.path), assets=assets, method=live.method, strategy=live.strategy, tuning=live.tuning,
-        history=history, last_year=recent, versions=versions, versions_recorded=recorded,
+        path=Path(live.path),
+        assets=assets,
+        method=live.method,
+        strategy=live.strategy,
+        tuning=live.tuning,
+        history=history,
+        last_year=recent,
+        versions=versions,
+        versions_recorded=recorded,
         retune_dates=_retune_dates(versions, recent) if recorded else [],
         trades=trades(pd.DatetimeIndex(recent["when"]), recent["units"].to_numpy(), recent["return"].to_numpy()),
-        status=live.status(), kalcoint_version=__version__,
+        status=live.status(),
+        kalcoint_version=__version__,
         created_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -29,10 +29,17 @@ from .basket import (
 from .live import VERSION_COLUMNS, LiveReport
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-METRIC_LABELS = {"apr": ("APR", "pct"), "sharpe": ("Sharpe", ".2f"), "max_drawdown": ("max drawdown", "pct"),
-                 "calmar": ("Calmar", ".2f"), "round_trips": ("round trips", "d"),
-                 "avg_holding_days": ("avg hold (days)", ".1f"), "time_in_market": ("in market", "pct0"),
-                 "turnover": ("turnover / yr", ".1f"), "half_life": ("half-life (days)", ".1f")}
+METRIC_LABELS = {
+    "apr": ("APR", "pct"),
+    "sharpe": ("Sharpe", ".2f"),
+    "max_drawdown": ("max drawdown", "pct"),
+    "calmar": ("Calmar", ".2f"),
+    "round_trips": ("round trips", "d"),
+    "avg_holding_days": ("avg hold (days)", ".1f"),
+    "time_in_market": ("in market", "pct0"),
+    "turnover": ("turnover / yr", ".1f"),
+    "half_life": ("half-life (days)", ".1f"),
+}
 
 
 # ---------------------------------------------------------------- cell formatting
@@ -95,9 +102,13 @@ def heat(value: Any, scale: float) -> str:
 def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=PackageLoader("kalcoint.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("kalcoint.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(fmt=fmt, sign=sign_class, heat=heat)
     env.globals.update(zip=zip)
     return env
@@ -121,8 +132,7 @@ def _comparison_context(report: BasketReport) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for r in comp.rows:
         tuned = comp.tuned.get(r.name)
-        rows.append({"row": r, "notes": [], "iterations": r.iterations,
-                     "converged": getattr(tuned, "converged", None)})
+        rows.append({"row": r, "notes": [], "iterations": r.iterations, "converged": getattr(tuned, "converged", None)})
     test = getattr(comp, "alpha11_test", None)
     if callable(test):
         try:
@@ -131,7 +141,9 @@ def _comparison_context(report: BasketReport) -> dict[str, Any]:
             test = None
     items = _as_items(test)
     return {
-        "rows": rows, "johansen": comp.johansen, "alpha11_test": items,
+        "rows": rows,
+        "johansen": comp.johansen,
+        "alpha11_test": items,
         "alpha11_text": _alpha11_words(dict(items)) if items else None,
         "oos_rows": len(comp.prices) - round(len(comp.prices) * comp.train_fraction),
         "train_fraction": comp.train_fraction,
@@ -142,15 +154,19 @@ def _alpha11_words(test: dict[str, Any]) -> str | None:
     """The test of alpha11 = 1 in a sentence (for a result with ``lr_stat``, ``p_value``, ...)."""
     if "lr_stat" not in test:
         return None
-    words = (f"Likelihood-ratio test of alpha11 = 1 (the level a random walk, as in Chan's filter) against "
-             f"alpha11 free, by maximum likelihood on the whole sample: LR = {fmt(test['lr_stat'], '.3f')}")
+    words = (
+        f"Likelihood-ratio test of alpha11 = 1 (the level a random walk, as in Chan's filter) against "
+        f"alpha11 free, by maximum likelihood on the whole sample: LR = {fmt(test['lr_stat'], '.3f')}"
+    )
     p = test.get("p_value")
     if p is None or _missing(p):
         words += " (no bootstrap p-value computed)."
     else:
         verdict = "reject" if float(p) <= 0.05 else "do not reject"
-        words += (f", bootstrap p-value {fmt(p, '.3g')} ({fmt(test.get('bootstrap'), 'd')} samples): at 5% "
-                  f"the data {verdict} alpha11 = 1.")
+        words += (
+            f", bootstrap p-value {fmt(p, '.3g')} ({fmt(test.get('bootstrap'), 'd')} samples): at 5% "
+            f"the data {verdict} alpha11 = 1."
+        )
     if "alpha11_hat" in test:
         words += f" The free estimate is alpha11 = {fmt(test['alpha11_hat'], '.4f')}."
     return words
@@ -181,34 +197,53 @@ def _run_context(report: BasketReport) -> list[dict[str, Any]]:
                 finite = np.abs(values[np.isfinite(values)])
                 tl = trade_list(run.result)
                 item.update(
-                    monthly=table, scale=max(float(np.percentile(finite, 95)) if finite.size else 0.0, 0.01),
-                    trades=tl, wins=float((tl["return"] > 0).mean()) if len(tl) else None,
+                    monthly=table,
+                    scale=max(float(np.percentile(finite, 95)) if finite.size else 0.0, 0.01),
+                    trades=tl,
+                    wins=float((tl["return"] > 0).mean()) if len(tl) else None,
                     mean_trade=float(tl["return"].mean()) if len(tl) else None,
                     best=float(tl["return"].max()) if len(tl) else None,
                     worst=float(tl["return"].min()) if len(tl) else None,
                     period=(run.result.frame["date"].iloc[0], run.result.frame["date"].iloc[-1]),
-                    failures=len(run.result.retune_failures), retunes=len(run.result.retunes))
+                    failures=len(run.result.retune_failures),
+                    retunes=len(run.result.retunes),
+                )
             out.append(item)
     return out
 
 
 def _headline(report: BasketReport) -> list[dict[str, str]]:
     comp = report.comparison
-    cards = [{"label": "Johansen rank (95%)", "value": str(comp.johansen.rank_95),
-              "note": f"trace r≤0 {comp.johansen.trace_stat[0]:.2f}"}]
+    cards = [
+        {
+            "label": "Johansen rank (95%)",
+            "value": str(comp.johansen.rank_95),
+            "note": f"trace r≤0 {comp.johansen.trace_stat[0]:.2f}",
+        }
+    ]
     static = comp.row("static_johansen")
-    cards.append({"label": "static portfolio ADF p", "value": fmt(static.adf_pvalue, ".3g"),
-                  "note": f"out of sample {fmt(static.oos_adf_pvalue, '.3g')}"})
+    cards.append(
+        {
+            "label": "static portfolio ADF p",
+            "value": fmt(static.adf_pvalue, ".3g"),
+            "note": f"out of sample {fmt(static.oos_adf_pvalue, '.3g')}",
+        }
+    )
     degenerate = [r.name for r in comp.rows if r.degenerate]
-    cards.append({"label": "degenerate variants", "value": str(len(degenerate)),
-                  "note": ", ".join(degenerate) or "none flagged"})
-    wf = [(run.result.metrics.get("sharpe"), model) for (model, mode), run in report.runs.items()
-          if mode == "walk-forward" and run.result is not None and run.result.metrics.get("sharpe") is not None]
+    cards.append(
+        {"label": "degenerate variants", "value": str(len(degenerate)), "note": ", ".join(degenerate) or "none flagged"}
+    )
+    wf = [
+        (run.result.metrics.get("sharpe"), model)
+        for (model, mode), run in report.runs.items()
+        if mode == "walk-forward" and run.result is not None and run.result.metrics.get("sharpe") is not None
+    ]
     if wf:
         sharpe, model = max(wf)
         apr = report.run(model, "walk-forward").result.metrics["apr"]  # type: ignore[union-attr]
-        cards.append({"label": "best walk-forward Sharpe", "value": f"{sharpe:.2f}",
-                      "note": f"{model}, APR {fmt(apr, 'pct')}"})
+        cards.append(
+            {"label": "best walk-forward Sharpe", "value": f"{sharpe:.2f}", "note": f"{model}, APR {fmt(apr, 'pct')}"}
+        )
     return cards
 
 
@@ -216,7 +251,9 @@ def comparison_charts(comp: Comparison) -> dict[str, Markup]:
     """The comparison's charts as inline SVG: ``portfolios``, ``hedge`` and (when the adaptive
     tuning ran) ``passes``."""
     makers: list[tuple[str, Callable[[], Any]]] = [
-        ("portfolios", lambda: charts.portfolios(comp)), ("hedge", lambda: charts.hedge_ratios(comp))]
+        ("portfolios", lambda: charts.portfolios(comp)),
+        ("hedge", lambda: charts.hedge_ratios(comp)),
+    ]
     if "adaptive" in comp.tuned and len(comp.tuned["adaptive"].history.get("alpha11", [])):
         makers.append(("passes", lambda: charts.tuning_passes(comp.tuned["adaptive"].history)))
     return {name: _svg(make(), name) for name, make in makers}
@@ -227,9 +264,11 @@ def backtest_charts(report: BasketReport) -> dict[str, Markup]:
     models = list(report.settings.models)
     ok = {key: run.result for key, run in report.runs.items() if run.result is not None}
     rolling = {key: rolling_sharpe(res) for key, res in ok.items()}
-    return {"equity": _svg(charts.equity_curves(ok, models, MODES), "equity"),
-            "drawdown": _svg(charts.drawdowns(ok, models, MODES), "drawdown"),
-            "sharpe": _svg(charts.rolling_sharpes(rolling, ok, models, MODES, ROLLING_DAYS), "sharpe")}
+    return {
+        "equity": _svg(charts.equity_curves(ok, models, MODES), "equity"),
+        "drawdown": _svg(charts.drawdowns(ok, models, MODES), "drawdown"),
+        "sharpe": _svg(charts.rolling_sharpes(rolling, ok, models, MODES, ROLLING_DAYS), "sharpe"),
+    }
 
 
 def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | None = None) -> str:
@@ -240,11 +279,22 @@ def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | Non
     models = list(report.settings.models)
     prov = report.provenance
     return _page(
-        "basket.html.j2", title=f"{' / '.join(prov.assets)} · kalcoint report", prov=prov,
-        settings=report.settings, cards=_headline(report), comparison=_comparison_context(report),
-        runs=_run_context(report), metrics=report.metrics_frame(), metric_labels=METRIC_LABELS,
-        metric_keys=METRIC_KEYS, svgs=svgs, months=MONTHS, models=models, modes=MODES,
-        rolling_days=ROLLING_DAYS, timings=report.timings,
+        "basket.html.j2",
+        title=f"{' / '.join(prov.assets)} · kalcoint report",
+        prov=prov,
+        settings=report.settings,
+        cards=_headline(report),
+        comparison=_comparison_context(report),
+        runs=_run_context(report),
+        metrics=report.metrics_frame(),
+        metric_labels=METRIC_LABELS,
+        metric_keys=METRIC_KEYS,
+        svgs=svgs,
+        months=MONTHS,
+        models=models,
+        modes=MODES,
+        rolling_days=ROLLING_DAYS,
+        timings=report.timings,
     )
 
 
@@ -254,14 +304,22 @@ def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | Non
 def render_live(report: LiveReport) -> str:
     """The live model's page as HTML text."""
     entry, exit_ = float(report.strategy.get("entry", 1.0)), float(report.strategy.get("exit", 1.0))
-    svgs = {"spread": _svg(charts.live_spread(report.last_year, entry, exit_, report.retune_dates), "spread"),
-            "pnl": _svg(charts.live_pnl(report.last_year), "pnl")}
+    svgs = {
+        "spread": _svg(charts.live_spread(report.last_year, entry, exit_, report.retune_dates), "spread"),
+        "pnl": _svg(charts.live_pnl(report.last_year), "pnl"),
+    }
     status = report.status
     updates = report.history[report.history["kind"] == "update"]
     year = report.last_year
     return _page(
-        "live.html.j2", title=f"{report.path.name} · kalcoint live model", r=report, svgs=svgs, status=status,
-        n_updates=len(updates), entry=entry, exit=exit_,
+        "live.html.j2",
+        title=f"{report.path.name} · kalcoint live model",
+        r=report,
+        svgs=svgs,
+        status=status,
+        n_updates=len(updates),
+        entry=entry,
+        exit=exit_,
         year_pnl=float(year["pnl"].iloc[1:].sum()) if len(year) > 1 else 0.0,
         update_pnl=float(updates["pnl"].sum()) if len(updates) else None,
         version_columns=[c for c in VERSION_COLUMNS if c in report.versions.columns],

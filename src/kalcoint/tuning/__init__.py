@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._summary import Summary, Table, cell
+from .._threads import single_threaded_call
 from ..cointegration import AdfResult, JohansenResult, adf, johansen
 from ..errors import KalcointError
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
@@ -166,8 +167,10 @@ class TunedModel:
     def _inference(self) -> Inference:
         size = len(self.param_names)
         if not registry.get(self.method).inference:
-            why = (f"no standard error: method {self.method!r} does not end at a maximum of the likelihood, "
-                   "so the observed information says nothing about its estimates")
+            why = (
+                f"no standard error: method {self.method!r} does not end at a maximum of the likelihood, "
+                "so the observed information says nothing about its estimates"
+            )
             return Inference(np.full((size, size), np.nan), dict.fromkeys(range(size), why))
         result = self.result
         values = np.column_stack([result.y, result.X[:, 1:]])
@@ -262,20 +265,32 @@ class TunedModel:
         test of the dynamic portfolio; ``print`` it, or show it in a notebook."""
         span = f", {self.start_date:%Y-%m-%d} to {self.end_date:%Y-%m-%d}" if self.start_date is not None else ""
         title = f"Tuned model ({self.method}): {', '.join(self.assets)}, nobs={self.nobs}{span}"
-        fit_rows = (("iterations", f"{self.iterations}{' (converged)' if self.converged else ''}"),
-                    ("llf", cell(self.llf, ".4f")), ("aic", cell(self.aic, ".4f")), ("bic", cell(self.bic, ".4f")))
+        fit_rows = (
+            ("iterations", f"{self.iterations}{' (converged)' if self.converged else ''}"),
+            ("llf", cell(self.llf, ".4f")),
+            ("aic", cell(self.aic, ".4f")),
+            ("bic", cell(self.bic, ".4f")),
+        )
         tables = [Table(("fit", "value"), fit_rows)]
         ci = self.conf_int(alpha) if self._result is not None else None
         lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
         rows = []
         for name, value in self.params.items():
             se = self.bse[name] if ci is not None else math.nan  # type: ignore[call-overload]
-            rows.append((str(name), cell(value), cell(se, ".4g"),
-                         cell(ci.loc[name, "lower"] if ci is not None else None, ".4g"),  # type: ignore[index]
-                         cell(ci.loc[name, "upper"] if ci is not None else None, ".4g")))  # type: ignore[index]
+            rows.append(
+                (
+                    str(name),
+                    cell(value),
+                    cell(se, ".4g"),
+                    cell(ci.loc[name, "lower"] if ci is not None else None, ".4g"),  # type: ignore[index]
+                    cell(ci.loc[name, "upper"] if ci is not None else None, ".4g"),  # type: ignore[index]
+                )
+            )
         tables.append(Table(("param", "estimate", "std err", lo, hi), tuple(rows)))
-        prior = tuple((n, cell(b0), cell(p0)) for n, b0, p0 in
-                      zip(["const", *self.assets[1:]], self.initial_state, self.initial_cov))
+        prior = tuple(
+            (n, cell(b0), cell(p0))
+            for n, b0, p0 in zip(["const", *self.assets[1:]], self.initial_state, self.initial_cov)
+        )
         tables.append(Table(("state", "initial_state", "initial_cov"), prior, title="prior (held fixed)"))
         notes = []
         if self._result is not None:
@@ -297,6 +312,7 @@ def _panel(prices: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, list[str], pd
     return values, [f"x{i + 1}" for i in range(values.shape[1])], None
 
 
+@single_threaded_call  # one BLAS thread around the compiled passes and the optimisers
 def tune(
     prices: pd.DataFrame | np.ndarray,
     method: str = "seed",
@@ -357,15 +373,31 @@ def tune(
     jres = johansen_result or johansen(values, det_order=det_order, k_ar_diff=k_ar_diff, assets=assets)
     out = registry.fit(method, values, jres, iterations, tol, method_options)
     result = kalman_filter(prices, out.model)
-    diag = diagnose_model(out.model, values, assets=assets, result=result,
-                          static_hedge_ratios=method == "seed" and int(out.iterations) == 1) if diagnose else None
+    diag = (
+        diagnose_model(
+            out.model,
+            values,
+            assets=assets,
+            result=result,
+            static_hedge_ratios=method == "seed" and int(out.iterations) == 1,
+        )
+        if diagnose
+        else None
+    )
     return TunedModel(
-        method=method, assets=assets, model=out.model, johansen=jres, iterations=int(out.iterations),
-        converged=bool(out.converged), llf=result.loglik,
+        method=method,
+        assets=assets,
+        model=out.model,
+        johansen=jres,
+        iterations=int(out.iterations),
+        converged=bool(out.converged),
+        llf=result.loglik,
         history={k: np.asarray(v) for k, v in out.history.items()},
         elapsed_s=time.perf_counter() - started,
-        start_date=index[0] if index is not None else None, end_date=index[-1] if index is not None else None,
-        nobs=values.shape[0], options=dict(out.options),
+        start_date=index[0] if index is not None else None,
+        end_date=index[-1] if index is not None else None,
+        nobs=values.shape[0],
+        options=dict(out.options),
         degenerate=bool(diag.degenerate) if diag else False,
         degenerate_reasons=list(diag.reasons) if diag else [],
         degenerate_notes=list(diag.notes) if diag else [],
@@ -373,8 +405,15 @@ def tune(
     )
 
 
-
 __all__ = [
-    "HISTORY_KEYS", "METHODS", "FitResult", "SeedOptions", "TunedModel", "first_pass_model", "johansen_path", "register",
-    "run_seed_passes", "tune",
+    "HISTORY_KEYS",
+    "METHODS",
+    "FitResult",
+    "SeedOptions",
+    "TunedModel",
+    "first_pass_model",
+    "johansen_path",
+    "register",
+    "run_seed_passes",
+    "tune",
 ]

@@ -66,7 +66,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 from scipy.optimize import minimize_scalar, nnls
 
 from .._checks import check_iterations, check_tol
@@ -229,8 +229,9 @@ def lagged_products(e: np.ndarray, lags: int) -> np.ndarray:
     return out
 
 
-def normal_equations(X: np.ndarray, a: np.ndarray, predicted_cov: np.ndarray, innovation: Any,
-                     innovation_var: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
+def normal_equations(
+    X: np.ndarray, a: np.ndarray, predicted_cov: np.ndarray, innovation: Any, innovation_var: np.ndarray, lags: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted normal equations ``(N (p, p), r (p,))`` of ALS, p = 2k + 1, for a first filter with
     transition ``diag(a)``, predicted covariances (n, k, k) and innovation variances (n,).
 
@@ -241,9 +242,16 @@ def normal_equations(X: np.ndarray, a: np.ndarray, predicted_cov: np.ndarray, in
     gains = np.einsum("tij,tj->ti", predicted_cov, X) / innovation_var[:, None]
     p = 2 * X.shape[1] + 1
     ntn, ntb = np.zeros((p, p)), np.zeros(p)
-    _normal_equations(np.ascontiguousarray(X), np.ascontiguousarray(a, dtype=np.float64),
-                      np.ascontiguousarray(gains), np.ascontiguousarray(targets), innovation_var, int(lags),
-                      ntn, ntb)
+    _normal_equations(
+        np.ascontiguousarray(X),
+        np.ascontiguousarray(a, dtype=np.float64),
+        np.ascontiguousarray(gains),
+        np.ascontiguousarray(targets),
+        innovation_var,
+        int(lags),
+        ntn,
+        ntb,
+    )
     return ntn, ntb
 
 
@@ -261,9 +269,25 @@ class _ALS:
         self.evaluations = 0
 
     def _run(self, a: np.ndarray, obs_var: float, state_var: np.ndarray, store: bool) -> float:
-        return float(_filter_loop(self.y, self.X, a, np.ascontiguousarray(state_var), float(obs_var), self.b0,
-                                  self.P0, False, store, self._b_pred, self._P_pred, self._b_filt, self._P_filt,
-                                  self._e, self._q))
+        return float(
+            _filter_loop(
+                self.y,
+                self.X,
+                a,
+                np.ascontiguousarray(state_var),
+                float(obs_var),
+                self.b0,
+                self.P0,
+                False,
+                store,
+                self._b_pred,
+                self._P_pred,
+                self._b_filt,
+                self._P_filt,
+                self._e,
+                self._q,
+            )
+        )
 
     def solve(self, alpha11: float, obs_var: float, state_var: np.ndarray) -> np.ndarray | None:
         """ALS from a first filter ``(alpha11, obs_var, state_var)``: theta = (Ve, Vw (k), P0 (k)),
@@ -281,7 +305,7 @@ class _ALS:
         k = self.X.shape[1]
         a = np.ones(k)
         a[0] = alpha11
-        ll = self._run(a, theta[0], theta[1:1 + k], False)
+        ll = self._run(a, theta[0], theta[1 : 1 + k], False)
         return ll if math.isfinite(ll) else -math.inf
 
 
@@ -302,8 +326,7 @@ def _profile(als: _ALS, first: tuple[float, np.ndarray], candidates: list[float]
         lo = math.atanh(grid[max(best - 1, 0)])
         hi = math.atanh(grid[min(best + 1, len(grid) - 1)])
         if hi > lo:
-            minimize_scalar(lambda u: -at(math.tanh(u)), bounds=(lo, hi), method="bounded",
-                            options={"xatol": 1e-6})
+            minimize_scalar(lambda u: -at(math.tanh(u)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
     alpha11 = max(cache, key=lambda a11: cache[a11][1])
     theta, ll = cache[alpha11]
     if theta is None or not math.isfinite(ll):
@@ -325,8 +348,9 @@ def _alpha11_option(alpha11: Any, values: np.ndarray, johansen_result: JohansenR
     try:
         value = float(alpha11)
     except (TypeError, ValueError):
-        raise KalcointError(f"ALS alpha11={alpha11!r} must be 'profile', 'first_pass' or a number",
-                            params="alpha11") from None
+        raise KalcointError(
+            f"ALS alpha11={alpha11!r} must be 'profile', 'first_pass' or a number", params="alpha11"
+        ) from None
     if not -1.0 <= value <= 1.0:
         raise KalcointError(f"ALS alpha11={value} must be within [-1, 1]", params="alpha11")
     return value
@@ -379,7 +403,7 @@ def fit(
             if solved is None:
                 raise ComputationError("ALS failed: the first filter broke down")
             a11, theta, ll = fixed, solved, als.loglik(fixed, solved)
-        noises = theta[:1 + k]
+        noises = theta[: 1 + k]
         rows.append((a11, float(noises[0]), ll))
         estimates.append((a11, theta))
         out, into = np.concatenate([[a11], noises]), np.concatenate([[prev_alpha11], filt])
@@ -396,9 +420,9 @@ def fit(
         raise ComputationError("ALS failed: the filter of every round's estimate broke down")
     chosen = len(rows) - 1 if converged else int(np.argmax(np.where(np.isfinite(hist[:, 2]), hist[:, 2], -np.inf)))
     a11, theta = estimates[chosen]
-    if not theta[0] > 0.0 and not np.any(theta[1:1 + k] > 0.0):
+    if not theta[0] > 0.0 and not np.any(theta[1 : 1 + k] > 0.0):
         raise ComputationError("ALS failed: every noise variance came out zero")
-    model = StateSpaceModel(a11, theta[0], theta[1:1 + k], b0, p0)
+    model = StateSpaceModel(a11, theta[0], theta[1 : 1 + k], b0, p0)
     return {
         "model": model,
         "iterations": rounds,
@@ -410,7 +434,7 @@ def fit(
             "alpha11": alpha11 if isinstance(alpha11, str) else float(alpha11),
             "tol": tol,
             "weights": "1/sqrt(Q_t Q_t+j) per sample product",
-            "als_initial_cov": theta[1 + k:].tolist(),
+            "als_initial_cov": theta[1 + k :].tolist(),
             "solves": als.evaluations,
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",

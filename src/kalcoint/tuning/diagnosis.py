@@ -43,8 +43,16 @@ from .._checks import FROZEN_RATIO, HALF_LIFE_MIN, OBS_VAR_TINY, STATE_SHARE_MAX
 from ..filtering import FilterResult, StateSpaceModel, kalman_filter
 
 
-__all__ = ["FROZEN_RATIO", "HALF_LIFE_MIN", "OBS_VAR_TINY", "STATE_SHARE_MAX", "Diagnosis", "diagnose",
-           "diagnose_model", "level_half_life"]
+__all__ = [
+    "FROZEN_RATIO",
+    "HALF_LIFE_MIN",
+    "OBS_VAR_TINY",
+    "STATE_SHARE_MAX",
+    "Diagnosis",
+    "diagnose",
+    "diagnose_model",
+    "level_half_life",
+]
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,12 @@ def diagnose_model(
         "state_share": share,
         "level_half_life": half_life,
         "drift_ratio": drift.tolist(),
-        "thresholds": {"obs_var_tiny": OBS_VAR_TINY, "state_share_max": STATE_SHARE_MAX,
-                       "half_life_min": HALF_LIFE_MIN, "frozen_ratio": FROZEN_RATIO},
+        "thresholds": {
+            "obs_var_tiny": OBS_VAR_TINY,
+            "state_share_max": STATE_SHARE_MAX,
+            "half_life_min": HALF_LIFE_MIN,
+            "frozen_ratio": FROZEN_RATIO,
+        },
     }
     return Diagnosis(bool(reasons), reasons, notes, metrics)
 
@@ -195,5 +207,4 @@ def diagnose(tuned: Any, values: np.ndarray) -> Diagnosis:
     """
     first_pass = tuned.method == "seed" and int(tuned.iterations) == 1
     result = getattr(tuned, "_result", None)
-    return diagnose_model(tuned.model, values, assets=list(tuned.assets), result=result,
-                          static_hedge_ratios=first_pass)
+    return diagnose_model(tuned.model, values, assets=list(tuned.assets), result=result, static_hedge_ratios=first_pass)

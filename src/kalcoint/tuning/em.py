@@ -52,7 +52,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
 from .._checks import check_iterations, check_tol
@@ -121,8 +121,9 @@ def _em_map(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out):  # pragma: no cov
     a[0] = params[0]
     innov = np.empty(y.size)
     innov_var = np.empty(y.size)
-    ll = _filter_loop(y, X, a, params[2:], params[1], b0, P0, False, True,
-                      ws_b[0], ws_P[0], ws_b[1], ws_P[1], innov, innov_var)
+    ll = _filter_loop(
+        y, X, a, params[2:], params[1], b0, P0, False, True, ws_b[0], ws_P[0], ws_b[1], ws_P[1], innov, innov_var
+    )
     if not math.isfinite(ll):
         return ll
     _smoother_loop(y, X, a, ws_b[0], ws_P[0], innov, innov_var, ws_b[2], ws_P[2], ws_P[3])
@@ -179,12 +180,13 @@ class _EM:
         """Plain EM: (last quantities, (steps + 1, 3) history, converged)."""
         params = params.copy()
         hist = np.full((iterations + 1, 3), np.nan)
-        steps, status = _em_loop(self.y, self.X, self.b0, self.P0, params, int(iterations), tol,
-                                 ALPHA11_MAX, self.ws_b, self.ws_P, hist)
+        steps, status = _em_loop(
+            self.y, self.X, self.b0, self.P0, params, int(iterations), tol, ALPHA11_MAX, self.ws_b, self.ws_P, hist
+        )
         self.maps += steps + 1
         if status < 0:
             raise ComputationError(f"EM broke down at step {steps}: an innovation variance reached zero")
-        return params, hist[:steps + 1], status == 1
+        return params, hist[: steps + 1], status == 1
 
     def squarem(self, params: np.ndarray, iterations: int, tol: float) -> tuple[np.ndarray, np.ndarray, bool]:
         """SQUAREM-accelerated EM (Varadhan and Roland, 2008, scheme S3) with the monotone safeguard:
@@ -268,8 +270,9 @@ def _stationarity(lik: _Likelihood, params: np.ndarray, bounds: list[tuple[float
     return -value * lik.n, _projected_gradient(theta, grad, bounds)
 
 
-def _polish(lik: _Likelihood, params: np.ndarray, bounds: list[tuple[float, float]],
-            iterations: int) -> tuple[np.ndarray, Any]:
+def _polish(
+    lik: _Likelihood, params: np.ndarray, bounds: list[tuple[float, float]], iterations: int
+) -> tuple[np.ndarray, Any]:
     """L-BFGS-B (the maximum-likelihood optimiser) from the EM point: (its end point, the optimum record)."""
     model = StateSpaceModel(params[0], params[1], params[2:], lik.initial_state, np.diag(lik.initial_cov))
     opt = _optimise(lik, "em", _theta(model, bounds), bounds, iterations, None)
@@ -319,8 +322,9 @@ def fit(
     iterations = check_iterations(iterations)
     tol = check_tol(tol)
     if accelerate not in ACCELERATIONS:
-        raise KalcointError(f"EM accelerate {accelerate!r} is not one of {', '.join(ACCELERATIONS)}",
-                            params="accelerate")
+        raise KalcointError(
+            f"EM accelerate {accelerate!r} is not one of {', '.join(ACCELERATIONS)}", params="accelerate"
+        )
     if polish not in POLISHES:
         raise KalcointError(f"EM polish {polish!r} is not one of {', '.join(POLISHES)}", params="polish")
     tol = EM_TOL if tol is None else float(tol)
@@ -349,9 +353,15 @@ def fit(
     lik = _Likelihood(y, X, np.ascontiguousarray(b0), np.diag(p0))
     bounds = _bounds(values, X.shape[1])
     em_loglik, em_gradient = _stationarity(lik, params, bounds)
-    info: dict[str, Any] = {"em_steps": em_steps, "em_loglik": float(hist[-1, 2]), "em_converged": em_converged,
-                            "em_gradient": em_gradient, "polish": polish, "polish_iterations": 0,
-                            "polish_gain": 0.0}
+    info: dict[str, Any] = {
+        "em_steps": em_steps,
+        "em_loglik": float(hist[-1, 2]),
+        "em_converged": em_converged,
+        "em_gradient": em_gradient,
+        "polish": polish,
+        "polish_iterations": 0,
+        "polish_gain": 0.0,
+    }
     if polish == "none" or em_gradient <= GTOL:
         converged = em_converged and em_gradient <= (EM_GTOL if polish == "none" else GTOL)
         if not converged:

@@ -82,8 +82,16 @@ def _gradient(y: np.ndarray, X: np.ndarray, model: StateSpaceModel, params: np.n
     a = np.ones(k)
     a[0] = params[0]
     grad = np.empty(k + 2)
-    ll = _loglik_grad(y, X, a, np.ascontiguousarray(params[2:]), float(params[1]),
-                      np.ascontiguousarray(model.initial_state), np.diag(model.initial_cov), grad)
+    ll = _loglik_grad(
+        y,
+        X,
+        a,
+        np.ascontiguousarray(params[2:]),
+        float(params[1]),
+        np.ascontiguousarray(model.initial_state),
+        np.diag(model.initial_cov),
+        grad,
+    )
     if not math.isfinite(ll):
         return np.full(k + 2, np.nan)
     return grad
@@ -96,8 +104,7 @@ def _loglik(y: np.ndarray, X: np.ndarray, model: StateSpaceModel, params: np.nda
     return lik.loglik(params[0], params[1], params[2:])
 
 
-def _bounds(y: np.ndarray, X: np.ndarray, model: StateSpaceModel,
-            params: np.ndarray) -> dict[int, str]:
+def _bounds(y: np.ndarray, X: np.ndarray, model: StateSpaceModel, params: np.ndarray) -> dict[int, str]:
     """Positions of the quantities on their bound, with the reason."""
     notes: dict[int, str] = {}
     if 1.0 - abs(params[0]) <= 2.0 * (1.0 - ALPHA11_MAX):
@@ -108,8 +115,11 @@ def _bounds(y: np.ndarray, X: np.ndarray, model: StateSpaceModel,
         zero[i] = 0.0
         ll0 = _loglik(y, X, model, zero)
         if math.isfinite(ll0) and ll0 > base - FLAT_LOGLIK:
-            effect = f"raises the log-likelihood by {ll0 - base:.2g}" if ll0 > base else \
-                f"lowers the log-likelihood by only {base - ll0:.2g}"
+            effect = (
+                f"raises the log-likelihood by {ll0 - base:.2g}"
+                if ll0 > base
+                else f"lowers the log-likelihood by only {base - ll0:.2g}"
+            )
             notes[i] = f"on its bound: the data do not tell {params[i]:.3g} from 0 (setting it to 0 {effect})"
     return notes
 

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
-from scipy.optimize import minimize
 
+from .._numba_cache import njit
 from ..cointegration import JohansenResult
 from .._checks import ALPHA11_MAX, CHAN_DELTA, CHAN_OBS_VAR, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
@@ -82,8 +81,7 @@ def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover -
     P_filt = np.empty((n, k, k))
     es = np.empty(n)
     qs = np.empty(n)
-    loglik = _filter_loop(y, X, a, vw, ve, b_start, P_start, False, True,
-                          b_pred, P_pred, b_filt, P_filt, es, qs)
+    loglik = _filter_loop(y, X, a, vw, ve, b_start, P_start, False, True, b_pred, P_pred, b_filt, P_filt, es, qs)
     if not math.isfinite(loglik):
         return np.nan
     rs = np.empty(n)
@@ -183,11 +181,25 @@ class _Likelihood:
     def loglik(self, alpha11: float, obs_var: float, state_var: np.ndarray) -> float:
         """Log-likelihood (NaN when the filter breaks down)."""
         self.a[0] = alpha11
-        return float(_filter_loop(
-            self.y, self.X, self.a, np.ascontiguousarray(state_var, dtype=np.float64), float(obs_var),
-            self.initial_state, self.initial_cov, False, False,
-            self._dummy_b, self._dummy_p, self._states, self._dummy_p, self._innov, self._innov_var,
-        ))
+        return float(
+            _filter_loop(
+                self.y,
+                self.X,
+                self.a,
+                np.ascontiguousarray(state_var, dtype=np.float64),
+                float(obs_var),
+                self.initial_state,
+                self.initial_cov,
+                False,
+                False,
+                self._dummy_b,
+                self._dummy_p,
+                self._states,
+                self._dummy_p,
+                self._innov,
+                self._innov_var,
+            )
+        )
 
     def objective(self, theta: np.ndarray) -> float:
         alpha11 = math.tanh(theta[0]) if self.fixed_alpha11 is None else self.fixed_alpha11
@@ -200,8 +212,11 @@ class _Likelihood:
         if self.fixed_alpha11 is not None:
             natural[0] = self.fixed_alpha11
         self.a[0] = natural[0]
-        ll = float(_loglik_grad(self.y, self.X, self.a, natural[2:], natural[1],
-                                self.initial_state, self.initial_cov, self._grad))
+        ll = float(
+            _loglik_grad(
+                self.y, self.X, self.a, natural[2:], natural[1], self.initial_state, self.initial_cov, self._grad
+            )
+        )
         if not math.isfinite(ll):
             return math.inf, np.full(theta.size, np.nan)
         # chain rule: d alpha11 / d theta_0 = 1 - alpha11^2, d v / d log v = v
@@ -253,8 +268,9 @@ def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[
     return initial_state, first_pass(values, johansen_result).initial_cov.copy()
 
 
-def _prior(values: np.ndarray, johansen_result: JohansenResult,
-           initial_state: Any, initial_cov: Any) -> tuple[np.ndarray, np.ndarray]:
+def _prior(
+    values: np.ndarray, johansen_result: JohansenResult, initial_state: Any, initial_cov: Any
+) -> tuple[np.ndarray, np.ndarray]:
     k = values.shape[1]
     b0, p0 = default_prior(values, johansen_result)
     if initial_state is not None:
@@ -262,8 +278,10 @@ def _prior(values: np.ndarray, johansen_result: JohansenResult,
     if initial_cov is not None:
         p0 = np.asarray(initial_cov, dtype=np.float64).reshape(-1)
     if b0.size != k or p0.size != k or not (np.all(np.isfinite(b0)) and np.all(np.isfinite(p0))):
-        raise KalcointError(f"initial_state and initial_cov must be {k} finite numbers (one per state)",
-                            params=("initial_state", "initial_cov"))
+        raise KalcointError(
+            f"initial_state and initial_cov must be {k} finite numbers (one per state)",
+            params=("initial_state", "initial_cov"),
+        )
     if np.any(p0 < 0):
         raise KalcointError("initial_cov must be >= 0 (it is a variance)", params="initial_cov")
     return b0, p0
@@ -285,8 +303,9 @@ def change_scale(values: np.ndarray) -> float:
     return scale
 
 
-def start_models(values: np.ndarray, johansen_result: JohansenResult,
-                 initial_state: np.ndarray, initial_cov: np.ndarray) -> dict[str, StateSpaceModel]:
+def start_models(
+    values: np.ndarray, johansen_result: JohansenResult, initial_state: np.ndarray, initial_cov: np.ndarray
+) -> dict[str, StateSpaceModel]:
     """Starting points of the optimiser (all with the fixed prior).
 
     first_pass : the quantities of docs/method.md §4, the frozen hedge ratios given the state
@@ -321,8 +340,12 @@ def start_models(values: np.ndarray, johansen_result: JohansenResult,
 
 
 def _theta(model: StateSpaceModel, bounds: list[tuple[float, float]]) -> np.ndarray:
-    raw = np.concatenate([[math.atanh(float(np.clip(model.alpha11, -ALPHA11_MAX, ALPHA11_MAX)))],
-                          np.log(np.maximum([model.obs_var, *model.state_var], 1e-300))])
+    raw = np.concatenate(
+        [
+            [math.atanh(float(np.clip(model.alpha11, -ALPHA11_MAX, ALPHA11_MAX)))],
+            np.log(np.maximum([model.obs_var, *model.state_var], 1e-300)),
+        ]
+    )
     lo, hi = np.array(bounds).T
     return np.clip(raw, lo, hi)
 
@@ -348,23 +371,31 @@ def _projected_gradient(x: np.ndarray, grad: np.ndarray, bounds: list[tuple[floa
     return float(np.max(np.abs(np.clip(x - grad, lo, hi) - x)))
 
 
-def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple[float, float]],
-              maxiter: int, tol: float | None) -> _Optimum:
+def _optimise(
+    lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple[float, float]], maxiter: int, tol: float | None
+) -> _Optimum:
     """L-BFGS-B from ``start``; restarted from its end point (fresh curvature memory, up to
     ``RESTARTS`` times, within the same iteration budget) while it stops on a stalled line search
     with the projected gradient above ``GTOL`` and the restart still gains."""
+    from scipy.optimize import minimize
+
     path = [(start.copy(), lik.objective(start))]
     ftol = FTOL if tol is None else float(tol)
     iterations = 0
     res: Any = None  # scipy OptimizeResult of the last run that gained
     for _ in range(1 + RESTARTS):
-        options = {"maxiter": int(maxiter) - iterations, "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL,
-                   "ftol": ftol}
+        options = {"maxiter": int(maxiter) - iterations, "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL, "ftol": ftol}
         # a breakdown (Q_t <= 0) gives an infinite objective and a NaN gradient: L-BFGS-B backtracks
         with np.errstate(invalid="ignore", over="ignore"):
-            again = minimize(lik.objective_and_gradient, start if res is None else res.x, method="L-BFGS-B",
-                             jac=True, bounds=bounds, options=options,
-                             callback=lambda xk: path.append((np.array(xk, copy=True), lik.objective_at(xk))))
+            again = minimize(
+                lik.objective_and_gradient,
+                start if res is None else res.x,
+                method="L-BFGS-B",
+                jac=True,
+                bounds=bounds,
+                options=options,
+                callback=lambda xk: path.append((np.array(xk, copy=True), lik.objective_at(xk))),
+            )
         iterations += int(again.nit)
         # a restart (fresh projected steepest-descent step) that cannot lower the objective confirms
         # the point: it is a minimum to rounding (where the line search's "ABNORMAL" stop comes from)
@@ -374,8 +405,7 @@ def _optimise(lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple
             break
         res = again
         converged, message = bool(res.success), str(res.message)
-        if (iterations >= maxiter or not math.isfinite(res.fun)
-                or _projected_gradient(res.x, res.jac, bounds) <= GTOL):
+        if iterations >= maxiter or not math.isfinite(res.fun) or _projected_gradient(res.x, res.jac, bounds) <= GTOL:
             break
     trace = np.array([[math.tanh(th[0]), math.exp(th[1]), -f * lik.n] for th, f in path])
     return _Optimum(name, np.asarray(res.x), -float(res.fun) * lik.n, iterations, converged, message, trace)
@@ -425,8 +455,10 @@ def fit(
     var_bounds = (log_scale + LOG_VAR_SPAN[0], log_scale + LOG_VAR_SPAN[1])
     alpha_bound = math.atanh(ALPHA11_MAX) if fixed_alpha11 is None else 0.0
     bounds = [(-alpha_bound, alpha_bound)] + [var_bounds] * (k + 1)
-    optima = [_optimise(lik, name, _theta(m, bounds), bounds, iterations, tol)
-              for name, m in start_models(values, johansen_result, b0, p0).items()]
+    optima = [
+        _optimise(lik, name, _theta(m, bounds), bounds, iterations, tol)
+        for name, m in start_models(values, johansen_result, b0, p0).items()
+    ]
     optima = [o for o in optima if math.isfinite(o.loglik)]
     if not optima:
         raise ComputationError("maximum likelihood failed: the filter broke down from every start")

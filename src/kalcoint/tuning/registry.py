@@ -80,8 +80,13 @@ class FitResult:
             return out
         if not isinstance(out, Mapping) or not isinstance(out.get("model"), StateSpaceModel):
             raise TypeError("a tuning method's fit must return a FitResult or a dict with a StateSpaceModel 'model'")
-        return cls(out["model"], int(out.get("iterations", 0)), bool(out.get("converged", False)),
-                   dict(out.get("history") or {}), dict(out.get("options") or {}))
+        return cls(
+            out["model"],
+            int(out.get("iterations", 0)),
+            bool(out.get("converged", False)),
+            dict(out.get("history") or {}),
+            dict(out.get("options") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -122,15 +127,17 @@ class Method:
         """The keyword options the fit takes besides ``iterations`` and ``tol``."""
         sig = inspect.signature(self.function)
         skip = {"values", "johansen_result", "iterations", "tol"}
-        return tuple(p.name for p in list(sig.parameters.values())[2:]
-                     if p.name not in skip and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        return tuple(
+            p.name
+            for p in list(sig.parameters.values())[2:]
+            if p.name not in skip and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, target: str | Callable[..., Any], *, inference: bool = False,
-             description: str = "") -> Method:
+def register(name: str, target: str | Callable[..., Any], *, inference: bool = False, description: str = "") -> Method:
     """Register (or replace) the tuning method ``name``.
 
     Parameters
@@ -184,8 +191,9 @@ def get(name: str) -> Method:
         raise KalcointError(f"method {name!r} is not one of {', '.join(_REGISTRY)}", params="method") from None
 
 
-def fit(name: str, values: np.ndarray, johansen_result: Any, iterations: int, tol: float | None,
-        options: Mapping[str, Any]) -> FitResult:
+def fit(
+    name: str, values: np.ndarray, johansen_result: Any, iterations: int, tol: float | None, options: Mapping[str, Any]
+) -> FitResult:
     """Run method ``name``'s fit; unknown options are refused with the method's own list.
 
     Examples
@@ -200,13 +208,17 @@ def fit(name: str, values: np.ndarray, johansen_result: Any, iterations: int, to
     unknown = [key for key in options if key not in accepted]
     if unknown:
         listed = ", ".join(accepted) or "none"
-        raise KalcointError(f"method {name!r} takes no option {', '.join(unknown)} (its options: {listed})",
-                            params=("method", *unknown))
+        raise KalcointError(
+            f"method {name!r} takes no option {', '.join(unknown)} (its options: {listed})", params=("method", *unknown)
+        )
     return FitResult.coerce(method.function(values, johansen_result, iterations=iterations, tol=tol, **options))
 
 
 register("seed", "kalcoint.tuning.seed:fit", description="the seed method's passes (spec sections 4-5)")
 register("mle", "kalcoint.tuning.mle:fit", inference=True, description="maximum likelihood (L-BFGS-B)")
 register("em", "kalcoint.tuning.em:fit", inference=True, description="expectation-maximisation (SQUAREM)")
-register("als", "kalcoint.tuning.als:fit",
-         description="autocovariance least squares (noises from the innovations' lagged autocovariances)")
+register(
+    "als",
+    "kalcoint.tuning.als:fit",
+    description="autocovariance least squares (noises from the innovations' lagged autocovariances)",
+)

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from .._numba_cache import njit
 
 from ..cointegration import JohansenResult
 from .._checks import check_iterations, check_tol
@@ -66,10 +66,12 @@ class SeedOptions:
             raise KalcointError(f"bm {self.bm!r} is not one of {', '.join(BM_OPTIONS)}", params="bm")
         if self.moments not in MOMENTS:
             raise KalcointError(f"moments {self.moments!r} is not one of {', '.join(MOMENTS)}", params="moments")
-        if self.fix_alpha11 is not None and not (isinstance(self.fix_alpha11, (int, float))
-                                                 and math.isfinite(self.fix_alpha11)):
-            raise KalcointError(f"fix_alpha11 {self.fix_alpha11} must be a finite number, e.g. 1.0",
-                                params="fix_alpha11")
+        if self.fix_alpha11 is not None and not (
+            isinstance(self.fix_alpha11, (int, float)) and math.isfinite(self.fix_alpha11)
+        ):
+            raise KalcointError(
+                f"fix_alpha11 {self.fix_alpha11} must be a finite number, e.g. 1.0", params="fix_alpha11"
+            )
 
 
 def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -89,9 +91,7 @@ def johansen_path(prices: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return path
 
 
-def first_pass_model(
-    prices: np.ndarray, weights: np.ndarray, fix_alpha11: float | None = None
-) -> StateSpaceModel:
+def first_pass_model(prices: np.ndarray, weights: np.ndarray, fix_alpha11: float | None = None) -> StateSpaceModel:
     """The quantities of the first pass (docs/method.md §4), from an (n, k) price panel and Johansen weights.
 
     Examples
@@ -168,8 +168,9 @@ def _filtered_lag_one(a, P_filt, lag):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _reestimate(y, X, b, P, lag, innov, a11_old, centre, fix_alpha11, prior_residual, cov_terms,
-                out):  # pragma: no cover - compiled
+def _reestimate(
+    y, X, b, P, lag, innov, a11_old, centre, fix_alpha11, prior_residual, cov_terms, out
+):  # pragma: no cover - compiled
     """docs/method.md §5 (and §10 with ``cov_terms``) from states ``b`` (n, k), in one sweep over t.
 
     P : (n, k, k) covariances of ``b`` and lag : (n, k) diagonal of ``Cov(b_t, b_{t-1})``, read only
@@ -227,9 +228,28 @@ def _reestimate(y, X, b, P, lag, innov, a11_old, centre, fix_alpha11, prior_resi
 
 
 @njit(cache=True, nogil=True)
-def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, bm, bm_sample,
-                 fix_alpha11, prior_residual, smoothed, cov_terms, iterations, tol,
-                 hist, b_filt, innov, innov_var, out_model):  # pragma: no cover - compiled
+def _seed_passes(
+    y,
+    X,
+    alpha11,
+    obs_var,
+    state_var,
+    initial_state,
+    initial_cov,
+    bm,
+    bm_sample,
+    fix_alpha11,
+    prior_residual,
+    smoothed,
+    cov_terms,
+    iterations,
+    tol,
+    hist,
+    b_filt,
+    innov,
+    innov_var,
+    out_model,
+):  # pragma: no cover - compiled
     """Run up to ``iterations`` passes. Returns (passes run, status): status 1 converged
     (``tol``), 0 ran all passes, -1 filter breakdown at the last pass run.
 
@@ -266,8 +286,23 @@ def _seed_passes(y, X, alpha11, obs_var, state_var, initial_state, initial_cov, 
         a[0] = params[0]
         for i in range(k):
             p0[i, i] = params[2 + k + i]
-        ll = _filter_loop(y, X, a, params[2:2 + k], params[1], initial_state, p0, False, need_cov,
-                          b_pred, P_pred, b_filt, P_filt, innov, innov_var)
+        ll = _filter_loop(
+            y,
+            X,
+            a,
+            params[2 : 2 + k],
+            params[1],
+            initial_state,
+            p0,
+            False,
+            need_cov,
+            b_pred,
+            P_pred,
+            b_filt,
+            P_filt,
+            innov,
+            innov_var,
+        )
         for i in range(2 + 2 * k):
             out_model[i] = params[i]
         hist[m, 0] = params[0]
@@ -363,25 +398,43 @@ def run_seed_passes(
     innov_var = np.empty(n)
     out = np.empty(2 + 2 * k)
     passes, status = _seed_passes(
-        y, X, first.alpha11, first.obs_var, first.state_var.copy(), first.initial_state.copy(),
-        first.initial_cov.copy(), bm, options.bm == "sample", options.fix_alpha11 is not None,
-        options.residual == "prior", options.moments == "smoothed", bool(options.covariance_terms),
-        iterations, float(tol or 0.0), hist, b_filt, innov, innov_var, out,
+        y,
+        X,
+        first.alpha11,
+        first.obs_var,
+        first.state_var.copy(),
+        first.initial_state.copy(),
+        first.initial_cov.copy(),
+        bm,
+        options.bm == "sample",
+        options.fix_alpha11 is not None,
+        options.residual == "prior",
+        options.moments == "smoothed",
+        bool(options.covariance_terms),
+        iterations,
+        float(tol or 0.0),
+        hist,
+        b_filt,
+        innov,
+        innov_var,
+        out,
     )
     if out[2] < 0:  # |alpha11| > 1 at the last pass run
         raise ComputationError(
             f"seed tuning {'broke down' if status < 0 else 'ended'} at pass {passes} with alpha11 = "
             f"{out[0]:.8g} outside [-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 = {out[2]:.3g} is "
             "not a variance (the filtered level is not mean-reverting); use fewer iterations, "
-            "a tol stop, or method mle", params=("iterations", "tol", "method")
+            "a tol stop, or method mle",
+            params=("iterations", "tol", "method"),
         )
     if status < 0 or not np.all(np.isfinite(out)):
         raise ComputationError(
             f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
             "innovation variance reached zero (the collapse of docs/method.md §9); use fewer "
-            "iterations, a tol stop, or method mle", params=("iterations", "tol", "method")
+            "iterations, a tol stop, or method mle",
+            params=("iterations", "tol", "method"),
         )
-    model = StateSpaceModel(out[0], out[1], out[2:2 + k], first.initial_state, out[2 + k:])
+    model = StateSpaceModel(out[0], out[1], out[2 : 2 + k], first.initial_state, out[2 + k :])
     return SeedRun(model, int(passes), status == 1, hist[:passes].copy(), b_filt)
 
 
@@ -427,8 +480,16 @@ def fit(
     options = SeedOptions(residual, bm, fix_alpha11, moments, bool(covariance_terms))
     run = run_seed_passes(values, johansen_result, iterations, tol, options)
     return FitResult(
-        model=run.model, iterations=run.iterations, converged=run.converged,
+        model=run.model,
+        iterations=run.iterations,
+        converged=run.converged,
         history={key: run.history[:, i] for i, key in enumerate(HISTORY_KEYS)},
-        options={"residual": residual, "bm": bm, "fix_alpha11": fix_alpha11, "moments": moments,
-                 "covariance_terms": bool(covariance_terms), "tol": tol},
+        options={
+            "residual": residual,
+            "bm": bm,
+            "fix_alpha11": fix_alpha11,
+            "moments": moments,
+            "covariance_terms": bool(covariance_terms),
+            "tol": tol,
+        },
     )
