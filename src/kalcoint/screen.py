@@ -26,7 +26,7 @@ says why, and the figures computed before the failure are kept.
 process (``workers=0``), on a local Dask cluster of worker processes (``workers=N``)
 or on an existing Dask distributed cluster (``scheduler="tcp://host:port"``); all
 three run the same function on the same data and give identical rows. It writes the
-table to ``out`` atomically every ``checkpoint_s`` seconds and when stopped
+table to ``out`` atomically every ``checkpoint`` seconds and when stopped
 (Ctrl-C), and ``resume=True`` skips the baskets already in ``out``.
 """
 
@@ -51,7 +51,7 @@ from ._io import write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
-from ._checks import check_iterations, check_tol
+from ._checks import check_iterations, check_tol, renamed
 from .filtering import kalman_filter
 from .oos import continue_filter, split_rows
 from .tuning import TunedModel, registry, tune
@@ -496,14 +496,41 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return _typed(frame, len(trace))
 
 
-def rank_table(table: pd.DataFrame, by: str = "static", top: int | None = None) -> pd.DataFrame:
-    """The rows with ``status == "ok"`` ranked by ``by`` (a key of :data:`RANK_BY`): ADF
-    p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows."""
-    if by not in RANK_BY:
-        raise KalcointError(f"rank_by {by!r} is not one of {', '.join(RANK_BY)}", params="rank_by")
-    column = RANK_BY[by]
+def rank_table(
+    table: pd.DataFrame, rank_by: str = "static", top: int | None = None, *, by: str | None = None
+) -> pd.DataFrame:
+    """The rows with ``status == "ok"`` ranked by ``rank_by`` (a key of :data:`RANK_BY`): ADF
+    p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of :func:`screen` (columns :func:`columns_for`).
+    rank_by : str
+        A key of :data:`RANK_BY` (``static``, ``dynamic``, ``oos``, ``trace``).
+    top : int, optional
+        Keep the first ``top`` rows (default: all).
+    by : str, optional
+        Deprecated name of ``rank_by``.
+
+    Returns
+    -------
+    DataFrame
+        The ranked rows with ``status == "ok"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"status": ["ok", "short", "ok"], "trace_r0": [20.0, None, 35.0]})
+    >>> rank_table(table, "trace")["trace_r0"].tolist()
+    [35.0, 20.0]
+    """
+    rank_by = renamed(by, rank_by, "by", "rank_by", "rank_table")
+    if rank_by not in RANK_BY:
+        raise KalcointError(f"rank_by {rank_by!r} is not one of {', '.join(RANK_BY)}", params="rank_by")
+    column = RANK_BY[rank_by]
     ok = table[table["status"] == "ok"]
-    ranked = ok.sort_values(column, ascending=(by != "trace"), kind="stable")
+    ranked = ok.sort_values(column, ascending=(rank_by != "trace"), kind="stable")
     return ranked.head(top) if top is not None else ranked
 
 
@@ -719,8 +746,9 @@ def screen(
     resume: bool = False,
     overwrite: bool = False,
     limit: int | None = None,
-    checkpoint_s: float = 30.0,
+    checkpoint: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint_s: float | None = None,
 ) -> pd.DataFrame:
     """Screen every basket of ``options.size`` assets of a universe; return the table
     (one row per basket, in :func:`basket_list` order, columns :func:`columns_for`).
@@ -733,7 +761,7 @@ def screen(
     scheduler : address of a running Dask scheduler (``tcp://host:port``, or ``tls://host:port``
         with ``security`` from :func:`tls_security`); its workers must be able to import kalcoint.
     batch_size : baskets per task (default: about four tasks per worker, at most 500).
-    out : Parquet or CSV table, rewritten atomically at least every ``checkpoint_s`` seconds,
+    out : Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds,
         at the end, and when the run stops (Ctrl-C or an error): what is done is kept.
     resume : skip the baskets already in ``out`` (same options required).
     limit : evaluate at most this many of the pending baskets (a partial run).
@@ -763,7 +791,8 @@ def screen(
         raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
     size = batch_size or _auto_batch(len(pending), 1 if scheduler is None and n_workers == 0 else n_workers)
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
-    store = _Store(out_path, order, options.size, previous, checkpoint_s)
+    checkpoint = renamed(checkpoint_s, checkpoint, "checkpoint_s", "checkpoint", "screen")
+    store = _Store(out_path, order, options.size, previous, checkpoint)
     if pending and (n_workers > 0 or scheduler is not None):
         evaluate_basket(universe, pending[0], options)  # compile and cache the kernels before workers start
     total, finished = len(pending), 0

@@ -78,6 +78,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import renamed
 from ._io import write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
 from .errors import KalcointError
@@ -898,8 +899,9 @@ def study(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    checkpoint_s: float = 30.0,
+    checkpoint: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint_s: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the study on a universe frame (:func:`kalcoint.screen.load_universe`); return the table
     (:data:`COLUMNS`, one row per period, selected basket and model, in that order) and the summary
@@ -909,7 +911,7 @@ def study(
         core); ignored when ``scheduler`` (``tcp://`` or ``tls://host:port``) is given. security : a
         ``distributed.security.Security`` for a ``tls://`` scheduler (:func:`kalcoint.screen.tls_security`).
     batch_size : formation baskets per screening task (default ~4 tasks per worker and period, <= 500).
-    out : Parquet or CSV table, rewritten atomically at least every ``checkpoint_s`` seconds, at the
+    out : Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
         end and when the run stops; resume : keep its rows and do only what is missing.
     progress : ``progress(done, total)`` in tasks (screening batches and baskets traded); ``total``
         is revised when a period selects fewer than ``top`` baskets.
@@ -923,9 +925,9 @@ def study(
     periods = periods_of(dates, options)
     n_workers = default_workers() if workers is None else int(workers)
     if n_workers < 0:
-        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)")
+        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)", params="workers")
     if batch_size is not None and batch_size < 1:
-        raise KalcointError(f"batch size {batch_size} must be >= 1")
+        raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
     out_path = Path(out) if out is not None else None
     previous = _previous(out_path, resume, overwrite, options)
     complete = _complete_periods(previous, options)
@@ -934,7 +936,8 @@ def study(
     n_pairs = max(1, sum(math.comb(len(eligible_assets(universe.values, p)), options.size) for p in pending))
     size = batch_size or _auto_batch(math.ceil(n_pairs / max(1, len(pending))), n_workers if remote else 1)
     subs, tasks = _screen_tasks(universe, pending, options, size)
-    store = _Store(out_path, previous, options.models, checkpoint_s)
+    checkpoint = renamed(checkpoint_s, checkpoint, "checkpoint_s", "checkpoint", "study")
+    store = _Store(out_path, previous, options.models, checkpoint)
     screen_opts = options.screen_options()
     left = {p.number: sum(1 for t in tasks if t[0] == p.number) for p in pending}
     screened: dict[int, list[tuple[int, list[dict]]]] = {p.number: [] for p in pending}
