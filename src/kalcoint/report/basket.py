@@ -51,6 +51,7 @@ from ..backtest import (
 )
 from ..comparison import Comparison, compare
 from ..errors import KalcointError
+from ..oos import split_rows
 
 MODES = ("in-sample", "walk-forward")
 ROLLING_DAYS = 126
@@ -339,7 +340,24 @@ class BasketReport:
 
 
 def check_settings(settings: Settings) -> Settings:
-    """Refuse bad settings before any work (messages name the quantity, not a CLI flag)."""
+    """Refuse bad settings before any work (messages name the quantity, not a CLI flag).
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    Settings
+        The same settings.
+
+    Examples
+    --------
+    >>> check_settings(Settings(window=10))
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: window 10 must be an integer >= 20 (trading days)
+    """
     from ..strategy import STRATEGIES, check_bands
 
     if settings.strategy not in STRATEGIES:
@@ -362,14 +380,31 @@ def check_settings(settings: Settings) -> Settings:
 
 def check_data(prices: pd.DataFrame, settings: Settings) -> None:
     """Refuse a panel the report cannot cover (before any work): no dates, no week to trade after
-    the walk-forward window, too few out-of-sample rows for the comparison."""
+    the walk-forward window, too few out-of-sample rows for the comparison (the rows after
+    :func:`kalcoint.oos.split_rows`).
+
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Indexed by dates.
+    settings : Settings
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> check_data(kc.demo_prices(), Settings())
+    >>> check_data(kc.demo_prices().iloc[:240], Settings())
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: window 250 leaves no week to trade in 240 rows; use a shorter window
+    """
     if not isinstance(prices, pd.DataFrame) or not isinstance(prices.index, pd.DatetimeIndex):
         raise KalcointError("the report needs prices as a DataFrame indexed by dates")
     n = len(prices)
     starts = week_starts(prices.index, int(settings.window))
     if starts.size == 0 or starts[0] >= n - 1:
         raise KalcointError(f"window {settings.window} leaves no week to trade in {n} rows; use a shorter window")
-    oos = n - round(n * settings.train_fraction)
+    oos = n - split_rows(n, settings.train_fraction)
     if oos < 30:
         raise KalcointError(
             f"the comparison's out-of-sample part has {oos} rows; needs at least 30 "
@@ -388,7 +423,26 @@ def _file_facts(source: str | os.PathLike[str] | None) -> tuple[str | None, str 
 
 
 def provenance(prices: pd.DataFrame, source: str | os.PathLike[str] | None) -> Provenance:
-    """The provenance block of a price panel read from ``source`` (a file, or None)."""
+    """The provenance block of a price panel read from ``source`` (a file, or None).
+
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Indexed by dates.
+    source : path-like or None
+        The file (hashed with SHA-256 when it exists).
+
+    Returns
+    -------
+    Provenance
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> prov = provenance(kc.demo_prices(), None)
+    >>> prov.assets, prov.rows, str(prov.last_date.date())
+    (['ETFA', 'ETFB', 'ETFC'], 1500, '2020-10-01')
+    """
     from .. import __version__
 
     name, digest, size = _file_facts(source)
@@ -448,9 +502,29 @@ def run_backtests(
 ) -> dict[tuple[str, str], Run]:
     """Every model of ``settings`` backtested in-sample and walk-forward.
 
-    workers : processes to run them in (1: in this process). With more than one (where processes
-    can be forked: a forked worker needs no ``if __name__ == "__main__"`` guard in the caller's
-    script), the backtests run in worker processes while ``before_wait`` (if given) runs here.
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+    settings : Settings
+    workers : int
+        Processes to run them in (1: in this process). With more than one (where processes can be
+        forked: a forked worker needs no ``if __name__ == "__main__"`` guard in the caller's
+        script), the backtests run in worker processes while ``before_wait`` (if given) runs here.
+    progress : callable, optional
+        ``progress(done, total)`` after each backtest.
+    before_wait : callable, optional
+
+    Returns
+    -------
+    dict
+        :class:`Run` by ``(model, mode)``, mode "in-sample" or "walk-forward".
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> runs = run_backtests(kc.demo_prices(), Settings(models=("static", "chan")), 1)
+    >>> round(runs[("chan", "walk-forward")].result.metrics["sharpe"], 4)
+    1.4427
     """
     jobs = _jobs(settings.models)
     total, done = len(jobs), 0
