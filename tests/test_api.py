@@ -135,6 +135,25 @@ def test_results_are_immutable_and_adf_is_computed_once(ewa_ewc_ige):
         comp.rows[0].adf_pvalue = 0.0  # type: ignore[misc]
 
 
+@pytest.mark.slow
+def test_compare_reports_progress_as_done_and_total(ewa_ewc_ige):
+    calls: list[tuple[int, int]] = []
+    kc.compare(
+        ewa_ewc_ige, iterations=1, rows=("static_johansen",), bootstrap=0, progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls == [(1, 2), (2, 2)]
+    calls.clear()
+    kc.compare(
+        ewa_ewc_ige,
+        iterations=1,
+        rows=("static_johansen",),
+        bootstrap=2,
+        workers=1,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
 def test_summaries_have_text_and_html(ewa_ewc_ige):
     jo = kc.johansen(ewa_ewc_ige)
     tuned = kc.tune(ewa_ewc_ige, iterations=1)

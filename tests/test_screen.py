@@ -156,6 +156,15 @@ def test_rank_table_orders_ok_rows(serial):
     assert rank_table(serial, "trace")["trace_r0"].is_monotonic_decreasing
 
 
+def test_old_keyword_names_still_work_with_a_warning(serial, universe):
+    with pytest.warns(DeprecationWarning, match=r"rank_table\(by=...\) is deprecated: use rank_by="):
+        ranked = rank_table(serial, by="static", top=1)
+    assert tuple(ranked.iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    with pytest.warns(DeprecationWarning, match=r"screen\(checkpoint_s=...\) is deprecated: use checkpoint="):
+        table = screen(universe, OPTIONS, workers=0, limit=0, checkpoint_s=5.0)
+    assert len(table) == 0
+
+
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_rows(serial, universe):
     from distributed import LocalCluster

@@ -450,6 +450,7 @@ def test_tls_scheduler_accepts_the_right_certificate_only(universe, tmp_path):
         (["--select", "best"], "--select 'best'"),
         (["--scheduler", "tls://127.0.0.1:8786"], "uses TLS"),
         (["--tls-ca-file", "x.pem"], "go together"),
+        (["--batch-size", "0"], "--batch-size 0 must be >= 1"),
     ],
 )
 def test_cli_bad_settings_exit_2_one_line(run_cli, chan_file, tmp_path, extra, match):

@@ -13,6 +13,7 @@ command-line flag).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from .errors import KalcointError
@@ -88,3 +89,18 @@ def check_choice(value: Any, choices: Any, name: str) -> str:
     if value not in choices:
         raise KalcointError(f"{name} {value!r} is not one of {', '.join(map(str, choices))}", params=name)
     return str(value)
+
+
+def renamed(old_value: Any, new_value: Any, old: str, new: str, func: str) -> Any:
+    """``new_value``, or ``old_value`` with a :class:`DeprecationWarning` when the caller still
+    passed the keyword's old name (``old_value`` not None).
+
+    Examples
+    --------
+    >>> renamed(None, 30.0, "checkpoint_s", "checkpoint", "screen")
+    30.0
+    """
+    if old_value is None:
+        return new_value
+    warnings.warn(f"{func}({old}=...) is deprecated: use {new}=...", DeprecationWarning, stacklevel=3)
+    return old_value

@@ -20,6 +20,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename it onto ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The target file (its directory is created).
+
+    Yields
+    ------
+    Path
+        The temporary file to write.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> open(target).read()
+    'done'
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,19 +78,64 @@ def _jsonable(value: Any) -> Any:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert numpy/pandas values to plain JSON types (non-finite floats become ``null``)."""
+    """Convert numpy/pandas values to plain JSON types (non-finite floats become ``null``).
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    object
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.array([1.5, np.nan]), "n": np.int64(3)})
+    {'a': [1.5, None], 'n': 3}
+    """
     return _jsonable(value)
 
 
 def write_json(path: str | os.PathLike[str], payload: Any) -> None:
-    """Write ``payload`` as indented JSON, atomically."""
+    """Write ``payload`` as indented JSON, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    payload : object
+        Converted by :func:`to_jsonable`.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.json")
+    >>> write_json(path, {"sharpe": float("nan")})
+    >>> json.load(open(path))
+    {'sharpe': None}
+    """
     text = json.dumps(_jsonable(payload), indent=2, allow_nan=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
 
 
 def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
-    """Write a table atomically: Parquet for ``.parquet``/``.pq``, CSV otherwise (no index)."""
+    """Write a table atomically: Parquet for ``.parquet``/``.pq``, CSV otherwise (no index).
+
+    Parameters
+    ----------
+    path : path-like
+    frame : DataFrame
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> write_table(path, pd.DataFrame({"x": [1 / 3]}))
+    >>> open(path).read().splitlines()
+    ['x', '0.3333333333']
+    """
     suffix = Path(path).suffix.lower()
     with atomic_path(path) as tmp:
         if suffix in (".parquet", ".pq"):
@@ -81,6 +145,21 @@ def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
 
 
 def write_with(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
-    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    writer : callable
+        ``writer(tmp_path)`` writes the whole file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "b.bin")
+    >>> write_with(path, lambda tmp: tmp.write_bytes(b"ok"))
+    >>> open(path, "rb").read()
+    b'ok'
+    """
     with atomic_path(path) as tmp:
         writer(tmp)

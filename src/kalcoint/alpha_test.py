@@ -47,12 +47,34 @@ BOOTSTRAP = 199
 class Alpha11Test:
     """Likelihood-ratio test of ``alpha11 = 1`` against ``alpha11`` free (see the module doc).
 
-    lr_stat : ``2 (loglik_free - loglik_null)`` (>= 0). p_value : bootstrap p-value, None when
-    ``bootstrap == 0``. bootstrap : samples drawn. alpha11_hat : the free MLE of alpha11 (1 when
-    the null fits at least as well).
-    loglik_free, loglik_null : the two maximised log-likelihoods. null_model, free_model : the
-    fitted models. bootstrap_stats : (bootstrap,) the statistics of the samples (NaN for a sample
-    whose refit failed; ``failed`` counts them and they are left out of the p-value).
+    Attributes
+    ----------
+    lr_stat : float
+        ``2 (loglik_free - loglik_null)`` (>= 0).
+    p_value : float or None
+        Bootstrap p-value, None when ``bootstrap == 0``.
+    bootstrap : int
+        Samples drawn.
+    alpha11_hat : float
+        The free MLE of alpha11 (1 when the null fits at least as well).
+    loglik_free, loglik_null : float
+        The two maximised log-likelihoods.
+    null_model, free_model : StateSpaceModel
+        The fitted models.
+    seed : int
+        Seed of the bootstrap draws.
+    bootstrap_stats : ndarray, shape (bootstrap,)
+        The statistics of the samples (NaN for a sample whose refit failed).
+    failed : int
+        Samples whose refit failed (left out of the p-value).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> test = alpha11_test(kc.demo_prices(), bootstrap=0)
+    >>> test.to_dict() == {"lr_stat": test.lr_stat, "p_value": None, "bootstrap": 0,
+    ...                    "alpha11_hat": test.alpha11_hat}
+    True
     """
 
     lr_stat: float
@@ -95,13 +117,50 @@ def _fits(values: np.ndarray, det_order: int, k_ar_diff: int) -> tuple[StateSpac
 
 
 def lr_statistic(loglik_free: float, loglik_null: float) -> float:
-    """``2 (loglik_free - loglik_null)``, floored at 0."""
+    """``2 (loglik_free - loglik_null)``, floored at 0.
+
+    Parameters
+    ----------
+    loglik_free, loglik_null : float
+        Maximised log-likelihoods.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> lr_statistic(-10.0, -12.5), lr_statistic(-12.0, -11.0)
+    (5.0, 0.0)
+    """
     return max(0.0, 2.0 * (loglik_free - loglik_null))
 
 
 def simulate_null(values: np.ndarray, model: StateSpaceModel, rng: np.random.Generator) -> np.ndarray:
-    """A copy of the (n, k) panel whose first column is drawn from ``model`` given the observed
-    rows ``x_t`` (the other columns are kept)."""
+    """A copy of the panel whose first column is drawn from ``model`` given the observed rows
+    ``x_t`` (the other columns are kept).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, k)
+        The observed panel, first column dependent.
+    model : StateSpaceModel
+        The model the first column is drawn from.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import kalcoint as kc
+    >>> values = kc.demo_prices().to_numpy()
+    >>> sample = simulate_null(values, kc.StateSpaceModel.chan(3), np.random.default_rng(0))
+    >>> sample.shape, bool((sample[:, 1:] == values[:, 1:]).all())
+    ((1500, 3), True)
+    """
     _, X = observation_arrays(values)
     n, k = X.shape
     a = model.transition
@@ -130,7 +189,25 @@ def _bootstrap_one(
 
 
 def check_options(bootstrap: int, workers: int | None = None) -> None:
-    """Refuse a bootstrap count < 0 or a worker count < 1 (before any work)."""
+    """Refuse a bootstrap count < 0 or a worker count < 1 (before any work).
+
+    Parameters
+    ----------
+    bootstrap : int
+    workers : int, optional
+
+    Raises
+    ------
+    KalcointError
+
+    Examples
+    --------
+    >>> check_options(199, 2)
+    >>> check_options(-1)
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: bootstrap -1 must be a whole number >= 0 (0 skips the p-value)
+    """
     if int(bootstrap) != bootstrap or bootstrap < 0:
         raise KalcointError(
             f"bootstrap {bootstrap} must be a whole number >= 0 (0 skips the p-value)", params="bootstrap"
@@ -152,9 +229,34 @@ def alpha11_test(
     """Likelihood-ratio test of ``alpha11 = 1`` (null) against ``alpha11`` free, by MLE, with a
     parametric-bootstrap p-value (see the module doc).
 
-    prices : (n, k) panel, first column dependent. bootstrap : samples B (0: no p-value).
-    seed : seed of the bootstrap draws. workers : processes (default: every local core; 1 runs
-    in this process). progress : called as ``progress(done, B)`` after each sample.
+    Parameters
+    ----------
+    prices : DataFrame or ndarray, shape (n, k)
+        The panel, first column dependent.
+    bootstrap : int
+        Samples B (0: no p-value).
+    seed : int
+        Seed of the bootstrap draws.
+    workers : int, optional
+        Processes (default: every local core; 1 runs in this process).
+    progress : callable, optional
+        ``progress(done, B)`` after each sample.
+    det_order, k_ar_diff : int
+        Johansen options of the fits.
+
+    Returns
+    -------
+    Alpha11Test
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> test = alpha11_test(kc.demo_prices(), bootstrap=0)
+    >>> round(test.lr_stat, 4), round(test.alpha11_hat, 4), test.p_value
+    (18.7709, 0.9633, None)
+    >>> small = alpha11_test(kc.demo_prices().iloc[:500], bootstrap=9, seed=1, workers=1)  # doctest: +SKIP
+    >>> round(small.lr_stat, 4), small.p_value  # doctest: +SKIP
+    (7.9612, 0.2)
     """
     check_options(bootstrap, workers)
     values = np.ascontiguousarray(np.asarray(prices, dtype=np.float64))

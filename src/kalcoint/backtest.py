@@ -121,10 +121,30 @@ Progress = Callable[[int, int], None]
 class Accounts:
     """Daily accounting arrays of a run over n days (see the module docstring).
 
-    positions : (n, k) dollar positions ``D_t`` at each close; gross : (n,) ``G_t``;
-    traded : (n,) dollars ``T_t`` traded at each close; pnl : (n,) dollars of price moves;
-    cost : (n,) dollars of costs; cost_capital : (n,) ``max(G_{t-1}, G_t)``;
-    gross_returns : (n,) returns before costs; returns : (n,) net daily returns (fractions).
+    Attributes
+    ----------
+    positions : ndarray, shape (n, k)
+        Dollar positions ``D_t`` at each close.
+    gross : ndarray, shape (n,)
+        Gross exposure ``G_t`` (dollars).
+    traded : ndarray, shape (n,)
+        Dollars ``T_t`` traded at each close.
+    pnl : ndarray, shape (n,)
+        Dollars of price moves.
+    cost : ndarray, shape (n,)
+        Dollars of costs.
+    cost_capital : ndarray, shape (n,)
+        ``max(G_{t-1}, G_t)`` (dollars).
+    gross_returns, returns : ndarray, shape (n,)
+        Daily returns before and after costs (fractions).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> acc = account(np.array([[10.0, 20.0], [11.0, 20.0], [12.0, 21.0]]),
+    ...               np.array([0.0, 1.0, 1.0]), np.array([[1.0, -0.5]] * 3))
+    >>> acc.gross.tolist()
+    [0.0, 21.0, 22.5]
     """
 
     positions: np.ndarray
@@ -145,8 +165,28 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def account(prices: np.ndarray, units: np.ndarray, shares: np.ndarray, cost_bps: float = 0.0) -> Accounts:
     """Daily returns of holding ``units_t`` x ``shares_t`` (n, k) at the close of each day.
 
-    prices : (n, k) positive prices; units : (n,) finite; shares : (n, k) shares per unit;
-    cost_bps : costs in basis points of the dollar value traded.
+    Parameters
+    ----------
+    prices : ndarray, shape (n, k)
+        Positive prices.
+    units : ndarray, shape (n,)
+        Finite units of the spread held at each close.
+    shares : ndarray, shape (n, k)
+        Shares per unit.
+    cost_bps : float
+        Costs in basis points of the dollar value traded.
+
+    Returns
+    -------
+    Accounts
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> acc = account(np.array([[10.0, 20.0], [11.0, 20.0], [12.0, 21.0]]),
+    ...               np.array([0.0, 1.0, 1.0]), np.array([[1.0, -0.5]] * 3))
+    >>> round(float(acc.returns[2]), 6)  # (1 - 0.5) dollars on a gross of 21
+    0.02381
     """
     p = np.asarray(prices, dtype=np.float64)
     u = np.asarray(units, dtype=np.float64)
@@ -171,7 +211,24 @@ def account(prices: np.ndarray, units: np.ndarray, shares: np.ndarray, cost_bps:
 
 
 def holding_periods(units: np.ndarray) -> list[tuple[int, int, int]]:
-    """Maximal runs of days with closing units of one non-zero sign: ``(first, last, sign)``."""
+    """Maximal runs of days with closing units of one non-zero sign.
+
+    Parameters
+    ----------
+    units : ndarray, shape (n,)
+        Closing units.
+
+    Returns
+    -------
+    list of tuple of int
+        ``(first, last, sign)`` per run (row numbers, inclusive).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> holding_periods(np.array([0, 1, 1, 0, -1, -1]))
+    [(1, 2, 1), (4, 5, -1)]
+    """
     sign = np.sign(np.asarray(units, dtype=np.float64))
     runs: list[tuple[int, int, int]] = []
     start = None
@@ -189,7 +246,31 @@ def holding_periods(units: np.ndarray) -> list[tuple[int, int, int]]:
 def compute_metrics(
     returns: np.ndarray, units: np.ndarray, accounts: Accounts | None = None, half_life_days: float | None = None
 ) -> dict[str, Any]:
-    """The metrics of the module docstring from (n,) daily returns and closing units."""
+    """The metrics of the module docstring from daily returns and closing units.
+
+    Parameters
+    ----------
+    returns : ndarray, shape (n,)
+        Net daily returns (fractions), n >= 2.
+    units : ndarray, shape (n,)
+        Closing units.
+    accounts : Accounts, optional
+        For the turnover (None without it).
+    half_life_days : float, optional
+        Reported as ``half_life`` (days).
+
+    Returns
+    -------
+    dict
+        The keys of :data:`METRIC_KEYS`; ``None`` where undefined.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = compute_metrics(np.array([0.01, -0.005, 0.002, 0.0]), np.array([1, 1, 0, 0]))
+    >>> round(m["max_drawdown"], 4), m["round_trips"], m["time_in_market"]
+    (-0.005, 1, 0.5)
+    """
     r = np.asarray(returns, dtype=np.float64)
     n = r.size
     if n < 2:
@@ -228,18 +309,40 @@ def compute_metrics(
 class BacktestResult:
     """One backtest run over n days of k assets.
 
-    metrics : dict with the keys of :data:`METRIC_KEYS` (floats/ints, ``None`` where undefined).
-    frame : DataFrame ``date, units, return, equity`` (units held at each close, net daily return,
-        compounded equity starting from 1).
-    spread : (n,) traded spread ``p_t . shares_t`` (price units); deviation, scale : (n,) the band
-        rule's inputs (innovation and sqrt(Q) for a filter, spread minus moving mean and moving std
-        for static; for ``linear`` the spread minus moving mean and moving std).
-    shares : (n, k) shares per unit; accounts : the daily accounting arrays.
-    retunes : one row per estimation (walk-forward: per period; in-sample: one) with its date,
-        lookback, half-life and, for filters, alpha11, obs_var and the version in use.
-    state : (n, k) posterior states ``b_{t|t}`` of a filter (None for static).
-    version : (n,) id of the filter version each day traded with (walk-forward and replay; None
-        otherwise); versions : one row per estimation (:meth:`kalcoint.schedule.Version.to_dict`).
+    Attributes
+    ----------
+    metrics : dict
+        The keys of :data:`METRIC_KEYS` (floats/ints, ``None`` where undefined).
+    frame : DataFrame
+        ``date, units, return, equity`` (units held at each close, net daily return, compounded
+        equity starting from 1).
+    spread : ndarray, shape (n,)
+        Traded spread ``p_t . shares_t`` (price units).
+    deviation, scale : ndarray, shape (n,)
+        The band rule's inputs (innovation and sqrt(Q) for a filter; spread minus moving mean and
+        moving std for static and for ``linear``).
+    shares : ndarray, shape (n, k)
+        Shares per unit.
+    accounts : Accounts
+        The daily accounting arrays.
+    retunes : DataFrame
+        One row per estimation (walk-forward: per period; in-sample: one) with its date, lookback,
+        half-life and, for filters, alpha11, obs_var and the version in use.
+    state : ndarray, shape (n, k) or None
+        Posterior states ``b_{t|t}`` of a filter (None for static).
+    version : ndarray, shape (n,) or None
+        Id of the filter version each day traded with (walk-forward and replay).
+    versions : list of dict
+        One per estimation (:meth:`kalcoint.schedule.Version.to_dict`).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> bt = kc.backtest(kc.demo_prices(), "chan")
+    >>> round(bt.metrics["sharpe"], 4), bt.metrics["round_trips"]
+    (2.5697, 301)
+    >>> list(bt.frame.columns)
+    ['date', 'units', 'return', 'equity']
     """
 
     metrics: dict[str, Any]
@@ -403,10 +506,31 @@ def resolve_model(
     obs_var: float | None = None,
     assets: Sequence[str] | None = None,
 ) -> _ModelSpec:
-    """Turn ``model`` (a name of :data:`MODELS`, a :class:`StateSpaceModel`, an object with a
-    ``.model`` StateSpaceModel such as a TunedModel, or a saved model opened by
-    :func:`kalcoint.live.load_model`) into what the backtest runs. ``delta``/``state_var``/``obs_var``
-    apply to ``chan`` only. Files are not opened here: open a saved model with ``load_model``."""
+    """Turn ``model`` into what the backtest runs.
+
+    Parameters
+    ----------
+    model : str, StateSpaceModel or object
+        A name of :data:`MODELS`, a :class:`~kalcoint.filtering.StateSpaceModel`, an object with a
+        ``.model`` StateSpaceModel such as a TunedModel, or a saved model opened by
+        :func:`kalcoint.live.load_model`. Files are not opened here.
+    k : int
+        Number of assets.
+    delta, state_var, obs_var : float, optional
+        Chan's filter (``chan`` only).
+    assets : sequence of str, optional
+        The basket's tickers (checked against a saved model's).
+
+    Returns
+    -------
+    _ModelSpec
+        Its ``kind`` is ``"static"``, ``"chan"``, ``"tuned"``, ``"fixed"`` or ``"replay"``.
+
+    Examples
+    --------
+    >>> resolve_model("chan", 3).kind, resolve_model("mle", 3).kind
+    ('chan', 'tuned')
+    """
     chan_opts = delta is not None or state_var is not None or obs_var is not None
     if isinstance(model, str) and model in MODELS:
         if chan_opts and model != "chan":
@@ -526,7 +650,25 @@ def _in_sample_signals(
 
 def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
     """Row numbers of the first trading day of each calendar week (Monday-Sunday) with at least
-    ``window`` rows before it (:func:`kalcoint.schedule.period_starts` with ``"weekly"``)."""
+    ``window`` rows before it (:func:`kalcoint.schedule.period_starts` with ``"weekly"``).
+
+    Parameters
+    ----------
+    index : DatetimeIndex
+        The trading days.
+    window : int
+        Rows of estimation needed before a start.
+
+    Returns
+    -------
+    ndarray of int
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> week_starts(pd.bdate_range("2024-01-01", periods=15), 3).tolist()
+    [5, 10]
+    """
     return schedule.period_starts(index, "weekly", window)
 
 
@@ -817,6 +959,16 @@ def backtest(
     Returns
     -------
     BacktestResult
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> bt = kc.backtest(kc.demo_prices(), "chan", entry=1.0, exit=1.0)
+    >>> round(bt.metrics["apr"], 4), round(bt.metrics["max_drawdown"], 4)
+    (0.1083, -0.0209)
+    >>> wf = kc.backtest(kc.demo_prices(), "static", walk_forward="weekly", window=250)
+    >>> wf.mode, round(wf.metrics["sharpe"], 4)
+    ('walk-forward', 1.6838)
     """
     started = time.perf_counter()
     _check_options(prices, strategy, entry, exit, lookback, iterations, cost_bps)
@@ -937,14 +1089,36 @@ def compare_backtests(
 ) -> pd.DataFrame:
     """In-sample and weekly walk-forward metrics of several models on one basket.
 
-    layout "wide" (default): one row per model (index ``model``), columns ``<metric>_is`` and
-    ``<metric>_wf`` for every metric of :data:`METRIC_KEYS`, the two modes side by side, then
-    ``elapsed_s_is``, ``elapsed_s_wf`` and ``error`` (the one-line reason a model could not be
-    backtested, else empty). layout "long": index ``(model, mode)`` with mode "in-sample" /
-    "walk-forward" on consecutive rows, columns the metrics, ``elapsed_s`` and ``error`` (narrower
-    to print). Costs ``cost_bps`` apply to both modes. The in-sample run covers every row; the
-    walk-forward run covers the weeks after the first ``window`` rows. ``progress(done, total)``
-    is called after each weekly estimation of each walk-forward run.
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Positive prices indexed by date, first column = asset 1.
+    models : sequence of str
+        Names of :data:`MODELS`.
+    strategy, entry, exit, lookback, iterations, cost_bps :
+        As :func:`backtest`; costs apply to both modes.
+    window : int
+        Rows of estimation of the walk-forward runs; they cover the weeks after the first
+        ``window`` rows. The in-sample runs cover every row.
+    progress : callable, optional
+        ``progress(done, total)`` after each weekly estimation of each walk-forward run.
+    layout : {"wide", "long"}
+        "wide": one row per model (index ``model``), columns ``<metric>_is`` and ``<metric>_wf``
+        for every metric of :data:`METRIC_KEYS`, then ``elapsed_s_is``, ``elapsed_s_wf`` and
+        ``error`` (the one-line reason a model could not be backtested, else empty). "long": index
+        ``(model, mode)`` with mode "in-sample" / "walk-forward", columns the metrics,
+        ``elapsed_s`` and ``error``.
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> t = kc.compare_backtests(kc.demo_prices(), models=("static", "chan"), layout="long")
+    >>> t["sharpe"].round(4).tolist()
+    [2.5682, 1.6838, 2.5697, 2.5549]
     """
     if layout not in ("wide", "long"):
         raise KalcointError(f"layout={layout!r} is not one of 'wide', 'long'")

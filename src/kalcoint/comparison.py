@@ -265,7 +265,7 @@ def compare(
     det_order: int = 0,
     k_ar_diff: int = 1,
     rows: tuple[str, ...] = ROW_NAMES,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
     workers: int | None = None,
@@ -288,8 +288,9 @@ def compare(
     rows : tuple of str
         The variants, a subset of :data:`ROW_NAMES`.
     progress : callable, optional
-        Called with each row's name before it is computed (and ``"alpha11_test d/B"`` during
-        the bootstrap).
+        Called as ``progress(done, total)`` after each step: the first ``len(rows)`` steps are
+        the rows, the rest the test of ``alpha11 = 1`` (one step per bootstrap sample, or one
+        step when ``bootstrap = 0``), so ``total = len(rows) + max(bootstrap, 1)``.
     bootstrap, seed, workers : int
         The test of ``alpha11 = 1`` (:func:`kalcoint.alpha_test.alpha11_test`; ``bootstrap = 0``
         gives its statistic without a p-value); ``alpha11_test`` is None when its maximum-likelihood
@@ -324,12 +325,18 @@ def compare(
         )
     jres = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)
     jtrain = johansen(train, det_order=det_order, k_ar_diff=k_ar_diff)
-    say = progress or (lambda _msg: None)
+    total = len(rows) + max(bootstrap, 1)
+    reached = [0]
+
+    def tick(done: int) -> None:
+        reached[0] = done
+        if progress is not None:
+            progress(done, total)
+
     out_rows: list[ComparisonRow] = []
     tuned: dict[str, TunedModel] = {}
     results: dict[str, FilterResult] = {}
     for name in rows:
-        say(name)
         try:
             if name == "static_johansen":
                 row = _static_row(prices, test, jres, jtrain)
@@ -342,7 +349,7 @@ def compare(
         except ComputationError as exc:
             row = ComparisonRow(name, None, None, float("nan"), 0, float("nan"), error=str(exc))
         out_rows.append(row)
-    say("alpha11_test")
+        tick(len(out_rows))
     try:
         unit_root = alpha11_test(
             prices,
@@ -351,10 +358,12 @@ def compare(
             workers,
             det_order=det_order,
             k_ar_diff=k_ar_diff,
-            progress=lambda done, total: say(f"alpha11_test {done}/{total}"),
+            progress=lambda done, _b: tick(len(rows) + done),
         )
     except ComputationError:
         unit_root = None
+    if reached[0] < total:
+        tick(total)
     return Comparison(
         list(map(str, prices.columns)), jres, out_rows, prices, tuned, results, train_fraction, iterations, unit_root
     )

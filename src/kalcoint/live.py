@@ -228,15 +228,53 @@ def _bands_continue(
 
 
 def unit_shares(state: np.ndarray) -> np.ndarray:
-    """(k,) shares of one unit of the portfolio: ``(1, -b_2, ..., -b_k)`` for a posterior state (k,)."""
+    """Shares of one unit of the portfolio for a posterior state.
+
+    Parameters
+    ----------
+    state : ndarray, shape (k,)
+        Posterior state ``(level, b_2, ..., b_k)``.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+        ``(1, -b_2, ..., -b_k)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit_shares(np.array([0.5, 0.8, -0.3])).tolist()
+    [1.0, -0.8, 0.3]
+    """
     shares = -np.asarray(state, dtype=np.float64).copy()
     shares[0] = 1.0
     return shares
 
 
 def target_shares(state: np.ndarray, prices: np.ndarray, units: float, capital: float | None) -> np.ndarray:
-    """(k,) target position in shares: ``units`` units of the portfolio, each unit scaled so that its
-    gross dollar value ``sum_j |shares_j| p_j`` equals ``capital`` (unscaled when ``capital`` is None)."""
+    """Target position in shares: ``units`` units of the portfolio.
+
+    Parameters
+    ----------
+    state : ndarray, shape (k,)
+        Posterior state (see :func:`unit_shares`).
+    prices : ndarray, shape (k,)
+        Prices the unit is valued at.
+    units : float
+        Units of the portfolio held.
+    capital : float or None
+        Gross dollar value ``sum_j |shares_j| p_j`` of one unit (unscaled when None).
+
+    Returns
+    -------
+    ndarray, shape (k,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> target_shares(np.array([0.5, 0.8, -0.3]), np.array([10.0, 20.0, 5.0]), 2.0, 1000.0).round(4).tolist()
+    [72.7273, -58.1818, 21.8182]
+    """
     shares = unit_shares(state)
     if capital is not None:
         gross = float(np.sum(np.abs(shares) * np.asarray(prices, dtype=np.float64)))
@@ -665,10 +703,30 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
 
 @dataclass(frozen=True)
 class Resume:
-    """A saved model ready to continue through :func:`kalcoint.schedule.run`: its last rows
-    (``history``, (h, k) DataFrame: the estimation window, or the last row), their ``spread`` (h,),
-    the filter ``carry``, the band ``legs`` held, and the retune policy (``period`` None for
-    ``never``, ``window``, ``fit``, ``method``, ``on_degenerate``)."""
+    """A saved model ready to continue through :func:`kalcoint.schedule.run`.
+
+    Attributes
+    ----------
+    history : DataFrame, shape (h, k)
+        Its last rows (the estimation window, or the last row).
+    spread : ndarray, shape (h,)
+        Their spread.
+    carry : kalcoint.schedule.Carry
+        The filter's carried state.
+    legs : held band legs.
+    period, window, fit, method, on_degenerate :
+        The retune policy (``period`` None for ``never``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> r = kc.live.save_chan_model(path, p.iloc[:1000]).resume()
+    >>> r.period is None, r.history.shape
+    (True, (1, 3))
+    """
 
     history: pd.DataFrame
     spread: np.ndarray
@@ -1051,7 +1109,30 @@ def retune_policy(
     options: Mapping[str, Any] | None = None,
     on_degenerate: str = "use",
 ) -> dict[str, Any]:
-    """The checked retune policy stored in a model file (see the module doc)."""
+    """The checked retune policy stored in a model file (see the module doc).
+
+    Parameters
+    ----------
+    retune : {"never", "weekly", "monthly"}
+        When to re-estimate.
+    window : int, optional
+        Rows of each re-estimation (required with a retune policy).
+    method : str
+        The tuning method (``"chan"`` allows ``"never"`` only).
+    iterations, tol, options :
+        What each re-estimation passes to :func:`kalcoint.tuning.tune`.
+    on_degenerate : {"use", "keep"}
+        Trade a degenerate re-estimation, or keep the previous model.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> retune_policy("weekly", 250, method="mle")["window"]
+    250
+    """
     if method == "chan" and retune != "never":
         raise KalcointError(f"retune={retune!r} needs a tuned model; Chan's filter has nothing to re-estimate")
     checked_window = schedule.check_policy(retune, window, on_degenerate)
@@ -1083,19 +1164,40 @@ def save_model(
 ) -> LiveModel:
     """Write a new model file from a :class:`~kalcoint.tuning.TunedModel` and its tuning prices.
 
-    Parameters
-    ----------
-    prices : (n, k) DataFrame indexed by dates holding the tuned assets (other columns ignored).
-        With ``retune="never"`` every row is recorded (kind='tune') with the filter run over it
-        from the model's prior. With a retune policy, ``tuned`` must have been tuned on the last
-        ``window`` rows of ``prices`` (as a walk-forward period is) and those rows are recorded.
-    strategy : bands settings, default ``{"strategy": "bands", "entry": 1.0, "exit": 1.0}``.
-    retune, window, on_degenerate : the retune policy ("never", "weekly" or "monthly"; window in
-        rows; "use" or "keep" a degenerate re-estimation). iterations, tol, tune_options : what
-        each re-estimation passes to :func:`kalcoint.tuning.tune` (the seed options, ...).
-
     The file is built in a temporary file beside ``path`` and moved onto it atomically
     (an existing file at ``path`` is replaced).
+
+    Parameters
+    ----------
+    path : path-like
+        The model file.
+    tuned : TunedModel
+        The tuned model.
+    prices : DataFrame, shape (n, k)
+        Indexed by dates, holding the tuned assets (other columns ignored). With
+        ``retune="never"`` every row is recorded (kind='tune') with the filter run over it from
+        the model's prior. With a retune policy, ``tuned`` must have been tuned on the last
+        ``window`` rows of ``prices`` (as a walk-forward period is) and those rows are recorded.
+    strategy : mapping, optional
+        Bands settings, default ``{"strategy": "bands", "entry": 1.0, "exit": 1.0}``.
+    retune, window, on_degenerate :
+        The retune policy ("never", "weekly" or "monthly"; window in rows; "use" or "keep" a
+        degenerate re-estimation).
+    iterations, tol, tune_options :
+        What each re-estimation passes to :func:`kalcoint.tuning.tune` (the seed options, ...).
+
+    Returns
+    -------
+    LiveModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().iloc[:1000]
+    >>> live = kc.save_model(os.path.join(tempfile.mkdtemp(), "mle.kcm"), kc.tune(p, method="mle"), p)
+    >>> live.method, live.steps, round(live.model.alpha11, 4)
+    ('mle', 1000, 0.9366)
     """
     assets = [str(a) for a in tuned.assets]
     policy = retune_policy(
@@ -1154,9 +1256,37 @@ def save_chan_model(
     obs_var: float = 1e-3,
     strategy: Mapping[str, Any] | None = None,
 ) -> LiveModel:
-    """Write a model file for Chan's filter (docs/method.md §8) run over ``prices`` (all its columns,
-    the first the dependent asset). No Johansen weights are stored (``weights`` is None); it is
-    never re-estimated."""
+    """Write a model file for Chan's filter (docs/method.md §8) run over ``prices``.
+
+    No Johansen weights are stored (``weights`` is None); it is never re-estimated.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file (written atomically).
+    prices : DataFrame, shape (n, k)
+        Indexed by dates; all its columns, the first the dependent asset.
+    delta, state_var, obs_var : float
+        Chan's filter (defaults 1e-4, -, 1e-3).
+    strategy : mapping, optional
+        Bands settings (see :func:`save_model`).
+
+    Returns
+    -------
+    LiveModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> live = save_chan_model(path, p.iloc[:1000])
+    >>> live.steps, str(live.last_date.date())
+    (1000, '2018-11-01')
+    >>> live.hedge_ratios.round(4).tolist()
+    [0.9022, 0.4215]
+    """
     assets = [str(c) for c in prices.columns]
     frame = _sample(prices, assets)
     model = StateSpaceModel.chan(len(assets), delta=delta, state_var=state_var, obs_var=obs_var)
@@ -1196,7 +1326,29 @@ def save_chan_model(
 
 
 def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> LiveModel:
-    """Open a model file (checked: kalcoint file, schema version, SQLite quick_check, head = last step)."""
+    """Open a model file (checked: kalcoint file, schema version, SQLite quick_check, head = last step).
+
+    Parameters
+    ----------
+    path : path-like
+        The model file.
+    lock_timeout : float
+        Seconds to wait while another process writes it.
+
+    Returns
+    -------
+    LiveModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> _ = save_chan_model(path, p.iloc[:1000])
+    >>> kc.load_model(path).steps
+    1000
+    """
     target = Path(path)
     con = _connect(target, lock_timeout)
     try:
@@ -1215,7 +1367,28 @@ def open_saved_model(
 ) -> LiveModel:
     """Load the model file named by a model option, checking ``assets`` against the model's.
 
-    ``names`` are the built-in model names the option also accepts (for the error message).
+    Parameters
+    ----------
+    model : path-like
+        The model file.
+    assets : sequence of str, optional
+        The tickers the caller trades (refused unless they are the model's).
+    names : sequence of str
+        The built-in model names the option also accepts (for the error message).
+
+    Returns
+    -------
+    LiveModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> _ = save_chan_model(path, p.iloc[:1000])
+    >>> open_saved_model(path, ["ETFA", "ETFB", "ETFC"]).assets
+    ['ETFA', 'ETFB', 'ETFC']
     """
     path = Path(model)
     if not path.is_file():
@@ -1234,13 +1407,36 @@ def open_saved_model(
 class UpdateResult:
     """What an update applied and the model's position after it.
 
-    applied : number of rows fed; skipped : rows already applied (``since_last``).
+    Attributes
+    ----------
+    applied : int
+        Number of rows fed.
+    skipped : int
+        Rows already applied (``since_last``).
     dates : the dates fed; steps : their rows (as in :meth:`LiveModel.history`).
-    last : the last step (date, prices, state, hedge_ratios, spread, innovation, innovation_var,
-        innovation_std, zscore, units). shares_per_unit : (k,) shares of one unit (scaled to
-        ``capital`` when given); target_shares : units x shares_per_unit.
-    versions : the re-estimations this update made (:class:`kalcoint.schedule.Version`);
-    version : the version in use after it; warnings : one line per gap of more than a week.
+    last : dict
+        The last step (date, prices, state, hedge_ratios, spread, innovation, innovation_var,
+        innovation_std, zscore, units).
+    shares_per_unit : ndarray, shape (k,)
+        Shares of one unit (scaled to ``capital`` when given).
+    target_shares : ndarray, shape (k,)
+        units x shares_per_unit.
+    versions : list of kalcoint.schedule.Version
+        The re-estimations this update made.
+    version : int
+        The version in use after it.
+    warnings : list of str
+        One line per gap of more than a week.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> res = save_chan_model(path, p.iloc[:1000]).update(p.iloc[1000:1005])
+    >>> res.applied, round(res.last["zscore"], 4), res.last["units"]
+    (5, -2.0036, 1)
     """
 
     applied: int
@@ -1279,6 +1475,19 @@ class LiveModel:
 
     The object holds a snapshot of the file's head as of its last load or update; every update
     re-checks the head inside its write transaction, so a stale snapshot never corrupts the file.
+    Open one with :func:`load_model`, :func:`save_model` or :func:`save_chan_model`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> live = save_chan_model(path, p.iloc[:1000])
+    >>> live.update(p.iloc[1000:1005]).applied
+    5
+    >>> kc.load_model(path).steps
+    1005
     """
 
     def __init__(self, path: Path, snap: _Snapshot, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
@@ -1624,9 +1833,33 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
 
 
 def read_rows(path: str | os.PathLike[str], assets: list[str]) -> pd.DataFrame:
-    """Read new rows for a model from a price file (any layout :func:`kalcoint.data.load_prices` reads),
-    keeping every row as it is (one row is fine; gaps stay NaN so :meth:`LiveModel.update` refuses
-    them with the date and asset named)."""
+    """Read new rows for a model from a price file.
+
+    Any layout :func:`kalcoint.data.load_prices` reads; every row is kept as it is (one row is
+    fine; gaps stay NaN so :meth:`LiveModel.update` refuses them with the date and asset named).
+
+    Parameters
+    ----------
+    path : path-like
+        The price file.
+    assets : list of str
+        The model's tickers.
+
+    Returns
+    -------
+    DataFrame, shape (m, k)
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "chan.kcm")
+    >>> csv = os.path.join(os.path.dirname(path), "new.csv")
+    >>> p.iloc[1000:1002].to_csv(csv)
+    >>> read_rows(csv, ["ETFA", "ETFB", "ETFC"]).shape
+    (2, 3)
+    """
     from .data import read_price_table
 
     return read_price_table(path, list(assets))

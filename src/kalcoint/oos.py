@@ -54,6 +54,17 @@ def split(
 ) -> tuple[pd.DataFrame | np.ndarray, pd.DataFrame | np.ndarray]:
     """``(train, test)`` rows of an (n, k) panel by :func:`split_rows`.
 
+    Parameters
+    ----------
+    prices : DataFrame or ndarray, shape (n, k)
+    train_fraction : float
+        In (0, 1).
+
+    Returns
+    -------
+    train, test : DataFrame or ndarray
+        The first ``floor(train_fraction * n)`` rows and the rest.
+
     Examples
     --------
     >>> import numpy as np

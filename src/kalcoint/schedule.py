@@ -59,7 +59,26 @@ _FREQ = {"weekly": "W-SUN", "monthly": "M"}
 
 
 def check_window(window: Any) -> int:
-    """``window`` as an int, refused unless an integer >= :data:`MIN_WINDOW` (trading days)."""
+    """``window`` as an int, refused unless an integer >= :data:`MIN_WINDOW` (trading days).
+
+    Parameters
+    ----------
+    window : int
+        Estimation rows.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_window(250)
+    250
+    >>> check_window(5)
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: window=5 must be an integer >= 20 (trading days)
+    """
     if (
         isinstance(window, bool)
         or not isinstance(window, (int, np.integer, float))
@@ -71,13 +90,46 @@ def check_window(window: Any) -> int:
 
 
 def check_on_degenerate(on_degenerate: str) -> str:
+    """``on_degenerate`` if it is one of :data:`ON_DEGENERATE`, else a KalcointError.
+
+    Parameters
+    ----------
+    on_degenerate : {"use", "keep"}
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> check_on_degenerate("keep")
+    'keep'
+    """
     if on_degenerate not in ON_DEGENERATE:
         raise KalcointError(f"on_degenerate={on_degenerate!r} is not one of {', '.join(ON_DEGENERATE)}")
     return on_degenerate
 
 
 def check_policy(retune: str, window: Any, on_degenerate: str = "use") -> int | None:
-    """Refuse a bad retune policy; returns the window (None for ``never``)."""
+    """Refuse a bad retune policy.
+
+    Parameters
+    ----------
+    retune : {"never", "weekly", "monthly"}
+    window : int or None
+        Estimation rows (required unless ``never``).
+    on_degenerate : {"use", "keep"}
+
+    Returns
+    -------
+    int or None
+        The window (None for ``never``).
+
+    Examples
+    --------
+    >>> check_policy("weekly", 250), check_policy("never", None)
+    (250, None)
+    """
     if retune not in POLICIES:
         raise KalcointError(f"retune={retune!r} is not one of {', '.join(POLICIES)}")
     check_on_degenerate(on_degenerate)
@@ -91,13 +143,45 @@ def check_policy(retune: str, window: Any, on_degenerate: str = "use") -> int | 
 
 
 def check_period(period: str) -> str:
+    """``period`` if it is one of :data:`PERIODS`, else a KalcointError.
+
+    Parameters
+    ----------
+    period : {"weekly", "monthly"}
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> check_period("monthly")
+    'monthly'
+    """
     if period not in PERIODS:
         raise KalcointError(f"walk_forward={period!r} is not one of {', '.join(PERIODS)}")
     return period
 
 
 def period_keys(index: pd.Index, period: str) -> np.ndarray:
-    """(n,) integer id of each row's calendar week or month."""
+    """Integer id of each row's calendar week or month.
+
+    Parameters
+    ----------
+    index : Index of dates, shape (n,)
+    period : {"weekly", "monthly"}
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> keys = period_keys(pd.bdate_range("2024-01-01", periods=7), "weekly")
+    >>> bool((keys[:5] == keys[0]).all()), bool(keys[5] == keys[0] + 1)
+    (True, True)
+    """
     if not isinstance(index, pd.DatetimeIndex):
         raise KalcointError("a retune schedule needs prices indexed by dates (a DatetimeIndex)")
     return np.asarray(index.to_period(_FREQ[check_period(period)]).asi8)
@@ -105,15 +189,48 @@ def period_keys(index: pd.Index, period: str) -> np.ndarray:
 
 def period_starts(index: pd.Index, period: str, window: int) -> np.ndarray:
     """Row numbers of the first trading day of each calendar week/month with at least ``window``
-    rows before it."""
+    rows before it.
+
+    Parameters
+    ----------
+    index : Index of dates, shape (n,)
+    period : {"weekly", "monthly"}
+    window : int
+        Rows needed before a start.
+
+    Returns
+    -------
+    ndarray of int
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> period_starts(pd.bdate_range("2024-01-01", periods=15), "weekly", 3).tolist()
+    [5, 10]
+    """
     keys = period_keys(index, period)
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return starts[starts >= window]
 
 
 def next_period(last_date: pd.Timestamp | str, period: str) -> str:
-    """The period after ``last_date``'s, whose first row triggers the next re-estimation:
-    ``"week of YYYY-MM-DD"`` (its Monday) or ``"month YYYY-MM"``."""
+    """The period after ``last_date``'s, whose first row triggers the next re-estimation.
+
+    Parameters
+    ----------
+    last_date : Timestamp or str
+    period : {"weekly", "monthly"}
+
+    Returns
+    -------
+    str
+        ``"week of YYYY-MM-DD"`` (its Monday) or ``"month YYYY-MM"``.
+
+    Examples
+    --------
+    >>> next_period("2024-01-03", "weekly"), next_period("2024-01-31", "monthly")
+    ('week of 2024-01-08', 'month 2024-02')
+    """
     p = pd.Timestamp(last_date).to_period(_FREQ[check_period(period)]) + 1
     if period == "weekly":
         return f"week of {p.start_time:%Y-%m-%d}"
@@ -121,7 +238,22 @@ def next_period(last_date: pd.Timestamp | str, period: str) -> str:
 
 
 def day(stamp: pd.Timestamp) -> str:
-    """ISO date of a row (with the time when it is not midnight)."""
+    """ISO date of a row (with the time when it is not midnight).
+
+    Parameters
+    ----------
+    stamp : Timestamp
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> day(pd.Timestamp("2024-01-02")), day(pd.Timestamp("2024-01-02 15:30"))
+    ('2024-01-02', '2024-01-02T15:30:00')
+    """
     stamp = pd.Timestamp(stamp)
     return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()
 
@@ -133,10 +265,27 @@ def day(stamp: pd.Timestamp) -> str:
 class Estimate:
     """What a ``fit`` returns for one estimation window of m rows.
 
-    model : the filter's quantities; loglik : log-likelihood of the innovations over the window
-    (model run from its prior); degenerate, reasons : the tuning diagnosis; iterations : passes or
-    iterations run; window_result : the model's filter over the window from its prior (optional:
-    computed when missing).
+    Attributes
+    ----------
+    model : StateSpaceModel
+        The filter's quantities.
+    loglik : float
+        Log-likelihood of the innovations over the window (model run from its prior).
+    degenerate, reasons : bool, tuple of str
+        The tuning diagnosis.
+    iterations : int, optional
+        Passes or iterations run.
+    window_result : FilterResult, optional
+        The model's filter over the window from its prior (computed when missing).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> est = chan(p.iloc[:250])
+    >>> est.degenerate, est.window_result.nobs
+    (False, 250)
     """
 
     model: StateSpaceModel
@@ -152,7 +301,23 @@ Fit = Callable[[pd.DataFrame], Estimate]
 
 
 def estimate_from_tuned(tuned: Any) -> Estimate:
-    """An :class:`Estimate` from a :class:`kalcoint.tuning.TunedModel`."""
+    """An :class:`Estimate` from a :class:`kalcoint.tuning.TunedModel`.
+
+    Parameters
+    ----------
+    tuned : TunedModel
+
+    Returns
+    -------
+    Estimate
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> est = estimate_from_tuned(kc.tune(kc.demo_prices().iloc[:250], method="mle"))
+    >>> round(est.loglik, 2), round(est.model.alpha11, 4)
+    (-43.21, 0.9143)
+    """
     return Estimate(
         tuned.model,
         float(tuned.loglik),
@@ -166,7 +331,26 @@ def estimate_from_tuned(tuned: Any) -> Estimate:
 def tuning_fit(
     method: str, iterations: int | None = None, tol: float | None = None, options: Mapping[str, Any] | None = None
 ) -> Fit:
-    """The ``fit`` of a tuning method (:func:`kalcoint.tuning.tune` with the diagnosis on)."""
+    """The ``fit`` of a tuning method (:func:`kalcoint.tuning.tune` with the diagnosis on).
+
+    Parameters
+    ----------
+    method : str
+        A tuning method (``seed``, ``mle``, ``em``, ``als``).
+    iterations, tol, options :
+        What each fit passes to :func:`kalcoint.tuning.tune`.
+
+    Returns
+    -------
+    callable
+        ``fit(window) -> Estimate``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> round(tuning_fit("mle")(kc.demo_prices().iloc[:250]).loglik, 2)
+    -43.21
+    """
     kwargs = dict(options or {})
     if method == "mle":
         kwargs.setdefault("std_errors", False)  # the estimate does not depend on them; the Hessian is costly
@@ -188,7 +372,25 @@ def tuning_fit(
 
 
 def fixed_fit(model: StateSpaceModel) -> Fit:
-    """A ``fit`` that always gives ``model`` (Chan's filter, a saved model's quantities)."""
+    """A ``fit`` that always gives ``model`` (Chan's filter, a saved model's quantities).
+
+    Parameters
+    ----------
+    model : StateSpaceModel
+
+    Returns
+    -------
+    callable
+        ``fit(window) -> Estimate``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> chan(p.iloc[:250]).model.obs_var
+    0.001
+    """
 
     def fit(window: pd.DataFrame) -> Estimate:
         res = kalman_filter(window, model)
@@ -201,11 +403,32 @@ def fixed_fit(model: StateSpaceModel) -> Fit:
 class Version:
     """One estimation of the schedule.
 
-    id : 1, 2, ... in order; effective_date : first row it trades (None until known, e.g. after
-    a manual retune); window_first, window_last : dates of its estimation window; method;
-    model : the tuned quantities (None when the estimation failed); loglik over the window;
-    degenerate and its reasons; outcome : ``"applied"``, ``"failed: <reason>"`` or
-    ``"degenerate: kept previous"``.
+    Attributes
+    ----------
+    id : int
+        1, 2, ... in order.
+    effective_date : str or None
+        First row it trades (None until known, e.g. after a manual retune).
+    window_first, window_last : str
+        Dates of its estimation window.
+    method : str
+    model : StateSpaceModel or None
+        The tuned quantities (None when the estimation failed).
+    loglik : float or None
+        Over the window.
+    degenerate, reasons : bool, tuple of str
+    outcome : str
+        ``"applied"``, ``"failed: <reason>"`` or ``"degenerate: kept previous"``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> v, _ = estimate_version(chan, p.iloc[:250], version_id=1, effective_date=None, method="chan",
+    ...                         on_degenerate="use", first=True)
+    >>> v.id, v.window_first, v.window_last, v.outcome
+    (1, '2015-01-02', '2015-12-17', 'applied')
     """
 
     id: int
@@ -257,8 +480,35 @@ def estimate_version(
 ) -> tuple[Version, Estimate | None]:
     """Run ``fit`` on ``window`` and record the outcome as a :class:`Version` (see the module doc).
 
-    Returns the version and the estimate (None when it failed). ``first``: there is no previous
-    version to keep, so a failure (or a degenerate fit with ``keep``) raises instead.
+    Parameters
+    ----------
+    fit : callable
+        ``fit(window) -> Estimate``.
+    window : DataFrame, shape (m, k)
+        The estimation rows.
+    version_id : int
+    effective_date : str or None
+    method : str
+    on_degenerate : {"use", "keep"}
+    first : bool
+        There is no previous version to keep, so a failure (or a degenerate fit with ``keep``)
+        raises instead.
+
+    Returns
+    -------
+    version : Version
+    estimate : Estimate or None
+        None when it failed.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> v, est = estimate_version(chan, p.iloc[:250], version_id=1, effective_date=None, method="chan",
+    ...                           on_degenerate="use", first=True)
+    >>> v.outcome, est.window_result.nobs
+    ('applied', 250)
     """
     span = f"window {day(window.index[0])} to {day(window.index[-1])}"
     base: dict[str, Any] = {
@@ -304,9 +554,32 @@ def estimate_version(
 
 @dataclass(frozen=True)
 class Carry:
-    """The filter between two rows: the quantities in use (``model``, its version id and the last
-    date of its estimation window, None if it was never estimated on a window), the posterior
-    ``b`` (k,) and ``P`` (k, k) of the last row, and the id the next version will get."""
+    """The filter between two rows.
+
+    Attributes
+    ----------
+    model : StateSpaceModel
+        The quantities in use.
+    version : int
+        Its version id.
+    window_last : str or None
+        Last date of its estimation window (None if it was never estimated on a window).
+    b : ndarray, shape (k,)
+        Posterior state of the last row.
+    P : ndarray, shape (k, k)
+        Its covariance.
+    next_id : int
+        The id the next version will get.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> _, carry, _ = cold_start(chan, p.iloc[:250], effective_date=None, method="chan", on_degenerate="use")
+    >>> carry.version, carry.next_id, carry.b.round(4).tolist()
+    (1, 2, [0.0249, 0.7092, 0.5586])
+    """
 
     model: StateSpaceModel
     version: int
@@ -320,11 +593,31 @@ class Carry:
 class Run:
     """The schedule over rows ``start .. n-1`` of a frame (m = n - start rows).
 
-    filtered_state : (m, k); innovation, innovation_var, spread : (m,); version : (m,) id of the
-    version each row traded with; versions : the estimations made, in order; estimated_at :
-    (len(versions),) row (of the frame) each was made before; carry : the filter after the last
-    row; warmup : the first version's filter over its own window (cold start only); models : the
-    quantities of every version that traded a row, by id.
+    Attributes
+    ----------
+    filtered_state : ndarray, shape (m, k)
+    innovation, innovation_var, spread : ndarray, shape (m,)
+    version : ndarray, shape (m,)
+        Id of the version each row traded with.
+    versions : list of Version
+        The estimations made, in order.
+    estimated_at : list of int
+        Row (of the frame) each was made before.
+    carry : Carry
+        The filter after the last row.
+    warmup : FilterResult or None
+        The first version's filter over its own window (cold start only).
+    models : dict of int to StateSpaceModel
+        The quantities of every version that traded a row, by id.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> r = run(p, 250, None, period="weekly", window=250, fit=chan, method="chan")
+    >>> r.filtered_state.shape, r.estimated_at[:3]
+    ((1250, 3), [250, 251, 256])
     """
 
     filtered_state: np.ndarray
@@ -346,7 +639,33 @@ class Run:
 def cold_start(
     fit: Fit, window: pd.DataFrame, *, effective_date: str | None, method: str, on_degenerate: str
 ) -> tuple[Version, Carry, FilterResult]:
-    """Version 1 on ``window``, its filter over the window from its prior, and the carried state."""
+    """Version 1 on ``window``, its filter over the window from its prior, and the carried state.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(window) -> Estimate``.
+    window : DataFrame, shape (m, k)
+    effective_date : str or None
+    method : str
+    on_degenerate : {"use", "keep"}
+
+    Returns
+    -------
+    version : Version
+    carry : Carry
+    warmup : FilterResult
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> version, carry, warm = cold_start(chan, p.iloc[:250], effective_date=None, method="chan",
+    ...                                   on_degenerate="use")
+    >>> version.id, warm.nobs
+    (1, 250)
+    """
     version, est = estimate_version(
         fit, window, version_id=1, effective_date=effective_date, method=method, on_degenerate=on_degenerate, first=True
     )
@@ -368,13 +687,41 @@ def run(
     on_degenerate: str = "use",
     progress: Callable[[int, int], None] | None = None,
 ) -> Run:
-    """Run the schedule over rows ``start ..`` of ``prices`` ((n, k) DataFrame indexed by dates; the
-    rows before ``start`` are history, used for estimation windows and the period of row
-    ``start - 1``).
+    """Run the schedule over rows ``start ..`` of ``prices``.
 
-    carry : the filter after row ``start - 1``; None for a cold start (version 1 estimated on the
-    ``window`` rows before ``start``). period : "weekly", "monthly" or None (never re-estimate).
-    progress : called as ``progress(done, total)`` after each estimation.
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Indexed by dates; the rows before ``start`` are history, used for estimation windows and
+        the period of row ``start - 1``.
+    start : int
+        First row run, 0 < start < n.
+    carry : Carry or None
+        The filter after row ``start - 1``; None for a cold start (version 1 estimated on the
+        ``window`` rows before ``start``).
+    period : {"weekly", "monthly"} or None
+        None: never re-estimate.
+    window : int or None
+        Estimation rows.
+    fit : callable or None
+        ``fit(window) -> Estimate``.
+    method : str
+    on_degenerate : {"use", "keep"}
+    progress : callable, optional
+        ``progress(done, total)`` after each estimation.
+
+    Returns
+    -------
+    Run
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> r = run(p, 250, None, period="weekly", window=250, fit=chan, method="chan")
+    >>> len(r.versions), r.version[:3].tolist()
+    (251, [1, 2, 2])
     """
     n = len(prices)
     if not 0 < start < n:

@@ -26,7 +26,7 @@ says why, and the figures computed before the failure are kept.
 process (``workers=0``), on a local Dask cluster of worker processes (``workers=N``)
 or on an existing Dask distributed cluster (``scheduler="tcp://host:port"``); all
 three run the same function on the same data and give identical rows. It writes the
-table to ``out`` atomically every ``checkpoint_s`` seconds and when stopped
+table to ``out`` atomically every ``checkpoint`` seconds and when stopped
 (Ctrl-C), and ``resume=True`` skips the baskets already in ``out``.
 """
 
@@ -51,7 +51,7 @@ from ._io import write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
-from ._checks import check_iterations, check_tol
+from ._checks import check_iterations, check_tol, renamed
 from .filtering import kalman_filter
 from .oos import continue_filter, split_rows
 from .tuning import TunedModel, registry, tune
@@ -107,11 +107,30 @@ TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 class ScreenOptions:
     """How each basket is evaluated.
 
-    size : assets per basket (2, 3 or 4). method : tuning method ("seed" default, "mle", "em").
-    iterations : passes (seed) or optimiser iterations; tol : optional early stop.
-    min_rows : fewest common dates. train_fraction : share of the common history the
-    out-of-sample model is tuned on. oos_start : "continue" or "prior" (module docstring).
-    det_order, k_ar_diff : Johansen options (docs/method.md §2).
+    Parameters
+    ----------
+    size : int
+        Assets per basket (2, 3 or 4).
+    method : str
+        Tuning method ("seed" default, "mle", "em").
+    iterations : int
+        Passes (seed) or optimiser iterations.
+    tol : float, optional
+        Early stop.
+    min_rows : int
+        Fewest common dates (rows).
+    train_fraction : float
+        Share of the common history the out-of-sample model is tuned on.
+    oos_start : {"continue", "prior"}
+        Start of the out-of-sample filter (module docstring).
+    det_order, k_ar_diff : int
+        Johansen options (docs/method.md §2).
+
+    Examples
+    --------
+    >>> opts = ScreenOptions(size=2, method="mle", iterations=200)
+    >>> opts.size, opts.min_rows, opts.train_fraction
+    (2, 252, 0.7)
     """
 
     size: int = 3
@@ -151,8 +170,24 @@ class ScreenOptions:
 
 @dataclass(frozen=True)
 class Universe:
-    """A price panel for screening: ``values`` (n, N) float64 (NaN where an asset has no
-    price), ``dates`` (n,) datetime64[D] ascending, ``assets`` the N tickers."""
+    """A price panel for screening.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n, N)
+        float64 prices, NaN where an asset has no price.
+    dates : ndarray, shape (n,)
+        datetime64[D], ascending.
+    assets : tuple of str
+        The N tickers.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> u = Universe.from_frame(kc.demo_prices())
+    >>> u.values.shape, u.assets
+    ((1500, 3), ('ETFA', 'ETFB', 'ETFC'))
+    """
 
     values: np.ndarray
     dates: np.ndarray
@@ -172,12 +207,35 @@ class Universe:
 def load_universe(
     path: str | os.PathLike[str], assets: Sequence[str] | str | None = None, fill: str | None = None
 ) -> pd.DataFrame:
-    """Read a price file as a universe: (n_dates, N) float64 frame, one column per asset,
-    each starting (and ending) on its own date (NaN before its first and after its last
-    price). File formats, date parsing and ticker matching are those of
-    :func:`kalcoint.data.load_prices`. A gap between an asset's first and last price is an
-    error unless ``fill="ffill"``. Non-positive prices are kept (they are listed in
+    """Read a price file as a universe frame.
+
+    File formats, date parsing and ticker matching are those of
+    :func:`kalcoint.data.load_prices`. Each asset starts (and ends) on its own date (NaN before
+    its first and after its last price). Non-positive prices are kept (they are listed in
     ``attrs["non_positive"]``): a screen only needs price levels.
+
+    Parameters
+    ----------
+    path : path-like
+        The price file.
+    assets : str or sequence of str, optional
+        Keep these tickers (default: all).
+    fill : {"ffill"}, optional
+        Fill a gap between an asset's first and last price (default: refuse it).
+
+    Returns
+    -------
+    DataFrame, shape (n_dates, N)
+        float64, one column per asset.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> path = os.path.join(tempfile.mkdtemp(), "prices.csv")
+    >>> kc.demo_prices().to_csv(path)
+    >>> load_universe(path).shape
+    (1500, 3)
     """
     from .data import read_price_table
 
@@ -211,9 +269,31 @@ def load_universe(
 
 
 def basket_list(assets: Sequence[str], size: int, dependent: str = "first") -> list[tuple[str, ...]]:
-    """Every basket of ``size`` tickers, first = dependent asset (see :data:`DEPENDENT_HELP`),
-    in a fixed order: combinations in the universe's column order (``itertools.combinations``),
-    and for ``dependent="all"`` each combination's rotations one after another."""
+    """Every basket of ``size`` tickers, first = dependent asset, in a fixed order.
+
+    Combinations in the universe's column order (``itertools.combinations``), and for
+    ``dependent="all"`` each combination's rotations one after another.
+
+    Parameters
+    ----------
+    assets : sequence of str
+        The universe's tickers.
+    size : int
+        Assets per basket.
+    dependent : str
+        See :data:`DEPENDENT_HELP`.
+
+    Returns
+    -------
+    list of tuple of str
+
+    Examples
+    --------
+    >>> basket_list(["A", "B", "C"], 2)
+    [('A', 'B'), ('A', 'C'), ('B', 'C')]
+    >>> basket_list(["A", "B", "C"], 2, "all")[:2]
+    [('A', 'B'), ('B', 'A')]
+    """
     names = [str(a) for a in assets]
     return [tuple(names[i] for i in idx) for idx in _basket_indices(names, size, dependent)]
 
@@ -258,7 +338,22 @@ def _given_indices(names: list[str], baskets: Sequence[Sequence[str]], size: int
 
 
 def columns_for(size: int) -> list[str]:
-    """The table's columns for baskets of ``size`` assets (see :data:`COLUMNS`)."""
+    """The table's columns for baskets of ``size`` assets (see :data:`COLUMNS`).
+
+    Parameters
+    ----------
+    size : int
+        Assets per basket.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> columns_for(2)[:4], len(columns_for(2))
+    (['assets', 'status', 'reason', 'n_obs'], 32)
+    """
     r = range(size)
     return [
         "assets",
@@ -308,7 +403,29 @@ def _iso(day: np.datetime64) -> str:
 
 
 def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOptions) -> dict[str, Any]:
-    """One row of the screen for the basket of column positions ``basket`` (first = dependent)."""
+    """One row of the screen for one basket.
+
+    Parameters
+    ----------
+    universe : Universe
+        The price panel.
+    basket : sequence of int
+        Column positions of the basket (first = dependent).
+    options : ScreenOptions
+        How it is evaluated.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`columns_for`; ``status`` "ok", "short" or "failed" with its ``reason``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> row = evaluate_basket(Universe.from_frame(kc.demo_prices()), [0, 1, 2], ScreenOptions())
+    >>> row["status"], row["n_obs"], row["rank_95"]
+    ('ok', 1500, 1)
+    """
     idx = list(basket)
     row: dict[str, Any] = {c: None for c in columns_for(len(idx))}
     row.update(
@@ -415,8 +532,29 @@ def _check_finite(row: dict[str, Any]) -> None:
 
 
 def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions) -> list[dict]:
-    """Rows of :func:`evaluate_basket` for a batch of baskets (column positions); the task
-    one Dask worker runs (BLAS and OpenMP pools limited to one thread while it runs)."""
+    """Rows of :func:`evaluate_basket` for a batch of baskets: the task one Dask worker runs
+    (BLAS and OpenMP pools limited to one thread while it runs).
+
+    Parameters
+    ----------
+    universe : Universe
+        The price panel.
+    baskets : sequence of sequence of int
+        Column positions of each basket.
+    options : ScreenOptions
+        How they are evaluated.
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> rows = screen_batch(Universe.from_frame(kc.demo_prices()), [[0, 1], [0, 2]], ScreenOptions(size=2))
+    >>> [r["assets"] for r in rows]
+    [['ETFA', 'ETFB'], ['ETFA', 'ETFC']]
+    """
     with single_threaded():
         return [evaluate_basket(universe, b, options) for b in baskets]
 
@@ -466,8 +604,25 @@ def _check_suffix(path: Path) -> None:
 
 
 def write_screen(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
-    """Write a screen table atomically: Parquet keeps ``assets`` as a list column; CSV
-    writes it as one ``"A,B,C"`` string."""
+    """Write a screen table atomically: Parquet keeps ``assets`` as a list column; CSV writes it as
+    one ``"A,B,C"`` string.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.parquet`` or ``.csv`` file.
+    table : DataFrame
+        A table of :func:`screen`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.csv")
+    >>> write_screen(path, kc.screen(kc.demo_prices(), workers=0))
+    >>> read_table(path)["assets"].tolist()
+    [['ETFA', 'ETFB', 'ETFC']]
+    """
     target = Path(path)
     _check_suffix(target)
     if target.suffix.lower() == ".csv":
@@ -476,7 +631,26 @@ def write_screen(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a screen table written by :func:`screen` (Parquet or CSV) with its dtypes."""
+    """Read a screen table written by :func:`screen` (Parquet or CSV) with its dtypes.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.parquet`` or ``.csv`` file.
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.parquet")
+    >>> write_screen(path, kc.screen(kc.demo_prices(), workers=0))
+    >>> read_table(path).loc[0, "status"]
+    'ok'
+    """
     source = Path(path)
     _check_suffix(source)
     try:
@@ -496,14 +670,41 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return _typed(frame, len(trace))
 
 
-def rank_table(table: pd.DataFrame, by: str = "static", top: int | None = None) -> pd.DataFrame:
-    """The rows with ``status == "ok"`` ranked by ``by`` (a key of :data:`RANK_BY`): ADF
-    p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows."""
-    if by not in RANK_BY:
-        raise KalcointError(f"rank_by {by!r} is not one of {', '.join(RANK_BY)}", params="rank_by")
-    column = RANK_BY[by]
+def rank_table(
+    table: pd.DataFrame, rank_by: str = "static", top: int | None = None, *, by: str | None = None
+) -> pd.DataFrame:
+    """The rows with ``status == "ok"`` ranked by ``rank_by`` (a key of :data:`RANK_BY`): ADF
+    p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of :func:`screen` (columns :func:`columns_for`).
+    rank_by : str
+        A key of :data:`RANK_BY` (``static``, ``dynamic``, ``oos``, ``trace``).
+    top : int, optional
+        Keep the first ``top`` rows (default: all).
+    by : str, optional
+        Deprecated name of ``rank_by``.
+
+    Returns
+    -------
+    DataFrame
+        The ranked rows with ``status == "ok"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"status": ["ok", "short", "ok"], "trace_r0": [20.0, None, 35.0]})
+    >>> rank_table(table, "trace")["trace_r0"].tolist()
+    [35.0, 20.0]
+    """
+    rank_by = renamed(by, rank_by, "by", "rank_by", "rank_table")
+    if rank_by not in RANK_BY:
+        raise KalcointError(f"rank_by {rank_by!r} is not one of {', '.join(RANK_BY)}", params="rank_by")
+    column = RANK_BY[rank_by]
     ok = table[table["status"] == "ok"]
-    ranked = ok.sort_values(column, ascending=(by != "trace"), kind="stable")
+    ranked = ok.sort_values(column, ascending=(rank_by != "trace"), kind="stable")
     return ranked.head(top) if top is not None else ranked
 
 
@@ -511,7 +712,17 @@ def rank_table(table: pd.DataFrame, by: str = "static", top: int | None = None) 
 
 
 def default_workers() -> int:
-    """The number of CPU cores this process may use."""
+    """The number of CPU cores this process may use.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> default_workers() >= 1
+    True
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -524,9 +735,24 @@ def _auto_batch(pending: int, workers: int) -> int:
 
 
 def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> Any:
-    """Dask's TLS settings (``distributed.security.Security``) for a client of a ``tls://``
-    scheduler: the certificate authority that signed the cluster's certificates, and this
-    client's certificate and private key (PEM files). Encryption is required."""
+    """Dask's TLS settings for a client of a ``tls://`` scheduler. Encryption is required.
+
+    Parameters
+    ----------
+    ca_file : path-like
+        The certificate authority that signed the cluster's certificates (PEM).
+    cert, key : path-like
+        This client's certificate and private key (PEM).
+
+    Returns
+    -------
+    distributed.security.Security
+
+    Examples
+    --------
+    >>> sec = tls_security("ca.pem", "client.pem", "client.key")  # doctest: +SKIP
+    >>> screen(prices, scheduler="tls://10.0.0.5:8786", security=sec)  # doctest: +SKIP
+    """
     from distributed.security import Security
 
     for what, path in (("CA file", ca_file), ("certificate", cert), ("key", key)):
@@ -541,7 +767,27 @@ def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], 
 
 
 def check_scheduler(scheduler: str | None, security: Any) -> None:
-    """Refuse a ``tls://`` scheduler without TLS settings, and TLS settings without one."""
+    """Refuse a ``tls://`` scheduler without TLS settings, and TLS settings without one.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        Address of a Dask scheduler.
+    security : object or None
+        TLS settings (:func:`tls_security`).
+
+    Raises
+    ------
+    KalcointError
+
+    Examples
+    --------
+    >>> check_scheduler("tcp://127.0.0.1:8786", None)
+    >>> check_scheduler("tls://10.0.0.5:8786", None)
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: scheduler tls://10.0.0.5:8786 uses TLS: give the CA file, certificate and key
+    """
     if scheduler is not None and scheduler.startswith("tls://") and security is None:
         raise KalcointError(f"scheduler {scheduler} uses TLS: give the CA file, certificate and key")
     if security is not None and (scheduler is None or not scheduler.startswith("tls://")):
@@ -719,25 +965,62 @@ def screen(
     resume: bool = False,
     overwrite: bool = False,
     limit: int | None = None,
-    checkpoint_s: float = 30.0,
+    checkpoint: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint_s: float | None = None,
 ) -> pd.DataFrame:
-    """Screen every basket of ``options.size`` assets of a universe; return the table
-    (one row per basket, in :func:`basket_list` order, columns :func:`columns_for`).
+    """Screen every basket of ``options.size`` assets of a universe.
 
-    prices : a universe frame (:func:`load_universe`) or :class:`Universe`.
-    dependent : see :data:`DEPENDENT_HELP`; baskets : screen these baskets (tickers, first =
-        dependent, each of ``options.size`` assets) instead of every basket.
-    workers : 0 = in this process; N = a local Dask cluster of N single-threaded worker
-        processes (default: every core); ignored when ``scheduler`` is given.
-    scheduler : address of a running Dask scheduler (``tcp://host:port``, or ``tls://host:port``
-        with ``security`` from :func:`tls_security`); its workers must be able to import kalcoint.
-    batch_size : baskets per task (default: about four tasks per worker, at most 500).
-    out : Parquet or CSV table, rewritten atomically at least every ``checkpoint_s`` seconds,
-        at the end, and when the run stops (Ctrl-C or an error): what is done is kept.
-    resume : skip the baskets already in ``out`` (same options required).
-    limit : evaluate at most this many of the pending baskets (a partial run).
-    progress : called as ``progress(done, total)`` after each batch (counts in baskets).
+    Parameters
+    ----------
+    prices : DataFrame or Universe
+        A universe frame (:func:`load_universe`) or :class:`Universe`.
+    options : ScreenOptions, optional
+        How each basket is evaluated (default ``ScreenOptions()``).
+    dependent : str
+        See :data:`DEPENDENT_HELP`.
+    baskets : sequence of sequence of str, optional
+        Screen these baskets (tickers, first = dependent, each of ``options.size`` assets)
+        instead of every basket.
+    workers : int, optional
+        0 = in this process; N = a local Dask cluster of N single-threaded worker processes
+        (default: every core); ignored when ``scheduler`` is given.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:port``, or ``tls://host:port`` with
+        ``security`` from :func:`tls_security`); its workers must be able to import kalcoint.
+    security : distributed.security.Security, optional
+        TLS settings of a ``tls://`` scheduler.
+    batch_size : int, optional
+        Baskets per task (default: about four tasks per worker, at most 500).
+    out : path-like, optional
+        Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
+        end, and when the run stops (Ctrl-C or an error): what is done is kept.
+    resume : bool
+        Skip the baskets already in ``out`` (same options required).
+    overwrite : bool
+        Replace an existing ``out``.
+    limit : int, optional
+        Evaluate at most this many of the pending baskets (a partial run).
+    checkpoint : float
+        Seconds between rewrites of ``out``.
+    progress : callable, optional
+        ``progress(done, total)`` after each batch (counts in baskets).
+    checkpoint_s : float, optional
+        Deprecated name of ``checkpoint``.
+
+    Returns
+    -------
+    DataFrame
+        One row per basket, in :func:`basket_list` order, columns :func:`columns_for`.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> table = kc.screen(kc.demo_prices(), ScreenOptions(size=2), workers=0)
+    >>> table["status"].tolist()
+    ['failed', 'ok', 'ok']
+    >>> rank_table(table, "static")["assets"].tolist()
+    [['ETFA', 'ETFC'], ['ETFB', 'ETFC']]
     """
     options = options or ScreenOptions()
     check_scheduler(scheduler, security)
@@ -763,7 +1046,8 @@ def screen(
         raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
     size = batch_size or _auto_batch(len(pending), 1 if scheduler is None and n_workers == 0 else n_workers)
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
-    store = _Store(out_path, order, options.size, previous, checkpoint_s)
+    checkpoint = renamed(checkpoint_s, checkpoint, "checkpoint_s", "checkpoint", "screen")
+    store = _Store(out_path, order, options.size, previous, checkpoint)
     if pending and (n_workers > 0 or scheduler is not None):
         evaluate_basket(universe, pending[0], options)  # compile and cache the kernels before workers start
     total, finished = len(pending), 0

@@ -78,6 +78,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import renamed
 from ._io import write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
 from .errors import KalcointError
@@ -181,14 +182,38 @@ _METRICS = ("apr", "sharpe", "max_drawdown", "calmar", "total_return", "round_tr
 class StudyOptions:
     """The study's settings.
 
-    size : assets per basket (2 or 3). formation, trading : rows of the formation and trading
-    windows (trading days). top : baskets traded per period. select : a rule of
-    :data:`SELECTIONS`. models : backtest models (must include ``chan``, the reference).
-    cost_bps : costs in basis points of traded value. window : walk-forward estimation rows.
-    strategy, entry, exit : the backtest's trading rule. iterations : tuning iterations of the
-    weekly fits (None: tune()'s defaults). block : mean block length (days) of the bootstrap;
-    n_boot : bootstrap resamples; seed : its random seed. trials : trials of the deflated Sharpe
-    ratio (None: number of models x number of selection rules).
+    Parameters
+    ----------
+    size : int
+        Assets per basket (2 or 3).
+    formation, trading : int
+        Rows of the formation and trading windows (trading days).
+    top : int
+        Baskets traded per period.
+    select : str
+        A rule of :data:`SELECTIONS`.
+    models : tuple of str
+        Backtest models (must include ``chan``, the reference).
+    cost_bps : float
+        Costs in basis points of traded value.
+    window : int
+        Walk-forward estimation rows.
+    strategy, entry, exit :
+        The backtest's trading rule.
+    iterations : int, optional
+        Tuning iterations of the weekly fits (None: tune()'s defaults).
+    block : float
+        Mean block length (days) of the bootstrap.
+    n_boot, seed : int
+        Bootstrap resamples and their random seed.
+    trials : int, optional
+        Trials of the deflated Sharpe ratio (None: number of models x number of selection rules).
+
+    Examples
+    --------
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"))
+    >>> o.formation, o.trading, o.select
+    (250, 125, 'static')
     """
 
     size: int = 2
@@ -284,7 +309,17 @@ class StudyOptions:
 @dataclass(frozen=True)
 class Period:
     """Period ``number``: formation rows ``[formation_start, trading_start)``, trading rows
-    ``[trading_start, trading_end)``; the backtest runs on ``[fit_start, trading_end)``."""
+    ``[trading_start, trading_end)``; the backtest runs on ``[fit_start, trading_end)``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> periods[-1]
+    Period(number=9, formation_start=1125, trading_start=1375, trading_end=1500, fit_start=1121)
+    """
 
     number: int
     formation_start: int
@@ -299,7 +334,28 @@ class Period:
 
 
 def periods_of(dates: pd.DatetimeIndex, options: StudyOptions) -> list[Period]:
-    """The periods of a universe with these dates (module docstring)."""
+    """The periods of a universe with these dates (module docstring).
+
+    Parameters
+    ----------
+    dates : DatetimeIndex
+        The universe's trading days.
+    options : StudyOptions
+        Formation, trading and walk-forward window lengths.
+
+    Returns
+    -------
+    list of Period
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> len(periods), periods[0].trading_start, periods[0].trading_end
+    (10, 250, 375)
+    """
     n = len(dates)
     first = max(options.formation, options.window)
     if first + 2 > n:
@@ -324,14 +380,55 @@ def _iso(day: Any) -> str:
 
 
 def eligible_assets(values: np.ndarray, period: Period) -> list[int]:
-    """Columns with a finite, positive price on every row from ``period.first_row`` to ``trading_start - 1``."""
+    """Columns with a finite, positive price on every row from ``period.first_row`` to
+    ``trading_start - 1``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, N)
+        The universe's prices.
+    period : Period
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> eligible_assets(p.to_numpy(), periods[0])
+    [0, 1, 2]
+    """
     block = values[period.first_row : period.trading_start]
     ok = np.isfinite(block).all(axis=0) & (np.nan_to_num(block, nan=-1.0) > 0).all(axis=0)
     return [int(j) for j in np.flatnonzero(ok)]
 
 
 def formation_universe(universe: Universe, period: Period) -> Universe:
-    """The formation rows of the period's eligible assets."""
+    """The formation rows of the period's eligible assets.
+
+    Parameters
+    ----------
+    universe : kalcoint.screen.Universe
+    period : Period
+
+    Returns
+    -------
+    kalcoint.screen.Universe
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> from kalcoint.screen import Universe
+    >>> formation_universe(Universe.from_frame(p), periods[0]).values.shape
+    (250, 3)
+    """
     cols = eligible_assets(universe.values, period)
     rows = slice(period.formation_start, period.trading_start)
     sub = Universe(
@@ -343,10 +440,28 @@ def formation_universe(universe: Universe, period: Period) -> Universe:
 
 
 def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> list[dict[str, Any]]:
-    """The ``top`` best screen rows (in basket order) by the rule ``select`` (module docstring).
+    """The ``top`` best screen rows by the rule ``select`` (module docstring).
 
-    rows : screen rows (:func:`kalcoint.screen.evaluate_basket`) of one formation window.
-    Returns the chosen rows, best first.
+    Parameters
+    ----------
+    rows : sequence of dict
+        Screen rows (:func:`kalcoint.screen.evaluate_basket`) of one formation window.
+    select : str
+        A rule of :data:`SELECTIONS`.
+    top : int
+        Rows kept.
+
+    Returns
+    -------
+    list of dict
+        The chosen rows, best first.
+
+    Examples
+    --------
+    >>> rows = [{"assets": ["A", "B"], "status": "ok", "rank_95": 1, "static_adf_pvalue": 0.03},
+    ...         {"assets": ["A", "C"], "status": "ok", "rank_95": 1, "static_adf_pvalue": 0.01}]
+    >>> [r["assets"] for r in select_baskets(rows, "static", 1)]
+    [['A', 'C']]
     """
 
     def finite(x: Any) -> bool:
@@ -406,10 +521,33 @@ def trade_basket(
 ) -> list[dict[str, Any]]:
     """Trade one basket with each model over the trading window; one row of figures per model.
 
-    prices : (m, k) DataFrame, rows ``[fit_start, trading_end)`` of the period, the basket's columns.
-    trading_offset : row of ``prices`` where the trading window starts.
-    Returns dicts with ``model``, ``status``, ``reason``, the metrics of :data:`COLUMNS` and
-    ``daily_returns`` ((n_days,) list of net daily returns, fractions).
+    Parameters
+    ----------
+    prices : DataFrame, shape (m, k)
+        Rows ``[fit_start, trading_end)`` of the period, the basket's columns.
+    trading_offset : int
+        Row of ``prices`` where the trading window starts.
+    models : sequence of str
+        Backtest models.
+    options : StudyOptions
+
+    Returns
+    -------
+    list of dict
+        ``model``, ``status``, ``reason``, the metrics of :data:`COLUMNS` and ``daily_returns``
+        ((n_days,) list of net daily returns, fractions).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> first = periods[0]
+    >>> rows = trade_basket(p.iloc[first.fit_start:first.trading_end], first.trading_start - first.fit_start,
+    ...                     ("static", "chan"), o)
+    >>> [(r["model"], round(r["sharpe"], 4), len(r["daily_returns"])) for r in rows]
+    [('static', -0.9203, 125), ('chan', 0.047, 125)]
     """
     tdates = pd.DatetimeIndex(prices.index[trading_offset:])
     n_days = len(tdates)
@@ -501,7 +639,28 @@ def _check_suffix(path: Path) -> None:
 
 
 def write_study(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
-    """Write the study table atomically (CSV: ``assets`` as ``"A,B"``, ``daily_returns`` space-separated)."""
+    """Write the study table atomically (CSV: ``assets`` as ``"A,B"``, ``daily_returns``
+    space-separated).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.parquet`` or ``.csv`` file.
+    table : DataFrame
+        The table of :func:`study`.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "study.csv")
+    >>> write_study(path, study(p, o, workers=0)[0])
+    >>> read_study(path)["model"].tolist()
+    ['static', 'chan', 'static', 'chan']
+    """
     target = Path(path)
     _check_suffix(target)
     if target.suffix.lower() == ".csv":
@@ -513,7 +672,29 @@ def write_study(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
 
 
 def read_study(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a study table written by :func:`study` (Parquet or CSV) with its dtypes."""
+    """Read a study table written by :func:`study` (Parquet or CSV) with its dtypes.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.parquet`` or ``.csv`` file.
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "study.parquet")
+    >>> write_study(path, study(p, o, workers=0)[0])
+    >>> read_study(path)["period"].tolist()
+    [1, 1, 7, 7]
+    """
     source = Path(path)
     _check_suffix(source)
     try:
@@ -548,8 +729,29 @@ def _sorted(table: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
 
 
 def bootstrap_indices(n: int, n_boot: int, block: float, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n) indices of the stationary bootstrap (Politis & Romano 1994): blocks start at
-    uniform positions, have geometric lengths of mean ``block``, and wrap around the series."""
+    """Indices of the stationary bootstrap (Politis & Romano 1994): blocks start at uniform
+    positions, have geometric lengths of mean ``block``, and wrap around the series.
+
+    Parameters
+    ----------
+    n : int
+        Length of the series.
+    n_boot : int
+        Resamples.
+    block : float
+        Mean block length (rows).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int, shape (n_boot, n)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bootstrap_indices(5, 2, 2.0, np.random.default_rng(0)).tolist()
+    [[1, 4, 3, 0, 1], [4, 0, 1, 2, 3]]
+    """
     new = rng.random((n_boot, n)) < 1.0 / block
     new[:, 0] = True
     starts = rng.integers(0, n, size=(n_boot, n))
@@ -574,10 +776,29 @@ def _interval(draws: np.ndarray) -> list[float] | None:
 
 
 def expected_max_sharpe(sr_var: float, n_trials: int) -> float:
-    """Expected maximum Sharpe ratio of ``n_trials`` independent trials with zero true Sharpe and
-    Sharpe estimates of variance ``sr_var`` (Bailey & Lopez de Prado 2014, eq. for SR_0):
-    ``sqrt(V) ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``, g the Euler-Mascheroni constant.
-    Same units as the Sharpe ratios whose variance ``sr_var`` is (per observation in the paper)."""
+    """Expected maximum Sharpe ratio of ``n_trials`` independent trials with zero true Sharpe.
+
+    Bailey & Lopez de Prado (2014), SR_0:
+    ``sqrt(V) ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``, g the Euler-Mascheroni
+    constant.
+
+    Parameters
+    ----------
+    sr_var : float
+        Variance V of the trials' Sharpe estimates.
+    n_trials : int
+        N.
+
+    Returns
+    -------
+    float
+        Same units as the Sharpe ratios whose variance ``sr_var`` is (per observation in the paper).
+
+    Examples
+    --------
+    >>> round(expected_max_sharpe(0.01, 10), 4)
+    0.1575
+    """
     if n_trials < 2:
         raise KalcointError(f"the deflated Sharpe ratio needs at least 2 trials, got {n_trials}")
     z1 = stats.norm.ppf(1.0 - 1.0 / n_trials)
@@ -593,9 +814,30 @@ def deflated_sharpe_ratio(
 
     ``Phi( (SR - SR_0) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2) )``.
 
-    sharpe : the selected strategy's Sharpe ratio per observation (not annualised); sr_var : the
-    variance of the trials' Sharpe ratios, same units; n_obs : T, returns in the sample; skew : g3;
-    kurtosis : g4 (Pearson's, 3 for a normal). Returns a probability in [0, 1].
+    Parameters
+    ----------
+    sharpe : float
+        The selected strategy's Sharpe ratio per observation (not annualised).
+    sr_var : float
+        The variance of the trials' Sharpe ratios, same units.
+    n_trials : int
+        Trials N.
+    n_obs : int
+        T, returns in the sample.
+    skew : float
+        g3.
+    kurtosis : float
+        g4 (Pearson's, 3 for a normal).
+
+    Returns
+    -------
+    float
+        A probability in [0, 1].
+
+    Examples
+    --------
+    >>> round(deflated_sharpe_ratio(0.1, 0.001, 10, 1000, 0.0, 3.0), 4)
+    0.9433
     """
     sr0 = expected_max_sharpe(sr_var, n_trials)
     den = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
@@ -607,8 +849,31 @@ def deflated_sharpe_ratio(
 def portfolio_returns(
     table: pd.DataFrame, models: Sequence[str], dates: pd.DatetimeIndex, periods: Sequence[Period]
 ) -> pd.DataFrame:
-    """(n_days, n_models) daily returns of each model's portfolio (module docstring), indexed by the
-    trading days of ``periods`` (the rows of ``dates``)."""
+    """Daily returns of each model's portfolio (module docstring).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table of :func:`study`.
+    models : sequence of str
+    dates : DatetimeIndex
+        The universe's trading days.
+    periods : sequence of Period
+
+    Returns
+    -------
+    DataFrame, shape (n_days, n_models)
+        Indexed by the trading days of ``periods``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> portfolio_returns(study(p, o, workers=0)[0], o.models, p.index, periods).shape
+    (1250, 2)
+    """
     parts = []
     for per in periods:
         days = dates[per.trading_start : per.trading_end]
@@ -625,8 +890,32 @@ def portfolio_returns(
 def summarize(
     table: pd.DataFrame, options: StudyOptions, dates: pd.DatetimeIndex, periods: Sequence[Period]
 ) -> dict[str, Any]:
-    """The JSON summary: ``models.<name>.{apr, sharpe, sharpe_ci, max_drawdown, calmar, vs_chan.{sharpe_diff,
-    sharpe_diff_ci, win_share}}``, ``deflated_sharpe.{model, value}``, ``periods``, ``baskets``."""
+    """The JSON summary of a study table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table of :func:`study`.
+    options : StudyOptions
+    dates : DatetimeIndex
+    periods : sequence of Period
+
+    Returns
+    -------
+    dict
+        ``models.<name>.{apr, sharpe, sharpe_ci, max_drawdown, calmar, vs_chan.{sharpe_diff,
+        sharpe_diff_ci, win_share}}``, ``deflated_sharpe.{model, value}``, ``periods``, ``baskets``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> summary = summarize(study(p, o, workers=0)[0], o, p.index, periods)
+    >>> round(summary["models"]["chan"]["sharpe"], 4), summary["deflated_sharpe"]["model"]
+    (1.0503, 'static')
+    """
     models = list(options.models)
     port = portfolio_returns(table, models, dates, periods)
     n = len(port)
@@ -898,21 +1187,58 @@ def study(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    checkpoint_s: float = 30.0,
+    checkpoint: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint_s: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the study on a universe frame (:func:`kalcoint.screen.load_universe`); return the table
-    (:data:`COLUMNS`, one row per period, selected basket and model, in that order) and the summary
-    (:func:`summarize`).
+    """Run the study on a universe frame (:func:`kalcoint.screen.load_universe`).
 
-    workers : 0 = in this process; N = a local Dask cluster of N worker processes (default: every
-        core); ignored when ``scheduler`` (``tcp://`` or ``tls://host:port``) is given. security : a
-        ``distributed.security.Security`` for a ``tls://`` scheduler (:func:`kalcoint.screen.tls_security`).
-    batch_size : formation baskets per screening task (default ~4 tasks per worker and period, <= 500).
-    out : Parquet or CSV table, rewritten atomically at least every ``checkpoint_s`` seconds, at the
-        end and when the run stops; resume : keep its rows and do only what is missing.
-    progress : ``progress(done, total)`` in tasks (screening batches and baskets traded); ``total``
-        is revised when a period selects fewer than ``top`` baskets.
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, N)
+        A universe frame.
+    options : StudyOptions, optional
+        The settings (default ``StudyOptions()``).
+    workers : int, optional
+        0 = in this process; N = a local Dask cluster of N worker processes (default: every
+        core); ignored when ``scheduler`` (``tcp://`` or ``tls://host:port``) is given.
+    scheduler : str, optional
+        Address of a running Dask scheduler.
+    security : distributed.security.Security, optional
+        For a ``tls://`` scheduler (:func:`kalcoint.screen.tls_security`).
+    batch_size : int, optional
+        Formation baskets per screening task (default ~4 tasks per worker and period, <= 500).
+    out : path-like, optional
+        Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
+        end and when the run stops.
+    resume : bool
+        Keep the rows of ``out`` and do only what is missing.
+    overwrite : bool
+        Replace an existing ``out``.
+    checkpoint : float
+        Seconds between rewrites of ``out``.
+    progress : callable, optional
+        ``progress(done, total)`` in tasks (screening batches and baskets traded); ``total`` is
+        revised when a period selects fewer than ``top`` baskets.
+    checkpoint_s : float, optional
+        Deprecated name of ``checkpoint``.
+
+    Returns
+    -------
+    table : DataFrame
+        :data:`COLUMNS`, one row per period, selected basket and model, in that order.
+    summary : dict
+        :func:`summarize`.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> table, summary = study(p, o, workers=0)
+    >>> summary["baskets"], {m: round(v["sharpe"], 4) for m, v in summary["models"].items()}
+    (2, {'static': 1.1132, 'chan': 1.0503})
     """
     from .screen import _auto_batch, check_scheduler, default_workers
 
@@ -923,9 +1249,9 @@ def study(
     periods = periods_of(dates, options)
     n_workers = default_workers() if workers is None else int(workers)
     if n_workers < 0:
-        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)")
+        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)", params="workers")
     if batch_size is not None and batch_size < 1:
-        raise KalcointError(f"batch size {batch_size} must be >= 1")
+        raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
     out_path = Path(out) if out is not None else None
     previous = _previous(out_path, resume, overwrite, options)
     complete = _complete_periods(previous, options)
@@ -934,7 +1260,8 @@ def study(
     n_pairs = max(1, sum(math.comb(len(eligible_assets(universe.values, p)), options.size) for p in pending))
     size = batch_size or _auto_batch(math.ceil(n_pairs / max(1, len(pending))), n_workers if remote else 1)
     subs, tasks = _screen_tasks(universe, pending, options, size)
-    store = _Store(out_path, previous, options.models, checkpoint_s)
+    checkpoint = renamed(checkpoint_s, checkpoint, "checkpoint_s", "checkpoint", "study")
+    store = _Store(out_path, previous, options.models, checkpoint)
     screen_opts = options.screen_options()
     left = {p.number: sum(1 for t in tasks if t[0] == p.number) for p in pending}
     screened: dict[int, list[tuple[int, list[dict]]]] = {p.number: [] for p in pending}
@@ -984,7 +1311,30 @@ def study_figures(
     periods: Sequence[Period],
 ) -> dict[str, bytes]:
     """PNG bytes of ``equity.png`` (the model portfolios' equity curves on one chart) and
-    ``sharpe_distribution.png`` (per-basket-period Sharpe ratios per model, box plots)."""
+    ``sharpe_distribution.png`` (per-basket-period Sharpe ratios per model, box plots).
+
+    Parameters
+    ----------
+    table, summary :
+        What :func:`study` returns.
+    options : StudyOptions
+    dates : DatetimeIndex
+    periods : sequence of Period
+
+    Returns
+    -------
+    dict of str to bytes
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> o = StudyOptions(size=3, top=1, models=("static", "chan"), n_boot=200)
+    >>> periods = periods_of(p.index, o)
+    >>> table, summary = study(p, o, workers=0)
+    >>> sorted(study_figures(table, summary, o, p.index, periods))
+    ['equity.png', 'sharpe_distribution.png']
+    """
     import io
 
     from matplotlib.figure import Figure
@@ -1026,7 +1376,24 @@ def study_figures(
 
 
 def write_figures(rendered: dict[str, bytes], plot_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write rendered PNGs into ``plot_dir`` (created), each atomically."""
+    """Write rendered PNGs into ``plot_dir`` (created), each atomically.
+
+    Parameters
+    ----------
+    rendered : dict of str to bytes
+        File names and contents (:func:`study_figures`).
+    plot_dir : path-like
+
+    Returns
+    -------
+    list of Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> [p.name for p in write_figures({"a.png": b"\\x89PNG"}, tempfile.mkdtemp())]
+    ['a.png']
+    """
     paths = []
     for name, data in rendered.items():
         path = Path(plot_dir) / name

@@ -62,7 +62,6 @@ def parse_assets(text: str | None, *, option: str = "--assets") -> list[str] | N
 FLAGS: dict[str, str] = {
     "prices": "PRICES",
     "chan_obs_var": "--obs-var",
-    "checkpoint_s": "--checkpoint",
     "walk_forward": "--walk-forward",
 }
 """Library parameter names whose command-line flag is not ``--`` + the name with ``-`` for ``_``."""

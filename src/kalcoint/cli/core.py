@@ -421,6 +421,17 @@ def _print_alpha11_test(test) -> None:
     )
 
 
+def _compare_step(done: int, total: int) -> str:
+    """The spinner's text after ``done`` of ``total`` steps of :func:`kalcoint.compare` (its
+    rows first, then the bootstrap samples of the alpha11 test)."""
+    from ..comparison import ROW_NAMES
+
+    rows = len(ROW_NAMES)
+    if done < rows:
+        return f"comparing: {done}/{rows} variants done..."
+    return f"comparing: alpha11 test, {done - rows}/{total - rows} bootstrap samples..."
+
+
 def run_compare(
     frame,
     iterations: int,
@@ -443,7 +454,7 @@ def run_compare(
                 iterations=iterations,
                 train_fraction=train_fraction,
                 bootstrap=bootstrap,
-                progress=lambda name: status.update(f"comparing: {name}..."),
+                progress=lambda done, total: status.update(_compare_step(done, total)),
             )
     else:
         comp = _compare(frame, iterations=iterations, train_fraction=train_fraction, bootstrap=bootstrap)

@@ -215,7 +215,7 @@ def screen(
                 resume=resume,
                 overwrite=overwrite,
                 limit=limit,
-                checkpoint_s=checkpoint,
+                checkpoint=checkpoint,
                 progress=advance,
             )
         except KeyboardInterrupt:
@@ -231,7 +231,7 @@ def screen(
         f"{counts.get('short', 0)} short, {counts.get('failed', 0)} failed); {elapsed:.1f} s"
     )
     if top:
-        ranked = sc.rank_table(table, by=rank_by, top=top)
+        ranked = sc.rank_table(table, rank_by, top=top)
         console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
 
 

@@ -36,7 +36,7 @@ _FLAGS = {
     "strategy ": "--strategy ",
     "iterations ": "--iterations ",
     "workers ": "--workers ",
-    "batch size ": "--batch-size ",
+    "batch_size ": "--batch-size ",
     "resume needs": "--resume needs",
     "block ": "--block ",
     "trials ": "--trials ",
@@ -267,7 +267,7 @@ def _run(
                 out=out,
                 resume=resume,
                 overwrite=overwrite,
-                checkpoint_s=checkpoint,
+                checkpoint=checkpoint,
                 progress=advance,
             )
         except KeyboardInterrupt:

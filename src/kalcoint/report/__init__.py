@@ -41,15 +41,53 @@ from .live import LiveReport, live_report
 def write_basket_report(
     report: BasketReport, path: str | os.PathLike[str], comparison_svgs: dict[str, Any] | None = None
 ) -> Path:
-    """Render a basket report and write it atomically as one HTML file (``comparison_svgs``: the
-    comparison's charts if already drawn, see :func:`kalcoint.report.render.comparison_charts`)."""
+    """Render a basket report and write it atomically as one HTML file.
+
+    Parameters
+    ----------
+    report : BasketReport
+    path : path-like
+    comparison_svgs : dict, optional
+        The comparison's charts if already drawn (see
+        :func:`kalcoint.report.render.comparison_charts`).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan")))  # doctest: +SKIP
+    >>> write_basket_report(rep, "report.html").name  # doctest: +SKIP
+    'report.html'
+    """
     from .render import render_basket, write_html
 
     return write_html(render_basket(report, comparison_svgs), path)
 
 
 def write_live_report(report: LiveReport, path: str | os.PathLike[str]) -> Path:
-    """Render a live model's page and write it atomically as one HTML file."""
+    """Render a live model's page and write it atomically as one HTML file.
+
+    Parameters
+    ----------
+    report : LiveReport
+    path : path-like
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> d = tempfile.mkdtemp()
+    >>> live = kc.live.save_chan_model(os.path.join(d, "m.kcm"), kc.demo_prices().iloc[:1000])
+    >>> write_live_report(live_report(live), os.path.join(d, "live.html")).name
+    'live.html'
+    """
     from .render import render_live, write_html
 
     return write_html(render_live(report), path)

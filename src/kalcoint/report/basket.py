@@ -51,6 +51,7 @@ from ..backtest import (
 )
 from ..comparison import Comparison, compare
 from ..errors import KalcointError
+from ..oos import split_rows
 
 MODES = ("in-sample", "walk-forward")
 ROLLING_DAYS = 126
@@ -62,10 +63,31 @@ Progress = Callable[[int, int], None]
 
 
 def trades(dates: pd.DatetimeIndex, units: np.ndarray, returns: np.ndarray) -> pd.DataFrame:
-    """One row per trade of a run (see the module docstring): ``entry_date, exit_date, side,
-    days_held, return``; dates as Timestamps (``exit_date`` NaT while open), ``return`` a fraction.
+    """One row per trade of a run (see the module docstring).
 
-    dates : (n,) the run's days; units : (n,) units held at each close; returns : (n,) net daily returns.
+    Parameters
+    ----------
+    dates : DatetimeIndex, shape (n,)
+        The run's days.
+    units : ndarray, shape (n,)
+        Units held at each close.
+    returns : ndarray, shape (n,)
+        Net daily returns (fractions).
+
+    Returns
+    -------
+    DataFrame
+        ``entry_date, exit_date, side, days_held, return``; dates as Timestamps (``exit_date``
+        NaT while open), ``return`` a fraction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> t = trades(pd.bdate_range("2024-01-01", periods=5), np.array([0, 1, 1, 0, 0]),
+    ...            np.array([0.0, 0.0, 0.01, 0.02, 0.0]))
+    >>> t.loc[0, "side"], int(t.loc[0, "days_held"]), round(float(t.loc[0, "return"]), 4)
+    ('long', 2, 0.0302)
     """
     u = np.asarray(units, dtype=np.float64)
     r = np.asarray(returns, dtype=np.float64)
@@ -90,13 +112,47 @@ def trades(dates: pd.DatetimeIndex, units: np.ndarray, returns: np.ndarray) -> p
 
 
 def trade_list(result: BacktestResult) -> pd.DataFrame:
-    """:func:`trades` of a backtest."""
+    """:func:`trades` of a backtest.
+
+    Parameters
+    ----------
+    result : BacktestResult
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> bt = kc.backtest(kc.demo_prices(), "chan")
+    >>> len(trade_list(bt)), trade_list(bt).loc[0, "side"]
+    (301, 'short')
+    """
     return trades(pd.DatetimeIndex(result.frame["date"]), result.units, result.returns)
 
 
 def monthly_returns(result: BacktestResult) -> pd.DataFrame:
-    """Compounded net returns by calendar month: index years, columns 1..12 and ``year``
-    (fractions; NaN where the run has no day in that month)."""
+    """Compounded net returns by calendar month.
+
+    Parameters
+    ----------
+    result : BacktestResult
+
+    Returns
+    -------
+    DataFrame
+        Index years, columns 1..12 and ``year`` (fractions; NaN where the run has no day in that
+        month).
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> bt = kc.backtest(kc.demo_prices(), "chan")
+    >>> table = monthly_returns(bt)
+    >>> table.shape, round(float(table.loc[2016, "year"]), 4)
+    ((6, 13), 0.1366)
+    """
     frame = result.frame
     index = pd.DatetimeIndex(frame["date"])
     r = pd.Series(frame["return"].to_numpy(), index=index)
@@ -109,8 +165,27 @@ def monthly_returns(result: BacktestResult) -> pd.DataFrame:
 
 
 def rolling_sharpe(result: BacktestResult, days: int = ROLLING_DAYS) -> pd.Series:
-    """Annualised Sharpe ratio of the net daily returns over the last ``days`` days, indexed by
-    date, from day ``days`` on; days whose window does not vary are left out."""
+    """Annualised Sharpe ratio of the net daily returns over the last ``days`` days.
+
+    Parameters
+    ----------
+    result : BacktestResult
+    days : int
+        Window (trading days).
+
+    Returns
+    -------
+    Series
+        Indexed by date, from day ``days`` on; days whose window does not vary are left out.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> bt = kc.backtest(kc.demo_prices(), "chan")
+    >>> s = rolling_sharpe(bt)
+    >>> len(s), round(float(s.iloc[-1]), 4)
+    (1375, 2.8424)
+    """
     r = pd.Series(result.returns, index=pd.DatetimeIndex(result.frame["date"]))
     roll = r.rolling(days)
     mean, std = roll.mean(), roll.std(ddof=1)
@@ -123,7 +198,30 @@ def rolling_sharpe(result: BacktestResult, days: int = ROLLING_DAYS) -> pd.Serie
 
 @dataclass(frozen=True)
 class Settings:
-    """What the report ran with (all shown on the page)."""
+    """What the report ran with (all shown on the page).
+
+    Attributes
+    ----------
+    cost_bps : float
+        Costs in basis points of traded value.
+    window : int
+        Walk-forward estimation rows.
+    strategy, entry, exit :
+        The backtests' trading rule.
+    iterations : int
+        Tuning iterations.
+    train_fraction : float
+        The comparison's out-of-sample split.
+    models : tuple of str
+        Backtest models.
+    bootstrap : int, optional
+        Bootstrap samples of the comparison's test of alpha11 = 1.
+
+    Examples
+    --------
+    >>> Settings(models=("static", "chan")).to_dict()["models"]
+    ['static', 'chan']
+    """
 
     cost_bps: float = 5.0
     window: int = 250
@@ -143,7 +241,25 @@ class Settings:
 
 @dataclass
 class Provenance:
-    """Where the data came from and what made the report."""
+    """Where the data came from and what made the report.
+
+    Attributes
+    ----------
+    source : str or None
+        The price file (with ``sha256`` and ``size_bytes``).
+    assets : list of str
+    first_date, last_date : Timestamp
+    rows, dropped_leading_rows : int
+    kalcoint_version, python, numpy, pandas : str
+    created_at : str
+    elapsed_s : float
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> provenance(kc.demo_prices(), None).rows
+    1500
+    """
 
     source: str | None
     sha256: str | None
@@ -163,7 +279,20 @@ class Provenance:
 
 @dataclass
 class Run:
-    """One backtest of the report: the result, or the one-line reason it could not run."""
+    """One backtest of the report: the result, or the one-line reason it could not run.
+
+    Attributes
+    ----------
+    model, mode : str
+    result : BacktestResult or None
+    error : str
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> Run("chan", "in-sample", kc.backtest(kc.demo_prices(), "chan")).ok
+    True
+    """
 
     model: str
     mode: str
@@ -177,7 +306,17 @@ class Run:
 
 @dataclass
 class BasketReport:
-    """Everything the basket page shows: ``comparison``, ``runs[(model, mode)]``, settings, provenance."""
+    """Everything the basket page shows: ``comparison``, ``runs[(model, mode)]``, settings,
+    provenance.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0),
+    ...                     workers=1)  # doctest: +SKIP
+    >>> sorted(rep.runs)  # doctest: +SKIP
+    [('chan', 'in-sample'), ('chan', 'walk-forward'), ('static', 'in-sample'), ('static', 'walk-forward')]
+    """
 
     prices: pd.DataFrame
     comparison: Comparison
@@ -201,7 +340,24 @@ class BasketReport:
 
 
 def check_settings(settings: Settings) -> Settings:
-    """Refuse bad settings before any work (messages name the quantity, not a CLI flag)."""
+    """Refuse bad settings before any work (messages name the quantity, not a CLI flag).
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    Settings
+        The same settings.
+
+    Examples
+    --------
+    >>> check_settings(Settings(window=10))
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: window 10 must be an integer >= 20 (trading days)
+    """
     from ..strategy import STRATEGIES, check_bands
 
     if settings.strategy not in STRATEGIES:
@@ -224,14 +380,31 @@ def check_settings(settings: Settings) -> Settings:
 
 def check_data(prices: pd.DataFrame, settings: Settings) -> None:
     """Refuse a panel the report cannot cover (before any work): no dates, no week to trade after
-    the walk-forward window, too few out-of-sample rows for the comparison."""
+    the walk-forward window, too few out-of-sample rows for the comparison (the rows after
+    :func:`kalcoint.oos.split_rows`).
+
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Indexed by dates.
+    settings : Settings
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> check_data(kc.demo_prices(), Settings())
+    >>> check_data(kc.demo_prices().iloc[:240], Settings())
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: window 250 leaves no week to trade in 240 rows; use a shorter window
+    """
     if not isinstance(prices, pd.DataFrame) or not isinstance(prices.index, pd.DatetimeIndex):
         raise KalcointError("the report needs prices as a DataFrame indexed by dates")
     n = len(prices)
     starts = week_starts(prices.index, int(settings.window))
     if starts.size == 0 or starts[0] >= n - 1:
         raise KalcointError(f"window {settings.window} leaves no week to trade in {n} rows; use a shorter window")
-    oos = n - round(n * settings.train_fraction)
+    oos = n - split_rows(n, settings.train_fraction)
     if oos < 30:
         raise KalcointError(
             f"the comparison's out-of-sample part has {oos} rows; needs at least 30 "
@@ -250,7 +423,26 @@ def _file_facts(source: str | os.PathLike[str] | None) -> tuple[str | None, str 
 
 
 def provenance(prices: pd.DataFrame, source: str | os.PathLike[str] | None) -> Provenance:
-    """The provenance block of a price panel read from ``source`` (a file, or None)."""
+    """The provenance block of a price panel read from ``source`` (a file, or None).
+
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Indexed by dates.
+    source : path-like or None
+        The file (hashed with SHA-256 when it exists).
+
+    Returns
+    -------
+    Provenance
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> prov = provenance(kc.demo_prices(), None)
+    >>> prov.assets, prov.rows, str(prov.last_date.date())
+    (['ETFA', 'ETFB', 'ETFC'], 1500, '2020-10-01')
+    """
     from .. import __version__
 
     name, digest, size = _file_facts(source)
@@ -310,9 +502,29 @@ def run_backtests(
 ) -> dict[tuple[str, str], Run]:
     """Every model of ``settings`` backtested in-sample and walk-forward.
 
-    workers : processes to run them in (1: in this process). With more than one (where processes
-    can be forked: a forked worker needs no ``if __name__ == "__main__"`` guard in the caller's
-    script), the backtests run in worker processes while ``before_wait`` (if given) runs here.
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+    settings : Settings
+    workers : int
+        Processes to run them in (1: in this process). With more than one (where processes can be
+        forked: a forked worker needs no ``if __name__ == "__main__"`` guard in the caller's
+        script), the backtests run in worker processes while ``before_wait`` (if given) runs here.
+    progress : callable, optional
+        ``progress(done, total)`` after each backtest.
+    before_wait : callable, optional
+
+    Returns
+    -------
+    dict
+        :class:`Run` by ``(model, mode)``, mode "in-sample" or "walk-forward".
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> runs = run_backtests(kc.demo_prices(), Settings(models=("static", "chan")), 1)
+    >>> round(runs[("chan", "walk-forward")].result.metrics["sharpe"], 4)
+    1.4427
     """
     jobs = _jobs(settings.models)
     total, done = len(jobs), 0
@@ -364,13 +576,33 @@ def basket_report(
 ) -> BasketReport:
     """Compute everything the basket page shows.
 
-    prices : (n, k) DataFrame of positive prices indexed by date, dependent asset first.
-    settings : costs, walk-forward window, strategy, iterations, models (defaults of :class:`Settings`).
-    source : the file the prices were read from (named on the page with its SHA-256).
-    workers : processes for the backtests (default: 2 when the machine has 2 cores or more).
-    progress : ``progress(done, total)`` after each backtest.
-    on_comparison : called with the comparison as soon as it is ready, while the backtests still
-        run in the workers (e.g. to draw its charts meanwhile).
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Positive prices indexed by date, dependent asset first.
+    settings : Settings, optional
+        Costs, walk-forward window, strategy, iterations, models (defaults of :class:`Settings`).
+    source : path-like, optional
+        The file the prices were read from (named on the page with its SHA-256).
+    workers : int, optional
+        Processes for the backtests (default: 2 when the machine has 2 cores or more).
+    progress : callable, optional
+        ``progress(done, total)`` after each backtest.
+    on_comparison : callable, optional
+        Called with the comparison as soon as it is ready, while the backtests still run in the
+        workers (e.g. to draw its charts meanwhile).
+
+    Returns
+    -------
+    BasketReport
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0),
+    ...                     workers=1)  # doctest: +SKIP
+    >>> rep.run("chan", "walk-forward").ok  # doctest: +SKIP
+    True
     """
     settings = check_settings(settings or Settings())
     check_data(prices, settings)

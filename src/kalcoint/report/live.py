@@ -47,12 +47,39 @@ VERSION_COLUMNS = (
 class LiveReport:
     """Everything the live page shows.
 
-    retune_dates : the effective dates of the recorded versions (applied re-estimations) within
-    the last year, for the charts; history : every step (:meth:`LiveModel.history`) with ``pnl`` (dollars per day of the units
-    held the day before), ``cum_pnl`` and ``return`` added; last_year : its rows of the last
-    :data:`LAST_DAYS` calendar days; versions : one row per version (DataFrame); trades : the
-    holding periods of the last year (:func:`kalcoint.report.basket.trades`); status : the model's
-    :meth:`LiveModel.status`.
+    Attributes
+    ----------
+    path : Path
+        The model file.
+    assets : list of str
+    method : str
+    strategy, tuning : dict
+        The model's settings.
+    history : DataFrame
+        Every step (:meth:`LiveModel.history`) with ``pnl`` (dollars per day of the units held
+        the day before), ``cum_pnl`` and ``return`` added.
+    last_year : DataFrame
+        Its rows of the last :data:`LAST_DAYS` calendar days.
+    versions : DataFrame
+        One row per version; ``versions_recorded`` says whether the file records them.
+    retune_dates : list of Timestamp
+        The effective dates of the applied re-estimations within the last year, for the charts.
+    trades : DataFrame
+        The holding periods of the last year (:func:`kalcoint.report.basket.trades`).
+    status : dict
+        The model's :meth:`LiveModel.status`.
+    kalcoint_version, created_at : str
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> live = kc.live.save_chan_model(os.path.join(tempfile.mkdtemp(), "m.kcm"), p.iloc[:1000])
+    >>> _ = live.update(p.iloc[1000:1010])
+    >>> rep = live_report(live)
+    >>> rep.method, len(rep.history), len(rep.last_year)
+    ('chan', 1010, 261)
     """
 
     path: Path
@@ -73,7 +100,29 @@ class LiveReport:
 
 def position_pnl(history: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     """``pnl`` (dollars), ``cum_pnl`` and ``return`` (fraction of the gross position) of the units
-    held, per step of ``history`` (the module docstring's convention)."""
+    held, per step of ``history`` (the module docstring's convention).
+
+    Parameters
+    ----------
+    history : DataFrame
+        :meth:`LiveModel.history`.
+    assets : list of str
+
+    Returns
+    -------
+    DataFrame
+        ``history`` with the three columns added.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> live = kc.live.save_chan_model(os.path.join(tempfile.mkdtemp(), "m.kcm"), p.iloc[:1000])
+    >>> _ = live.update(p.iloc[1000:1010])
+    >>> list(position_pnl(live.history(), live.assets).columns[-3:])
+    ['pnl', 'cum_pnl', 'return']
+    """
     prices = history[assets].to_numpy(dtype=np.float64)
     states = history[["beta_const", *(f"beta_{a}" for a in assets[1:])]].to_numpy(dtype=np.float64)
     shares = np.array([unit_shares(b) for b in states]) if len(states) else np.empty((0, len(assets)))
@@ -126,7 +175,27 @@ def _retune_dates(versions: pd.DataFrame, recent: pd.DataFrame) -> list[pd.Times
 
 
 def live_report(model: str | os.PathLike[str] | LiveModel) -> LiveReport:
-    """Read a model file (or an open :class:`LiveModel`) and compute its page's data."""
+    """Read a model file (or an open :class:`LiveModel`) and compute its page's data.
+
+    Parameters
+    ----------
+    model : path-like or LiveModel
+
+    Returns
+    -------
+    LiveReport
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> live = kc.live.save_chan_model(os.path.join(tempfile.mkdtemp(), "m.kcm"), p.iloc[:1000])
+    >>> _ = live.update(p.iloc[1000:1010])
+    >>> rep = live_report(live.path)
+    >>> list(rep.history.columns[-3:])
+    ['pnl', 'cum_pnl', 'return']
+    """
     from .. import __version__
 
     live = load_model(model) if isinstance(model, (str, os.PathLike)) else model

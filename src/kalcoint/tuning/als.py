@@ -221,7 +221,24 @@ def _solve_nonnegative(ntn: np.ndarray, ntb: np.ndarray) -> np.ndarray:
 
 
 def lagged_products(e: np.ndarray, lags: int) -> np.ndarray:
-    """(n, lags + 1) sample products ``e_t e_{t+j}``, j = 0..lags (0 where t + j >= n)."""
+    """Sample products ``e_t e_{t+j}``, j = 0..lags (0 where t + j >= n).
+
+    Parameters
+    ----------
+    e : ndarray, shape (n,)
+        Innovations.
+    lags : int
+
+    Returns
+    -------
+    ndarray, shape (n, lags + 1)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lagged_products(np.array([1.0, 2.0, 3.0]), 1).tolist()
+    [[1.0, 2.0], [4.0, 6.0], [9.0, 0.0]]
+    """
     n = e.size
     out = np.zeros((n, lags + 1))
     for j in range(lags + 1):
@@ -232,11 +249,39 @@ def lagged_products(e: np.ndarray, lags: int) -> np.ndarray:
 def normal_equations(
     X: np.ndarray, a: np.ndarray, predicted_cov: np.ndarray, innovation: Any, innovation_var: np.ndarray, lags: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted normal equations ``(N (p, p), r (p,))`` of ALS, p = 2k + 1, for a first filter with
-    transition ``diag(a)``, predicted covariances (n, k, k) and innovation variances (n,).
+    """Weighted normal equations of ALS for a first filter.
 
-    innovation : (n,) innovations (the targets are their products ``e_t e_{t+j}``), or an
-    (n, lags + 1) array of targets (e.g. exact covariances, to check the relation)."""
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+        Observation rows.
+    a : ndarray, shape (k,)
+        Diagonal of the first filter's transition.
+    predicted_cov : ndarray, shape (n, k, k)
+        Its predicted state covariances.
+    innovation : ndarray, shape (n,) or (n, lags + 1)
+        Innovations (the targets are their products ``e_t e_{t+j}``), or the targets themselves
+        (e.g. exact covariances, to check the relation).
+    innovation_var : ndarray, shape (n,)
+        Its innovation variances.
+    lags : int
+        Autocovariance lags (1..lags, with lag 0).
+
+    Returns
+    -------
+    N : ndarray, shape (p, p)
+    r : ndarray, shape (p,)
+        p = 2k + 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n = 6
+    >>> N, r = normal_equations(np.ones((n, 1)), np.array([0.9]), np.ones((n, 1, 1)),
+    ...                         np.linspace(-1.0, 1.0, n), np.full(n, 2.0), 1)
+    >>> N.shape, r.shape
+    ((3, 3), (3,))
+    """
     innovation = np.asarray(innovation, dtype=np.float64)
     targets = lagged_products(innovation, lags) if innovation.ndim == 1 else innovation
     gains = np.einsum("tij,tj->ti", predicted_cov, X) / innovation_var[:, None]
@@ -369,12 +414,37 @@ def fit(
 ) -> dict[str, Any]:
     """ALS fit on an (n, k) price panel (first column = dependent asset); see the module doc.
 
-    iterations : most ALS rounds (capped at ``MAX_ROUNDS``); tol : stop when every quantity's
-        relative change from one round to the next is below it (``ALS_TOL`` when None).
-    lags : autocovariance lags used (1..lags, with lag 0). alpha11 : "profile" (default),
-        "first_pass" or a number held fixed.
-    Returns the dict :func:`kalcoint.tuning.tune` expects (``model``, ``iterations`` = rounds,
-    ``converged``, ``history`` per round, ``options``).
+    Parameters
+    ----------
+    values : ndarray, shape (n, k)
+        Prices, first column dependent.
+    johansen_result : JohansenResult
+        Johansen's test on ``values`` (the prior's weights).
+    iterations : int
+        Most ALS rounds (capped at ``MAX_ROUNDS``).
+    tol : float, optional
+        Stop when every quantity's relative change from one round to the next is below it
+        (``ALS_TOL`` when None).
+    lags : int
+        Autocovariance lags used (1..lags, with lag 0).
+    alpha11 : "profile", "first_pass" or float
+        How alpha11 is chosen ("profile" default), or a number held fixed.
+    initial_state, initial_cov : array_like, optional
+        The prior (default: the method's).
+
+    Returns
+    -------
+    dict
+        What :func:`kalcoint.tuning.tune` expects: ``model``, ``iterations`` (rounds),
+        ``converged``, ``history`` (per round), ``options``, ``std_errors``.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> out = fit(p.to_numpy(), kc.johansen(p))
+    >>> round(out["model"].alpha11, 4), out["iterations"], out["converged"]
+    (0.9581, 32, True)
     """
     iterations = check_iterations(iterations)
     tol = check_tol(tol)
