@@ -144,6 +144,45 @@ def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
             frame.to_csv(tmp, index=False, float_format="%.10g")
 
 
+def read_table(path: Path, what: str, fix: str, params: str | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a table that :func:`write_table` wrote: Parquet, or CSV as text (empty cell = None).
+
+    Parameters
+    ----------
+    path : Path
+        A ``.parquet``/``.pq`` or ``.csv`` file.
+    what : str
+        The table's name for the error message ("screen", "study").
+    fix : str
+        What the user can do instead, ending the error message.
+    params : str or tuple of str
+        The parameters the error names (see :class:`kalcoint.errors.KalcointError`).
+
+    Returns
+    -------
+    DataFrame
+        The columns as stored (CSV: strings; the caller types them).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> write_table(path, pd.DataFrame({"x": ["a", None]}))
+    >>> read_table(path, "test", "choose another file")["x"].tolist()
+    ['a', None]
+    """
+    from .errors import KalcointError
+
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False).replace({"": None})
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise KalcointError(
+            f"{path}: cannot read the {what} table ({exc}); remove it or {fix}", params=params
+        ) from None
+
+
 def write_with(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically.
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import read_table as read_raw_table
 from ._io import write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
@@ -653,15 +654,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     source = Path(path)
     _check_suffix(source)
-    try:
-        if source.suffix.lower() == ".csv":
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False).replace({"": None})
-        else:
-            frame = pd.read_parquet(source)
-    except (OSError, ValueError) as exc:
-        raise KalcointError(
-            f"{source}: cannot read the screen table ({exc}); remove it or choose another out", params="out"
-        ) from None
+    frame = read_raw_table(source, "screen", "choose another out", params="out")
     trace = [c for c in frame.columns if str(c).startswith("trace_r")]
     if "assets" not in frame.columns or not trace:
         raise KalcointError(

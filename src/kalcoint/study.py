@@ -79,6 +79,7 @@ import pandas as pd
 from scipy import stats
 
 from ._checks import renamed
+from ._io import read_table as read_raw_table
 from ._io import write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
 from .errors import KalcointError
@@ -697,15 +698,7 @@ def read_study(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     source = Path(path)
     _check_suffix(source)
-    try:
-        if source.suffix.lower() == ".csv":
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False).replace({"": None})
-        else:
-            frame = pd.read_parquet(source)
-    except (OSError, ValueError) as exc:
-        raise KalcointError(
-            f"{source}: cannot read the study table ({exc}); remove it or choose another file"
-        ) from None
+    frame = read_raw_table(source, "study", "choose another file")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise KalcointError(f"{source}: not a study table (no {missing[0]!r} column); choose another file")
