@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -189,19 +191,8 @@ def screen(
     if universe.attrs.get("non_positive"):
         warn(f"non-positive prices kept in {', '.join(universe.attrs['non_positive'])} (a screen uses price levels)")
     n_workers = sc.default_workers() if workers is None else workers
-    where = f"scheduler {scheduler}" if scheduler else (f"{n_workers} local workers" if n_workers else "this process")
     started = time.perf_counter()
-    with _progress() as bar:
-        task = None
-
-        def advance(done: int, total: int) -> None:
-            nonlocal task
-            if bar is None:
-                return
-            if task is None:
-                task = bar.add_task(f"screening ({where})", total=total)
-            bar.update(task, completed=done)
-
+    with progress_bar("screening", scheduler, n_workers) as advance:
         try:
             table = sc.screen(
                 universe,
@@ -244,6 +235,25 @@ def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
     if ca_file is None or cert is None or key is None:
         raise KalcointError("--tls-ca-file, --tls-cert and --tls-key go together: give all three")
     return tls_security(ca_file, cert, key)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, scheduler: str | None, workers: int) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a bar on a terminal (a no-op elsewhere),
+    labelled with ``label`` and where the work runs."""
+    where = f"scheduler {scheduler}" if scheduler else (f"{workers} local workers" if workers else "this process")
+    with _progress() as bar:
+        task = None
+
+        def advance(done: int, total: int) -> None:
+            nonlocal task
+            if bar is None:
+                return
+            if task is None:
+                task = bar.add_task(f"{label} ({where})", total=total)
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 def _progress():

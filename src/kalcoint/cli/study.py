@@ -20,7 +20,7 @@ from ._common import (
     require_dir_writable,
     require_parent,
 )
-from .screen import _progress, tls_settings
+from .screen import progress_bar, tls_settings
 
 # Library messages name settings; the command names its flags.
 _FLAGS = {
@@ -242,20 +242,8 @@ def _run(
     n_workers = sc.default_workers() if workers is None else workers
     if n_workers < 0:
         raise KalcointError(f"--workers {workers} must be >= 0")
-    where = f"scheduler {scheduler}" if scheduler else (f"{n_workers} local workers" if n_workers else "this process")
     started = time.perf_counter()
-
-    with _progress() as bar:
-        task = None
-
-        def advance(done: int, total: int) -> None:
-            nonlocal task
-            if bar is None:
-                return
-            if task is None:
-                task = bar.add_task(f"study ({where})", total=total)
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar("study", scheduler, n_workers) as advance:
         try:
             table, summary = st.study(
                 universe,
