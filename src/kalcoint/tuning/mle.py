@@ -365,6 +365,92 @@ class _Optimum:
     trace: np.ndarray  # (iterations + 1, 3): alpha11, obs_var, loglik along the path
 
 
+@dataclass(frozen=True)
+class _LbfgsbResult:
+    """What :func:`_lbfgsb` returns (the fields of scipy's ``OptimizeResult`` that are used)."""
+
+    x: np.ndarray
+    fun: float
+    jac: np.ndarray
+    nit: int
+    nfev: int
+    success: bool
+    message: str
+
+
+def _setulb() -> Any:
+    """scipy's compiled L-BFGS-B step ``setulb`` when it has the interface of scipy >= 1.15 (the C
+    translation, which :func:`_lbfgsb` drives), else None."""
+    try:
+        from scipy.optimize import _lbfgsb, _lbfgsb_py
+    except ImportError:  # pragma: no cover - a scipy without the private module
+        return None
+    doc = getattr(_lbfgsb.setulb, "__doc__", "") or ""
+    ok = "ln_task" in doc and hasattr(_lbfgsb_py, "status_messages")
+    return _lbfgsb.setulb if ok else None
+
+
+def _lbfgsb(
+    fun_grad: Any,
+    x0: np.ndarray,
+    bounds: list[tuple[float, float]],
+    ftol: float,
+    gtol: float,
+    maxiter: int,
+    maxfun: int,
+    callback: Any,
+) -> _LbfgsbResult:
+    """L-BFGS-B from ``x0`` within finite ``bounds``: the loop of scipy's
+    ``minimize(method="L-BFGS-B", jac=True)`` (same compiled steps, same calls of ``fun_grad``, same
+    result) without its per-evaluation wrappers; scipy's ``minimize`` where the compiled step has
+    another interface. ``callback(x)`` is called at each new iterate."""
+    setulb = _setulb()
+    if setulb is None:  # pragma: no cover - scipy < 1.15
+        from scipy.optimize import minimize
+
+        options = {"maxiter": maxiter, "maxfun": maxfun, "gtol": gtol, "ftol": ftol}
+        r = minimize(fun_grad, x0, method="L-BFGS-B", jac=True, bounds=bounds, options=options, callback=callback)
+        return _LbfgsbResult(r.x, float(r.fun), r.jac, int(r.nit), int(r.nfev), bool(r.success), str(r.message))
+    from scipy.optimize._lbfgsb_py import status_messages, task_messages
+
+    m, maxls = 10, 20  # scipy's defaults maxcor, maxls
+    lo, hi = (np.array(b, dtype=np.float64) for b in zip(*bounds))
+    n = lo.size
+    x = np.clip(np.array(x0, dtype=np.float64), lo, hi)
+    nbd = np.full(n, 2, dtype=np.int32)  # both bounds finite
+    f, g = 0.0, np.zeros(n)
+    nfev, nit = 0, 0
+    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m)
+    iwa = np.zeros(3 * n, dtype=np.int32)
+    task = np.zeros(2, dtype=np.int32)
+    ln_task = np.zeros(2, dtype=np.int32)
+    lsave = np.zeros(4, dtype=np.int32)
+    isave = np.zeros(44, dtype=np.int32)
+    dsave = np.zeros(29)
+    factr = ftol / np.finfo(float).eps
+    x_eval = None  # where fun_grad was last called
+    while True:
+        g = np.asarray(g, dtype=np.float64).copy()
+        setulb(m, x, lo, hi, nbd, f, g, factr, gtol, wa, iwa, task, lsave, isave, dsave, maxls, ln_task)
+        if task[0] == 3:
+            if x_eval is None or not np.array_equal(x, x_eval):
+                x_eval = x.copy()
+                f, g = fun_grad(x_eval.copy())
+                nfev += 1
+        elif task[0] == 1:
+            nit += 1
+            callback(x)
+            if nit >= maxiter:
+                task[0], task[1] = 5, 504
+            elif nfev > maxfun:
+                task[0], task[1] = 5, 502
+        else:
+            break
+    success = task[0] == 4
+    message = status_messages[int(task[0])] + ": " + task_messages[int(task[1])]
+    return _LbfgsbResult(x, float(f), g, nit, nfev, bool(success), message)
+
+
 def _projected_gradient(x: np.ndarray, grad: np.ndarray, bounds: list[tuple[float, float]]) -> float:
     """Infinity norm of L-BFGS-B's projected gradient (the quantity its ``gtol`` tests)."""
     lo, hi = np.array(bounds).T
@@ -377,24 +463,22 @@ def _optimise(
     """L-BFGS-B from ``start``; restarted from its end point (fresh curvature memory, up to
     ``RESTARTS`` times, within the same iteration budget) while it stops on a stalled line search
     with the projected gradient above ``GTOL`` and the restart still gains."""
-    from scipy.optimize import minimize
-
     path = [(start.copy(), lik.objective(start))]
     ftol = FTOL if tol is None else float(tol)
     iterations = 0
     res: Any = None  # scipy OptimizeResult of the last run that gained
     for _ in range(1 + RESTARTS):
-        options = {"maxiter": int(maxiter) - iterations, "maxfun": 50 * int(maxiter) + 1000, "gtol": GTOL, "ftol": ftol}
         # a breakdown (Q_t <= 0) gives an infinite objective and a NaN gradient: L-BFGS-B backtracks
         with np.errstate(invalid="ignore", over="ignore"):
-            again = minimize(
+            again = _lbfgsb(
                 lik.objective_and_gradient,
                 start if res is None else res.x,
-                method="L-BFGS-B",
-                jac=True,
-                bounds=bounds,
-                options=options,
-                callback=lambda xk: path.append((np.array(xk, copy=True), lik.objective_at(xk))),
+                bounds,
+                ftol,
+                GTOL,
+                int(maxiter) - iterations,
+                50 * int(maxiter) + 1000,
+                lambda xk: path.append((np.array(xk, copy=True), lik.objective_at(xk))),
             )
         iterations += int(again.nit)
         # a restart (fresh projected steepest-descent step) that cannot lower the objective confirms
