@@ -1,7 +1,25 @@
 """The log-likelihood and its analytic gradient (reverse mode) for maximum likelihood.
 
 Compiled with numba (see :mod:`kalcoint._numba_cache`); imported by the modules of the
-pipeline through :mod:`kalcoint._kernels`."""
+pipeline through :mod:`kalcoint._kernels`.
+
+One pass (:func:`loglik_grad_into`) runs the filter forward, keeping per day only what the
+backward pass reads (``work``, see :func:`work_columns`), then the adjoint backward. With
+``l_t = -(log Q_t + e_t^2 / Q_t) / 2``, ``Px = P_{t|t-1} x_t'``, ``g = e_t / Q_t``, it carries
+``B = dL/d b_{t+1|t}`` and ``S = C + C'``, where ``C = dL/d P_{t+1|t}`` (all k^2 entries taken
+as independent; only ``C + C'`` is ever used, and it is symmetric), through each step in
+reverse:
+
+    alpha11 += B_1 b_{1,t|t} + a_1 P_{11,t|t} S_11 + sum_{j>1} a_j P_{1j,t|t} S_1j
+    state_var_i += S_ii / 2;   T = (a a') o S
+    Pxbar = g A B - T Px / Q + Qbar x'
+    Qbar = -(1 - e g) / (2 Q) + (Px' T Px / 2 - e (A B) . Px) / Q^2;   obs_var += Qbar
+    B <- A B - (-g + (A B) . Px / Q) x';   S <- T + Pxbar x + x' Pxbar'
+
+The forward pass is :func:`kalcoint._kernels.filtering.filter_loop`'s arithmetic, in the same
+order: the log-likelihood is the filter's to the last bit. For k = 3 (the screen's triplets)
+the pass runs on scalars (:func:`_loglik_grad_k3`), the same arithmetic, about twice as fast.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +28,19 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import filter_loop
+from .filtering import LOG_2PI
+
+
+def work_columns(k: int) -> int:
+    """Columns of the ``work`` array of :func:`loglik_grad_into` for k states: per day
+    ``e_t, 1/Q_t, b_{1,t|t}``, ``P_{t|t-1} x_t'`` (k) and the first row of ``P_{t|t}`` (k).
+
+    Examples
+    --------
+    >>> work_columns(3)
+    9
+    """
+    return 2 * k + 3
 
 
 @njit(cache=True, nogil=True)
@@ -19,86 +49,234 @@ def loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover - 
     ``A = diag(a)``, ``Vw = diag(vw)``) and, written to ``grad`` (k + 2,), its derivatives with
     respect to ``(alpha11 = a[0], obs_var = ve, state_var_1..k = vw)``. Returns NaN if some Q_t <= 0.
 
-    Reverse mode: the forward pass is the filter of ``filter_loop`` and keeps
-    ``e_t, 1/Q_t, P_{t|t-1} x_t'`` and the first row of ``(b_{t|t}, P_{t|t})``; the backward pass
-    carries ``B = dL/d b_{t+1|t}`` and ``C = dL/d P_{t+1|t}`` (all k^2 entries, taken as
-    independent) through the step in reverse, with ``l_t = -(log Q_t + e_t^2 / Q_t) / 2``:
+    :func:`loglik_grad_into` with a ``work`` array of its own (see the module doc)."""
+    n, k = X.shape
+    work = np.empty((n, 2 * k + 3))
+    return loglik_grad_into(y, X, a, vw, ve, b_start, P_start, work, grad)
 
-        alpha11 += B_1 b_{1,t|t} + sum_ij d(a_i a_j)/d alpha11 P_{ij,t|t} C_ij;  state_var_i += C_ii
-        Pfbar = (a a') o C;   Pxbar = g A B - (Pfbar + Pfbar') Px / Q + Qbar x'
-        Qbar = -(1 - e g) / (2 Q) + (Px' Pfbar Px - e (A B) . Px) / Q^2;   obs_var += Qbar
-        B <- A B - (-g + (A B) . Px / Q) x';   C <- Pfbar + Pxbar x
-    with ``Px = P_{t|t-1} x_t'`` and ``g = e_t / Q_t``.
-    """
+
+@njit(cache=True, nogil=True)
+def loglik_grad_into(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: no cover - compiled
+    """:func:`loglik_grad` writing its per-day figures into ``work`` (n, 2k + 3), allocated once by
+    the caller (:func:`work_columns`)."""
+    if X.shape[1] == 3:
+        return _loglik_grad_k3(y, X, a, vw, ve, b_start, P_start, work, grad)
+    return _loglik_grad_any(y, X, a, vw, ve, b_start, P_start, work, grad)
+
+
+@njit(cache=True, nogil=True)
+def _forward(y, X, a, vw, ve, b_start, P_start, work):  # pragma: no cover - compiled
+    """The filter forward (``filter_loop``'s arithmetic) keeping ``work``; the log-likelihood or NaN."""
+    n, k = X.shape
+    bp = b_start.copy()
+    Pp = np.empty((k, k))
+    aa = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
+            aa[i, j] = a[i] * a[j]
+    Px = np.empty(k)
+    quad = 0.0
+    logdet = 0.0
+    prod = 1.0
+    for t in range(n):
+        fit = 0.0
+        for i in range(k):
+            fit += X[t, i] * bp[i]
+        e = y[t] - fit
+        q = ve
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += Pp[i, j] * X[t, j]
+            Px[i] = s
+            work[t, 3 + i] = s
+            q += X[t, i] * s
+        if not q > 0.0:
+            return np.nan
+        r = 1.0 / q
+        g = e * r
+        work[t, 0] = e
+        work[t, 1] = r
+        work[t, 2] = bp[0] + Px[0] * g
+        for j in range(k):
+            work[t, 3 + k + j] = Pp[0, j] - (Px[0] * Px[j]) * r
+        for i in range(k):
+            bp[i] = a[i] * (bp[i] + Px[i] * g)
+            for j in range(i, k):
+                v = aa[i, j] * (Pp[i, j] - (Px[i] * Px[j]) * r)
+                Pp[i, j] = v
+                Pp[j, i] = v
+            Pp[i, i] += vw[i]
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+    return -0.5 * (logdet + n * LOG_2PI + quad)
+
+
+@njit(cache=True, nogil=True)
+def _loglik_grad_any(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: no cover - compiled
+    """:func:`loglik_grad_into` for any k (arrays of k entries; see the module doc)."""
+    loglik = _forward(y, X, a, vw, ve, b_start, P_start, work)
+    if not math.isfinite(loglik):
+        return np.nan
     n, k = X.shape
     aa = np.empty((k, k))
     for i in range(k):
         for j in range(k):
             aa[i, j] = a[i] * a[j]
-    b_pred = np.empty((n, k))
-    P_pred = np.empty((n, k, k))
-    b_filt = np.empty((n, k))
-    P_filt = np.empty((n, k, k))
-    es = np.empty(n)
-    qs = np.empty(n)
-    loglik = filter_loop(y, X, a, vw, ve, b_start, P_start, False, True, b_pred, P_pred, b_filt, P_filt, es, qs)
-    if not math.isfinite(loglik):
-        return np.nan
-    rs = np.empty(n)
-    Pxs = np.empty((n, k))
-    bf0 = np.empty(n)  # b_{1,t|t}
-    Pf0 = np.empty((n, k))  # first row of P_{t|t}
-    for t in range(n):
-        rs[t] = 1.0 / qs[t]
-        bf0[t] = b_filt[t, 0]
-        for i in range(k):
-            Pf0[t, i] = P_filt[t, 0, i]
-            s = 0.0
-            for j in range(k):
-                s += P_pred[t, i, j] * X[t, j]
-            Pxs[t, i] = s
-
-    B = np.zeros(k)  # dL / d b_{t+1|t}
-    C = np.zeros((k, k))  # dL / d P_{t+1|t}
+    B = np.zeros(k)
+    S = np.zeros((k, k))
+    T = np.empty((k, k))
     AB = np.empty(k)
-    Pfbar = np.empty((k, k))
-    Pxbar = np.empty(k)
+    pxb = np.empty(k)
+    d_vw = np.zeros(k)
     d_alpha = 0.0
     d_ve = 0.0
-    for i in range(k):
-        grad[2 + i] = 0.0
     for t in range(n - 1, -1, -1):
-        e = es[t]
-        r = rs[t]
+        e = work[t, 0]
+        r = work[t, 1]
         g = e * r
-        # through b_{t+1|t} = A b_{t|t} and P_{t+1|t} = (a a') o P_{t|t} + Vw
-        d_alpha += B[0] * bf0[t] + 2.0 * a[0] * Pf0[t, 0] * C[0, 0]
+        d_alpha += B[0] * work[t, 2] + a[0] * work[t, 3 + k] * S[0, 0]
         for j in range(1, k):
-            d_alpha += a[j] * Pf0[t, j] * (C[0, j] + C[j, 0])
-        for i in range(k):
-            grad[2 + i] += C[i, i]
-            AB[i] = a[i] * B[i]
-            for j in range(k):
-                Pfbar[i, j] = aa[i, j] * C[i, j]
-        # through b_{t|t} = b + Px g, P_{t|t} = P - Px Px' / Q, g = e / Q and l_t
+            d_alpha += a[j] * work[t, 3 + k + j] * S[0, j]
         gbar = 0.0
+        for i in range(k):
+            d_vw[i] += S[i, i]
+            AB[i] = a[i] * B[i]
+            gbar += AB[i] * work[t, 3 + i]
+            for j in range(k):
+                T[i, j] = aa[i, j] * S[i, j]
         quad_f = 0.0
         for i in range(k):
-            gbar += AB[i] * Pxs[t, i]
             s = 0.0
             for j in range(k):
-                s += (Pfbar[i, j] + Pfbar[j, i]) * Pxs[t, j]
-            Pxbar[i] = g * AB[i] - r * s
-            quad_f += Pxs[t, i] * s
+                s += T[i, j] * work[t, 3 + j]
+            pxb[i] = s
+            quad_f += work[t, 3 + i] * s
         ebar = -g + gbar * r
-        rbar = -0.5 * quad_f + gbar * e
-        qbar = -0.5 * r * (1.0 - e * g) - rbar * r * r
+        qbar = -0.5 * r * (1.0 - e * g) - (-0.5 * quad_f + gbar * e) * r * r
         d_ve += qbar
         for i in range(k):
-            pxb = Pxbar[i] + qbar * X[t, i]
+            pxb[i] = g * AB[i] - r * pxb[i] + qbar * X[t, i]
             B[i] = AB[i] - ebar * X[t, i]
-            for j in range(k):
-                C[i, j] = Pfbar[i, j] + pxb * X[t, j]
+        for i in range(k):
+            for j in range(i, k):
+                v = T[i, j] + pxb[i] * X[t, j] + pxb[j] * X[t, i]
+                S[i, j] = v
+                S[j, i] = v
     grad[0] = d_alpha
     grad[1] = d_ve
+    for i in range(k):
+        grad[2 + i] = 0.5 * d_vw[i]
+    return loglik
+
+
+@njit(cache=True, nogil=True)
+def _loglik_grad_k3(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: no cover - compiled
+    """:func:`loglik_grad_into` for k = 3 on scalars: the state and its covariance's six entries
+    stay in registers (the arithmetic of :func:`_loglik_grad_any`, in the same order)."""
+    n = X.shape[0]
+    a0, a1, a2 = a[0], a[1], a[2]
+    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
+    v0, v1, v2 = vw[0], vw[1], vw[2]
+    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
+    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
+    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
+    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
+    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
+    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
+    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
+    quad = 0.0
+    logdet = 0.0
+    prod = 1.0
+    for t in range(n):
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+        e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
+        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
+        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
+        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
+        q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        if not q > 0.0:
+            return np.nan
+        r = 1.0 / q
+        g = e * r
+        f00 = p00 - (px0 * px0) * r
+        f01 = p01 - (px0 * px1) * r
+        f02 = p02 - (px0 * px2) * r
+        bf0 = b0 + px0 * g
+        work[t, 0] = e
+        work[t, 1] = r
+        work[t, 2] = bf0
+        work[t, 3] = px0
+        work[t, 4] = px1
+        work[t, 5] = px2
+        work[t, 6] = f00
+        work[t, 7] = f01
+        work[t, 8] = f02
+        b0 = a0 * bf0
+        b1 = a1 * (b1 + px1 * g)
+        b2 = a2 * (b2 + px2 * g)
+        p00 = aa00 * f00 + v0
+        p01 = aa01 * f01
+        p02 = aa02 * f02
+        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
+        p12 = aa12 * (p12 - (px1 * px2) * r)
+        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+    loglik = -0.5 * (logdet + n * LOG_2PI + quad)
+    B0 = B1 = B2 = 0.0
+    s00 = s01 = s02 = s11 = s12 = s22 = 0.0
+    d_alpha = d_ve = d0 = d1 = d2 = 0.0
+    for t in range(n - 1, -1, -1):
+        e, r = work[t, 0], work[t, 1]
+        px0, px1, px2 = work[t, 3], work[t, 4], work[t, 5]
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+        g = e * r
+        d_alpha += B0 * work[t, 2] + a0 * work[t, 6] * s00 + a1 * work[t, 7] * s01 + a2 * work[t, 8] * s02
+        d0 += s00
+        d1 += s11
+        d2 += s22
+        ab0, ab1, ab2 = a0 * B0, a1 * B1, a2 * B2
+        gbar = ab0 * px0 + ab1 * px1 + ab2 * px2
+        t00, t01, t02 = aa00 * s00, aa01 * s01, aa02 * s02
+        t11, t12, t22 = aa11 * s11, aa12 * s12, aa22 * s22
+        sv0 = t00 * px0 + t01 * px1 + t02 * px2
+        sv1 = t01 * px0 + t11 * px1 + t12 * px2
+        sv2 = t02 * px0 + t12 * px1 + t22 * px2
+        quad_f = px0 * sv0 + px1 * sv1 + px2 * sv2
+        ebar = -g + gbar * r
+        qbar = -0.5 * r * (1.0 - e * g) - (-0.5 * quad_f + gbar * e) * r * r
+        d_ve += qbar
+        pb0 = g * ab0 - r * sv0 + qbar * x0
+        pb1 = g * ab1 - r * sv1 + qbar * x1
+        pb2 = g * ab2 - r * sv2 + qbar * x2
+        B0 = ab0 - ebar * x0
+        B1 = ab1 - ebar * x1
+        B2 = ab2 - ebar * x2
+        s00 = t00 + pb0 * x0 + pb0 * x0
+        s01 = t01 + pb0 * x1 + pb1 * x0
+        s02 = t02 + pb0 * x2 + pb2 * x0
+        s11 = t11 + pb1 * x1 + pb1 * x1
+        s12 = t12 + pb1 * x2 + pb2 * x1
+        s22 = t22 + pb2 * x2 + pb2 * x2
+    grad[0] = d_alpha
+    grad[1] = d_ve
+    grad[2] = 0.5 * d0
+    grad[3] = 0.5 * d1
+    grad[4] = 0.5 * d2
     return loglik

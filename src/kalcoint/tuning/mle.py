@@ -20,7 +20,7 @@ free parameter; estimating it jointly makes ``initial_cov`` collapse):
 
 Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
 scipy's L-BFGS-B, fed the log-likelihood and its analytic gradient from one
-compiled pass (:func:`loglik_grad`: the filter forward, its adjoint backward),
+compiled pass (:func:`kalcoint._kernels.loglik_grad_into`: the filter forward, its adjoint backward),
 run from several starts (:func:`start_models`); the best optimum
 wins. Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
 information at the optimum, shared with EM), on demand through
@@ -41,7 +41,7 @@ from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, observation_arrays
 from .registry import FitResult
 from .seed import first_pass_model, johansen_path
-from .._kernels import filter_loop, loglik_grad
+from .._kernels import filter_loop, loglik_grad_into, work_columns
 
 LOG_VAR_SPAN = (-70.0, 25.0)
 """Bounds of log(variance / var(daily change of asset 1)) in the optimiser."""
@@ -76,11 +76,13 @@ class _Likelihood:
     _dummy_b: np.ndarray = field(init=False, repr=False)
     _dummy_p: np.ndarray = field(init=False, repr=False)
     _grad: np.ndarray = field(init=False, repr=False)
+    _work: np.ndarray = field(init=False, repr=False)  # the gradient pass's per-day figures
     _last: tuple[bytes, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n, k = self.X.shape
         self._grad = np.empty(k + 2)
+        self._work = np.empty((n, work_columns(k)))
         self._last = (b"", math.nan)
         self.a = np.ones(k)
         self._states = np.empty((n, k))
@@ -123,19 +125,16 @@ class _Likelihood:
 
     def objective_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """:meth:`objective` and its analytic gradient with respect to ``theta`` (one compiled pass)."""
-        natural = _natural(theta)
-        if self.fixed_alpha11 is not None:
-            natural[0] = self.fixed_alpha11
-        self.a[0] = natural[0]
-        ll = float(
-            loglik_grad(
-                self.y, self.X, self.a, natural[2:], natural[1], self.initial_state, self.initial_cov, self._grad
-            )
+        jac = np.exp(theta)  # obs_var, state_var_1..k from index 1
+        alpha11 = math.tanh(theta[0]) if self.fixed_alpha11 is None else self.fixed_alpha11
+        self.a[0] = alpha11
+        ll = loglik_grad_into(
+            self.y, self.X, self.a, jac[2:], jac[1], self.initial_state, self.initial_cov, self._work, self._grad
         )
         if not math.isfinite(ll):
             return math.inf, np.full(theta.size, np.nan)
         # chain rule: d alpha11 / d theta_0 = 1 - alpha11^2, d v / d log v = v
-        jac = np.concatenate([[1.0 - natural[0] ** 2 if self.fixed_alpha11 is None else 0.0], natural[1:]])
+        jac[0] = 1.0 - alpha11**2 if self.fixed_alpha11 is None else 0.0
         value = -ll / self.n
         self._last = (theta.tobytes(), value)
         return value, -self._grad * jac / self.n
@@ -169,8 +168,11 @@ def first_pass(values: np.ndarray, johansen_result: JohansenResult) -> StateSpac
     return first_pass_model(values, weights, fix_alpha11=float(np.clip(alpha11, -0.999, 0.999)))
 
 
-def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc).
+def default_prior(
+    values: np.ndarray, johansen_result: JohansenResult, *, first: StateSpaceModel | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed prior ``(initial_state (k,), initial_cov (k,))`` of the estimators (see module doc);
+    ``first``: :func:`first_pass`'s model when already computed.
 
     Examples
     --------
@@ -180,14 +182,19 @@ def default_prior(values: np.ndarray, johansen_result: JohansenResult) -> tuple[
     [(3,), (3,)]
     """
     initial_state = johansen_path(values, johansen_result.weights).mean(axis=0)
-    return initial_state, first_pass(values, johansen_result).initial_cov.copy()
+    first = first_pass(values, johansen_result) if first is None else first
+    return initial_state, first.initial_cov.copy()
 
 
 def _prior(
-    values: np.ndarray, johansen_result: JohansenResult, initial_state: Any, initial_cov: Any
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    initial_state: Any,
+    initial_cov: Any,
+    first: StateSpaceModel | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     k = values.shape[1]
-    b0, p0 = default_prior(values, johansen_result)
+    b0, p0 = default_prior(values, johansen_result, first=first)
     if initial_state is not None:
         b0 = np.asarray(initial_state, dtype=np.float64).reshape(-1)
     if initial_cov is not None:
@@ -219,9 +226,15 @@ def change_scale(values: np.ndarray) -> float:
 
 
 def start_models(
-    values: np.ndarray, johansen_result: JohansenResult, initial_state: np.ndarray, initial_cov: np.ndarray
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    initial_state: np.ndarray,
+    initial_cov: np.ndarray,
+    *,
+    first: StateSpaceModel | None = None,
 ) -> dict[str, StateSpaceModel]:
-    """Starting points of the optimiser (all with the fixed prior).
+    """Starting points of the optimiser (all with the fixed prior; ``first``: :func:`first_pass`'s
+    model when already computed).
 
     first_pass : the quantities of docs/method.md §4, the frozen hedge ratios given the state
         variance ``initial_cov_j / n`` (they must be free to move).
@@ -238,7 +251,7 @@ def start_models(
     ['balanced', 'chan', 'first_pass']
     """
     n, k = values.shape
-    first = first_pass(values, johansen_result)
+    first = first_pass(values, johansen_result) if first is None else first
     alpha11 = first.alpha11
     scale = change_scale(values)
     vw_first = first.state_var.copy()
@@ -476,13 +489,14 @@ def fit(
     values = np.ascontiguousarray(values, dtype=np.float64)
     y, X = observation_arrays(values)
     k = X.shape[1]
-    b0, p0 = _prior(values, johansen_result, initial_state, initial_cov)
+    first = first_pass(values, johansen_result)
+    b0, p0 = _prior(values, johansen_result, initial_state, initial_cov, first)
     lik = _Likelihood(y, X, np.ascontiguousarray(b0), np.diag(p0), fixed_alpha11)
     log_scale = math.log(change_scale(values))
     var_bounds = (log_scale + LOG_VAR_SPAN[0], log_scale + LOG_VAR_SPAN[1])
     alpha_bound = math.atanh(ALPHA11_MAX) if fixed_alpha11 is None else 0.0
     bounds = [(-alpha_bound, alpha_bound)] + [var_bounds] * (k + 1)
-    models = start_models(values, johansen_result, b0, p0)
+    models = start_models(values, johansen_result, b0, p0, first=first)
     optima = [o for o in _run_starts(lik, models, bounds, iterations, tol, starts) if math.isfinite(o.loglik)]
     if not optima:
         raise ComputationError("maximum likelihood failed: the filter broke down from every start")
