@@ -135,9 +135,12 @@ class _Likelihood:
             return math.inf, np.full(theta.size, np.nan)
         # chain rule: d alpha11 / d theta_0 = 1 - alpha11^2, d v / d log v = v
         jac[0] = 1.0 - alpha11**2 if self.fixed_alpha11 is None else 0.0
-        value = -ll / self.n
+        n = self._work.shape[0]
+        value = -ll / n
         self._last = (theta.tobytes(), value)
-        return value, -self._grad * jac / self.n
+        jac *= self._grad
+        jac /= -n
+        return value, jac
 
     def objective_at(self, theta: np.ndarray) -> float:
         """:meth:`objective`, reusing the last evaluation of :meth:`objective_and_gradient` at ``theta``."""
@@ -358,13 +361,13 @@ def _lbfgsb(
     factr = ftol / np.finfo(float).eps
     x_key = b""  # the bytes of the x where fun_grad was last called
     while True:
-        g = np.asarray(g, dtype=np.float64).copy()
         setulb(m, x, lo, hi, nbd, f, g, factr, gtol, wa, iwa, task, lsave, isave, dsave, maxls, ln_task)
         if task[0] == 3:
             key = x.tobytes()
             if key != x_key:
                 x_key = key
                 f, g = fun_grad(x.copy())
+                g = np.array(g, dtype=np.float64)  # setulb's own copy (scipy copies g before each call)
                 nfev += 1
         elif task[0] == 1:
             nit += 1
