@@ -181,7 +181,8 @@ def _loglik_grad_any(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: 
 @njit(cache=True, nogil=True)
 def _loglik_grad_k3(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: no cover - compiled
     """:func:`loglik_grad_into` for k = 3 on scalars: the state and its covariance's six entries
-    stay in registers (the arithmetic of :func:`_loglik_grad_any`, in the same order)."""
+    stay in registers (the forward arithmetic of :func:`_loglik_grad_any` in the same order; the
+    backward regrouped for a shorter day-to-day chain)."""
     n = X.shape[0]
     a0, a1, a2 = a[0], a[1], a[2]
     aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
@@ -243,37 +244,44 @@ def _loglik_grad_k3(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: n
     s00 = s01 = s02 = s11 = s12 = s22 = 0.0
     d_alpha = d_ve = d0 = d1 = d2 = 0.0
     for t in range(n - 1, -1, -1):
+        # the products that do not depend on (B, S) first: the loop-carried chain S -> Qbar -> Pxbar -> S
+        # is then a few multiply-adds (the arithmetic of _loglik_grad_any, regrouped)
         e, r = work[t, 0], work[t, 1]
         px0, px1, px2 = work[t, 3], work[t, 4], work[t, 5]
         x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
         g = e * r
+        c00, c01, c02 = aa00 * px0, aa01 * px1, aa02 * px2  # row i: aa_ij px_j
+        c10, c11, c12 = aa01 * px0, aa11 * px1, aa12 * px2
+        c20, c21, c22 = aa02 * px0, aa12 * px1, aa22 * px2
+        q00, q11, q22 = c00 * px0, c11 * px1, c22 * px2  # aa_ij px_i px_j (twice off the diagonal)
+        q01, q02, q12 = 2.0 * c01 * px0, 2.0 * c02 * px0, 2.0 * c12 * px1
+        r2 = r * r
+        q_const = -0.5 * r * (1.0 - e * g)
         d_alpha += B0 * work[t, 2] + a0 * work[t, 6] * s00 + a1 * work[t, 7] * s01 + a2 * work[t, 8] * s02
         d0 += s00
         d1 += s11
         d2 += s22
         ab0, ab1, ab2 = a0 * B0, a1 * B1, a2 * B2
         gbar = ab0 * px0 + ab1 * px1 + ab2 * px2
-        t00, t01, t02 = aa00 * s00, aa01 * s01, aa02 * s02
-        t11, t12, t22 = aa11 * s11, aa12 * s12, aa22 * s22
-        sv0 = t00 * px0 + t01 * px1 + t02 * px2
-        sv1 = t01 * px0 + t11 * px1 + t12 * px2
-        sv2 = t02 * px0 + t12 * px1 + t22 * px2
-        quad_f = px0 * sv0 + px1 * sv1 + px2 * sv2
+        sv0 = s00 * c00 + (s01 * c01 + s02 * c02)
+        sv1 = s01 * c10 + (s11 * c11 + s12 * c12)
+        sv2 = s02 * c20 + (s12 * c21 + s22 * c22)
+        quad_f = (s00 * q00 + s11 * q11) + (s22 * q22 + (s01 * q01 + (s02 * q02 + s12 * q12)))
         ebar = -g + gbar * r
-        qbar = -0.5 * r * (1.0 - e * g) - (-0.5 * quad_f + gbar * e) * r * r
+        qbar = (q_const - gbar * e * r2) + 0.5 * r2 * quad_f
         d_ve += qbar
-        pb0 = g * ab0 - r * sv0 + qbar * x0
-        pb1 = g * ab1 - r * sv1 + qbar * x1
-        pb2 = g * ab2 - r * sv2 + qbar * x2
+        pb0 = (g * ab0 + qbar * x0) - r * sv0
+        pb1 = (g * ab1 + qbar * x1) - r * sv1
+        pb2 = (g * ab2 + qbar * x2) - r * sv2
         B0 = ab0 - ebar * x0
         B1 = ab1 - ebar * x1
         B2 = ab2 - ebar * x2
-        s00 = t00 + pb0 * x0 + pb0 * x0
-        s01 = t01 + pb0 * x1 + pb1 * x0
-        s02 = t02 + pb0 * x2 + pb2 * x0
-        s11 = t11 + pb1 * x1 + pb1 * x1
-        s12 = t12 + pb1 * x2 + pb2 * x1
-        s22 = t22 + pb2 * x2 + pb2 * x2
+        s00 = aa00 * s00 + 2.0 * (pb0 * x0)
+        s01 = aa01 * s01 + (pb0 * x1 + pb1 * x0)
+        s02 = aa02 * s02 + (pb0 * x2 + pb2 * x0)
+        s11 = aa11 * s11 + 2.0 * (pb1 * x1)
+        s12 = aa12 * s12 + (pb1 * x2 + pb2 * x1)
+        s22 = aa22 * s22 + 2.0 * (pb2 * x2)
     grad[0] = d_alpha
     grad[1] = d_ve
     grad[2] = 0.5 * d0
