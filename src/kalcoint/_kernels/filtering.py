@@ -27,9 +27,12 @@ def filter_loop(
 
     ``A = diag(a)`` and ``Vw = diag(vw)``. The covariance is kept symmetric and only its
     upper triangle is updated; the update of day t is written straight into the prediction
-    for day t + 1 (``P_filt`` itself is not kept unless stored).
+    for day t + 1 (``P_filt`` itself is not kept unless stored). For k = 3 without ``store_cov``
+    or ``predict_first``, :func:`_filter_k3` (the same arithmetic on scalars).
     """
     n, k = X.shape
+    if k == 3 and not store_cov and not predict_first:
+        return _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var)
     bp = b_start.copy()  # prior mean b_{t|t-1}
     Pp = np.empty((k, k))  # prior covariance P_{t|t-1}
     aa = np.empty((k, k))  # a_i a_j: A P A' = aa * P (entrywise) for diagonal A
@@ -194,3 +197,60 @@ def smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth,
                 for m in range(k):
                     s -= P_pred[t, i, m] * NL[m, j]
                 P_smooth[t, i, j] = s
+
+
+@njit(cache=True, nogil=True)
+def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # pragma: no cover - compiled
+    """:func:`filter_loop` for k = 3 (no stored covariances, prior at t = 0): the state and the six
+    entries of its covariance stay in registers; the arithmetic is filter_loop's, in the same order
+    (the same numbers to the last bit)."""
+    n = X.shape[0]
+    a0, a1, a2 = a[0], a[1], a[2]
+    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
+    v0, v1, v2 = vw[0], vw[1], vw[2]
+    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
+    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
+    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
+    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
+    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
+    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
+    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
+    quad = 0.0
+    logdet = 0.0
+    prod = 1.0
+    for t in range(n):
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+        e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
+        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
+        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
+        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
+        q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        if not q > 0.0:
+            return np.nan
+        r = 1.0 / q
+        g = e * r
+        f0 = b0 + px0 * g
+        f1 = b1 + px1 * g
+        f2 = b2 + px2 * g
+        b_filt[t, 0] = f0
+        b_filt[t, 1] = f1
+        b_filt[t, 2] = f2
+        b0, b1, b2 = a0 * f0, a1 * f1, a2 * f2
+        p00 = aa00 * (p00 - (px0 * px0) * r) + v0
+        p01 = aa01 * (p01 - (px0 * px1) * r)
+        p02 = aa02 * (p02 - (px0 * px2) * r)
+        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
+        p12 = aa12 * (p12 - (px1 * px2) * r)
+        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
+        innov[t] = e
+        innov_var[t] = q
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+    return -0.5 * (logdet + n * LOG_2PI + quad)
