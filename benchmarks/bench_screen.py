@@ -387,7 +387,9 @@ def main() -> None:
         workers(universe, options, sample, [int(x) for x in args.workers.split(",")], len(everything))
     if args.mle_baskets:
         # a sample of its own (seed 1): the first baskets of the sorted seed sample share their first asset
-        pick = np.random.default_rng(1).choice(len(everything), size=min(args.mle_baskets, len(everything)), replace=False)
+        pick = np.random.default_rng(1).choice(
+            len(everything), size=min(args.mle_baskets, len(everything)), replace=False
+        )
         mle_sample = [everything[i] for i in sorted(set(pick.tolist()))]
         mle_screen(universe, mle_sample, len(everything))
         if args.mle_blas:

@@ -215,3 +215,29 @@ def test_bad_inputs_are_refused():
         kalman_filter(bad, model)
     with pytest.raises(KalcointError, match=">= 0"):
         StateSpaceModel(1.0, -1.0, [0.1, 0.1], [0.0, 0.0], [1.0, 1.0])
+
+
+def test_filter_loop_without_covariances_k3_equals_reference():
+    """The k = 3 pass on scalars (no stored covariances: the seed passes' and the likelihood's)
+    against the plain reference filter on EWA/EWC/IGE, and bitwise equal to the array pass."""
+    import kalcoint._kernels as kernels
+
+    values = load(["EWA", "EWC", "IGE"]).to_numpy()
+    y, X = observations(values)
+    n = len(y)
+    a, vw, ve = np.array([0.99, 1.0, 1.0]), np.array([0.02, 1e-6, 2e-5]), 0.02
+    b0, P0 = np.array([-5.0, 1.4, -0.3]), np.diag([50.0, 1.0, 0.5])
+    ref = ref_filter(y, X, np.diag(a), np.diag(vw), ve, b0, P0)
+    none, none_cov = np.empty((1, 3)), np.empty((1, 3, 3))
+    fast = [np.empty((n, 3)), np.empty(n), np.empty(n)]
+    ll = kernels.filter_loop(y, X, a, vw, ve, b0, P0, False, False, none, none_cov, fast[0], none_cov, fast[1], fast[2])
+    assert_cols_close(fast[0], ref.b_filt)
+    np.testing.assert_allclose(fast[1], ref.e, rtol=0, atol=RTOL * np.max(np.abs(y)))
+    np.testing.assert_allclose(fast[2], ref.Q, rtol=RTOL)
+    assert ll == pytest.approx(ref.loglik, rel=RTOL)
+    stored = [np.empty((n, 3)), np.empty(n), np.empty(n)]
+    cov = [np.empty((n, 3)), np.empty((n, 3, 3)), np.empty((n, 3, 3))]
+    ll_arrays = kernels.filter_loop(
+        y, X, a, vw, ve, b0, P0, False, True, cov[0], cov[1], stored[0], cov[2], *stored[1:]
+    )
+    assert ll == ll_arrays and all(np.array_equal(u, v) for u, v in zip(fast, stored))
