@@ -23,7 +23,7 @@ from .johansen import johansen_design, johansen_kernel
 from .adf import FIXED_LAG, adf_design, adf_gram, adf_kernel, choose_lag, lowest_criterion, r_factor
 from .filtering import LOG_2PI, filter_loop, smoother_loop
 from .seed import filtered_lag_one, mean_e2_over_q2, reestimate, rel_change, seed_passes
-from .mle import loglik_grad, loglik_grad_into, work_columns
+from .mle import loglik_grad, loglik_grad_into, objective_grad, work_columns
 from .em import em_loop, em_map, m_step
 from .als import accumulate, als_normal_equations
 
@@ -53,6 +53,7 @@ __all__ = [
     "johansen_kernel",
     "loglik_grad",
     "loglik_grad_into",
+    "objective_grad",
     "lower_solve",
     "lowest_criterion",
     "m_step",

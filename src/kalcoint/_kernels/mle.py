@@ -56,6 +56,32 @@ def loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
+def objective_grad(theta, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, grad, out):  # pragma: no cover
+    """The MLE objective ``-loglik / n`` at ``theta = (atanh alpha11, log obs_var, log state_var_1..k)``
+    and, into ``out`` (k + 2,), its gradient in ``theta`` (chain rule on :func:`loglik_grad_into`'s
+    ``grad``: ``d alpha11 / d theta_0 = 1 - alpha11^2``, ``d v / d log v = v``); ``alpha11`` is
+    ``fixed_alpha11`` (and its derivative 0) unless ``alpha11_free``. Returns inf where the filter
+    breaks down (``out`` then NaN). ``a[0]`` is set to alpha11."""
+    n, k = X.shape
+    alpha11 = math.tanh(theta[0]) if alpha11_free else fixed_alpha11
+    a[0] = alpha11
+    vw = np.empty(k)
+    for i in range(k):
+        vw[i] = math.exp(theta[2 + i])
+    ve = math.exp(theta[1])
+    ll = loglik_grad_into(y, X, a, vw, ve, b_start, P_start, work, grad)
+    if not math.isfinite(ll):
+        for i in range(k + 2):
+            out[i] = np.nan
+        return np.inf
+    out[0] = -grad[0] * (1.0 - alpha11 * alpha11 if alpha11_free else 0.0) / n
+    out[1] = -grad[1] * ve / n
+    for i in range(k):
+        out[2 + i] = -grad[2 + i] * vw[i] / n
+    return -ll / n
+
+
+@njit(cache=True, nogil=True)
 def loglik_grad_into(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: no cover - compiled
     """:func:`loglik_grad` writing its per-day figures into ``work`` (n, 2k + 3), allocated once by
     the caller (:func:`work_columns`)."""

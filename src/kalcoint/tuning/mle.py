@@ -41,7 +41,7 @@ from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, observation_arrays
 from .registry import FitResult
 from .seed import first_pass_model, johansen_path
-from .._kernels import filter_loop, loglik_grad_into, work_columns
+from .._kernels import filter_loop, objective_grad, work_columns
 
 LOG_VAR_SPAN = (-70.0, 25.0)
 """Bounds of log(variance / var(daily change of asset 1)) in the optimiser."""
@@ -120,27 +120,29 @@ class _Likelihood:
 
     def objective(self, theta: np.ndarray) -> float:
         alpha11 = math.tanh(theta[0]) if self.fixed_alpha11 is None else self.fixed_alpha11
-        ll = self.loglik(alpha11, math.exp(theta[1]), np.exp(theta[2:]))
+        # math.exp, as the compiled objective_grad: the same variances to the last bit
+        ll = self.loglik(alpha11, math.exp(theta[1]), np.array([math.exp(v) for v in theta[2:]]))
         return -ll / self.n if math.isfinite(ll) else math.inf
 
     def objective_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """:meth:`objective` and its analytic gradient with respect to ``theta`` (one compiled pass)."""
-        jac = np.exp(theta)  # obs_var, state_var_1..k from index 1
-        alpha11 = math.tanh(theta[0]) if self.fixed_alpha11 is None else self.fixed_alpha11
-        self.a[0] = alpha11
-        ll = loglik_grad_into(
-            self.y, self.X, self.a, jac[2:], jac[1], self.initial_state, self.initial_cov, self._work, self._grad
+        grad = np.empty(theta.size)
+        free = self.fixed_alpha11 is None
+        value = objective_grad(
+            theta,
+            free,
+            0.0 if free else self.fixed_alpha11,
+            self.y,
+            self.X,
+            self.a,
+            self.initial_state,
+            self.initial_cov,
+            self._work,
+            self._grad,
+            grad,
         )
-        if not math.isfinite(ll):
-            return math.inf, np.full(theta.size, np.nan)
-        # chain rule: d alpha11 / d theta_0 = 1 - alpha11^2, d v / d log v = v
-        jac[0] = 1.0 - alpha11**2 if self.fixed_alpha11 is None else 0.0
-        n = self._work.shape[0]
-        value = -ll / n
         self._last = (theta.tobytes(), value)
-        jac *= self._grad
-        jac /= -n
-        return value, jac
+        return value, grad
 
     def objective_at(self, theta: np.ndarray) -> float:
         """:meth:`objective`, reusing the last evaluation of :meth:`objective_and_gradient` at ``theta``."""
