@@ -187,11 +187,11 @@ def test_package_exports_functions():
 # ---------------------------------------------------------------- the registry of tuning methods
 
 
-def test_registry_accepts_a_dict_returning_fit(ewa_ewc_ige):
+def test_registry_runs_a_registered_fit(ewa_ewc_ige):
     def toy_fit(values, johansen_result, iterations=10, tol=None, *, scale=1.0):
         k = values.shape[1]
         model = StateSpaceModel(0.9, 0.02 * scale, np.full(k, 1e-4), np.zeros(k), np.ones(k))
-        return {"model": model, "iterations": 3, "converged": True, "options": {"scale": scale}}
+        return registry.FitResult(model, iterations=3, converged=True, options={"scale": scale})
 
     registry.register("toy", toy_fit)
     try:
@@ -200,8 +200,12 @@ def test_registry_accepts_a_dict_returning_fit(ewa_ewc_ige):
         assert tuned.bse.isna().all()  # registered without inference=True
         with pytest.raises(KalcointError, match="takes no option colour .its options: scale."):
             kc.tune(ewa_ewc_ige, method="toy", colour="red")
+        registry.register("toy_dict", lambda values, johansen_result, iterations=1, tol=None: {"model": None})
+        with pytest.raises(TypeError, match="^tuning method 'toy_dict' returned dict, not a FitResult$"):
+            kc.tune(ewa_ewc_ige, method="toy_dict")
     finally:
         registry._REGISTRY.pop("toy")
+        registry._REGISTRY.pop("toy_dict", None)
     with pytest.raises(KalcointError, match="^method 'toy' is not one of seed, mle, em"):
         kc.tune(ewa_ewc_ige, method="toy")
 
@@ -225,7 +229,7 @@ def test_one_split_rule_for_compare_and_screen(ewa_ewc_ige):
 
     options = ScreenOptions(size=3, iterations=1, min_rows=500)
     row = evaluate_basket(Universe.from_frame(ewa_ewc_ige.iloc[:1001]), (0, 1, 2), options)
-    assert row["oos_n_obs"] == 301
+    assert row["oos_nobs"] == 301
     # continuing the filter equals running it over the whole sample
     model = StateSpaceModel.chan(3)
     whole = kc.kalman_filter(ewa_ewc_ige, model)
