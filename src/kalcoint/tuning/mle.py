@@ -126,6 +126,7 @@ class _Likelihood:
 
     def objective_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """:meth:`objective` and its analytic gradient with respect to ``theta`` (one compiled pass)."""
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
         grad = np.empty(theta.size)
         free = self.fixed_alpha11 is None
         value = objective_grad(
