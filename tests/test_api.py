@@ -130,7 +130,7 @@ def test_results_are_immutable_and_adf_is_computed_once(ewa_ewc_ige):
     with pytest.raises(dataclasses.FrozenInstanceError):
         tuned.iterations = 5  # type: ignore[misc]
     assert tuned.adf() is tuned.adf()
-    comp = kc.compare(ewa_ewc_ige, iterations=2, rows=("static_johansen",))
+    comp = kc.compare(ewa_ewc_ige, iterations=2, rows=("static_johansen",), bootstrap=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         comp.rows[0].adf_pvalue = 0.0  # type: ignore[misc]
 
@@ -157,7 +157,7 @@ def test_compare_reports_progress_as_done_and_total(ewa_ewc_ige):
 def test_summaries_have_text_and_html(ewa_ewc_ige):
     jo = kc.johansen(ewa_ewc_ige)
     tuned = kc.tune(ewa_ewc_ige, iterations=1)
-    comp = kc.compare(ewa_ewc_ige, iterations=1, rows=("static_johansen", "alpha_estimated"))
+    comp = kc.compare(ewa_ewc_ige, iterations=1, rows=("static_johansen", "alpha_estimated"), bootstrap=0)
     bt = kc.backtest(ewa_ewc_ige[["EWC", "EWA"]], "chan", delta=1e-4, obs_var=1e-3)
     for result, needle in ((jo, "34.4286"), (tuned, "state_var.EWC"), (comp, "-3.339"), (bt, "26.23%")):
         s = result.summary()
@@ -223,7 +223,7 @@ def test_one_split_rule_for_compare_and_screen(ewa_ewc_ige):
     assert [split_rows(n, 0.7) for n in (1500, 1001, 999, 10)] == [1050, 700, 699, 7]
     train, test = split(ewa_ewc_ige, 0.7)
     assert (len(train), len(test)) == (1050, 450)
-    comp = kc.compare(ewa_ewc_ige.iloc[:1001], iterations=1, rows=("static_johansen",))
+    comp = kc.compare(ewa_ewc_ige.iloc[:1001], iterations=1, rows=("static_johansen",), bootstrap=0)
     assert comp.to_dict()["oos_rows"] == 1001 - 700  # floor, where round gave 300
     from kalcoint.screen import ScreenOptions, Universe, evaluate_basket
 
