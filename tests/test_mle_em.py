@@ -455,6 +455,19 @@ def test_mle_restart_gets_past_a_stalled_line_search(chan_file):
     assert fit.converged
 
 
+def test_mle_lbfgsb_driver_equals_scipy_minimize(ewa_ewc_ige, monkeypatch):
+    """The direct drive of scipy's compiled L-BFGS-B step takes the steps of
+    ``scipy.optimize.minimize(method="L-BFGS-B")``: the same fit, bit for bit, from every start."""
+    values = ewa_ewc_ige.to_numpy()[:500]
+    jres = johansen(values)
+    direct = mle.fit(values, jres)
+    monkeypatch.setattr(mle, "_setulb", lambda: None)  # mle._lbfgsb falls back to minimize
+    scipy_fit = mle.fit(values, jres)
+    assert direct.options["start_logliks"] == scipy_fit.options["start_logliks"]
+    assert direct.iterations == scipy_fit.iterations and direct.options["message"] == scipy_fit.options["message"]
+    np.testing.assert_array_equal(direct.history["loglik"], scipy_fit.history["loglik"])
+
+
 @pytest.mark.slow
 def test_mle_starts_agree_ends_at_the_three_start_optimum(chan_file):
     """The screen's MLE (``starts="agree"``: balanced, chan, then first_pass only when the first two
