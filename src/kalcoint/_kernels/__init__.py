@@ -64,4 +64,5 @@ __all__ = [
     "rel_change",
     "seed_passes",
     "smoother_loop",
+    "work_columns",
 ]
