@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._threads import single_threaded
 from ..alpha_test import BOOTSTRAP, Alpha11Test, bootstrap_sample, check_options, with_bootstrap
 from ..backtest import (
     DAYS_PER_YEAR,
@@ -511,12 +512,14 @@ _COMPARISON_ROW = {"seed": "adaptive", "mle": "mle", "em": "em", "als": "als"}
 
 def _fit_windows(prices: pd.DataFrame, method: str, iterations: int, rows: list[int], window: int) -> Estimated:
     """A task: the walk-forward estimations of ``method`` before ``rows`` (as the backtest makes them)."""
-    return estimate_windows(prices, tuning_fit(method, iterations), rows, window)
+    with single_threaded():
+        return estimate_windows(prices, tuning_fit(method, iterations), rows, window)
 
 
 def _bootstrap_chunk(values: np.ndarray, test: Alpha11Test, samples: list[int]) -> list[float]:
     """A task: bootstrap samples ``samples`` of the test of alpha11 = 1."""
-    return [bootstrap_sample(values, test, b) for b in samples]
+    with single_threaded():
+        return [bootstrap_sample(values, test, b) for b in samples]
 
 
 class _InlineExecutor:
@@ -628,7 +631,7 @@ def basket_report(
     rows = [int(t) for t in week_starts(pd.DatetimeIndex(prices.index), window)]
     n_boot = bootstrap_samples(settings)
     runs: dict[tuple[str, str], Run] = {}
-    with _executor(workers) as pool:
+    with _executor(workers) as pool, single_threaded():
         fits: dict[Future[Any], str] = {
             pool.submit(_fit_windows, prices, m, settings.iterations, chunk, window): m
             for m in models

@@ -22,6 +22,7 @@ from .basket import (
     MODES,
     ROLLING_DAYS,
     BasketReport,
+    bootstrap_samples,
     monthly_returns,
     rolling_sharpe,
     trade_list,
@@ -160,7 +161,10 @@ def _alpha11_words(test: dict[str, Any]) -> str | None:
     )
     p = test.get("p_value")
     if p is None or _missing(p):
-        words += " (no bootstrap p-value computed)."
+        words += (
+            ". No p-value: this report drew no bootstrap samples (bootstrap 0), and with alpha11 = 1 on the "
+            "boundary of the stationary region the chi-square table does not apply, so there is no asymptotic one."
+        )
     else:
         verdict = "reject" if float(p) <= 0.05 else "do not reject"
         words += (
@@ -295,6 +299,7 @@ def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | Non
         modes=MODES,
         rolling_days=ROLLING_DAYS,
         timings=report.timings,
+        bootstrap=bootstrap_samples(report.settings),
     )
 
 
