@@ -51,15 +51,15 @@ def previous_algorithm():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = coint_johansen(x, det_order, k_ar_diff)
-        return res.eig, res.evec, res.lr1, res.lr2, coint._OK
+        return res.eig, res.evec, res.lr1, res.lr2, coint.OK
 
-    saved = coint._johansen_kernel, coint.mackinnonp
-    coint._johansen_kernel = johansen_kernel
+    saved = coint.johansen_kernel, coint.mackinnonp
+    coint.johansen_kernel = johansen_kernel
     coint.mackinnonp = lambda stat, regression="c", N=1: float(mackinnonp(stat, regression=regression, N=N))
     try:
         yield
     finally:
-        coint._johansen_kernel, coint.mackinnonp = saved
+        coint.johansen_kernel, coint.mackinnonp = saved
 
 
 def timed(run, repeat: int) -> tuple[float, float, object]:

@@ -25,6 +25,7 @@ from statsmodels.tsa.coint_tables import c_sja, c_sjt
 from statsmodels.tsa.stattools import adfuller
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
+import kalcoint._kernels as kernels
 import kalcoint.cointegration as coint
 from kalcoint.cointegration import AdfResult, JohansenResult, adf, half_life, johansen
 from kalcoint.errors import ComputationError, KalcointError
@@ -349,10 +350,10 @@ def test_adf_householder_path_matches_statsmodels(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.slow
 def test_cholesky_and_householder_give_the_same_factor() -> None:
-    zt = coint._adf_design(np.ldexp(SERIES["ar1_0.95"], -4), 20, False)
+    zt = kernels.adf_design(np.ldexp(SERIES["ar1_0.95"], -4), 20, False)
     zs = zt / np.sqrt((zt * zt).sum(axis=1, keepdims=True))
-    chol = coint._cholesky_r(zs @ zs.T)
-    house = coint._householder_r(zs)
+    chol = kernels.cholesky_r(zs @ zs.T)
+    house = kernels.householder_r(zs)
     np.testing.assert_allclose(np.abs(chol), np.abs(house), atol=1e-12)
     np.testing.assert_allclose(chol.T @ chol, zs @ zs.T, atol=1e-12)
 
@@ -360,7 +361,7 @@ def test_cholesky_and_householder_give_the_same_factor() -> None:
 @pytest.mark.slow
 def test_adf_design_is_the_centred_adfuller_regression() -> None:
     x = ar1(40, 0.5, 51)
-    zt = coint._adf_design(x, 3, True)  # lags 1..3, level, dx
+    zt = kernels.adf_design(x, 3, True)  # lags 1..3, level, dx
     dx = np.diff(x)
     t = np.arange(3, 39)
     expected = np.array([dx[t - 1], dx[t - 2], dx[t - 3], x[t], dx[t]])
@@ -371,8 +372,8 @@ def test_adf_design_is_the_centred_adfuller_regression() -> None:
 @pytest.mark.parametrize("level_last", [False, True])
 def test_structured_gram_equals_the_explicit_product(nlags: int, level_last: bool) -> None:
     x = SERIES["trend"]
-    zt = coint._adf_design(x, nlags, level_last)
-    gram = coint._adf_gram(x, nlags, level_last)
+    zt = kernels.adf_design(x, nlags, level_last)
+    gram = kernels.adf_gram(x, nlags, level_last)
     np.testing.assert_allclose(gram, zt @ zt.T, rtol=0, atol=1e-11 * np.abs(gram).max())
 
 
@@ -380,8 +381,8 @@ def test_structured_gram_equals_the_explicit_product(nlags: int, level_last: boo
 def test_near_ties_of_the_criterion_are_settled_by_statsmodels(monkeypatch: pytest.MonkeyPatch) -> None:
     x = SERIES["ar1_0.5"]
     scaled = np.ldexp(x, -int(np.frexp(np.max(np.abs(x)))[1]))
-    _, _, status = coint._adf_kernel(scaled, 24, 0, coint._CHOL_TOL, coint._RANK_TOL, 1e9)
-    assert status == coint._NEAR_TIE
+    _, _, status = kernels.adf_kernel(scaled, 24, 0, coint._CHOL_TOL, coint._RANK_TOL, 1e9)
+    assert status == kernels.NEAR_TIE
     monkeypatch.setattr(coint, "_TIE_TOL", 1e9)  # every AIC search is a "near-tie"
     res = adf(x)
     stat, pvalue, lags, nobs = statsmodels_adf(x, autolag="AIC")
@@ -390,10 +391,10 @@ def test_near_ties_of_the_criterion_are_settled_by_statsmodels(monkeypatch: pyte
 
 def test_lowest_criterion_breaks_ties_like_statsmodels() -> None:
     crit = np.array([3.0, 1.0, 1.0, 2.0])
-    assert coint._lowest_criterion(crit, 0.0) == (1, coint._OK)  # equal: the smaller lag
-    assert coint._lowest_criterion(crit, 1e-6) == (1, coint._NEAR_TIE)
-    assert coint._lowest_criterion(np.array([3.0, 1.0, 1.0 + 1e-7]), 1e-6) == (1, coint._NEAR_TIE)
-    assert coint._lowest_criterion(np.array([3.0, 1.0, 1.0 + 1e-5]), 1e-6) == (1, coint._OK)
+    assert kernels.lowest_criterion(crit, 0.0) == (1, kernels.OK)  # equal: the smaller lag
+    assert kernels.lowest_criterion(crit, 1e-6) == (1, kernels.NEAR_TIE)
+    assert kernels.lowest_criterion(np.array([3.0, 1.0, 1.0 + 1e-7]), 1e-6) == (1, kernels.NEAR_TIE)
+    assert kernels.lowest_criterion(np.array([3.0, 1.0, 1.0 + 1e-5]), 1e-6) == (1, kernels.OK)
 
 
 @pytest.mark.slow
@@ -438,11 +439,11 @@ def test_adf_refuses_bad_input(series: np.ndarray, kwargs: dict, error: type, wo
 @pytest.mark.slow
 def test_compiled_adf_is_lazy_at_import_and_cached_across_processes() -> None:
     probe = (
-        "import numpy as np, kalcoint.cointegration as c\n"
-        "kernels = [c._adf_kernel, c._choose_lag, c._adf_design, c._r_factor, c._cholesky_r, c._householder_r]\n"
+        "import numpy as np, kalcoint.cointegration as c, kalcoint._kernels as k\n"
+        "kernels = [k.adf_kernel, k.choose_lag, k.adf_design, k.r_factor, k.cholesky_r, k.householder_r]\n"
         "print(sum(len(k.signatures) for k in kernels))\n"
         "c.adf(50 + np.cumsum(np.random.default_rng(0).standard_normal(300)))\n"
-        "s = c._adf_kernel.stats\n"
+        "s = k.adf_kernel.stats\n"
         "print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))\n"
     )
     runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True) for _ in range(2)]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy.stats import multivariate_normal
 
+import kalcoint._kernels as kernels
 from kalcoint.cointegration import johansen
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import StateSpaceModel, kalman_filter, observation_arrays, rts_smoother
@@ -353,7 +354,7 @@ def test_mle_analytic_gradient_equals_finite_differences(ewa_ewc_ige, name):
     a = np.ones(k)
     a[0] = params[0]
     grad = np.empty(k + 2)
-    ll = mle._loglik_grad(y, X, a, params[2:].copy(), params[1], b0, np.diag(p0), grad)
+    ll = kernels.loglik_grad(y, X, a, params[2:].copy(), params[1], b0, np.diag(p0), grad)
     assert ll == pytest.approx(lik.loglik(params[0], params[1], params[2:]), rel=1e-13)
 
     def f(p):

@@ -2,10 +2,11 @@
 
 numba's on-disk cache notices changes only in the file that defines a kernel, but
 kalcoint's kernels call each other across files (the seed, MLE and EM loops call the
-filter recursion of ``filtering.py``). A cache keyed by the kernel sources' hash makes
-an edit or an upgrade of any of them recompile all of them, never run stale code.
+filter recursion of ``_kernels/filtering.py``). A cache keyed by the hash of the sources
+of :mod:`kalcoint._kernels` (where every kernel lives) makes an edit or an upgrade of any
+of them recompile all of them, never run stale code.
 
-How: every kalcoint module imports :func:`njit` from here instead of from numba. With
+How: every module of :mod:`kalcoint._kernels` imports :func:`njit` from here instead of numba. With
 ``cache=True`` it gives the kernel its own cache object whose *locator* (numba's class
 that picks the cache directory) points at ``<base>/kalcoint/numba-<hash>``, where
 ``<base>`` is ``$NUMBA_CACHE_DIR``, else ``$XDG_CACHE_HOME``, else ``~/.cache``. Only
@@ -26,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-KERNEL_FILES = ("filtering.py", "cointegration.py", "tuning/seed.py", "tuning/mle.py", "tuning/em.py", "tuning/als.py")
+KERNEL_PACKAGE = "_kernels"
+"""The package (beside this module) that holds every compiled kernel of kalcoint."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,10 +36,9 @@ def kernel_hash() -> str:
     """Short SHA-256 over the sources of every module that defines a compiled kernel."""
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent
-    for name in KERNEL_FILES:
-        path = root / name
-        digest.update(name.encode())
-        digest.update(path.read_bytes() if path.exists() else b"")
+    for path in sorted((root / KERNEL_PACKAGE).glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

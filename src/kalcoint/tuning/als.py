@@ -66,14 +66,14 @@ import math
 from typing import Any
 
 import numpy as np
-from .._numba_cache import njit
 from scipy.optimize import minimize_scalar, nnls
 
 from .._checks import check_iterations, check_tol
 from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
-from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from ..filtering import StateSpaceModel, observation_arrays
 from .mle import ALPHA11_MAX, _prior, first_pass, start_models
+from .._kernels import als_normal_equations, filter_loop
 
 LAGS = 10
 """Default number of lags ``j = 1..LAGS`` of the innovation autocovariances (lag 0 is always used)."""
@@ -87,116 +87,6 @@ DAMPING = 0.5
 """Share of the last ALS noises in the next round's first filter (the rest: the filter before)."""
 EIGEN_FLOOR = 1e-12
 """Directions of the scaled normal matrix with eigenvalue below this (relative) are not identified."""
-
-
-@njit(cache=True, nogil=True)
-def _normal_equations(X, a, K, targets, q, lags, ntn, ntb):  # pragma: no cover - compiled
-    """Accumulate the weighted normal equations of ALS (see the module doc).
-
-    X (n, k) observation rows; a (k,) diagonal of A; K (n, k) first-filter gains
-    ``P^_t x_t' / Q^_t``; targets (n, lags + 1) the products ``e_t e_{t+j}`` (entries with
-    t + j >= n unused); q (n,) the first filter's innovation variances; ``lags`` >= 0.
-    Unknowns theta = (Ve, Vw_1..k, P0_1..k), p = 2k + 1. Adds to ntn (p, p) and ntb (p,)
-    the sums of w c c' and w c b over the equations (t, j) with coefficient row c (the
-    expectation of the product is c . theta), target b and weight w = 1 / (q_t q_{t+j}).
-    Returns the number of equations.
-    """
-    n, k = X.shape
-    p = 2 * k + 1
-    D = np.zeros((p, k, k))  # P_t = sum_i theta_i D[i]
-    for m in range(k):
-        D[1 + k + m, m, m] = 1.0
-    F = np.empty((k, k))
-    DF = np.empty((k, k))
-    AK = np.empty(k)
-    G = np.empty((k, p))
-    Z = np.empty((k, p))
-    Z2 = np.empty((k, p))
-    c = np.empty(p)
-    Dx = np.empty(k)
-    rows = 0
-    for t in range(n):
-        for i in range(k):
-            AK[i] = a[i] * K[t, i]
-            for j in range(k):
-                F[i, j] = -a[i] * K[t, i] * X[t, j]
-            F[i, i] += a[i]
-        # lag 0 and the lag-one vector G = F_t P_t x_t' - A K_t Ve (columns per unknown)
-        for u in range(p):
-            xdx = 0.0
-            for i in range(k):
-                s = 0.0
-                for j in range(k):
-                    s += D[u, i, j] * X[t, j]
-                Dx[i] = s
-                xdx += X[t, i] * s
-            c[u] = xdx
-            for i in range(k):
-                s = 0.0
-                for j in range(k):
-                    s += F[i, j] * Dx[j]
-                G[i, u] = s
-        c[0] += 1.0
-        for i in range(k):
-            G[i, 0] -= AK[i]
-        rows += _accumulate(c, targets[t, 0], 1.0 / (q[t] * q[t]), ntn, ntb)
-        # lags 1..J: x_{t+j} F_{t+j-1} ... F_{t+1} G
-        for i in range(k):
-            for u in range(p):
-                Z[i, u] = G[i, u]
-        for lag in range(1, lags + 1):
-            s_t = t + lag
-            if s_t >= n:
-                break
-            for u in range(p):
-                s = 0.0
-                for i in range(k):
-                    s += X[s_t, i] * Z[i, u]
-                c[u] = s
-            rows += _accumulate(c, targets[t, lag], 1.0 / (q[t] * q[s_t]), ntn, ntb)
-            if lag < lags and s_t + 1 < n:  # Z <- F_{s_t} Z
-                for i in range(k):
-                    for u in range(p):
-                        Z2[i, u] = a[i] * Z[i, u]
-                    ki = a[i] * K[s_t, i]
-                    for u in range(p):
-                        s = 0.0
-                        for j in range(k):
-                            s += X[s_t, j] * Z[j, u]
-                        Z2[i, u] -= ki * s
-                for i in range(k):
-                    for u in range(p):
-                        Z[i, u] = Z2[i, u]
-        # P_{t+1} = F_t P_t F_t' + Vw + A K_t Ve K_t' A'
-        for u in range(p):
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for m in range(k):
-                        s += D[u, i, m] * F[j, m]
-                    DF[i, j] = s
-            for i in range(k):
-                for j in range(k):
-                    s = 0.0
-                    for m in range(k):
-                        s += F[i, m] * DF[m, j]
-                    D[u, i, j] = s
-        for i in range(k):
-            for j in range(k):
-                D[0, i, j] += AK[i] * AK[j]
-            D[1 + i, i, i] += 1.0
-    return rows
-
-
-@njit(cache=True, nogil=True)
-def _accumulate(c, b, w, ntn, ntb):  # pragma: no cover - compiled
-    p = c.size
-    for u in range(p):
-        wc = w * c[u]
-        ntb[u] += wc * b
-        for v in range(p):
-            ntn[u, v] += wc * c[v]
-    return 1
 
 
 def _solve_nonnegative(ntn: np.ndarray, ntb: np.ndarray) -> np.ndarray:
@@ -287,7 +177,7 @@ def normal_equations(
     gains = np.einsum("tij,tj->ti", predicted_cov, X) / innovation_var[:, None]
     p = 2 * X.shape[1] + 1
     ntn, ntb = np.zeros((p, p)), np.zeros(p)
-    _normal_equations(
+    als_normal_equations(
         np.ascontiguousarray(X),
         np.ascontiguousarray(a, dtype=np.float64),
         np.ascontiguousarray(gains),
@@ -315,7 +205,7 @@ class _ALS:
 
     def _run(self, a: np.ndarray, obs_var: float, state_var: np.ndarray, store: bool) -> float:
         return float(
-            _filter_loop(
+            filter_loop(
                 self.y,
                 self.X,
                 a,

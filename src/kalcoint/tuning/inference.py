@@ -5,7 +5,7 @@ the free quantities ``(alpha11, obs_var, state_var_1..k)`` with the model's prio
 ``(initial_state, initial_cov)`` held fixed, exactly as maximum likelihood, EM (and any
 method registered with ``inference=True``) treat it. Its Hessian is taken by central
 differences of the analytic gradient (the compiled adjoint pass of
-:func:`kalcoint.tuning.mle._loglik_grad`), which keeps far more digits than second
+:func:`kalcoint._kernels.loglik_grad`), which keeps far more digits than second
 differences of the log-likelihood itself; ``cov_params`` is the inverse of minus that
 Hessian (the observed information).
 
@@ -76,13 +76,13 @@ class Inference:
 
 
 def _gradient(y: np.ndarray, X: np.ndarray, model: StateSpaceModel, params: np.ndarray) -> np.ndarray:
-    from .mle import _loglik_grad
+    from .._kernels import loglik_grad
 
     k = X.shape[1]
     a = np.ones(k)
     a[0] = params[0]
     grad = np.empty(k + 2)
-    ll = _loglik_grad(
+    ll = loglik_grad(
         y,
         X,
         a,

@@ -20,7 +20,7 @@ free parameter; estimating it jointly makes ``initial_cov`` collapse):
 
 Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
 scipy's L-BFGS-B, fed the log-likelihood and its analytic gradient from one
-compiled pass (:func:`_loglik_grad`: the filter forward, its adjoint backward),
+compiled pass (:func:`loglik_grad`: the filter forward, its adjoint backward),
 run from several starts (:func:`start_models`); the best optimum
 wins. Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
 information at the optimum, shared with EM), on demand through
@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from .._numba_cache import njit
 from ..cointegration import JohansenResult
 from .._checks import ALPHA11_MAX, CHAN_DELTA, CHAN_OBS_VAR, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
-from ..filtering import StateSpaceModel, _filter_loop, observation_arrays
+from ..filtering import StateSpaceModel, observation_arrays
 from .registry import FitResult
 from .seed import first_pass_model, johansen_path
+from .._kernels import filter_loop, loglik_grad
 
 LOG_VAR_SPAN = (-70.0, 25.0)
 """Bounds of log(variance / var(daily change of asset 1)) in the optimiser."""
@@ -51,97 +51,6 @@ GTOL = 1e-9
 """L-BFGS-B ``gtol`` on the projected gradient of the mean negative log-likelihood per observation."""
 RESTARTS = 3
 """Most restarts of L-BFGS-B from a point where its line search stalled (see :func:`_optimise`)."""
-
-
-@njit(cache=True, nogil=True)
-def _loglik_grad(y, X, a, vw, ve, b_start, P_start, grad):  # pragma: no cover - compiled
-    """Log-likelihood of the filter of docs/method.md §3 (prior ``(b_start, P_start)`` at t = 0, fixed;
-    ``A = diag(a)``, ``Vw = diag(vw)``) and, written to ``grad`` (k + 2,), its derivatives with
-    respect to ``(alpha11 = a[0], obs_var = ve, state_var_1..k = vw)``. Returns NaN if some Q_t <= 0.
-
-    Reverse mode: the forward pass is the filter of ``filtering._filter_loop`` and keeps
-    ``e_t, 1/Q_t, P_{t|t-1} x_t'`` and the first row of ``(b_{t|t}, P_{t|t})``; the backward pass
-    carries ``B = dL/d b_{t+1|t}`` and ``C = dL/d P_{t+1|t}`` (all k^2 entries, taken as
-    independent) through the step in reverse, with ``l_t = -(log Q_t + e_t^2 / Q_t) / 2``:
-
-        alpha11 += B_1 b_{1,t|t} + sum_ij d(a_i a_j)/d alpha11 P_{ij,t|t} C_ij;  state_var_i += C_ii
-        Pfbar = (a a') o C;   Pxbar = g A B - (Pfbar + Pfbar') Px / Q + Qbar x'
-        Qbar = -(1 - e g) / (2 Q) + (Px' Pfbar Px - e (A B) . Px) / Q^2;   obs_var += Qbar
-        B <- A B - (-g + (A B) . Px / Q) x';   C <- Pfbar + Pxbar x
-    with ``Px = P_{t|t-1} x_t'`` and ``g = e_t / Q_t``.
-    """
-    n, k = X.shape
-    aa = np.empty((k, k))
-    for i in range(k):
-        for j in range(k):
-            aa[i, j] = a[i] * a[j]
-    b_pred = np.empty((n, k))
-    P_pred = np.empty((n, k, k))
-    b_filt = np.empty((n, k))
-    P_filt = np.empty((n, k, k))
-    es = np.empty(n)
-    qs = np.empty(n)
-    loglik = _filter_loop(y, X, a, vw, ve, b_start, P_start, False, True, b_pred, P_pred, b_filt, P_filt, es, qs)
-    if not math.isfinite(loglik):
-        return np.nan
-    rs = np.empty(n)
-    Pxs = np.empty((n, k))
-    bf0 = np.empty(n)  # b_{1,t|t}
-    Pf0 = np.empty((n, k))  # first row of P_{t|t}
-    for t in range(n):
-        rs[t] = 1.0 / qs[t]
-        bf0[t] = b_filt[t, 0]
-        for i in range(k):
-            Pf0[t, i] = P_filt[t, 0, i]
-            s = 0.0
-            for j in range(k):
-                s += P_pred[t, i, j] * X[t, j]
-            Pxs[t, i] = s
-
-    B = np.zeros(k)  # dL / d b_{t+1|t}
-    C = np.zeros((k, k))  # dL / d P_{t+1|t}
-    AB = np.empty(k)
-    Pfbar = np.empty((k, k))
-    Pxbar = np.empty(k)
-    d_alpha = 0.0
-    d_ve = 0.0
-    for i in range(k):
-        grad[2 + i] = 0.0
-    for t in range(n - 1, -1, -1):
-        e = es[t]
-        r = rs[t]
-        g = e * r
-        # through b_{t+1|t} = A b_{t|t} and P_{t+1|t} = (a a') o P_{t|t} + Vw
-        d_alpha += B[0] * bf0[t] + 2.0 * a[0] * Pf0[t, 0] * C[0, 0]
-        for j in range(1, k):
-            d_alpha += a[j] * Pf0[t, j] * (C[0, j] + C[j, 0])
-        for i in range(k):
-            grad[2 + i] += C[i, i]
-            AB[i] = a[i] * B[i]
-            for j in range(k):
-                Pfbar[i, j] = aa[i, j] * C[i, j]
-        # through b_{t|t} = b + Px g, P_{t|t} = P - Px Px' / Q, g = e / Q and l_t
-        gbar = 0.0
-        quad_f = 0.0
-        for i in range(k):
-            gbar += AB[i] * Pxs[t, i]
-            s = 0.0
-            for j in range(k):
-                s += (Pfbar[i, j] + Pfbar[j, i]) * Pxs[t, j]
-            Pxbar[i] = g * AB[i] - r * s
-            quad_f += Pxs[t, i] * s
-        ebar = -g + gbar * r
-        rbar = -0.5 * quad_f + gbar * e
-        qbar = -0.5 * r * (1.0 - e * g) - rbar * r * r
-        d_ve += qbar
-        for i in range(k):
-            pxb = Pxbar[i] + qbar * X[t, i]
-            B[i] = AB[i] - ebar * X[t, i]
-            for j in range(k):
-                C[i, j] = Pfbar[i, j] + pxb * X[t, j]
-    grad[0] = d_alpha
-    grad[1] = d_ve
-    return loglik
 
 
 @dataclass
@@ -182,7 +91,7 @@ class _Likelihood:
         """Log-likelihood (NaN when the filter breaks down)."""
         self.a[0] = alpha11
         return float(
-            _filter_loop(
+            filter_loop(
                 self.y,
                 self.X,
                 self.a,
@@ -213,7 +122,7 @@ class _Likelihood:
             natural[0] = self.fixed_alpha11
         self.a[0] = natural[0]
         ll = float(
-            _loglik_grad(
+            loglik_grad(
                 self.y, self.X, self.a, natural[2:], natural[1], self.initial_state, self.initial_cov, self._grad
             )
         )

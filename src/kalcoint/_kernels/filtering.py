@@ -1,0 +1,196 @@
+"""The filter recursion and the fixed-interval smoother (docs/method.md §3).
+
+Compiled with numba (see :mod:`kalcoint._numba_cache`); imported by the modules of the
+pipeline through :mod:`kalcoint._kernels`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._numba_cache import njit
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@njit(cache=True, nogil=True)
+def filter_loop(
+    y, X, a, vw, ve, b_start, P_start, predict_first, store_cov, b_pred, P_pred, b_filt, P_filt, innov, innov_var
+):  # pragma: no cover - compiled
+    """docs/method.md §3 for t = 0..n-1; returns the log-likelihood (NaN if some Q_t <= 0).
+
+    ``(b_start, P_start)`` is the prior at t = 0 when ``predict_first`` is False,
+    else the posterior of the step before t = 0 (used to continue a filter).
+    ``b_pred``, ``P_pred`` and ``P_filt`` are written only when ``store_cov``;
+    ``b_filt``, ``innov`` and ``innov_var`` always.
+
+    ``A = diag(a)`` and ``Vw = diag(vw)``. The covariance is kept symmetric and only its
+    upper triangle is updated; the update of day t is written straight into the prediction
+    for day t + 1 (``P_filt`` itself is not kept unless stored).
+    """
+    n, k = X.shape
+    bp = b_start.copy()  # prior mean b_{t|t-1}
+    Pp = np.empty((k, k))  # prior covariance P_{t|t-1}
+    aa = np.empty((k, k))  # a_i a_j: A P A' = aa * P (entrywise) for diagonal A
+    for i in range(k):
+        for j in range(k):
+            Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
+            aa[i, j] = a[i] * a[j]
+    if predict_first:
+        for i in range(k):
+            bp[i] = a[i] * bp[i]
+            for j in range(k):
+                Pp[i, j] = aa[i, j] * Pp[i, j]
+            Pp[i, i] += vw[i]
+    Px = np.empty(k)
+    quad = 0.0  # sum e_t^2 / Q_t
+    logdet = 0.0  # sum log Q_t, taken over products of up to 8 Q_t (one log call per 8 days)
+    prod = 1.0
+    for t in range(n):
+        if store_cov:
+            for i in range(k):
+                b_pred[t, i] = bp[i]
+                for j in range(k):
+                    P_pred[t, i, j] = Pp[i, j]
+        fit = 0.0
+        for i in range(k):
+            fit += X[t, i] * bp[i]
+        e = y[t] - fit
+        q = ve
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += Pp[i, j] * X[t, j]
+            Px[i] = s  # P_pred x_t'
+            q += X[t, i] * s
+        if not q > 0.0:
+            return np.nan
+        r = 1.0 / q
+        g = e * r
+        # K = P_pred x' / Q;  b_{t|t} = b_pred + K e;  P_{t|t} = P_pred - K x P_pred = P_pred - Px Px' / Q
+        # then predict day t + 1: b = A b_{t|t},  P = A P_{t|t} A' + Vw  (A, Vw diagonal).
+        # (Px_i Px_j) is formed before 1/Q is known: the day-to-day dependency chain is shorter.
+        # P_{t|t} is stored in a loop of its own: a branch in the update loop costs 10%.
+        if store_cov:
+            for i in range(k):
+                for j in range(i, k):
+                    pf = Pp[i, j] - (Px[i] * Px[j]) * r
+                    P_filt[t, i, j] = pf
+                    P_filt[t, j, i] = pf
+        for i in range(k):
+            bi = bp[i] + Px[i] * g
+            b_filt[t, i] = bi
+            bp[i] = a[i] * bi
+            for j in range(i, k):
+                v = aa[i, j] * (Pp[i, j] - (Px[i] * Px[j]) * r)
+                Pp[i, j] = v
+                Pp[j, i] = v
+            Pp[i, i] += vw[i]
+        innov[t] = e
+        innov_var[t] = q
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+    return -0.5 * (logdet + n * LOG_2PI + quad)
+
+
+@njit(cache=True, nogil=True)
+def smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth, lag_one):  # pragma: no cover
+    """de Jong's fixed-interval smoother over the filter's predicted states/covariances.
+
+    Fills ``b_smooth`` (n, k), ``P_smooth`` (n, k, k) and ``lag_one`` (n, k, k) with
+    ``lag_one[t] = Cov(b_t, b_{t-1} | all)`` for t >= 1 (``lag_one[0] = 0``).
+    """
+    n, k = X.shape
+    r = np.zeros(k)
+    N = np.zeros((k, k))
+    r_prev = np.empty(k)
+    N_prev = np.empty((k, k))
+    L = np.empty((k, k))
+    PL = np.empty((k, k))  # P_t L_t'
+    M = np.empty((k, k))  # I - N_t P_{t+1}
+    NL = np.empty((k, k))
+    Px = np.empty(k)
+    for i in range(k):
+        for j in range(k):
+            lag_one[0, i, j] = 0.0
+    for t in range(n - 1, -1, -1):
+        q = innov_var[t]
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += P_pred[t, i, j] * X[t, j]
+            Px[i] = s
+        # L_t = A - K_t x_t with K_t = A P_t x_t' / Q_t
+        for i in range(k):
+            for j in range(k):
+                L[i, j] = -a[i] * Px[i] * X[t, j] / q
+            L[i, i] += a[i]
+        if t < n - 1:
+            # Cov(b_t, b_{t+1} | all) = P_t L_t' (I - N_t P_{t+1}),  N_t before this step's update
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += P_pred[t, i, m] * L[j, m]
+                    PL[i, j] = s
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += N[i, m] * P_pred[t + 1, m, j]
+                    M[i, j] = -s
+                M[i, i] += 1.0
+            for i in range(k):
+                for j in range(k):
+                    s = 0.0
+                    for m in range(k):
+                        s += PL[i, m] * M[m, j]
+                    lag_one[t + 1, j, i] = s  # transpose: Cov(b_{t+1}, b_t)
+        # r_{t-1} = x' e / Q + L' r_t ;  N_{t-1} = x' x / Q + L' N_t L
+        for i in range(k):
+            s = X[t, i] * innov[t] / q
+            for m in range(k):
+                s += L[m, i] * r[m]
+            r_prev[i] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for m in range(k):
+                    s += N[i, m] * L[m, j]
+                NL[i, j] = s
+        for i in range(k):
+            for j in range(k):
+                s = X[t, i] * X[t, j] / q
+                for m in range(k):
+                    s += L[m, i] * NL[m, j]
+                N_prev[i, j] = s
+        for i in range(k):
+            r[i] = r_prev[i]
+            for j in range(k):
+                N[i, j] = N_prev[i, j]
+        # b_{t|n} = b_pred + P_t r_{t-1};  P_{t|n} = P_t - P_t N_{t-1} P_t
+        for i in range(k):
+            s = b_pred[t, i]
+            for m in range(k):
+                s += P_pred[t, i, m] * r[m]
+            b_smooth[t, i] = s
+        for i in range(k):
+            for j in range(k):
+                s = 0.0
+                for m in range(k):
+                    s += N[i, m] * P_pred[t, m, j]
+                NL[i, j] = s  # N_{t-1} P_t
+        for i in range(k):
+            for j in range(k):
+                s = P_pred[t, i, j]
+                for m in range(k):
+                    s -= P_pred[t, i, m] * NL[m, j]
+                P_smooth[t, i, j] = s
