@@ -27,8 +27,10 @@ days whose coefficients differ). The products are heteroscedastic (their
 spread is about ``sqrt(Q_t Q_t+j)``), so each equation is weighted by
 ``1 / sqrt(Q^_t Q^_t+j)``, the first filter's innovation variances. The
 unknowns are ``Ve``, the diagonal ``Vw`` (k) and the diagonal ``P0`` (k), all
-``>= 0``: the weighted normal equations are accumulated in one compiled pass
-(nothing of size n x lags is stored) and solved with non-negativity by
+``>= 0``: the weighted normal equations are built by one compiled pass forwards
+(the covariances, lag 0) and one backwards (the lags, whose coefficient rows
+``x_t+j F_t+j-1 ... F_t+1`` extend one step each), the weighted coefficient rows
+(n (lags + 1) x (2k + 1)) multiplied by BLAS, and solved with non-negativity by
 ``scipy.optimize.nnls`` on a square root of the (column-scaled) normal matrix,
 which minimises the same weighted sum of squares.
 
@@ -334,7 +336,7 @@ def fit(
     >>> p = kc.demo_prices()
     >>> out = fit(p.to_numpy(), kc.johansen(p))
     >>> round(out["model"].alpha11, 4), out["iterations"], out["converged"]
-    (0.9581, 32, True)
+    (0.9581, 33, True)
     """
     iterations = check_iterations(iterations)
     tol = check_tol(tol)
