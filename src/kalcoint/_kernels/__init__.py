@@ -25,7 +25,7 @@ from .filtering import LOG_2PI, filter_loop, smoother_loop
 from .seed import filtered_lag_one, mean_e2_over_q2, reestimate, rel_change, seed_passes
 from .mle import loglik_grad
 from .em import em_loop, em_map, m_step
-from .als import accumulate, als_normal_equations
+from .als import accumulate, als_filter_equations, als_normal_equations
 
 __all__ = [
     "DEGENERATE",
@@ -34,6 +34,7 @@ __all__ = [
     "NEAR_TIE",
     "OK",
     "accumulate",
+    "als_filter_equations",
     "als_normal_equations",
     "adf_design",
     "adf_gram",

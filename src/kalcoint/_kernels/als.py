@@ -112,6 +112,26 @@ def als_normal_equations(X, a, K, targets, q, lags, ntn, ntb):  # pragma: no cov
 
 
 @njit(cache=True, nogil=True)
+def als_filter_equations(X, a, P_pred, e, q, lags, ntn, ntb):  # pragma: no cover - compiled
+    """:func:`als_normal_equations` of a first filter's output: its gains ``K_t = P^_t x_t' / Q^_t``
+    from the predicted covariances P_pred (n, k, k) and the targets ``e_t e_{t+j}`` from its
+    innovations e (n,), formed here. Returns the number of equations."""
+    n, k = X.shape
+    K = np.empty((n, k))
+    for t in range(n):
+        for i in range(k):
+            s = 0.0
+            for j in range(k):
+                s += P_pred[t, i, j] * X[t, j]
+            K[t, i] = s / q[t]
+    targets = np.zeros((n, lags + 1))
+    for t in range(n):
+        for j in range(min(lags + 1, n - t)):
+            targets[t, j] = e[t] * e[t + j]
+    return als_normal_equations(X, a, K, targets, q, lags, ntn, ntb)
+
+
+@njit(cache=True, nogil=True)
 def accumulate(c, b, w, ntn, ntb):  # pragma: no cover - compiled
     p = c.size
     for u in range(p):

@@ -300,7 +300,24 @@ def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | Non
         rolling_days=ROLLING_DAYS,
         timings=report.timings,
         bootstrap=bootstrap_samples(report.settings),
+        work=_work(report.timings),
     )
+
+
+def _work(timings: dict[str, float]) -> list[tuple[str, float]]:
+    """The CPU seconds of the report's parts, largest first, as (what, seconds)."""
+    labels = {
+        "comparison_cpu_s": "the comparison",
+        "bootstrap_cpu_s": "the bootstrap of the alpha11 test",
+        "backtests_cpu_s": "the backtests with their estimates",
+    }
+    out = []
+    for key, seconds in timings.items():
+        if key.endswith("_walk_forward_fits_cpu_s"):
+            out.append((f"{key[: -len('_walk_forward_fits_cpu_s')]} weekly re-estimations", seconds))
+        elif key in labels:
+            out.append((labels[key], seconds))
+    return sorted(out, key=lambda item: -item[1])
 
 
 # ---------------------------------------------------------------- the live page
