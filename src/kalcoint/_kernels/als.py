@@ -5,6 +5,7 @@ pipeline through :mod:`kalcoint._kernels`."""
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -129,6 +130,45 @@ def als_filter_equations(X, a, P_pred, e, q, lags, ntn, ntb):  # pragma: no cove
         for j in range(min(lags + 1, n - t)):
             targets[t, j] = e[t] * e[t + j]
     return als_normal_equations(X, a, K, targets, q, lags, ntn, ntb)
+
+
+@njit(cache=True, nogil=True)
+def als_square_root(ntn, ntb, floor):  # pragma: no cover - compiled
+    """The least-squares form of the normal equations ``N theta = r`` (p unknowns): columns scaled
+    to a unit diagonal (``scale_u = sqrt(N_uu)``, 1 where ``N_uu <= 0``), ``N = V L V'``, and for
+    the eigenvalues above ``floor`` times the largest, ``R = L^(1/2) V'`` (m, p) and
+    ``c = L^(-1/2) V' r`` (m,), so that ``|R phi - c|^2`` is the weighted sum of squares up to a
+    constant (``theta = phi / scale``). Returns (R, c, scale)."""
+    p = ntb.size
+    scale = np.empty(p)
+    for u in range(p):
+        d = ntn[u, u]
+        scale[u] = math.sqrt(d) if d > 0.0 else 1.0
+    N = np.empty((p, p))
+    r = np.empty(p)
+    for u in range(p):
+        r[u] = ntb[u] / scale[u]
+        for v in range(p):
+            N[u, v] = ntn[u, v] / (scale[u] * scale[v])
+    vals, vecs = np.linalg.eigh(N)
+    cut = floor * vals.max()
+    m = 0
+    for i in range(p):
+        if vals[i] > cut:
+            m += 1
+    R = np.empty((m, p))
+    c = np.empty(m)
+    row = 0
+    for i in range(p):
+        if vals[i] > cut:
+            sq = math.sqrt(vals[i])
+            s = 0.0
+            for u in range(p):
+                R[row, u] = sq * vecs[u, i]
+                s += vecs[u, i] * r[u]
+            c[row] = s / sq
+            row += 1
+    return R, c, scale
 
 
 @njit(cache=True, nogil=True)

@@ -75,7 +75,7 @@ from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, observation_arrays
 from .mle import ALPHA11_MAX, _prior, first_pass, start_models
-from .._kernels import als_filter_equations, als_normal_equations, filter_loop
+from .._kernels import als_filter_equations, als_normal_equations, als_square_root, filter_loop
 
 LAGS = 10
 """Default number of lags ``j = 1..LAGS`` of the innovation autocovariances (lag 0 is always used)."""
@@ -97,18 +97,12 @@ def _solve_nonnegative(ntn: np.ndarray, ntb: np.ndarray) -> np.ndarray:
     Columns are scaled to a unit diagonal; ``N = V L V'`` gives the square root
     ``R = L^(1/2) V'`` and ``c = L^(-1/2) V' r`` (directions with eigenvalue below
     ``EIGEN_FLOOR`` are dropped), and ``nnls(R, c)`` minimises ``|R theta - c|^2``, the same
-    objective up to a constant."""
-    diag = np.diag(ntn).copy()
-    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
-    N = ntn / np.outer(scale, scale)
-    r = ntb / scale
-    vals, vecs = np.linalg.eigh(N)
-    keep = vals > EIGEN_FLOOR * vals.max()
-    R = np.sqrt(vals[keep])[:, None] * vecs[:, keep].T
-    c = (vecs[:, keep].T @ r) / np.sqrt(vals[keep])
+    objective up to a constant (the square root is compiled: :func:`kalcoint._kernels.als_square_root`)."""
+    ntn = np.ascontiguousarray(ntn, dtype=np.float64)
+    R, c, scale = als_square_root(ntn, np.ascontiguousarray(ntb, dtype=np.float64), EIGEN_FLOOR)
     phi, _ = nnls(R, c, maxiter=50 * R.shape[1])
     theta = phi / scale
-    theta[diag <= 0] = 0.0
+    theta[np.diag(ntn) <= 0] = 0.0
     return theta
 
 
