@@ -130,7 +130,7 @@ def test_results_are_immutable_and_adf_is_computed_once(ewa_ewc_ige):
     with pytest.raises(dataclasses.FrozenInstanceError):
         tuned.iterations = 5  # type: ignore[misc]
     assert tuned.adf() is tuned.adf()
-    comp = kc.compare(ewa_ewc_ige, iterations=2, rows=("static_johansen",))
+    comp = kc.compare(ewa_ewc_ige, iterations=2, rows=("static_johansen",), bootstrap=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         comp.rows[0].adf_pvalue = 0.0  # type: ignore[misc]
 
@@ -157,7 +157,7 @@ def test_compare_reports_progress_as_done_and_total(ewa_ewc_ige):
 def test_summaries_have_text_and_html(ewa_ewc_ige):
     jo = kc.johansen(ewa_ewc_ige)
     tuned = kc.tune(ewa_ewc_ige, iterations=1)
-    comp = kc.compare(ewa_ewc_ige, iterations=1, rows=("static_johansen", "alpha_estimated"))
+    comp = kc.compare(ewa_ewc_ige, iterations=1, rows=("static_johansen", "alpha_estimated"), bootstrap=0)
     bt = kc.backtest(ewa_ewc_ige[["EWC", "EWA"]], "chan", delta=1e-4, obs_var=1e-3)
     for result, needle in ((jo, "34.4286"), (tuned, "state_var.EWC"), (comp, "-3.339"), (bt, "26.23%")):
         s = result.summary()
@@ -187,11 +187,11 @@ def test_package_exports_functions():
 # ---------------------------------------------------------------- the registry of tuning methods
 
 
-def test_registry_accepts_a_dict_returning_fit(ewa_ewc_ige):
+def test_registry_runs_a_registered_fit(ewa_ewc_ige):
     def toy_fit(values, johansen_result, iterations=10, tol=None, *, scale=1.0):
         k = values.shape[1]
         model = StateSpaceModel(0.9, 0.02 * scale, np.full(k, 1e-4), np.zeros(k), np.ones(k))
-        return {"model": model, "iterations": 3, "converged": True, "options": {"scale": scale}}
+        return registry.FitResult(model, iterations=3, converged=True, options={"scale": scale})
 
     registry.register("toy", toy_fit)
     try:
@@ -200,8 +200,12 @@ def test_registry_accepts_a_dict_returning_fit(ewa_ewc_ige):
         assert tuned.bse.isna().all()  # registered without inference=True
         with pytest.raises(KalcointError, match="takes no option colour .its options: scale."):
             kc.tune(ewa_ewc_ige, method="toy", colour="red")
+        registry.register("toy_dict", lambda values, johansen_result, iterations=1, tol=None: {"model": None})
+        with pytest.raises(TypeError, match="^tuning method 'toy_dict' returned dict, not a FitResult$"):
+            kc.tune(ewa_ewc_ige, method="toy_dict")
     finally:
         registry._REGISTRY.pop("toy")
+        registry._REGISTRY.pop("toy_dict", None)
     with pytest.raises(KalcointError, match="^method 'toy' is not one of seed, mle, em"):
         kc.tune(ewa_ewc_ige, method="toy")
 
@@ -219,13 +223,13 @@ def test_one_split_rule_for_compare_and_screen(ewa_ewc_ige):
     assert [split_rows(n, 0.7) for n in (1500, 1001, 999, 10)] == [1050, 700, 699, 7]
     train, test = split(ewa_ewc_ige, 0.7)
     assert (len(train), len(test)) == (1050, 450)
-    comp = kc.compare(ewa_ewc_ige.iloc[:1001], iterations=1, rows=("static_johansen",))
+    comp = kc.compare(ewa_ewc_ige.iloc[:1001], iterations=1, rows=("static_johansen",), bootstrap=0)
     assert comp.to_dict()["oos_rows"] == 1001 - 700  # floor, where round gave 300
     from kalcoint.screen import ScreenOptions, Universe, evaluate_basket
 
     options = ScreenOptions(size=3, iterations=1, min_rows=500)
     row = evaluate_basket(Universe.from_frame(ewa_ewc_ige.iloc[:1001]), (0, 1, 2), options)
-    assert row["oos_n_obs"] == 301
+    assert row["oos_nobs"] == 301
     # continuing the filter equals running it over the whole sample
     model = StateSpaceModel.chan(3)
     whole = kc.kalman_filter(ewa_ewc_ige, model)

@@ -22,6 +22,7 @@ from kalcoint.screen import (
     rank_table,
     read_table,
     screen,
+    write_screen,
 )
 from kalcoint.tuning import tune
 
@@ -76,7 +77,7 @@ def test_rows_and_known_basket_figures(serial, universe):
     assert serial["assets"].map(tuple).tolist() == basket_list(TICKERS, 3)
     row = _row(serial, "EWA", "EWC", "IGE")
     assert row["status"] == "ok" and row["reason"] == ""
-    assert (row["n_obs"], row["start"], row["end"]) == (1500, "2006-04-26", "2012-04-09")
+    assert (row["nobs"], row["start"], row["end"]) == (1500, "2006-04-26", "2012-04-09")
     # Chan, Algorithmic Trading, example 2.7
     assert [round(row[f"trace_r{r}"], 4) for r in range(3)] == [34.4286, 17.5317, 4.4710]
     assert [round(row[f"max_eig_r{r}"], 4) for r in range(3)] == [16.8969, 13.0607, 4.4710]
@@ -100,7 +101,7 @@ def test_out_of_sample_figure_matches_plain_filter(serial, universe):
     assert row["status"] == "ok"
     prices = np.ascontiguousarray(universe[["EWA", "EEM", "SPY"]].to_numpy())
     n_train = math.floor(0.7 * 1500)
-    assert (row["oos_n_obs"], row["oos_start"]) == (1500 - n_train, str(universe.index[n_train].date()))
+    assert (row["oos_nobs"], row["oos_start"]) == (1500 - n_train, str(universe.index[n_train].date()))
     tuned = tune(prices[:n_train], iterations=30)
     assert row["oos_alpha11"] == tuned.alpha11
     assert row["oos_static_adf_pvalue"] == adf(tuned.johansen.portfolio(prices[n_train:])).pvalue
@@ -127,11 +128,11 @@ def test_short_history_rows_say_why(serial):
     short = serial[serial["status"] == "short"]
     assert len(short) == comb(5, 2) == 10  # every basket with BNO
     assert all("BNO" in a for a in short["assets"])
-    assert set(short["n_obs"]) == {465} and set(short["start"]) == {"2010-06-07"}
+    assert set(short["nobs"]) == {465} and set(short["start"]) == {"2010-06-07"}
     assert set(short["reason"]) == {"common history of 465 rows is shorter than min_rows 500"}
     assert short["trace_r0"].isna().all()
     ok_or_failed = serial[serial["status"] != "short"]
-    assert set(ok_or_failed["n_obs"]) == {1500}
+    assert set(ok_or_failed["nobs"]) == {1500}
 
 
 def test_failing_basket_is_a_row_with_its_reason(universe):
@@ -145,7 +146,7 @@ def test_failing_basket_is_a_row_with_its_reason(universe):
     assert good["status"] == "ok" and round(good["trace_r0"], 4) == 34.4286
     # a seed breakdown (docs/method.md §9) is a failed row, with the figures computed before it kept
     failed = table[table["status"] == "failed"]
-    assert failed["n_obs"].notna().all()
+    assert failed["nobs"].notna().all()
 
 
 def test_rank_table_orders_ok_rows(serial):
@@ -204,6 +205,8 @@ def test_resume_after_partial_run_equals_full_run(universe, serial, tmp_path):
     out = tmp_path / "part.parquet"
     first = screen(universe, OPTIONS, workers=0, out=out, limit=7)
     assert len(first) == 7 and len(read_table(out)) == 7
+    # a table from before the columns were named nobs / oos_nobs resumes the same
+    write_screen(out, first.rename(columns={"nobs": "n_obs", "oos_nobs": "oos_n_obs"}))
     full = screen(universe, OPTIONS, workers=0, out=out, resume=True)
     pd.testing.assert_frame_equal(full, serial)
     pd.testing.assert_frame_equal(read_table(out), serial)

@@ -177,7 +177,7 @@ def test_select_rules():
             "rank_95": 0,
             "static_half_life": 10.0,
             "oos_loglik": -50.0,
-            "oos_n_obs": 50,
+            "oos_nobs": 50,
         },
         {
             "assets": ["A", "C"],
@@ -185,7 +185,7 @@ def test_select_rules():
             "rank_95": 1,
             "static_half_life": 1.5,
             "oos_loglik": -20.0,
-            "oos_n_obs": 40,
+            "oos_nobs": 40,
         },
         {
             "assets": ["B", "C"],
@@ -193,7 +193,7 @@ def test_select_rules():
             "rank_95": 2,
             "static_half_life": 61.0,
             "oos_loglik": None,
-            "oos_n_obs": None,
+            "oos_nobs": None,
         },
         {
             "assets": ["A", "D"],
@@ -201,7 +201,7 @@ def test_select_rules():
             "rank_95": 1,
             "static_half_life": 30.0,
             "oos_loglik": -10.0,
-            "oos_n_obs": 50,
+            "oos_nobs": 50,
         },
     ]
 

@@ -353,14 +353,14 @@ def columns_for(size: int) -> list[str]:
     Examples
     --------
     >>> columns_for(2)[:4], len(columns_for(2))
-    (['assets', 'status', 'reason', 'n_obs'], 32)
+    (['assets', 'status', 'reason', 'nobs'], 32)
     """
     r = range(size)
     return [
         "assets",
         "status",
         "reason",
-        "n_obs",
+        "nobs",
         "start",
         "end",
         *[f"trace_r{i}" for i in r],
@@ -379,7 +379,7 @@ def columns_for(size: int) -> list[str]:
         "dynamic_adf_lags",
         "dynamic_adf_pvalue",
         "oos_start",
-        "oos_n_obs",
+        "oos_nobs",
         "oos_alpha11",
         "oos_adf_pvalue",
         "oos_adf_lags",
@@ -394,7 +394,7 @@ COLUMNS = columns_for(3)
 """Columns for triplets (``trace_r*``/``max_eig_r*`` run over r = 0..k-1 for k assets)."""
 
 _STRINGS = ("status", "reason", "start", "end", "degenerate_reasons", "oos_start", "method")
-_INTS = ("n_obs", "rank_95", "static_adf_lags", "passes", "dynamic_adf_lags", "oos_n_obs", "oos_adf_lags", "iterations")
+_INTS = ("nobs", "rank_95", "static_adf_lags", "passes", "dynamic_adf_lags", "oos_nobs", "oos_adf_lags", "iterations")
 _BOOLS = ("degenerate",)
 _MAY_BE_INF = ("static_half_life",)
 
@@ -424,7 +424,7 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
     --------
     >>> import kalcoint as kc
     >>> row = evaluate_basket(Universe.from_frame(kc.demo_prices()), [0, 1, 2], ScreenOptions())
-    >>> row["status"], row["n_obs"], row["rank_95"]
+    >>> row["status"], row["nobs"], row["rank_95"]
     ('ok', 1500, 1)
     """
     idx = list(basket)
@@ -440,7 +440,7 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
     common = ~np.isnan(panel).any(axis=1)
     prices = panel[common]
     n = prices.shape[0]
-    row["n_obs"] = n
+    row["nobs"] = n
     if n:
         dates = universe.dates[common]
         row["start"], row["end"] = _iso(dates[0]), _iso(dates[-1])
@@ -513,7 +513,7 @@ def _tuned_figures(row: dict[str, Any], prices: np.ndarray, jres: JohansenResult
 def _oos_figures(row: dict[str, Any], prices: np.ndarray, dates: np.ndarray, options: ScreenOptions) -> None:
     n_train = options.train_rows(prices.shape[0])
     train, test = prices[:n_train], prices[n_train:]
-    row["oos_start"], row["oos_n_obs"] = _iso(dates[n_train]), int(test.shape[0])
+    row["oos_start"], row["oos_nobs"] = _iso(dates[n_train]), int(test.shape[0])
     tuned = _tune(train, options, None, diagnose=False)
     row["oos_static_adf_pvalue"] = adf(tuned.johansen.portfolio(test)).pvalue
     if options.oos_start == "continue":
@@ -660,6 +660,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise KalcointError(
             f"{source}: not a screen table (no 'assets' or 'trace_r0' column); choose another out", params="out"
         )
+    # tables written before the columns were named nobs and oos_nobs read (and resume) the same
+    frame = frame.rename(columns={"n_obs": "nobs", "oos_n_obs": "oos_nobs"})
     return _typed(frame, len(trace))
 
 

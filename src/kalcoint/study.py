@@ -21,7 +21,7 @@ in the universe's column order) is screened on the formation rows with
 - ``static``: smallest static ADF p-value among baskets whose Johansen trace test rejects
   r = 0 at 5% (``rank_95 >= 1``);
 - ``mle-oos``: highest out-of-sample log-likelihood per day of the MLE filter tuned on the
-  first 70% of the formation window (the screen's ``oos_loglik / oos_n_obs``, ``method="mle"``);
+  first 70% of the formation window (the screen's ``oos_loglik / oos_nobs``, ``method="mle"``);
 - ``half-life``: shortest static half-life between 2 and 60 days.
 
 Ties keep the basket order.
@@ -473,8 +473,8 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
         cand = [r for r in rows if finite(r["static_adf_pvalue"]) and (r["rank_95"] or 0) >= 1]
         return sorted(cand, key=lambda r: r["static_adf_pvalue"])[:top]
     if select == "mle-oos":
-        cand = [r for r in rows if finite(r["oos_loglik"]) and r["oos_n_obs"]]
-        return sorted(cand, key=lambda r: -r["oos_loglik"] / r["oos_n_obs"])[:top]
+        cand = [r for r in rows if finite(r["oos_loglik"]) and r["oos_nobs"]]
+        return sorted(cand, key=lambda r: -r["oos_loglik"] / r["oos_nobs"])[:top]
     if select == "half-life":
         lo, hi = HALF_LIFE_RANGE
         cand = [r for r in rows if finite(r["static_half_life"]) and lo <= r["static_half_life"] <= hi]
@@ -485,8 +485,8 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
 def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
     """The screen's figures a row keeps; ``oos_loglik_per_day`` (the MLE filter's) only for ``mle-oos``."""
     per_day = None
-    if select == "mle-oos" and row.get("oos_loglik") is not None and row.get("oos_n_obs"):
-        per_day = float(row["oos_loglik"]) / int(row["oos_n_obs"])
+    if select == "mle-oos" and row.get("oos_loglik") is not None and row.get("oos_nobs"):
+        per_day = float(row["oos_loglik"]) / int(row["oos_nobs"])
     return {
         "trace_r0": row.get("trace_r0"),
         "rank_95": row.get("rank_95"),
@@ -800,7 +800,7 @@ def expected_max_sharpe(sr_var: float, n_trials: int) -> float:
 
 
 def deflated_sharpe_ratio(
-    sharpe: float, sr_var: float, n_trials: int, n_obs: int, skew: float, kurtosis: float
+    sharpe: float, sr_var: float, n_trials: int, nobs: int, skew: float, kurtosis: float
 ) -> float:
     """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): the probability that the true Sharpe
     ratio exceeds the expected maximum of ``n_trials`` unskilled trials,
@@ -815,7 +815,7 @@ def deflated_sharpe_ratio(
         The variance of the trials' Sharpe ratios, same units.
     n_trials : int
         Trials N.
-    n_obs : int
+    nobs : int
         T, returns in the sample.
     skew : float
         g3.
@@ -834,9 +834,9 @@ def deflated_sharpe_ratio(
     """
     sr0 = expected_max_sharpe(sr_var, n_trials)
     den = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
-    if not den > 0 or n_obs < 2:
+    if not den > 0 or nobs < 2:
         raise KalcointError("the deflated Sharpe ratio is undefined for these moments")
-    return float(stats.norm.cdf((sharpe - sr0) * math.sqrt(n_obs - 1) / math.sqrt(den)))
+    return float(stats.norm.cdf((sharpe - sr0) * math.sqrt(nobs - 1) / math.sqrt(den)))
 
 
 def portfolio_returns(

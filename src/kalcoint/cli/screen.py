@@ -24,7 +24,7 @@ def _top_table(ranked, by: str, total: int) -> Table:
     for name in (
         "#",
         "assets",
-        "n_obs",
+        "nobs",
         "trace r<=0",
         "rank",
         "static p",
@@ -40,7 +40,7 @@ def _top_table(ranked, by: str, total: int) -> Table:
         table.add_row(
             str(i),
             ",".join(row.assets),
-            _cell(row.n_obs),
+            _cell(row.nobs),
             _cell(row.trace_r0, ".4g"),
             _cell(row.rank_95),
             _cell(row.static_adf_pvalue),

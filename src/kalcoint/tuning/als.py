@@ -75,6 +75,7 @@ from ..cointegration import JohansenResult
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, observation_arrays
 from .mle import ALPHA11_MAX, _prior, first_pass, start_models
+from .registry import FitResult
 from .._kernels import als_filter_equations, als_normal_equations, als_square_root, filter_loop
 
 LAGS = 10
@@ -301,7 +302,7 @@ def fit(
     alpha11: Any = "profile",
     initial_state: Any = None,
     initial_cov: Any = None,
-) -> dict[str, Any]:
+) -> FitResult:
     """ALS fit on an (n, k) price panel (first column = dependent asset); see the module doc.
 
     Parameters
@@ -324,16 +325,17 @@ def fit(
 
     Returns
     -------
-    dict
-        What :func:`kalcoint.tuning.tune` expects: ``model``, ``iterations`` (rounds),
-        ``converged``, ``history`` (per round), ``options``, ``std_errors``.
+    FitResult
+        ``model``, ``iterations`` (rounds), ``converged``, ``history`` (``alpha11``,
+        ``obs_var``, ``loglik`` per round) and ``options`` (the round chosen, the lags, the
+        weights, the prior).
 
     Examples
     --------
     >>> import kalcoint as kc
     >>> p = kc.demo_prices()
     >>> out = fit(p.to_numpy(), kc.johansen(p))
-    >>> round(out["model"].alpha11, 4), out["iterations"], out["converged"]
+    >>> round(out.model.alpha11, 4), out.iterations, out.converged
     (0.9581, 32, True)
     """
     iterations = check_iterations(iterations)
@@ -383,12 +385,12 @@ def fit(
     if not theta[0] > 0.0 and not np.any(theta[1 : 1 + k] > 0.0):
         raise ComputationError("ALS failed: every noise variance came out zero")
     model = StateSpaceModel(a11, theta[0], theta[1 : 1 + k], b0, p0)
-    return {
-        "model": model,
-        "iterations": rounds,
-        "converged": converged,
-        "history": {"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
-        "options": {
+    return FitResult(
+        model=model,
+        iterations=rounds,
+        converged=converged,
+        history={"alpha11": hist[:, 0], "obs_var": hist[:, 1], "loglik": hist[:, 2]},
+        options={
             "round": chosen + 1,
             "lags": int(lags),
             "alpha11": alpha11 if isinstance(alpha11, str) else float(alpha11),
@@ -399,5 +401,4 @@ def fit(
             "initial_state": "custom" if initial_state is not None else "johansen_mean",
             "initial_cov": "custom" if initial_cov is not None else "first_pass",
         },
-        "std_errors": None,
-    }
+    )

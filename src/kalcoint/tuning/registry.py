@@ -10,10 +10,8 @@ of that sample. Adding a method is one line at the bottom of this module::
     register("als", "kalcoint.tuning.als:fit", inference=True, description="...")
 
 The fit function is given as ``"module:function"`` (imported on first use, so that the
-registry costs nothing at import) or as the function itself. A fit may return a
-:class:`FitResult` or, for convenience, a dict with the same keys (``model``,
-``iterations``, ``converged`` and optionally ``history``, ``options``); :func:`fit`
-turns the dict into a :class:`FitResult`. ``inference=True`` says the method ends at a
+registry costs nothing at import) or as the function itself. A fit returns a
+:class:`FitResult`; :func:`fit` refuses anything else. ``inference=True`` says the method ends at a
 maximum of the likelihood, so that :meth:`kalcoint.tuning.TunedModel.cov_params` gives the
 inverse of the observed information there.
 """
@@ -64,29 +62,6 @@ class FitResult:
     converged: bool
     history: Mapping[str, np.ndarray] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def coerce(cls, out: FitResult | Mapping[str, Any]) -> FitResult:
-        """A :class:`FitResult` from a fit's return value (a FitResult, or a dict of its fields;
-        other keys of the dict are ignored).
-
-        Examples
-        --------
-        >>> from kalcoint.filtering import StateSpaceModel
-        >>> FitResult.coerce({"model": StateSpaceModel.chan(2), "iterations": 3, "converged": False}).iterations
-        3
-        """
-        if isinstance(out, FitResult):
-            return out
-        if not isinstance(out, Mapping) or not isinstance(out.get("model"), StateSpaceModel):
-            raise TypeError("a tuning method's fit must return a FitResult or a dict with a StateSpaceModel 'model'")
-        return cls(
-            out["model"],
-            int(out.get("iterations", 0)),
-            bool(out.get("converged", False)),
-            dict(out.get("history") or {}),
-            dict(out.get("options") or {}),
-        )
 
 
 @dataclass(frozen=True)
@@ -211,10 +186,13 @@ def fit(
         raise KalcointError(
             f"method {name!r} takes no option {', '.join(unknown)} (its options: {listed})", params=("method", *unknown)
         )
-    return FitResult.coerce(method.function(values, johansen_result, iterations=iterations, tol=tol, **options))
+    out = method.function(values, johansen_result, iterations=iterations, tol=tol, **options)
+    if not isinstance(out, FitResult):
+        raise TypeError(f"tuning method {name!r} returned {type(out).__name__}, not a FitResult")
+    return out
 
 
-register("seed", "kalcoint.tuning.seed:fit", description="the seed method's passes (spec sections 4-5)")
+register("seed", "kalcoint.tuning.seed:fit", description="the seed method's passes (docs/method.md §4-§5)")
 register("mle", "kalcoint.tuning.mle:fit", inference=True, description="maximum likelihood (L-BFGS-B)")
 register("em", "kalcoint.tuning.em:fit", inference=True, description="expectation-maximisation (SQUAREM)")
 register(
