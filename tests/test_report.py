@@ -401,6 +401,8 @@ def test_cli_refusals(run_cli, model_file, chan_file, tmp_path):
     assert bad.exit_code == 2 and "--bootstrap apply to a price file" in bad.stderr
     bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--bootstrap", "-1")
     assert bad.exit_code == 2 and "--bootstrap" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--models", "static,kalman")
+    assert bad.exit_code == 2 and "--models ['kalman']: choose from static, chan, seed, mle, em, als" in bad.stderr
     bad = run_cli("report", chan_file, "--out", tmp_path / "missing" / "r.html")
     assert bad.exit_code == 2 and "does not exist" in bad.stderr
     other = tmp_path / "other.sqlite"

@@ -59,6 +59,14 @@ def report(
     fill: Annotated[
         str | None, typer.Option("--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")
     ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="Comma-separated models to backtest, in and out of sample (default: all of static, chan, "
+            "seed, mle, em, als; the page lists the ones run).",
+        ),
+    ] = None,
     bootstrap: Annotated[
         int | None,
         typer.Option(
@@ -83,6 +91,7 @@ def report(
         "--assets": assets,
         "--fill": fill,
         "--bootstrap": bootstrap,
+        "--models": models,
     }
     if _is_sqlite(source):
         extra = [flag for flag, value in given.items() if value is not None]
@@ -102,6 +111,7 @@ def report(
             iterations=defaults.iterations if iterations is None else iterations,
             train_fraction=defaults.train_fraction if train_fraction is None else train_fraction,
             bootstrap=bootstrap,
+            models=defaults.models if models is None else tuple(m.strip() for m in models.split(",") if m.strip()),
         )
         _basket_page(source, out, assets, settings, fill)
 
@@ -170,6 +180,7 @@ def _as_flags(message: str) -> str:
         ("iterations", "--iterations"),
         ("train_fraction", "--train-fraction"),
         ("bootstrap", "--bootstrap"),
+        ("models", "--models"),
     ):
         message = (
             message.replace(f"{name} ", f"{flag} ", 1)
