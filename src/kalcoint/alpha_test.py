@@ -188,9 +188,7 @@ def _bootstrap_one(
     return lr_statistic(ll_free, ll_null)
 
 
-def bootstrap_sample(
-    values: np.ndarray, test: Alpha11Test, b: int, *, det_order: int = 0, k_ar_diff: int = 1
-) -> float:
+def bootstrap_sample(values: np.ndarray, test: Alpha11Test, b: int, *, det_order: int = 0, k_ar_diff: int = 1) -> float:
     """LR statistic of bootstrap sample ``b`` of ``test`` (NaN when a refit fails): the same draw
     and refit as :func:`alpha11_test` makes for its sample ``b`` with ``test.seed``, so that the
     samples can be spread over processes by the caller and gathered by :func:`with_bootstrap`.

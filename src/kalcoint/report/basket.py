@@ -697,6 +697,7 @@ def basket_report(
                 timings["bootstrap_cpu_s"] += cpu
                 done += 1
                 tick(done, total)
+            assert comp.alpha11_test is not None  # samples are drawn only when the test ran
             try:
                 comp = replace(comp, alpha11_test=with_bootstrap(comp.alpha11_test, stats))
             except ComputationError:
@@ -704,4 +705,3 @@ def basket_report(
     prov.elapsed_s = timings["wall_s"] = time.perf_counter() - started
     runs = {(m, mode): runs[(m, mode)] for m in settings.models for mode in MODES}
     return BasketReport(prices, comp, runs, settings, prov, timings)
-
