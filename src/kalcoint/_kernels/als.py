@@ -169,14 +169,3 @@ def als_square_root(ntn, ntb, floor):  # pragma: no cover - compiled
             c[row] = s / sq
             row += 1
     return R, c, scale
-
-
-@njit(cache=True, nogil=True)
-def accumulate(c, b, w, ntn, ntb):  # pragma: no cover - compiled
-    p = c.size
-    for u in range(p):
-        wc = w * c[u]
-        ntb[u] += wc * b
-        for v in range(p):
-            ntn[u, v] += wc * c[v]
-    return 1
