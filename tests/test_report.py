@@ -137,7 +137,8 @@ def test_rolling_sharpe_by_hand(chan_3_3):
 @pytest.fixture(scope="module")
 def linear_static_report(ewa_ewc_ige):
     """Chan's Example 2.8 set-up: the static portfolio traded linearly, no costs."""
-    return basket_report(ewa_ewc_ige, Settings(cost_bps=0.0, strategy="linear", models=("static", "chan")), workers=1)
+    settings = Settings(cost_bps=0.0, strategy="linear", models=("static", "chan"), bootstrap=0)
+    return basket_report(ewa_ewc_ige, settings, workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +206,51 @@ def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
     page = render_basket(rep)
     assert "LR = 3.200, bootstrap p-value 0.04 (199 samples): at 5% the data reject alpha11 = 1" in page
     assert "The free estimate is alpha11 = 0.9981." in page
+
+
+def test_without_bootstrap_the_page_says_there_is_no_p_value(linear_static_report, linear_static_page):
+    test = linear_static_report.comparison.alpha11_test
+    assert test.p_value is None and test.bootstrap == 0
+    assert f"LR = {test.lr_stat:.3f}. No p-value: this report drew no bootstrap samples (bootstrap 0)" in (
+        linear_static_page
+    )
+    assert "bootstrap samples of the test of alpha11 = 1: 0 (no p-value)" in linear_static_page
+
+
+@pytest.mark.slow
+def test_work_spread_over_processes_equals_the_plain_backtests_and_test(ewa_ewc_ige):
+    """The re-estimations made beforehand in two worker processes (and the bootstrap samples drawn
+    there) give exactly what backtest() and alpha11_test() give in one process."""
+    from kalcoint.alpha_test import alpha11_test
+
+    prices = ewa_ewc_ige.iloc[:400]
+    settings = Settings(models=("static", "mle"), iterations=200, bootstrap=5)
+    rep = basket_report(prices, settings, workers=2)
+    weeks = prices.index.to_period("W-SUN")
+    week_starts = [t for t in range(250, len(prices)) if weeks[t] != weeks[t - 1]]
+    for model in settings.models:
+        for walk in (False, True):
+            ref = backtest(
+                prices,
+                model,
+                "bands",
+                iterations=200,
+                cost_bps=5.0,
+                walk_forward="weekly" if walk else None,
+                window=250 if walk else None,
+            )
+            got = rep.run(model, "walk-forward" if walk else "in-sample").result
+            np.testing.assert_array_equal(got.units, ref.units)
+            np.testing.assert_array_equal(got.returns, ref.returns)
+            assert got.metrics == ref.metrics
+            if walk and model != "static":
+                pd.testing.assert_frame_equal(got.versions, ref.versions, check_exact=True)
+                assert len(got.versions) == len(week_starts) == 31  # one per week after the first 250 rows
+                assert (got.versions["outcome"] == "applied").sum() >= 25
+    test = alpha11_test(prices, bootstrap=5, workers=1)
+    got = rep.comparison.alpha11_test
+    np.testing.assert_array_equal(got.bootstrap_stats, test.bootstrap_stats)
+    assert (got.p_value, got.bootstrap, got.lr_stat) == (test.p_value, 5, test.lr_stat)
 
 
 # ---------------------------------------------------------------- the live page
@@ -351,6 +397,12 @@ def test_cli_refusals(run_cli, model_file, chan_file, tmp_path):
     assert bad.exit_code == 2 and "--window 1500 leaves no week to trade in 1500 rows" in bad.stderr
     bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--train-fraction", "0.99")
     assert bad.exit_code == 2 and "--train-fraction 0.99" in bad.stderr
+    bad = run_cli("report", model_file, "--out", out, "--bootstrap", "0")
+    assert bad.exit_code == 2 and "--bootstrap apply to a price file" in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--bootstrap", "-1")
+    assert bad.exit_code == 2 and "--bootstrap" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_cli("report", chan_file, "--assets", "EWA,EWC,IGE", "--out", out, "--models", "static,kalman")
+    assert bad.exit_code == 2 and "--models ['kalman']: choose from static, chan, seed, mle, em, als" in bad.stderr
     bad = run_cli("report", chan_file, "--out", tmp_path / "missing" / "r.html")
     assert bad.exit_code == 2 and "does not exist" in bad.stderr
     other = tmp_path / "other.sqlite"

@@ -188,6 +188,77 @@ def _bootstrap_one(
     return lr_statistic(ll_free, ll_null)
 
 
+def bootstrap_sample(values: np.ndarray, test: Alpha11Test, b: int, *, det_order: int = 0, k_ar_diff: int = 1) -> float:
+    """LR statistic of bootstrap sample ``b`` of ``test`` (NaN when a refit fails): the same draw
+    and refit as :func:`alpha11_test` makes for its sample ``b`` with ``test.seed``, so that the
+    samples can be spread over processes by the caller and gathered by :func:`with_bootstrap`.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, k)
+        The panel the test was run on.
+    test : Alpha11Test
+        The test (e.g. run with ``bootstrap=0``): its null model and seed.
+    b : int
+        Sample number, ``0 <= b``.
+    det_order, k_ar_diff : int
+        Johansen options of the fits (as in the test).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices().iloc[:500]
+    >>> t0 = alpha11_test(p, bootstrap=0, seed=1)
+    >>> stats = [bootstrap_sample(p.to_numpy(), t0, b) for b in range(9)]  # doctest: +SKIP
+    >>> with_bootstrap(t0, stats).p_value  # doctest: +SKIP
+    0.2
+    """
+    child = np.random.SeedSequence(int(test.seed), spawn_key=(int(b),))
+    return _bootstrap_one(
+        np.ascontiguousarray(np.asarray(values, dtype=np.float64)), test.null_model, child, det_order, k_ar_diff
+    )
+
+
+def with_bootstrap(test: Alpha11Test, stats: Any) -> Alpha11Test:
+    """``test`` with the p-value of its bootstrap statistics ``stats`` (sample ``b`` at ``stats[b]``,
+    NaN for a failed refit): ``p = (1 + #{LR_b >= LR}) / (B + 1)`` over the samples that did not fail.
+
+    Parameters
+    ----------
+    test : Alpha11Test
+    stats : array_like, shape (B,)
+
+    Returns
+    -------
+    Alpha11Test
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> t0 = alpha11_test(kc.demo_prices(), bootstrap=0)
+    >>> with_bootstrap(t0, [0.5, 30.0, float("nan")]).p_value, with_bootstrap(t0, []).p_value
+    (0.6666666666666666, None)
+    """
+    from dataclasses import replace
+
+    values = np.asarray(stats, dtype=np.float64).reshape(-1)
+    valid = values[np.isfinite(values)]
+    if values.size and valid.size == 0:
+        raise ComputationError("alpha11 test: every bootstrap refit failed")
+    p_value = float((1 + np.sum(valid >= test.lr_stat)) / (valid.size + 1)) if values.size else None
+    return replace(
+        test,
+        p_value=p_value,
+        bootstrap=int(values.size),
+        bootstrap_stats=values,
+        failed=int(values.size - valid.size),
+    )
+
+
 def check_options(bootstrap: int, workers: int | None = None) -> None:
     """Refuse a bootstrap count < 0 or a worker count < 1 (before any work).
 
@@ -278,20 +349,5 @@ def alpha11_test(
             for b, future in enumerate(futures):
                 stats[b] = future.result()
                 tick(b + 1, int(bootstrap))
-    valid = stats[np.isfinite(stats)]
-    if bootstrap and valid.size == 0:
-        raise ComputationError("alpha11 test: every bootstrap refit failed")
-    p_value = float((1 + np.sum(valid >= lr)) / (valid.size + 1)) if bootstrap else None
-    return Alpha11Test(
-        lr,
-        p_value,
-        int(bootstrap),
-        alpha11_hat,
-        ll_free,
-        ll_null,
-        null,
-        free,
-        int(seed),
-        stats,
-        int(stats.size - valid.size),
-    )
+    test = Alpha11Test(lr, None, 0, alpha11_hat, ll_free, ll_null, null, free, int(seed), stats[:0])
+    return with_bootstrap(test, stats)

@@ -495,6 +495,7 @@ class _ModelSpec:
     fixed: StateSpaceModel | None = None
     assets: tuple[str, ...] = ()
     saved: Any = None  # a saved model (an object with ``resume()``) for "replay"
+    estimates: Any = None  # tuning estimates made beforehand (kalcoint.schedule.estimate_windows)
 
 
 def resolve_model(
@@ -606,7 +607,8 @@ def _static_weights(prices: np.ndarray, det_order: int, k_ar_diff: int) -> np.nd
 def _fit_for(spec: _ModelSpec, iterations: int | None, tune_options: dict[str, Any]) -> schedule.Fit:
     """The estimation of a filter model: the tuning method's fit, or the fixed model."""
     if spec.kind == "tuned":
-        return schedule.tuning_fit(spec.method or "seed", iterations, None, tune_options)
+        fit = schedule.tuning_fit(spec.method or "seed", iterations, None, tune_options)
+        return schedule.with_estimates(fit, spec.estimates)
     assert spec.fixed is not None
     return schedule.fixed_fit(spec.fixed)
 
@@ -937,6 +939,7 @@ def backtest(
     progress: Progress | None = None,
     tune_options: dict[str, Any] | None = None,
     on_degenerate: str = "use",
+    estimates: schedule.Estimated | None = None,
 ) -> BacktestResult:
     """Backtest one basket (see the module docstring for the conventions).
 
@@ -955,6 +958,9 @@ def backtest(
     progress : called as ``progress(done, total)`` after each walk-forward estimation (or None).
     on_degenerate : "use" (trade a degenerate re-estimation, the method as written) or "keep"
         (keep the previous model); walk-forward only.
+    estimates : tuning estimates of a tuning method made beforehand by the same method and
+        ``iterations`` on these prices, by window (:func:`kalcoint.schedule.estimate_windows`, e.g.
+        in parallel; the in-sample window is the whole sample); the result is the same as without.
 
     Returns
     -------
@@ -982,6 +988,7 @@ def backtest(
     spec = replace(
         resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var, assets=assets),
         assets=tuple(assets),
+        estimates=estimates,
     )
     if lookback is not None and strategy == "bands" and spec.kind != "static":
         raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")

@@ -399,6 +399,109 @@ def fixed_fit(model: StateSpaceModel) -> Fit:
     return fit
 
 
+def window_key(window: pd.DataFrame) -> tuple[str, str, int]:
+    """The key of an estimation window: its first and last dates and its number of rows.
+
+    Parameters
+    ----------
+    window : DataFrame, shape (m, k)
+
+    Returns
+    -------
+    tuple of (str, str, int)
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> window_key(kc.demo_prices().iloc[:250])
+    ('2015-01-02', '2015-12-17', 250)
+    """
+    return day(window.index[0]), day(window.index[-1]), len(window)
+
+
+Estimated = dict[tuple[str, str, int], Estimate | Exception]
+"""Estimates made beforehand, by :func:`window_key`: an :class:`Estimate`, or the error the fit
+raised (a :class:`~kalcoint.errors.KalcointError` or a singular matrix)."""
+
+
+def estimate_windows(prices: pd.DataFrame, fit: Fit, rows: Any, window: int) -> Estimated:
+    """``fit`` on the ``window`` rows before each row of ``rows``, each independently of the others
+    (so that they can be made in parallel, e.g. by a pool of processes, before :func:`run`).
+
+    Parameters
+    ----------
+    prices : DataFrame, shape (n, k)
+        Indexed by dates.
+    fit : callable
+        ``fit(window) -> Estimate``; it must depend on the window only.
+    rows : sequence of int
+        Rows ``t`` (``window <= t <= n``); the estimation window is ``t - window .. t - 1``.
+    window : int
+        Estimation rows.
+
+    Returns
+    -------
+    dict
+        By :func:`window_key`: the estimate, or the error (KalcointError or LinAlgError) it raised.
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> got = estimate_windows(p, fixed_fit(kc.StateSpaceModel.chan(3)), [250, 255], 250)
+    >>> sorted(got)[0], got[('2015-01-02', '2015-12-17', 250)].model.obs_var
+    (('2015-01-02', '2015-12-17', 250), 0.001)
+    """
+    out: Estimated = {}
+    for t in rows:
+        piece = prices.iloc[int(t) - window : int(t)]
+        try:
+            out[window_key(piece)] = fit(piece)
+        except (KalcointError, np.linalg.LinAlgError) as exc:
+            out[window_key(piece)] = exc
+    return out
+
+
+def with_estimates(fit: Fit, estimates: Estimated | None) -> Fit:
+    """``fit``, except that a window found in ``estimates`` (by :func:`window_key`) gives the
+    estimate made beforehand, or raises the error it raised.
+
+    The estimates must have been made by the same ``fit`` on the same prices
+    (:func:`estimate_windows`): the schedule then runs exactly as if it had made them itself.
+
+    Parameters
+    ----------
+    fit : callable
+    estimates : dict or None
+        As :func:`estimate_windows` returns (None: ``fit`` itself).
+
+    Returns
+    -------
+    callable
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+    >>> made = estimate_windows(p, chan, [250], 250)
+    >>> with_estimates(chan, made)(p.iloc[:250]) is made[window_key(p.iloc[:250])]
+    True
+    """
+    if not estimates:
+        return fit
+
+    def lookup(window: pd.DataFrame) -> Estimate:
+        got = estimates.get(window_key(window))
+        if got is None:
+            return fit(window)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    return lookup
+
+
 @dataclass(frozen=True)
 class Version:
     """One estimation of the schedule.
@@ -822,10 +925,13 @@ __all__ = [
     "cold_start",
     "estimate_from_tuned",
     "estimate_version",
+    "estimate_windows",
     "fixed_fit",
     "next_period",
     "period_keys",
     "period_starts",
     "run",
     "tuning_fit",
+    "window_key",
+    "with_estimates",
 ]

@@ -25,7 +25,7 @@ from .filtering import LOG_2PI, filter_loop, smoother_loop
 from .seed import filtered_lag_one, mean_e2_over_q2, reestimate, rel_change, seed_passes
 from .mle import loglik_grad, loglik_grad_into, objective_grad, work_columns
 from .em import em_loop, em_map, m_step
-from .als import accumulate, als_normal_equations
+from .als import als_filter_equations, als_normal_equations, als_square_root
 
 __all__ = [
     "DEGENERATE",
@@ -33,8 +33,9 @@ __all__ = [
     "LOG_2PI",
     "NEAR_TIE",
     "OK",
-    "accumulate",
+    "als_filter_equations",
     "als_normal_equations",
+    "als_square_root",
     "adf_design",
     "adf_gram",
     "adf_kernel",

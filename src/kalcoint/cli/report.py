@@ -59,6 +59,23 @@ def report(
     fill: Annotated[
         str | None, typer.Option("--fill", help="Fill gaps inside the chosen columns: 'ffill' (default: refuse).")
     ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="Comma-separated models to backtest, in and out of sample (default: all of static, chan, "
+            "seed, mle, em, als; the page lists the ones run).",
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int | None,
+        typer.Option(
+            "--bootstrap",
+            min=0,
+            help="Bootstrap samples of the test of alpha11 = 1 (default 199, as compare; 0: the statistic "
+            "without a p-value, and the page says so).",
+        ),
+    ] = None,
 ) -> None:
     """Write a tearsheet: the comparison, portfolios, hedge ratios, tuning passes, backtests and
     trades of a basket; or a live model's spread, position, versions and P&L."""
@@ -73,6 +90,8 @@ def report(
         "--train-fraction": train_fraction,
         "--assets": assets,
         "--fill": fill,
+        "--bootstrap": bootstrap,
+        "--models": models,
     }
     if _is_sqlite(source):
         extra = [flag for flag, value in given.items() if value is not None]
@@ -91,6 +110,8 @@ def report(
             strategy=defaults.strategy if strategy is None else strategy,
             iterations=defaults.iterations if iterations is None else iterations,
             train_fraction=defaults.train_fraction if train_fraction is None else train_fraction,
+            bootstrap=bootstrap,
+            models=defaults.models if models is None else tuple(m.strip() for m in models.split(",") if m.strip()),
         )
         _basket_page(source, out, assets, settings, fill)
 
@@ -126,10 +147,10 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
         raise KalcointError(_as_flags(str(exc))) from None
     drawn: dict = {}  # the comparison's charts, drawn here while the workers run the backtests
     if is_terminal():
-        with err_console.status("report: comparison and backtests...", spinner="dots") as status:
+        with err_console.status("report: comparison, re-estimations and bootstrap...", spinner="dots") as status:
 
             def tick(done: int, total: int) -> None:
-                status.update(f"report: backtests {done}/{total}...")
+                status.update(f"report: re-estimations, bootstrap and backtests {done}/{total}...")
 
             result = basket_report(
                 frame,
@@ -158,6 +179,8 @@ def _as_flags(message: str) -> str:
         ("strategy", "--strategy"),
         ("iterations", "--iterations"),
         ("train_fraction", "--train-fraction"),
+        ("bootstrap", "--bootstrap"),
+        ("models", "--models"),
     ):
         message = (
             message.replace(f"{name} ", f"{flag} ", 1)

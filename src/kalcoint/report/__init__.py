@@ -15,9 +15,11 @@ pyfolio's tear sheets, the anchors, are static pictures). matplotlib is already 
 its SVG is vector (sharp at any zoom, prints well), text stays text, and a whole EWA/EWC/IGE
 report is well under the limit. The page carries no script at all.
 
-Speed: the walk-forward backtests of the tuned models (weekly retuning) are most of the work;
-:func:`basket_report` runs the backtests in worker processes (two by default) while the
-comparison runs in the calling process.
+Speed: the weekly re-estimations of the tuned models' walk-forward backtests and the bootstrap
+of the test of alpha11 = 1 are most of the work, and each depends on its own window or sample
+only: :func:`basket_report` makes them in chunks in worker processes (two by default) while the
+comparison runs in the calling process, then runs every backtest with its estimates made
+beforehand (:func:`kalcoint.schedule.with_estimates`, the same result as tuning week by week).
 """
 
 from __future__ import annotations

@@ -25,14 +25,13 @@ undefined (left out) where the returns do not vary.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -41,17 +40,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._threads import single_threaded
+from ..alpha_test import BOOTSTRAP, Alpha11Test, bootstrap_sample, check_options, with_bootstrap
 from ..backtest import (
     DAYS_PER_YEAR,
     MODELS,
+    TUNED,
     BacktestResult,
     backtest,
     holding_periods,
     week_starts,
 )
 from ..comparison import Comparison, compare
-from ..errors import KalcointError
+from ..errors import ComputationError, KalcointError
 from ..oos import split_rows
+from ..schedule import Estimated, estimate_from_tuned, estimate_windows, tuning_fit, window_key
 
 MODES = ("in-sample", "walk-forward")
 ROLLING_DAYS = 126
@@ -307,7 +310,9 @@ class Run:
 @dataclass
 class BasketReport:
     """Everything the basket page shows: ``comparison``, ``runs[(model, mode)]``, settings,
-    provenance.
+    provenance, and ``timings``: ``wall_s`` and the CPU seconds of the parts
+    (``comparison_cpu_s``, ``<model>_walk_forward_fits_cpu_s``, ``bootstrap_cpu_s``,
+    ``backtests_cpu_s``), whichever process they ran in.
 
     Examples
     --------
@@ -375,6 +380,7 @@ def check_settings(settings: Settings) -> Settings:
         raise KalcointError(f"train_fraction {settings.train_fraction} must be between 0.2 and 0.95")
     if settings.strategy == "bands":
         check_bands(settings.entry, settings.exit)
+    check_options(bootstrap_samples(settings))
     return settings
 
 
@@ -464,7 +470,9 @@ def provenance(prices: pd.DataFrame, source: str | os.PathLike[str] | None) -> P
     )
 
 
-def _one_backtest(prices: pd.DataFrame, model: str, mode: str, settings: Settings) -> Run:
+def _one_backtest(
+    prices: pd.DataFrame, model: str, mode: str, settings: Settings, estimates: Estimated | None = None
+) -> Run:
     walk = mode == "walk-forward"
     try:
         result = backtest(
@@ -477,92 +485,103 @@ def _one_backtest(prices: pd.DataFrame, model: str, mode: str, settings: Setting
             cost_bps=settings.cost_bps,
             walk_forward="weekly" if walk else None,
             window=int(settings.window) if walk else None,
+            estimates=estimates if model in TUNED else None,
         )
     except KalcointError as exc:
         return Run(model, mode, None, " ".join(str(exc).split()))
     return Run(model, mode, result)
 
 
-# Walk-forward runs of tuned models retune every week: they take most of the time, so they go
-# first (longest first) and the rest fills in behind them.
-_COST_ORDER = {"em": 0, "mle": 1, "seed": 2, "static": 3, "chan": 4}
+# ---------------------------------------------------------------- the work, spread over processes
+#
+# Nearly all the time goes into the weekly re-estimations of the walk-forward backtests of the
+# tuned models (259 windows each on EWA/EWC/IGE) and the bootstrap of the test of alpha11 = 1.
+# Every one of them depends on its own window (or sample) only, so they are made in chunks by
+# the worker processes (slowest method first, so that the short chunks fill in at the end),
+# while this process runs the comparison; then each backtest runs here with its estimates made
+# beforehand (kalcoint.schedule.with_estimates: the same result as tuning in turn), and the
+# in-sample backtests of the tuned models reuse the comparison's fits on the whole sample.
+
+_COST_ORDER = {"als": 0, "em": 1, "mle": 2, "seed": 3, "static": 4, "chan": 5}
+"""Slowest re-estimations first."""
+_CHUNK = {"als": 4, "em": 12}
+"""Windows per task (others: :data:`_CHUNK_OTHER`); ALS fits take ~0.2-0.5 s each, EM ~0.1 s."""
+_CHUNK_OTHER = 40
+_BOOTSTRAP_CHUNK = 16
+_COMPARISON_ROW = {"seed": "adaptive", "mle": "mle", "em": "em", "als": "als"}
+"""The comparison row tuned exactly as each method's in-sample backtest (whole sample, same iterations)."""
 
 
-def _jobs(models: Sequence[str]) -> list[tuple[str, str]]:
-    jobs = [(m, mode) for m in models for mode in MODES]
-    return sorted(jobs, key=lambda j: (j[1] != "walk-forward", _COST_ORDER.get(j[0], 9)))
+def _fit_windows(
+    prices: pd.DataFrame, method: str, iterations: int, rows: list[int], window: int
+) -> tuple[Estimated, float]:
+    """A task: the walk-forward estimations of ``method`` before ``rows`` (as the backtest makes
+    them), and the CPU seconds they took."""
+    started = time.process_time()
+    with single_threaded():
+        made = estimate_windows(prices, tuning_fit(method, iterations), rows, window)
+    return made, time.process_time() - started
 
 
-def run_backtests(
-    prices: pd.DataFrame,
-    settings: Settings,
-    workers: int = 1,
-    progress: Progress | None = None,
-    before_wait: Callable[[], None] | None = None,
-) -> dict[tuple[str, str], Run]:
-    """Every model of ``settings`` backtested in-sample and walk-forward.
+def _bootstrap_chunk(values: np.ndarray, test: Alpha11Test, samples: list[int]) -> tuple[list[float], float]:
+    """A task: bootstrap samples ``samples`` of the test of alpha11 = 1, and the CPU seconds they took."""
+    started = time.process_time()
+    with single_threaded():
+        stats = [bootstrap_sample(values, test, b) for b in samples]
+    return stats, time.process_time() - started
 
-    Parameters
-    ----------
-    prices : DataFrame, shape (n, k)
-    settings : Settings
-    workers : int
-        Processes to run them in (1: in this process). With more than one (where processes can be
-        forked: a forked worker needs no ``if __name__ == "__main__"`` guard in the caller's
-        script), the backtests run in worker processes while ``before_wait`` (if given) runs here.
-    progress : callable, optional
-        ``progress(done, total)`` after each backtest.
-    before_wait : callable, optional
 
-    Returns
-    -------
-    dict
-        :class:`Run` by ``(model, mode)``, mode "in-sample" or "walk-forward".
+class _InlineExecutor:
+    """Runs each task when it is submitted (one process)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever reads the result, like a pool does
+            future.set_exception(exc)
+        return future
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _executor(workers: int) -> Any:
+    if workers > 1 and "fork" in get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+    return _InlineExecutor()
+
+
+def _chunks(items: Sequence[int], size: int) -> list[list[int]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _jobs(models: Sequence[str]) -> list[str]:
+    """The models, slowest re-estimations first."""
+    return sorted(models, key=lambda m: _COST_ORDER.get(m, 9))
+
+
+def _in_sample_estimate(prices: pd.DataFrame, comparison: Comparison, model: str) -> Estimated:
+    """The comparison's fit on the whole sample, as the in-sample backtest of ``model`` would make it."""
+    tuned = comparison.tuned.get(_COMPARISON_ROW.get(model, ""))
+    if tuned is None or tuned.iterations is None:
+        return {}
+    return {window_key(prices): estimate_from_tuned(tuned)}
+
+
+def bootstrap_samples(settings: Settings) -> int:
+    """Bootstrap samples of the test of alpha11 = 1 the report draws (``settings.bootstrap``, or
+    the comparison's default :data:`kalcoint.alpha_test.BOOTSTRAP` when None).
 
     Examples
     --------
-    >>> import kalcoint as kc
-    >>> runs = run_backtests(kc.demo_prices(), Settings(models=("static", "chan")), 1)
-    >>> round(runs[("chan", "walk-forward")].result.metrics["sharpe"], 4)
-    1.4427
+    >>> bootstrap_samples(Settings()), bootstrap_samples(Settings(bootstrap=0))
+    (199, 0)
     """
-    jobs = _jobs(settings.models)
-    total, done = len(jobs), 0
-    tick = progress or (lambda _d, _t: None)
-    runs: dict[tuple[str, str], Run] = {}
-    if workers > 1 and "fork" not in get_all_start_methods():
-        workers = 1
-    if workers <= 1:
-        if before_wait is not None:
-            before_wait()
-        for model, mode in jobs:
-            runs[(model, mode)] = _one_backtest(prices, model, mode, settings)
-            done += 1
-            tick(done, total)
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            futures: dict[Future[Run], tuple[str, str]] = {
-                pool.submit(_one_backtest, prices, model, mode, settings): (model, mode) for model, mode in jobs
-            }
-            if before_wait is not None:
-                before_wait()
-            for future in as_completed(futures):
-                runs[futures[future]] = future.result()
-                done += 1
-                tick(done, total)
-    return {(m, mode): runs[(m, mode)] for m in settings.models for mode in MODES}
-
-
-def _test_options(settings: Settings) -> dict[str, Any]:
-    """Options of the comparison's alpha11 test, for a ``compare`` that has them: run in this
-    process (the backtests already use the worker processes)."""
-    accepted = inspect.signature(compare).parameters
-    options: dict[str, Any] = {}
-    if "workers" in accepted:
-        options["workers"] = 1
-    if "bootstrap" in accepted and settings.bootstrap is not None:
-        options["bootstrap"] = int(settings.bootstrap)
-    return options
+    return BOOTSTRAP if settings.bootstrap is None else int(settings.bootstrap)
 
 
 def basket_report(
@@ -581,16 +600,21 @@ def basket_report(
     prices : DataFrame, shape (n, k)
         Positive prices indexed by date, dependent asset first.
     settings : Settings, optional
-        Costs, walk-forward window, strategy, iterations, models (defaults of :class:`Settings`).
+        Costs, walk-forward window, strategy, iterations, models, bootstrap samples (defaults of
+        :class:`Settings`).
     source : path-like, optional
         The file the prices were read from (named on the page with its SHA-256).
     workers : int, optional
-        Processes for the backtests (default: 2 when the machine has 2 cores or more).
+        Processes for the re-estimations and the bootstrap (default: 2 when the machine has 2
+        cores or more; 1 runs everything in this process). Workers are forked, so the caller's
+        script needs no ``if __name__ == "__main__"`` guard; where processes cannot be forked,
+        everything runs here.
     progress : callable, optional
-        ``progress(done, total)`` after each backtest.
+        ``progress(done, total)`` after each task (a chunk of re-estimations or bootstrap
+        samples) and each backtest.
     on_comparison : callable, optional
-        Called with the comparison as soon as it is ready, while the backtests still run in the
-        workers (e.g. to draw its charts meanwhile).
+        Called with the comparison as soon as it is ready, while the workers still run (e.g. to
+        draw its charts meanwhile).
 
     Returns
     -------
@@ -610,20 +634,74 @@ def basket_report(
         workers = min(2, os.cpu_count() or 1)
     started = time.perf_counter()
     prov = provenance(prices, source)
-    holder: dict[str, Any] = {}
     timings: dict[str, float] = {}
-
-    def comparison() -> None:
-        t = time.perf_counter()
-        holder["comparison"] = compare(
-            prices, iterations=settings.iterations, train_fraction=settings.train_fraction, **_test_options(settings)
-        )
-        timings["comparison_s"] = time.perf_counter() - t
+    models = _jobs(settings.models)
+    window = int(settings.window)
+    rows = [int(t) for t in week_starts(pd.DatetimeIndex(prices.index), window)]
+    n_boot = bootstrap_samples(settings)
+    runs: dict[tuple[str, str], Run] = {}
+    with _executor(workers) as pool, single_threaded():
+        fits: dict[Future[Any], str] = {
+            pool.submit(_fit_windows, prices, m, settings.iterations, chunk, window): m
+            for m in models
+            if m in TUNED
+            for chunk in _chunks(rows, _CHUNK.get(m, _CHUNK_OTHER))
+        }
+        t = time.process_time()
+        comp = compare(prices, iterations=settings.iterations, train_fraction=settings.train_fraction, bootstrap=0)
+        timings["comparison_cpu_s"] = time.process_time() - t
+        samples: list[Future[tuple[list[float], float]]] = []
+        if comp.alpha11_test is not None and n_boot:
+            values = prices.to_numpy(dtype=np.float64)
+            samples = [
+                pool.submit(_bootstrap_chunk, values, comp.alpha11_test, chunk)
+                for chunk in _chunks(range(n_boot), _BOOTSTRAP_CHUNK)
+            ]
         if on_comparison is not None:
-            on_comparison(holder["comparison"])
+            on_comparison(comp)
+        total = len(fits) + len(samples) + 2 * len(models)
+        done = 0
+        tick = progress or (lambda _d, _t: None)
+        waiting = {m: sum(1 for fm in fits.values() if fm == m) for m in models}
+        estimates: dict[str, Estimated] = {m: {} for m in models}
 
-    t0 = time.perf_counter()
-    runs = run_backtests(prices, settings, workers, progress, before_wait=comparison)
-    timings["backtests_s"] = time.perf_counter() - t0
-    prov.elapsed_s = time.perf_counter() - started
-    return BasketReport(prices, holder["comparison"], runs, settings, prov, timings)
+        def backtests(model: str) -> None:
+            nonlocal done
+            t = time.process_time()
+            for mode in MODES:
+                est = _in_sample_estimate(prices, comp, model) if mode == "in-sample" else estimates[model]
+                runs[(model, mode)] = _one_backtest(prices, model, mode, settings, est)
+                done += 1
+                tick(done, total)
+            timings["backtests_cpu_s"] = timings.get("backtests_cpu_s", 0.0) + time.process_time() - t
+
+        for m in models:
+            if waiting[m] == 0:
+                backtests(m)
+        for future in as_completed(fits):
+            model = fits[future]
+            made, cpu = future.result()
+            estimates[model].update(made)
+            timings[f"{model}_walk_forward_fits_cpu_s"] = timings.get(f"{model}_walk_forward_fits_cpu_s", 0.0) + cpu
+            waiting[model] -= 1
+            done += 1
+            tick(done, total)
+            if waiting[model] == 0:
+                backtests(model)
+        if samples:
+            stats: list[float] = []
+            timings["bootstrap_cpu_s"] = 0.0
+            for future in samples:
+                drawn, cpu = future.result()
+                stats.extend(drawn)
+                timings["bootstrap_cpu_s"] += cpu
+                done += 1
+                tick(done, total)
+            assert comp.alpha11_test is not None  # samples are drawn only when the test ran
+            try:
+                comp = replace(comp, alpha11_test=with_bootstrap(comp.alpha11_test, stats))
+            except ComputationError:
+                comp = replace(comp, alpha11_test=None)
+    prov.elapsed_s = timings["wall_s"] = time.perf_counter() - started
+    runs = {(m, mode): runs[(m, mode)] for m in settings.models for mode in MODES}
+    return BasketReport(prices, comp, runs, settings, prov, timings)

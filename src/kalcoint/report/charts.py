@@ -17,7 +17,14 @@ from matplotlib.figure import Figure
 from ..backtest import BacktestResult
 from ..comparison import Comparison
 
-MODEL_COLORS = {"static": "#4d4d4d", "chan": "#1f77b4", "seed": "#d62728", "mle": "#2ca02c", "em": "#9467bd"}
+MODEL_COLORS = {
+    "static": "#4d4d4d",
+    "chan": "#1f77b4",
+    "seed": "#d62728",
+    "mle": "#2ca02c",
+    "em": "#9467bd",
+    "als": "#e377c2",
+}
 ROW_COLORS = {
     "static_johansen": "#4d4d4d",
     "alpha_1": "#8c564b",
@@ -26,6 +33,7 @@ ROW_COLORS = {
     "chan": "#1f77b4",
     "mle": "#2ca02c",
     "em": "#9467bd",
+    "als": "#e377c2",
 }
 DASHED = {"em"}  # EM lands on MLE's optimum: drawn dashed so both stay visible
 INK, GRID, MUTED = "#1b2a3a", "#e3e8ee", "#6b7785"

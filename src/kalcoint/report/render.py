@@ -22,6 +22,7 @@ from .basket import (
     MODES,
     ROLLING_DAYS,
     BasketReport,
+    bootstrap_samples,
     monthly_returns,
     rolling_sharpe,
     trade_list,
@@ -160,7 +161,10 @@ def _alpha11_words(test: dict[str, Any]) -> str | None:
     )
     p = test.get("p_value")
     if p is None or _missing(p):
-        words += " (no bootstrap p-value computed)."
+        words += (
+            ". No p-value: this report drew no bootstrap samples (bootstrap 0), and with alpha11 = 1 on the "
+            "boundary of the stationary region the chi-square table does not apply, so there is no asymptotic one."
+        )
     else:
         verdict = "reject" if float(p) <= 0.05 else "do not reject"
         words += (
@@ -295,7 +299,25 @@ def render_basket(report: BasketReport, comparison_svgs: dict[str, Markup] | Non
         modes=MODES,
         rolling_days=ROLLING_DAYS,
         timings=report.timings,
+        bootstrap=bootstrap_samples(report.settings),
+        work=_work(report.timings),
     )
+
+
+def _work(timings: dict[str, float]) -> list[tuple[str, float]]:
+    """The CPU seconds of the report's parts, largest first, as (what, seconds)."""
+    labels = {
+        "comparison_cpu_s": "the comparison",
+        "bootstrap_cpu_s": "the bootstrap of the alpha11 test",
+        "backtests_cpu_s": "the backtests with their estimates",
+    }
+    out = []
+    for key, seconds in timings.items():
+        if key.endswith("_walk_forward_fits_cpu_s"):
+            out.append((f"{key[: -len('_walk_forward_fits_cpu_s')]} weekly re-estimations", seconds))
+        elif key in labels:
+            out.append((labels[key], seconds))
+    return sorted(out, key=lambda item: -item[1])
 
 
 # ---------------------------------------------------------------- the live page

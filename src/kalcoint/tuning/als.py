@@ -27,8 +27,10 @@ days whose coefficients differ). The products are heteroscedastic (their
 spread is about ``sqrt(Q_t Q_t+j)``), so each equation is weighted by
 ``1 / sqrt(Q^_t Q^_t+j)``, the first filter's innovation variances. The
 unknowns are ``Ve``, the diagonal ``Vw`` (k) and the diagonal ``P0`` (k), all
-``>= 0``: the weighted normal equations are accumulated in one compiled pass
-(nothing of size n x lags is stored) and solved with non-negativity by
+``>= 0``: the weighted normal equations are built by one compiled pass forwards
+(the covariances, lag 0) and one backwards (the lags, whose coefficient rows
+``x_t+j F_t+j-1 ... F_t+1`` extend one step each), the weighted coefficient rows
+(n (lags + 1) x (2k + 1)) multiplied by BLAS, and solved with non-negativity by
 ``scipy.optimize.nnls`` on a square root of the (column-scaled) normal matrix,
 which minimises the same weighted sum of squares.
 
@@ -74,7 +76,7 @@ from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, observation_arrays
 from .mle import ALPHA11_MAX, _prior, first_pass, start_models
 from .registry import FitResult
-from .._kernels import als_normal_equations, filter_loop
+from .._kernels import als_filter_equations, als_normal_equations, als_square_root, filter_loop
 
 LAGS = 10
 """Default number of lags ``j = 1..LAGS`` of the innovation autocovariances (lag 0 is always used)."""
@@ -96,18 +98,12 @@ def _solve_nonnegative(ntn: np.ndarray, ntb: np.ndarray) -> np.ndarray:
     Columns are scaled to a unit diagonal; ``N = V L V'`` gives the square root
     ``R = L^(1/2) V'`` and ``c = L^(-1/2) V' r`` (directions with eigenvalue below
     ``EIGEN_FLOOR`` are dropped), and ``nnls(R, c)`` minimises ``|R theta - c|^2``, the same
-    objective up to a constant."""
-    diag = np.diag(ntn).copy()
-    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
-    N = ntn / np.outer(scale, scale)
-    r = ntb / scale
-    vals, vecs = np.linalg.eigh(N)
-    keep = vals > EIGEN_FLOOR * vals.max()
-    R = np.sqrt(vals[keep])[:, None] * vecs[:, keep].T
-    c = (vecs[:, keep].T @ r) / np.sqrt(vals[keep])
+    objective up to a constant (the square root is compiled: :func:`kalcoint._kernels.als_square_root`)."""
+    ntn = np.ascontiguousarray(ntn, dtype=np.float64)
+    R, c, scale = als_square_root(ntn, np.ascontiguousarray(ntb, dtype=np.float64), EIGEN_FLOOR)
     phi, _ = nnls(R, c, maxiter=50 * R.shape[1])
     theta = phi / scale
-    theta[diag <= 0] = 0.0
+    theta[np.diag(ntn) <= 0] = 0.0
     return theta
 
 
@@ -195,7 +191,8 @@ class _ALS:
     """One sample: the first filter, the ALS solve and the log-likelihood of the result."""
 
     def __init__(self, values: np.ndarray, b0: np.ndarray, p0: np.ndarray, lags: int) -> None:
-        self.y, self.X = observation_arrays(values)
+        self.y, X = observation_arrays(values)
+        self.X = np.ascontiguousarray(X)
         n, k = self.X.shape
         self.b0, self.P0 = np.ascontiguousarray(b0), np.diag(p0)
         self.lags = int(lags)
@@ -234,7 +231,10 @@ class _ALS:
         if not math.isfinite(self._run(a, obs_var, state_var, True)):
             return None
         self.evaluations += 1
-        return _solve_nonnegative(*normal_equations(self.X, a, self._P_pred, self._e, self._q, self.lags))
+        p = 2 * k + 1
+        ntn, ntb = np.zeros((p, p)), np.zeros(p)
+        als_filter_equations(self.X, a, self._P_pred, self._e, self._q, self.lags, ntn, ntb)
+        return _solve_nonnegative(ntn, ntb)
 
     def loglik(self, alpha11: float, theta: np.ndarray) -> float:
         """Log-likelihood of the model ``(alpha11, Ve, Vw)`` with the fixed prior (-inf on breakdown)."""
