@@ -255,3 +255,17 @@ def test_mle_screen_row_is_the_tuned_fit(universe):
     ref = tune(universe[["EWA", "EWC", "IGE"]].dropna(), method="mle", iterations=200)
     assert row["status"] == "ok"
     assert row["alpha11"] == pytest.approx(ref.alpha11, rel=1e-4)
+
+
+def test_table_names_other_than_parquet_or_csv_are_refused(universe, tmp_path):
+    from kalcoint.study import write_study
+
+    with pytest.raises(
+        KalcointError, match=r"^out .*rows.txt: use a .parquet, .pq or .csv file name for the screen table"
+    ):
+        screen(universe, OPTIONS, workers=0, out=tmp_path / "rows.txt")
+    with pytest.raises(
+        KalcointError, match=r"^out .*rows.xlsx: use a .parquet, .pq or .csv file name for the study table"
+    ):
+        write_study(tmp_path / "rows.xlsx", pd.DataFrame())
+    assert list(tmp_path.iterdir()) == []

@@ -144,6 +144,26 @@ def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
             frame.to_csv(tmp, index=False, float_format="%.10g")
 
 
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+"""The file names :func:`write_table` and :func:`read_table` take (the format follows the suffix)."""
+
+
+def check_table_suffix(path: Path, what: str) -> None:
+    """Refuse an output table whose name is not ``.parquet``, ``.pq`` or ``.csv`` (parameter ``out``).
+
+    Examples
+    --------
+    >>> check_table_suffix(Path("rows.csv"), "screen")
+    """
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        from .errors import KalcointError
+
+        raise KalcointError(
+            f"out {path}: use a .parquet, .pq or .csv file name for the {what} table (the format follows the extension)",
+            params="out",
+        )
+
+
 def read_table(path: Path, what: str, fix: str, params: str | tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a table that :func:`write_table` wrote: Parquet, or CSV as text (empty cell = None).
 

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import read_table as read_raw_table
-from ._io import write_table
+from ._io import check_table_suffix, write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
@@ -102,7 +102,6 @@ RANK_BY = {
 
 STATUSES = ("ok", "short", "failed")
 OOS_STARTS = ("continue", "prior")
-TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 # ------------------------------------------------------------------ options and data
@@ -602,13 +601,6 @@ def _asset_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(a) for a in value)
 
 
-def _check_suffix(path: Path) -> None:
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise KalcointError(
-            f"out {path}: use a .parquet, .pq or .csv file name (the format follows the extension)", params="out"
-        )
-
-
 def write_screen(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
     """Write a screen table atomically: Parquet keeps ``assets`` as a list column; CSV writes it as
     one ``"A,B,C"`` string.
@@ -630,7 +622,7 @@ def write_screen(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
     [['ETFA', 'ETFB', 'ETFC']]
     """
     target = Path(path)
-    _check_suffix(target)
+    check_table_suffix(target, "screen")
     if target.suffix.lower() == ".csv":
         table = table.assign(assets=[",".join(a) for a in table["assets"]])
     write_table(target, table)
@@ -658,7 +650,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     'ok'
     """
     source = Path(path)
-    _check_suffix(source)
+    check_table_suffix(source, "screen")
     frame = read_raw_table(source, "screen", "choose another out", params="out")
     trace = [c for c in frame.columns if str(c).startswith("trace_r")]
     if "assets" not in frame.columns or not trace:
@@ -916,7 +908,7 @@ def _previous(
         if resume:
             raise KalcointError("resume needs out: the table to continue", params=("resume", "out"))
         return None
-    _check_suffix(out)
+    check_table_suffix(out, "screen")
     if not out.exists():
         return None
     if not resume:

@@ -80,7 +80,7 @@ from scipy import stats
 
 from ._checks import renamed
 from ._io import read_table as read_raw_table
-from ._io import write_table, write_with
+from ._io import check_table_suffix, write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
 from .errors import KalcointError
 from .screen import ScreenOptions, Universe, screen_batch
@@ -634,11 +634,6 @@ def _floats(value: Any) -> list[float]:
     return [float(x) for x in value]
 
 
-def _check_suffix(path: Path) -> None:
-    if path.suffix.lower() not in (".parquet", ".pq", ".csv"):
-        raise KalcointError(f"{path}: use a .parquet, .pq or .csv file name for the study table")
-
-
 def write_study(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
     """Write the study table atomically (CSV: ``assets`` as ``"A,B"``, ``daily_returns``
     space-separated).
@@ -663,7 +658,7 @@ def write_study(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
     ['static', 'chan', 'static', 'chan']
     """
     target = Path(path)
-    _check_suffix(target)
+    check_table_suffix(target, "study")
     if target.suffix.lower() == ".csv":
         table = table.assign(
             assets=[",".join(a) for a in table["assets"]],
@@ -697,7 +692,7 @@ def read_study(path: str | os.PathLike[str]) -> pd.DataFrame:
     [1, 1, 7, 7]
     """
     source = Path(path)
-    _check_suffix(source)
+    check_table_suffix(source, "study")
     frame = read_raw_table(source, "study", "choose another file")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
@@ -1031,7 +1026,7 @@ def _previous(out: Path | None, resume: bool, overwrite: bool, options: StudyOpt
         if resume:
             raise KalcointError("resume needs an output table to continue")
         return None
-    _check_suffix(out)
+    check_table_suffix(out, "study")
     if not out.exists():
         return None
     if not resume:
