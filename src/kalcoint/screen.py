@@ -52,7 +52,7 @@ from ._io import check_table_suffix, write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
-from ._checks import check_iterations, check_tol, renamed
+from ._checks import check_choice, check_iterations, check_tol, renamed
 from .filtering import kalman_filter
 from .oos import continue_filter, split_rows
 from .tuning import TunedModel, registry, tune
@@ -153,10 +153,7 @@ class ScreenOptions:
         registry.get(self.method)
         check_iterations(self.iterations)
         check_tol(self.tol)
-        if self.oos_start not in OOS_STARTS:
-            raise KalcointError(
-                f"oos_start {self.oos_start!r} is not one of {', '.join(OOS_STARTS)}", params="oos_start"
-            )
+        check_choice(self.oos_start, OOS_STARTS, "oos_start")
         n_train = self.train_rows(self.min_rows)
         if n_train < 30 or self.min_rows - n_train < 30:
             raise KalcointError(
@@ -692,8 +689,7 @@ def rank_table(
     [35.0, 20.0]
     """
     rank_by = renamed(by, rank_by, "by", "rank_by", "rank_table")
-    if rank_by not in RANK_BY:
-        raise KalcointError(f"rank_by {rank_by!r} is not one of {', '.join(RANK_BY)}", params="rank_by")
+    check_choice(rank_by, RANK_BY, "rank_by")
     column = RANK_BY[rank_by]
     ok = table[table["status"] == "ok"]
     ranked = ok.sort_values(column, ascending=(rank_by != "trace"), kind="stable")

@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import renamed
+from ._checks import check_choice, renamed
 from ._io import read_table as read_raw_table
 from ._io import check_table_suffix, write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
@@ -247,15 +247,13 @@ class StudyOptions:
             raise KalcointError(f"trading {self.trading} must be at least 5 rows (one week)")
         if self.top < 1:
             raise KalcointError(f"top {self.top} must be at least 1 (baskets traded per period)")
-        if self.select not in SELECTIONS:
-            raise KalcointError(f"select {self.select!r} is not one of {', '.join(SELECTIONS)}")
+        check_choice(self.select, SELECTIONS, "select")
         self._check_models()
         if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
             raise KalcointError(f"cost_bps {self.cost_bps} must be a finite number >= 0")
         if int(self.window) != self.window or self.window < MIN_WINDOW:
             raise KalcointError(f"window {self.window} must be an integer >= {MIN_WINDOW} (trading days)")
-        if self.strategy not in STRATEGIES:
-            raise KalcointError(f"strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        check_choice(self.strategy, STRATEGIES, "strategy")
         if self.strategy == "bands":
             check_bands(self.entry, self.exit)
         if self.iterations is not None and self.iterations < 1:

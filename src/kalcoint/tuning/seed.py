@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cointegration import JohansenResult
-from .._checks import check_iterations, check_tol
+from .._checks import check_choice, check_iterations, check_tol
 from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel
 from .registry import FitResult
@@ -60,12 +60,9 @@ class SeedOptions:
     covariance_terms: bool = False
 
     def __post_init__(self) -> None:
-        if self.residual not in RESIDUALS:
-            raise KalcointError(f"residual {self.residual!r} is not one of {', '.join(RESIDUALS)}", params="residual")
-        if self.bm not in BM_OPTIONS:
-            raise KalcointError(f"bm {self.bm!r} is not one of {', '.join(BM_OPTIONS)}", params="bm")
-        if self.moments not in MOMENTS:
-            raise KalcointError(f"moments {self.moments!r} is not one of {', '.join(MOMENTS)}", params="moments")
+        check_choice(self.residual, RESIDUALS, "residual")
+        check_choice(self.bm, BM_OPTIONS, "bm")
+        check_choice(self.moments, MOMENTS, "moments")
         if self.fix_alpha11 is not None and not (
             isinstance(self.fix_alpha11, (int, float)) and math.isfinite(self.fix_alpha11)
         ):
