@@ -51,7 +51,8 @@ bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/bench_tune.py
 	$(BIN)/python benchmarks/bench_parts.py
-	$(BIN)/python benchmarks/bench_screen.py --full seed
+	$(BIN)/python benchmarks/bench_screen.py --full seed,mle
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) demo-output build src/*.egg-info

@@ -1,7 +1,7 @@
 """Screening speed (issue 13): each figure beside its baseline, measured in the same run.
 
     .venv/bin/python benchmarks/bench_screen.py [DATA] [--baskets 1000] [--mle-baskets 200] [--mle-blas]
-        [--workers 1,2] [--repeat 3] [--full seed|mle]
+        [--workers 1,2] [--repeat 3] [--full seed,mle]
 
 The baskets are a fixed random sample (seed 0) of all triplets of the universe, so late
 starters and failures appear in their real proportions. Printed:
@@ -16,7 +16,7 @@ starters and failures appear in their real proportions. Printed:
   by ``previous_mle()``), the share of fits whose log-likelihood is within 1e-6 of (or above) the
   previous three-start optimum, and the same baskets on 2 Dask workers with the all-triplets
   estimate; ``--mle-blas`` adds the MLE screen with and without the BLAS thread limit;
-- ``--full seed`` or ``--full mle``: the whole universe through ``kalcoint.screen.screen`` on
+- ``--full seed``, ``--full mle`` or ``--full seed,mle``: the whole universe through ``kalcoint.screen.screen`` on
   2 workers (long: run it once).
 """
 
@@ -364,7 +364,9 @@ def main() -> None:
     parser.add_argument("--mle-blas", action="store_true", help="also time the MLE screen without the BLAS limit")
     parser.add_argument("--workers", default="1,2", help="local cluster sizes to time ('' for none)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--full", choices=["seed", "mle"], default=None)
+    parser.add_argument(
+        "--full", type=lambda s: s.split(","), default=[], help="seed, mle or seed,mle: the whole universe, 2 workers"
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -394,8 +396,8 @@ def main() -> None:
         mle_screen(universe, mle_sample, len(everything))
         if args.mle_blas:
             mle_blas(universe, mle_sample)
-    if args.full:
-        full_run(universe, args.full)
+    for method in args.full:
+        full_run(universe, method)
     print(
         "\nLoad average (1, 5, 15 min) "
         f"before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, after "

@@ -1,0 +1,81 @@
+"""Speed of ``kalcoint report`` on a basket (issue 15), beside its baseline in the same run.
+
+    .venv/bin/python benchmarks/bench_report.py [DATA] [--assets EWA,EWC,IGE]
+
+Times, on the same prices and with the command's defaults (every model, bootstrap 199, 5 bps,
+window 250, bands):
+
+- the page as ``kalcoint report`` makes it: ``basket_report`` with its default workers (two
+  processes on a 2-core machine) and ``write_basket_report``, wall and CPU (this process and
+  its workers), and the file's size;
+- the baseline: the same page with ``workers=1`` (everything in one process);
+- the quick page the README gives (``--models static,chan,seed,mle --bootstrap 0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import print_machine
+
+from kalcoint.data import load_prices
+from kalcoint.report import Settings, basket_report, write_basket_report
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
+GOAL_S = 30.0
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def page(prices, settings: Settings, workers: int | None, out: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and MB of one page."""
+    t, c = time.perf_counter(), cpu_seconds()
+    write_basket_report(basket_report(prices, settings, workers=workers), out)
+    return time.perf_counter() - t, cpu_seconds() - c, out.stat().st_size / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--assets", default="EWA,EWC,IGE")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    print_machine()
+    prices = load_prices(args.data, args.assets.split(","))
+    print(f"\n{args.data.name}, {args.assets}: {len(prices)} rows; defaults of `kalcoint report`\n")
+    print("| what | wall | CPU | size | ratio / goal |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.html"
+        wall, cpu, mb = page(prices, Settings(), None, out)
+        wall1, cpu1, _ = page(prices, Settings(), 1, out)
+        quick = Settings(models=("static", "chan", "seed", "mle"), bootstrap=0)
+        wall_q, cpu_q, mb_q = page(prices, quick, None, out)
+    print(
+        f"| full page, default workers | {wall:.1f} s | {cpu:.1f} s | {mb:.2f} MB | "
+        f"x{wall1 / wall:.2f} one process; goal <= {GOAL_S:.0f} s: {'yes' if wall <= GOAL_S else 'NO'} |"
+    )
+    print(f"| baseline: full page, one process (`workers=1`) | {wall1:.1f} s | {cpu1:.1f} s | | |")
+    print(f"| quick page (static, chan, seed, mle; bootstrap 0) | {wall_q:.1f} s | {cpu_q:.1f} s | {mb_q:.2f} MB | |")
+    print(
+        f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
+        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}."
+    )
+
+
+if __name__ == "__main__":
+    main()
