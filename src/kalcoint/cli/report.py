@@ -3,6 +3,7 @@ file (issue 15)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -146,25 +147,21 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
     except KalcointError as exc:
         raise KalcointError(_as_flags(str(exc))) from None
     drawn: dict = {}  # the comparison's charts, drawn here while the workers run the backtests
-    if is_terminal():
-        with err_console.status("report: comparison, re-estimations and bootstrap...", spinner="dots") as status:
+    # a spinner on a terminal; elsewhere (logs, pipes) the work runs silently
+    status = err_console.status("report: comparison, re-estimations and bootstrap...", spinner="dots")
+    with status if is_terminal() else contextlib.nullcontext():
 
-            def tick(done: int, total: int) -> None:
-                status.update(f"report: re-estimations, bootstrap and backtests {done}/{total}...")
+        def tick(done: int, total: int) -> None:
+            status.update(f"report: re-estimations, bootstrap and backtests {done}/{total}...")
 
-            result = basket_report(
-                frame,
-                settings,
-                source=source,
-                progress=tick,
-                on_comparison=lambda comp: drawn.update(comparison_charts(comp)),
-            )
-            status.update("report: drawing...")
-            write_basket_report(result, out, drawn)
-    else:
         result = basket_report(
-            frame, settings, source=source, on_comparison=lambda comp: drawn.update(comparison_charts(comp))
+            frame,
+            settings,
+            source=source,
+            progress=tick,
+            on_comparison=lambda comp: drawn.update(comparison_charts(comp)),
         )
+        status.update("report: drawing...")
         write_basket_report(result, out, drawn)
     size = out.stat().st_size / 1e6
     err_console.print(
