@@ -83,6 +83,35 @@ def test_nonnegative_solution_clips_a_negative_unconstrained_estimate():
     np.testing.assert_allclose(als._solve_nonnegative(N, r), [1.5, 0.0], atol=1e-12)
 
 
+
+@pytest.mark.parametrize("rows, lags", [(slice(600, 850), als.LAGS), (slice(0, 1500), 3), (slice(0, 12), als.LAGS)])
+def test_fused_k3_pass_equals_filter_then_normal_equations(ewa_ewc_ige, rows, lags):
+    """The k = 3 first filter with its normal equations in one pass against the two passes it fuses
+    (the filter with stored covariances, then ``normal_equations`` on its output): the
+    log-likelihood, innovations and equations to 1e-12 (in fact to the last bit)."""
+    from kalcoint import _kernels as kernels
+
+    values = ewa_ewc_ige.to_numpy()[rows]
+    y, X = observation_arrays(values)
+    X = np.ascontiguousarray(X)
+    n = len(y)
+    model = FIRST_FILTER
+    a, vw, P0 = model.transition, np.asarray(model.state_var), np.diag(model.initial_cov)
+    b0 = np.asarray(model.initial_state)
+    first = kalman_filter(values, model)
+    ref_ntn, ref_ntb = als.normal_equations(X, a, first.predicted_cov, first.innovation, first.innovation_var, lags)
+    m = kernels.als_equations(n, lags)
+    assert m == n + sum(max(n - j, 0) for j in range(1, lags + 1))
+    work = (np.empty((n, 3)), np.empty((n, 3, 7)), np.empty((7, m)), np.empty(m))
+    e, q, ntn, ntb = np.empty(n), np.empty(n), np.zeros((7, 7)), np.zeros(7)
+    ll = kernels.als_first_filter_k3(y, X, a, vw, model.obs_var, b0, P0, lags, *work, e, q, ntn, ntb)
+    assert ll == pytest.approx(first.loglik, rel=1e-12)
+    np.testing.assert_allclose(e, first.innovation, rtol=1e-12, atol=1e-12 * np.abs(y).max())
+    np.testing.assert_allclose(q, first.innovation_var, rtol=1e-12)
+    np.testing.assert_allclose(ntn, ref_ntn, rtol=1e-12, atol=1e-12 * np.abs(ref_ntn).max())
+    np.testing.assert_allclose(ntb, ref_ntb, rtol=1e-12, atol=1e-12 * np.abs(ref_ntb).max())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_recovers_simulated_noises_at_n_20000(seed):

@@ -14,7 +14,7 @@ from .filtering import filter_loop, smoother_loop
 from .seed import mean_e2_over_q2, seed_passes
 from .mle import loglik_grad, loglik_grad_into, objective_grad, work_columns
 from .em import em_loop, em_map
-from .als import als_filter_equations, als_normal_equations, als_square_root
+from .als import als_equations, als_filter_equations, als_first_filter_k3, als_normal_equations, als_square_root
 
 __all__ = [
     "DEGENERATE",
@@ -24,7 +24,9 @@ __all__ = [
     "adf_design",
     "adf_gram",
     "adf_kernel",
+    "als_equations",
     "als_filter_equations",
+    "als_first_filter_k3",
     "als_normal_equations",
     "als_square_root",
     "cholesky_r",

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
+from .filtering import LOG_2PI
 
 
 @njit(cache=True, nogil=True)
@@ -169,3 +170,163 @@ def als_square_root(ntn, ntb, floor):  # pragma: no cover - compiled
             c[row] = s / sq
             row += 1
     return R, c, scale
+
+
+@njit(cache=True, nogil=True)
+def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e, q, ntn, ntb):  # pragma: no cover
+    """For k = 3, the first filter and its ALS normal equations in one pass: the filter of
+    :func:`kalcoint._kernels.filtering.filter_loop` (prior at t = 0) and, day by day as it runs,
+    the forward half of :func:`als_normal_equations` (its gains ``K_t = P^_t x_t' / Q^_t`` are the
+    filter's own ``P^_t x_t'`` over ``Q^_t``), then the lags backwards. The arithmetic of both is
+    theirs, in the same order, on scalars (the covariance's six entries, the unknowns' ``D_u`` as
+    six rows over u): the same numbers to the last bit as :func:`filter_loop` with stored
+    covariances followed by :func:`als_filter_equations`.
+
+    Work arrays (written): K (n, 3), G (n, 3, 7), CT (7, equations), B (equations,), e (n,),
+    q (n,), with exactly ``equations = n + sum_j max(n - j, 0)`` columns (j = 1..lags, see
+    :func:`als_equations`). Adds the normal equations to
+    ntn (7, 7) and ntb (7,). Returns the filter's log-likelihood (NaN if some Q_t <= 0; then
+    ntn and ntb are untouched).
+    """
+    n = X.shape[0]
+    p = 7
+    a0, a1, a2 = a[0], a[1], a[2]
+    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
+    v0, v1, v2 = vw[0], vw[1], vw[2]
+    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
+    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
+    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
+    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
+    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
+    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
+    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
+    # D_u (symmetric 3 x 3, P_t = sum_u theta_u D_u): its entries 00, 01, 02, 11, 12, 22 by row
+    D = np.zeros((6, p))
+    D[0, 4] = 1.0
+    D[3, 5] = 1.0
+    D[5, 6] = 1.0
+    c = np.empty(p)
+    quad = 0.0
+    logdet = 0.0
+    prod = 1.0
+    for t in range(n):
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+        et = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
+        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
+        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
+        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
+        qt = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        if not qt > 0.0:
+            return np.nan
+        r = 1.0 / qt
+        g = et * r
+        f0 = b0 + px0 * g
+        f1 = b1 + px1 * g
+        f2 = b2 + px2 * g
+        b0, b1, b2 = a0 * f0, a1 * f1, a2 * f2
+        p00 = aa00 * (p00 - (px0 * px0) * r) + v0
+        p01 = aa01 * (p01 - (px0 * px1) * r)
+        p02 = aa02 * (p02 - (px0 * px2) * r)
+        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
+        p12 = aa12 * (p12 - (px1 * px2) * r)
+        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
+        e[t] = et
+        q[t] = qt
+        quad += et * g
+        if 1e-100 < qt < 1e100:
+            prod *= qt
+        else:
+            logdet += math.log(qt)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+        # the forward half of the normal equations (als_normal_equations' first loop)
+        k0, k1, k2 = px0 / qt, px1 / qt, px2 / qt
+        K[t, 0] = k0
+        K[t, 1] = k1
+        K[t, 2] = k2
+        ak0, ak1, ak2 = a0 * k0, a1 * k1, a2 * k2
+        for u in range(p):
+            d00, d01, d02, d11, d12, d22 = D[0, u], D[1, u], D[2, u], D[3, u], D[4, u], D[5, u]
+            dx0 = ((0.0 + d00 * x0) + d01 * x1) + d02 * x2
+            dx1 = ((0.0 + d01 * x0) + d11 * x1) + d12 * x2
+            dx2 = ((0.0 + d02 * x0) + d12 * x1) + d22 * x2
+            xdx = ((0.0 + x0 * dx0) + x1 * dx1) + x2 * dx2
+            c[u] = xdx
+            g0, g1, g2 = a0 * dx0, a1 * dx1, a2 * dx2
+            G[t, 0, u] = g0 - ak0 * xdx
+            G[t, 1, u] = g1 - ak1 * xdx
+            G[t, 2, u] = g2 - ak2 * xdx
+            D[0, u] = aa00 * d00 - g0 * ak0 - ak0 * g0 + xdx * ak0 * ak0
+            D[1, u] = aa01 * d01 - g0 * ak1 - ak0 * g1 + xdx * ak0 * ak1
+            D[2, u] = aa02 * d02 - g0 * ak2 - ak0 * g2 + xdx * ak0 * ak2
+            D[3, u] = aa11 * d11 - g1 * ak1 - ak1 * g1 + xdx * ak1 * ak1
+            D[4, u] = aa12 * d12 - g1 * ak2 - ak1 * g2 + xdx * ak1 * ak2
+            D[5, u] = aa22 * d22 - g2 * ak2 - ak2 * g2 + xdx * ak2 * ak2
+        c[0] += 1.0
+        G[t, 0, 0] -= ak0
+        G[t, 1, 0] -= ak1
+        G[t, 2, 0] -= ak2
+        D[0, 0] += ak0 * ak0
+        D[1, 0] += ak0 * ak1
+        D[2, 0] += ak0 * ak2
+        D[3, 0] += ak1 * ak1
+        D[4, 0] += ak1 * ak2
+        D[5, 0] += ak2 * ak2
+        D[0, 1] += 1.0
+        D[3, 2] += 1.0
+        D[5, 3] += 1.0
+        isq = 1.0 / math.sqrt(qt)
+        sw = isq * isq
+        for u in range(p):
+            CT[u, t] = sw * c[u]
+        B[t] = sw * (et * et)
+    logdet += math.log(prod)
+    _als_lags_k3(X, a, K, G, e, q, lags, CT, B, n)
+    ntn += CT @ CT.T
+    ntb += CT @ B
+    return -0.5 * (logdet + n * LOG_2PI + quad)
+
+
+@njit(cache=True, nogil=True)
+def _als_lags_k3(X, a, K, G, e, q, lags, CT, B, rows):  # pragma: no cover - compiled
+    """The backward half of :func:`als_normal_equations` for k = 3 (its second loop, the same
+    arithmetic): the equations of the lags 1..lags, written into CT and B from column ``rows`` on.
+    Returns the number of columns written in all."""
+    n = X.shape[0]
+    p = 7
+    a0, a1, a2 = a[0], a[1], a[2]
+    R = np.zeros((lags + 1, 3))  # R_j(t + 1)
+    Rn = np.zeros((lags + 1, 3))  # R_j(t)
+    for t in range(n - 2, -1, -1):
+        s1 = t + 1
+        Rn[1, 0] = X[s1, 0]
+        Rn[1, 1] = X[s1, 1]
+        Rn[1, 2] = X[s1, 2]
+        xs0, xs1, xs2 = X[s1, 0], X[s1, 1], X[s1, 2]
+        top = min(lags, n - 1 - t)
+        for j in range(2, top + 1):
+            r0, r1, r2 = R[j - 1, 0], R[j - 1, 1], R[j - 1, 2]
+            s = ((0.0 + r0 * a0 * K[s1, 0]) + r1 * a1 * K[s1, 1]) + r2 * a2 * K[s1, 2]
+            Rn[j, 0] = r0 * a0 - s * xs0
+            Rn[j, 1] = r1 * a1 - s * xs1
+            Rn[j, 2] = r2 * a2 - s * xs2
+        isq_t = 1.0 / math.sqrt(q[t])
+        et = e[t]
+        for j in range(1, top + 1):
+            sw = isq_t * (1.0 / math.sqrt(q[t + j]))
+            n0, n1, n2 = Rn[j, 0], Rn[j, 1], Rn[j, 2]
+            for u in range(p):
+                CT[u, rows] = sw * (((0.0 + n0 * G[t, 0, u]) + n1 * G[t, 1, u]) + n2 * G[t, 2, u])
+            B[rows] = sw * (et * e[t + j])
+            rows += 1
+        for j in range(1, top + 1):
+            R[j, 0] = Rn[j, 0]
+            R[j, 1] = Rn[j, 1]
+            R[j, 2] = Rn[j, 2]
+    return rows
+
+
+def als_equations(n, lags):
+    """The number of equations ``(t, j)`` of ALS on n rows with lags 0..lags (plain Python)."""
+    return n + sum(max(n - j, 0) for j in range(1, lags + 1))

@@ -76,7 +76,14 @@ from ..errors import ComputationError, KalcointError
 from ..filtering import StateSpaceModel, observation_arrays
 from .mle import ALPHA11_MAX, _prior, first_pass, start_models
 from .registry import FitResult
-from .._kernels import als_filter_equations, als_normal_equations, als_square_root, filter_loop
+from .._kernels import (
+    als_equations,
+    als_filter_equations,
+    als_first_filter_k3,
+    als_normal_equations,
+    als_square_root,
+    filter_loop,
+)
 
 LAGS = 10
 """Default number of lags ``j = 1..LAGS`` of the innovation autocovariances (lag 0 is always used)."""
@@ -200,6 +207,9 @@ class _ALS:
         self._b_filt, self._P_filt = np.empty((n, k)), np.empty((n, k, k))
         self._e, self._q = np.empty(n), np.empty(n)
         self.evaluations = 0
+        if k == 3:  # the first filter and its equations in one compiled pass (work arrays reused)
+            m = als_equations(n, self.lags)
+            self._fused = (np.empty((n, k)), np.empty((n, k, 2 * k + 1)), np.empty((2 * k + 1, m)), np.empty(m))
 
     def _run(self, a: np.ndarray, obs_var: float, state_var: np.ndarray, store: bool) -> float:
         return float(
@@ -228,12 +238,20 @@ class _ALS:
         k = self.X.shape[1]
         a = np.ones(k)
         a[0] = alpha11
-        if not math.isfinite(self._run(a, obs_var, state_var, True)):
-            return None
-        self.evaluations += 1
         p = 2 * k + 1
         ntn, ntb = np.zeros((p, p)), np.zeros(p)
-        als_filter_equations(self.X, a, self._P_pred, self._e, self._q, self.lags, ntn, ntb)
+        if k == 3:
+            ll = als_first_filter_k3(
+                self.y, self.X, a, np.ascontiguousarray(state_var), float(obs_var), self.b0, self.P0,
+                self.lags, *self._fused, self._e, self._q, ntn, ntb,
+            )  # fmt: skip
+            if not math.isfinite(ll):
+                return None
+        else:
+            if not math.isfinite(self._run(a, obs_var, state_var, True)):
+                return None
+            als_filter_equations(self.X, a, self._P_pred, self._e, self._q, self.lags, ntn, ntb)
+        self.evaluations += 1
         return _solve_nonnegative(ntn, ntb)
 
     def loglik(self, alpha11: float, theta: np.ndarray) -> float:
