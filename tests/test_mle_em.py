@@ -105,9 +105,15 @@ def test_rts_smoother_equals_dense_reference(short_sample, name):
     np.testing.assert_allclose(sm.lag_one_cov, lag, rtol=0, atol=1e-10 * np.abs(P).max())
 
 
-@pytest.mark.parametrize("name", ["stationary level", "frozen hedge ratio"])
+K2_MODEL = StateSpaceModel(0.9, 0.03, [0.02, 1e-4], [-2.0, 0.8], [30.0, 0.5])
+
+
+@pytest.mark.parametrize("name", ["stationary level", "frozen hedge ratio", "k=2"])
 def test_em_step_equals_reference_m_step(short_sample, name):
-    model = SHORT_MODELS[name]
+    """k = 3 runs the fused pass on scalars (em_map_k3), k = 2 the array passes (em_map_arrays)."""
+    model = K2_MODEL if name == "k=2" else SHORT_MODELS[name]
+    if name == "k=2":
+        short_sample = short_sample[:, [0, 2]]
     expected = reference_em_step(short_sample, model)
     y, X = observation_arrays(short_sample)
     runner = em._EM(y, X, model.initial_state, model.initial_cov)
@@ -116,6 +122,31 @@ def test_em_step_equals_reference_m_step(short_sample, name):
     # Vw_i = (S11 - 2 a S10 + a^2 S00) / (n - 1) cancels sums of size ~n b^2 ~ 4: absolute rounding ~1e-13
     np.testing.assert_allclose(new, expected, rtol=1e-9, atol=1e-12)
     assert ll == pytest.approx(dense_posterior(short_sample, model)[3], rel=1e-11)
+
+
+@pytest.mark.parametrize("name", [*SHORT_MODELS, "em start"])
+@pytest.mark.parametrize("rows", [slice(600, 850), slice(0, 1500)])
+def test_em_step_k3_pass_equals_array_passes(ewa_ewc_ige, name, rows):
+    """The k = 3 EM step on scalars (filter, smoother and M-step sums in one call) against the array
+    passes it replaces (filter with stored covariances, smoother, M-step): the M-step's quantities
+    and the log-likelihood to 1e-12 (in fact to the last bit)."""
+    from kalcoint._kernels.em import em_map_arrays, em_map_k3
+
+    values = ewa_ewc_ige.to_numpy()[rows]
+    y, X = observation_arrays(values)
+    n = len(y)
+    if name == "em start":
+        b0, p0 = mle.default_prior(values, johansen(values))
+        model = mle.start_models(values, johansen(values), b0, p0)["first_pass"]
+    else:
+        model = SHORT_MODELS[name]
+    params = np.concatenate([[model.alpha11, model.obs_var], model.state_var])
+    b0, P0 = np.asarray(model.initial_state, dtype=float), np.diag(model.initial_cov)
+    ref, fast = np.empty(5), np.empty(5)
+    ll_ref = em_map_arrays(y, X, b0, P0, params, mle.ALPHA11_MAX, np.empty((3, n, 3)), np.empty((4, n, 3, 3)), ref)
+    ll = em_map_k3(y, X, b0, P0, params, mle.ALPHA11_MAX, np.empty((n, 9)), np.empty((n, 9)), fast)
+    assert math.isfinite(ll_ref) and ll == pytest.approx(ll_ref, rel=1e-12)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
 
 
 # ---------------------------------------------------------------- EWA / EWC / IGE

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import filter_loop, smoother_loop
+from .filtering import LOG_2PI, filter_loop, smoother_loop
 
 
 @njit(cache=True, nogil=True)
@@ -49,8 +49,19 @@ def em_map(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out):  # pragma: no cove
     """One EM step from ``params = (alpha11, obs_var, state_var_1..k)``: writes the M-step's
     quantities into ``out`` and returns the log-likelihood at ``params`` (NaN on breakdown).
 
-    ws_b : (3, n, k) and ws_P : (4, n, k, k) work arrays.
+    ws_b : (3, n, k) and ws_P : (4, n, k, k) work arrays. For k = 3, :func:`em_map_k3` (the same
+    arithmetic on scalars, in one forward and one backward pass); else :func:`em_map_arrays`.
     """
+    n, k = X.shape
+    if k == 3:
+        return em_map_k3(y, X, b0, P0, params, alpha_max, ws_P[0].reshape((n, 9)), ws_P[1].reshape((n, 9)), out)
+    return em_map_arrays(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out)
+
+
+@njit(cache=True, nogil=True)
+def em_map_arrays(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out):  # pragma: no cover - compiled
+    """:func:`em_map` for any k: :func:`filter_loop` with stored covariances, :func:`smoother_loop`
+    and :func:`m_step` on their arrays."""
     k = X.shape[1]
     a = np.ones(k)
     a[0] = params[0]
@@ -92,3 +103,207 @@ def em_loop(y, X, b0, P0, params, iterations, tol, alpha_max, ws_b, ws_P, hist):
         for i in range(params.size):
             params[i] = new[i]
     return iterations, 0
+
+
+@njit(cache=True, nogil=True)
+def em_map_k3(y, X, b_start, P_start, params, alpha_max, fw, bw, out):  # pragma: no cover - compiled
+    """:func:`em_map_arrays` for k = 3 on scalars: the filter (its stored quantities in ``fw``), the
+    smoother backwards keeping only what the M-step sums (in ``bw``), then the M-step's sums
+    forwards. Every quantity is computed by the arithmetic of :func:`filter_loop`,
+    :func:`smoother_loop` and :func:`m_step`, in the same order (the smoother's ``N_t`` and
+    ``P_{t|n}`` as nine entries, not assumed symmetric): the same numbers to the last bit.
+
+    fw : (n, 9) work: ``b_{t|t-1}`` (3), ``P_{t|t-1}`` (00, 01, 02, 11, 12, 22).
+    bw : (n, 9) work: ``P_x = P_{t|t-1} x_t'`` (3), ``e_t``, ``Q_t``, then per day the smoother's
+        ``P_{t|n,ii} + b_{t|n,i}^2`` (3) and ``(y_t - x_t b_{t|n})^2 + x_t P_{t|n} x_t'``; the lag-one
+        diagonal and ``b_{t|n}`` go to ``fw`` once its day is passed (columns 0-2 and 3-5).
+    """
+    n = X.shape[0]
+    a0, a1, a2 = params[0], 1.0, 1.0
+    v0, v1, v2 = params[2], params[3], params[4]
+    ve = params[1]
+    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
+    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
+    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
+    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
+    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
+    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
+    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
+    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
+    quad = 0.0
+    logdet = 0.0
+    prod = 1.0
+    for t in range(n):
+        fw[t, 0], fw[t, 1], fw[t, 2] = b0, b1, b2
+        fw[t, 3], fw[t, 4], fw[t, 5], fw[t, 6], fw[t, 7], fw[t, 8] = p00, p01, p02, p11, p12, p22
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+        e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
+        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
+        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
+        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
+        q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        if not q > 0.0:
+            return np.nan
+        r = 1.0 / q
+        g = e * r
+        b0, b1, b2 = a0 * (b0 + px0 * g), a1 * (b1 + px1 * g), a2 * (b2 + px2 * g)
+        p00 = aa00 * (p00 - (px0 * px0) * r) + v0
+        p01 = aa01 * (p01 - (px0 * px1) * r)
+        p02 = aa02 * (p02 - (px0 * px2) * r)
+        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
+        p12 = aa12 * (p12 - (px1 * px2) * r)
+        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
+        bw[t, 0], bw[t, 1], bw[t, 2], bw[t, 3], bw[t, 4] = px0, px1, px2, e, q
+        quad += e * g
+        if 1e-100 < q < 1e100:
+            prod *= q
+        else:
+            logdet += math.log(q)
+        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+            logdet += math.log(prod)
+            prod = 1.0
+    logdet += math.log(prod)
+    ll = -0.5 * (logdet + n * LOG_2PI + quad)
+    if not math.isfinite(ll):
+        return ll
+    _smooth_k3(y, X, a0, a1, a2, fw, bw)
+    _m_step_k3(n, alpha_max, fw, bw, out)
+    return ll
+
+
+@njit(cache=True, nogil=True)
+def _smooth_k3(y, X, a0, a1, a2, fw, bw):  # pragma: no cover - compiled
+    """The backward pass of :func:`em_map_k3`: :func:`smoother_loop`'s arithmetic for k = 3 and the
+    per-day terms of :func:`m_step` (see :func:`em_map_k3` for where they go)."""
+    n = X.shape[0]
+    r0, r1, r2 = 0.0, 0.0, 0.0
+    n00, n01, n02, n10, n11, n12, n20, n21, n22 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    # P_{t+1|t} of the day after (read before that day's row of fw is overwritten)
+    q00, q01, q02, q11, q12, q22 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for t in range(n - 1, -1, -1):
+        c00, c01, c02, c11, c12, c22 = fw[t, 3], fw[t, 4], fw[t, 5], fw[t, 6], fw[t, 7], fw[t, 8]
+        px0, px1, px2, e, q = bw[t, 0], bw[t, 1], bw[t, 2], bw[t, 3], bw[t, 4]
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+        # L_t = A - A P_t x' x / Q
+        l00 = -a0 * px0 * x0 / q + a0
+        l01 = -a0 * px0 * x1 / q
+        l02 = -a0 * px0 * x2 / q
+        l10 = -a1 * px1 * x0 / q
+        l11 = -a1 * px1 * x1 / q + a1
+        l12 = -a1 * px1 * x2 / q
+        l20 = -a2 * px2 * x0 / q
+        l21 = -a2 * px2 * x1 / q
+        l22 = -a2 * px2 * x2 / q + a2
+        if t < n - 1:
+            # PL = P_t L_t'
+            pl00 = ((0.0 + c00 * l00) + c01 * l01) + c02 * l02
+            pl01 = ((0.0 + c00 * l10) + c01 * l11) + c02 * l12
+            pl02 = ((0.0 + c00 * l20) + c01 * l21) + c02 * l22
+            pl10 = ((0.0 + c01 * l00) + c11 * l01) + c12 * l02
+            pl11 = ((0.0 + c01 * l10) + c11 * l11) + c12 * l12
+            pl12 = ((0.0 + c01 * l20) + c11 * l21) + c12 * l22
+            pl20 = ((0.0 + c02 * l00) + c12 * l01) + c22 * l02
+            pl21 = ((0.0 + c02 * l10) + c12 * l11) + c22 * l12
+            pl22 = ((0.0 + c02 * l20) + c12 * l21) + c22 * l22
+            # M = I - N_t P_{t+1}
+            m00 = -(((0.0 + n00 * q00) + n01 * q01) + n02 * q02) + 1.0
+            m01 = -(((0.0 + n00 * q01) + n01 * q11) + n02 * q12)
+            m02 = -(((0.0 + n00 * q02) + n01 * q12) + n02 * q22)
+            m10 = -(((0.0 + n10 * q00) + n11 * q01) + n12 * q02)
+            m11 = -(((0.0 + n10 * q01) + n11 * q11) + n12 * q12) + 1.0
+            m12 = -(((0.0 + n10 * q02) + n11 * q12) + n12 * q22)
+            m20 = -(((0.0 + n20 * q00) + n21 * q01) + n22 * q02)
+            m21 = -(((0.0 + n20 * q01) + n21 * q11) + n22 * q12)
+            m22 = -(((0.0 + n20 * q02) + n21 * q12) + n22 * q22) + 1.0
+            # diagonal of Cov(b_{t+1}, b_t | all) = (P_t L_t' M)'
+            fw[t + 1, 0] = ((0.0 + pl00 * m00) + pl01 * m10) + pl02 * m20
+            fw[t + 1, 1] = ((0.0 + pl10 * m01) + pl11 * m11) + pl12 * m21
+            fw[t + 1, 2] = ((0.0 + pl20 * m02) + pl21 * m12) + pl22 * m22
+        # r_{t-1} = x' e / Q + L' r_t
+        s0 = ((x0 * e / q + l00 * r0) + l10 * r1) + l20 * r2
+        s1 = ((x1 * e / q + l01 * r0) + l11 * r1) + l21 * r2
+        s2 = ((x2 * e / q + l02 * r0) + l12 * r1) + l22 * r2
+        r0, r1, r2 = s0, s1, s2
+        # N_{t-1} = x' x / Q + L' (N_t L)
+        k00 = ((0.0 + n00 * l00) + n01 * l10) + n02 * l20
+        k01 = ((0.0 + n00 * l01) + n01 * l11) + n02 * l21
+        k02 = ((0.0 + n00 * l02) + n01 * l12) + n02 * l22
+        k10 = ((0.0 + n10 * l00) + n11 * l10) + n12 * l20
+        k11 = ((0.0 + n10 * l01) + n11 * l11) + n12 * l21
+        k12 = ((0.0 + n10 * l02) + n11 * l12) + n12 * l22
+        k20 = ((0.0 + n20 * l00) + n21 * l10) + n22 * l20
+        k21 = ((0.0 + n20 * l01) + n21 * l11) + n22 * l21
+        k22 = ((0.0 + n20 * l02) + n21 * l12) + n22 * l22
+        n00 = ((x0 * x0 / q + l00 * k00) + l10 * k10) + l20 * k20
+        n01 = ((x0 * x1 / q + l00 * k01) + l10 * k11) + l20 * k21
+        n02 = ((x0 * x2 / q + l00 * k02) + l10 * k12) + l20 * k22
+        n10 = ((x1 * x0 / q + l01 * k00) + l11 * k10) + l21 * k20
+        n11 = ((x1 * x1 / q + l01 * k01) + l11 * k11) + l21 * k21
+        n12 = ((x1 * x2 / q + l01 * k02) + l11 * k12) + l21 * k22
+        n20 = ((x2 * x0 / q + l02 * k00) + l12 * k10) + l22 * k20
+        n21 = ((x2 * x1 / q + l02 * k01) + l12 * k11) + l22 * k21
+        n22 = ((x2 * x2 / q + l02 * k02) + l12 * k12) + l22 * k22
+        # b_{t|n} = b_{t|t-1} + P_t r_{t-1}
+        bs0 = ((fw[t, 0] + c00 * r0) + c01 * r1) + c02 * r2
+        bs1 = ((fw[t, 1] + c01 * r0) + c11 * r1) + c12 * r2
+        bs2 = ((fw[t, 2] + c02 * r0) + c12 * r1) + c22 * r2
+        # P_{t|n} = P_t - P_t (N_{t-1} P_t)
+        h00 = ((0.0 + n00 * c00) + n01 * c01) + n02 * c02
+        h01 = ((0.0 + n00 * c01) + n01 * c11) + n02 * c12
+        h02 = ((0.0 + n00 * c02) + n01 * c12) + n02 * c22
+        h10 = ((0.0 + n10 * c00) + n11 * c01) + n12 * c02
+        h11 = ((0.0 + n10 * c01) + n11 * c11) + n12 * c12
+        h12 = ((0.0 + n10 * c02) + n11 * c12) + n12 * c22
+        h20 = ((0.0 + n20 * c00) + n21 * c01) + n22 * c02
+        h21 = ((0.0 + n20 * c01) + n21 * c11) + n22 * c12
+        h22 = ((0.0 + n20 * c02) + n21 * c12) + n22 * c22
+        s00 = ((c00 - c00 * h00) - c01 * h10) - c02 * h20
+        s01 = ((c01 - c00 * h01) - c01 * h11) - c02 * h21
+        s02 = ((c02 - c00 * h02) - c01 * h12) - c02 * h22
+        s10 = ((c01 - c01 * h00) - c11 * h10) - c12 * h20
+        s11 = ((c11 - c01 * h01) - c11 * h11) - c12 * h21
+        s12 = ((c12 - c01 * h02) - c11 * h12) - c12 * h22
+        s20 = ((c02 - c02 * h00) - c12 * h10) - c22 * h20
+        s21 = ((c12 - c02 * h01) - c12 * h11) - c22 * h21
+        s22 = ((c22 - c02 * h02) - c12 * h12) - c22 * h22
+        # the M-step's terms of the day (m_step's arithmetic)
+        bw[t, 5] = s00 + bs0 * bs0
+        bw[t, 6] = s11 + bs1 * bs1
+        bw[t, 7] = s22 + bs2 * bs2
+        res = ((y[t] - x0 * bs0) - x1 * bs1) - x2 * bs2
+        xpx = 0.0 + x0 * s00 * x0
+        xpx += x0 * s01 * x1
+        xpx += x0 * s02 * x2
+        xpx += x1 * s10 * x0
+        xpx += x1 * s11 * x1
+        xpx += x1 * s12 * x2
+        xpx += x2 * s20 * x0
+        xpx += x2 * s21 * x1
+        xpx += x2 * s22 * x2
+        bw[t, 8] = res * res + xpx
+        q00, q01, q02, q11, q12, q22 = c00, c01, c02, c11, c12, c22
+        fw[t, 3], fw[t, 4], fw[t, 5] = bs0, bs1, bs2
+
+
+@njit(cache=True, nogil=True)
+def _m_step_k3(n, alpha_max, fw, bw, out):  # pragma: no cover - compiled
+    """:func:`m_step`'s sums over the per-day terms of :func:`_smooth_k3`, in its order."""
+    for i in range(3):
+        s11 = 0.0
+        s00 = 0.0
+        s10 = 0.0
+        for t in range(1, n):
+            s11 += bw[t, 5 + i]
+            s00 += bw[t - 1, 5 + i]
+            s10 += fw[t, i] + fw[t, 3 + i] * fw[t - 1, 3 + i]
+        ai = 1.0
+        if i == 0:
+            ai = s10 / s00 if s00 > 0.0 else 0.0
+            ai = min(max(ai, -alpha_max), alpha_max)
+            out[0] = ai
+        vw = (s11 - 2.0 * ai * s10 + ai * ai * s00) / (n - 1)
+        out[2 + i] = max(vw, 0.0)
+    ve = 0.0
+    for t in range(n):
+        ve += bw[t, 8]
+    out[1] = ve / n
