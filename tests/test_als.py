@@ -83,7 +83,6 @@ def test_nonnegative_solution_clips_a_negative_unconstrained_estimate():
     np.testing.assert_allclose(als._solve_nonnegative(N, r), [1.5, 0.0], atol=1e-12)
 
 
-
 @pytest.mark.parametrize("rows, lags", [(slice(600, 850), als.LAGS), (slice(0, 1500), 3), (slice(0, 12), als.LAGS)])
 def test_fused_k3_pass_equals_filter_then_normal_equations(ewa_ewc_ige, rows, lags):
     """The k = 3 first filter with its normal equations in one pass against the two passes it fuses
