@@ -12,7 +12,7 @@ from .johansen import johansen_kernel
 from .adf import FIXED_LAG, adf_design, adf_gram, adf_kernel, choose_lag, lowest_criterion, r_factor
 from .filtering import filter_loop, smoother_loop
 from .seed import mean_e2_over_q2, seed_passes
-from .mle import loglik_grad, loglik_grad_into, objective_grad, work_columns
+from .mle import loglik_grad, loglik_grad_into, minimise_mle, objective_grad, objective_grad_many, work_columns
 from .em import em_loop, em_map
 from .als import als_equations, als_filter_equations, als_first_filter_k3, als_normal_equations, als_square_root
 
@@ -39,8 +39,10 @@ __all__ = [
     "loglik_grad",
     "loglik_grad_into",
     "lowest_criterion",
+    "minimise_mle",
     "mean_e2_over_q2",
     "objective_grad",
+    "objective_grad_many",
     "r_factor",
     "seed_passes",
     "smoother_loop",

@@ -29,6 +29,22 @@ import numpy as np
 
 from .._numba_cache import njit
 from .filtering import LOG_2PI
+from .lbfgsb import (
+    LS_EVALUATE,
+    LS_START,
+    bfgs_matrix,
+    cauchy_point,
+    line_search,
+    max_step,
+    projected_gradient_norm,
+    subspace_step,
+)
+
+MEMORY, MAX_LINE_SEARCH = 10, 20
+"""L-BFGS-B's stored pairs and most evaluations of one line search (scipy's ``maxcor``, ``maxls``)."""
+CONVERGED_F, CONVERGED_PG, ABNORMAL, MAX_ITERATIONS, MAX_EVALUATIONS, BROKEN_START = 1, 2, 3, 4, 5, 6
+"""How :func:`minimise_mle` ended: relative reduction of f below ``ftol``, projected gradient below
+``gtol``, a line search that failed with fresh memory, ``maxiter``, ``maxfun``, no finite value at the start."""
 
 
 def work_columns(k: int) -> int:
@@ -63,22 +79,10 @@ def objective_grad(theta, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start
     ``fixed_alpha11`` (and its derivative 0) unless ``alpha11_free``. Returns inf where the filter
     breaks down (``out`` then NaN). ``a[0]`` is set to alpha11."""
     n, k = X.shape
-    alpha11 = math.tanh(theta[0]) if alpha11_free else fixed_alpha11
-    a[0] = alpha11
     vw = np.empty(k)
-    for i in range(k):
-        vw[i] = math.exp(theta[2 + i])
-    ve = math.exp(theta[1])
+    alpha11, ve = _natural_into(theta, alpha11_free, fixed_alpha11, a, vw)
     ll = loglik_grad_into(y, X, a, vw, ve, b_start, P_start, work, grad)
-    if not math.isfinite(ll):
-        for i in range(k + 2):
-            out[i] = np.nan
-        return np.inf
-    out[0] = -grad[0] * (1.0 - alpha11 * alpha11 if alpha11_free else 0.0) / n
-    out[1] = -grad[1] * ve / n
-    for i in range(k):
-        out[2 + i] = -grad[2 + i] * vw[i] / n
-    return -ll / n
+    return _chain_rule(ll, n, alpha11, alpha11_free, ve, vw, grad, out)
 
 
 @njit(cache=True, nogil=True)
@@ -204,113 +208,389 @@ def _loglik_grad_any(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: 
     return loglik
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _k3_constants(a, vw, ve):  # pragma: no cover - compiled
+    """The day-invariant figures of the k = 3 passes: ``(ve, a_0..2, (a a')_00,01,02,11,12,22, vw_0..2)``."""
+    a0, a1, a2 = a[0], a[1], a[2]
+    return (ve, a0, a1, a2, a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2, vw[0], vw[1], vw[2])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k3_prior(b_start, P_start):  # pragma: no cover - compiled
+    """The forward state of the k = 3 pass at t = 0: ``(b_0..2, P_00,01,02,11,12,22, quad, logdet, prod, ok)``."""
+    return (
+        b_start[0],
+        b_start[1],
+        b_start[2],
+        0.5 * (P_start[0, 0] + P_start[0, 0]),
+        0.5 * (P_start[0, 1] + P_start[1, 0]),
+        0.5 * (P_start[0, 2] + P_start[2, 0]),
+        0.5 * (P_start[1, 1] + P_start[1, 1]),
+        0.5 * (P_start[1, 2] + P_start[2, 1]),
+        0.5 * (P_start[2, 2] + P_start[2, 2]),
+        0.0,
+        0.0,
+        1.0,
+        True,
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k3_forward_step(t, y, X, c, s, work):  # pragma: no cover - compiled
+    """Day ``t`` of the k = 3 forward pass: state ``s`` (:func:`_k3_prior`) to the next one, the day's
+    figures into ``work[t]``; ``ok`` turns False (and the state stays) where ``Q_t <= 0``."""
+    ve, a0, a1, a2, aa00, aa01, aa02, aa11, aa12, aa22, v0, v1, v2 = c
+    b0, b1, b2, p00, p01, p02, p11, p12, p22, quad, logdet, prod, ok = s
+    x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+    e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
+    px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
+    px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
+    px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
+    q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+    if not q > 0.0:
+        return (b0, b1, b2, p00, p01, p02, p11, p12, p22, quad, logdet, prod, False)
+    r = 1.0 / q
+    g = e * r
+    f00 = p00 - (px0 * px0) * r
+    f01 = p01 - (px0 * px1) * r
+    f02 = p02 - (px0 * px2) * r
+    bf0 = b0 + px0 * g
+    work[t, 0] = e
+    work[t, 1] = r
+    work[t, 2] = bf0
+    work[t, 3] = px0
+    work[t, 4] = px1
+    work[t, 5] = px2
+    work[t, 6] = f00
+    work[t, 7] = f01
+    work[t, 8] = f02
+    b0 = a0 * bf0
+    b1 = a1 * (b1 + px1 * g)
+    b2 = a2 * (b2 + px2 * g)
+    p00 = aa00 * f00 + v0
+    p01 = aa01 * f01
+    p02 = aa02 * f02
+    p11 = aa11 * (p11 - (px1 * px1) * r) + v1
+    p12 = aa12 * (p12 - (px1 * px2) * r)
+    p22 = aa22 * (p22 - (px2 * px2) * r) + v2
+    quad += e * g
+    if 1e-100 < q < 1e100:
+        prod *= q
+    else:
+        logdet += math.log(q)
+    if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+        logdet += math.log(prod)
+        prod = 1.0
+    return (b0, b1, b2, p00, p01, p02, p11, p12, p22, quad, logdet, prod, ok)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k3_loglik(s, n):  # pragma: no cover - compiled
+    """The log-likelihood at the end of the forward pass (NaN if it broke down)."""
+    if not s[12]:
+        return np.nan
+    return -0.5 * ((s[10] + math.log(s[11])) + n * LOG_2PI + s[9])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k3_backward_step(t, X, c, s, work):  # pragma: no cover - compiled
+    """Day ``t`` of the k = 3 adjoint pass: ``s = (B_0..2, S_00,01,02,11,12,22, d_alpha, d_ve, d_vw_0..2)``.
+
+    The products that do not depend on (B, S) come first: the loop-carried chain
+    S -> Qbar -> Pxbar -> S is then a few multiply-adds (:func:`_loglik_grad_any`'s arithmetic,
+    regrouped)."""
+    ve, a0, a1, a2, aa00, aa01, aa02, aa11, aa12, aa22, v0, v1, v2 = c
+    B0, B1, B2, s00, s01, s02, s11, s12, s22, d_alpha, d_ve, d0, d1, d2 = s
+    e, r = work[t, 0], work[t, 1]
+    px0, px1, px2 = work[t, 3], work[t, 4], work[t, 5]
+    x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+    g = e * r
+    c00, c01, c02 = aa00 * px0, aa01 * px1, aa02 * px2  # row i: aa_ij px_j
+    c10, c11, c12 = aa01 * px0, aa11 * px1, aa12 * px2
+    c20, c21, c22 = aa02 * px0, aa12 * px1, aa22 * px2
+    q00, q11, q22 = c00 * px0, c11 * px1, c22 * px2  # aa_ij px_i px_j (twice off the diagonal)
+    q01, q02, q12 = 2.0 * c01 * px0, 2.0 * c02 * px0, 2.0 * c12 * px1
+    r2 = r * r
+    q_const = -0.5 * r * (1.0 - e * g)
+    d_alpha += B0 * work[t, 2] + a0 * work[t, 6] * s00 + a1 * work[t, 7] * s01 + a2 * work[t, 8] * s02
+    d0 += s00
+    d1 += s11
+    d2 += s22
+    ab0, ab1, ab2 = a0 * B0, a1 * B1, a2 * B2
+    gbar = ab0 * px0 + ab1 * px1 + ab2 * px2
+    sv0 = s00 * c00 + (s01 * c01 + s02 * c02)
+    sv1 = s01 * c10 + (s11 * c11 + s12 * c12)
+    sv2 = s02 * c20 + (s12 * c21 + s22 * c22)
+    quad_f = (s00 * q00 + s11 * q11) + (s22 * q22 + (s01 * q01 + (s02 * q02 + s12 * q12)))
+    ebar = -g + gbar * r
+    qbar = (q_const - gbar * e * r2) + 0.5 * r2 * quad_f
+    d_ve += qbar
+    pb0 = (g * ab0 + qbar * x0) - r * sv0
+    pb1 = (g * ab1 + qbar * x1) - r * sv1
+    pb2 = (g * ab2 + qbar * x2) - r * sv2
+    B0 = ab0 - ebar * x0
+    B1 = ab1 - ebar * x1
+    B2 = ab2 - ebar * x2
+    s00 = aa00 * s00 + 2.0 * (pb0 * x0)
+    s01 = aa01 * s01 + (pb0 * x1 + pb1 * x0)
+    s02 = aa02 * s02 + (pb0 * x2 + pb2 * x0)
+    s11 = aa11 * s11 + 2.0 * (pb1 * x1)
+    s12 = aa12 * s12 + (pb1 * x2 + pb2 * x1)
+    s22 = aa22 * s22 + 2.0 * (pb2 * x2)
+    return (B0, B1, B2, s00, s01, s02, s11, s12, s22, d_alpha, d_ve, d0, d1, d2)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _k3_store_grad(s, grad):  # pragma: no cover - compiled
+    grad[0] = s[9]
+    grad[1] = s[10]
+    grad[2] = 0.5 * s[11]
+    grad[3] = 0.5 * s[12]
+    grad[4] = 0.5 * s[13]
+
+
+_ADJOINT_ZERO = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
 @njit(cache=True, nogil=True)
 def _loglik_grad_k3(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: no cover - compiled
     """:func:`loglik_grad_into` for k = 3 on scalars: the state and its covariance's six entries
     stay in registers (the forward arithmetic of :func:`_loglik_grad_any` in the same order; the
     backward regrouped for a shorter day-to-day chain)."""
     n = X.shape[0]
-    a0, a1, a2 = a[0], a[1], a[2]
-    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
-    v0, v1, v2 = vw[0], vw[1], vw[2]
-    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
-    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
-    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
-    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
-    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
-    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
-    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
-    quad = 0.0
-    logdet = 0.0
-    prod = 1.0
+    c = _k3_constants(a, vw, ve)
+    s = _k3_prior(b_start, P_start)
     for t in range(n):
-        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-        e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
-        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
-        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
-        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
-        q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
-        if not q > 0.0:
+        s = _k3_forward_step(t, y, X, c, s, work)
+        if not s[12]:
             return np.nan
-        r = 1.0 / q
-        g = e * r
-        f00 = p00 - (px0 * px0) * r
-        f01 = p01 - (px0 * px1) * r
-        f02 = p02 - (px0 * px2) * r
-        bf0 = b0 + px0 * g
-        work[t, 0] = e
-        work[t, 1] = r
-        work[t, 2] = bf0
-        work[t, 3] = px0
-        work[t, 4] = px1
-        work[t, 5] = px2
-        work[t, 6] = f00
-        work[t, 7] = f01
-        work[t, 8] = f02
-        b0 = a0 * bf0
-        b1 = a1 * (b1 + px1 * g)
-        b2 = a2 * (b2 + px2 * g)
-        p00 = aa00 * f00 + v0
-        p01 = aa01 * f01
-        p02 = aa02 * f02
-        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
-        p12 = aa12 * (p12 - (px1 * px2) * r)
-        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
-        quad += e * g
-        if 1e-100 < q < 1e100:
-            prod *= q
-        else:
-            logdet += math.log(q)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
-    logdet += math.log(prod)
-    loglik = -0.5 * (logdet + n * LOG_2PI + quad)
-    B0 = B1 = B2 = 0.0
-    s00 = s01 = s02 = s11 = s12 = s22 = 0.0
-    d_alpha = d_ve = d0 = d1 = d2 = 0.0
+    loglik = _k3_loglik(s, n)
+    u = _ADJOINT_ZERO
     for t in range(n - 1, -1, -1):
-        # the products that do not depend on (B, S) first: the loop-carried chain S -> Qbar -> Pxbar -> S
-        # is then a few multiply-adds (the arithmetic of _loglik_grad_any, regrouped)
-        e, r = work[t, 0], work[t, 1]
-        px0, px1, px2 = work[t, 3], work[t, 4], work[t, 5]
-        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-        g = e * r
-        c00, c01, c02 = aa00 * px0, aa01 * px1, aa02 * px2  # row i: aa_ij px_j
-        c10, c11, c12 = aa01 * px0, aa11 * px1, aa12 * px2
-        c20, c21, c22 = aa02 * px0, aa12 * px1, aa22 * px2
-        q00, q11, q22 = c00 * px0, c11 * px1, c22 * px2  # aa_ij px_i px_j (twice off the diagonal)
-        q01, q02, q12 = 2.0 * c01 * px0, 2.0 * c02 * px0, 2.0 * c12 * px1
-        r2 = r * r
-        q_const = -0.5 * r * (1.0 - e * g)
-        d_alpha += B0 * work[t, 2] + a0 * work[t, 6] * s00 + a1 * work[t, 7] * s01 + a2 * work[t, 8] * s02
-        d0 += s00
-        d1 += s11
-        d2 += s22
-        ab0, ab1, ab2 = a0 * B0, a1 * B1, a2 * B2
-        gbar = ab0 * px0 + ab1 * px1 + ab2 * px2
-        sv0 = s00 * c00 + (s01 * c01 + s02 * c02)
-        sv1 = s01 * c10 + (s11 * c11 + s12 * c12)
-        sv2 = s02 * c20 + (s12 * c21 + s22 * c22)
-        quad_f = (s00 * q00 + s11 * q11) + (s22 * q22 + (s01 * q01 + (s02 * q02 + s12 * q12)))
-        ebar = -g + gbar * r
-        qbar = (q_const - gbar * e * r2) + 0.5 * r2 * quad_f
-        d_ve += qbar
-        pb0 = (g * ab0 + qbar * x0) - r * sv0
-        pb1 = (g * ab1 + qbar * x1) - r * sv1
-        pb2 = (g * ab2 + qbar * x2) - r * sv2
-        B0 = ab0 - ebar * x0
-        B1 = ab1 - ebar * x1
-        B2 = ab2 - ebar * x2
-        s00 = aa00 * s00 + 2.0 * (pb0 * x0)
-        s01 = aa01 * s01 + (pb0 * x1 + pb1 * x0)
-        s02 = aa02 * s02 + (pb0 * x2 + pb2 * x0)
-        s11 = aa11 * s11 + 2.0 * (pb1 * x1)
-        s12 = aa12 * s12 + (pb1 * x2 + pb2 * x1)
-        s22 = aa22 * s22 + 2.0 * (pb2 * x2)
-    grad[0] = d_alpha
-    grad[1] = d_ve
-    grad[2] = 0.5 * d0
-    grad[3] = 0.5 * d1
-    grad[4] = 0.5 * d2
+        u = _k3_backward_step(t, X, c, u, work)
+    _k3_store_grad(u, grad)
     return loglik
+
+
+@njit(cache=True, nogil=True)
+def _loglik_grad_k3_many(y, X, c0, c1, c2, m, b_start, P_start, works, lls, grads):  # pragma: no cover
+    """:func:`_loglik_grad_k3` for ``m`` (2 or 3) parameter sets ``c0..c2`` (:func:`_k3_constants`) at
+    once, interleaved day by day: each pass is a chain of dependent operations, and the processor
+    overlaps the chains of independent passes. Every pass's arithmetic is :func:`_loglik_grad_k3`'s, so
+    each result is the single pass's to the last bit. Log-likelihoods into ``lls`` (NaN: broke down),
+    gradients into ``grads``."""
+    n = X.shape[0]
+    s0 = _k3_prior(b_start, P_start)
+    s1 = _k3_prior(b_start, P_start)
+    s2 = _k3_prior(b_start, P_start)
+    w0, w1, w2 = works[0], works[1], works[2]
+    if m == 3:
+        for t in range(n):
+            if s0[12]:
+                s0 = _k3_forward_step(t, y, X, c0, s0, w0)
+            if s1[12]:
+                s1 = _k3_forward_step(t, y, X, c1, s1, w1)
+            if s2[12]:
+                s2 = _k3_forward_step(t, y, X, c2, s2, w2)
+    else:
+        for t in range(n):
+            if s0[12]:
+                s0 = _k3_forward_step(t, y, X, c0, s0, w0)
+            if s1[12]:
+                s1 = _k3_forward_step(t, y, X, c1, s1, w1)
+    lls[0] = _k3_loglik(s0, n)
+    lls[1] = _k3_loglik(s1, n)
+    lls[2] = _k3_loglik(s2, n) if m == 3 else np.nan
+    # a pass that broke down runs backward over unwritten days (finite or not): its result is dropped
+    u0 = u1 = u2 = _ADJOINT_ZERO
+    if m == 3:
+        for t in range(n - 1, -1, -1):
+            u0 = _k3_backward_step(t, X, c0, u0, w0)
+            u1 = _k3_backward_step(t, X, c1, u1, w1)
+            u2 = _k3_backward_step(t, X, c2, u2, w2)
+    else:
+        for t in range(n - 1, -1, -1):
+            u0 = _k3_backward_step(t, X, c0, u0, w0)
+            u1 = _k3_backward_step(t, X, c1, u1, w1)
+    _k3_store_grad(u0, grads[0])
+    _k3_store_grad(u1, grads[1])
+    _k3_store_grad(u2, grads[2])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _natural_into(theta, alpha11_free, fixed_alpha11, a, vw):  # pragma: no cover - compiled
+    """``a[0] = alpha11``, ``vw = exp(theta[2:])``; returns ``(alpha11, ve)`` (the optimiser's vector
+    ``theta = (atanh alpha11, log obs_var, log state_var_1..k)`` in natural units)."""
+    alpha11 = math.tanh(theta[0]) if alpha11_free else fixed_alpha11
+    a[0] = alpha11
+    for i in range(vw.size):
+        vw[i] = math.exp(theta[2 + i])
+    return alpha11, math.exp(theta[1])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _chain_rule(ll, n, alpha11, alpha11_free, ve, vw, grad, out):  # pragma: no cover - compiled
+    """The objective ``-ll / n`` and, into ``out``, its gradient in ``theta`` from ``grad`` (natural units)."""
+    k = vw.size
+    if not math.isfinite(ll):
+        for i in range(k + 2):
+            out[i] = np.nan
+        return np.inf
+    out[0] = -grad[0] * (1.0 - alpha11 * alpha11 if alpha11_free else 0.0) / n
+    out[1] = -grad[1] * ve / n
+    for i in range(k):
+        out[2 + i] = -grad[2 + i] * vw[i] / n
+    return -ll / n
+
+
+@njit(cache=True, nogil=True)
+def objective_grad_many(thetas, m, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, works, values, out):  # pragma: no cover
+    """:func:`objective_grad` at the first ``m`` (1 to 3) rows of ``thetas`` (3, k + 2): objectives into
+    ``values`` (3,), gradients into the rows of ``out`` (3, k + 2); ``works`` (3, n, 2k + 3). For
+    k = 3 and m >= 2 the passes run interleaved (:func:`_loglik_grad_k3_many`); every result equals
+    :func:`objective_grad`'s at that row to the last bit. ``a[1:]`` is the rest of the transition."""
+    n, k = X.shape
+    if k != 3 or m == 1:
+        grad = np.empty(k + 2)
+        for j in range(m):
+            values[j] = objective_grad(
+                thetas[j], alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, works[j], grad, out[j]
+            )
+        return
+    alphas = np.empty(3)
+    ves = np.empty(3)
+    vws = np.empty((3, k))
+    for j in range(m):
+        alphas[j], ves[j] = _natural_into(thetas[j], alpha11_free, fixed_alpha11, a, vws[j])
+    if m == 2:  # the third set is not run
+        alphas[2], ves[2], vws[2] = alphas[1], ves[1], vws[1]
+    a[0] = alphas[0]
+    c0 = _k3_constants(a, vws[0], ves[0])
+    a[0] = alphas[1]
+    c1 = _k3_constants(a, vws[1], ves[1])
+    a[0] = alphas[2]
+    c2 = _k3_constants(a, vws[2], ves[2])
+    lls = np.empty(3)
+    grads = np.empty((3, k + 2))
+    _loglik_grad_k3_many(y, X, c0, c1, c2, m, b_start, P_start, works, lls, grads)
+    for j in range(m):
+        values[j] = _chain_rule(lls[j], n, alphas[j], alpha11_free, ves[j], vws[j], grads[j], out[j])
+
+
+@njit(cache=True, nogil=True)
+def minimise_mle(
+    theta0, lo, hi, ftol, gtol, maxiter, maxfun, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, path
+):  # pragma: no cover - compiled
+    """L-BFGS-B (:mod:`kalcoint._kernels.lbfgsb`) on :func:`objective_grad` from ``theta0`` within the box
+    ``[lo, hi]``, with scipy's stopping rules: relative reduction of the objective at most ``ftol``,
+    projected gradient at most ``gtol``, ``maxiter`` iterations, ``maxfun`` evaluations.
+
+    ``path`` (maxiter + 1, k + 3) receives ``theta`` and the objective at the start and after each
+    iteration. Returns ``(theta, objective, gradient, iterations, evaluations, status)`` (status: one of
+    ``CONVERGED_F``, ``CONVERGED_PG``, ``ABNORMAL``, ``MAX_ITERATIONS``, ``MAX_EVALUATIONS``, ``BROKEN_START``)."""
+    n = theta0.size
+    x = np.empty(n)
+    for i in range(n):
+        x[i] = min(max(theta0[i], lo[i]), hi[i])
+    g = np.empty(n)
+    grad = np.empty(n)
+    f = objective_grad(x, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, grad, g)
+    nfev = 1
+    path[0, :n] = x
+    path[0, n] = f
+    if not math.isfinite(f):
+        return x, f, g, 0, nfev, BROKEN_START
+    if projected_gradient_norm(x, g, lo, hi) <= gtol:
+        return x, f, g, 0, nfev, CONVERGED_PG
+    S = np.zeros((MEMORY, n))
+    Yp = np.zeros((MEMORY, n))
+    B = np.empty((n, n))
+    xc = np.empty(n)
+    xbar = np.empty(n)
+    free = np.empty(n, dtype=np.bool_)
+    d = np.empty(n)
+    x_old = np.empty(n)
+    g_old = np.empty(n)
+    xt = np.empty(n)
+    gt = np.empty(n)
+    st = np.empty(16)
+    col, head, theta = 0, 0, 1.0
+    nit = 0
+    while True:
+        bfgs_matrix(S, Yp, col, head, theta, B)
+        cauchy_point(x, g, lo, hi, B, xc, free)
+        if col > 0:
+            if not subspace_step(x, g, lo, hi, B, xc, free, xbar):
+                col, head, theta = 0, 0, 1.0  # a singular reduced matrix: fresh memory
+                continue
+        else:
+            for i in range(n):
+                xbar[i] = xc[i]
+        gd = 0.0
+        for i in range(n):
+            d[i] = xbar[i] - x[i]
+            gd += g[i] * d[i]
+        failed = not gd < 0.0
+        if not failed:
+            stpmx = max_step(x, d, lo, hi, nit == 0)
+            f_old = f
+            for i in range(n):
+                x_old[i] = x[i]
+                g_old[i] = g[i]
+            task, stp = line_search(f, gd, 1.0, LS_START, stpmx, st)
+            ft = np.inf
+            tries = 0
+            while True:
+                for i in range(n):
+                    xt[i] = xbar[i] if stp == 1.0 else x_old[i] + stp * d[i]
+                ft = objective_grad(xt, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, grad, gt)
+                nfev += 1
+                tries += 1
+                gdt = 0.0
+                for i in range(n):
+                    gdt += gt[i] * d[i]
+                task, stp = line_search(ft, gdt, stp, task, stpmx, st)
+                if task != LS_EVALUATE or tries >= MAX_LINE_SEARCH:
+                    break
+            failed = task == LS_EVALUATE or not math.isfinite(ft)
+        if failed:
+            if col == 0:
+                return x, f, g, nit, nfev, ABNORMAL
+            col, head, theta = 0, 0, 1.0  # refresh the memory and try again from x
+            continue
+        step_sy = 0.0
+        yy = 0.0
+        g_old_s = 0.0
+        for i in range(n):
+            s_i = xt[i] - x_old[i]
+            y_i = gt[i] - g_old[i]
+            step_sy += s_i * y_i
+            yy += y_i * y_i
+            g_old_s += g_old[i] * s_i
+            d[i] = s_i
+            x[i] = xt[i]
+            g[i] = gt[i]
+            xt[i] = y_i
+        f = ft
+        nit += 1
+        path[nit, :n] = x
+        path[nit, n] = f
+        if nit >= maxiter:
+            return x, f, g, nit, nfev, MAX_ITERATIONS
+        if nfev > maxfun:
+            return x, f, g, nit, nfev, MAX_EVALUATIONS
+        if projected_gradient_norm(x, g, lo, hi) <= gtol:
+            return x, f, g, nit, nfev, CONVERGED_PG
+        if f_old - f <= ftol * max(abs(f_old), abs(f), 1.0):
+            return x, f, g, nit, nfev, CONVERGED_F
+        if step_sy <= 2.220446049250313e-16 * (-g_old_s):
+            continue  # curvature too small: skip the update
+        r = (head + col) % MEMORY
+        if col < MEMORY:
+            col += 1
+        else:
+            head = (head + 1) % MEMORY
+        for i in range(n):
+            S[r, i] = d[i]
+            Yp[r, i] = xt[i]
+        theta = yy / step_sy
