@@ -505,7 +505,7 @@ def _one_backtest(
 _COST_ORDER = {"als": 0, "em": 1, "mle": 2, "seed": 3, "static": 4, "chan": 5}
 """Slowest re-estimations first."""
 _CHUNK = {"als": 4, "em": 12}
-"""Windows per task (others: :data:`_CHUNK_OTHER`); ALS fits take ~0.2-0.5 s each, EM ~0.1 s."""
+"""Windows per task (others: :data:`_CHUNK_OTHER`); ALS fits take ~0.1 s each, EM ~0.04 s."""
 _CHUNK_OTHER = 40
 _BOOTSTRAP_CHUNK = 16
 _COMPARISON_ROW = {"seed": "adaptive", "mle": "mle", "em": "em", "als": "als"}

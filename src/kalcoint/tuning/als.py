@@ -32,7 +32,9 @@ unknowns are ``Ve``, the diagonal ``Vw`` (k) and the diagonal ``P0`` (k), all
 ``x_t+j F_t+j-1 ... F_t+1`` extend one step each), the weighted coefficient rows
 (n (lags + 1) x (2k + 1)) multiplied by BLAS, and solved with non-negativity by
 ``scipy.optimize.nnls`` on a square root of the (column-scaled) normal matrix,
-which minimises the same weighted sum of squares.
+which minimises the same weighted sum of squares. For k = 3 the first filter and the forward
+pass are one compiled pass (:func:`kalcoint._kernels.als_first_filter_k3`, on scalars, the same
+numbers to the last bit), its work arrays allocated once per sample.
 
 ``P0`` is a nuisance: it absorbs the first filter's start-up transient. The
 tuned model keeps the fixed prior of :mod:`kalcoint.tuning.mle` (the Johansen
