@@ -178,8 +178,8 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
     :func:`kalcoint._kernels.filtering.filter_loop` (prior at t = 0) and, day by day as it runs,
     the forward half of :func:`als_normal_equations` (its gains ``K_t = P^_t x_t' / Q^_t`` are the
     filter's own ``P^_t x_t'`` over ``Q^_t``), then the lags backwards. The arithmetic of both is
-    theirs, in the same order, on scalars (the covariance's six entries, the unknowns' ``D_u`` as
-    six rows over u): the same numbers to the last bit as :func:`filter_loop` with stored
+    theirs, in the same order, on scalars (the covariance's six entries, the unknowns' ``D_u`` in
+    one flat array): the same numbers to the last bit as :func:`filter_loop` with stored
     covariances followed by :func:`als_filter_equations`.
 
     Work arrays (written): K (n, 3), G (n, 3, 7), CT (7, equations), B (equations,), e (n,),
@@ -200,12 +200,13 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
     p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
     p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
     p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
-    # D_u (symmetric 3 x 3, P_t = sum_u theta_u D_u): its entries 00, 01, 02, 11, 12, 22 by row
-    D = np.zeros((6, p))
-    D[0, 4] = 1.0
-    D[3, 5] = 1.0
-    D[5, 6] = 1.0
-    c = np.empty(p)
+    # one flat work array, lanes u = 0..6 at constant offsets: D_u (symmetric 3 x 3, P_t =
+    # sum_u theta_u D_u) entries 00, 01, 02, 11, 12, 22 at W[8 r + u], r = 0..5; then x_t D_u x_t'
+    # at W[48 + u] and G_t[i, u] at W[56 + 8 i + u] (faster than rows of 2-d arrays)
+    W = np.zeros(80)
+    W[4] = 1.0
+    W[24 + 5] = 1.0
+    W[40 + 6] = 1.0
     quad = 0.0
     logdet = 0.0
     prod = 1.0
@@ -247,39 +248,42 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
         K[t, 2] = k2
         ak0, ak1, ak2 = a0 * k0, a1 * k1, a2 * k2
         for u in range(p):
-            d00, d01, d02, d11, d12, d22 = D[0, u], D[1, u], D[2, u], D[3, u], D[4, u], D[5, u]
+            d00, d01, d02, d11, d12, d22 = W[u], W[8 + u], W[16 + u], W[24 + u], W[32 + u], W[40 + u]
             dx0 = ((0.0 + d00 * x0) + d01 * x1) + d02 * x2
             dx1 = ((0.0 + d01 * x0) + d11 * x1) + d12 * x2
             dx2 = ((0.0 + d02 * x0) + d12 * x1) + d22 * x2
             xdx = ((0.0 + x0 * dx0) + x1 * dx1) + x2 * dx2
-            c[u] = xdx
+            W[48 + u] = xdx
             g0, g1, g2 = a0 * dx0, a1 * dx1, a2 * dx2
-            G[t, 0, u] = g0 - ak0 * xdx
-            G[t, 1, u] = g1 - ak1 * xdx
-            G[t, 2, u] = g2 - ak2 * xdx
-            D[0, u] = aa00 * d00 - g0 * ak0 - ak0 * g0 + xdx * ak0 * ak0
-            D[1, u] = aa01 * d01 - g0 * ak1 - ak0 * g1 + xdx * ak0 * ak1
-            D[2, u] = aa02 * d02 - g0 * ak2 - ak0 * g2 + xdx * ak0 * ak2
-            D[3, u] = aa11 * d11 - g1 * ak1 - ak1 * g1 + xdx * ak1 * ak1
-            D[4, u] = aa12 * d12 - g1 * ak2 - ak1 * g2 + xdx * ak1 * ak2
-            D[5, u] = aa22 * d22 - g2 * ak2 - ak2 * g2 + xdx * ak2 * ak2
-        c[0] += 1.0
-        G[t, 0, 0] -= ak0
-        G[t, 1, 0] -= ak1
-        G[t, 2, 0] -= ak2
-        D[0, 0] += ak0 * ak0
-        D[1, 0] += ak0 * ak1
-        D[2, 0] += ak0 * ak2
-        D[3, 0] += ak1 * ak1
-        D[4, 0] += ak1 * ak2
-        D[5, 0] += ak2 * ak2
-        D[0, 1] += 1.0
-        D[3, 2] += 1.0
-        D[5, 3] += 1.0
+            W[56 + u] = g0 - ak0 * xdx
+            W[64 + u] = g1 - ak1 * xdx
+            W[72 + u] = g2 - ak2 * xdx
+            W[u] = aa00 * d00 - g0 * ak0 - ak0 * g0 + xdx * ak0 * ak0
+            W[8 + u] = aa01 * d01 - g0 * ak1 - ak0 * g1 + xdx * ak0 * ak1
+            W[16 + u] = aa02 * d02 - g0 * ak2 - ak0 * g2 + xdx * ak0 * ak2
+            W[24 + u] = aa11 * d11 - g1 * ak1 - ak1 * g1 + xdx * ak1 * ak1
+            W[32 + u] = aa12 * d12 - g1 * ak2 - ak1 * g2 + xdx * ak1 * ak2
+            W[40 + u] = aa22 * d22 - g2 * ak2 - ak2 * g2 + xdx * ak2 * ak2
+        W[48] += 1.0
+        W[56] -= ak0
+        W[64] -= ak1
+        W[72] -= ak2
+        W[0] += ak0 * ak0
+        W[8] += ak0 * ak1
+        W[16] += ak0 * ak2
+        W[24] += ak1 * ak1
+        W[32] += ak1 * ak2
+        W[40] += ak2 * ak2
+        W[1] += 1.0
+        W[24 + 2] += 1.0
+        W[40 + 3] += 1.0
         isq = 1.0 / math.sqrt(qt)
         sw = isq * isq
         for u in range(p):
-            CT[u, t] = sw * c[u]
+            CT[u, t] = sw * W[48 + u]
+            G[t, 0, u] = W[56 + u]
+            G[t, 1, u] = W[64 + u]
+            G[t, 2, u] = W[72 + u]
         B[t] = sw * (et * et)
     logdet += math.log(prod)
     _als_lags_k3(X, a, K, G, e, q, lags, CT, B, n)
@@ -296,34 +300,47 @@ def _als_lags_k3(X, a, K, G, e, q, lags, CT, B, rows):  # pragma: no cover - com
     n = X.shape[0]
     p = 7
     a0, a1, a2 = a[0], a[1], a[2]
-    R = np.zeros((lags + 1, 3))  # R_j(t + 1)
-    Rn = np.zeros((lags + 1, 3))  # R_j(t)
+    isq = np.empty(n)
+    for t in range(n):
+        isq[t] = 1.0 / math.sqrt(q[t])
+    L = lags + 1
+    R0, R1, R2 = np.zeros(L), np.zeros(L), np.zeros(L)  # R_j(t + 1), by component
+    N0, N1, N2 = np.zeros(L), np.zeros(L), np.zeros(L)  # R_j(t)
+    SW = np.empty(L)  # the weights sqrt(w) of day t's lags
+    # each day's equations are written lag by lag (contiguous columns: the loops over the lags
+    # vectorise); the buffers of R_j(t) and R_j(t + 1) swap instead of being copied
     for t in range(n - 2, -1, -1):
         s1 = t + 1
-        Rn[1, 0] = X[s1, 0]
-        Rn[1, 1] = X[s1, 1]
-        Rn[1, 2] = X[s1, 2]
         xs0, xs1, xs2 = X[s1, 0], X[s1, 1], X[s1, 2]
+        N0[1] = xs0
+        N1[1] = xs1
+        N2[1] = xs2
         top = min(lags, n - 1 - t)
         for j in range(2, top + 1):
-            r0, r1, r2 = R[j - 1, 0], R[j - 1, 1], R[j - 1, 2]
+            r0, r1, r2 = R0[j - 1], R1[j - 1], R2[j - 1]
             s = ((0.0 + r0 * a0 * K[s1, 0]) + r1 * a1 * K[s1, 1]) + r2 * a2 * K[s1, 2]
-            Rn[j, 0] = r0 * a0 - s * xs0
-            Rn[j, 1] = r1 * a1 - s * xs1
-            Rn[j, 2] = r2 * a2 - s * xs2
-        isq_t = 1.0 / math.sqrt(q[t])
+            N0[j] = r0 * a0 - s * xs0
+            N1[j] = r1 * a1 - s * xs1
+            N2[j] = r2 * a2 - s * xs2
+        isq_t = isq[t]
         et = e[t]
-        for j in range(1, top + 1):
-            sw = isq_t * (1.0 / math.sqrt(q[t + j]))
-            n0, n1, n2 = Rn[j, 0], Rn[j, 1], Rn[j, 2]
-            for u in range(p):
-                CT[u, rows] = sw * (((0.0 + n0 * G[t, 0, u]) + n1 * G[t, 1, u]) + n2 * G[t, 2, u])
-            B[rows] = sw * (et * e[t + j])
-            rows += 1
-        for j in range(1, top + 1):
-            R[j, 0] = Rn[j, 0]
-            R[j, 1] = Rn[j, 1]
-            R[j, 2] = Rn[j, 2]
+        sw = SW[:top]
+        n0, n1, n2 = N0[1 : top + 1], N1[1 : top + 1], N2[1 : top + 1]
+        ev = e[t + 1 : t + 1 + top]
+        for jj in range(top):
+            sw[jj] = isq_t * isq[t + 1 + jj]
+        for u in range(p):
+            g0, g1, g2 = G[t, 0, u], G[t, 1, u], G[t, 2, u]
+            col = CT[u, rows : rows + top]
+            for jj in range(top):
+                col[jj] = sw[jj] * (((0.0 + n0[jj] * g0) + n1[jj] * g1) + n2[jj] * g2)
+        bcol = B[rows : rows + top]
+        for jj in range(top):
+            bcol[jj] = sw[jj] * (et * ev[jj])
+        rows += top
+        R0, N0 = N0, R0
+        R1, N1 = N1, R1
+        R2, N2 = N2, R2
     return rows
 
 
