@@ -80,9 +80,9 @@ DEFAULT_ITERATIONS = 30
 1,500 days, against ~50 ms for the method's 2000."""
 
 MLE_OPTIONS = {"optimizer": "compiled"}
-"""A screen's MLE fit (:func:`kalcoint.tuning.mle.fit`): every start, each to its optimum, by the compiled
+"""A screen's MLE fit (:func:`kalcoint.tuning.mle.fit`): every start to its optimum by the compiled
 L-BFGS-B (the starts in lockstep); benchmarks/bench_screen.py measures how often that ends at the
-optimum of scipy's L-BFGS-B from the same starts."""
+optimum of scipy's L-BFGS-B from the same starts (the baseline patches in ``{"optimizer": "scipy"}``)."""
 
 DEFAULT_MIN_ROWS = 252
 """Fewest common dates (one trading year) a basket needs to be evaluated."""

@@ -22,9 +22,9 @@ Both can be overridden (``initial_state=``, ``initial_cov=``). The optimiser is
 L-BFGS-B, fed the log-likelihood and its analytic gradient from one
 compiled pass (:func:`kalcoint._kernels.loglik_grad_into`: the filter forward, its adjoint backward),
 run from several starts (:func:`start_models`); the best optimum
-wins. Two implementations (``optimizer=``): scipy's (the reference, the default) and
-kalcoint's compiled one (:mod:`kalcoint._kernels.lbfgsb`), which runs the starts in lockstep
-inside one compiled call (the screen's). Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
+wins. Two implementations (``optimizer=``): kalcoint's compiled one (the default;
+:mod:`kalcoint._kernels.lbfgsb`), which runs the starts in lockstep inside one compiled call,
+and scipy's, the reference it is tested against (the same optimum to about 1e-10). Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
 information at the optimum, shared with EM), on demand through
 :meth:`kalcoint.tuning.TunedModel.cov_params`.
 """
@@ -54,10 +54,10 @@ GTOL = 1e-9
 """L-BFGS-B ``gtol`` on the projected gradient of the mean negative log-likelihood per observation."""
 RESTARTS = 3
 """Most restarts of L-BFGS-B from a point where its line search stalled (see :func:`_optimise`)."""
-OPTIMIZERS = ("scipy", "compiled")
-"""L-BFGS-B's implementations: scipy's (its compiled step driven from Python) or kalcoint's, compiled
-with the objective (:func:`kalcoint._kernels.minimise_mle`: the same algorithm and constants, about
-5x less time per start)."""
+OPTIMIZERS = ("compiled", "scipy")
+"""L-BFGS-B's implementations: kalcoint's, compiled with the objective (:func:`kalcoint._kernels.minimise_mle`:
+the same algorithm and constants as scipy's, the starts in lockstep), or scipy's (its compiled step
+driven from Python), the reference."""
 _MESSAGES = {
     _compiled.CONVERGED_F: "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
     _compiled.CONVERGED_PG: "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
@@ -524,7 +524,7 @@ def fit(
     initial_cov: Any = None,
     std_errors: bool = True,
     fixed_alpha11: float | None = None,
-    optimizer: str = "scipy",
+    optimizer: str = "compiled",
 ) -> FitResult:
     """Maximum-likelihood fit on an (n, k) price panel (first column = dependent asset).
 
@@ -538,11 +538,11 @@ def fit(
     winning start's path), ``options`` (the starts' log-likelihoods, the winning start).
     fixed_alpha11 : hold alpha11 at this value in [-1, 1] (1: the unit-root level of Chan's
     filter) and maximise over the variances only.
-    optimizer : "scipy" (default) runs scipy's L-BFGS-B from every start of :func:`start_models`;
-        "compiled" runs kalcoint's compiled L-BFGS-B (the same algorithm and constants, the starts
-        in lockstep, the whole optimisation in one compiled call: about 2x less time), the
-        screen's choice. On real triplets both end at the same optimum (log-likelihoods within
-        1e-6) on over 99% of fits, mostly to about 1e-10.
+    optimizer : "compiled" (default) runs kalcoint's compiled L-BFGS-B from every start of
+        :func:`start_models` (the same algorithm and constants as scipy's, the starts in lockstep,
+        the whole optimisation in one compiled call: about 2x less time); "scipy" runs scipy's
+        L-BFGS-B, the reference. On real triplets both end at the same optimum (log-likelihoods
+        within 1e-6) on over 99% of fits, mostly to about 1e-10.
 
     Examples
     --------
