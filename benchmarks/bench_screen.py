@@ -208,7 +208,7 @@ def _previous_loglik_grad():
 def previous_mle():
     """The MLE fit as it was before issue 13's MLE work: the previous compiled pass (above), the
     gradient's chain rule in NumPy, scipy's ``minimize`` around L-BFGS-B, and every start run to its
-    optimum in the screen (``starts="all"``)."""
+    optimum in the screen (scipy's L-BFGS-B)."""
     import importlib
     import math
 
@@ -230,14 +230,14 @@ def previous_mle():
         self._last = (theta.tobytes(), value)
         return value, -grad * jac / self.n
 
-    saved = mle._Likelihood.objective_and_gradient, mle._setulb, sc.MLE_STARTS
+    saved = mle._Likelihood.objective_and_gradient, mle._setulb, sc.MLE_OPTIONS
     mle._Likelihood.objective_and_gradient = objective_and_gradient
     mle._setulb = lambda: None  # scipy's minimize
-    sc.MLE_STARTS = "all"
+    sc.MLE_OPTIONS = {"optimizer": "scipy"}
     try:
         yield
     finally:
-        mle._Likelihood.objective_and_gradient, mle._setulb, sc.MLE_STARTS = saved
+        mle._Likelihood.objective_and_gradient, mle._setulb, sc.MLE_OPTIONS = saved
 
 
 @contextlib.contextmanager

@@ -491,40 +491,12 @@ def test_mle_lbfgsb_driver_equals_scipy_minimize(ewa_ewc_ige, monkeypatch):
     ``scipy.optimize.minimize(method="L-BFGS-B")``: the same fit, bit for bit, from every start."""
     values = ewa_ewc_ige.to_numpy()[:500]
     jres = johansen(values)
-    direct = mle.fit(values, jres)
+    direct = mle.fit(values, jres, optimizer="scipy")
     monkeypatch.setattr(mle, "_setulb", lambda: None)  # mle._lbfgsb falls back to minimize
-    scipy_fit = mle.fit(values, jres)
+    scipy_fit = mle.fit(values, jres, optimizer="scipy")
     assert direct.options["start_logliks"] == scipy_fit.options["start_logliks"]
     assert direct.iterations == scipy_fit.iterations and direct.options["message"] == scipy_fit.options["message"]
     np.testing.assert_array_equal(direct.history["loglik"], scipy_fit.history["loglik"])
-
-
-@pytest.mark.slow
-def test_mle_starts_agree_ends_at_the_three_start_optimum(chan_file):
-    """The screen's MLE (``starts="agree"``: balanced, chan, then first_pass only when the first two
-    optima differ) against every start (``starts="all"``) on 100 random triplets of Chan's ETFs
-    (seed 0), full sample and the screen's training part: 198 of the 200 fits end within 1e-6 of
-    the three-start log-likelihood, and most (162 in our run) stop after two starts."""
-    from kalcoint._threads import single_threaded
-    from kalcoint.screen import ScreenOptions, basket_list, load_universe
-
-    universe = load_universe(chan_file)
-    triplets = basket_list(list(universe.columns), 3)
-    options = ScreenOptions(size=3, method="mle")
-    gaps, two_starts = [], 0
-    with single_threaded():
-        for i in sorted(np.random.default_rng(0).choice(len(triplets), size=100, replace=False)):
-            prices = universe[list(triplets[i])].dropna().to_numpy()
-            for values in (prices, prices[: options.train_rows(len(prices))]):
-                jres = johansen(values)
-                every = mle.fit(values, jres, 200).options["start_logliks"]
-                agree = mle.fit(values, jres, 200, starts="agree").options["start_logliks"]
-                gaps.append(max(every.values()) - max(agree.values()))
-                two_starts += len(agree) == 2
-    gaps = np.array(gaps)
-    assert gaps.size == 200
-    assert (gaps <= 1e-6).sum() >= 198
-    assert two_starts >= 150
 
 
 # ---------------------------------------------------------------- refusals
@@ -550,8 +522,8 @@ def test_bad_options_are_refused(ewa_ewc_ige):
             tune(ewa_ewc_ige, method=method, tol=-1.0)
     with pytest.raises(KalcointError, match="takes no option residual"):
         tune(ewa_ewc_ige, method="mle", residual="prior")
-    with pytest.raises(KalcointError, match="^starts must be one of all, agree, got 'two'"):
-        tune(ewa_ewc_ige, method="mle", starts="two")
+    with pytest.raises(KalcointError, match="^optimizer 'fast' is not one of compiled, scipy"):
+        tune(ewa_ewc_ige, method="mle", optimizer="fast")
     flat = values.copy()
     flat[:, 0] = 10.0
     with pytest.raises(KalcointError, match="never changes"):

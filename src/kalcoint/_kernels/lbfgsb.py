@@ -393,8 +393,18 @@ def line_search(f, g, stp, task, stpmax, st):  # pragma: no cover - compiled
     if st[1] == 1.0 and f <= fx and f > ftest:
         # stage 1: the search works on the modified function f(stp) - stp gtest
         stx, fxm, gxm, sty, fym, gym, new, brackt = _interval_step(
-            stx, fx - stx * gtest, gx - gtest, sty, fy - sty * gtest, gy - gtest,
-            stp, f - stp * gtest, g - gtest, brackt, stmin, stmax,
+            stx,
+            fx - stx * gtest,
+            gx - gtest,
+            sty,
+            fy - sty * gtest,
+            gy - gtest,
+            stp,
+            f - stp * gtest,
+            g - gtest,
+            brackt,
+            stmin,
+            stmax,
         )
         fx, gx = fxm + stx * gtest, gxm + gtest
         fy, gy = fym + sty * gtest, gym + gtest

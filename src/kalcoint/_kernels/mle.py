@@ -42,9 +42,12 @@ from .lbfgsb import (
 
 MEMORY, MAX_LINE_SEARCH = 10, 20
 """L-BFGS-B's stored pairs and most evaluations of one line search (scipy's ``maxcor``, ``maxls``)."""
-CONVERGED_F, CONVERGED_PG, ABNORMAL, MAX_ITERATIONS, MAX_EVALUATIONS, BROKEN_START = 1, 2, 3, 4, 5, 6
-"""How :func:`minimise_mle` ended: relative reduction of f below ``ftol``, projected gradient below
-``gtol``, a line search that failed with fresh memory, ``maxiter``, ``maxfun``, no finite value at the start."""
+CONVERGED_F, CONVERGED_PG, ABNORMAL, MAX_ITERATIONS = 1, 2, 3, 4
+MAX_EVALUATIONS, BROKEN_START, RESTART_STALLED = 5, 6, 7
+"""How a run of :func:`minimise_mle` ended: relative reduction of f below ``ftol``, projected gradient
+below ``gtol``, a line search that failed with fresh memory, ``maxiter``, ``maxfun`` (of one run), no
+finite value at the start, a restart that cannot lower f after a run that ended without converging
+(a minimum to rounding: converged)."""
 
 
 def work_columns(k: int) -> int:
@@ -444,7 +447,9 @@ def _chain_rule(ll, n, alpha11, alpha11_free, ve, vw, grad, out):  # pragma: no 
 
 
 @njit(cache=True, nogil=True)
-def objective_grad_many(thetas, m, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, works, values, out):  # pragma: no cover
+def objective_grad_many(
+    thetas, m, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, works, values, out
+):  # pragma: no cover
     """:func:`objective_grad` at the first ``m`` (1 to 3) rows of ``thetas`` (3, k + 2): objectives into
     ``values`` (3,), gradients into the rows of ``out`` (3, k + 2); ``works`` (3, n, 2k + 3). For
     k = 3 and m >= 2 the passes run interleaved (:func:`_loglik_grad_k3_many`); every result equals
@@ -477,52 +482,28 @@ def objective_grad_many(thetas, m, alpha11_free, fixed_alpha11, y, X, a, b_start
         values[j] = _chain_rule(lls[j], n, alphas[j], alpha11_free, ves[j], vws[j], grads[j], out[j])
 
 
-@njit(cache=True, nogil=True)
-def minimise_mle(
-    theta0, lo, hi, ftol, gtol, maxiter, maxfun, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, path
-):  # pragma: no cover - compiled
-    """L-BFGS-B (:mod:`kalcoint._kernels.lbfgsb`) on :func:`objective_grad` from ``theta0`` within the box
-    ``[lo, hi]``, with scipy's stopping rules: relative reduction of the objective at most ``ftol``,
-    projected gradient at most ``gtol``, ``maxiter`` iterations, ``maxfun`` evaluations.
+# the phases of one L-BFGS-B run in minimise_mle: waiting for the value at the start, at a trial step; ended
+_AT_START, _IN_LINE_SEARCH, _ENDED = 0, 1, 2
+# columns of a run's scalars: floats (f, theta, stp, stpmx) and integers
+_F, _THETA, _STP, _STPMX = 0, 1, 2, 3
+_PHASE, _COL, _HEAD, _NIT, _NFEV, _TRIES, _TASK, _STATUS, _OFFSET, _RUN = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 
-    ``path`` (maxiter + 1, k + 3) receives ``theta`` and the objective at the start and after each
-    iteration. Returns ``(theta, objective, gradient, iterations, evaluations, status)`` (status: one of
-    ``CONVERGED_F``, ``CONVERGED_PG``, ``ABNORMAL``, ``MAX_ITERATIONS``, ``MAX_EVALUATIONS``, ``BROKEN_START``)."""
-    n = theta0.size
-    x = np.empty(n)
-    for i in range(n):
-        x[i] = min(max(theta0[i], lo[i]), hi[i])
-    g = np.empty(n)
-    grad = np.empty(n)
-    f = objective_grad(x, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, grad, g)
-    nfev = 1
-    path[0, :n] = x
-    path[0, n] = f
-    if not math.isfinite(f):
-        return x, f, g, 0, nfev, BROKEN_START
-    if projected_gradient_norm(x, g, lo, hi) <= gtol:
-        return x, f, g, 0, nfev, CONVERGED_PG
-    S = np.zeros((MEMORY, n))
-    Yp = np.zeros((MEMORY, n))
+
+@njit(cache=True, nogil=True)
+def _next_iteration(x, g, lo, hi, S, Yp, fl, it, xbar, d, xt, st):  # pragma: no cover - compiled
+    """Start an L-BFGS-B iteration from ``x``: the Cauchy point, the subspace step ``xbar``, the
+    direction ``d = xbar - x`` and the line search's first trial ``xt``; a singular reduced matrix or
+    a direction that does not descend refreshes the memory (with fresh memory: the run ends)."""
+    n = x.size
     B = np.empty((n, n))
     xc = np.empty(n)
-    xbar = np.empty(n)
     free = np.empty(n, dtype=np.bool_)
-    d = np.empty(n)
-    x_old = np.empty(n)
-    g_old = np.empty(n)
-    xt = np.empty(n)
-    gt = np.empty(n)
-    st = np.empty(16)
-    col, head, theta = 0, 0, 1.0
-    nit = 0
     while True:
-        bfgs_matrix(S, Yp, col, head, theta, B)
+        bfgs_matrix(S, Yp, it[_COL], it[_HEAD], fl[_THETA], B)
         cauchy_point(x, g, lo, hi, B, xc, free)
-        if col > 0:
-            if not subspace_step(x, g, lo, hi, B, xc, free, xbar):
-                col, head, theta = 0, 0, 1.0  # a singular reduced matrix: fresh memory
-                continue
+        ok = True
+        if it[_COL] > 0:
+            ok = subspace_step(x, g, lo, hi, B, xc, free, xbar)
         else:
             for i in range(n):
                 xbar[i] = xc[i]
@@ -530,67 +511,242 @@ def minimise_mle(
         for i in range(n):
             d[i] = xbar[i] - x[i]
             gd += g[i] * d[i]
-        failed = not gd < 0.0
-        if not failed:
-            stpmx = max_step(x, d, lo, hi, nit == 0)
-            f_old = f
-            for i in range(n):
-                x_old[i] = x[i]
-                g_old[i] = g[i]
-            task, stp = line_search(f, gd, 1.0, LS_START, stpmx, st)
-            ft = np.inf
-            tries = 0
-            while True:
-                for i in range(n):
-                    xt[i] = xbar[i] if stp == 1.0 else x_old[i] + stp * d[i]
-                ft = objective_grad(xt, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, work, grad, gt)
-                nfev += 1
-                tries += 1
-                gdt = 0.0
-                for i in range(n):
-                    gdt += gt[i] * d[i]
-                task, stp = line_search(ft, gdt, stp, task, stpmx, st)
-                if task != LS_EVALUATE or tries >= MAX_LINE_SEARCH:
-                    break
-            failed = task == LS_EVALUATE or not math.isfinite(ft)
-        if failed:
-            if col == 0:
-                return x, f, g, nit, nfev, ABNORMAL
-            col, head, theta = 0, 0, 1.0  # refresh the memory and try again from x
-            continue
-        step_sy = 0.0
-        yy = 0.0
-        g_old_s = 0.0
+        if ok and gd < 0.0:
+            break
+        if it[_COL] == 0:
+            it[_STATUS] = ABNORMAL
+            it[_PHASE] = _ENDED
+            return
+        it[_COL], it[_HEAD], fl[_THETA] = 0, 0, 1.0
+    fl[_STPMX] = max_step(x, d, lo, hi, it[_NIT] == 0)
+    task, stp = line_search(fl[_F], gd, 1.0, LS_START, fl[_STPMX], st)
+    it[_TASK], fl[_STP], it[_TRIES] = task, stp, 0
+    for i in range(n):
+        xt[i] = xbar[i] if stp == 1.0 else x[i] + stp * d[i]
+    it[_PHASE] = _IN_LINE_SEARCH
+
+
+@njit(cache=True, nogil=True)
+def _advance(
+    f_new, g_new, lo, hi, ftol, gtol, maxiter, maxfun, x, g, S, Yp, fl, it, xbar, d, xt, st, path
+):  # pragma: no cover
+    """Give one L-BFGS-B run the value ``f_new`` and gradient ``g_new`` at its requested point ``xt``;
+    the run moves on to its next request (a new ``xt``) or ends (``it[_STATUS]``)."""
+    n = x.size
+    it[_NFEV] += 1
+    if it[_PHASE] == _AT_START:
+        fl[_F] = f_new
+        row = it[_OFFSET]
         for i in range(n):
-            s_i = xt[i] - x_old[i]
-            y_i = gt[i] - g_old[i]
-            step_sy += s_i * y_i
-            yy += y_i * y_i
-            g_old_s += g_old[i] * s_i
-            d[i] = s_i
             x[i] = xt[i]
-            g[i] = gt[i]
-            xt[i] = y_i
-        f = ft
-        nit += 1
-        path[nit, :n] = x
-        path[nit, n] = f
-        if nit >= maxiter:
-            return x, f, g, nit, nfev, MAX_ITERATIONS
-        if nfev > maxfun:
-            return x, f, g, nit, nfev, MAX_EVALUATIONS
-        if projected_gradient_norm(x, g, lo, hi) <= gtol:
-            return x, f, g, nit, nfev, CONVERGED_PG
-        if f_old - f <= ftol * max(abs(f_old), abs(f), 1.0):
-            return x, f, g, nit, nfev, CONVERGED_F
-        if step_sy <= 2.220446049250313e-16 * (-g_old_s):
-            continue  # curvature too small: skip the update
-        r = (head + col) % MEMORY
-        if col < MEMORY:
-            col += 1
+            g[i] = g_new[i]
+            path[row, i] = x[i]
+        path[row, n] = f_new
+        if not math.isfinite(f_new):
+            it[_STATUS], it[_PHASE] = BROKEN_START, _ENDED
+        elif projected_gradient_norm(x, g, lo, hi) <= gtol:
+            it[_STATUS], it[_PHASE] = CONVERGED_PG, _ENDED
         else:
-            head = (head + 1) % MEMORY
+            _next_iteration(x, g, lo, hi, S, Yp, fl, it, xbar, d, xt, st)
+        return
+    it[_TRIES] += 1
+    gdt = 0.0
+    for i in range(n):
+        gdt += g_new[i] * d[i]
+    task, stp = line_search(f_new, gdt, fl[_STP], it[_TASK], fl[_STPMX], st)
+    it[_TASK], fl[_STP] = task, stp
+    if task == LS_EVALUATE and it[_TRIES] < MAX_LINE_SEARCH:
+        for i in range(n):
+            xt[i] = xbar[i] if stp == 1.0 else x[i] + stp * d[i]
+        return
+    if task == LS_EVALUATE or not math.isfinite(f_new):  # the line search failed: x stays
+        if it[_COL] == 0:
+            it[_STATUS], it[_PHASE] = ABNORMAL, _ENDED
+            return
+        it[_COL], it[_HEAD], fl[_THETA] = 0, 0, 1.0  # refresh the memory and try again from x
+        _next_iteration(x, g, lo, hi, S, Yp, fl, it, xbar, d, xt, st)
+        return
+    # the new iterate; s and y go into d and xbar (both are rebuilt by the next iteration)
+    sy = 0.0
+    yy = 0.0
+    g_old_s = 0.0
+    for i in range(n):
+        s_i = xt[i] - x[i]
+        y_i = g_new[i] - g[i]
+        sy += s_i * y_i
+        yy += y_i * y_i
+        g_old_s += g[i] * s_i
+        d[i] = s_i
+        xbar[i] = y_i
+        x[i] = xt[i]
+        g[i] = g_new[i]
+    f_old = fl[_F]
+    fl[_F] = f_new
+    it[_NIT] += 1
+    row = it[_OFFSET] + it[_NIT]
+    for i in range(n):
+        path[row, i] = x[i]
+    path[row, n] = f_new
+    if row >= maxiter:
+        it[_STATUS], it[_PHASE] = MAX_ITERATIONS, _ENDED
+    elif it[_NFEV] > maxfun:
+        it[_STATUS], it[_PHASE] = MAX_EVALUATIONS, _ENDED
+    elif projected_gradient_norm(x, g, lo, hi) <= gtol:
+        it[_STATUS], it[_PHASE] = CONVERGED_PG, _ENDED
+    elif f_old - f_new <= ftol * max(abs(f_old), abs(f_new), 1.0):
+        it[_STATUS], it[_PHASE] = CONVERGED_F, _ENDED
+    if it[_PHASE] == _ENDED:
+        return
+    if sy > 2.220446049250313e-16 * (-g_old_s):  # else the curvature is too small: no update
+        m = S.shape[0]
+        r = (it[_HEAD] + it[_COL]) % m
+        if it[_COL] < m:
+            it[_COL] += 1
+        else:
+            it[_HEAD] = (it[_HEAD] + 1) % m
         for i in range(n):
             S[r, i] = d[i]
-            Yp[r, i] = xt[i]
-        theta = yy / step_sy
+            Yp[r, i] = xbar[i]
+        fl[_THETA] = yy / sy
+    _next_iteration(x, g, lo, hi, S, Yp, fl, it, xbar, d, xt, st)
+
+
+@njit(cache=True, nogil=True)
+def _run_ended(lo, hi, ftol, gtol, maxiter, restarts, x, g, fl, it, best_x, best_g, best):  # pragma: no cover
+    """After a run ends: keep it if it is the first or lowered f, then restart from its end point (fresh
+    memory, within the iterations left) while it stopped short of the gradient test, at most ``restarts``
+    times. Returns True when the start is done; its result is then ``best_x``, ``best_g``, ``best``
+    (``(f, status)``); ``it[_OFFSET]`` counts every iteration, the discarded restarts' too."""
+    n = x.size
+    f = fl[_F]
+    it[_OFFSET] += it[_NIT]
+    if it[_RUN] > 0 and not f < best[0] - ftol * max(abs(best[0]), 1.0):
+        if best[1] != CONVERGED_F and best[1] != CONVERGED_PG:
+            best[1] = RESTART_STALLED
+        return True
+    for i in range(n):
+        best_x[i] = x[i]
+        best_g[i] = g[i]
+    best[0], best[1] = f, it[_STATUS]
+    if it[_OFFSET] >= maxiter or not math.isfinite(f) or it[_RUN] >= restarts:
+        return True
+    return projected_gradient_norm(x, g, lo, hi) <= gtol
+
+
+@njit(cache=True, nogil=True)
+def _restart(x, S, Yp, fl, it, xt):  # pragma: no cover - compiled
+    """A new run from ``x`` with fresh memory (it re-evaluates ``x``)."""
+    S[:, :] = 0.0
+    Yp[:, :] = 0.0
+    fl[_THETA] = 1.0
+    it[_COL] = it[_HEAD] = it[_NIT] = it[_NFEV] = 0
+    it[_RUN] += 1
+    it[_PHASE] = _AT_START
+    for i in range(x.size):
+        xt[i] = x[i]
+
+
+@njit(cache=True, nogil=True)
+def minimise_mle(
+    thetas0,
+    lo,
+    hi,
+    ftol,
+    gtol,
+    maxiter,
+    restarts,
+    alpha11_free,
+    fixed_alpha11,
+    y,
+    X,
+    a,
+    b_start,
+    P_start,
+    works,
+    paths,
+    xs,
+    fs,
+    gs,
+    counts,
+):  # pragma: no cover - compiled
+    """L-BFGS-B (:mod:`kalcoint._kernels.lbfgsb`) on :func:`objective_grad` from each of the ``R`` (1 to 3)
+    rows of ``thetas0`` (R, k + 2), within the box ``[lo, hi]``, with scipy's stopping rules: relative
+    reduction of the objective at most ``ftol``, projected gradient at most ``gtol``, ``maxiter``
+    iterations, ``50 maxiter + 1000`` evaluations. A run that stops short of the gradient test restarts
+    from its end point with fresh memory (at most ``restarts`` times, within ``maxiter`` iterations in
+    all) and is kept while that lowers f (:func:`_run_ended`).
+
+    The starts advance in lockstep: each round evaluates every start still going in one call of
+    :func:`objective_grad_many` (interleaved passes); each start takes the steps it takes alone.
+
+    ``works`` (3, n, 2k + 3): the passes' buffers. Out, per start: ``paths`` (R, maxiter + 1, k + 3)
+    ``theta`` and the objective at the start and after each iteration, ``xs`` (R, k + 2) the optimum,
+    ``fs`` (R,) its objective, ``gs`` (R, k + 2) its gradient, ``counts`` (R, 2) iterations (rows of the
+    path after the first) and status (``CONVERGED_F``, ``CONVERGED_PG``, ``RESTART_STALLED``,
+    ``ABNORMAL``, ``MAX_ITERATIONS``, ``MAX_EVALUATIONS``, ``BROKEN_START``)."""
+    R, n = thetas0.shape
+    maxfun = 50 * maxiter + 1000
+    S = np.zeros((R, MEMORY, n))
+    Yp = np.zeros((R, MEMORY, n))
+    fl = np.zeros((R, 4))
+    it = np.zeros((R, 10), dtype=np.int64)
+    x = np.empty((R, n))
+    g = np.empty((R, n))
+    best = np.empty((R, 2))
+    xbar = np.empty((R, n))
+    d = np.empty((R, n))
+    xt = np.empty((R, n))
+    st = np.empty((R, 16))
+    done = np.zeros(R, dtype=np.bool_)
+    batch = np.empty((3, n))
+    values = np.empty(3)
+    grads = np.empty((3, n))
+    order = np.empty(3, dtype=np.int64)
+    for j in range(R):
+        fl[j, _THETA] = 1.0
+        for i in range(n):
+            xt[j, i] = min(max(thetas0[j, i], lo[i]), hi[i])
+    while True:
+        m = 0
+        for j in range(R):
+            if not done[j]:
+                order[m] = j
+                for i in range(n):
+                    batch[m, i] = xt[j, i]
+                m += 1
+        if m == 0:
+            break
+        objective_grad_many(batch, m, alpha11_free, fixed_alpha11, y, X, a, b_start, P_start, works, values, grads)
+        for c in range(m):
+            j = order[c]
+            _advance(
+                values[c],
+                grads[c],
+                lo,
+                hi,
+                ftol,
+                gtol,
+                maxiter,
+                maxfun,
+                x[j],
+                g[j],
+                S[j],
+                Yp[j],
+                fl[j],
+                it[j],
+                xbar[j],
+                d[j],
+                xt[j],
+                st[j],
+                paths[j],
+            )
+            if it[j, _PHASE] != _ENDED:
+                continue
+            if _run_ended(lo, hi, ftol, gtol, maxiter, restarts, x[j], g[j], fl[j], it[j], xs[j], gs[j], best[j]):
+                done[j] = True
+            else:
+                _restart(x[j], S[j], Yp[j], fl[j], it[j], xt[j])
+    for j in range(R):
+        fs[j] = best[j, 0]
+        counts[j, 0] = it[j, _OFFSET]
+        counts[j, 1] = int(best[j, 1])

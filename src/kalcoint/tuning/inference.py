@@ -172,6 +172,7 @@ def observed_information(values: np.ndarray, model: StateSpaceModel) -> Inferenc
             raise np.linalg.LinAlgError("non-finite")
         np.linalg.cholesky(info)
         sub = np.linalg.inv(info)
+        sub = 0.5 * (sub + sub.T)  # inv rounds the two triangles apart; a covariance is symmetric
     except np.linalg.LinAlgError:
         why = "the observed information of the free quantities is not positive definite (not a maximum?)"
         return Inference(cov, {**notes, **{int(i): why for i in idx}})
