@@ -372,6 +372,8 @@ def test_live_page_of_a_weekly_retuned_model(retuned_model_file, ewa_ewc_ige):
     page = render_live(rep)
     assert f"a new version took effect ({len(rep.retune_dates)} in the period)" in page
     assert page.count('<td class="l">applied</td>') == int(rep.versions["outcome"].eq("applied").sum())
+    # the retune policy in the status list: a policy without tuning options shows a dash, not "options ,"
+    assert "method mle, iterations 2000, tol –, options –, on_degenerate use" in page
 
 
 # ---------------------------------------------------------------- the command line

@@ -56,7 +56,7 @@ def _missing(value: Any) -> bool:
 
 
 def fmt(value: Any, spec: str = ".4g") -> str:
-    """A table cell: ``-`` when missing; ``pct`` (2 decimals) and ``pct0`` percentages, ``d`` integers,
+    """A table cell: ``-`` when missing or empty; ``pct`` (2 decimals) and ``pct0`` percentages, ``d`` integers,
     ``date`` as YYYY-MM-DD, ``yes``/``no`` for booleans, else ``format(value, spec)``."""
     if _missing(value):
         return "–"
@@ -66,6 +66,8 @@ def fmt(value: Any, spec: str = ".4g") -> str:
         return pd.Timestamp(value).strftime("%Y-%m-%d")
     if isinstance(value, str):
         return value
+    if isinstance(value, (list, tuple, np.ndarray, dict)) and len(value) == 0:
+        return "–"
     if isinstance(value, (list, tuple, np.ndarray)):
         return ", ".join(fmt(v, spec) for v in value)
     if isinstance(value, dict):
