@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_parts.py
 	$(BIN)/python benchmarks/bench_screen.py --full seed,mle
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_commands.py
 
 clean:
 	rm -rf $(VENV) demo-output build src/*.egg-info
