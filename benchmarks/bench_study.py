@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_study.py [DATA] [--assets A,B,...] [--workers 2] [--out-dir DIR] [study flags]
 
+DATA is a path, or the name of a file of the shared data folder (``etf_2008_2016_close.csv``).
+
 Runs the command in a child process (imports, cluster start-up, screening, every weekly
 retune, the bootstrap) and prints its own output, the wall time, the load average of the
 machine before and after, and the CPU time of the command and its worker processes (on a
@@ -33,6 +35,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=None, help="keep study.parquet, summary.json and figures here")
     args, extra = parser.parse_known_args()  # other flags go to `kalcoint study`
+    if not args.data.exists() and (DEFAULT_DATA.parent / args.data).exists():
+        args.data = DEFAULT_DATA.parent / args.data  # a bare name: a file of the shared data folder
 
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="bench_study_"))
     out_dir.mkdir(parents=True, exist_ok=True)
