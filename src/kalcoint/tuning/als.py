@@ -134,10 +134,12 @@ def lagged_products(e: np.ndarray, lags: int) -> np.ndarray:
     >>> import numpy as np
     >>> lagged_products(np.array([1.0, 2.0, 3.0]), 1).tolist()
     [[1.0, 2.0], [4.0, 6.0], [9.0, 0.0]]
+    >>> lagged_products(np.array([1.0, 2.0]), 3).tolist()
+    [[1.0, 2.0, 0.0, 0.0], [4.0, 0.0, 0.0, 0.0]]
     """
     n = e.size
     out = np.zeros((n, lags + 1))
-    for j in range(lags + 1):
+    for j in range(min(lags, n - 1) + 1):  # a lag of n or more has no pair: its column stays 0
         out[: n - j, j] = e[: n - j] * e[j:]
     return out
 
