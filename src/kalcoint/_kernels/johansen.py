@@ -24,15 +24,35 @@ def johansen_design(x, det_order, k_ar_diff):
     p = k_ar_diff
     m = n - 1 - p
     q = k * (p + 2)
-    level = np.ascontiguousarray(x.T)  # (k, n): one contiguous row per series
+    # plain loops rather than array expressions: the same sums (numba's are sequential too),
+    # and each array expression would cost its own compilation on a cold cache
+    level = np.empty((k, n))  # one contiguous row per series
+    for j in range(k):
+        for t in range(n):
+            level[j, t] = x[t, j]
     if det_order == 1:
-        tt = np.linspace(-1.0, 1.0, n)
-        tt -= tt.sum() / n
-        ss = (tt * tt).sum()
+        tt = np.empty(n)  # numpy's linspace(-1, 1, n)
+        step = 2.0 / (n - 1)
+        for t in range(n):
+            tt[t] = t * step - 1.0
+        tt[n - 1] = 1.0
+        mean = _sum(tt) / n
+        for t in range(n):
+            tt[t] -= mean
+        ss = 0.0
+        for t in range(n):
+            ss += tt[t] * tt[t]
         for j in range(k):
             col = level[j]
-            col -= col.sum() / n
-            col -= ((tt * col).sum() / ss) * tt
+            mean = _sum(col) / n
+            for t in range(n):
+                col[t] -= mean
+            slope = 0.0
+            for t in range(n):
+                slope += tt[t] * col[t]
+            slope /= ss
+            for t in range(n):
+                col[t] -= slope * tt[t]
     design = np.empty((q, m))
     for j in range(k):
         series = level[j]
@@ -44,8 +64,19 @@ def johansen_design(x, det_order, k_ar_diff):
                 design[(lag - 1) * k + j, t] = series[row - lag] - series[row - lag - 1]
     if det_order >= 0:
         for c in range(q):
-            design[c] -= design[c].sum() / m
+            mean = _sum(design[c]) / m
+            for t in range(m):
+                design[c, t] -= mean
     return design
+
+
+@njit(cache=True)
+def _sum(v):
+    """Sum of a 1-d array, in order."""
+    total = 0.0
+    for i in range(v.size):
+        total += v[i]
+    return total
 
 
 @njit(cache=True)

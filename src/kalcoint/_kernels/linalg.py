@@ -50,20 +50,38 @@ def jacobi_eigh(a, tol):
                     vri, vrj = v[r, i], v[r, j]
                     v[r, i] = c * vri - s * vrj
                     v[r, j] = s * vri + c * vrj
-    eig = np.diag(a).copy()
-    order = np.argsort(-eig)
-    return eig[order], v[:, order].copy()
+    # descending order by insertion (k is small; numba's sort would cost seconds of compilation)
+    order = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        order[i] = i
+        j = i
+        while j > 0 and a[order[j - 1], order[j - 1]] < a[order[j], order[j]]:
+            order[j - 1], order[j] = order[j], order[j - 1]
+            j -= 1
+    eig = np.empty(k)
+    vecs = np.empty((k, k))
+    for c in range(k):
+        eig[c] = a[order[c], order[c]]
+        for r in range(k):
+            vecs[r, c] = v[r, order[c]]
+    return eig, vecs
 
 
 @njit(cache=True)
 def lower_solve(low, b):
-    """Solve ``low @ x = b`` (lower triangular; b is (k,) or (k, c))."""
+    """Solve ``low @ x = b`` (lower triangular (k, k); b is (k, c)). Element by element: row
+    expressions would cost numba's broadcasting machinery seconds of compilation on a cold cache."""
     x = b.copy()
     k = low.shape[0]
+    c = x.shape[1]
     for i in range(k):
         for j in range(i):
-            x[i] -= low[i, j] * x[j]
-        x[i] /= low[i, i]
+            f = low[i, j]
+            for col in range(c):
+                x[i, col] -= f * x[j, col]
+        d = low[i, i]
+        for col in range(c):
+            x[i, col] /= d
     return x
 
 
