@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import LOG_2PI
+from .filtering import k3_accumulate, k3_constants, k3_loglik, k3_prior, k3_step
 
 
 @njit(cache=True, nogil=True)
@@ -191,15 +191,9 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
     n = X.shape[0]
     p = 7
     a0, a1, a2 = a[0], a[1], a[2]
-    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
-    v0, v1, v2 = vw[0], vw[1], vw[2]
-    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
-    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
-    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
-    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
-    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
-    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
-    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
+    c = k3_constants(a0, a1, a2, vw[0], vw[1], vw[2], ve)
+    aa00, aa01, aa02, aa11, aa12, aa22 = c[4], c[5], c[6], c[7], c[8], c[9]
+    prior = k3_prior(b_start, P_start)
     # one flat work array, lanes u = 0..6 at constant offsets: D_u (symmetric 3 x 3, P_t =
     # sum_u theta_u D_u) entries 00, 01, 02, 11, 12, 22 at W[8 r + u], r = 0..5; then x_t D_u x_t'
     # at W[48 + u] and G_t[i, u] at W[56 + 8 i + u] (faster than rows of 2-d arrays)
@@ -207,40 +201,15 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
     W[4] = 1.0
     W[24 + 5] = 1.0
     W[40 + 6] = 1.0
-    quad = 0.0
-    logdet = 0.0
-    prod = 1.0
+    acc = (0.0, 0.0, 1.0)
     for t in range(n):
-        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-        et = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
-        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
-        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
-        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
-        qt = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        prior, et, qt, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02 = k3_step(t, y, X, c, prior)
         if not qt > 0.0:
             return np.nan
-        r = 1.0 / qt
-        g = et * r
-        f0 = b0 + px0 * g
-        f1 = b1 + px1 * g
-        f2 = b2 + px2 * g
-        b0, b1, b2 = a0 * f0, a1 * f1, a2 * f2
-        p00 = aa00 * (p00 - (px0 * px0) * r) + v0
-        p01 = aa01 * (p01 - (px0 * px1) * r)
-        p02 = aa02 * (p02 - (px0 * px2) * r)
-        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
-        p12 = aa12 * (p12 - (px1 * px2) * r)
-        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
+        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
         e[t] = et
         q[t] = qt
-        quad += et * g
-        if 1e-100 < qt < 1e100:
-            prod *= qt
-        else:
-            logdet += math.log(qt)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
+        acc = k3_accumulate(t, qt, et * g, acc)
         # the forward half of the normal equations (als_normal_equations' first loop)
         k0, k1, k2 = px0 / qt, px1 / qt, px2 / qt
         K[t, 0] = k0
@@ -285,11 +254,10 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
             G[t, 1, u] = W[64 + u]
             G[t, 2, u] = W[72 + u]
         B[t] = sw * (et * et)
-    logdet += math.log(prod)
     _als_lags_k3(X, a, K, G, e, q, lags, CT, B, n)
     ntn += CT @ CT.T
     ntb += CT @ B
-    return -0.5 * (logdet + n * LOG_2PI + quad)
+    return k3_loglik(acc, n)
 
 
 @njit(cache=True, nogil=True)

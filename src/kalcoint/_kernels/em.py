@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import LOG_2PI, filter_loop, smoother_loop
+from .filtering import filter_loop, k3_accumulate, k3_constants, k3_loglik, k3_prior, k3_step, smoother_loop
 
 
 @njit(cache=True, nogil=True)
@@ -120,50 +120,19 @@ def em_map_k3(y, X, b_start, P_start, params, alpha_max, fw, bw, out):  # pragma
     """
     n = X.shape[0]
     a0, a1, a2 = params[0], 1.0, 1.0
-    v0, v1, v2 = params[2], params[3], params[4]
-    ve = params[1]
-    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
-    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
-    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
-    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
-    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
-    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
-    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
-    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
-    quad = 0.0
-    logdet = 0.0
-    prod = 1.0
+    c = k3_constants(a0, a1, a2, params[2], params[3], params[4], params[1])
+    prior = k3_prior(b_start, P_start)
+    acc = (0.0, 0.0, 1.0)
     for t in range(n):
+        b0, b1, b2, p00, p01, p02, p11, p12, p22 = prior
         fw[t, 0], fw[t, 1], fw[t, 2] = b0, b1, b2
         fw[t, 3], fw[t, 4], fw[t, 5], fw[t, 6], fw[t, 7], fw[t, 8] = p00, p01, p02, p11, p12, p22
-        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-        e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
-        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
-        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
-        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
-        q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        prior, e, q, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02 = k3_step(t, y, X, c, prior)
         if not q > 0.0:
             return np.nan
-        r = 1.0 / q
-        g = e * r
-        b0, b1, b2 = a0 * (b0 + px0 * g), a1 * (b1 + px1 * g), a2 * (b2 + px2 * g)
-        p00 = aa00 * (p00 - (px0 * px0) * r) + v0
-        p01 = aa01 * (p01 - (px0 * px1) * r)
-        p02 = aa02 * (p02 - (px0 * px2) * r)
-        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
-        p12 = aa12 * (p12 - (px1 * px2) * r)
-        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
         bw[t, 0], bw[t, 1], bw[t, 2], bw[t, 3], bw[t, 4] = px0, px1, px2, e, q
-        quad += e * g
-        if 1e-100 < q < 1e100:
-            prod *= q
-        else:
-            logdet += math.log(q)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
-    logdet += math.log(prod)
-    ll = -0.5 * (logdet + n * LOG_2PI + quad)
+        acc = k3_accumulate(t, q, e * g, acc)
+    ll = k3_loglik(acc, n)
     if not math.isfinite(ll):
         return ll
     _smooth_k3(y, X, a0, a1, a2, fw, bw)

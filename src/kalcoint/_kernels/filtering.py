@@ -199,58 +199,106 @@ def smoother_loop(y, X, a, b_pred, P_pred, innov, innov_var, b_smooth, P_smooth,
                 P_smooth[t, i, j] = s
 
 
+@njit(cache=True, nogil=True, inline="always")
+def k3_constants(a0, a1, a2, v0, v1, v2, ve):  # pragma: no cover - compiled
+    """The day-invariant figures of a k = 3 pass on scalars (:func:`k3_step`):
+    ``(ve, a_0..2, (a a')_00,01,02,11,12,22, vw_0..2)``."""
+    return (ve, a0, a1, a2, a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2, v0, v1, v2)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k3_prior(b_start, P_start):  # pragma: no cover - compiled
+    """The prior at t = 0 of a k = 3 pass: ``(b_0..2, P_00,01,02,11,12,22)`` (P symmetrised)."""
+    return (
+        b_start[0],
+        b_start[1],
+        b_start[2],
+        0.5 * (P_start[0, 0] + P_start[0, 0]),
+        0.5 * (P_start[0, 1] + P_start[1, 0]),
+        0.5 * (P_start[0, 2] + P_start[2, 0]),
+        0.5 * (P_start[1, 1] + P_start[1, 1]),
+        0.5 * (P_start[1, 2] + P_start[2, 1]),
+        0.5 * (P_start[2, 2] + P_start[2, 2]),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k3_step(t, y, X, c, s):  # pragma: no cover - compiled
+    """Day ``t`` of the filter for k = 3 on scalars, :func:`filter_loop`'s arithmetic in its order:
+    from the prior ``s`` (:func:`k3_prior`) and the constants ``c`` (:func:`k3_constants`), returns
+    ``(next prior, e_t, Q_t, 1/Q_t, e_t/Q_t, P x_t' (3), b_{t|t} (3), first row of P_{t|t} (3))``.
+    Where ``Q_t <= 0`` the prior comes back unchanged with ``Q_t`` (the caller stops)."""
+    ve, a0, a1, a2, aa00, aa01, aa02, aa11, aa12, aa22, v0, v1, v2 = c
+    b0, b1, b2, p00, p01, p02, p11, p12, p22 = s
+    x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
+    e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
+    px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
+    px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
+    px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
+    q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+    if not q > 0.0:
+        return s, e, q, 0.0, 0.0, px0, px1, px2, b0, b1, b2, p00, p01, p02
+    r = 1.0 / q
+    g = e * r
+    f0 = b0 + px0 * g
+    f1 = b1 + px1 * g
+    f2 = b2 + px2 * g
+    f00 = p00 - (px0 * px0) * r
+    f01 = p01 - (px0 * px1) * r
+    f02 = p02 - (px0 * px2) * r
+    prior = (
+        a0 * f0,
+        a1 * f1,
+        a2 * f2,
+        aa00 * f00 + v0,
+        aa01 * f01,
+        aa02 * f02,
+        aa11 * (p11 - (px1 * px1) * r) + v1,
+        aa12 * (p12 - (px1 * px2) * r),
+        aa22 * (p22 - (px2 * px2) * r) + v2,
+    )
+    return prior, e, q, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k3_accumulate(t, q, eg, acc):  # pragma: no cover - compiled
+    """The log-likelihood's sums after day ``t``: ``acc = (sum e^2/Q, log det so far, product of the
+    Q_t not yet logged)`` (one log call per 8 days, :func:`filter_loop`'s)."""
+    quad, logdet, prod = acc
+    quad += eg
+    if 1e-100 < q < 1e100:
+        prod *= q
+    else:
+        logdet += math.log(q)
+    if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+        logdet += math.log(prod)
+        prod = 1.0
+    return quad, logdet, prod
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k3_loglik(acc, n):  # pragma: no cover - compiled
+    """The log-likelihood from :func:`k3_accumulate`'s sums over ``n`` days."""
+    quad, logdet, prod = acc
+    return -0.5 * ((logdet + math.log(prod)) + n * LOG_2PI + quad)
+
+
 @njit(cache=True, nogil=True)
 def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # pragma: no cover - compiled
     """:func:`filter_loop` for k = 3 (no stored covariances, prior at t = 0): the state and the six
-    entries of its covariance stay in registers; the arithmetic is filter_loop's, in the same order
-    (the same numbers to the last bit)."""
+    entries of its covariance stay in registers (:func:`k3_step`: the same numbers to the last bit)."""
     n = X.shape[0]
-    a0, a1, a2 = a[0], a[1], a[2]
-    aa00, aa01, aa02, aa11, aa12, aa22 = a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2
-    v0, v1, v2 = vw[0], vw[1], vw[2]
-    b0, b1, b2 = b_start[0], b_start[1], b_start[2]
-    p00 = 0.5 * (P_start[0, 0] + P_start[0, 0])
-    p01 = 0.5 * (P_start[0, 1] + P_start[1, 0])
-    p02 = 0.5 * (P_start[0, 2] + P_start[2, 0])
-    p11 = 0.5 * (P_start[1, 1] + P_start[1, 1])
-    p12 = 0.5 * (P_start[1, 2] + P_start[2, 1])
-    p22 = 0.5 * (P_start[2, 2] + P_start[2, 2])
-    quad = 0.0
-    logdet = 0.0
-    prod = 1.0
+    c = k3_constants(a[0], a[1], a[2], vw[0], vw[1], vw[2], ve)
+    s = k3_prior(b_start, P_start)
+    acc = (0.0, 0.0, 1.0)
     for t in range(n):
-        x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-        e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
-        px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
-        px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
-        px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
-        q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+        s, e, q, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02 = k3_step(t, y, X, c, s)
         if not q > 0.0:
             return np.nan
-        r = 1.0 / q
-        g = e * r
-        f0 = b0 + px0 * g
-        f1 = b1 + px1 * g
-        f2 = b2 + px2 * g
         b_filt[t, 0] = f0
         b_filt[t, 1] = f1
         b_filt[t, 2] = f2
-        b0, b1, b2 = a0 * f0, a1 * f1, a2 * f2
-        p00 = aa00 * (p00 - (px0 * px0) * r) + v0
-        p01 = aa01 * (p01 - (px0 * px1) * r)
-        p02 = aa02 * (p02 - (px0 * px2) * r)
-        p11 = aa11 * (p11 - (px1 * px1) * r) + v1
-        p12 = aa12 * (p12 - (px1 * px2) * r)
-        p22 = aa22 * (p22 - (px2 * px2) * r) + v2
         innov[t] = e
         innov_var[t] = q
-        quad += e * g
-        if 1e-100 < q < 1e100:
-            prod *= q
-        else:
-            logdet += math.log(q)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
-    logdet += math.log(prod)
-    return -0.5 * (logdet + n * LOG_2PI + quad)
+        acc = k3_accumulate(t, q, e * g, acc)
+    return k3_loglik(acc, n)

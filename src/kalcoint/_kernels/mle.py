@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import LOG_2PI
+from .filtering import LOG_2PI, k3_accumulate, k3_constants, k3_loglik, k3_prior, k3_step
 from .lbfgsb import (
     LS_EVALUATE,
     LS_START,
@@ -219,86 +219,44 @@ def _loglik_grad_any(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: 
 
 @njit(cache=True, nogil=True, inline="always")
 def _k3_constants(a, vw, ve):  # pragma: no cover - compiled
-    """The day-invariant figures of the k = 3 passes: ``(ve, a_0..2, (a a')_00,01,02,11,12,22, vw_0..2)``."""
-    a0, a1, a2 = a[0], a[1], a[2]
-    return (ve, a0, a1, a2, a0 * a0, a0 * a1, a0 * a2, a1 * a1, a1 * a2, a2 * a2, vw[0], vw[1], vw[2])
+    """:func:`kalcoint._kernels.filtering.k3_constants` of the arrays ``a`` and ``vw``."""
+    return k3_constants(a[0], a[1], a[2], vw[0], vw[1], vw[2], ve)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _k3_prior(b_start, P_start):  # pragma: no cover - compiled
-    """The forward state of the k = 3 pass at t = 0: ``(b_0..2, P_00,01,02,11,12,22, quad, logdet, prod, ok)``."""
-    return (
-        b_start[0],
-        b_start[1],
-        b_start[2],
-        0.5 * (P_start[0, 0] + P_start[0, 0]),
-        0.5 * (P_start[0, 1] + P_start[1, 0]),
-        0.5 * (P_start[0, 2] + P_start[2, 0]),
-        0.5 * (P_start[1, 1] + P_start[1, 1]),
-        0.5 * (P_start[1, 2] + P_start[2, 1]),
-        0.5 * (P_start[2, 2] + P_start[2, 2]),
-        0.0,
-        0.0,
-        1.0,
-        True,
-    )
+def _k3_start(b_start, P_start):  # pragma: no cover - compiled
+    """The forward state of the k = 3 pass at t = 0: ``(prior, log-likelihood sums, ok)``
+    (:func:`kalcoint._kernels.filtering.k3_prior`, :func:`kalcoint._kernels.filtering.k3_accumulate`)."""
+    return k3_prior(b_start, P_start), (0.0, 0.0, 1.0), True
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _k3_forward_step(t, y, X, c, s, work):  # pragma: no cover - compiled
-    """Day ``t`` of the k = 3 forward pass: state ``s`` (:func:`_k3_prior`) to the next one, the day's
-    figures into ``work[t]``; ``ok`` turns False (and the state stays) where ``Q_t <= 0``."""
-    ve, a0, a1, a2, aa00, aa01, aa02, aa11, aa12, aa22, v0, v1, v2 = c
-    b0, b1, b2, p00, p01, p02, p11, p12, p22, quad, logdet, prod, ok = s
-    x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-    e = y[t] - (((0.0 + x0 * b0) + x1 * b1) + x2 * b2)
-    px0 = ((0.0 + p00 * x0) + p01 * x1) + p02 * x2
-    px1 = ((0.0 + p01 * x0) + p11 * x1) + p12 * x2
-    px2 = ((0.0 + p02 * x0) + p12 * x1) + p22 * x2
-    q = ((ve + x0 * px0) + x1 * px1) + x2 * px2
+def _k3_forward_step(t, y, X, c, state, work):  # pragma: no cover - compiled
+    """Day ``t`` of the k = 3 forward pass (:func:`kalcoint._kernels.filtering.k3_step`): ``state``
+    (:func:`_k3_start`) to the next one, what the backward pass reads into ``work[t]``; ``ok`` turns
+    False (and the state stays) where ``Q_t <= 0``."""
+    prior, acc, ok = state
+    nxt, e, q, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02 = k3_step(t, y, X, c, prior)
     if not q > 0.0:
-        return (b0, b1, b2, p00, p01, p02, p11, p12, p22, quad, logdet, prod, False)
-    r = 1.0 / q
-    g = e * r
-    f00 = p00 - (px0 * px0) * r
-    f01 = p01 - (px0 * px1) * r
-    f02 = p02 - (px0 * px2) * r
-    bf0 = b0 + px0 * g
+        return prior, acc, False
     work[t, 0] = e
     work[t, 1] = r
-    work[t, 2] = bf0
+    work[t, 2] = f0
     work[t, 3] = px0
     work[t, 4] = px1
     work[t, 5] = px2
     work[t, 6] = f00
     work[t, 7] = f01
     work[t, 8] = f02
-    b0 = a0 * bf0
-    b1 = a1 * (b1 + px1 * g)
-    b2 = a2 * (b2 + px2 * g)
-    p00 = aa00 * f00 + v0
-    p01 = aa01 * f01
-    p02 = aa02 * f02
-    p11 = aa11 * (p11 - (px1 * px1) * r) + v1
-    p12 = aa12 * (p12 - (px1 * px2) * r)
-    p22 = aa22 * (p22 - (px2 * px2) * r) + v2
-    quad += e * g
-    if 1e-100 < q < 1e100:
-        prod *= q
-    else:
-        logdet += math.log(q)
-    if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-        logdet += math.log(prod)
-        prod = 1.0
-    return (b0, b1, b2, p00, p01, p02, p11, p12, p22, quad, logdet, prod, ok)
+    return nxt, k3_accumulate(t, q, e * g, acc), ok
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _k3_loglik(s, n):  # pragma: no cover - compiled
+def _k3_loglik(state, n):  # pragma: no cover - compiled
     """The log-likelihood at the end of the forward pass (NaN if it broke down)."""
-    if not s[12]:
+    if not state[2]:
         return np.nan
-    return -0.5 * ((s[10] + math.log(s[11])) + n * LOG_2PI + s[9])
+    return k3_loglik(state[1], n)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -368,10 +326,10 @@ def _loglik_grad_k3(y, X, a, vw, ve, b_start, P_start, work, grad):  # pragma: n
     backward regrouped for a shorter day-to-day chain)."""
     n = X.shape[0]
     c = _k3_constants(a, vw, ve)
-    s = _k3_prior(b_start, P_start)
+    s = _k3_start(b_start, P_start)
     for t in range(n):
         s = _k3_forward_step(t, y, X, c, s, work)
-        if not s[12]:
+        if not s[2]:
             return np.nan
     loglik = _k3_loglik(s, n)
     u = _ADJOINT_ZERO
@@ -389,23 +347,23 @@ def _loglik_grad_k3_many(y, X, c0, c1, c2, m, b_start, P_start, works, lls, grad
     each result is the single pass's to the last bit. Log-likelihoods into ``lls`` (NaN: broke down),
     gradients into ``grads``."""
     n = X.shape[0]
-    s0 = _k3_prior(b_start, P_start)
-    s1 = _k3_prior(b_start, P_start)
-    s2 = _k3_prior(b_start, P_start)
+    s0 = _k3_start(b_start, P_start)
+    s1 = _k3_start(b_start, P_start)
+    s2 = _k3_start(b_start, P_start)
     w0, w1, w2 = works[0], works[1], works[2]
     if m == 3:
         for t in range(n):
-            if s0[12]:
+            if s0[2]:
                 s0 = _k3_forward_step(t, y, X, c0, s0, w0)
-            if s1[12]:
+            if s1[2]:
                 s1 = _k3_forward_step(t, y, X, c1, s1, w1)
-            if s2[12]:
+            if s2[2]:
                 s2 = _k3_forward_step(t, y, X, c2, s2, w2)
     else:
         for t in range(n):
-            if s0[12]:
+            if s0[2]:
                 s0 = _k3_forward_step(t, y, X, c0, s0, w0)
-            if s1[12]:
+            if s1[2]:
                 s1 = _k3_forward_step(t, y, X, c1, s1, w1)
     lls[0] = _k3_loglik(s0, n)
     lls[1] = _k3_loglik(s1, n)
