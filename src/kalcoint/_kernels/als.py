@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import k3_accumulate, k3_constants, k3_loglik, k3_prior, k3_step
+from .filtering import accumulate_loglik, k3_constants, loglik_from_sums, k3_prior, k3_step
 
 
 @njit(cache=True, nogil=True)
@@ -209,7 +209,7 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
         x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
         e[t] = et
         q[t] = qt
-        acc = k3_accumulate(t, qt, et * g, acc)
+        acc = accumulate_loglik(t, qt, et * g, acc)
         # the forward half of the normal equations (als_normal_equations' first loop)
         k0, k1, k2 = px0 / qt, px1 / qt, px2 / qt
         K[t, 0] = k0
@@ -257,7 +257,7 @@ def als_first_filter_k3(y, X, a, vw, ve, b_start, P_start, lags, K, G, CT, B, e,
     _als_lags_k3(X, a, K, G, e, q, lags, CT, B, n)
     ntn += CT @ CT.T
     ntb += CT @ B
-    return k3_loglik(acc, n)
+    return loglik_from_sums(acc, n)
 
 
 @njit(cache=True, nogil=True)

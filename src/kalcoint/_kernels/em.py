@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import filter_loop, k3_accumulate, k3_constants, k3_loglik, k3_prior, k3_step, smoother_loop
+from .filtering import filter_loop, accumulate_loglik, k3_constants, loglik_from_sums, k3_prior, k3_step, smoother_loop
 
 
 @njit(cache=True, nogil=True)
@@ -131,8 +131,8 @@ def em_map_k3(y, X, b_start, P_start, params, alpha_max, fw, bw, out):  # pragma
         if not q > 0.0:
             return np.nan
         bw[t, 0], bw[t, 1], bw[t, 2], bw[t, 3], bw[t, 4] = px0, px1, px2, e, q
-        acc = k3_accumulate(t, q, e * g, acc)
-    ll = k3_loglik(acc, n)
+        acc = accumulate_loglik(t, q, e * g, acc)
+    ll = loglik_from_sums(acc, n)
     if not math.isfinite(ll):
         return ll
     _smooth_k3(y, X, a0, a1, a2, fw, bw)

@@ -14,6 +14,29 @@ from .._numba_cache import njit
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def accumulate_loglik(t, q, eg, acc):  # pragma: no cover - compiled
+    """The log-likelihood's sums after day ``t`` (``eg = e_t^2 / Q_t``): ``acc = (sum e^2/Q, log det so
+    far, product of the Q_t not yet logged)``: one log call per 8 days, while the product stays in range."""
+    quad, logdet, prod = acc
+    quad += eg
+    if 1e-100 < q < 1e100:
+        prod *= q
+    else:
+        logdet += math.log(q)
+    if (t & 7) == 7 or not 1e-150 < prod < 1e150:
+        logdet += math.log(prod)
+        prod = 1.0
+    return quad, logdet, prod
+
+
+@njit(cache=True, nogil=True, inline="always")
+def loglik_from_sums(acc, n):  # pragma: no cover - compiled
+    """The log-likelihood from :func:`accumulate_loglik`'s sums over ``n`` days."""
+    quad, logdet, prod = acc
+    return -0.5 * ((logdet + math.log(prod)) + n * LOG_2PI + quad)
+
+
 @njit(cache=True, nogil=True)
 def filter_loop(
     y, X, a, vw, ve, b_start, P_start, predict_first, store_cov, b_pred, P_pred, b_filt, P_filt, innov, innov_var
@@ -47,9 +70,7 @@ def filter_loop(
                 Pp[i, j] = aa[i, j] * Pp[i, j]
             Pp[i, i] += vw[i]
     Px = np.empty(k)
-    quad = 0.0  # sum e_t^2 / Q_t
-    logdet = 0.0  # sum log Q_t, taken over products of up to 8 Q_t (one log call per 8 days)
-    prod = 1.0
+    acc = (0.0, 0.0, 1.0)  # sum e_t^2 / Q_t, sum log Q_t (see accumulate_loglik)
     for t in range(n):
         if store_cov:
             for i in range(k):
@@ -92,16 +113,8 @@ def filter_loop(
             Pp[i, i] += vw[i]
         innov[t] = e
         innov_var[t] = q
-        quad += e * g
-        if 1e-100 < q < 1e100:
-            prod *= q
-        else:
-            logdet += math.log(q)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
-    logdet += math.log(prod)
-    return -0.5 * (logdet + n * LOG_2PI + quad)
+        acc = accumulate_loglik(t, q, e * g, acc)
+    return loglik_from_sums(acc, n)
 
 
 @njit(cache=True, nogil=True)
@@ -260,29 +273,6 @@ def k3_step(t, y, X, c, s):  # pragma: no cover - compiled
     return prior, e, q, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02
 
 
-@njit(cache=True, nogil=True, inline="always")
-def k3_accumulate(t, q, eg, acc):  # pragma: no cover - compiled
-    """The log-likelihood's sums after day ``t``: ``acc = (sum e^2/Q, log det so far, product of the
-    Q_t not yet logged)`` (one log call per 8 days, :func:`filter_loop`'s)."""
-    quad, logdet, prod = acc
-    quad += eg
-    if 1e-100 < q < 1e100:
-        prod *= q
-    else:
-        logdet += math.log(q)
-    if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-        logdet += math.log(prod)
-        prod = 1.0
-    return quad, logdet, prod
-
-
-@njit(cache=True, nogil=True, inline="always")
-def k3_loglik(acc, n):  # pragma: no cover - compiled
-    """The log-likelihood from :func:`k3_accumulate`'s sums over ``n`` days."""
-    quad, logdet, prod = acc
-    return -0.5 * ((logdet + math.log(prod)) + n * LOG_2PI + quad)
-
-
 @njit(cache=True, nogil=True)
 def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # pragma: no cover - compiled
     """:func:`filter_loop` for k = 3 (no stored covariances, prior at t = 0): the state and the six
@@ -300,5 +290,5 @@ def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # 
         b_filt[t, 2] = f2
         innov[t] = e
         innov_var[t] = q
-        acc = k3_accumulate(t, q, e * g, acc)
-    return k3_loglik(acc, n)
+        acc = accumulate_loglik(t, q, e * g, acc)
+    return loglik_from_sums(acc, n)

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import LOG_2PI, k3_accumulate, k3_constants, k3_loglik, k3_prior, k3_step
+from .filtering import accumulate_loglik, k3_constants, loglik_from_sums, k3_prior, k3_step
 from .lbfgsb import (
     LS_EVALUATE,
     LS_START,
@@ -115,9 +115,7 @@ def _forward(y, X, a, vw, ve, b_start, P_start, work):  # pragma: no cover - com
             Pp[i, j] = 0.5 * (P_start[i, j] + P_start[j, i])
             aa[i, j] = a[i] * a[j]
     Px = np.empty(k)
-    quad = 0.0
-    logdet = 0.0
-    prod = 1.0
+    acc = (0.0, 0.0, 1.0)
     for t in range(n):
         fit = 0.0
         for i in range(k):
@@ -147,16 +145,8 @@ def _forward(y, X, a, vw, ve, b_start, P_start, work):  # pragma: no cover - com
                 Pp[i, j] = v
                 Pp[j, i] = v
             Pp[i, i] += vw[i]
-        quad += e * g
-        if 1e-100 < q < 1e100:
-            prod *= q
-        else:
-            logdet += math.log(q)
-        if (t & 7) == 7 or not 1e-150 < prod < 1e150:
-            logdet += math.log(prod)
-            prod = 1.0
-    logdet += math.log(prod)
-    return -0.5 * (logdet + n * LOG_2PI + quad)
+        acc = accumulate_loglik(t, q, e * g, acc)
+    return loglik_from_sums(acc, n)
 
 
 @njit(cache=True, nogil=True)
@@ -226,7 +216,7 @@ def _k3_constants(a, vw, ve):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True, inline="always")
 def _k3_start(b_start, P_start):  # pragma: no cover - compiled
     """The forward state of the k = 3 pass at t = 0: ``(prior, log-likelihood sums, ok)``
-    (:func:`kalcoint._kernels.filtering.k3_prior`, :func:`kalcoint._kernels.filtering.k3_accumulate`)."""
+    (:func:`kalcoint._kernels.filtering.k3_prior`, :func:`kalcoint._kernels.filtering.accumulate_loglik`)."""
     return k3_prior(b_start, P_start), (0.0, 0.0, 1.0), True
 
 
@@ -248,7 +238,7 @@ def _k3_forward_step(t, y, X, c, state, work):  # pragma: no cover - compiled
     work[t, 6] = f00
     work[t, 7] = f01
     work[t, 8] = f02
-    return nxt, k3_accumulate(t, q, e * g, acc), ok
+    return nxt, accumulate_loglik(t, q, e * g, acc), ok
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -256,7 +246,7 @@ def _k3_loglik(state, n):  # pragma: no cover - compiled
     """The log-likelihood at the end of the forward pass (NaN if it broke down)."""
     if not state[2]:
         return np.nan
-    return k3_loglik(state[1], n)
+    return loglik_from_sums(state[1], n)
 
 
 @njit(cache=True, nogil=True, inline="always")
