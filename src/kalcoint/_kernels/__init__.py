@@ -7,7 +7,7 @@ return plain arrays and numbers (no pandas, no exceptions: a failure is a NaN or
 code); the modules around them check the input and turn codes into errors. numba's cache
 is keyed by a hash of this package's sources (:mod:`kalcoint._numba_cache`)."""
 
-from .linalg import DEGENERATE, NEAR_TIE, OK, cholesky_r, householder_r
+from .linalg import DEGENERATE, NEAR_TIE, OK, householder_r
 from .johansen import johansen_kernel
 from .adf import FIXED_LAG, adf_design, adf_gram, adf_kernel, choose_lag, lowest_criterion, r_factor
 from .filtering import filter_loop, smoother_loop
@@ -29,7 +29,6 @@ __all__ = [
     "als_first_filter_k3",
     "als_normal_equations",
     "als_square_root",
-    "cholesky_r",
     "choose_lag",
     "em_loop",
     "em_map",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba_cache import njit
-from .linalg import DEGENERATE, NEAR_TIE, OK, cholesky_r, householder_r
+from .linalg import DEGENERATE, NEAR_TIE, OK, cholesky_upper, householder_r
 
 FIXED_LAG = -1
 """Lag-choice code: the lag is given, not chosen."""
@@ -105,8 +105,8 @@ def r_factor(x, nlags, level_last, chol_tol, rank_tol):
     norms = np.sqrt(np.diag(gram))
     if not np.min(norms) > 0.0:
         return np.zeros((q, q)), DEGENERATE
-    r = cholesky_r(gram / np.outer(norms, norms))
-    if r[0, 0] < 0.0 or np.min(np.abs(np.diag(r))) ** 2 < chol_tol:
+    r, status = cholesky_upper(gram / np.outer(norms, norms))
+    if status != OK or np.min(np.abs(np.diag(r))) ** 2 < chol_tol:
         r = householder_r(adf_design(x, nlags, level_last) / norms.reshape((q, 1)))
     if np.min(np.abs(np.diag(r))) < rank_tol:
         return r, DEGENERATE

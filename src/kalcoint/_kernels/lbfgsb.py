@@ -215,33 +215,42 @@ def subspace_step(x, g, lo, hi, B, xc, free, xbar):  # pragma: no cover - compil
     if slope <= 0.0:
         return True
     # else the step from xc cut at the first bound it crosses
-    alpha = 1.0
-    first = -1
+    d = np.zeros(n)
     for a in range(nf):
-        i = idx[a]
-        cap = alpha
-        if dF[a] < 0.0:
-            room = lo[i] - xc[i]
-            if room >= 0.0:
-                cap = 0.0
-            elif dF[a] * alpha < room:
-                cap = room / dF[a]
-        elif dF[a] > 0.0:
-            room = hi[i] - xc[i]
-            if room <= 0.0:
-                cap = 0.0
-            elif dF[a] * alpha > room:
-                cap = room / dF[a]
-        if cap < alpha:
-            alpha = cap
-            first = a
+        d[idx[a]] = dF[a]
+    alpha, first = _step_to_box(xc, d, lo, hi, 1.0)
     for a in range(nf):
         i = idx[a]
         xbar[i] = xc[i] + alpha * dF[a]
     if first >= 0 and alpha < 1.0:
-        i = idx[first]
-        xbar[i] = hi[i] if dF[first] > 0.0 else lo[i]
+        xbar[first] = hi[first] if d[first] > 0.0 else lo[first]
     return True
+
+
+@njit(cache=True, nogil=True)
+def _step_to_box(x, d, lo, hi, longest):  # pragma: no cover - compiled
+    """The longest step ``s <= longest`` with ``x + s d`` in the box, and the variable whose bound
+    stops it (-1: none does)."""
+    step = longest
+    first = -1
+    for i in range(x.size):
+        cap = step
+        if d[i] < 0.0:
+            room = lo[i] - x[i]
+            if room >= 0.0:
+                cap = 0.0
+            elif d[i] * step < room:
+                cap = room / d[i]
+        elif d[i] > 0.0:
+            room = hi[i] - x[i]
+            if room <= 0.0:
+                cap = 0.0
+            elif d[i] * step > room:
+                cap = room / d[i]
+        if cap < step:
+            step = cap
+            first = i
+    return step, first
 
 
 @njit(cache=True, nogil=True)
@@ -249,21 +258,7 @@ def max_step(x, d, lo, hi, first_iteration):  # pragma: no cover - compiled
     """The longest step ``stp`` with ``x + stp d`` in the box (1 on the first iteration)."""
     if first_iteration:
         return 1.0
-    stpmx = 1e10
-    for i in range(x.size):
-        if d[i] < 0.0:
-            room = lo[i] - x[i]
-            if room >= 0.0:
-                stpmx = 0.0
-            elif d[i] * stpmx < room:
-                stpmx = room / d[i]
-        elif d[i] > 0.0:
-            room = hi[i] - x[i]
-            if room <= 0.0:
-                stpmx = 0.0
-            elif d[i] * stpmx > room:
-                stpmx = room / d[i]
-    return stpmx
+    return _step_to_box(x, d, lo, hi, 1e10)[0]
 
 
 @njit(cache=True, nogil=True)

@@ -126,26 +126,6 @@ def cholesky_upper(a):
 
 
 @njit(cache=True)
-def cholesky_r(gram):
-    """Upper R with R'R = gram; R[0, 0] = -1 flags a non-positive pivot."""
-    q = gram.shape[0]
-    low = np.zeros((q, q))
-    for i in range(q):
-        for j in range(i + 1):
-            s = gram[i, j]
-            for k in range(j):
-                s -= low[i, k] * low[j, k]
-            if i > j:
-                low[i, j] = s / low[j, j]
-            elif s > 0.0:
-                low[i, i] = np.sqrt(s)
-            else:
-                low[0, 0] = -1.0
-                return low
-    return low.T.copy()
-
-
-@njit(cache=True)
 def householder_r(zt):
     """R factor of ``zt.T`` by Householder reflections (rows of ``zt`` = columns)."""
     a = zt.copy()
