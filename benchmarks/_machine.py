@@ -39,3 +39,13 @@ def print_machine() -> None:
         print(f"- {key}: {value}")
     load = os.getloadavg()
     print(f"- load average at start (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+def load_change(before: tuple[float, float, float]) -> str:
+    """``Load average (1, 5, 15 min) before a b c, after d e f``: the load at a benchmark's start
+    (``os.getloadavg()`` then) and now."""
+
+    def fmt(load: tuple[float, float, float]) -> str:
+        return " ".join(f"{v:.2f}" for v in load)
+
+    return f"Load average (1, 5, 15 min) before {fmt(before)}, after {fmt(os.getloadavg())}"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine
+from _machine import load_change, print_machine
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
 KALCOINT = Path(sys.executable).parent / "kalcoint"
@@ -76,10 +76,7 @@ def main() -> None:
             f"| `compare --backtest --cost-bps 5 --bootstrap 0` | {backtest[0]:.1f} s | {backtest[1]:.1f} s | "
             f"x{backtest[0] / plain[0]:.2f} |"
         )
-    print(
-        f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
-        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}."
-    )
+    print(f"\n{load_change(load_before)}.")
 
 
 if __name__ == "__main__":

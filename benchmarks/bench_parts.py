@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine
+from _machine import load_change, print_machine
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "chan_etf_close.csv"
@@ -134,10 +134,7 @@ def main() -> None:
     print("\n| start-up, best of N new processes | wall | | goal |")
     print("| --- | ---: | --- | --- |")
     startup(args.data, args.assets, args.repeat)
-    print(
-        f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
-        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}."
-    )
+    print(f"\n{load_change(load_before)}.")
 
 
 if __name__ == "__main__":

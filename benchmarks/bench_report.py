@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine
+from _machine import load_change, print_machine
 
 from kalcoint.data import load_prices
 from kalcoint.report import Settings, basket_report, write_basket_report
@@ -91,10 +91,7 @@ def main() -> None:
     for key, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
         if key != "wall_s":
             print(f"| {part_name(key)} | {seconds:.1f} s |")
-    print(
-        f"\nLoad average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
-        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}."
-    )
+    print(f"\n{load_change(load_before)}.")
 
 
 if __name__ == "__main__":

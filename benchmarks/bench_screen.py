@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import print_machine
+from _machine import load_change, print_machine
 
 from kalcoint.screen import ScreenOptions, basket_list, load_universe, screen
 
@@ -398,11 +398,7 @@ def main() -> None:
             mle_blas(universe, mle_sample)
     for method in args.full:
         full_run(universe, method)
-    print(
-        "\nLoad average (1, 5, 15 min) "
-        f"before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, after "
-        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}."
-    )
+    print(f"\n{load_change(load_before)}.")
 
 
 if __name__ == "__main__":

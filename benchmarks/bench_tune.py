@@ -39,7 +39,7 @@ import kalcoint  # noqa: E402
 from kalcoint.tuning import tune  # noqa: E402
 from kc_reference import ref_seed  # noqa: E402
 
-from _machine import print_machine  # noqa: E402
+from _machine import load_change, print_machine  # noqa: E402
 
 GOALS = {"tune_s": 0.25, "speedup": 800.0, "cold_s": 10.0, "cli_s": 3.0}
 LATENCY_BOUND_NS = 20.0
@@ -295,8 +295,7 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(
-        f"\nBest of {args.repeat}. Load average (1, 5, 15 min) before {' '.join(f'{v:.2f}' for v in load_before)}, "
-        f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+        f"\nBest of {args.repeat}. {load_change(load_before)} "
         "(timings on a busy machine are inflated; the CPU column less so)."
     )
     print(f"Tuned alpha11 = {tuned.alpha11:.6g}, obs_var = {tuned.obs_var:.3g} after {tuned.iterations} passes.")
