@@ -13,6 +13,20 @@ from .._numba_cache import njit
 from .filtering import filter_loop, accumulate_loglik, k3_constants, loglik_from_sums, k3_prior, k3_step, smoother_loop
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _state_m_step(i, s11, s00, s10, n, alpha_max, out):  # pragma: no cover - compiled
+    """The constrained maximum for state ``i`` from its sums ``S11, S00, S10``: ``alpha11 = S10/S00``
+    (clipped to +-``alpha_max``) for the level, 1 for the hedge ratios, into ``out[0]``; then
+    ``Vw_i = (S11 - 2 a S10 + a^2 S00) / (n - 1)`` into ``out[2 + i]``."""
+    ai = 1.0
+    if i == 0:
+        ai = s10 / s00 if s00 > 0.0 else 0.0
+        ai = min(max(ai, -alpha_max), alpha_max)
+        out[0] = ai
+    vw = (s11 - 2.0 * ai * s10 + ai * ai * s00) / (n - 1)
+    out[2 + i] = max(vw, 0.0)  # rounding only: the sum is an expected square
+
+
 @njit(cache=True, nogil=True)
 def m_step(y, X, b_s, P_s, lag_one, alpha_max, out):  # pragma: no cover - compiled
     """Constrained M-step; writes (alpha11, obs_var, state_var_1..k) into ``out``."""
@@ -25,13 +39,7 @@ def m_step(y, X, b_s, P_s, lag_one, alpha_max, out):  # pragma: no cover - compi
             s11 += P_s[t, i, i] + b_s[t, i] * b_s[t, i]
             s00 += P_s[t - 1, i, i] + b_s[t - 1, i] * b_s[t - 1, i]
             s10 += lag_one[t, i, i] + b_s[t, i] * b_s[t - 1, i]
-        ai = 1.0
-        if i == 0:
-            ai = s10 / s00 if s00 > 0.0 else 0.0
-            ai = min(max(ai, -alpha_max), alpha_max)
-            out[0] = ai
-        vw = (s11 - 2.0 * ai * s10 + ai * ai * s00) / (n - 1)
-        out[2 + i] = max(vw, 0.0)  # rounding only: the sum is an expected square
+        _state_m_step(i, s11, s00, s10, n, alpha_max, out)
     ve = 0.0
     for t in range(n):
         e = y[t]
@@ -265,13 +273,7 @@ def _m_step_k3(n, alpha_max, fw, bw, out):  # pragma: no cover - compiled
             s11 += bw[t, 5 + i]
             s00 += bw[t - 1, 5 + i]
             s10 += fw[t, i] + fw[t, 3 + i] * fw[t - 1, 3 + i]
-        ai = 1.0
-        if i == 0:
-            ai = s10 / s00 if s00 > 0.0 else 0.0
-            ai = min(max(ai, -alpha_max), alpha_max)
-            out[0] = ai
-        vw = (s11 - 2.0 * ai * s10 + ai * ai * s00) / (n - 1)
-        out[2 + i] = max(vw, 0.0)
+        _state_m_step(i, s11, s00, s10, n, alpha_max, out)
     ve = 0.0
     for t in range(n):
         ve += bw[t, 8]
