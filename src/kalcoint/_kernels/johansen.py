@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .linalg import DEGENERATE, OK, cholesky_lower, cholesky_upper, jacobi_eigh, lower_solve, outer_gram
+from .linalg import DEGENERATE, OK, cholesky_lower, cholesky_upper, dot, jacobi_eigh, lower_solve, outer_gram
 
 
 @njit(cache=True)
@@ -36,21 +36,12 @@ def johansen_design(x, det_order, k_ar_diff):
         for t in range(n):
             tt[t] = t * step - 1.0
         tt[n - 1] = 1.0
-        mean = _sum(tt) / n
-        for t in range(n):
-            tt[t] -= mean
-        ss = 0.0
-        for t in range(n):
-            ss += tt[t] * tt[t]
+        _centre(tt)
+        ss = dot(tt, tt)
         for j in range(k):
             col = level[j]
-            mean = _sum(col) / n
-            for t in range(n):
-                col[t] -= mean
-            slope = 0.0
-            for t in range(n):
-                slope += tt[t] * col[t]
-            slope /= ss
+            _centre(col)
+            slope = dot(tt, col) / ss
             for t in range(n):
                 col[t] -= slope * tt[t]
     design = np.empty((q, m))
@@ -64,19 +55,19 @@ def johansen_design(x, det_order, k_ar_diff):
                 design[(lag - 1) * k + j, t] = series[row - lag] - series[row - lag - 1]
     if det_order >= 0:
         for c in range(q):
-            mean = _sum(design[c]) / m
-            for t in range(m):
-                design[c, t] -= mean
+            _centre(design[c])
     return design
 
 
 @njit(cache=True)
-def _sum(v):
-    """Sum of a 1-d array, in order."""
+def _centre(v):
+    """Subtract from the 1-d array ``v`` its mean (the sum taken in order, as numba's ``sum``)."""
     total = 0.0
     for i in range(v.size):
         total += v[i]
-    return total
+    mean = total / v.size
+    for i in range(v.size):
+        v[i] -= mean
 
 
 @njit(cache=True)
