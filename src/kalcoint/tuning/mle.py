@@ -24,9 +24,10 @@ compiled pass (:func:`kalcoint._kernels.loglik_grad_into`: the filter forward, i
 run from several starts (:func:`start_models`); the best optimum
 wins. Two implementations (``optimizer=``): kalcoint's compiled one (the default;
 :mod:`kalcoint._kernels.lbfgsb`), which runs the starts in lockstep inside one compiled call,
-and scipy's, the reference it is tested against (the same optimum to about 1e-10). Standard errors come from :mod:`kalcoint.tuning.inference` (the observed
-information at the optimum, shared with EM), on demand through
-:meth:`kalcoint.tuning.TunedModel.cov_params`.
+and scipy's, the reference it is tested against (the same optimum to about 1e-10).
+
+Standard errors come from :mod:`kalcoint.tuning.inference` (the observed information at the
+optimum, shared with EM), on demand through :meth:`kalcoint.tuning.TunedModel.cov_params`.
 """
 
 from __future__ import annotations
@@ -88,14 +89,12 @@ class _Likelihood:
     _dummy_p: np.ndarray = field(init=False, repr=False)
     _grad: np.ndarray = field(init=False, repr=False)
     _work: np.ndarray = field(init=False, repr=False)  # the gradient pass's per-day figures
-    _works: np.ndarray = field(init=False, repr=False)  # the same for up to 3 interleaved passes
     _last: tuple[bytes, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n, k = self.X.shape
         self._grad = np.empty(k + 2)
         self._work = np.empty((n, work_columns(k)))
-        self._works = np.empty((0, n, work_columns(k)))
         self._last = (b"", math.nan)
         self.a = np.ones(k)
         self._states = np.empty((n, k))
@@ -165,8 +164,6 @@ class _Likelihood:
         lockstep; see :data:`OPTIMIZERS`), one optimum per start."""
         lo, hi = (np.array(b, dtype=np.float64) for b in zip(*bounds))
         runs, size = len(starts), starts[0].size
-        if self._works.shape[0] == 0:
-            self._works = np.empty((3, *self._work.shape))
         paths = np.empty((runs, maxiter + 1, size + 1))
         xs, gs, fs = np.empty((runs, size)), np.empty((runs, size)), np.empty(runs)
         counts = np.empty((runs, 2), dtype=np.int64)
@@ -186,7 +183,7 @@ class _Likelihood:
             self.a,
             self.initial_state,
             self.initial_cov,
-            self._works,
+            np.empty((3, *self._work.shape)),  # the work of up to 3 interleaved passes
             paths,
             xs,
             fs,
@@ -451,12 +448,7 @@ def _projected_gradient(x: np.ndarray, grad: np.ndarray, bounds: list[tuple[floa
 
 
 def _optimise(
-    lik: _Likelihood,
-    name: str,
-    start: np.ndarray,
-    bounds: list[tuple[float, float]],
-    maxiter: int,
-    tol: float | None,
+    lik: _Likelihood, name: str, start: np.ndarray, bounds: list[tuple[float, float]], maxiter: int, tol: float | None
 ) -> _Optimum:
     """L-BFGS-B from ``start``; restarted from its end point (fresh curvature memory, up to
     ``RESTARTS`` times, within the same iteration budget) while it stops on a stalled line search
