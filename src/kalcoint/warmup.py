@@ -19,7 +19,8 @@ def warm_up() -> float:
     started = time.perf_counter()
     prices, _ = simulate(n=300)
     for method, iterations in (("seed", 3), ("mle", 5), ("em", 5), ("als", 1)):
-        fit = tune(prices, method=method, iterations=iterations, diagnose=False)
+        fit = tune(prices, method=method, iterations=iterations)  # with the diagnosis, as `tune` runs
+        fit.cov_params()  # the standard errors (MLE, EM): their gradient pass
     adf(fit.result.spread)
     adf(fit.result.spread, autolag=None, maxlag=2)
     adf(fit.result.spread, autolag="BIC")
