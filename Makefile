@@ -49,6 +49,7 @@ browser:
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m kalcoint.warmup  # compiled kernels on disk before timing (workers would compile their own)
 	$(BIN)/python benchmarks/bench_tune.py
 	$(BIN)/python benchmarks/bench_parts.py
 	$(BIN)/python benchmarks/bench_screen.py --full seed,mle
