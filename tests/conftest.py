@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data directory (../shared/data), Chan's ETF triplet, and a CLI runner."""
+"""Shared fixtures: the packaged real data (:mod:`kalcoint.datasets`), Chan's ETF triplet, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -9,15 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kalcoint import datasets
+
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO.parent / "shared" / "data"
-CHAN_FILE = DATA_DIR / "chan_etf_close.csv"
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    assert DATA_DIR.is_dir(), f"real data expected at {DATA_DIR}"
-    return DATA_DIR
+CHAN_FILE = datasets.path("chan_etf")
 
 
 @pytest.fixture(scope="session")

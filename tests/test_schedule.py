@@ -1,4 +1,4 @@
-"""The walk-forward schedule (issue 10): one implementation for the backtest, the replay of a
+"""The walk-forward schedule: one implementation for the backtest, the replay of a
 saved model and the live updates, and the promise it gives.
 
 The promise (section 5 of the issue), on Chan's EWA/EWC/IGE closes: a model saved with

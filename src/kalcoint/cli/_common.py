@@ -121,6 +121,19 @@ def require_parent(path: Path | None, option: str) -> None:
     _probe(path.parent, option, path)
 
 
+DATASET_PREFIX = "dataset:"
+"""A price argument ``dataset:NAME`` reads the packaged dataset NAME (``kalcoint datasets``)."""
+
+
+def dataset_path(value: Path | None) -> Path | None:
+    """Typer callback of every price-file argument: ``dataset:NAME`` becomes the packaged file."""
+    if value is None or not str(value).startswith(DATASET_PREFIX):
+        return value
+    from ..datasets import path
+
+    return path(str(value)[len(DATASET_PREFIX) :])
+
+
 def fail(message: str) -> None:
     """Print a one-line error and exit with code 2."""
     err_console.print(f"kalcoint: error: {message}", style="red", highlight=False, soft_wrap=True)

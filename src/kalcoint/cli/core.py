@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..errors import KalcointError
 from ._common import (
+    dataset_path,
     app,
     console,
     err_console,
@@ -24,7 +25,12 @@ from ._common import (
 )
 
 PricesArg = Annotated[
-    Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).", show_default=False)
+    Path,
+    typer.Argument(
+        help="Price file: CSV or Parquet (wide, long or yfinance layout), or dataset:NAME (kalcoint datasets).",
+        show_default=False,
+        callback=dataset_path,
+    ),
 ]
 AssetsOpt = Annotated[
     Optional[str],

@@ -18,7 +18,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ._common import app, console, err_console, fmt, warn
+from ._common import app, console, err_console, fmt, warn, dataset_path
 from ._flags import flags, require_writable
 
 EXIT_OUTPUT_FAILED = 3
@@ -144,6 +144,7 @@ def update(
             "--prices",
             help="New rows: a price file (CSV or Parquet) holding the "
             "model's assets, one row per new date, oldest first.",
+            callback=dataset_path,
         ),
     ],
     capital: Annotated[

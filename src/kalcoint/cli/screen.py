@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from ..errors import KalcointError
-from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn
+from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn, dataset_path
 
 
 def _cell(value: object, spec: str = ".3g") -> str:
@@ -59,8 +59,10 @@ def screen(
     prices: Annotated[
         Path,
         typer.Argument(
-            help="Price file (CSV or Parquet, wide/long/yfinance layout); each column may start on its own date.",
+            help="Price file (CSV or Parquet, wide/long/yfinance layout), or dataset:NAME (kalcoint datasets); "
+            "each column may start on its own date.",
             show_default=False,
+            callback=dataset_path,
         ),
     ],
     out: Annotated[

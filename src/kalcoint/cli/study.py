@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..errors import KalcointError
 from ._common import (
+    dataset_path,
     app,
     console,
     err_console,
@@ -94,7 +95,12 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
 def study(
     prices: Annotated[
         Path,
-        typer.Argument(help="Price file (CSV or Parquet); each column may start on its own date.", show_default=False),
+        typer.Argument(
+            help="Price file (CSV or Parquet), or dataset:NAME (kalcoint datasets); each column may start on "
+            "its own date.",
+            show_default=False,
+            callback=dataset_path,
+        ),
     ],
     out: Annotated[
         Path,
