@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,11 @@ CHAN_FILE = datasets.path("chan_etf")
 
 
 @pytest.fixture(scope="session")
-def chan_file() -> Path:
-    return CHAN_FILE
+def chan_file(tmp_path_factory) -> Path:
+    """Chan's file as plain CSV text (the packaged dataset uncompressed), for tests that edit its bytes."""
+    path = tmp_path_factory.mktemp("data") / "chan_etf_close.csv"
+    path.write_bytes(gzip.decompress(CHAN_FILE.read_bytes()))
+    return path
 
 
 @pytest.fixture(scope="session")
