@@ -101,7 +101,7 @@ import numpy as np
 import pandas as pd
 
 from . import schedule
-from ._io import atomic_path, to_jsonable
+from ._io import atomic_path, is_stream, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
 from .schedule import Version
@@ -1077,8 +1077,13 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
 
 def _save(path: str | os.PathLike[str], **kwargs: Any) -> LiveModel:
     target = Path(path)
+    if is_stream(target):
+        raise KalcointError(f"model file {target} is not a regular file; give the path of a new file")
     with atomic_path(target) as tmp:
-        _create_file(tmp, **kwargs)
+        try:
+            _create_file(tmp, **kwargs)
+        except sqlite3.Error as exc:
+            raise KalcointError(f"cannot write model file {target}: {exc}; it was not created") from None
     _fsync_dir(target.parent)
     return load_model(target)
 
