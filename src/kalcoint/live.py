@@ -356,22 +356,42 @@ class _Snapshot:
         return pd.Timestamp(self.date)
 
 
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    """Open an existing model file read-write (never creates one); autocommit mode, explicit transactions."""
+def _connect(path: Path, timeout: float, *, write: bool = True) -> sqlite3.Connection:
+    """Open an existing model file (never creates one); autocommit mode, explicit transactions.
+
+    ``write=False`` needs read access only: a file that cannot be written (permissions, an
+    immutable file, a read-only mount) is opened read-only; one that can is opened read-write,
+    so that a leftover journal of an interrupted update is rolled back as it is opened."""
     if not path.exists():
         raise KalcointError(f"model file {path} does not exist; create one with save_model()")
     if path.is_dir():
         raise KalcointError(f"model file {path} is a directory; give the path of a model file")
-    if not os.access(path, os.R_OK | os.W_OK):
+    if write and not os.access(path, os.R_OK | os.W_OK):
         raise KalcointError(f"model file {path} cannot be read and written by this user; check its permissions")
+    if not os.access(path, os.R_OK):
+        raise KalcointError(f"model file {path} cannot be read by this user; check its permissions")
+    writable = write or (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK))
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout, isolation_level=None)
+        con = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode={'rw' if writable else 'ro'}",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+        )
         con.execute("PRAGMA synchronous = FULL")
+        if not writable:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a leftover journal shows here
     except sqlite3.Error as exc:
         if "not a database" in str(exc):
             raise _not_a_model(path, "not an SQLite database") from None
         if _locked(exc):
             raise _busy(path, timeout) from None
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+            raise KalcointError(
+                f"model file {path} holds an interrupted update (its journal {path.name}-journal) that "
+                "must be rolled back before it can be read, which needs write access; open it once as a "
+                "user who can write it and its directory"
+            ) from None
         raise _damaged(path, exc) from None
     return con
 
@@ -1355,7 +1375,7 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     1000
     """
     target = Path(path)
-    con = _connect(target, lock_timeout)
+    con = _connect(target, lock_timeout, write=False)
     try:
         with _sqlite_errors(target, lock_timeout):
             snap = _read_snapshot(con, target)
@@ -1600,7 +1620,7 @@ class LiveModel:
 
     # -- reading tables
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        con = _connect(self.path, self._lock_timeout)
+        con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
                 return con.execute(sql, params).fetchall()
@@ -1615,7 +1635,7 @@ class LiveModel:
 
     def resume(self) -> Resume:
         """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
-        con = _connect(self.path, self._lock_timeout)
+        con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
                 return _resume(_read_snapshot(con, self.path), con)
