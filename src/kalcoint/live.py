@@ -299,21 +299,30 @@ def _damaged(path: Path, exc: BaseException) -> KalcointError:
     )
 
 
-def _busy(path: Path, lock_timeout: float) -> KalcointError:
+def _busy(path: Path, lock_timeout: float, write: bool = True) -> KalcointError:
+    # a read waits the default time (readers have no lock_timeout to name); an update names it
+    waited = f"lock_timeout={lock_timeout:g} s" if write else f"{lock_timeout:g} s"
     return KalcointError(
-        f"model file {path} is locked by another update (waited lock_timeout={lock_timeout:g} "
-        "s); try again when it has finished"
+        f"model file {path} is locked by another update (waited {waited}); try again when it has finished"
     )
 
 
+def _check_lock_timeout(lock_timeout: Any) -> float:
+    ok = isinstance(lock_timeout, (int, float)) and not isinstance(lock_timeout, bool)
+    if not (ok and math.isfinite(lock_timeout) and lock_timeout >= 0):
+        shown = f"{lock_timeout:g}" if ok else repr(lock_timeout)
+        raise KalcointError(f"lock_timeout={shown} must be a finite number of seconds >= 0")
+    return float(lock_timeout)
+
+
 @contextmanager
-def _sqlite_errors(path: Path, lock_timeout: float) -> Iterator[None]:
+def _sqlite_errors(path: Path, lock_timeout: float, write: bool = True) -> Iterator[None]:
     """Turn SQLite's errors into one line: locked by another process, or a damaged file."""
     try:
         yield
     except sqlite3.Error as exc:
         if _locked(exc):
-            raise _busy(path, lock_timeout) from None
+            raise _busy(path, lock_timeout, write) from None
         raise _damaged(path, exc) from None
 
 
@@ -385,7 +394,7 @@ def _connect(path: Path, timeout: float, *, write: bool = True) -> sqlite3.Conne
         if "not a database" in str(exc):
             raise _not_a_model(path, "not an SQLite database") from None
         if _locked(exc):
-            raise _busy(path, timeout) from None
+            raise _busy(path, timeout, write) from None
         if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
             raise KalcointError(
                 f"model file {path} holds an interrupted update (its journal {path.name}-journal) that "
@@ -1375,9 +1384,10 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     1000
     """
     target = Path(path)
+    lock_timeout = _check_lock_timeout(lock_timeout)
     con = _connect(target, lock_timeout, write=False)
     try:
-        with _sqlite_errors(target, lock_timeout):
+        with _sqlite_errors(target, lock_timeout, write=False):
             snap = _read_snapshot(con, target)
             check = con.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -1622,7 +1632,7 @@ class LiveModel:
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
-            with _sqlite_errors(self.path, self._lock_timeout):
+            with _sqlite_errors(self.path, self._lock_timeout, write=False):
                 return con.execute(sql, params).fetchall()
         finally:
             con.close()
@@ -1637,7 +1647,7 @@ class LiveModel:
         """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
-            with _sqlite_errors(self.path, self._lock_timeout):
+            with _sqlite_errors(self.path, self._lock_timeout, write=False):
                 return _resume(_read_snapshot(con, self.path), con)
         finally:
             con.close()
@@ -1671,6 +1681,7 @@ class LiveModel:
             raise KalcointError(f"capital={capital} must be a positive amount of money")
         if not max_jump > 0:
             raise KalcointError(f"max_jump={max_jump} must be > 0 (an absolute log return; inf accepts any)")
+        lock_timeout = _check_lock_timeout(lock_timeout)
         frame = _as_rows(rows, self._snap.assets, source)
         con = _connect(self.path, lock_timeout)
         try:
@@ -1697,6 +1708,7 @@ class LiveModel:
                 f"model file {self.path} has no retune policy (retune='never'); save it with "
                 "retune='weekly' or 'monthly' and a window"
             )
+        lock_timeout = _check_lock_timeout(lock_timeout)
         con = _connect(self.path, lock_timeout)
         try:
             with _sqlite_errors(self.path, lock_timeout):
