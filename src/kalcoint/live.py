@@ -86,6 +86,7 @@ e_t / sqrt(Q_t)``; one unit of the portfolio holds one share of asset 1 and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -292,7 +293,7 @@ def _locked(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _damaged(path: Path, exc: BaseException) -> KalcointError:
+def _damaged(path: Path, exc: BaseException | str) -> KalcointError:
     return KalcointError(
         f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
         "restore it from a backup, or re-create it with save_model()"
@@ -907,6 +908,54 @@ def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
     ]
 
 
+# ---------------------------------------------------------------- the rows' checksum
+
+ROWS_CHECKSUM = "steps_sha256"
+"""Meta key of the checksum of the stored rows: JSON ``{"steps": N, "sha256": hex}``, the SHA-256
+of steps 1..N (every column, in step order). Files written before it have none; their first
+update adds it in its transaction. Rows an older kalcoint appended are covered from the next
+update on."""
+
+_STEP_COLUMNS = (
+    "step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, version"
+)
+
+
+def _rows_sha256(con: sqlite3.Connection, upto: int | None = None) -> tuple[int, str]:
+    """``(rows, hex digest)`` of the stored steps 1..``upto`` (all when None)."""
+    digest = hashlib.sha256()
+    rows = 0
+    limit = "" if upto is None else f" WHERE step <= {int(upto)}"
+    for row in con.execute(f"SELECT {_STEP_COLUMNS} FROM steps{limit} ORDER BY step"):
+        digest.update(json.dumps(row).encode() + b"\n")  # repr floats: exact
+        rows += 1
+    return rows, digest.hexdigest()
+
+
+def _check_rows(con: sqlite3.Connection, path: Path, meta: Mapping[str, str]) -> None:
+    """Refuse a file whose stored rows no longer match their checksum (a changed digit in a
+    price would feed the next re-estimation)."""
+    if ROWS_CHECKSUM not in meta:
+        return
+    try:
+        stored = json.loads(meta[ROWS_CHECKSUM])
+        covered, expected = int(stored["steps"]), str(stored["sha256"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _damaged(path, f"unreadable checksum of the stored rows: {exc}") from None
+    rows, actual = _rows_sha256(con, covered)
+    if (rows, actual) != (covered, expected):
+        raise _damaged(path, f"the stored rows 1 to {covered} do not match their checksum")
+
+
+def _store_checksum(con: sqlite3.Connection) -> None:
+    """Record the checksum of every stored row (inside the open transaction)."""
+    rows, digest = _rows_sha256(con)
+    con.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        (ROWS_CHECKSUM, _dumps({"steps": rows, "sha256": digest})),
+    )
+
+
 # ---------------------------------------------------------------- writing
 
 
@@ -982,6 +1031,7 @@ def _write_update(
     try:
         step, date = _run(con, 1, "SELECT step, date FROM head").fetchone()
         fresh = _read_snapshot(con, path)
+        _check_rows(con, path, fresh.meta)
         if (step, date, fresh.version, fresh.next_id) != (snap.step, snap.date, snap.version, snap.next_id):
             snap = fresh
             plan = _plan(snap, frame, source, max_jump, since_last, con)
@@ -998,6 +1048,7 @@ def _write_update(
         )
         _run(con, 3, _INSERT_STEP, _step_rows(snap.step + 1, "update", plan, when), many=True)
         _run(con, 4, _UPDATE_HEAD, _head_values(snap.step + 1, plan, when))
+        _store_checksum(con)
         _run(con, 5, "COMMIT")
     except BaseException as exc:
         _rollback_on_error(con, path, exc)
@@ -1055,6 +1106,7 @@ def _create_file(
             "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
             _head_values(1, plan, when),
         )
+        _store_checksum(con)
         con.execute("COMMIT")
     finally:
         con.close()
@@ -1390,8 +1442,9 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
         with _sqlite_errors(target, lock_timeout, write=False):
             snap = _read_snapshot(con, target)
             check = con.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise _damaged(target, check)
+            if check != "ok":
+                raise _damaged(target, check)
+            _check_rows(con, target, snap.meta)
     finally:
         con.close()
     return LiveModel(target, snap, lock_timeout)
@@ -1717,6 +1770,7 @@ class LiveModel:
             _begin(con, self.path, lock_timeout)
             try:
                 fresh = _read_snapshot(con, self.path)
+                _check_rows(con, self.path, fresh.meta)
                 if (fresh.step, fresh.next_id) != (snap.step, snap.next_id):
                     snap, version = fresh, self._estimate_now(fresh, con)
                 con.executemany(_INSERT_VERSION, _version_rows([version], _now()))
