@@ -317,13 +317,13 @@ def _check_lock_timeout(lock_timeout: Any) -> float:
 
 
 @contextmanager
-def _sqlite_errors(path: Path, lock_timeout: float, write: bool = True) -> Iterator[None]:
+def _sqlite_errors(path: Path, lock_timeout: float) -> Iterator[None]:
     """Turn SQLite's errors into one line: locked by another process, or a damaged file."""
     try:
         yield
     except sqlite3.Error as exc:
         if _locked(exc):
-            raise _busy(path, lock_timeout, write) from None
+            raise _busy(path, lock_timeout) from None
         raise _damaged(path, exc) from None
 
 
@@ -395,7 +395,7 @@ def _connect(path: Path, timeout: float, *, write: bool = True) -> sqlite3.Conne
         if "not a database" in str(exc):
             raise _not_a_model(path, "not an SQLite database") from None
         if _locked(exc):
-            raise _busy(path, timeout, write) from None
+            raise _busy(path, timeout) from None
         if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
             raise KalcointError(
                 f"model file {path} holds an interrupted update (its journal {path.name}-journal) that "
@@ -1439,7 +1439,7 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     lock_timeout = _check_lock_timeout(lock_timeout)
     con = _connect(target, lock_timeout, write=False)
     try:
-        with _sqlite_errors(target, lock_timeout, write=False):
+        with _sqlite_errors(target, lock_timeout):
             snap = _read_snapshot(con, target)
             check = con.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
@@ -1685,7 +1685,7 @@ class LiveModel:
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
-            with _sqlite_errors(self.path, self._lock_timeout, write=False):
+            with _sqlite_errors(self.path, self._lock_timeout):
                 return con.execute(sql, params).fetchall()
         finally:
             con.close()
@@ -1700,7 +1700,7 @@ class LiveModel:
         """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
-            with _sqlite_errors(self.path, self._lock_timeout, write=False):
+            with _sqlite_errors(self.path, self._lock_timeout):
                 return _resume(_read_snapshot(con, self.path), con)
         finally:
             con.close()
