@@ -82,9 +82,13 @@ def _streamed(path: str, suffix: str) -> Iterator[Path]:
     try:
         yield tmp_path
         with open(tmp_path, "rb") as source:
-            descriptor = 1 if path == "-" else _own_descriptor(path)
             sys.stdout.flush()
             sys.stderr.flush()
+            if path == "-":
+                shutil.copyfileobj(source, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+                return
+            descriptor = _own_descriptor(path)
             # our own descriptor is written through (sharing its offset), anything else appended to
             sink = open(os.dup(descriptor), "wb") if descriptor is not None else open(path, "ab")
             with sink:
