@@ -353,6 +353,13 @@ def test_an_immutable_model_is_read_by_every_reading_command(run_cli, immutable,
     assert len(m.history()) == N0 and m.resume().history.shape == (1, 3) and len(m.versions()) == 1
 
 
+@pytest.mark.slow
+def test_the_report_of_an_immutable_model(run_cli, immutable, tmp_path):
+    out = tmp_path / "live.html"
+    res = run_cli("report", immutable, "--out", out)
+    assert res.exit_code == 0 and "kalcoint live model" in out.read_text(encoding="utf-8"), res.stderr
+
+
 def test_an_immutable_model_refuses_an_update(run_cli, immutable, new_rows):
     before = immutable.read_bytes()
     res = run_cli("update", immutable, "--prices", new_rows)
