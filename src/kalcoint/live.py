@@ -19,7 +19,11 @@ Guarantees
   or kill at any point leaves the old state or the new one; a leftover
   ``MODEL-journal`` file is rolled back by the next open. The rollback journal
   (not WAL) is used so the model file alone is always complete between updates
-  (no ``-wal`` file holding committed data) and a read never writes to it.
+  (no ``-wal`` file holding committed data) and a read never writes to it. Reading
+  needs read access only: a file that cannot be written (permissions, an immutable
+  file, a read-only mount) is opened read-only.
+* A changed row is found: the stored rows carry a checksum (meta ``steps_sha256``);
+  a file whose rows no longer match it is reported as damaged, not fed onwards.
 * Two updates at once: the second waits for the write lock up to
   ``lock_timeout`` seconds (then fails with a one-line error); once it holds the
   lock it re-reads the head and re-validates its rows against it, so it is
@@ -54,6 +58,9 @@ Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
         tuning          JSON TunedModel.to_dict() (or Chan's settings)
         retune          JSON {"retune": "never"|"weekly"|"monthly", "window": N|null,
                         "method", "iterations", "tol", "options", "on_degenerate"}
+        steps_sha256    JSON {"steps": N, "sha256": hex}: SHA-256 of steps 1..N (every
+                        column, JSON per row, in step order), checked on load and before
+                        a write; a file without it gets it in its first update
     head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
          long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
