@@ -845,7 +845,7 @@ def downgrade_to_schema_1(path: Path) -> None:
     con.execute("DROP TABLE versions")
     con.execute("ALTER TABLE steps DROP COLUMN version")
     con.execute("ALTER TABLE head DROP COLUMN version")
-    con.execute("DELETE FROM meta WHERE key = 'retune'")
+    con.execute("DELETE FROM meta WHERE key IN ('retune', 'steps_sha256')")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("PRAGMA user_version = 1")
     con.execute("COMMIT")

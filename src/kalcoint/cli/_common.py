@@ -110,8 +110,11 @@ def require_dir_writable(path: Path | None, option: str) -> None:
 def require_parent(path: Path | None, option: str) -> None:
     """Fail early when an output file cannot be written: its directory is missing or not writable,
     or the path is a directory. ``-`` (stdout) passes."""
-    if path is None or str(path) == "-":
+    from .._io import is_stream
+
+    if path is None or is_stream(path):  # '-', a device, a FIFO: written into, nothing created beside
         return
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path  # the target is replaced
     if not path.parent.exists():
         raise KalcointError(f"{option} {path}: directory {path.parent} does not exist; create it first")
     if path.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -259,8 +260,15 @@ def tune(
             tol=tol,
             tune_options=opts,
         )
+    try:
+        write_json(json_out, payload)
+    except KalcointError as exc:
+        if save is not None:  # a new file (an existing one is refused): no model without its --json
+            Path(os.path.realpath(save)).unlink(missing_ok=True)
+            raise KalcointError(f"{exc}; the model {save} was not kept") from None
+        raise
+    if save is not None:
         err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
-    write_json(json_out, payload)
 
 
 class _null:

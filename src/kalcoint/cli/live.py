@@ -38,7 +38,9 @@ LIVE_FLAGS = (
 ModelArg = Annotated[
     Path, typer.Argument(help="Model file written by `kalcoint tune ... --save MODEL`.", show_default=False)
 ]
-LockOpt = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait while another update of MODEL runs.")]
+LockOpt = Annotated[
+    float, typer.Option("--lock-timeout", help="Seconds to wait while another update of MODEL writes it.")
+]
 
 
 def _sayer(json_out: Path | None) -> Callable[[str], None]:
@@ -234,6 +236,7 @@ def status(
             "carries only the JSON.",
         ),
     ] = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> None:
     """Show the model's state after its last row: date, state, spread, innovation, units, and
     its retune schedule."""
@@ -242,7 +245,7 @@ def status(
     say = _sayer(json_out)
     require_writable(json_out, "--json")
     with flags(*LIVE_FLAGS):
-        live = load_model(model)
+        live = load_model(model, lock_timeout=lock_timeout)
     info = live.status()
     tuning = live.tuning
     say(
@@ -286,6 +289,7 @@ def history(
         ),
     ],
     updates_only: Annotated[bool, typer.Option("--updates-only", help="Leave out the tuning sample's rows.")] = False,
+    lock_timeout: LockOpt = 10.0,
 ) -> None:
     """Write every step the model has taken, with its input prices and the version it traded with."""
     from .._io import write_table, write_with
@@ -293,7 +297,7 @@ def history(
 
     require_writable(out, "--out")
     with flags(*LIVE_FLAGS):
-        live = load_model(model)
+        live = load_model(model, lock_timeout=lock_timeout)
         frame = live.history()
     if updates_only:
         frame = frame[frame["kind"] == "update"]
@@ -322,13 +326,14 @@ def versions(
             "reasons, outcome); '-': stdout carries only the JSON.",
         ),
     ] = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> None:
     """List every estimation of the model: when it trades, its window, quantities and outcome."""
     from ..live import load_model
 
     require_writable(json_out, "--json")
     with flags(*LIVE_FLAGS):
-        live = load_model(model)
+        live = load_model(model, lock_timeout=lock_timeout)
         records = [v.to_dict() for v in live.versions()]
     if json_out is None or str(json_out) != "-":
         table = Table(

@@ -164,9 +164,9 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
         )
         status.update("report: drawing...")
         write_basket_report(result, out, drawn)
-    size = out.stat().st_size / 1e6
+    size = f"{out.stat().st_size / 1e6:.2f} MB; " if out.is_file() else ""  # not for '-' or a device
     err_console.print(
-        f"wrote {out} ({size:.2f} MB; computed in {result.provenance.elapsed_s:.1f} s)", style="dim", highlight=False
+        f"wrote {out} ({size}computed in {result.provenance.elapsed_s:.1f} s)", style="dim", highlight=False
     )
 
 
