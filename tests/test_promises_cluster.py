@@ -312,7 +312,7 @@ def test_losing_the_only_worker_for_good_stops_and_resume_continues(dask_cluster
     message = cli_message(err.value)
     assert message == (
         f"--scheduler {address}: no worker left and none joined within 1 s; the rows done are in --out {out}: "
-        f"start `dask worker {address}` and run again with --resume to continue"
+        f"start `dask worker {address}`, then run again with --resume to continue"
     )
     kept = read_table(out)
     assert seen[0][0] <= len(kept) < len(serial)
@@ -332,5 +332,23 @@ def test_study_losing_the_only_worker_stops_instead_of_hanging(dask_cluster, uni
         study(universe, options, scheduler=dask_cluster.address, out=out, progress=progress, worker_timeout=1.0)
     assert cli_message(err.value).endswith(
         f"no worker left and none joined within 1 s; the rows done are in --out {out}: "
-        f"start `dask worker {dask_cluster.address}` and run again with --resume to continue"
+        f"start `dask worker {dask_cluster.address}`, then run again with --resume to continue"
     )
+
+
+@pytest.mark.slow
+def test_losing_the_scheduler_stops_with_one_error_and_keeps_the_rows(dask_cluster, universe, serial, tmp_path):
+    dask_cluster.ready_worker()
+    progress, _ = _killer(dask_cluster.procs[0])  # the scheduler
+    out = tmp_path / "s.parquet"
+    address = dask_cluster.address
+    with pytest.raises(KalcointError) as err:
+        screen(universe, OPTIONS, scheduler=address, batch_size=1, out=out, progress=progress, connect_timeout=1.0)
+    message = cli_message(err.value)
+    assert message == (
+        f"--scheduler {address}: the connection was lost; the rows done are in --out {out}: restart `dask scheduler` "
+        "and its workers, then run again with --resume to continue"
+    )
+    kept = read_table(out)
+    assert 1 <= len(kept) < len(serial)
+    pd.testing.assert_frame_equal(kept, serial.iloc[: len(kept)].reset_index(drop=True))

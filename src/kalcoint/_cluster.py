@@ -305,30 +305,30 @@ class Pool:
 
     def _watch(self) -> None:
         """Note when the cluster has no worker; send the lost calls again once one is back."""
-        if self.client.nthreads():
-            self.alone_since = None
-            lost, self.lost = self.lost, []
-            for key, fn, args in lost:
-                self.submit(key, fn, *args)
-            return
+        try:
+            workers = self.client.nthreads()
+            if workers:
+                self.alone_since = None
+                lost, self.lost = self.lost, []
+                for key, fn, args in lost:
+                    self.submit(key, fn, *args)
+                return
+        except OSError:  # the scheduler is gone (Dask retried for its connect timeout)
+            raise self._stopped("the connection was lost", "restart `dask scheduler` and its workers") from None
         now = time.monotonic()
         if self.alone_since is None:
             self.alone_since = now
         elif now - self.alone_since > self.worker_timeout:
-            raise self._stopped()
+            wait = f"no worker left and none joined within {self.worker_timeout:g} s"
+            raise self._stopped(wait, f"start `dask worker {self.scheduler}`")
 
-    def _stopped(self) -> KalcointError:
-        wait = f"{self.worker_timeout:g} s"
+    def _stopped(self, why: str, fix: str) -> KalcointError:
         if self.scheduler is None:
-            return KalcointError(f"the local workers died and none came back within {wait}")
-        start = f"start `dask worker {self.scheduler}`"
+            return KalcointError(f"the local workers died and none came back within {self.worker_timeout:g} s")
         if self.out is None:
-            return KalcointError(
-                f"scheduler {self.scheduler}: no worker left and none joined within {wait}; {start} and run again",
-                params="scheduler",
-            )
+            return KalcointError(f"scheduler {self.scheduler}: {why}; {fix}, then run again", params="scheduler")
         return KalcointError(
-            f"scheduler {self.scheduler}: no worker left and none joined within {wait}; the rows done are in "
-            f"out {self.out}: {start} and run again with resume to continue",
+            f"scheduler {self.scheduler}: {why}; the rows done are in out {self.out}: {fix}, then run again with "
+            "resume to continue",
             params=("scheduler", "out", "resume"),
         )
