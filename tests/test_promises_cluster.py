@@ -54,8 +54,8 @@ def serial(universe) -> pd.DataFrame:
 
 @pytest.fixture
 def listener() -> Iterator[tuple[str, list[bytes], threading.Event]]:
-    """A 127.0.0.1 socket that accepts connections and sends what the test says (nothing by
-    default: a silent listener); yields its tcp:// address, the accepted sockets and a stop flag."""
+    """A 127.0.0.1 socket that accepts connections and sends each the bytes the test appends to
+    the greeting list (none: a silent listener); yields its tcp:// address, that list and a stop flag."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
