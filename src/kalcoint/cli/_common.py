@@ -73,11 +73,13 @@ def flag(param: str) -> str:
 
 
 def cli_message(exc: KalcointError) -> str:
-    """A library error's message with the parameters it names shown as this command line's flags."""
-    text = str(exc)
-    for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
-        text = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), text)
-    return text
+    """A library error's message with the parameters it names shown as this command line's flags;
+    text between backticks (a command to run, e.g. `dask scheduler`) is kept as it is."""
+    parts = str(exc).split("`")
+    for i in range(0, len(parts), 2):  # the even parts are outside backticks
+        for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
+            parts[i] = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), parts[i])
+    return "`".join(parts)
 
 
 def _probe(directory: Path, option: str, path: Path) -> None:

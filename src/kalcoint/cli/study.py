@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from .._checks import check_resume
 from ..errors import KalcointError
 from ._common import (
     dataset_path,
@@ -176,7 +177,7 @@ def study(
     try:
         _run(**locals())
     except KalcointError as exc:
-        raise KalcointError(_flagged(str(exc))) from None
+        raise KalcointError(_flagged(str(exc)), params=exc.params) from None
 
 
 def _run(
@@ -240,6 +241,7 @@ def _run(
     )
     security = tls_settings(tls_ca_file, tls_cert, tls_key)
     sc.check_scheduler(scheduler, security)
+    check_resume(resume, overwrite)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
     dates = pd.DatetimeIndex(universe.index)
     st.periods_of(dates, options)  # refuses a formation/window longer than the file, before any work
