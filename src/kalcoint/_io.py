@@ -76,11 +76,14 @@ def _streamed(path: str, suffix: str) -> Iterator[Path]:
     """Yield a temporary file (in the system's temporary directory); on success copy it into
     ``path``: ``-`` and a descriptor of this process (``/dev/stdout``) through that descriptor,
     a device or FIFO opened for appending. Nothing is replaced."""
-    fd, tmp = tempfile.mkstemp(prefix="kalcoint-", suffix=suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
+    copying = False
     try:
+        fd, name = tempfile.mkstemp(prefix="kalcoint-", suffix=suffix)
+        os.close(fd)
+        tmp_path = Path(name)
         yield tmp_path
+        copying = True
         with open(tmp_path, "rb") as source:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -94,9 +97,10 @@ def _streamed(path: str, suffix: str) -> Iterator[Path]:
             with sink:
                 shutil.copyfileobj(source, sink)
     except OSError as exc:
-        raise _write_error(path, exc, changed=True) from None
+        raise _write_error(path, exc, changed=copying) from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 @contextmanager
