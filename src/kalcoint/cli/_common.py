@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import KalcointError
 
@@ -27,7 +28,6 @@ app = typer.Typer(
 )
 
 
-# Tables keep their full width when piped to a file (rich would wrap them at 80 columns).
 def _version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -43,8 +43,56 @@ def _root(
     """Trade cointegrated portfolios with a Kalman filter."""
 
 
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# C0 and C1 control characters (tab and newline lay text out and are kept) and the bidirectional
+# overrides, which would reorder what the terminal shows.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def literal(text: object) -> str:
+    """``text`` as the terminal must show it: control characters (an ANSI escape, NUL) as
+    ``\\x1b`` / ``\\x00`` escapes, so that a name a file holds cannot drive the terminal.
+
+    Examples
+    --------
+    >>> literal("\\x1b[31mEWA\\x00")
+    '\\\\x1b[31mEWA\\\\x00'
+    """
+    return _CONTROL.sub(_escape, str(text))
+
+
+def styled(text: object, style: str) -> Text:
+    """A literal piece of text in ``style`` (instead of markup such as ``[red]...[/red]``)."""
+    return Text(literal(text), style=style)
+
+
+class LiteralConsole(Console):
+    """A console on which every string prints literally: markup (``[/]``, ``[red]``) and emoji
+    codes (``:smile:``) are text, control characters are escaped (:func:`literal`). Tables,
+    their titles and captions, messages and spinners all render strings through here;
+    styles are given with ``style=`` or :func:`styled`."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options.update(markup=False, emoji=False)
+        return super().render_str(literal(text), **options)
+
+    def status(self, status: Any, **options: Any) -> Any:
+        return super().status(Text(literal(status)) if isinstance(status, str) else status, **options)
+
+
+def _console(stream: Any, **options: Any) -> LiteralConsole:
+    """Piped to a file or another program, tables keep 200 columns and lines stay whole
+    (rich would wrap both at 80 columns)."""
+    tty = stream.isatty()
+    return LiteralConsole(width=None if tty else 200, soft_wrap=not tty, **options)
+
+
+console = _console(sys.stdout)
+err_console = _console(sys.stderr, stderr=True)
 
 
 def parse_assets(text: str | None, *, option: str = "--assets") -> list[str] | None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import KalcointError
+from ._common import err_console, literal
 
 _NAME_VALUE = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|\S+?)(?=[\s,;:)]|$)")
 
@@ -70,7 +71,6 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
     if not enabled:
         yield None
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -79,9 +79,9 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(literal(label), total=None)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
