@@ -778,9 +778,11 @@ def check_scheduler(scheduler: str | None, security: Any) -> None:
     kalcoint.errors.KalcointError: scheduler tls://10.0.0.5:8786 uses TLS: give the CA file, certificate and key
     """
     if scheduler is not None and scheduler.startswith("tls://") and security is None:
-        raise KalcointError(f"scheduler {scheduler} uses TLS: give the CA file, certificate and key")
+        raise KalcointError(
+            f"scheduler {scheduler} uses TLS: give the CA file, certificate and key", params="scheduler"
+        )
     if security is not None and (scheduler is None or not scheduler.startswith("tls://")):
-        raise KalcointError("TLS settings apply to a tls://host:port scheduler only")
+        raise KalcointError("TLS settings (security) apply to a tls://host:port scheduler only", params="security")
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -111,8 +112,10 @@ FLAGS: dict[str, str] = {
     "prices": "PRICES",
     "chan_obs_var": "--obs-var",
     "walk_forward": "--walk-forward",
+    "save_model": "`kalcoint tune PRICES --save MODEL`",
+    "security": "--tls-ca-file/--tls-cert/--tls-key",
 }
-"""Library parameter names whose command-line flag is not ``--`` + the name with ``-`` for ``_``."""
+"""Library names whose command-line form is not ``--`` + the name with ``-`` for ``_``."""
 
 
 def flag(param: str) -> str:
@@ -121,11 +124,40 @@ def flag(param: str) -> str:
 
 
 def cli_message(exc: KalcointError) -> str:
-    """A library error's message with the parameters it names shown as this command line's flags."""
+    """A library error's message with the parameters it names (``exc.params``) said as this
+    command line's flags: ``train_fraction 0.99`` -> ``--train-fraction 0.99``; in a message that
+    writes ``capital=5``, that form only -> ``--capital 5`` (``resume=True`` -> ``--resume``);
+    ``save_model()`` -> the command that saves a model. The one place where library names
+    become flags.
+
+    Examples
+    --------
+    >>> cli_message(KalcointError("capital=-5 must be > 0 (the capital); or resume=True", params=("capital", "resume")))
+    '--capital -5 must be > 0 (the capital); or --resume'
+    >>> cli_message(KalcointError("out x.csv exists: pass resume", params=("out", "resume")))
+    '--out x.csv exists: pass --resume'
+    """
     text = str(exc)
-    for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
-        text = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), text)
+    for param in sorted({*getattr(exc, "params", ()), "save_model"}, key=len, reverse=True):
+        name = rf"(?<![\w./-]){re.escape(param)}"
+        if re.search(name + "=", text):
+            text = re.sub(
+                name + r"=(True\b)?('[^']*'|\S+?)??(?=[\s,;:)]|$)", functools.partial(_with_value, param), text
+            )
+        else:
+            text = re.sub(name + r"(\(\))?(?![\w.(]|-\w)", functools.partial(_bare, param), text)
     return text
+
+
+def _bare(param: str, match: re.Match[str]) -> str:
+    return flag(param)
+
+
+def _with_value(param: str, match: re.Match[str]) -> str:
+    """``name=True`` as the bare flag, ``name=value`` as the flag and the (unquoted) value."""
+    if match.group(1):
+        return flag(param)
+    return f"{flag(param)} {(match.group(2) or '').strip(chr(39))}"
 
 
 def _probe(directory: Path, option: str, path: Path) -> None:
