@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _tables
+from ._checks import check_magnitude
 from ._summary import Summary, Table
 from .errors import ComputationError, KalcointError
 from ._kernels import DEGENERATE, FIXED_LAG, NEAR_TIE, OK, adf_kernel, johansen_kernel
@@ -144,6 +145,7 @@ def johansen(
     if k > 12:
         raise KalcointError(f"Johansen critical values exist for at most 12 series, got {k}")
     _check_panel(values, assets, k_ar_diff)
+    check_magnitude(values, assets, prices.index if isinstance(prices, pd.DataFrame) else None)
     eig, evec, trace_stat, max_eig_stat, status = johansen_kernel(
         np.ascontiguousarray(values), det_order, k_ar_diff, _EIG_TOL
     )
