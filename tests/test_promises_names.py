@@ -25,7 +25,7 @@ from kalcoint.plots import missing_glyphs, render_png
 MARKUP = ["[/]", "[red]EWA", "EWC"]
 CONTROL = ["\x1b[31mEWA", "E\x00WC", "IGE"]
 UNICODE = ["日本", "🚀", "IGE"]
-EMOJI_CODE = [":smile:", "EWC", "IGE"]
+EMOJI_CODE = [":smile:", "EWC", "$\\foo$"]
 LONG = ["A" * 300, "EWC", "IGE"]
 
 
@@ -94,7 +94,15 @@ def test_emoji_codes_and_long_names_stay_whole(run_cli, tmp_path, ewa_ewc_ige):
     res = run_cli("johansen", hostile_csv(tmp_path, ewa_ewc_ige, EMOJI_CODE))
     assert res.exit_code == 0
     clean(res)
-    assert "weights (largest eigenvalue): :smile: +0.759964  EWC -1.04603  IGE +0.223306\n" in res.stdout
+    assert "weights (largest eigenvalue): :smile: +0.759964  EWC -1.04603  $\\foo$ +0.223306\n" in res.stdout
+    # figures draw "$\\foo$" as written: mathtext would fail on the unknown symbol
+    path = hostile_csv(tmp_path, ewa_ewc_ige, EMOJI_CODE)
+    res = run_cli("tune", path, "--plot-dir", tmp_path / "p")
+    assert res.exit_code == 0 and (tmp_path / "p" / "tuning_passes.png").exists()
+    clean(res)
+    res = run_cli("backtest", path, "--model", "chan", "--assets", ":smile:,$\\foo$", "--plot-dir", tmp_path / "p")
+    assert res.exit_code == 0 and (tmp_path / "p" / "equity.png").exists()
+    clean(res)
 
     res = run_cli("johansen", hostile_csv(tmp_path, ewa_ewc_ige, LONG))
     assert res.exit_code == 0
@@ -137,6 +145,24 @@ def test_missing_glyphs_gives_one_warning_and_leaves_the_filters(ewa_ewc_ige):
     ]
     assert [str(w.message) for w in caught if w.category is UserWarning] == ["another warning passes on"]
     assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_figure_text_is_drawn_as_written():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.semilogy([1, 10, 100], label="$x$")
+    ax.set_title("$\\foo$ on $y$")
+    ax.legend()
+    fig.suptitle("a $b$")
+    assert render_png(fig)[:4] == b"\x89PNG"  # mathtext would fail on "\\foo"
+    names = [ax.title, *ax.get_legend().get_texts(), *fig.texts]
+    assert [t.get_text() for t in names] == ["$\\foo$ on $y$", "$x$", "a $b$"]
+    assert not any(t.get_parse_math() for t in names)
+    # the log axis's tick labels stay mathtext (10 to the power k)
+    assert ax.get_yticklabels()[1].get_text().startswith("$\\mathdefault{10^")
+    assert all(t.get_parse_math() for t in ax.get_yticklabels())
 
 
 def test_error_lines_print_names_and_paths_literally(run_cli, tmp_path, ewa_ewc_ige):
@@ -195,7 +221,7 @@ def test_compare_and_report_print_names_literally(run_cli, tmp_path, ewa_ewc_ige
     assert "Comparison: [/], 日本, \\x1b[31mIGE  (n=1500" in res.stdout
     assert "DEGENERATE" in res.stdout
     assert [line for line in res.stderr.splitlines() if line.startswith("note:")] == [
-        "note: the figures' font (DejaVu Sans) has no glyph for 日 本 in the names: they show as empty boxes"
+        "note: the figures' font (DejaVu Sans) has no glyph for \\x1b 日 本 in the names: they show as empty boxes"
     ]
     res = run_cli("report", path, "--bootstrap", "0", "--out", tmp_path / "page.html")
     assert res.exit_code == 0

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from ._io import atomic_path
 from .cointegration import JohansenResult
@@ -82,10 +83,34 @@ def missing_glyphs() -> Iterator[None]:
         )
 
 
+def as_written(fig: Figure) -> Figure:
+    """Draw the text ``fig`` holds (titles, axis labels, legends: where names go) as written: a
+    name such as ``$x$`` or ``$\\foo$`` is not read as mathtext, which would restyle it or fail
+    on an unknown symbol. Tick labels keep mathtext (a log axis's ``10^k``).
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().set_title("$\\\\foo$")
+    >>> render_png(as_written(fig))[:4]
+    b'\\x89PNG'
+    """
+    ticks: set[int] = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks.add(id(axis.offsetText))
+            for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()):
+                ticks.update((id(tick.label1), id(tick.label2)))
+    for text in fig.findobj(Text):
+        if id(text) not in ticks:
+            text.set_parse_math(False)
+    return fig
+
+
 def _finish(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Lay ``fig`` out and write it as PNG (one warning for the characters its font lacks)."""
     with missing_glyphs():
-        fig.tight_layout()
+        as_written(fig).tight_layout()
         return save_figure(fig, path)
 
 
@@ -219,7 +244,7 @@ def render_png(fig: Figure) -> bytes:
     """
     buffer = io.BytesIO()
     with missing_glyphs():
-        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        as_written(fig).savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return buffer.getvalue()
 
 
