@@ -178,6 +178,17 @@ def test_error_lines_print_names_and_paths_literally(run_cli, tmp_path, ewa_ewc_
     assert res.exit_code == 2
     assert res.stderr.startswith(f"kalcoint: error: {tmp_path}/a\\x1b[31m[b]c.csv: file not found;")
     clean(res)
+    missing = tmp_path / "[red]no" / "s.parquet"
+    res = run_cli("study", path, "--out", missing, "--assets", "[/],EWC")
+    assert res.exit_code == 2
+    assert (
+        res.stderr == f"kalcoint: error: --out {missing}: directory {missing.parent} does not exist; create it first\n"
+    )
+    res = run_cli("screen", path, "--out", tmp_path / "s.parquet", "--assets", "[/],[bold]q")
+    assert (
+        res.exit_code == 2
+        and "unknown ticker '[bold]q'; the file has 3 price columns: [/], [red]EWA, EWC" in res.stderr
+    )
     # click's own usage errors quote what was typed
     res = run_cli("johansen", path, "--[red]x")
     assert res.exit_code == 2 and res.stderr.startswith("kalcoint: error: No such option: --[red]x")
