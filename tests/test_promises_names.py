@@ -48,7 +48,7 @@ def clean(res) -> None:
 def test_literal_escapes_control_characters_only():
     assert literal("\x1b[31mEWA\x00") == "\\x1b[31mEWA\\x00"
     assert literal("a\u202eb\x7fc\x9b") == "a\\u202eb\\x7fc\\x9b"
-    assert literal("[red]日本 🚀\tx\ny") == "[red]日本 🚀\tx\ny"
+    assert literal("[red]日本 🚀\tx\ny") == "[red]日本 🚀\\x09x\ny"
 
 
 def test_markup_names_print_as_written(run_cli, tmp_path, ewa_ewc_ige):

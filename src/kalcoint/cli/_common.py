@@ -44,9 +44,9 @@ def _root(
     """Trade cointegrated portfolios with a Kalman filter."""
 
 
-# C0 and C1 control characters (tab and newline lay text out and are kept) and the bidirectional
-# overrides, which would reorder what the terminal shows.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 control characters but the newline (which lays out multi-line output; a name holding
+# one still breaks its line) and the bidirectional overrides, which would reorder what is shown.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _escape(match: re.Match[str]) -> str:
