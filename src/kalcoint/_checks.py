@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from .errors import KalcointError
 
@@ -33,6 +36,10 @@ HALF_LIFE_MIN = 1.0
 """Half-life of the level, in observations (days), below this: alpha11 has collapsed (|alpha11| < 0.5)."""
 FROZEN_RATIO = 1e-6
 """n * state_var_j * mean(x_j^2) / var(daily change of asset 1) below this: state j is frozen."""
+MAX_PRICE = 1e50
+"""The largest price (in size) the estimators accept: they sum squares of prices over the rows
+(moment matrices, the filter's variances) and ALS fourth powers, which must stay inside
+float64 (1.8e308); a price of 1e100 already overflows ALS, 1e200 Johansen."""
 
 
 def check_iterations(iterations: Any, name: str = "iterations") -> int:
@@ -122,3 +129,28 @@ def check_resume(resume: bool, overwrite: bool) -> None:
             "resume and overwrite exclude each other: resume keeps the rows of out, overwrite replaces them; pass one",
             params=("resume", "overwrite", "out"),
         )
+
+
+def check_magnitude(values: np.ndarray, assets: Sequence[Any], dates: Any = None, source: str = "") -> None:
+    """Refuse a price larger in size than :data:`MAX_PRICE`, naming its column and date (or row):
+    the computations would overflow and report a singular matrix instead.
+
+    Examples
+    --------
+    >>> check_magnitude(np.array([[1.0, 2.0], [3.0, 4.0]]), ["A", "B"])
+    >>> check_magnitude(np.array([[1.0, 2.0], [1e308, 4.0]]), ["A", "B"])
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: column 'A': price 1e+308 on row 2 is beyond 1e+50 in size: squares and products of prices would overflow float64; correct the value
+    """
+    if values.size == 0 or (values.max() <= MAX_PRICE and values.min() >= -MAX_PRICE):
+        return
+    beyond = np.abs(values) > MAX_PRICE
+    if not beyond.any():  # NaN only
+        return
+    r, c = divmod(int(np.argmax(beyond.ravel())), values.shape[1])
+    when = f"row {r + 1}" if dates is None else f"{dates[r]:%Y-%m-%d}"
+    raise KalcointError(
+        f"{source + ': ' if source else ''}column {assets[c]!r}: price {values[r, c]:g} on {when} is beyond "
+        f"{MAX_PRICE:g} in size: squares and products of prices would overflow float64; correct the value"
+    )

@@ -73,9 +73,13 @@ def check_scheduler(scheduler: str | None, security: Any) -> None:
                 f"scheduler {scheduler!r} is not an address of the form {ADDRESS_FORMS}", params="scheduler"
             )
     if scheduler is not None and scheduler.startswith("tls://") and security is None:
-        raise KalcointError(f"scheduler {scheduler} uses TLS: give the CA file, certificate and key")
+        raise KalcointError(
+            f"scheduler {scheduler} uses TLS: give the CA file, certificate and key", params=("scheduler", "security")
+        )
     if security is not None and (scheduler is None or not scheduler.startswith("tls://")):
-        raise KalcointError("TLS settings apply to a tls://host:port scheduler only")
+        raise KalcointError(
+            "TLS settings (security) apply to a tls://host:port scheduler only", params=("scheduler", "security")
+        )
 
 
 def timeouts(connect_timeout: float | None, worker_timeout: float | None) -> tuple[float, float]:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _tables
+from ._checks import MAX_PRICE, check_magnitude
 from ._summary import Summary, Table
 from .errors import ComputationError, KalcointError
 from ._kernels import DEGENERATE, FIXED_LAG, NEAR_TIE, OK, adf_kernel, johansen_kernel
@@ -143,7 +144,7 @@ def johansen(
         raise KalcointError(f"k_ar_diff={k_ar_diff} must be >= 0")
     if k > 12:
         raise KalcointError(f"Johansen critical values exist for at most 12 series, got {k}")
-    _check_panel(values, assets, k_ar_diff)
+    _check_panel(values, assets, k_ar_diff, prices.index if isinstance(prices, pd.DataFrame) else None)
     eig, evec, trace_stat, max_eig_stat, status = johansen_kernel(
         np.ascontiguousarray(values), det_order, k_ar_diff, _EIG_TOL
     )
@@ -194,13 +195,17 @@ def _critical_table(k: int, det_order: int, trace: bool) -> np.ndarray:
 _EIG_TOL = 1e-15  # Jacobi stops when every off-diagonal entry is below this times the largest diagonal
 
 
-def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int) -> None:
-    """Refuse panels Johansen cannot use: missing values, a constant series, too few rows."""
+def _check_panel(values: np.ndarray, assets: list[str], k_ar_diff: int, dates: pd.Index | None = None) -> None:
+    """Refuse panels Johansen cannot use: missing values, a price whose squares overflow,
+    a constant series, too few rows."""
     n, k = values.shape
     if not np.all(np.isfinite(values)):
         raise KalcointError("Johansen input has missing or non-finite prices; keep the common history (dropna)")
-    spreads = np.ptp(np.ascontiguousarray(values.T), axis=1)  # numpy's axis-0 reductions are slow on (n, k)
-    flat = [a for a, spread in zip(assets, spreads) if spread == 0.0]
+    columns = np.ascontiguousarray(values.T)  # numpy's axis-0 reductions are slow on (n, k)
+    highs, lows = columns.max(axis=1), columns.min(axis=1)
+    if highs.max() > MAX_PRICE or lows.min() < -MAX_PRICE:
+        check_magnitude(values, assets, dates)
+    flat = [a for a, high, low in zip(assets, highs, lows) if high == low]
     if flat:
         raise KalcointError(f"Johansen input series {', '.join(map(str, flat))} is constant; drop it from the basket")
     min_rows = 2 * (k * (k_ar_diff + 1) + 2)

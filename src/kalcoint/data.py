@@ -67,6 +67,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._checks import check_magnitude
 from .errors import KalcointError
 
 __all__ = ["MIN_ROWS", "FILL_METHODS", "load_prices", "validate_prices"]
@@ -664,6 +665,7 @@ def _finish(
     _check_finite(prices, source)
     prices, filled = _fill_gaps(prices, source, fill)
     _check_positive(prices, source)
+    check_magnitude(prices.to_numpy(), list(prices.columns), prices.index, source)
     _check_length(prices, source, min_rows, start)
     _check_not_constant(prices, source)
     prices.attrs = {

@@ -45,3 +45,14 @@ class ComputationError(KalcointError):
     >>> isinstance(ComputationError("Johansen test failed"), KalcointError)
     True
     """
+
+
+class MissingGlyphWarning(UserWarning):
+    """Characters of a figure's text (an asset's name) that its font cannot draw: they show as
+    empty boxes. Issued once per figure, in place of matplotlib's warning per character.
+
+    Examples
+    --------
+    >>> issubclass(MissingGlyphWarning, UserWarning)
+    True
+    """

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._checks import CHAN_DELTA, CHAN_OBS_VAR, check_positive
+from ._checks import CHAN_DELTA, CHAN_OBS_VAR, check_magnitude, check_positive
 from .errors import ComputationError, KalcointError
 from ._kernels import filter_loop, smoother_loop
 
@@ -263,6 +263,8 @@ def kalman_filter(
         raise KalcointError("no observations to filter")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
         raise KalcointError("prices contain non-finite values; clean or forward-fill them first")
+    if isinstance(prices, pd.DataFrame):
+        check_magnitude(prices.to_numpy(dtype=np.float64), list(prices.columns), prices.index)
     a, vw = _as_model_arrays(model)
     if start is None:
         b0, P0, predict_first = model.initial_state.copy(), np.diag(model.initial_cov), False

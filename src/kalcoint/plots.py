@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from ._io import atomic_path
 from .cointegration import JohansenResult
+from .errors import MissingGlyphWarning
 from .filtering import FilterResult
 
 if TYPE_CHECKING:
@@ -39,6 +44,74 @@ COLORS = {
     "alpha_1": "#8c564b",
     "static_johansen": "#333333",
 }
+
+
+_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+?)\.?$")
+
+
+@contextmanager
+def missing_glyphs() -> Iterator[None]:
+    """Lay out or draw figures inside this: matplotlib's warning per character its font lacks
+    (each character of a name in Japanese, each emoji) becomes one :class:`MissingGlyphWarning`
+    naming them all; other warnings pass on as they were. The warning filters are restored on exit.
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().set_title("EWA")
+    >>> with missing_glyphs():
+    ...     _ = render_png(fig)
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    chars: set[str] = set()
+    fonts: dict[str, None] = {}
+    for w in caught:
+        match = _GLYPH.match(str(w.message))
+        if match is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        else:
+            chars.add(chr(int(match.group(1))))
+            fonts[match.group(2)] = None
+    if chars:
+        warnings.warn(
+            f"the figures' font ({', '.join(fonts)}) has no glyph for {' '.join(sorted(chars))} "
+            "in the names: they show as empty boxes",
+            MissingGlyphWarning,
+            stacklevel=3,
+        )
+
+
+def as_written(fig: Figure) -> Figure:
+    """Draw the text ``fig`` holds (titles, axis labels, legends: where names go) as written: a
+    name such as ``$x$`` or ``$\\foo$`` is not read as mathtext, which would restyle it or fail
+    on an unknown symbol. Tick labels keep mathtext (a log axis's ``10^k``).
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> _ = fig.subplots().set_title("$\\\\foo$")
+    >>> render_png(as_written(fig))[:4]
+    b'\\x89PNG'
+    """
+    ticks: set[int] = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks.add(id(axis.offsetText))
+            for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()):
+                ticks.update((id(tick.label1), id(tick.label2)))
+    for text in fig.findobj(Text):
+        if id(text) not in ticks:
+            text.set_parse_math(False)
+    return fig
+
+
+def _finish(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Lay ``fig`` out and write it as PNG (one warning for the characters its font lacks)."""
+    with missing_glyphs():
+        as_written(fig).tight_layout()
+        return save_figure(fig, path)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
@@ -94,8 +167,7 @@ def plot_portfolios(
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"Static vs dynamic portfolio: {', '.join(jres.assets)}", fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, path)
 
 
 def plot_hedge_ratios(
@@ -125,8 +197,7 @@ def plot_hedge_ratios(
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8, ncol=len(results) + 1)
     fig.suptitle(f"Hedge ratios of {jres.assets[0]} on {', '.join(assets)} (shares per share)", fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, path)
 
 
 def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLike[str], title: str = "") -> Path:
@@ -155,8 +226,7 @@ def plot_tuning_passes(history: Mapping[str, np.ndarray], path: str | os.PathLik
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(title or "Seed method: quantities over the tuning passes", fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, path)
 
 
 # ---------------------------------------------------------------- backtests
@@ -173,7 +243,8 @@ def render_png(fig: Figure) -> bytes:
     b'\x89PNG'
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    with missing_glyphs():
+        as_written(fig).savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -290,4 +361,12 @@ def plot_backtest(result: BacktestResult, plot_dir: str | os.PathLike[str]) -> l
     return [write_png(data, Path(plot_dir) / name) for name, data in rendered.items()]
 
 
-__all__ = ["equity_figure", "plot_backtest", "render_backtest", "render_png", "spread_figure", "write_png"]
+__all__ = [
+    "equity_figure",
+    "missing_glyphs",
+    "plot_backtest",
+    "render_backtest",
+    "render_png",
+    "spread_figure",
+    "write_png",
+]

@@ -238,44 +238,47 @@ class StudyOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
         if self.size not in (2, 3):
-            raise KalcointError(f"size {self.size} must be 2 or 3 (assets per basket)")
+            raise KalcointError(f"size {self.size} must be 2 or 3 (assets per basket)", params="size")
         if self.formation < 100:
             raise KalcointError(
                 f"formation {self.formation} must be at least 100 rows (the screen tunes on 70% "
-                "of it and tests on the rest, 30 rows each at least)"
+                "of it and tests on the rest, 30 rows each at least)",
+                params="formation",
             )
         if self.trading < 5:
-            raise KalcointError(f"trading {self.trading} must be at least 5 rows (one week)")
+            raise KalcointError(f"trading {self.trading} must be at least 5 rows (one week)", params="trading")
         if self.top < 1:
-            raise KalcointError(f"top {self.top} must be at least 1 (baskets traded per period)")
+            raise KalcointError(f"top {self.top} must be at least 1 (baskets traded per period)", params="top")
         check_choice(self.select, SELECTIONS, "select")
         self._check_models()
         if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
-            raise KalcointError(f"cost_bps {self.cost_bps} must be a finite number >= 0")
+            raise KalcointError(f"cost_bps {self.cost_bps} must be a finite number >= 0", params="cost_bps")
         if int(self.window) != self.window or self.window < MIN_WINDOW:
-            raise KalcointError(f"window {self.window} must be an integer >= {MIN_WINDOW} (trading days)")
+            raise KalcointError(
+                f"window {self.window} must be an integer >= {MIN_WINDOW} (trading days)", params="window"
+            )
         check_choice(self.strategy, STRATEGIES, "strategy")
         if self.strategy == "bands":
             check_bands(self.entry, self.exit)
         if self.iterations is not None and self.iterations < 1:
-            raise KalcointError(f"iterations {self.iterations} must be >= 1")
+            raise KalcointError(f"iterations {self.iterations} must be >= 1", params="iterations")
         if not self.block >= 1:
-            raise KalcointError(f"block {self.block} must be >= 1 day")
+            raise KalcointError(f"block {self.block} must be >= 1 day", params="block")
         if self.n_boot < 100:
-            raise KalcointError(f"n_boot {self.n_boot} must be >= 100 resamples")
+            raise KalcointError(f"n_boot {self.n_boot} must be >= 100 resamples", params="n_boot")
         if self.trials is not None and self.trials < 2:
-            raise KalcointError(f"trials {self.trials} must be >= 2")
+            raise KalcointError(f"trials {self.trials} must be >= 2", params="trials")
 
     def _check_models(self) -> None:
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
-            raise KalcointError(f"model {unknown[0]!r} is not one of {', '.join(MODELS)}")
+            raise KalcointError(f"models {unknown[0]!r} is not one of {', '.join(MODELS)}", params="models")
         if len(set(self.models)) != len(self.models):
-            raise KalcointError(f"models {','.join(self.models)} names a model twice")
+            raise KalcointError(f"models {','.join(self.models)} names a model twice", params="models")
         if "chan" not in self.models:
-            raise KalcointError("models must include chan: every model is compared with Chan's filter")
+            raise KalcointError("models must include chan: every model is compared with Chan's filter", params="models")
         if len(self.models) < 2:
-            raise KalcointError("models must name chan and at least one other model")
+            raise KalcointError("models must name chan and at least one other model", params="models")
 
     @property
     def n_trials(self) -> int:
@@ -361,7 +364,8 @@ def periods_of(dates: pd.DatetimeIndex, options: StudyOptions) -> list[Period]:
     if first + 2 > n:
         raise KalcointError(
             f"formation {options.formation} and window {options.window} leave no trading period in {n} rows: "
-            f"the file needs at least {first + 2} rows; shorten them"
+            f"the file needs at least {first + 2} rows; shorten them",
+            params=("formation", "window"),
         )
     weeks = pd.DatetimeIndex(dates).to_period("W-SUN").asi8
     out = []
@@ -478,7 +482,7 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
         lo, hi = HALF_LIFE_RANGE
         cand = [r for r in rows if finite(r["static_half_life"]) and lo <= r["static_half_life"] <= hi]
         return sorted(cand, key=lambda r: r["static_half_life"])[:top]
-    raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}")
+    raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}", params="select")
 
 
 def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
@@ -1023,7 +1027,7 @@ class _Store:
 def _previous(out: Path | None, resume: bool, overwrite: bool, options: StudyOptions) -> pd.DataFrame | None:
     if out is None:
         if resume:
-            raise KalcointError("resume needs an output table to continue")
+            raise KalcointError("resume needs out: the table to continue", params=("resume", "out"))
         return None
     check_table_suffix(out, "study")
     if not out.exists():
@@ -1031,7 +1035,7 @@ def _previous(out: Path | None, resume: bool, overwrite: bool, options: StudyOpt
     if not resume:
         if overwrite:
             return None
-        raise KalcointError(f"{out} exists: resume it, or overwrite it to start again")
+        raise KalcointError(f"{out} exists: resume it, or overwrite it to start again", params=("resume", "overwrite"))
     table = read_study(out)
     found = set(table["settings"])
     if found - {options.settings()}:

@@ -13,6 +13,8 @@ import ast
 import functools
 import importlib
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,27 @@ def _usage_line(exc: Any) -> str:
     return f"{message} (see: {command} --help)"
 
 
+def _warning_printer() -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints each warning as one line on stderr, literally and
+    once per run: a figure's missing glyphs as a note, anything else as ``warning: ...``
+    (no file name, no source line)."""
+    from ..errors import MissingGlyphWarning
+
+    shown: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        text = " ".join(str(message).split())
+        if text in shown:
+            return
+        shown.add(text)
+        if issubclass(category, MissingGlyphWarning):
+            err_console.print(f"note: {text}", style="dim", highlight=False)
+        else:
+            err_console.print(f"warning: {text} ({category.__name__})", style="yellow", highlight=False)
+
+    return show
+
+
 def main() -> None:
     """Entry point: run the app. A :class:`KalcointError` or a usage error (bad option value,
     unknown option) becomes one line on stderr and exit 2."""
@@ -156,7 +179,9 @@ def main() -> None:
             err_console.print("first run: compiling kalcoint's kernels (20-30 s, once; cached afterwards)", style="dim")
     usage, no_args, aborts = _click_classes()
     try:
-        code = app(standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer()
+            code = app(standalone_mode=False)
     except KalcointError as exc:
         err_console.print(f"kalcoint: error: {cli_message(exc)}", style="red", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -13,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import KalcointError
 
@@ -27,7 +29,6 @@ app = typer.Typer(
 )
 
 
-# Tables keep their full width when piped to a file (rich would wrap them at 80 columns).
 def _version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -43,8 +44,56 @@ def _root(
     """Trade cointegrated portfolios with a Kalman filter."""
 
 
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# C0 and C1 control characters but the newline (which lays out multi-line output; a name holding
+# one still breaks its line) and the bidirectional overrides, which would reorder what is shown.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def literal(text: object) -> str:
+    """``text`` as the terminal must show it: control characters (an ANSI escape, NUL) as
+    ``\\x1b`` / ``\\x00`` escapes, so that a name a file holds cannot drive the terminal.
+
+    Examples
+    --------
+    >>> literal("\\x1b[31mEWA\\x00")
+    '\\\\x1b[31mEWA\\\\x00'
+    """
+    return _CONTROL.sub(_escape, str(text))
+
+
+def styled(text: object, style: str) -> Text:
+    """A literal piece of text in ``style`` (instead of markup such as ``[red]...[/red]``)."""
+    return Text(literal(text), style=style)
+
+
+class LiteralConsole(Console):
+    """A console on which every string prints literally: markup (``[/]``, ``[red]``) and emoji
+    codes (``:smile:``) are text, control characters are escaped (:func:`literal`). Tables,
+    their titles and captions, messages and spinners all render strings through here;
+    styles are given with ``style=`` or :func:`styled`."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options.update(markup=False, emoji=False)
+        return super().render_str(literal(text), **options)
+
+    def status(self, status: Any, **options: Any) -> Any:
+        return super().status(Text(literal(status)) if isinstance(status, str) else status, **options)
+
+
+def _console(stream: Any, **options: Any) -> LiteralConsole:
+    """Piped to a file or another program, tables keep 200 columns and lines stay whole
+    (rich would wrap both at 80 columns)."""
+    tty = stream.isatty()
+    return LiteralConsole(width=None if tty else 200, soft_wrap=not tty, **options)
+
+
+console = _console(sys.stdout)
+err_console = _console(sys.stderr, stderr=True)
 
 
 def parse_assets(text: str | None, *, option: str = "--assets") -> list[str] | None:
@@ -63,8 +112,10 @@ FLAGS: dict[str, str] = {
     "prices": "PRICES",
     "chan_obs_var": "--obs-var",
     "walk_forward": "--walk-forward",
+    "save_model": "`kalcoint tune PRICES --save MODEL`",
+    "security": "--tls-ca-file/--tls-cert/--tls-key",
 }
-"""Library parameter names whose command-line flag is not ``--`` + the name with ``-`` for ``_``."""
+"""Library names whose command-line form is not ``--`` + the name with ``-`` for ``_``."""
 
 
 def flag(param: str) -> str:
@@ -73,13 +124,46 @@ def flag(param: str) -> str:
 
 
 def cli_message(exc: KalcointError) -> str:
-    """A library error's message with the parameters it names shown as this command line's flags;
-    text between backticks (a command to run, e.g. `dask scheduler`) is kept as it is."""
+    """A library error's message with the parameters it names (``exc.params``) said as this
+    command line's flags: ``train_fraction 0.99`` -> ``--train-fraction 0.99``; in a message that
+    writes ``capital=5``, that form only -> ``--capital 5`` (``resume=True`` -> ``--resume``);
+    ``save_model()`` -> the command that saves a model. The one place where library names
+    become flags. Text between backticks (a command to run, e.g. `dask scheduler`) is kept as it is.
+
+    Examples
+    --------
+    >>> cli_message(KalcointError("capital=-5 must be > 0 (the capital); or resume=True", params=("capital", "resume")))
+    '--capital -5 must be > 0 (the capital); or --resume'
+    >>> cli_message(KalcointError("out x.csv exists: pass resume", params=("out", "resume")))
+    '--out x.csv exists: pass --resume'
+    """
     parts = str(exc).split("`")
-    for i in range(0, len(parts), 2):  # the even parts are outside backticks
-        for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
-            parts[i] = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), parts[i])
+    parts[::2] = [_as_flags(part, getattr(exc, "params", ())) for part in parts[::2]]  # outside backticks
     return "`".join(parts)
+
+
+def _as_flags(text: str, params: Any) -> str:
+    """:func:`cli_message` on text outside backticks."""
+    for param in sorted({*params, "save_model"}, key=len, reverse=True):
+        name = rf"(?<![\w./-]){re.escape(param)}"
+        if re.search(name + "=", text):
+            text = re.sub(
+                name + r"=(True\b)?('[^']*'|\S+?)??(?=[\s,;:)]|$)", functools.partial(_with_value, param), text
+            )
+        else:
+            text = re.sub(name + r"(\(\))?(?![\w.(]|-\w)", functools.partial(_bare, param), text)
+    return text
+
+
+def _bare(param: str, match: re.Match[str]) -> str:
+    return flag(param)
+
+
+def _with_value(param: str, match: re.Match[str]) -> str:
+    """``name=True`` as the bare flag, ``name=value`` as the flag and the (unquoted) value."""
+    if match.group(1):
+        return flag(param)
+    return f"{flag(param)} {(match.group(2) or '').strip(chr(39))}"
 
 
 def _probe(directory: Path, option: str, path: Path) -> None:

@@ -1,45 +1,29 @@
-"""Command-line helpers of the backtest and live commands: library errors said with the
-command's flags, output paths checked before any work, a progress bar fed by callbacks."""
+"""Command-line helpers of the backtest and live commands: the parameters their library errors
+name, output paths checked before any work, a progress bar fed by callbacks."""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import KalcointError
-
-_NAME_VALUE = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|\S+?)(?=[\s,;:)]|$)")
-
-
-def as_flags(message: str, names: Iterable[str]) -> str:
-    """Rewrite ``name=value`` of the library's parameters ``names`` as ``--name value``
-    (``name=True`` as ``--name``; ``name=N`` stays a placeholder: ``--name N``)."""
-    known = set(names)
-
-    def sub(match: re.Match[str]) -> str:
-        name, value = match.group(1), match.group(2)
-        if name not in known:
-            return match.group(0)
-        flag = "--" + name.replace("_", "-")
-        if value == "True":
-            return flag
-        return f"{flag} {value.strip(chr(39))}"
-
-    text = _NAME_VALUE.sub(sub, message)
-    return text.replace("save_model()", "`kalcoint tune PRICES --save MODEL`")
+from ._common import err_console, literal
 
 
 @contextmanager
 def flags(*names: str) -> Iterator[None]:
-    """Re-raise a :class:`KalcointError` with the parameters ``names`` said as flags."""
+    """Declare the library parameters ``names`` that the errors raised inside may name as
+    ``name=value`` (``capital=5``): :func:`~kalcoint.cli._common.cli_message` shows them as flags."""
     try:
         yield
     except KalcointError as exc:
-        raise KalcointError(as_flags(str(exc), names)) from None
+        named = [n for n in names if re.search(rf"(?<![\w./-]){re.escape(n)}=", str(exc))]
+        exc.params = tuple(dict.fromkeys((*exc.params, *named)))
+        raise
 
 
 def require_writable(path: Path | None, option: str) -> None:
@@ -73,7 +57,6 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
     if not enabled:
         yield None
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -82,9 +65,9 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(literal(label), total=None)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

@@ -21,6 +21,7 @@ from ._common import (
     parse_assets,
     require_dir_writable,
     require_parent,
+    styled,
     warn,
     write_json,
 )
@@ -102,7 +103,7 @@ def johansen(
             *(f"{c:.4f}" for c in res.max_eig_crit[r]),
         )
     console.print(table)
-    console.print(f"rank at 95% (trace test): [bold]{res.rank_95}[/bold]")
+    console.print("rank at 95% (trace test): ", styled(res.rank_95, "bold"), sep="")
     console.print(
         "weights (largest eigenvalue): " + "  ".join(f"{a} {w:+.6g}" for a, w in zip(res.assets, res.weights))
     )
@@ -372,7 +373,7 @@ def _comparison_table(comp) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in comp.rows:
         if r.error:
-            table.add_row(r.name, *["-"] * 9, f"[red]failed: {r.error}[/red]")
+            table.add_row(r.name, *["-"] * 9, styled(f"failed: {r.error}", "red"))
             continue
         table.add_row(
             r.name,
@@ -385,7 +386,7 @@ def _comparison_table(comp) -> Table:
             fmt(r.ljung_box_pvalue, ".3g"),
             fmt(r.oos_adf_pvalue, ".3g"),
             fmt(r.oos_loglik, ".1f"),
-            "[yellow]DEGENERATE[/yellow]" if r.degenerate else "",
+            styled("DEGENERATE", "yellow") if r.degenerate else "",
         )
     return table
 
@@ -579,9 +580,11 @@ def demo(
     require_dir_writable(out, "--out")
     frame = demo_prices()
     console.print(
-        f"[bold]kalcoint demo[/bold]: {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
+        styled("kalcoint demo", "bold"),
+        f": {len(frame)} business days of ETFA (dependent), ETFB, ETFC "
         "simulated from the model of docs/method.md §1 with a fixed seed: alpha11 = 0.95, obs_var = 0.02, "
-        "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting."
+        "state_var = (0.05, 1e-6, 1e-6), hedge ratios starting at 0.8 and 0.5 and drifting.",
+        sep="",
     )
     comp = run_compare(frame, iterations, 0.7, out, out / "comparison.json")
     mle = comp.row("mle")

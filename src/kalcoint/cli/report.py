@@ -136,17 +136,11 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
     from ..report.basket import check_data, check_settings
     from .core import load
 
-    try:
-        settings = check_settings(settings)
-    except KalcointError as exc:  # the library names quantities; the command line names its options
-        raise KalcointError(_as_flags(str(exc))) from None
+    settings = check_settings(settings)
     from ..report.render import comparison_charts
 
     frame = load(source, parse_assets(assets), fill)
-    try:
-        check_data(frame, settings)
-    except KalcointError as exc:
-        raise KalcointError(_as_flags(str(exc))) from None
+    check_data(frame, settings)
     drawn: dict = {}  # the comparison's charts, drawn here while the workers run the backtests
     # a spinner on a terminal; elsewhere (logs, pipes) the work runs silently
     status = err_console.status("report: comparison, re-estimations and bootstrap...", spinner="dots")
@@ -168,24 +162,6 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
     err_console.print(
         f"wrote {out} ({size}computed in {result.provenance.elapsed_s:.1f} s)", style="dim", highlight=False
     )
-
-
-def _as_flags(message: str) -> str:
-    for name, flag in (
-        ("cost_bps", "--cost-bps"),
-        ("window", "--window"),
-        ("strategy", "--strategy"),
-        ("iterations", "--iterations"),
-        ("train_fraction", "--train-fraction"),
-        ("bootstrap", "--bootstrap"),
-        ("models", "--models"),
-    ):
-        message = (
-            message.replace(f"{name} ", f"{flag} ", 1)
-            if message.startswith(name + " ")
-            else message.replace(f"(lower {name}", f"(lower {flag}")
-        )
-    return message
 
 
 __all__ = ["report"]

@@ -13,7 +13,18 @@ from rich.table import Table
 
 from .._checks import check_resume
 from ..errors import KalcointError
-from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn, dataset_path
+from ._common import (
+    app,
+    console,
+    dataset_path,
+    err_console,
+    fmt,
+    is_terminal,
+    literal,
+    parse_assets,
+    require_parent,
+    warn,
+)
 
 
 def _cell(value: object, spec: str = ".3g") -> str:
@@ -254,7 +265,7 @@ def progress_bar(label: str, scheduler: str | None, workers: int) -> Iterator[Ca
             if bar is None:
                 return
             if task is None:
-                task = bar.add_task(f"{label} ({where})", total=total)
+                task = bar.add_task(literal(f"{label} ({where})"), total=total)
             bar.update(task, completed=done, total=total)
 
         yield advance
@@ -275,7 +286,7 @@ def _progress():
     )
 
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

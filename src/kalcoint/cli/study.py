@@ -24,34 +24,6 @@ from ._common import (
 )
 from .screen import progress_bar, tls_settings
 
-# Library messages name settings; the command names its flags.
-_FLAGS = {
-    "size ": "--size ",
-    "formation ": "--formation ",
-    "trading ": "--trading ",
-    "top ": "--top ",
-    "select ": "--select ",
-    "model ": "--models ",
-    "models ": "--models ",
-    "cost_bps ": "--cost-bps ",
-    "window ": "--window ",
-    "strategy ": "--strategy ",
-    "iterations ": "--iterations ",
-    "workers ": "--workers ",
-    "batch_size ": "--batch-size ",
-    "resume needs": "--resume needs",
-    "block ": "--block ",
-    "trials ": "--trials ",
-    "TLS settings": "--tls-ca-file/--tls-cert/--tls-key",
-}
-
-
-def _flagged(message: str) -> str:
-    for name, flag in _FLAGS.items():
-        if message.startswith(name):
-            return flag + message[len(name) :]
-    return message
-
 
 def _ci(ci: list[float] | None) -> str:
     return "-" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -174,10 +146,7 @@ def study(
 ) -> None:
     """Out-of-sample study: select baskets on each formation window, trade them with every model on the
     next trading window (weekly walk-forward), compare the portfolios with Chan's filter."""
-    try:
-        _run(**locals())
-    except KalcointError as exc:
-        raise KalcointError(_flagged(str(exc)), params=exc.params) from None
+    _run(**locals())
 
 
 def _run(

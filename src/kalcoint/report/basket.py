@@ -366,18 +366,22 @@ def check_settings(settings: Settings) -> Settings:
     from ..strategy import STRATEGIES, check_bands
 
     if settings.strategy not in STRATEGIES:
-        raise KalcointError(f"strategy {settings.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        raise KalcointError(f"strategy {settings.strategy!r} is not one of {', '.join(STRATEGIES)}", params="strategy")
     if not (math.isfinite(settings.cost_bps) and settings.cost_bps >= 0):
-        raise KalcointError(f"cost_bps {settings.cost_bps} must be a finite number >= 0 (basis points)")
+        raise KalcointError(
+            f"cost_bps {settings.cost_bps} must be a finite number >= 0 (basis points)", params="cost_bps"
+        )
     if int(settings.window) != settings.window or settings.window < 20:
-        raise KalcointError(f"window {settings.window} must be an integer >= 20 (trading days)")
+        raise KalcointError(f"window {settings.window} must be an integer >= 20 (trading days)", params="window")
     if settings.iterations < 1:
-        raise KalcointError(f"iterations {settings.iterations} must be >= 1")
+        raise KalcointError(f"iterations {settings.iterations} must be >= 1", params="iterations")
     unknown = [m for m in settings.models if m not in MODELS]
     if unknown or not settings.models:
-        raise KalcointError(f"models {unknown or '(none)'}: choose from {', '.join(MODELS)}")
+        raise KalcointError(f"models {unknown or '(none)'}: choose from {', '.join(MODELS)}", params="models")
     if not 0.2 <= settings.train_fraction <= 0.95:
-        raise KalcointError(f"train_fraction {settings.train_fraction} must be between 0.2 and 0.95")
+        raise KalcointError(
+            f"train_fraction {settings.train_fraction} must be between 0.2 and 0.95", params="train_fraction"
+        )
     if settings.strategy == "bands":
         check_bands(settings.entry, settings.exit)
     check_options(bootstrap_samples(settings))
@@ -409,12 +413,15 @@ def check_data(prices: pd.DataFrame, settings: Settings) -> None:
     n = len(prices)
     starts = week_starts(prices.index, int(settings.window))
     if starts.size == 0 or starts[0] >= n - 1:
-        raise KalcointError(f"window {settings.window} leaves no week to trade in {n} rows; use a shorter window")
+        raise KalcointError(
+            f"window {settings.window} leaves no week to trade in {n} rows; use a shorter window", params="window"
+        )
     oos = n - split_rows(n, settings.train_fraction)
     if oos < 30:
         raise KalcointError(
             f"the comparison's out-of-sample part has {oos} rows; needs at least 30 "
-            "(lower train_fraction or give more rows)"
+            "(lower train_fraction or give more rows)",
+            params="train_fraction",
         )
 
 

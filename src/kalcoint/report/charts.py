@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from ..backtest import BacktestResult
 from ..comparison import Comparison
+from ..plots import as_written, missing_glyphs
 
 MODEL_COLORS = {
     "static": "#4d4d4d",
@@ -90,8 +91,8 @@ _ID = re.compile(r'id="([^"]+)"')
 def to_svg(fig: Figure, name: str) -> str:
     """The figure as an ``<svg>`` element (no XML prologue), ids prefixed with ``name``, sized by CSS."""
     buffer = io.StringIO()
-    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    with matplotlib.rc_context(_RC), missing_glyphs():  # type: ignore[arg-type]
+        as_written(fig).savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
