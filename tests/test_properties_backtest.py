@@ -93,7 +93,7 @@ def test_trades_multiply_to_the_final_equity(case):
 
 
 @pytest.mark.slow
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(case=accounts_cases(max_n=200))
 def test_trades_multiply_to_the_final_equity_deep(case):
     check_account_identities(*case)
@@ -221,7 +221,7 @@ def test_study_positions_ignore_later_rows(case):
 
 
 @pytest.mark.slow
-@settings(max_examples=40)
+@settings(max_examples=12)
 @given(case=study_cases(max_n=260, selections=["static", "half-life", "mle-oos"]))
 def test_study_positions_ignore_later_rows_deep(case):
     check_study_no_look_ahead(*case)
