@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from kalcoint.data import load_prices
@@ -169,32 +169,51 @@ cells = st.one_of(numbers, date_cells, st.text(max_size=8), st.just(""), st.samp
 
 
 @st.composite
-def any_files(draw) -> tuple[bytes, str]:
-    """(the file's bytes, its name)."""
-    suffix = draw(st.sampled_from([".csv", ".csv.gz", ".txt", ".parquet", ".tsv"]))
-    if draw(st.integers(0, 9)) == 0:
-        return draw(st.binary(max_size=200)), suffix
-    width = draw(st.integers(1, 5))
-    header = draw(st.lists(st.one_of(st.sampled_from(HEADERS), st.text(max_size=6)), min_size=width, max_size=width))
-    if draw(st.booleans()):
-        header[0] = "Date"
-    n = draw(st.integers(0, 40))
-    good = draw(st.booleans())  # mostly well-formed rows (dates then numbers): reach the later checks
-    rows = []
+def tables(draw) -> list[list[str]]:
+    """A well-formed wide table (Date, 2 to 4 tickers, 30 to 45 rows of positive prices), then
+    zero to three cells, rows or header names replaced by anything."""
+    width = draw(st.integers(3, 5))
+    header = ["Date", *draw(st.lists(tickers, min_size=width - 1, max_size=width - 1, unique_by=str.casefold))]
     start = pd.Timestamp(draw(st.dates(pd.Timestamp("1990-01-01").date(), pd.Timestamp("2030-01-01").date())))
-    for i in range(n):
-        if good and draw(st.integers(0, 19)) > 0:
-            day = (start + pd.Timedelta(days=i)).strftime("%Y-%m-%d")
-            row = [day, *[repr(draw(st.floats(0.5, 2.0)) * (j + 1)) for j in range(width - 1)]]
+    form = DATE_FORMATS[draw(st.sampled_from(sorted(DATE_FORMATS)))]
+    rows = [header]
+    for i in range(draw(st.integers(30, 45))):
+        day = (start + pd.Timedelta(days=i)).strftime(form)
+        rows.append([day, *[repr(draw(st.floats(0.5, 2.0)) * (j + 1)) for j in range(width - 1)]])
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(rows) - 1))
+        what = draw(st.sampled_from(["cell", "cell", "row", "drop"]))
+        if what == "cell" and rows[i]:
+            rows[i][draw(st.integers(0, len(rows[i]) - 1))] = draw(cells)
+        elif what == "row":
+            rows[i] = draw(st.lists(cells, min_size=0, max_size=width + 1))
         else:
-            row = draw(st.lists(cells, min_size=1, max_size=width + 1))
-        rows.append(row)
-    sep = draw(st.sampled_from([",", ";", "\t"]))
-    if draw(st.booleans()):  # yfinance's header
-        rows = [["Ticker", *header[1:]], ["Date", *[""] * (width - 1)], *rows]
-        header = ["Price", *["Close"] * (width - 1)]
-    text = "\n".join(sep.join(r) for r in [header, *rows]) + draw(st.sampled_from(["\n", "", "\r\n"]))
-    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"]))
+            del rows[i]
+    return rows
+
+
+@st.composite
+def any_files(draw) -> tuple[bytes, str]:
+    """(the file's bytes, its name): random bytes, a table of random cells, or a near-valid table,
+    in any encoding, gzip or not, possibly with yfinance's header."""
+    suffix = draw(st.sampled_from([".csv", ".csv.gz", ".txt", ".parquet", ".tsv"]))
+    kind = draw(st.sampled_from(["table", "table", "table", "cells", "bytes"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200)), suffix
+    if kind == "table":
+        rows = draw(tables())
+    else:
+        width = draw(st.integers(1, 5))
+        header = draw(
+            st.lists(st.one_of(st.sampled_from(HEADERS), st.text(max_size=6)), min_size=width, max_size=width)
+        )
+        rows = [header, *draw(st.lists(st.lists(cells, min_size=1, max_size=width + 1), max_size=40))]
+    if rows and draw(st.integers(0, 3)) == 0:  # yfinance's header
+        width = len(rows[0])
+        rows = [["Price", *["Close"] * (width - 1)], ["Ticker", *rows[0][1:]], ["Date", *[""] * (width - 1)], *rows[1:]]
+    sep = draw(st.sampled_from([",", ",", ";", "\t"]))
+    text = "\n".join(sep.join(r) for r in rows) + draw(st.sampled_from(["\n", "", "\r\n"]))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"]))
     data = text.encode(encoding, errors="replace")
     if suffix == ".csv.gz" or draw(st.integers(0, 9)) == 0:
         data = gzip.compress(data)
@@ -209,6 +228,7 @@ def check_loads_or_one_line(run_cli, data: bytes, suffix: str) -> None:
         path.write_bytes(data)
         res = run_cli("johansen", path)
     assert "Traceback" not in res.stdout + res.stderr
+    event(f"exit {res.exit_code}")
     if res.exit_code == 0:
         assert "rank at 95%" in res.stdout
     else:
