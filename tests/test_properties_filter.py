@@ -26,10 +26,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from kc_reference import observations, ref_filter
-from kc_strategies import cuts, dated, make_panel, models, panels
+from kc_strategies import cuts, dated, log_uniform, make_panel, models, panels
 
 from kalcoint import live
 from kalcoint._kernels import filter_loop
+from kalcoint.errors import ComputationError
 from kalcoint.filtering import StateSpaceModel, kalman_filter
 from kalcoint.strategy import bands
 
@@ -119,6 +120,50 @@ def test_compiled_filter_equals_reference(case):
 @given(case=model_cases(max_n=120))
 def test_compiled_filter_equals_reference_deep(case):
     check_against_reference(*case)
+
+
+# ---------------------------------------------------------------- any scale: right or refused
+
+
+@st.composite
+def scale_cases(draw):
+    k = draw(st.integers(2, 4))
+    prices = draw(panels(1, 20, k, k))
+    variance = log_uniform(1e-300, 1e300)
+    alpha11 = draw(st.floats(-1.0, 1.0, exclude_min=True))
+    model = StateSpaceModel(
+        alpha11, draw(variance), [draw(variance) for _ in range(k)], np.zeros(k), [draw(variance) for _ in range(k)]
+    )
+    return prices, model
+
+
+def check_right_or_refused(prices: np.ndarray, model: StateSpaceModel) -> None:
+    try:
+        res = kalman_filter(prices, model)
+    except ComputationError as exc:
+        message = str(exc)
+        assert "\n" not in message  # and, every variance being positive, it does not blame a zero one:
+        assert "overflowed float64" in message or "by rounding" in message
+        return
+    for values in (res.filtered_state, res.filtered_cov, res.innovation, res.innovation_var, [res.loglik]):
+        assert np.all(np.isfinite(values))
+
+
+# Found by this property: variances of 1e300 overflowed and the refusal blamed a zero obs_var.
+OVERFLOW = (make_panel(1, 20, 2, 0.01), StateSpaceModel(1.0, 1e300, [1e300, 1e300], [0.0, 0.0], [0.0, 0.0]))
+
+
+@given(case=scale_cases())
+@example(case=OVERFLOW)
+def test_variances_of_any_scale_give_finite_figures_or_a_refusal(case):
+    check_right_or_refused(*case)
+
+
+@pytest.mark.slow
+@settings(max_examples=DEEP)
+@given(case=scale_cases())
+def test_variances_of_any_scale_give_finite_figures_or_a_refusal_deep(case):
+    check_right_or_refused(*case)
 
 
 # ---------------------------------------------------------------- any split equals one batch
