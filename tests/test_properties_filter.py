@@ -149,12 +149,25 @@ def check_right_or_refused(prices: np.ndarray, model: StateSpaceModel) -> None:
         assert np.all(np.isfinite(values))
 
 
-# Found by this property: variances of 1e300 overflowed and the refusal blamed a zero obs_var.
+# Found by this property: variances of 1e300 overflowed and the refusal blamed a zero obs_var; a prior
+# variance of 1e153 gave a -inf covariance without a refusal; one of 1e19 made Q_t negative by rounding.
 OVERFLOW = (make_panel(1, 20, 2, 0.01), StateSpaceModel(1.0, 1e300, [1e300, 1e300], [0.0, 0.0], [0.0, 0.0]))
+LAST_DAY = (np.array([[7.40476431, 123.4901344]]), StateSpaceModel(0.0, 1.0, [1.0, 1.0], [0.0, 0.0], [1.0, 1e153]))
+ROUNDING = (
+    np.array(
+        [
+            [84.14764555079962, 140.89952150453138, 123.05149523141831],
+            [84.19001703309173, 141.55225270013693, 123.61465548389084],
+        ]
+    ),
+    StateSpaceModel(0.0, 1.0, [1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1e19]),
+)
 
 
 @given(case=scale_cases())
 @example(case=OVERFLOW)
+@example(case=LAST_DAY)
+@example(case=ROUNDING)
 def test_variances_of_any_scale_give_finite_figures_or_a_refusal(case):
     check_right_or_refused(*case)
 
