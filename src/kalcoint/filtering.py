@@ -308,8 +308,8 @@ def _breakdown(
     stopped = int(np.argmax(np.isnan(innov_var))) if np.isnan(innov_var).any() else innov_var.size - 1
     covariances = np.concatenate([P_pred[: stopped + 1], P_filt[:stopped]])
     largest = max(model.obs_var, float(np.max(model.state_var)), float(np.max(model.initial_cov)))
-    # a finite log-likelihood with non-finite states: the last day's posterior overflowed
-    if math.isfinite(loglik) or math.isinf(loglik) or not np.isfinite(covariances).all():
+    # an infinite log-likelihood, or a finite one with non-finite states (the last day's posterior)
+    if not math.isnan(loglik) or not np.isfinite(covariances).all():
         return ComputationError(
             f"Kalman filter broke down: the state covariance, the innovation variances or the log-likelihood "
             f"overflowed float64 (the model's largest variance is {largest:g}); use variances in the scale "
