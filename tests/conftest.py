@@ -1,4 +1,13 @@
-"""Shared fixtures: the packaged real data (:mod:`kalcoint.datasets`), Chan's ETF triplet, and a CLI runner."""
+"""Shared fixtures: the packaged real data (:mod:`kalcoint.datasets`), Chan's ETF triplet, a CLI runner,
+and the hypothesis profiles of the property tests (tests/test_properties_*.py).
+
+Profiles: ``kalcoint`` (loaded by default) draws the same examples on every run (derandomized,
+no example database, no deadline: a compiled kernel's first call may take seconds) and few of
+them, so the fast properties add seconds to ``make test-fast``; each property also has a slow
+twin (``@pytest.mark.slow``, ``_deep`` in its name) that sets a larger ``max_examples``.
+``--hypothesis-profile=kalcoint-explore`` draws new random examples on each run (a failure prints
+the seed and blob that reproduce it), for hunting defects rather than for CI.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +18,24 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
 
 from kalcoint import datasets
 
 REPO = Path(__file__).resolve().parents[1]
 CHAN_FILE = datasets.path("chan_etf")
+
+settings.register_profile(
+    "kalcoint",
+    derandomize=True,
+    database=None,
+    max_examples=8,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("kalcoint-explore", settings.get_profile("kalcoint"), derandomize=False)
+settings.load_profile("kalcoint")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
-"""The public surface: statsmodels-like results, summaries, the registry of tuning
-methods, the out-of-sample protocol, and the command line's one-line promise."""
+"""The public surface: statsmodels-like results (parameters, standard errors, intervals, summaries
+in text and HTML), the registry of tuning methods, the out-of-sample split rule shared by
+``compare`` and ``screen``, the package's exports, and the command line's promise that bad input,
+a bad option or an unwritable output is one line on stderr and exit 2, checked before any work.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""End-to-end tests of the core commands: johansen, tune, filter, compare, demo, and their errors."""
+"""The core commands end to end (``johansen``, ``tune``, ``filter``, ``compare``, ``demo``), run
+in-process through the real entry point.
+
+Held: ``johansen --json`` reproduces Chan's Example 2.7; ``tune`` and ``compare`` print and write
+the figures of the library's results; ``filter`` writes the states of the library's filter;
+``demo`` runs on the embedded data; bad input is one line on stderr, exit 2, and no output file.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""kalcoint.data: reading price files, checked against the csv module as oracle."""
+"""Reading price files (``kalcoint.data``), with the csv module as the oracle.
+
+Held: the packaged real files load with their published figures (BOM, US dates, Bloomberg names,
+leading rows dropped, gaps filled only when asked); wide, long, yfinance, gzip and Parquet files
+written from a frame read back equal to it; every kind of bad file (missing, binary, empty, unknown
+or ambiguous ticker, duplicate or unsorted dates, gaps, non-positive, infinite or constant prices,
+too few rows, unparseable dates or cells, ragged rows) is refused with one line that names the
+file, the column and the first bad date and says how to fix it.
+"""
 
 from __future__ import annotations
 

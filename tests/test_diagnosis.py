@@ -1,4 +1,10 @@
-"""The degeneracy diagnosis on EWA/EWC/IGE and on hand-made models."""
+"""The degeneracy diagnosis (a tuned model that fits the prices exactly instead of a tradable
+spread).
+
+Held: it fires on the seed method's collapse on EWA/EWC/IGE (within ten passes) and stays quiet on
+the seed method's first pass, on MLE, EM and Chan's filter; each of its checks fires on a
+hand-made model built to trip it; its metrics equal their definitions computed by hand.
+"""
 
 from __future__ import annotations
 

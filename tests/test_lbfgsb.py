@@ -152,7 +152,7 @@ def test_interleaved_passes_equal_the_tangent_reference(ewa_ewc_ige):
 def test_compiled_mle_ends_at_scipys_optimum_on_random_triplets(chan_file):
     """The compiled MLE (the starts in lockstep; the screen's) against scipy's L-BFGS-B from the same three
     starts on 100 random triplets of Chan's ETFs (seed 0), full sample and the screen's training part:
-    every one of the 200 fits ends within 1e-6 of scipy's best log-likelihood (the issue asks 99%), and
+    every one of the 200 fits ends within 1e-6 of scipy's best log-likelihood (99% would do), and
     190 or more within 1e-8."""
     from kalcoint._threads import single_threaded
     from kalcoint.screen import ScreenOptions, basket_list, load_universe

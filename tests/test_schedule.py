@@ -1,7 +1,7 @@
 """The walk-forward schedule: one implementation for the backtest, the replay of a
 saved model and the live updates, and the promise it gives.
 
-The promise (section 5 of the issue), on Chan's EWA/EWC/IGE closes: a model saved with
+The promise, on Chan's EWA/EWC/IGE closes: a model saved with
 ``retune="weekly", window=250`` from rows ending on the last trading day of a week, then fed the
 rest by ``update`` in random batches of 1 to 30 rows, takes the same units on every day as the
 replay of that model and as ``backtest(walk_forward="weekly", window=250)`` over the last 250

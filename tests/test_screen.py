@@ -1,5 +1,11 @@
-"""Screening a universe: rows and figures, skip and failure reasons, serial vs a real
-Dask cluster, resume and interruption."""
+"""Screening a universe (``kalcoint screen``).
+
+Held: each asset keeps its own start; baskets and their dependent asset are chosen as documented;
+the rows hold known figures on Chan's file and the out-of-sample figure of a plain filter; a short
+history or a failing basket is a row that says why; a local Dask cluster, the CLI's workers and a
+resumed or interrupted run give the same rows as one serial run; bad options and table names are
+refused.
+"""
 
 from __future__ import annotations
 

@@ -390,7 +390,7 @@ def test_collapse_law_pass_by_pass(assets):
 
 
 def test_collapse_figures_follow_the_law_on_ewa_ewc_ige():
-    """The Ve sequence of the issue, pass by pass: the exponent roughly doubles each pass."""
+    """The Ve sequence of the collapse (docs/findings.md), pass by pass: the exponent roughly doubles each pass."""
     prices, jres, _ = reference_run(("EWA", "EWC", "IGE"))
     h = run_seed_passes(prices, jres, iterations=8).history
     ve = h[:, 1]

@@ -1,4 +1,10 @@
-"""Trading rules: Chan's bands, the linear rule, moving windows, half-life lookback, shares."""
+"""Trading rules: Chan's bands, the linear rule, moving windows, the half-life lookback, shares.
+
+Held: the bands rule equals Chan's code (with its hysteresis, its scale and NaN carry) and refuses
+bad thresholds; moving means and standard deviations equal pandas' rolling ones, also with a
+lookback that changes by day; z-scores, linear units, lookbacks from half-lives, shares and dollar
+positions equal hand computations.
+"""
 
 from __future__ import annotations
 

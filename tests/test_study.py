@@ -1,5 +1,13 @@
-"""The out-of-sample study: periods, selection, trading by the backtest's walk-forward,
-no look-ahead (truncation), portfolio statistics (bootstrap, deflated Sharpe), Dask/TLS, resume, CLI."""
+"""The out-of-sample study (``kalcoint study``): formation and trading periods, selection, trading
+by the backtest's walk-forward, and the portfolio statistics.
+
+Held: the deflated Sharpe ratio equals the paper's example by hand, the stationary bootstrap draws
+blocks of the asked mean length, the portfolio summary equals a hand computation; periods,
+eligibility, the three selection rules and the trading windows are those documented; nothing after
+a date changes earlier periods (truncation); failures are rows with their reason; an interrupted
+or resumed run, a Dask cluster and a TLS scheduler give the same rows; the CLI refuses bad settings
+with one line and prints the summary.
+"""
 
 from __future__ import annotations
 

@@ -369,7 +369,7 @@ def _read_text(raw: bytes, source: str, wanted: list[str] | None) -> tuple[pd.Da
                 header=None,
                 skiprows=layout.header_rows,
                 usecols=cols,
-                dtype={c: str for c in str_cols},
+                converters={c: str for c in str_cols},  # text as written: a ticker NA or NULL is not missing
                 skip_blank_lines=True,
                 float_precision="round_trip",
             )
@@ -381,6 +381,8 @@ def _read_text(raw: bytes, source: str, wanted: list[str] | None) -> tuple[pd.Da
                 f"{source}: cannot read as CSV ({reason}); check the file is a well-formed table"
             ) from None
         frame = frame[cols]
+        for c in str_cols:
+            frame[c] = frame[c].mask(frame[c].eq(""))  # only an empty cell is missing
         frame.columns = pd.RangeIndex(len(cols))
         return frame
 

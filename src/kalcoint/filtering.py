@@ -276,7 +276,7 @@ def kalman_filter(
     P_pred = np.empty((n, k, k))
     P_filt = np.empty((n, k, k))
     innov = np.empty(n)
-    innov_var = np.empty(n)
+    innov_var = np.full(n, np.nan)  # days after a breakdown stay NaN
     loglik = filter_loop(
         y,
         X,
@@ -294,14 +294,39 @@ def kalman_filter(
         innov,
         innov_var,
     )
-    if not math.isfinite(loglik):
-        raise ComputationError(
-            "Kalman filter broke down: an innovation variance Q_t is zero or negative "
-            "(obs_var and the state covariance are both zero); use a positive obs_var"
-        )
+    if not (math.isfinite(loglik) and np.isfinite(b_filt).all() and np.isfinite(P_filt).all()):
+        raise _breakdown(model, loglik, P_pred, P_filt, innov_var)
     index = prices.index if isinstance(prices, pd.DataFrame) else None
     assets = [str(c) for c in prices.columns] if isinstance(prices, pd.DataFrame) else None
     return FilterResult(model, b_pred, P_pred, b_filt, P_filt, innov, innov_var, float(loglik), y, X, index, assets)
+
+
+def _breakdown(
+    model: StateSpaceModel, loglik: float, P_pred: np.ndarray, P_filt: np.ndarray, innov_var: np.ndarray
+) -> ComputationError:
+    """Why the filter stopped or gave non-finite figures (``innov_var`` is NaN from the day it stopped):
+    a float64 overflow, an innovation variance Q_t <= 0 by rounding (the covariance lost its positive
+    definiteness), or Q_t = 0 because obs_var and the state covariance are both zero."""
+    stopped = int(np.argmax(np.isnan(innov_var))) if np.isnan(innov_var).any() else innov_var.size - 1
+    covariances = np.concatenate([P_pred[: stopped + 1], P_filt[:stopped]])
+    largest = max(model.obs_var, float(np.max(model.state_var)), float(np.max(model.initial_cov)))
+    # an infinite log-likelihood, or a finite one with non-finite states (the last day's posterior)
+    if not math.isnan(loglik) or not np.isfinite(covariances).all():
+        return ComputationError(
+            f"Kalman filter broke down: the state covariance, the innovation variances or the log-likelihood "
+            f"overflowed float64 (the model's largest variance is {largest:g}); use variances in the scale "
+            "of the prices"
+        )
+    if model.obs_var > 0:
+        return ComputationError(
+            "Kalman filter broke down: an innovation variance Q_t came out zero or negative by rounding "
+            f"(the state covariance lost its positive definiteness; the model's largest variance is {largest:g}); "
+            "use variances in the scale of the prices"
+        )
+    return ComputationError(
+        "Kalman filter broke down: an innovation variance Q_t is zero or negative "
+        "(obs_var and the state covariance are both zero); use a positive obs_var"
+    )
 
 
 @dataclass(frozen=True)
