@@ -829,14 +829,11 @@ def test_keep_refuses_a_degenerate_first_tuning(tmp_path, prices):
     assert not (tmp_path / "k.kcm").exists()
     with pytest.raises(KalcointError, match="must be tuned on the last 250 rows"):
         live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[: W + 5], retune="weekly", window=W)
-    with pytest.raises(KalcointError, match="retune='weekly' needs a tuned model"):
-        live.save_model(
-            tmp_path / "c.kcm",
-            type("T", (), {"assets": ["a", "b"], "method": "chan"})(),
-            prices,
-            retune="weekly",
-            window=W,
-        )
+    # Chan's filter keeps its quantities: a period only chooses the linear rule's window again
+    chan = live.save_chan_model(tmp_path / "c.kcm", prices.iloc[: W + 5], retune="weekly", window=W)
+    assert chan.steps == W and chan.policy["retune"] == "weekly"
+    with pytest.raises(KalcointError, match="holds Chan's filter, which has nothing to re-estimate"):
+        chan.retune()
 
 
 def downgrade_to_schema_1(path: Path) -> None:
@@ -846,6 +843,7 @@ def downgrade_to_schema_1(path: Path) -> None:
     con.execute("DROP TABLE versions")
     con.execute("ALTER TABLE steps DROP COLUMN version")
     con.execute("ALTER TABLE head DROP COLUMN version")
+    con.execute("ALTER TABLE head DROP COLUMN rule")
     con.execute("DELETE FROM meta WHERE key = 'retune'")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("PRAGMA user_version = 1")
@@ -864,7 +862,7 @@ def test_a_schema_1_file_loads_as_retune_never_and_upgrades_on_update(model_file
     assert (m.history()["version"] == 1).all()
     m.update(prices.iloc[N0 : N0 + 5])
     con = sqlite3.connect(model_file)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == live.SCHEMA_VERSION == 3
     assert con.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
     con.close()
     h = live.load_model(model_file).history()

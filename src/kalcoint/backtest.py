@@ -78,9 +78,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import schedule
+from . import engine, schedule
 from ._summary import Summary, Table
-from .cointegration import half_life, johansen
+from .cointegration import half_life
 from .errors import ComputationError, KalcointError
 from .filtering import StateSpaceModel, kalman_filter
 from .strategy import (
@@ -583,12 +583,7 @@ class _Signals:
     state: np.ndarray | None = None
     version: np.ndarray | None = None
     versions: list[schedule.Version] = field(default_factory=list)
-
-
-def _window_stats(history: np.ndarray, lookback: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Moving mean/std of the last ``m`` values of ``history`` (which holds earlier days before them)."""
-    mean, std = moving_mean_std(history, lookback)
-    return mean[-m:], std[-m:]
+    units: np.ndarray | None = None  # (n,) units of a driven run (None: from the rule below)
 
 
 def _choose_lookback(lookback: int | None, spread: np.ndarray, what: str) -> tuple[int, float]:
@@ -600,12 +595,13 @@ def _choose_lookback(lookback: int | None, spread: np.ndarray, what: str) -> tup
 
 def _static_weights(prices: np.ndarray, det_order: int, k_ar_diff: int) -> np.ndarray:
     """Johansen weights with the sign chosen so that one unit is long asset 1 (``w_1 > 0``)."""
-    w = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff).weights
-    return w if w[0] > 0 else -w
+    return engine.static_weights(prices, det_order, k_ar_diff)
 
 
 def _fit_for(spec: _ModelSpec, iterations: int | None, tune_options: dict[str, Any]) -> schedule.Fit:
-    """The estimation of a filter model: the tuning method's fit, or the fixed model."""
+    """The estimation of a model: the Johansen weights, the tuning method's fit, or the fixed model."""
+    if spec.kind == "static":
+        return engine.static_fit(tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
     if spec.kind == "tuned":
         fit = schedule.tuning_fit(spec.method or "seed", iterations, None, tune_options)
         return schedule.with_estimates(fit, spec.estimates)
@@ -634,6 +630,7 @@ def _in_sample_signals(
         info["weights"] = w.tolist()
     else:
         est = _fit_for(spec, iterations, tune_options)(prices)
+        assert est.model is not None
         info.update(alpha11=est.model.alpha11, obs_var=est.model.obs_var, iterations=est.iterations)
         if est.degenerate:
             info["degenerate"] = "; ".join(est.reasons)
@@ -674,160 +671,34 @@ def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
     return schedule.period_starts(index, "weekly", window)
 
 
-def _period_lookback(
-    fit_spread: np.ndarray, lookback: int | None, lb_prev: int | None, when: str, failures: list[str]
-) -> int:
-    """The moving window of one period: given, or from the half-life of the spread before it
-    (the previous period's when that spread does not revert)."""
-    if lookback is not None:
-        return lookback
-    try:
-        return lookback_from_half_life(fit_spread, f"the spread before {when}")[0]
-    except KalcointError as exc:
-        if lb_prev is None:
-            raise
-        failures.append(f"{when}: {exc}; kept lookback {lb_prev}")
-        return lb_prev
-
-
-def _portfolio(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(n,) ``p_t . w`` row by row (a matrix product may round the same row differently with the
-    number of rows, and a day's value must not depend on how many days follow it)."""
-    return (p * weights[None, :]).sum(axis=1)
-
-
-def _static_walk_forward(
-    p: np.ndarray,
-    starts: np.ndarray,
-    strategy: str,
-    window: int,
-    lookback: int | None,
-    tune_options: dict[str, Any],
-    dates: pd.DatetimeIndex,
-    progress: Progress | None,
-) -> _Signals:
-    n, first = p.shape[0], int(starts[0])
-    ends = np.append(starts[1:], n)
-    m_total = n - first
-    spread, dev, scale = np.empty(m_total), np.empty(m_total), np.empty(m_total)
-    shares = np.empty((m_total, p.shape[1]))
-    lbs = np.zeros(m_total, dtype=np.int64)
-    half_lives: list[float] = []
-    retunes: list[dict[str, Any]] = []
-    failures: list[str] = []
-    weights: np.ndarray | None = None
-    lb_prev: int | None = None
-    for i, (s, e) in enumerate(zip(starts, ends)):
-        info: dict[str, Any] = {"date": dates[s], "row": int(s)}
-        fit = p[s - window : s]
-        sl = slice(s - first, e - first)
-        try:
-            weights = _static_weights(fit, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
-        except (KalcointError, np.linalg.LinAlgError) as exc:
-            if weights is None:
-                raise KalcointError(
-                    f"walk-forward: the first estimation (window before {dates[s]:%Y-%m-%d}) failed: {exc}"
-                ) from exc
-            failures.append(f"{dates[s]:%Y-%m-%d}: {exc}")
-            info["failed"] = str(exc)
-        info["weights"] = weights.tolist()
-        fit_spread = _portfolio(fit, weights)
-        hl = half_life(fit_spread)
-        half_lives.append(hl)
-        lb = _period_lookback(fit_spread, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
-        lb_prev = lb
-        period_spread = _portfolio(p[s:e], weights)
-        hist = _portfolio(p[max(0, s - lb + 1) : e], weights)  # this period's weights on earlier days too
-        mean, std = _window_stats(hist, lb, e - s)
-        dev[sl], scale[sl], lbs[sl], shares[sl], spread[sl] = period_spread - mean, std, lb, weights, period_spread
-        info.update(lookback=lb, half_life=hl)
-        retunes.append(info)
-        if progress is not None:
-            progress(i + 1, len(starts))
-    return _Signals(spread, dev, scale, shares, lbs, half_lives, retunes, failures)
-
-
-def _filter_signals(
-    prices: pd.DataFrame,
-    run: schedule.Run,
-    spread_before: np.ndarray,
-    starts: np.ndarray,
-    strategy: str,
-    window: int | None,
-    lookback: int | None,
-    first: int,
-    failures: list[str],
-) -> _Signals:
-    """The strategy's inputs over a schedule run of rows ``first ..``; ``spread_before`` holds the
-    filter spread of the rows before ``first`` (moving windows and half-lives use it);
-    ``starts`` are the rows starting a period (the run's first row included)."""
-    m = run.m
-    dev, scale = run.innovation.copy(), np.sqrt(run.innovation_var)
-    lbs = np.zeros(m, dtype=np.int64)
-    spread_all = np.concatenate([spread_before, run.spread])
-    base = spread_before.size - first  # spread_all[row + base] is the spread of frame row ``row``
-    ends = np.append(starts[1:], first + m)
-    by_row = {row: v for row, v in zip(run.estimated_at, run.versions)}
-    half_lives: list[float] = []
-    retunes: list[dict[str, Any]] = []
-    lb_prev: int | None = None
-    dates = prices.index
-    for s, e in zip(starts, ends):
-        before = spread_all[max(0, s + base - (window or spread_before.size)) : s + base]
-        hl = half_life(before) if before.size > 2 else math.nan
-        half_lives.append(hl)
-        in_use = int(run.version[s - first])
-        info: dict[str, Any] = {"date": dates[s], "row": int(s), "version": in_use}
-        v = by_row.get(int(s))
-        model = run.models.get(in_use)
-        if model is not None:
-            info.update(alpha11=model.alpha11, obs_var=model.obs_var)
-        if v is not None and v.outcome.startswith("failed"):
-            info["failed"] = v.outcome[len("failed: ") :]
-        if v is not None and v.degenerate:
-            info["degenerate"] = "; ".join(v.reasons)
-        lb = None
-        if strategy == "linear":
-            lb = _period_lookback(before, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
-            lb_prev = lb
-            hist = spread_all[max(0, s + base - (lb - 1)) : e + base]
-            mean, std = _window_stats(hist, lb, e - s)
-            dev[s - first : e - first] = spread_all[s + base : e + base] - mean
-            scale[s - first : e - first] = std
-            lbs[s - first : e - first] = lb
-        info.update(lookback=lb, half_life=hl)
-        retunes.append(info)
+def _signals(run: engine.Drive, failures: list[str] | None = None) -> _Signals:
+    """The strategy's inputs and units of a driven run."""
+    out = run.steps
     return _Signals(
-        run.spread,
-        dev,
-        scale,
-        filter_shares(run.filtered_state),
-        lbs,
-        half_lives,
-        retunes,
-        failures,
-        state=run.filtered_state,
+        out.spread,
+        out.deviation,
+        out.scale,
+        out.shares,
+        out.lookback,
+        run.half_lives,
+        run.periods,
+        run.failures if failures is None else failures,
+        state=out.state,
         version=run.version,
         versions=list(run.versions),
+        units=out.units,
     )
-
-
-def _failures(versions: Sequence[schedule.Version]) -> list[str]:
-    return [f"{v.effective_date}: {v.outcome[len('failed: ') :]}" for v in versions if v.outcome.startswith("failed")]
 
 
 def _walk_forward(
     prices: pd.DataFrame,
     p: np.ndarray,
     spec: _ModelSpec,
-    strategy: str,
+    rule: engine.Rule,
     period: str,
     window: int,
-    lookback: int | None,
     iterations: int | None,
     opts: dict[str, Any],
-    entry: float,
-    exit: float,
     on_degenerate: str,
     progress: Progress | None,
 ) -> tuple[_Signals, int]:
@@ -837,37 +708,27 @@ def _walk_forward(
             f"window={window} leaves no {period} period to trade in {p.shape[0]} rows; use a shorter window"
         )
     first = int(starts[0])
-    if spec.kind == "static":
-        return _static_walk_forward(
-            p, starts, strategy, window, lookback, opts, pd.DatetimeIndex(prices.index), progress
-        ), first
-    run = schedule.run(
+    fit = _fit_for(spec, iterations, opts)
+    run = engine.drive(
         prices,
         first,
         None,
-        period=period if spec.kind == "tuned" else None,
+        rule,
+        period=period,
         window=window,
-        fit=_fit_for(spec, iterations, opts),
+        fit=fit,
         method=spec.name,
         on_degenerate=on_degenerate,
         progress=progress,
+        estimated=spec.kind in ("tuned", "static"),
     )
-    assert run.warmup is not None
-    sig = _filter_signals(
-        prices, run, run.warmup.spread, starts, strategy, window, lookback, first, _failures(run.versions)
-    )
-    if strategy == "bands":  # the legs a trader of the first version holds after its window
-        _, long_leg, short_leg = band_legs(run.warmup.innovation, np.sqrt(run.warmup.innovation_var), entry, exit)
-        sig.legs = (long_leg, short_leg)
-    return sig, first
+    return _signals(run), first
 
 
 def _replay(
-    prices: pd.DataFrame, spec: _ModelSpec, strategy: str, progress: Progress | None
-) -> tuple[_Signals, pd.DataFrame, str | None, int | None]:
+    prices: pd.DataFrame, spec: _ModelSpec, progress: Progress | None
+) -> tuple[_Signals, pd.DataFrame, str | None, int | None, engine.Rule]:
     """Continue a saved model over the rows of ``prices`` after its last date (see the module doc)."""
-    if strategy != "bands":
-        raise KalcointError(f"strategy={strategy!r}: a saved model trades the 'bands' strategy only")
     resume = spec.saved.resume()
     rows = prices[prices.index > resume.history.index[-1]]
     if len(rows) < 2:
@@ -876,29 +737,21 @@ def _replay(
             f"{schedule.day(resume.history.index[-1])}; a replay needs at least 2"
         )
     frame = pd.concat([resume.history, rows[list(resume.history.columns)]])
-    first = len(resume.history)
-    run = schedule.run(
+    run = engine.drive(
         frame,
-        first,
-        resume.carry,
+        len(resume.history),
+        resume.state,
+        resume.rule,
         period=resume.period,
         window=resume.window,
         fit=resume.fit,
         method=resume.method,
         on_degenerate=resume.on_degenerate,
+        spread_before=resume.spread,
         progress=progress,
+        estimated=resume.estimated,
     )
-    starts = (
-        np.array([first, *(t for t in schedule.period_starts(frame.index, resume.period, 0) if t > first)])
-        if resume.period
-        else np.array([first])
-    )
-    spread_before = resume.spread
-    sig = _filter_signals(
-        frame, run, spread_before, starts, strategy, resume.window, None, first, _failures(run.versions)
-    )
-    sig.legs = resume.legs
-    return sig, rows, resume.period, resume.window
+    return _signals(run), rows, resume.period, resume.window, resume.rule
 
 
 # ---------------------------------------------------------------- the backtest
@@ -994,13 +847,15 @@ def backtest(
         raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
     opts = dict(tune_options or {})
     period = walk_forward
+    rule = engine.Rule(strategy, entry, exit, lookback)
     if spec.kind == "replay":
         if walk_forward is not None or window is not None or iterations is not None or lookback is not None:
             raise KalcointError(
                 "walk_forward, window, iterations and lookback do not apply to a saved model: "
                 "it is replayed by its own retune policy"
             )
-        sig, rows, period, window = _replay(prices, spec, strategy, progress)
+        sig, rows, period, window, rule = _replay(prices, spec, progress)
+        strategy, entry, exit = rule.strategy, rule.entry, rule.exit
         dates, traded_prices, mode = rows.index, rows.to_numpy(dtype=np.float64), "replay"
     elif walk_forward is None:
         if window is not None:
@@ -1015,24 +870,14 @@ def backtest(
             )
         window = schedule.check_window(window)
         sig, first = _walk_forward(
-            prices,
-            p,
-            spec,
-            strategy,
-            walk_forward,
-            window,
-            lookback,
-            iterations,
-            opts,
-            entry,
-            exit,
-            on_degenerate,
-            progress,
+            prices, p, spec, rule, walk_forward, window, iterations, opts, on_degenerate, progress
         )
         dates, traded_prices, mode = prices.index[first:], p[first:], "walk-forward"
-    if strategy == "bands":
+    if sig.units is not None:
+        units = sig.units
+    elif strategy == "bands":
         units = band_legs(sig.deviation, sig.scale, entry, exit, *sig.legs)[0]
-    else:  # strategy.linear on the moving statistics already computed (per-period lookbacks)
+    else:  # strategy.linear on the moving statistics already computed
         with np.errstate(invalid="ignore", divide="ignore"):
             z = sig.deviation / sig.scale
         units = np.where(np.isfinite(z), -z, 0.0)

@@ -92,7 +92,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -100,15 +100,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import schedule
+from . import engine, schedule
 from ._io import atomic_path, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
 from .schedule import Version
-from .strategy import band_legs, check_bands
+from .strategy import band_legs, moving_mean_std
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 APPLICATION_ID = 0x6B636C6D  # "kclm"
 FORMAT = "kalcoint-live-model"
 DEFAULT_STRATEGY: dict[str, Any] = {"strategy": "bands", "entry": 1.0, "exit": 1.0}
@@ -149,7 +149,8 @@ CREATE TABLE head (
     long_leg INTEGER NOT NULL,
     short_leg INTEGER NOT NULL,
     updated_at TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    rule TEXT
 );
 CREATE TABLE steps (
     step INTEGER PRIMARY KEY,
@@ -157,11 +158,11 @@ CREATE TABLE steps (
     date TEXT NOT NULL UNIQUE,
     prices TEXT NOT NULL,
     state TEXT NOT NULL,
-    innovation REAL NOT NULL,
-    innovation_var REAL NOT NULL,
-    zscore REAL NOT NULL,
+    innovation REAL,
+    innovation_var REAL,
+    zscore REAL,
     spread REAL NOT NULL,
-    units INTEGER NOT NULL,
+    units REAL NOT NULL,
     applied_at TEXT NOT NULL,
     version INTEGER
 );
@@ -176,7 +177,7 @@ _INSERT_STEP = (
 )
 _UPDATE_HEAD = (
     "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ?, "
-    "version = ? WHERE id = 1"
+    "version = ?, rule = ? WHERE id = 1"
 )
 _INSERT_VERSION = (
     "INSERT INTO versions (id, effective_date, window_first, window_last, method, model, loglik, degenerate, "
@@ -210,21 +211,26 @@ def _vector(text: str) -> np.ndarray:
     return np.array(json.loads(text), dtype=np.float64)
 
 
-def _check_strategy(strategy: Mapping[str, Any] | None) -> dict[str, Any]:
-    merged = {**DEFAULT_STRATEGY, **(dict(strategy) if strategy else {})}
-    if merged["strategy"] != "bands":
-        raise KalcointError(f"live models support the 'bands' strategy only, got {merged['strategy']!r}")
-    merged["entry"], merged["exit"] = float(merged["entry"]), float(merged["exit"])
-    check_bands(merged["entry"], merged["exit"])
-    return merged
-
-
-def _bands_continue(
-    innovation: np.ndarray, innovation_var: np.ndarray, entry: float, exit: float, long_leg: int, short_leg: int
-) -> tuple[np.ndarray, int, int]:
-    """:func:`kalcoint.strategy.band_legs` on the innovations: integer units (n,) and the legs after."""
-    units, long_leg, short_leg = band_legs(innovation, np.sqrt(innovation_var), entry, exit, long_leg, short_leg)
-    return units.astype(np.int64), long_leg, short_leg
+def _check_strategy(strategy: Mapping[str, Any] | None, method: str = "") -> dict[str, Any]:
+    """The rule a model trades (:class:`kalcoint.engine.Rule`), as its JSON record."""
+    merged = {**DEFAULT_STRATEGY, "lookback": None, **(dict(strategy) if strategy else {})}
+    unknown = sorted(set(merged) - {*DEFAULT_STRATEGY, "lookback"})
+    if unknown:
+        raise KalcointError(
+            f"strategy settings {', '.join(unknown)} are not known; give strategy, entry, exit, lookback"
+        )
+    rule = engine.Rule(
+        str(merged["strategy"]),
+        float(merged["entry"]),
+        float(merged["exit"]),
+        None if merged["lookback"] is None else merged["lookback"],
+    )
+    if rule.lookback is not None and not rule.moving(method == "static"):
+        raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
+    record = rule.to_dict()
+    if record["lookback"] is None:
+        del record["lookback"]  # the record of a file of schema 2 (no moving window given)
+    return record
 
 
 def unit_shares(state: np.ndarray) -> np.ndarray:
@@ -275,13 +281,17 @@ def target_shares(state: np.ndarray, prices: np.ndarray, units: float, capital: 
     >>> target_shares(np.array([0.5, 0.8, -0.3]), np.array([10.0, 20.0, 5.0]), 2.0, 1000.0).round(4).tolist()
     [72.7273, -58.1818, 21.8182]
     """
-    shares = unit_shares(state)
+    return units * _sized(unit_shares(state), prices, capital)
+
+
+def _sized(shares: np.ndarray, prices: np.ndarray, capital: float | None) -> np.ndarray:
+    """``shares`` of one unit, scaled so that its gross dollar value is ``capital`` (when given)."""
     if capital is not None:
         gross = float(np.sum(np.abs(shares) * np.asarray(prices, dtype=np.float64)))
         if not gross > 0:
             raise ComputationError("the portfolio's gross dollar value per unit is zero; cannot size a position")
         shares = shares * (capital / gross)
-    return units * shares
+    return shares
 
 
 # ---------------------------------------------------------------- errors of the file itself
@@ -326,7 +336,7 @@ class _Snapshot:
 
     method: str
     assets: list[str]
-    model: StateSpaceModel  # the quantities of the version in use
+    model: StateSpaceModel | None  # the quantities of the version in use (None: static)
     weights: np.ndarray | None
     strategy: dict[str, Any]
     tuning: dict[str, Any]
@@ -343,17 +353,50 @@ class _Snapshot:
     innovation_var: float
     zscore: float
     spread: float
-    units: int
+    units: float
     schema: int = SCHEMA_VERSION
     version: int = 1
     window_last: str | None = None  # last date of the in-use version's estimation window
     next_id: int = 2
     policy: dict[str, Any] = field(default_factory=lambda: dict(NEVER))
     last_version: Version | None = None
+    static_weights: np.ndarray | None = None  # the weights in force (static model)
+    rule_state: dict[str, Any] = field(default_factory=dict)  # lookback and recent spreads
 
     @property
     def last_date(self) -> pd.Timestamp:
         return pd.Timestamp(self.date)
+
+    @property
+    def static(self) -> bool:
+        return self.method == "static"
+
+    @property
+    def rule(self) -> engine.Rule:
+        return engine.Rule.from_dict(self.strategy)
+
+    def engine_state(self) -> engine.EngineState:
+        """The engine's state after the last row (the one place a file becomes a state)."""
+        lookback = self.rule_state.get("lookback")
+        return engine.EngineState(
+            version=self.version,
+            window_last=self.window_last,
+            next_id=self.next_id,
+            model=None if self.static else self.model,
+            weights=self.static_weights if self.static else None,
+            b=None if self.static else self.state,
+            P=None if self.static else self.cov,
+            legs=(self.long_leg, self.short_leg),
+            lookback=None if lookback is None else int(lookback),
+            recent=np.array(self.rule_state.get("recent", []), dtype=np.float64),
+        )
+
+    def shares(self) -> np.ndarray:
+        """(k,) shares of one unit after the last row."""
+        if self.static:
+            assert self.static_weights is not None
+            return self.static_weights.copy()
+        return unit_shares(self.state)
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -399,7 +442,11 @@ def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
         )
     try:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        cols = "step, date, state, cov, long_leg, short_leg, updated_at" + (", version" if version >= 2 else "")
+        cols = (
+            "step, date, state, cov, long_leg, short_leg, updated_at"
+            + (", version" if version >= 2 else "")
+            + (", rule" if version >= 3 else "")
+        )
         head = con.execute(f"SELECT {cols} FROM head").fetchall()
         last = con.execute(
             "SELECT step, date, prices, state, innovation, innovation_var, zscore, spread, units FROM steps "
@@ -426,22 +473,26 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
         raise _not_a_model(path, "corrupt: the head or the steps table is empty")
     step, date, state, cov, long_leg, short_leg, updated_at = head[0][:7]
     l_step, l_date, prices, l_state, innov, innov_var, z, spread, units = last[0]
-    if (l_step, l_date, l_state) != (step, date, state) or units != long_leg + short_leg:
+    strategy = {**DEFAULT_STRATEGY, **json.loads(meta["strategy"])}
+    legs_agree = strategy["strategy"] != "bands" or units == long_leg + short_leg
+    if (l_step, l_date, l_state) != (step, date, state) or not legs_agree:
         raise _not_a_model(
             path, f"corrupt: head (step {step}, {date}) disagrees with the last step (step {l_step}, {l_date})"
         )
     assets = json.loads(meta["assets"])
     weights = json.loads(meta["weights"])
     k = len(assets)
-    b, P = _vector(state), _vector(cov).reshape(k, k)
+    static = meta["method"] == "static"
+    b, P = (np.empty(0), np.empty((0, 0))) if static else (_vector(state), _vector(cov).reshape(k, k))
+    saved_model = json.loads(meta["model"])
     tuning = json.loads(meta["tuning"])
     policy = json.loads(meta["retune"]) if "retune" in meta else {**NEVER, "method": meta["method"]}
     return _Snapshot(
         method=meta["method"],
         assets=assets,
-        model=StateSpaceModel.from_dict(json.loads(meta["model"])),
+        model=None if static else StateSpaceModel.from_dict(saved_model),
         weights=None if weights is None else np.array(weights, dtype=np.float64),
-        strategy=json.loads(meta["strategy"]),
+        strategy=strategy,
         tuning=tuning,
         meta=meta,
         step=int(step),
@@ -452,16 +503,23 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
         short_leg=int(short_leg),
         updated_at=updated_at,
         prices=_vector(prices),
-        innovation=float(innov),
-        innovation_var=float(innov_var),
-        zscore=float(z),
+        innovation=_real(innov),
+        innovation_var=_real(innov_var),
+        zscore=_real(z),
         spread=float(spread),
-        units=int(units),
+        units=int(units) if strategy["strategy"] == "bands" else float(units),
         schema=schema,
         version=int(head[0][7]) if len(head[0]) > 7 else 1,
         window_last=tuning.get("end_date"),
         policy=policy,
+        static_weights=None if weights is None or not static else np.array(weights, dtype=np.float64),
+        rule_state=json.loads(head[0][8]) if len(head[0]) > 8 and head[0][8] is not None else {},
     )
+
+
+def _real(value: Any) -> float:
+    """A stored REAL (NULL, for a rule whose window is not yet full, reads as NaN)."""
+    return math.nan if value is None else float(value)
 
 
 _VERSION_COLUMNS = "id, effective_date, window_first, window_last, method, model, loglik, degenerate, reasons, outcome"
@@ -469,17 +527,20 @@ _VERSION_COLUMNS = "id, effective_date, window_first, window_last, method, model
 
 def _version_from_row(row: tuple) -> Version:
     vid, eff, first, last, method, model, loglik, degenerate, reasons, outcome = row
+    estimate = None if model is None else json.loads(model)
+    weights = None if estimate is None or "weights" not in estimate else tuple(float(w) for w in estimate["weights"])
     return Version(
         int(vid),
         eff,
         first,
         last,
         method,
-        None if model is None else StateSpaceModel.from_dict(json.loads(model)),
+        None if estimate is None or weights is not None else StateSpaceModel.from_dict(estimate),
         None if loglik is None else float(loglik),
         bool(degenerate),
         tuple(json.loads(reasons)),
         outcome,
+        weights,
     )
 
 
@@ -490,10 +551,10 @@ def _with_versions(con: sqlite3.Connection, snap: _Snapshot, path: Path) -> _Sna
     if row is None or row[5] is None:
         raise _not_a_model(path, f"corrupt: the head's version {snap.version} has no quantities")
     in_use = _version_from_row(row)
-    assert in_use.model is not None
     return _replace(
         snap,
         model=in_use.model,
+        static_weights=None if in_use.weights is None else np.array(in_use.weights, dtype=np.float64),
         window_last=in_use.window_last,
         next_id=int(last[0]) + 1,
         last_version=_version_from_row(last),
@@ -528,11 +589,11 @@ def _v1_version(snap: _Snapshot) -> Version:
 
 @dataclass(frozen=True)
 class _Plan:
-    """The rows of a batch, validated and run through the schedule in memory, ready to be written."""
+    """The rows of a batch, validated and run through the engine in memory, ready to be written."""
 
     dates: list[str]
     prices: np.ndarray  # (m, k)
-    state: np.ndarray  # (m, k) posterior states
+    state: np.ndarray  # (m, k) posterior states ((m, 0) for static)
     innovation: np.ndarray
     innovation_var: np.ndarray
     spread: np.ndarray
@@ -545,6 +606,9 @@ class _Plan:
     versions: list[Version] = field(default_factory=list)  # made by this batch
     head_version: int = 1
     warnings: list[str] = field(default_factory=list)
+    zscore: np.ndarray | None = None  # (m,) the rule's deviation / scale
+    rule_state: dict[str, Any] = field(default_factory=dict)  # lookback and recent spreads after the last row
+    linear: bool = False
 
     @property
     def n(self) -> int:
@@ -567,6 +631,45 @@ def _empty_plan(snap: _Snapshot, skipped: int) -> _Plan:
         snap.short_leg,
         skipped,
         head_version=snap.version,
+    )
+
+
+def _rule_state(state: engine.EngineState) -> dict[str, Any]:
+    return {"lookback": state.lookback, "recent": [float(x) for x in state.recent]}
+
+
+def _plan_from(
+    dates: list[str],
+    prices: np.ndarray,
+    out: engine.Steps,
+    version: np.ndarray,
+    state: engine.EngineState,
+    rule: engine.Rule,
+    skipped: int,
+    **extra: Any,
+) -> _Plan:
+    """A plan from the engine's steps and the state after them."""
+    m = len(dates)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = out.deviation / out.scale
+    return _Plan(
+        dates,
+        prices,
+        np.empty((m, 0)) if out.state is None else out.state,
+        out.innovation,
+        out.innovation_var,
+        out.spread,
+        version,
+        None if state.static else state.P,
+        out.units if rule.strategy == "linear" else out.units.astype(np.int64),
+        state.legs[0],
+        state.legs[1],
+        skipped,
+        head_version=state.version,
+        zscore=np.where(np.isfinite(z), z, np.nan),
+        rule_state=_rule_state(state),
+        linear=rule.strategy == "linear",
+        **extra,
     )
 
 
@@ -703,19 +806,21 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
 
 @dataclass(frozen=True)
 class Resume:
-    """A saved model ready to continue through :func:`kalcoint.schedule.run`.
+    """A saved model ready to continue through :func:`kalcoint.engine.drive`.
 
     Attributes
     ----------
     history : DataFrame, shape (h, k)
-        Its last rows (the estimation window, or the last row).
+        Its last rows (every row for a rule on moving statistics; else the estimation window,
+        or the last row).
     spread : ndarray, shape (h,)
-        Their spread.
-    carry : kalcoint.schedule.Carry
-        The filter's carried state.
-    legs : held band legs.
-    period, window, fit, method, on_degenerate :
-        The retune policy (``period`` None for ``never``).
+        Their traded spreads.
+    state : kalcoint.engine.EngineState
+        The engine's state after the last row.
+    rule : kalcoint.engine.Rule
+    period, window, fit, method, on_degenerate, estimated :
+        The retune policy (``period`` None for ``never``; ``estimated`` False: never
+        re-estimated, the period only chooses the moving window again).
 
     Examples
     --------
@@ -730,18 +835,27 @@ class Resume:
 
     history: pd.DataFrame
     spread: np.ndarray
-    carry: schedule.Carry
-    legs: tuple[int, int]
+    state: engine.EngineState
+    rule: engine.Rule
     period: str | None
     window: int | None
     fit: schedule.Fit | None
     method: str
     on_degenerate: str
+    estimated: bool = True
+
+    @property
+    def legs(self) -> tuple[int, int]:
+        return self.state.legs
 
 
-def _policy_fit(policy: Mapping[str, Any]) -> schedule.Fit | None:
-    if policy.get("retune", "never") == "never":
+def _policy_fit(policy: Mapping[str, Any], snap: _Snapshot) -> schedule.Fit | None:
+    """The re-estimation of a model: None when it is never re-estimated."""
+    if policy.get("retune", "never") == "never" or snap.method == "chan":
         return None
+    if snap.static:
+        options = policy.get("options") or {}
+        return engine.static_fit(int(options.get("det_order", 0)), int(options.get("k_ar_diff", 1)))
     return schedule.tuning_fit(
         policy["method"], policy.get("iterations"), policy.get("tol"), policy.get("options") or {}
     )
@@ -751,25 +865,27 @@ def _resume(snap: _Snapshot, con: sqlite3.Connection) -> Resume:
     policy = snap.policy
     period = None if policy.get("retune", "never") == "never" else str(policy["retune"])
     window = None if period is None else int(policy["window"])
-    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?", (window or 1,)).fetchall()[
-        ::-1
-    ]
+    rule = snap.rule
+    every = rule.moving(snap.static)
+    limit = -1 if every else (window or 1)
+    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?", (limit,)).fetchall()[::-1]
     history = pd.DataFrame(
         np.array([json.loads(r[1]) for r in rows], dtype=np.float64),
         index=pd.DatetimeIndex([r[0] for r in rows]),
         columns=snap.assets,
     )
-    carry = schedule.Carry(snap.model, snap.version, snap.window_last, snap.state, snap.cov, snap.next_id)
+    fit = _policy_fit(policy, snap)
     return Resume(
         history,
         np.array([r[2] for r in rows], dtype=np.float64),
-        carry,
-        (snap.long_leg, snap.short_leg),
+        snap.engine_state(),
+        rule,
         period,
         window,
-        _policy_fit(policy),
+        fit,
         str(policy.get("method", snap.method)),
         str(policy.get("on_degenerate", "use")),
+        fit is not None,
     )
 
 
@@ -781,7 +897,7 @@ def _plan(
     since_last: bool,
     con: sqlite3.Connection,
 ) -> _Plan:
-    """Validate every row and run the schedule on the batch in memory; raise before anything is written."""
+    """Validate every row and run the engine on the batch in memory; raise before anything is written."""
     _check_order(frame, source)
     new, skipped = _split_applied(frame, snap, con, source, since_last)
     if len(new) == 0:
@@ -790,43 +906,37 @@ def _plan(
     _check_values(new, snap.prices, snap.date, max_jump, source)
     resume = _resume(snap, con)
     rows = pd.concat([resume.history, new])
-    run = schedule.run(
+    run = engine.drive(
         rows,
         len(resume.history),
-        resume.carry,
+        resume.state,
+        resume.rule,
         period=resume.period,
         window=resume.window,
         fit=resume.fit,
         method=resume.method,
         on_degenerate=resume.on_degenerate,
+        spread_before=resume.spread,
+        estimated=resume.estimated,
     )
-    if not (np.all(np.isfinite(run.filtered_state)) and np.all(np.isfinite(run.carry.P))):
+    out = run.steps
+    if out.state is not None and not (np.all(np.isfinite(out.state)) and np.all(np.isfinite(np.asarray(run.state.P)))):
         raise ComputationError(f"{source}: the filter gave non-finite states; no row was applied")
-    entry, exit_ = float(snap.strategy["entry"]), float(snap.strategy["exit"])
-    units, long_leg, short_leg = _bands_continue(
-        run.innovation, run.innovation_var, entry, exit_, snap.long_leg, snap.short_leg
-    )
-    return _Plan(
+    return _plan_from(
         [_day(d) for d in new.index],
         new.to_numpy(),
-        run.filtered_state,
-        run.innovation,
-        run.innovation_var,
-        run.spread,
+        out,
         run.version,
-        run.carry.P,
-        units,
-        long_leg,
-        short_leg,
+        run.state,
+        resume.rule,
         skipped,
         versions=list(run.versions),
-        head_version=run.carry.version,
         warnings=_gap_warnings(new, snap.last_date),
     )
 
 
 def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple]:
-    z = plan.innovation / np.sqrt(plan.innovation_var)
+    z = plan.innovation / np.sqrt(plan.innovation_var) if plan.zscore is None else plan.zscore
     return [
         (
             first_step + t,
@@ -834,16 +944,21 @@ def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple
             plan.dates[t],
             _dumps(plan.prices[t]),
             _dumps(plan.state[t]),
-            float(plan.innovation[t]),
-            float(plan.innovation_var[t]),
-            float(z[t]),
+            _stored(plan.innovation[t]),
+            _stored(plan.innovation_var[t]),
+            _stored(z[t]),
             float(plan.spread[t]),
-            int(plan.units[t]),
+            float(plan.units[t]) if plan.linear else int(plan.units[t]),
             when,
             int(plan.version[t]),
         )
         for t in range(plan.n)
     ]
+
+
+def _stored(x: float) -> float | None:
+    """A REAL to store: NULL for NaN (a rule's window not yet full)."""
+    return float(x) if math.isfinite(x) else None
 
 
 def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
@@ -856,6 +971,7 @@ def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
         plan.short_leg,
         when,
         plan.head_version,
+        _dumps(plan.rule_state),
     )
 
 
@@ -867,7 +983,7 @@ def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
             v.window_first,
             v.window_last,
             v.method,
-            None if v.model is None else _dumps(v.model.to_dict()),
+            _estimate_json(v),
             v.loglik,
             int(v.degenerate),
             _dumps(list(v.reasons)),
@@ -876,6 +992,13 @@ def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
         )
         for v in versions
     ]
+
+
+def _estimate_json(v: Version) -> str | None:
+    """The estimate of a version as stored: the filter quantities, or the static weights."""
+    if v.weights is not None:
+        return _dumps({"weights": list(v.weights)})
+    return None if v.model is None else _dumps(v.model.to_dict())
 
 
 # ---------------------------------------------------------------- writing
@@ -921,12 +1044,19 @@ _MIGRATE_1_TO_2 = (
     "ALTER TABLE steps ADD COLUMN version INTEGER",
     "UPDATE steps SET version = 1",
     "ALTER TABLE head ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE head ADD COLUMN rule TEXT",
     _VERSIONS_TABLE,
 )
 
 
 def _migrate(con: sqlite3.Connection, snap: _Snapshot, when: str) -> _Snapshot:
-    """Upgrade a schema-1 file to schema 2 inside the open transaction (retune never, version 1)."""
+    """Upgrade an older file to the current schema inside the open transaction (schema 1: retune
+    never, version 1; schema 2: the head gains the rule's state)."""
+    if snap.schema >= 2:
+        con.execute("ALTER TABLE head ADD COLUMN rule TEXT")
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return _replace(snap, schema=SCHEMA_VERSION)
     for statement in _MIGRATE_1_TO_2:
         con.execute(statement)
     v1 = _v1_version(snap)
@@ -960,7 +1090,7 @@ def _write_update(
             con.execute("ROLLBACK")
             return snap, plan
         when = _now()
-        if snap.schema < 2:
+        if snap.schema < SCHEMA_VERSION:
             snap = _migrate(con, snap, when)
         _run(con, 2, _INSERT_VERSION, _version_rows(plan.versions, when), many=True)
         con.execute(
@@ -983,16 +1113,15 @@ def _create_file(
     *,
     method: str,
     assets: list[str],
-    model: StateSpaceModel,
+    model: StateSpaceModel | None,
     weights: np.ndarray | None,
-    prices: pd.DataFrame,
+    plan: _Plan,
     strategy: dict[str, Any],
     tuning: dict[str, Any],
     policy: dict[str, Any],
     first: Version,
 ) -> None:
-    """Build the file at ``path`` (a fresh temporary file) with the rows of ``prices`` as kind='tune'."""
-    plan = _initial_plan(prices, model, strategy)
+    """Build the file at ``path`` (a fresh temporary file) with the rows of ``plan`` as kind='tune'."""
     when = _now()
     from . import __version__
 
@@ -1003,7 +1132,7 @@ def _create_file(
         "created_at": when,
         "method": method,
         "assets": _dumps(assets),
-        "model": _dumps(model.to_dict()),
+        "model": _dumps(None if model is None else model.to_dict()),
         "weights": _dumps(None if weights is None else np.asarray(weights, dtype=np.float64)),
         "strategy": _dumps(strategy),
         "tuning": _dumps(tuning),
@@ -1022,8 +1151,8 @@ def _create_file(
         con.executemany(_INSERT_VERSION, _version_rows([first], when))
         con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
         con.execute(
-            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version) "
-            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version, rule) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _head_values(1, plan, when),
         )
         con.execute("COMMIT")
@@ -1031,27 +1160,51 @@ def _create_file(
         con.close()
 
 
-def _initial_plan(prices: pd.DataFrame, model: StateSpaceModel, strategy: dict[str, Any]) -> _Plan:
-    result = kalman_filter(prices, model)
-    if not (np.all(np.isfinite(result.filtered_state)) and np.all(np.isfinite(result.filtered_cov))):
-        raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
-    units, long_leg, short_leg = _bands_continue(
-        result.innovation, result.innovation_var, strategy["entry"], strategy["exit"], 0, 0
-    )
-    return _Plan(
-        [_day(d) for d in prices.index],
-        prices.to_numpy(),
-        result.filtered_state,
-        result.innovation,
-        result.innovation_var,
-        result.spread,
-        np.ones(len(prices), np.int64),
-        result.filtered_cov[-1],
+def _initial_plan(
+    frame: pd.DataFrame, fit: schedule.Fit, rule: engine.Rule, *, method: str, on_degenerate: str
+) -> tuple[Version, _Plan]:
+    """The engine's cold start on the saved rows, and those rows as steps: the filter run over them
+    from its prior (static: the Johansen portfolio), the rule run from flat (the static model's
+    bands stay flat, as its walk-forward starts)."""
+    version, state, warm, _ = engine.start_state(frame, fit, rule, method=method, on_degenerate=on_degenerate)
+    p = frame.to_numpy(dtype=np.float64)
+    n = p.shape[0]
+    if warm is None:
+        assert state.weights is not None
+        spread, shares, states = engine.portfolio(p, state.weights), np.tile(state.weights, (n, 1)), None
+    else:
+        if not (np.all(np.isfinite(warm.filtered_state)) and np.all(np.isfinite(warm.filtered_cov))):
+            raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
+        spread, states = warm.spread, warm.filtered_state
+        shares = -states.copy()
+        shares[:, 0] = 1.0
+    if rule.moving(state.static):
+        assert state.lookback is not None
+        mean, std = moving_mean_std(spread, state.lookback)
+        deviation, scale = spread - mean, std
+    else:
+        assert warm is not None
+        deviation, scale = warm.innovation, np.sqrt(warm.innovation_var)
+    if rule.strategy == "linear":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = deviation / scale
+        units = np.where(np.isfinite(z), -z, 0.0)
+    elif state.static:
+        units = np.zeros(n)
+    else:
+        units = band_legs(deviation, scale, rule.entry, rule.exit)[0]
+    steps = engine.Steps(
+        spread,
+        deviation,
+        scale,
         units,
-        long_leg,
-        short_leg,
-        0,
+        shares,
+        states,
+        deviation if warm is None else warm.innovation,
+        scale**2 if warm is None else warm.innovation_var,
+        np.zeros(n, np.int64),
     )
+    return version, _plan_from([_day(d) for d in frame.index], p, steps, np.ones(n, np.int64), state, rule, 0)
 
 
 def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
@@ -1075,10 +1228,26 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _save(path: str | os.PathLike[str], **kwargs: Any) -> LiveModel:
+def _save(
+    path: str | os.PathLike[str],
+    frame: pd.DataFrame,
+    fit: schedule.Fit,
+    *,
+    strategy: dict[str, Any],
+    policy: dict[str, Any],
+    **kwargs: Any,
+) -> LiveModel:
+    """Cold-start the engine on ``frame`` with ``fit`` and write the model file atomically."""
+    first, plan = _initial_plan(
+        frame,
+        fit,
+        engine.Rule.from_dict(strategy),
+        method=str(policy["method"]),
+        on_degenerate=str(policy.get("on_degenerate", "use")),
+    )
     target = Path(path)
     with atomic_path(target) as tmp:
-        _create_file(tmp, **kwargs)
+        _create_file(tmp, plan=plan, strategy=strategy, policy=policy, first=first, **kwargs)
     _fsync_dir(target.parent)
     return load_model(target)
 
@@ -1118,7 +1287,8 @@ def retune_policy(
     window : int, optional
         Rows of each re-estimation (required with a retune policy).
     method : str
-        The tuning method (``"chan"`` allows ``"never"`` only).
+        The model: a tuning method, ``"static"`` (Johansen weights re-estimated) or ``"chan"``
+        (never re-estimated: a period only chooses the linear rule's moving window again).
     iterations, tol, options :
         What each re-estimation passes to :func:`kalcoint.tuning.tune`.
     on_degenerate : {"use", "keep"}
@@ -1133,8 +1303,6 @@ def retune_policy(
     >>> retune_policy("weekly", 250, method="mle")["window"]
     250
     """
-    if method == "chan" and retune != "never":
-        raise KalcointError(f"retune={retune!r} needs a tuned model; Chan's filter has nothing to re-estimate")
     checked_window = schedule.check_policy(retune, window, on_degenerate)
     if iterations is not None and (isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1):
         raise KalcointError(f"iterations={iterations} must be an integer >= 1")
@@ -1212,27 +1380,23 @@ def save_model(
     frame = _sample(prices, assets)
     if policy["window"] is not None:
         frame = _window_sample(frame, tuned, int(policy["window"]))
-    first, _ = schedule.estimate_version(
-        lambda w: schedule.estimate_from_tuned(tuned),
-        frame,
-        version_id=1,
-        effective_date=None,
-        method=str(tuned.method),
-        on_degenerate=on_degenerate,
-        first=True,
-    )
-    tuning = to_jsonable(tuned.to_dict())
+    est = schedule.estimate_from_tuned(tuned)
+    if est.window_result is not None and (
+        est.window_result.nobs != len(frame) or not np.array_equal(est.window_result.y, frame.to_numpy()[:, 0])
+    ):
+        est = replace(est, window_result=None)  # tuned on other rows: the filter runs over the saved ones
+
     return _save(
         path,
+        frame,
+        lambda w: est,
         method=str(tuned.method),
         assets=assets,
         model=tuned.model,
         weights=np.asarray(tuned.johansen.weights, dtype=np.float64),
-        prices=frame,
-        strategy=_check_strategy(strategy),
-        tuning=tuning,
+        strategy=_check_strategy(strategy, str(tuned.method)),
+        tuning=to_jsonable(tuned.to_dict()),
         policy=policy,
-        first=first,
     )
 
 
@@ -1248,6 +1412,14 @@ def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame
     return sample
 
 
+def _last_rows(frame: pd.DataFrame, window: int | None) -> pd.DataFrame:
+    if window is None:
+        return frame
+    if len(frame) < window:
+        raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
+    return frame.iloc[-window:]
+
+
 def save_chan_model(
     path: str | os.PathLike[str],
     prices: pd.DataFrame,
@@ -1255,10 +1427,16 @@ def save_chan_model(
     state_var: float | None = None,
     obs_var: float = 1e-3,
     strategy: Mapping[str, Any] | None = None,
+    *,
+    retune: str = "never",
+    window: int | None = None,
 ) -> LiveModel:
     """Write a model file for Chan's filter (docs/method.md §8) run over ``prices``.
 
-    No Johansen weights are stored (``weights`` is None); it is never re-estimated.
+    No Johansen weights are stored (``weights`` is None); the filter's quantities (delta or
+    state_var, obs_var) are kept for ever. A retune period (``retune="weekly"`` or ``"monthly"``
+    with ``window=N``) re-chooses the linear rule's moving window on the schedule, as the
+    walk-forward backtest of ``chan`` does; the file then records the last ``window`` rows.
 
     Parameters
     ----------
@@ -1269,7 +1447,9 @@ def save_chan_model(
     delta, state_var, obs_var : float
         Chan's filter (defaults 1e-4, -, 1e-3).
     strategy : mapping, optional
-        Bands settings (see :func:`save_model`).
+        The rule (see :func:`save_model`).
+    retune, window :
+        The period and its window (rows).
 
     Returns
     -------
@@ -1288,7 +1468,8 @@ def save_chan_model(
     [0.9022, 0.4215]
     """
     assets = [str(c) for c in prices.columns]
-    frame = _sample(prices, assets)
+    policy = retune_policy(retune, window, method="chan", iterations=None)
+    frame = _last_rows(_sample(prices, assets), policy["window"])
     model = StateSpaceModel.chan(len(assets), delta=delta, state_var=state_var, obs_var=obs_var)
     tuning = {
         "method": "chan",
@@ -1299,29 +1480,89 @@ def save_chan_model(
         "start_date": _day(frame.index[0]),
         "end_date": _day(frame.index[-1]),
     }
-    first = Version(
-        1,
-        None,
-        _day(frame.index[0]),
-        _day(frame.index[-1]),
-        "chan",
-        model,
-        kalman_filter(frame, model).loglik,
-        False,
-        (),
-        schedule.OUTCOME_APPLIED,
-    )
     return _save(
         path,
+        frame,
+        schedule.fixed_fit(model),
         method="chan",
         assets=assets,
         model=model,
         weights=None,
-        prices=frame,
-        strategy=_check_strategy(strategy),
+        strategy=_check_strategy(strategy, "chan"),
         tuning=tuning,
-        policy={**NEVER, "method": "chan"},
-        first=first,
+        policy=policy,
+    )
+
+
+def save_static_model(
+    path: str | os.PathLike[str],
+    prices: pd.DataFrame,
+    strategy: Mapping[str, Any] | None = None,
+    *,
+    retune: str = "never",
+    window: int | None = None,
+    det_order: int = 0,
+    k_ar_diff: int = 1,
+) -> LiveModel:
+    """Write a model file for the static Johansen portfolio (Chan's Examples 2.7 and 2.8).
+
+    The weights are estimated on the saved rows (all of them, or the last ``window`` with a retune
+    period) and, with ``retune="weekly"`` or ``"monthly"``, re-estimated on the schedule exactly as
+    ``backtest(prices, "static", walk_forward=..., window=...)`` does; the moving window of the
+    rule (``round(half-life)`` of the spread, or ``lookback`` given in ``strategy``) is chosen at
+    the same moments. The static model starts flat, as its walk-forward backtest does.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file (written atomically).
+    prices : DataFrame, shape (n, k)
+        Indexed by dates; all its columns, the first the asset held long by one unit.
+    strategy : mapping, optional
+        ``{"strategy": "linear"}`` (Chan's 2.8) or bands with ``entry``, ``exit``; ``lookback``.
+    retune, window :
+        The period and its window (rows).
+    det_order, k_ar_diff : int
+        The Johansen test's deterministic terms and lags.
+
+    Returns
+    -------
+    LiveModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "static.kcm")
+    >>> live = save_static_model(path, p.iloc[:1000], {"strategy": "linear"}, retune="weekly", window=250)
+    >>> live.method, live.steps, bool(live.weights[0] > 0)
+    ('static', 250, True)
+    """
+    assets = [str(c) for c in prices.columns]
+    options = {"det_order": int(det_order), "k_ar_diff": int(k_ar_diff)}
+    policy = retune_policy(retune, window, method="static", iterations=None, options=options)
+    frame = _last_rows(_sample(prices, assets), policy["window"])
+    fit = engine.static_fit(det_order, k_ar_diff)
+    weights = fit(frame).weights
+    tuning = {
+        "method": "static",
+        **options,
+        "nobs": len(frame),
+        "start_date": _day(frame.index[0]),
+        "end_date": _day(frame.index[-1]),
+    }
+    return _save(
+        path,
+        frame,
+        fit,
+        method="static",
+        assets=assets,
+        model=None,
+        weights=weights,
+        strategy=_check_strategy(strategy, "static"),
+        tuning=tuning,
+        policy=policy,
     )
 
 
@@ -1511,31 +1752,50 @@ class LiveModel:
         return self._snap.method
 
     @property
-    def model(self) -> StateSpaceModel:
-        """The quantities of the version in use (the next row is predicted with them)."""
+    def model(self) -> StateSpaceModel | None:
+        """The filter quantities of the version in use (the next row is predicted with them;
+        None for the static model)."""
         return self._snap.model
 
     @property
     def weights(self) -> np.ndarray | None:
-        """(k,) Johansen weights of the saved tuning (None for Chan's filter)."""
-        return None if self._snap.weights is None else self._snap.weights.copy()
+        """(k,) Johansen weights: of the saved tuning, or for the static model the weights in force
+        (None for Chan's filter)."""
+        w = self._snap.static_weights if self._snap.static else self._snap.weights
+        return None if w is None else w.copy()
+
+    @property
+    def rule(self) -> engine.Rule:
+        """The trading rule (strategy, entry, exit, lookback)."""
+        return self._snap.rule
+
+    @property
+    def engine_state(self) -> engine.EngineState:
+        """The engine's state after the last row (:class:`kalcoint.engine.EngineState`)."""
+        return self._snap.engine_state()
 
     @property
     def state(self) -> np.ndarray:
-        """(k,) posterior state ``b_{t|t}`` after the last row (level, then hedge ratios)."""
+        """(k,) posterior state ``b_{t|t}`` after the last row (level, then hedge ratios; empty for
+        the static model)."""
         return self._snap.state.copy()
 
     @property
     def cov(self) -> np.ndarray:
-        """(k, k) posterior covariance ``P_{t|t}`` after the last row."""
+        """(k, k) posterior covariance ``P_{t|t}`` after the last row (empty for the static model)."""
         return self._snap.cov.copy()
 
     @property
+    def shares_per_unit(self) -> np.ndarray:
+        """(k,) shares of one unit after the last row: ``(1, -b_2, ..)`` or the static weights."""
+        return self._snap.shares()
+
+    @property
     def hedge_ratios(self) -> pd.Series:
-        """(k-1,) hedge ratios after the last step, indexed by the hedge tickers."""
-        return pd.Series(
-            np.asarray(self._snap.state[1:], dtype=np.float64), index=list(self._snap.assets[1:]), name="hedge_ratios"
-        )
+        """(k-1,) hedge ratios after the last step (``-shares_j / shares_1``: a filter's ``b_j``),
+        indexed by the hedge tickers."""
+        shares = self._snap.shares()
+        return pd.Series(-shares[1:] / shares[0], index=list(self._snap.assets[1:]), name="hedge_ratios")
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -1566,7 +1826,8 @@ class LiveModel:
         return self._snap.version
 
     @property
-    def units(self) -> int:
+    def units(self) -> float:
+        """Units held after the last row (an integer for the bands rule)."""
         return self._snap.units
 
     @property
@@ -1672,6 +1933,8 @@ class LiveModel:
                 f"model file {self.path} has no retune policy (retune='never'); save it with "
                 "retune='weekly' or 'monthly' and a window"
             )
+        if self._snap.method == "chan":
+            raise KalcointError(f"model file {self.path} holds Chan's filter, which has nothing to re-estimate")
         con = _connect(self.path, lock_timeout)
         try:
             with _sqlite_errors(self.path, lock_timeout):
@@ -1703,7 +1966,7 @@ class LiveModel:
             raise KalcointError(f"the model holds {len(resume.history)} rows, fewer than window={resume.window}")
         version, _ = schedule.estimate_version(
             resume.fit,
-            resume.history,
+            resume.history.iloc[-resume.window :],
             version_id=snap.next_id,
             effective_date=None,
             method=resume.method,
@@ -1714,9 +1977,9 @@ class LiveModel:
 
     def _result(self, plan: _Plan, capital: float | None) -> UpdateResult:
         s = self._snap
-        per_unit = target_shares(s.state, s.prices, 1.0, capital)
+        per_unit = _sized(s.shares(), s.prices, capital)
         steps = (
-            _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets)
+            _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets, plan.linear)
             if plan.n
             else _history_frame([], s.assets)
         )
@@ -1744,7 +2007,7 @@ class LiveModel:
             "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, "
             f"{version} FROM steps ORDER BY step"
         )
-        return _history_frame(rows, self._snap.assets)
+        return _history_frame(rows, self._snap.assets, self._snap.rule.strategy == "linear")
 
     def status(self) -> dict[str, Any]:
         """JSON-ready status: ``last_date, assets, state, spread, innovation, innovation_var, units`` plus
@@ -1771,7 +2034,7 @@ class LiveModel:
                 "method": s.method,
                 "strategy": self.strategy,
                 "legs": {"long": s.long_leg, "short": s.short_leg},
-                "weights": None if s.weights is None else s.weights.tolist(),
+                "weights": None if self.weights is None else self.weights.tolist(),
                 "updated_at": s.updated_at,
                 "path": str(self.path),
                 "version": s.version,
@@ -1785,14 +2048,16 @@ class LiveModel:
         )
 
     def filter(self, prices: pd.DataFrame) -> FilterResult:
-        """Run the version in use over ``prices`` from its own prior."""
+        """Run the version in use over ``prices`` from its own prior (filters only)."""
+        if self.model is None:
+            raise KalcointError(f"model file {self.path} holds the static Johansen portfolio, not a filter")
         missing = [a for a in self.assets if a not in prices.columns]
         if missing:
             raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
         return kalman_filter(prices[self.assets], self.model)
 
 
-def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
+def _history_frame(rows: list[tuple], assets: list[str], linear: bool = False) -> pd.DataFrame:
     columns = [
         "step",
         "kind",
@@ -1813,7 +2078,7 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
         return pd.DataFrame({c: [] for c in columns})
     step, kind, date, prices, state, innov, q, z, spread, units, when, version = zip(*rows)
     P = np.array([json.loads(p) for p in prices], dtype=np.float64).reshape(-1, k)
-    B = np.array([json.loads(b) for b in state], dtype=np.float64).reshape(-1, k)
+    B = np.array([json.loads(b) or [math.nan] * k for b in state], dtype=np.float64).reshape(-1, k)
     data: dict[str, Any] = {"step": list(step), "kind": list(kind), "date": list(date)}
     data.update({a: P[:, j] for j, a in enumerate(assets)})
     data["beta_const"] = B[:, 0]
@@ -1824,7 +2089,7 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
             "innovation_var": np.array(q, dtype=np.float64),
             "zscore": np.array(z, dtype=np.float64),
             "spread": np.array(spread, dtype=np.float64),
-            "units": np.array(units, dtype=np.int64),
+            "units": np.array(units, dtype=np.float64 if linear else np.int64),
             "version": np.array(version, dtype=np.int64),
             "applied_at": list(when),
         }
@@ -1878,6 +2143,7 @@ __all__ = [
     "retune_policy",
     "save_chan_model",
     "save_model",
+    "save_static_model",
     "target_shares",
     "unit_shares",
 ]

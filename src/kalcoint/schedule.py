@@ -267,16 +267,19 @@ class Estimate:
 
     Attributes
     ----------
-    model : StateSpaceModel
-        The filter's quantities.
-    loglik : float
-        Log-likelihood of the innovations over the window (model run from its prior).
+    model : StateSpaceModel or None
+        The filter's quantities (None for the static model).
+    loglik : float or None
+        Log-likelihood of the innovations over the window (model run from its prior; None for
+        the static model).
     degenerate, reasons : bool, tuple of str
         The tuning diagnosis.
     iterations : int, optional
         Passes or iterations run.
     window_result : FilterResult, optional
         The model's filter over the window from its prior (computed when missing).
+    weights : ndarray, shape (k,), optional
+        The static model's Johansen weights (its estimate).
 
     Examples
     --------
@@ -288,12 +291,13 @@ class Estimate:
     (False, 250)
     """
 
-    model: StateSpaceModel
-    loglik: float
+    model: StateSpaceModel | None
+    loglik: float | None
     degenerate: bool = False
     reasons: tuple[str, ...] = ()
     iterations: int | None = None
     window_result: FilterResult | None = field(default=None, repr=False)
+    weights: np.ndarray | None = field(default=None, repr=False)
 
 
 Fit = Callable[[pd.DataFrame], Estimate]
@@ -522,6 +526,8 @@ class Version:
     degenerate, reasons : bool, tuple of str
     outcome : str
         ``"applied"``, ``"failed: <reason>"`` or ``"degenerate: kept previous"``.
+    weights : tuple of float or None
+        The static model's Johansen weights (None for a filter).
 
     Examples
     --------
@@ -544,6 +550,7 @@ class Version:
     degenerate: bool
     reasons: tuple[str, ...]
     outcome: str
+    weights: tuple[float, ...] | None = None
 
     @property
     def applied(self) -> bool:
@@ -551,7 +558,8 @@ class Version:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON record: the fields above, the tuned quantities flattened (``alpha11``, ``obs_var``,
-        ``state_var``, ``initial_state``, ``initial_cov``; null when failed)."""
+        ``state_var``, ``initial_state``, ``initial_cov``; null when failed or static), and for the
+        static model its ``weights``."""
         quantities = (
             self.model.to_dict()
             if self.model is not None
@@ -568,6 +576,7 @@ class Version:
             "degenerate": self.degenerate,
             "reasons": list(self.reasons),
             "outcome": self.outcome,
+            **({} if self.weights is None else {"weights": list(self.weights)}),
         }
 
 
@@ -644,10 +653,11 @@ def estimate_version(
     version = Version(
         **base,
         model=est.model,
-        loglik=float(est.loglik),
+        loglik=None if est.loglik is None else float(est.loglik),
         degenerate=bool(est.degenerate),
         reasons=tuple(est.reasons),
         outcome=OUTCOME_KEPT if kept else OUTCOME_APPLIED,
+        weights=None if est.weights is None else tuple(float(x) for x in est.weights),
     )
     return version, est
 
@@ -772,7 +782,7 @@ def cold_start(
     version, est = estimate_version(
         fit, window, version_id=1, effective_date=effective_date, method=method, on_degenerate=on_degenerate, first=True
     )
-    assert est is not None
+    assert est is not None and est.model is not None
     warm = est.window_result if est.window_result is not None else kalman_filter(window, est.model)
     b, P = warm.last_posterior
     return version, Carry(est.model, 1, version.window_last, b, P, 2), warm
@@ -888,7 +898,7 @@ def run(
             estimated_at.append(b_row)
             carry = replace(carry, next_id=carry.next_id + 1)
             if version.applied:
-                assert est is not None
+                assert est is not None and est.model is not None
                 carry = replace(carry, model=est.model, version=version.id, window_last=version.window_last)
                 models[version.id] = est.model
         done += 1

@@ -322,6 +322,8 @@ def filter_(
         with flags("model", "assets"):
             saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
         frame = load(prices, list(saved.assets), fill)
+        if saved.model is None:
+            raise KalcointError(f"--model {model} holds the static Johansen portfolio, which has no filter to run")
         ssm = saved.model
     result = kalman_filter(frame, ssm)
     table = result.to_frame().reset_index()

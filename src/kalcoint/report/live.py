@@ -148,15 +148,17 @@ def _versions(live: LiveModel) -> tuple[pd.DataFrame, bool]:
         if len(frame):
             return frame, True
     tuning, model = live.tuning, live.model
+    if model is None:  # the static model: its saved weights
+        model_fields: dict[str, Any] = {"weights": None if live.weights is None else live.weights.tolist()}
+    else:
+        model_fields = {"alpha11": model.alpha11, "obs_var": model.obs_var, "state_var": list(model.state_var)}
     saved = {
         "id": 1,
         "effective_date": None,
         "window_first": tuning.get("start_date"),
         "window_last": tuning.get("end_date"),
         "method": live.method,
-        "alpha11": model.alpha11,
-        "obs_var": model.obs_var,
-        "state_var": list(model.state_var),
+        **model_fields,
         "loglik": tuning.get("loglik"),
         "degenerate": tuning.get("degenerate"),
         "outcome": "saved",
