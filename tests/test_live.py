@@ -737,6 +737,58 @@ def test_sigkill_during_an_update_that_retunes(retune_file, retune_reference, tm
         np.testing.assert_array_equal(h["version"], ref.version, err_msg=label)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "method,strategy", [("static", "linear"), ("static", "bands"), ("mle", "linear"), ("chan", "linear")]
+)
+def test_sigkill_during_an_update_that_retunes_every_model_and_rule(tmp_path, prices, workers, method, strategy):
+    """The same for the other models and rules: killed at each statement of an update whose first row
+    starts a week, the file holds the old or the new state, and feeding the rest ends equal to the
+    walk-forward backtest of that model and rule."""
+    from kalcoint.backtest import backtest
+
+    end = week_end_row(prices, 600)
+    train, rows = prices.iloc[: end + 1], prices.iloc[end + 1 : end + 9]
+    base = tmp_path / "base.kcm"
+    rule = {"strategy": strategy}
+    if method == "static":
+        live.save_static_model(base, train, rule, retune="weekly", window=W)
+    elif method == "chan":
+        live.save_chan_model(base, train, strategy=rule, retune="weekly", window=W)
+    else:
+        from kalcoint.tuning import tune
+
+        live.save_model(base, tune(train.iloc[-W:], method=method), train, strategy=rule, retune="weekly", window=W)
+    paths = {label: tmp_path / f"kill_{label}.kcm" for label in live.UPDATE_STATEMENTS}
+    for path in paths.values():
+        shutil.copyfile(base, path)
+    w = workers(
+        [
+            {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
+            for i, label in enumerate(live.UPDATE_STATEMENTS)
+        ]
+    )
+    for label in paths:
+        assert w.expect(label, "AT", timeout=300) == f"AT {label}"
+        w.kill(label)
+    ref = backtest(
+        pd.concat([train.iloc[-W:], prices.iloc[end + 1 : end + 41]]), method, strategy, walk_forward="weekly", window=W
+    )
+    old = live.load_model(base)
+    for label, path in paths.items():
+        m = live.load_model(path)
+        assert integrity(path) == "ok", label
+        assert m.steps == old.steps + (8 if label == "committed" else 0), label
+        m.update(prices.iloc[end + 1 : end + 41], since_last=True)
+        h = m.history()
+        h = h[h["kind"] == "update"]
+        np.testing.assert_array_equal(h["units"], ref.units, err_msg=label)
+        np.testing.assert_array_equal(h["version"], ref.version, err_msg=label)
+        np.testing.assert_allclose(h["spread"], ref.spread, rtol=0, atol=1e-9, err_msg=label)
+        assert [v.to_dict() for v in m.versions()] == ref.versions.to_dict("records"), label
+    assert method == "chan" or len(ref.versions) > 2
+
+
 def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, prices, retune_reference):
     """`tune --save --retune weekly --window 250` then `update`: status, versions, history and retune;
     the CLI-saved model trades the walk-forward backtest's units."""
@@ -1056,3 +1108,84 @@ def test_cli_versions_json_under_a_file_says_how_to_fix(run_cli, model_file, tmp
         f"kalcoint: error: --json {blocker / 'v.json'}: {blocker} is a file, not a directory; give another path"
     )
     assert not (tmp_path / "v.json").exists() and blocker.read_text().startswith("a file")
+
+
+# ---------------------------------------------------------------- every model and rule from the CLI
+
+
+def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_path, prices):
+    """`tune --method static --save M --strategy linear --retune weekly --window 250` saves Chan's
+    Example 2.8 (the Johansen portfolio, units = -z) as a live model; `update` then trades the days
+    of the weekly walk-forward backtest of `static` with `linear`."""
+    from kalcoint.backtest import backtest
+
+    end = week_end_row(prices, 600)
+    train, new, model = tmp_path / "train.csv", tmp_path / "new.csv", tmp_path / "m.kcm"
+    prices.iloc[: end + 1].to_csv(train)
+    prices.iloc[end + 1 : end + 41].to_csv(new)
+    args = ("--method", "static", "--save", model, "--strategy", "linear", "--retune", "weekly", "--window", "250")
+    res = run_cli("tune", train, "--assets", "EWA,EWC,IGE", *args)
+    assert res.exit_code == 0, res.stderr
+    assert "static Johansen portfolio (EWA, EWC, IGE): weights" in res.stdout and "rule linear" in res.stdout
+    res = run_cli("update", model, "--prices", new)
+    assert res.exit_code == 0, res.stderr
+    assert "minus the z-score; linear rule" in res.stdout and "retune          version 2 (static" in res.stdout
+    ref = backtest(prices.iloc[end + 1 - W : end + 41], "static", "linear", walk_forward="weekly", window=W)
+    h = live.load_model(model).history()
+    h = h[h["kind"] == "update"]
+    np.testing.assert_array_equal(h["units"], ref.units)
+    np.testing.assert_array_equal(h["version"], ref.version)
+    assert (h["units"] != np.round(h["units"])).any()  # units are -z, not whole units
+    st = tmp_path / "s.json"
+    assert run_cli("status", model, "--json", st).exit_code == 0
+    s = json.loads(st.read_text())
+    assert s["method"] == "static" and s["strategy"] == {"strategy": "linear", "entry": 1.0, "exit": 1.0}
+    assert s["weights"] == list(ref.shares[-1]) and s["units"] == ref.units[-1]
+
+
+def test_cli_tuned_and_chan_models_trade_the_linear_rule(run_cli, tmp_path, prices):
+    """`tune --method mle --save M --strategy linear` and `tune --method chan --delta .. --obs-var ..
+    --save M --strategy linear`: the update trades the replay of the saved file; Chan's model keeps
+    its delta and obs_var."""
+    from kalcoint.backtest import backtest
+
+    train, new = tmp_path / "train.csv", tmp_path / "new.csv"
+    prices.iloc[:N0].to_csv(train)
+    prices.iloc[N0 : N0 + 30].to_csv(new)
+    for method, extra in (("mle", ()), ("chan", ("--delta", "0.0002", "--obs-var", "0.002"))):
+        model, saved = tmp_path / f"{method}.kcm", tmp_path / f"{method}-saved.kcm"
+        res = run_cli("tune", train, "--method", method, *extra, "--save", model, "--strategy", "linear")
+        assert res.exit_code == 0, res.stderr
+        shutil.copyfile(model, saved)
+        assert run_cli("update", model, "--prices", new).exit_code == 0
+        h = live.load_model(model).history()
+        h = h[h["kind"] == "update"]
+        ref = backtest(prices.iloc[: N0 + 30], live.load_model(saved))
+        np.testing.assert_array_equal(h["units"], ref.units)
+        assert ref.strategy == "linear" and np.any(ref.units != 0)
+    chan = live.load_model(tmp_path / "chan.kcm")
+    assert (chan.model.obs_var, chan.tuning["delta"]) == (0.002, 0.0002)
+    assert chan.model.to_dict() == live.StateSpaceModel.chan(3, delta=0.0002, obs_var=0.002).to_dict()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method", "static"], "--method static has nothing to tune: give --save M"),
+        (["--strategy", "linear"], "--strategy and --lookback apply with --save only"),
+        (["--method", "static", "--delta", "0.001", "--save", "M"], "--delta, --state-var and --obs-var apply"),
+        (["--method", "seed", "--obs-var", "0.001", "--save", "M"], "apply to --method chan only"),
+        (
+            ["--method", "chan", "--save", "M", "--strategy", "momentum"],
+            "--strategy momentum is not one of bands, linear",
+        ),
+        (["--method", "mle", "--save", "M", "--lookback", "10"], "--lookback 10 applies to --strategy linear"),
+    ],
+)
+def test_cli_tune_save_rule_options_refused_before_work(run_cli, tmp_path, chan_file, args, message):
+    args = [str(tmp_path / "m.kcm") if a == "M" else a for a in args]
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", *args)
+    assert res.exit_code == 2 and res.stdout == "", res.stdout
+    assert res.stderr.startswith("kalcoint: error:") and res.stderr.strip().count("\n") == 0, res.stderr
+    assert message in res.stderr
+    assert not (tmp_path / "m.kcm").exists()

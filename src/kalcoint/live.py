@@ -226,7 +226,9 @@ def _check_strategy(strategy: Mapping[str, Any] | None, method: str = "") -> dic
         None if merged["lookback"] is None else merged["lookback"],
     )
     if rule.lookback is not None and not rule.moving(method == "static"):
-        raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
+        raise KalcointError(
+            f"lookback={rule.lookback} applies to strategy='linear' and to the static model's bands only"
+        )
     record = rule.to_dict()
     if record["lookback"] is None:
         del record["lookback"]  # the record of a file of schema 2 (no moving window given)
@@ -1846,6 +1848,7 @@ class LiveModel:
             "innovation_std": math.sqrt(s.innovation_var),
             "zscore": s.zscore,
             "units": s.units,
+            **({"lookback": s.rule_state.get("lookback")} if s.rule.moving(s.static) else {}),
         }
 
     @property

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -79,16 +78,37 @@ def _print_position(
     say("prices          " + "  ".join(f"{a} {last['prices'][a]:.6g}" for a in assets))
     say("hedge ratios    " + "  ".join(f"{a} {b:.6g}" for a, b in last["hedge_ratios"].items()))
     say(f"spread          {fmt(last['spread'], '.6g')}")
-    say(
-        f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
-        f"z-score {fmt(last['zscore'], '.4f')}"
+    if "lookback" not in last:  # the filter's bands: the z-score is the standardised innovation
+        say(
+            f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
+            f"z-score {fmt(last['zscore'], '.4f')}"
+        )
+    else:  # a rule on moving statistics of the spread
+        if per_unit[assets[0]] == 1.0:
+            say(f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}")
+        say(
+            f"z-score         {fmt(last['zscore'], '.4f')} (the spread against its mean and std over "
+            f"{last['lookback']} days)"
+        )
+    if strategy["strategy"] == "bands":
+        word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
+        say(
+            f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
+            f"{strategy['entry']:g}, exit {strategy['exit']:g})"
+        )
+    else:
+        lookback = last.get("lookback")
+        say(
+            f"units           {last['units']:.6g} (minus the z-score; linear rule, moving window "
+            f"{'-' if lookback is None else lookback} days)"
+        )
+    scale = (
+        f"1 unit = ${capital:,.2f} gross"
+        if capital is not None
+        else "1 unit = 1 share of " + assets[0]
+        if per_unit[assets[0]] == 1.0
+        else "1 unit = the Johansen weights in shares"
     )
-    word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
-    say(
-        f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
-        f"{strategy['entry']:g}, exit {strategy['exit']:g})"
-    )
-    scale = f"1 unit = ${capital:,.2f} gross" if capital is not None else "1 unit = 1 share of " + assets[0]
     say(f"shares per unit ({scale}): " + "  ".join(f"{a} {per_unit[a]:+.4f}" for a in assets))
     say("target position (shares): " + "  ".join(f"{a} {target[a]:+.4f}" for a in assets))
 
@@ -236,7 +256,7 @@ def status(
 ) -> None:
     """Show the model's state after its last row: date, state, spread, innovation, units, and
     its retune schedule."""
-    from ..live import load_model, target_shares
+    from ..live import load_model
 
     say = _sayer(json_out)
     require_writable(json_out, "--json")
@@ -258,8 +278,11 @@ def status(
             f"on-degenerate {policy['on_degenerate']}); last re-estimation: version {last['id']} "
             f"(window to {last['window_last']}): {last['outcome']}; next: {info['next_retune']}"
         )
-    say("state           " + "  ".join(fmt(b, ".6g") for b in live.state))
-    per_unit = target_shares(live.state, np.array(list(info["prices"].values())), 1.0, None)
+    if live.model is None:
+        say("weights         " + "  ".join(f"{a} {w:+.6g}" for a, w in zip(live.assets, live.shares_per_unit)))
+    else:
+        say("state           " + "  ".join(fmt(b, ".6g") for b in live.state))
+    per_unit = live.shares_per_unit
     _print_position(
         say,
         live.last,
