@@ -401,7 +401,8 @@ def test_cli_chan_example_3_3(run_cli, tmp_path, chan_file):
     assert round(100 * d["apr"], 2) == 26.23 and round(d["sharpe"], 2) == 2.36
     assert d["max_drawdown"] < 0 and d["calmar"] == pytest.approx(d["apr"] / -d["max_drawdown"])
     table = pd.read_csv(csv)
-    assert list(table.columns) == ["date", "units", "return", "equity"] and len(table) == 1500
+    audit = ["shares_EWC", "shares_EWA", "position_EWC", "position_EWA", "hedge_EWA", "traded", "cost"]
+    assert list(table.columns) == ["date", "units", "return", "equity", *audit] and len(table) == 1500
     assert table["date"].iloc[0] == "2006-04-26"
     assert table["equity"].iloc[-1] == pytest.approx(np.prod(1 + table["return"]), rel=1e-8)
     assert sorted(p.name for p in plots.iterdir()) == ["equity.png", "spread_positions.png"]
@@ -565,3 +566,53 @@ def test_cli_model_neither_name_nor_file_is_said_as_a_flag(run_cli, tmp_path, ch
     assert res.stderr == (
         f"kalcoint: error: --model {missing} is neither one of static, chan, seed, mle, em, als nor a model file\n"
     )
+
+
+# ---------------------------------------------------------------- outputs anyone can audit
+
+
+@pytest.mark.parametrize(
+    "model,strategy,extra",
+    [("static", "linear", ["--walk-forward", "weekly", "--window", "250"]), ("chan", "bands", [])],
+)
+def test_cli_out_file_recomputes_the_returns_with_the_prices_alone(
+    run_cli, tmp_path, chan_file, model, strategy, extra
+):
+    from audit_reference import recompute_returns
+
+    from kalcoint.data import load_prices
+
+    csv = tmp_path / "bt.csv"
+    assets = ["EWA", "EWC", "IGE"]
+    res = run_cli(
+        "backtest",
+        chan_file,
+        "--assets",
+        ",".join(assets),
+        "--model",
+        model,
+        "--strategy",
+        strategy,
+        "--cost-bps",
+        "5",
+        *extra,
+        "--out",
+        csv,
+    )
+    assert res.exit_code == 0, res.stderr
+    out = pd.read_csv(csv, float_precision="round_trip")
+    prices = load_prices(chan_file, assets)
+    got = recompute_returns(out, prices, assets, 5.0)
+    np.testing.assert_allclose(out["return"], got, rtol=0, atol=1e-12)
+    p = prices.loc[pd.DatetimeIndex(out["date"]), assets].to_numpy()
+    held = out[[f"shares_{a}" for a in assets]].to_numpy()
+    np.testing.assert_allclose(out[[f"position_{a}" for a in assets]].to_numpy(), held * p, rtol=1e-15, atol=0)
+    # the hedge ratios are those of one unit: shares_j = -hedge_j * shares_1
+    trading = out["units"] != 0
+    for a in assets[1:]:
+        np.testing.assert_allclose(
+            out.loc[trading, f"shares_{a}"],
+            -out.loc[trading, f"hedge_{a}"] * out.loc[trading, "shares_EWA"],
+            rtol=1e-12,
+        )
+    assert (out["cost"] > 0).sum() > 100 and out["traded"].iloc[0] >= 0

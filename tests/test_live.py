@@ -1136,6 +1136,21 @@ def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_pat
     np.testing.assert_array_equal(h["units"], ref.units)
     np.testing.assert_array_equal(h["version"], ref.version)
     assert (h["units"] != np.round(h["units"])).any()  # units are -z, not whole units
+    # history --out: the returns recomputed from the file and the prices alone are the backtest's
+    from audit_reference import recompute_returns
+
+    out = tmp_path / "h.csv"
+    assert run_cli("history", model, "--out", out, "--cost-bps", "5").exit_code == 0
+    table = pd.read_csv(out, float_precision="round_trip")
+    np.testing.assert_array_equal(
+        table[["shares_EWA", "shares_EWC", "shares_IGE"]].iloc[W:].to_numpy(), ref.units[:, None] * ref.shares
+    )
+    got = recompute_returns(table, prices, ["EWA", "EWC", "IGE"], 5.0)[W:]
+    costly = backtest(
+        prices.iloc[end + 1 - W : end + 41], "static", "linear", walk_forward="weekly", window=W, cost_bps=5.0
+    )
+    # day 1 of the backtest starts flat; the model holds the position of its last saved row
+    np.testing.assert_allclose(got[1:], costly.returns[1:], rtol=0, atol=1e-12)
     st = tmp_path / "s.json"
     assert run_cli("status", model, "--json", st).exit_code == 0
     s = json.loads(st.read_text())

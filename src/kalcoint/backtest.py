@@ -210,6 +210,30 @@ def account(prices: np.ndarray, units: np.ndarray, shares: np.ndarray, cost_bps:
     return Accounts(positions, gross, traded, pnl, cost, cost_capital, gross_returns, returns)
 
 
+def audit_columns(
+    assets: Sequence[str], positions: np.ndarray, units: np.ndarray, shares: np.ndarray, traded: np.ndarray
+) -> pd.DataFrame:
+    """Per day: ``shares_<asset>`` held (units x shares of one unit), ``position_<asset>`` (dollars
+    ``D_t``), ``hedge_<asset>`` of the hedge assets (``-shares_j / shares_1`` of one unit: a filter's
+    ``b_j``, the static model's ``-w_j / w_1``) and ``traded`` (dollars ``T_t``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> acc = account(np.array([[10.0, 20.0], [11.0, 20.0]]), np.array([0.0, 2.0]), np.array([[1.0, -0.5]] * 2))
+    >>> audit_columns(["A", "B"], acc.positions, np.array([0.0, 2.0]), np.array([[1.0, -0.5]] * 2), acc.traded
+    ...               ).iloc[1].tolist()
+    [2.0, -1.0, 22.0, -20.0, 0.5, 42.0]
+    """
+    held = np.asarray(units, dtype=np.float64)[:, None] * np.asarray(shares, dtype=np.float64)
+    data: dict[str, np.ndarray] = {f"shares_{a}": held[:, j] + 0.0 for j, a in enumerate(assets)}
+    data.update({f"position_{a}": positions[:, j] + 0.0 for j, a in enumerate(assets)})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data.update({f"hedge_{a}": -shares[:, j] / shares[:, 0] for j, a in enumerate(assets) if j > 0})
+    data["traded"] = np.asarray(traded, dtype=np.float64)
+    return pd.DataFrame(data)
+
+
 def holding_periods(units: np.ndarray) -> list[tuple[int, int, int]]:
     """Maximal runs of days with closing units of one non-zero sign.
 
@@ -399,10 +423,15 @@ class BacktestResult:
         }
 
     def out_frame(self) -> pd.DataFrame:
-        """The ``--out`` table: ``date`` (YYYY-MM-DD), ``units``, ``return``, ``equity``."""
+        """The ``--out`` table: ``date`` (YYYY-MM-DD), ``units``, ``return``, ``equity``, then the
+        audit columns of :func:`audit_columns` (shares held, dollar positions and hedge ratios per
+        asset; traded value and cost per day), from which the returns can be recomputed with the
+        prices alone (module docstring)."""
         out = self.frame.copy()
         out["date"] = pd.DatetimeIndex(out["date"]).strftime("%Y-%m-%d")
-        return out
+        audit = audit_columns(self.assets, self.accounts.positions, self.units, self.shares, self.accounts.traded)
+        audit["cost"] = self.accounts.cost
+        return pd.concat([out, audit], axis=1)
 
     def to_frame(self) -> pd.DataFrame:
         """Columns ``units``, ``return``, ``equity``, ``spread``, indexed by the traded dates
@@ -1026,6 +1055,7 @@ __all__ = [
     "Accounts",
     "BacktestResult",
     "account",
+    "audit_columns",
     "backtest",
     "compare_backtests",
     "compute_metrics",

@@ -2001,16 +2001,37 @@ class LiveModel:
             warnings=plan.warnings,
         )
 
-    def history(self) -> pd.DataFrame:
+    def history(self, cost_bps: float = 0.0) -> pd.DataFrame:
         """Every step taken: ``step, kind, date, <asset prices>..., beta_const, beta_<asset>...,
         innovation, innovation_var, zscore, spread, units, version, applied_at`` (``version``: the
-        version the step traded with)."""
+        version the step traded with; the betas are empty for the static model), then the audit
+        columns: ``shares_<asset>`` held, ``position_<asset>`` (dollars), ``hedge_<asset>``,
+        ``traded`` (dollars, from flat before the first step) and ``cost`` (``cost_bps`` of it)."""
+        from .backtest import account, audit_columns
+
+        if not (math.isfinite(cost_bps) and cost_bps >= 0):
+            raise KalcointError(f"cost_bps={cost_bps} must be a finite number >= 0 (basis points of traded value)")
         version = "version" if self._snap.schema >= 2 else "1"
         rows = self._read(
             "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, "
             f"{version} FROM steps ORDER BY step"
         )
-        return _history_frame(rows, self._snap.assets, self._snap.rule.strategy == "linear")
+        frame = _history_frame(rows, self._snap.assets, self._snap.rule.strategy == "linear")
+        if frame.empty:
+            return frame
+        assets = self._snap.assets
+        prices = frame[assets].to_numpy(dtype=np.float64)
+        if self._snap.static:
+            weights = {v.id: np.array(v.weights) for v in self.versions() if v.weights is not None}
+            shares = np.array([weights[int(v)] for v in frame["version"]])
+        else:
+            shares = -frame[["beta_const", *(f"beta_{a}" for a in assets[1:])]].to_numpy(dtype=np.float64)
+            shares[:, 0] = 1.0
+        units = frame["units"].to_numpy(dtype=np.float64)
+        acc = account(prices, units, shares, cost_bps)
+        audit = audit_columns(assets, acc.positions, units, shares, acc.traded)
+        audit["cost"] = acc.cost
+        return pd.concat([frame, audit], axis=1)
 
     def status(self) -> dict[str, Any]:
         """JSON-ready status: ``last_date, assets, state, spread, innovation, innovation_var, units`` plus

@@ -118,7 +118,7 @@ def backtest(
     """Backtest a basket: static Johansen portfolio, Chan's filter, or a tuned filter; in-sample
     (everything fitted on the whole file), walk-forward (re-estimated every week or month), or the
     replay of a saved model over the rows after its last date."""
-    from .._io import write_json, write_table
+    from .._io import write_json, write_table, write_with
     from ..backtest import backtest as _backtest
 
     require_writable(json_out, "--json")
@@ -186,7 +186,10 @@ def backtest(
         write_json(json_out, result.to_dict())
         written.append(json_out)
     if table is not None and out is not None:
-        write_table(out, table)
+        if out.suffix.lower() in (".parquet", ".pq"):
+            write_table(out, table)
+        else:  # repr floats: the P&L can be recomputed from the file exactly
+            write_with(out, lambda tmp: table.to_csv(tmp, index=False))
         written.append(out)
     if plot_dir is not None:
         from ..plots import write_png

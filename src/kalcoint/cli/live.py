@@ -31,6 +31,7 @@ LIVE_FLAGS = (
     "retune",
     "on_degenerate",
     "assets",
+    "cost_bps",
     "model",
 )
 
@@ -304,10 +305,13 @@ def history(
             "--out",
             help="CSV (or .parquet) of every step: step, kind, date, the "
             "prices fed, beta_*, innovation, innovation_var, zscore, "
-            "spread, units, version, applied_at.",
+            "spread, units, version, applied_at, then shares_*, position_*, hedge_*, traded, cost.",
         ),
     ],
     updates_only: Annotated[bool, typer.Option("--updates-only", help="Leave out the tuning sample's rows.")] = False,
+    cost_bps: Annotated[
+        float, typer.Option("--cost-bps", help="Costs in basis points of the traded value, for the cost column.")
+    ] = 0.0,
 ) -> None:
     """Write every step the model has taken, with its input prices and the version it traded with."""
     from .._io import write_table, write_with
@@ -316,7 +320,7 @@ def history(
     require_writable(out, "--out")
     with flags(*LIVE_FLAGS):
         live = load_model(model)
-        frame = live.history()
+        frame = live.history(cost_bps)
     if updates_only:
         frame = frame[frame["kind"] == "update"]
     if out.suffix.lower() in (".parquet", ".pq"):
