@@ -70,7 +70,9 @@ these rows by ``update`` would trade. The file is not changed.
 from __future__ import annotations
 
 import math
+import sys
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -1063,3 +1065,14 @@ __all__ = [
     "resolve_model",
     "week_starts",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``import kalcoint.backtest`` gives this module; calling it runs :func:`backtest`, so that
+    ``kc.backtest(prices, ...)`` stays the function call it always was."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BacktestResult:
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

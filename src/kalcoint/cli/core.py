@@ -309,10 +309,13 @@ def _saved_rule(
 ) -> dict[str, Any]:
     """The rule of ``tune --save``, checked before any work (the backtest's options and checks)."""
     from ..live import _check_strategy
+    from ..strategy import check_bands
     from ._flags import flags
 
     if save is None:
         return {}
+    if strategy == "bands":
+        check_bands(entry, exit_)  # its errors name their parameters (said as flags by the CLI)
     with flags("strategy", "entry", "exit", "lookback"):
         return _check_strategy({"strategy": strategy, "entry": entry, "exit": exit_, "lookback": lookback}, method)
 
