@@ -690,7 +690,7 @@ def retune_reference(prices, retune_file):
 
     _, end = retune_file
     return backtest(
-        prices.iloc[end + 1 - W : end + 41], "seed", walk_forward="weekly", window=W, iterations=RETUNE_ITERATIONS
+        prices.iloc[end + 1 - W : end + 41], "seed", retune="weekly", window=W, iterations=RETUNE_ITERATIONS
     )
 
 
@@ -772,7 +772,7 @@ def test_sigkill_during_an_update_that_retunes_every_model_and_rule(tmp_path, pr
         assert w.expect(label, "AT", timeout=300) == f"AT {label}"
         w.kill(label)
     ref = backtest(
-        pd.concat([train.iloc[-W:], prices.iloc[end + 1 : end + 41]]), method, strategy, walk_forward="weekly", window=W
+        pd.concat([train.iloc[-W:], prices.iloc[end + 1 : end + 41]]), method, strategy, retune="weekly", window=W
     )
     old = live.load_model(base)
     for label, path in paths.items():
@@ -1130,7 +1130,7 @@ def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_pat
     res = run_cli("update", model, "--prices", new)
     assert res.exit_code == 0, res.stderr
     assert "minus the z-score; linear rule" in res.stdout and "retune          version 2 (static" in res.stdout
-    ref = backtest(prices.iloc[end + 1 - W : end + 41], "static", "linear", walk_forward="weekly", window=W)
+    ref = backtest(prices.iloc[end + 1 - W : end + 41], "static", "linear", retune="weekly", window=W)
     h = live.load_model(model).history()
     h = h[h["kind"] == "update"]
     np.testing.assert_array_equal(h["units"], ref.units)
@@ -1146,9 +1146,7 @@ def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_pat
         table[["shares_EWA", "shares_EWC", "shares_IGE"]].iloc[W:].to_numpy(), ref.units[:, None] * ref.shares
     )
     got = recompute_returns(table, prices, ["EWA", "EWC", "IGE"], 5.0)[W:]
-    costly = backtest(
-        prices.iloc[end + 1 - W : end + 41], "static", "linear", walk_forward="weekly", window=W, cost_bps=5.0
-    )
+    costly = backtest(prices.iloc[end + 1 - W : end + 41], "static", "linear", retune="weekly", window=W, cost_bps=5.0)
     # day 1 of the backtest starts flat; the model holds the position of its last saved row
     np.testing.assert_allclose(got[1:], costly.returns[1:], rtol=0, atol=1e-12)
     st = tmp_path / "s.json"

@@ -5,7 +5,7 @@ The promise, on Chan's EWA/EWC/IGE closes, for every model (static, chan, seed, 
 every rule (bands, linear): a model saved with ``retune="weekly", window=250`` from rows ending on
 the last trading day of a week, then fed the rest by ``update`` in random batches of 1 to 30
 rows, takes the same units on every day as the replay of that model and as
-``backtest(walk_forward="weekly", window=250)`` over the last 250 rows before the model's end
+``backtest(retune="weekly", window=250)`` over the last 250 rows before the model's end
 followed by the rest; states equal to 1e-9, daily returns to 1e-12, the same version each day.
 The fast variants use 60 rows after the model's end (12-13 re-estimations); the slow ones the
 whole rest of the file.
@@ -218,7 +218,7 @@ def promise(
         pd.concat([train.iloc[-W:], rest]),
         method,
         strategy,
-        walk_forward="weekly",
+        retune="weekly",
         window=W,
         iterations=iterations,
         on_degenerate=on_degenerate,
@@ -335,7 +335,7 @@ def test_a_monthly_model_equals_the_monthly_walk_forward(prices, tmp_path):
     model = live.save_model(tmp_path / "m.kcm", tune(train.iloc[-W:], method="mle"), train, retune="monthly", window=W)
     assert model.next_retune == f"month {prices.index[end + 1]:%Y-%m}"
     feed_in_random_batches(model, rest, seed=3)
-    wf = backtest(pd.concat([train.iloc[-W:], rest]), "mle", walk_forward="monthly", window=W)
+    wf = backtest(pd.concat([train.iloc[-W:], rest]), "mle", retune="monthly", window=W)
     h = model.history()
     h = h[h["kind"] == "update"]
     np.testing.assert_array_equal(h["units"].to_numpy(), wf.units)

@@ -36,7 +36,7 @@ Metrics (:func:`compute_metrics`), over the n days of the run:
 
 Undefined values (Sharpe of a run that never trades, Calmar without drawdown) are ``None``.
 
-Walk-forward (``walk_forward="weekly"`` or ``"monthly"``)
+Walk-forward (``retune="weekly"`` or ``"monthly"``)
 ---------------------------------------------------------
 The schedule is :mod:`kalcoint.schedule`, the one implementation shared with the live model
 file (``update``, ``retune``) and the replay of a saved model. Weeks are calendar weeks (Monday
@@ -73,6 +73,7 @@ import math
 import sys
 import time
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -805,25 +806,40 @@ def _check_options(
         raise KalcointError(f"cost_bps={cost_bps} must be a finite number >= 0 (basis points of traded value)")
 
 
+def _check_saved_rule(given: tuple[str | None, float | None, float | None], rule: engine.Rule) -> None:
+    """A rule given with a saved model must be the one it trades."""
+    strategy, entry, exit = given
+    if (
+        (strategy is not None and strategy != rule.strategy)
+        or (entry is not None and entry != rule.entry)
+        or (exit is not None and exit != rule.exit)
+    ):
+        raise KalcointError(
+            f"the saved model trades its own rule (strategy={rule.strategy!r}, entry={rule.entry:g}, "
+            f"exit={rule.exit:g}); leave strategy, entry and exit out, or give those"
+        )
+
+
 def backtest(
     prices: pd.DataFrame,
     model: str | StateSpaceModel | Any = "chan",
-    strategy: str = "bands",
+    strategy: str | None = None,
     *,
-    entry: float = 1.0,
-    exit: float = 1.0,
+    entry: float | None = None,
+    exit: float | None = None,
     lookback: int | None = None,
     delta: float | None = None,
     state_var: float | None = None,
     obs_var: float | None = None,
     iterations: int | None = None,
-    walk_forward: str | None = None,
+    retune: str | None = None,
     window: int | None = None,
     cost_bps: float = 0.0,
     progress: Progress | None = None,
     tune_options: dict[str, Any] | None = None,
     on_degenerate: str = "use",
     estimates: schedule.Estimated | None = None,
+    walk_forward: str | None = None,
 ) -> BacktestResult:
     """Backtest one basket (see the module docstring for the conventions).
 
@@ -834,10 +850,13 @@ def backtest(
         with ``.model``), or a saved model opened by :func:`kalcoint.live.load_model` (replayed over
         the rows after its last date by its own retune policy). delta/state_var/obs_var: Chan's
         filter (defaults 1e-4, -, 1e-3).
-    strategy : "bands" (entry/exit in units of sqrt(Q_t), or of the moving std for static) or
-        "linear" (units = -z-score); lookback : moving window in days (default round(half-life)).
+    strategy : "bands" (default; entry/exit in units of sqrt(Q_t), or of the moving std for
+        static; default 1 and 1) or "linear" (units = -z-score); lookback : moving window in days
+        (default round(half-life)). A saved model trades its own rule (given ones must match it).
     iterations : tuning iterations for the tuning methods (default: tune()'s).
-    walk_forward : None (in-sample), "weekly" or "monthly", with ``window`` rows of estimation.
+    retune : None or "never" (in-sample), "weekly" or "monthly" (walk-forward), with ``window``
+        rows of estimation: the re-estimation period, the name a saved model's policy uses.
+    walk_forward : deprecated name of ``retune`` (a DeprecationWarning; removed in a later release).
     cost_bps : costs in basis points of traded dollar value.
     progress : called as ``progress(done, total)`` after each walk-forward estimation (or None).
     on_degenerate : "use" (trade a degenerate re-estimation, the method as written) or "keep"
@@ -856,11 +875,21 @@ def backtest(
     >>> bt = kc.backtest(kc.demo_prices(), "chan", entry=1.0, exit=1.0)
     >>> round(bt.metrics["apr"], 4), round(bt.metrics["max_drawdown"], 4)
     (0.1083, -0.0209)
-    >>> wf = kc.backtest(kc.demo_prices(), "static", walk_forward="weekly", window=250)
+    >>> wf = kc.backtest(kc.demo_prices(), "static", retune="weekly", window=250)
     >>> wf.mode, round(wf.metrics["sharpe"], 4)
     ('walk-forward', 1.6838)
     """
     started = time.perf_counter()
+    if walk_forward is not None:
+        warnings.warn("walk_forward= is deprecated: use retune= (the same values)", DeprecationWarning, stacklevel=2)
+        if retune is not None:
+            raise KalcointError("give retune (walk_forward is its deprecated name), not both")
+        retune = walk_forward
+    period = None if retune == "never" else retune
+    given = (strategy, entry, exit)
+    strategy = "bands" if strategy is None else strategy
+    entry = 1.0 if entry is None else entry
+    exit = 1.0 if exit is None else exit
     _check_options(prices, strategy, entry, exit, lookback, iterations, cost_bps)
     schedule.check_on_degenerate(on_degenerate)
     assets = [str(c) for c in prices.columns]
@@ -877,32 +906,28 @@ def backtest(
     if lookback is not None and strategy == "bands" and spec.kind != "static":
         raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
     opts = dict(tune_options or {})
-    period = walk_forward
     rule = engine.Rule(strategy, entry, exit, lookback)
     if spec.kind == "replay":
-        if walk_forward is not None or window is not None or iterations is not None or lookback is not None:
+        if period is not None or window is not None or iterations is not None or lookback is not None:
             raise KalcointError(
-                "walk_forward, window, iterations and lookback do not apply to a saved model: "
+                "retune, window, iterations and lookback do not apply to a saved model: "
                 "it is replayed by its own retune policy"
             )
         sig, rows, period, window, rule = _replay(prices, spec, progress)
+        _check_saved_rule(given, rule)
         strategy, entry, exit = rule.strategy, rule.entry, rule.exit
         dates, traded_prices, mode = rows.index, rows.to_numpy(dtype=np.float64), "replay"
-    elif walk_forward is None:
+    elif period is None:
         if window is not None:
-            raise KalcointError("window applies to walk_forward='weekly' or 'monthly' only")
+            raise KalcointError("window applies to retune='weekly' or 'monthly' only")
         sig = _in_sample_signals(prices, p, spec, strategy, lookback, iterations, opts)
         dates, traded_prices, mode = prices.index, p, "in-sample"
     else:
-        schedule.check_period(walk_forward)
+        schedule.check_period(period)
         if window is None:
-            raise KalcointError(
-                f"walk_forward={walk_forward!r} needs window=N (trading days of estimation), e.g. window=250"
-            )
+            raise KalcointError(f"retune={period!r} needs window=N (trading days of estimation), e.g. window=250")
         window = schedule.check_window(window)
-        sig, first = _walk_forward(
-            prices, p, spec, rule, walk_forward, window, iterations, opts, on_degenerate, progress
-        )
+        sig, first = _walk_forward(prices, p, spec, rule, period, window, iterations, opts, on_degenerate, progress)
         dates, traded_prices, mode = prices.index[first:], p[first:], "walk-forward"
     if sig.units is not None:
         units = sig.units
@@ -1012,9 +1037,7 @@ def compare_backtests(
         error = ""
         try:
             for key in modes:
-                wf: dict[str, Any] = (
-                    {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
-                )
+                wf: dict[str, Any] = {"retune": "weekly", "window": window, "progress": progress} if key == "wf" else {}
                 runs[key] = backtest(
                     prices,
                     name,

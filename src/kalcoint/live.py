@@ -29,7 +29,7 @@ Retuning (the method as its author runs it)
 -------------------------------------------
 A model saved with a retune policy (``retune="weekly"`` or ``"monthly"`` and ``window=N``)
 is re-estimated by :mod:`kalcoint.schedule`, the implementation ``backtest(...,
-walk_forward=...)`` uses: before the first row of a new calendar week (month), on the N rows
+retune=...)`` uses: before the first row of a new calendar week (month), on the N rows
 strictly before it, continuing the posterior ``(b, P)`` of the day before. The file keeps the
 rows this needs (every row fed is a step). Every estimation is a *version* (``versions``
 table); a step records the version it traded with. A failed re-estimation keeps the previous
@@ -1510,7 +1510,7 @@ def save_static_model(
 
     The weights are estimated on the saved rows (all of them, or the last ``window`` with a retune
     period) and, with ``retune="weekly"`` or ``"monthly"``, re-estimated on the schedule exactly as
-    ``backtest(prices, "static", walk_forward=..., window=...)`` does; the moving window of the
+    ``backtest(prices, "static", retune=..., window=...)`` does; the moving window of the
     rule (``round(half-life)`` of the spread, or ``lookback`` given in ``strategy``) is chosen at
     the same moments. The static model starts flat, as its walk-forward backtest does.
 

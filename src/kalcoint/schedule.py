@@ -1,5 +1,5 @@
 """The walk-forward schedule: the one implementation of "retune every week (or month), trade
-every day", used by ``backtest(..., walk_forward=...)``, the replay of a saved model and the
+every day", used by ``backtest(..., retune=...)``, the replay of a saved model and the
 live ``update`` / ``retune`` of a model file.
 
 The schedule
@@ -159,7 +159,7 @@ def check_period(period: str) -> str:
     'monthly'
     """
     if period not in PERIODS:
-        raise KalcointError(f"walk_forward={period!r} is not one of {', '.join(PERIODS)}")
+        raise KalcointError(f"retune={period!r} is not one of {', '.join(PERIODS)}")
     return period
 
 

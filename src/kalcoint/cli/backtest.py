@@ -33,7 +33,7 @@ FLAGS = (
     "state_var",
     "obs_var",
     "iterations",
-    "walk_forward",
+    "retune",
     "window",
     "cost_bps",
     "on_degenerate",
@@ -85,12 +85,16 @@ def backtest(
     iterations: Annotated[
         int | None, typer.Option("--iterations", help="Tuning passes (seed) or iteration cap (mle, em); default 2000.")
     ] = None,
-    walk_forward: Annotated[
+    retune: Annotated[
         str | None,
         typer.Option(
-            "--walk-forward",
-            help="'weekly' or 'monthly': re-estimate before each period on the previous --window days.",
+            "--retune",
+            help="'weekly' or 'monthly': walk-forward, re-estimated before each period on the previous "
+            "--window days ('never' or left out: in-sample).",
         ),
+    ] = None,
+    walk_forward: Annotated[
+        str | None, typer.Option("--walk-forward", help="Deprecated name of --retune.", hidden=True)
     ] = None,
     window: Annotated[
         int | None, typer.Option("--window", help="Walk-forward estimation window (trading days).")
@@ -121,6 +125,11 @@ def backtest(
     from .._io import write_json, write_table, write_with
     from ..backtest import backtest as _backtest
 
+    if walk_forward is not None:
+        if retune is not None:
+            raise KalcointError("give --retune (--walk-forward is its deprecated name), not both")
+        warn("--walk-forward is deprecated: use --retune (the same values)")
+        retune = walk_forward
     require_writable(json_out, "--json")
     require_writable(out, "--out")
     require_dir_writable(plot_dir, "--plot-dir")
@@ -142,7 +151,7 @@ def backtest(
     exit_ = float(settings.get("exit", 1.0)) if exit_ is None else exit_
     frame = load(prices, chosen, fill)
     label = "replay" if saved is not None else f"walk-forward {model}"
-    with flags(*FLAGS), progress_bar(label, (walk_forward is not None or saved is not None) and is_terminal()) as tick:
+    with flags(*FLAGS), progress_bar(label, (retune is not None or saved is not None) and is_terminal()) as tick:
         result = _backtest(
             frame,
             saved if saved is not None else model,
@@ -154,7 +163,7 @@ def backtest(
             state_var=state_var,
             obs_var=obs_var,
             iterations=iterations,
-            walk_forward=walk_forward,
+            retune=retune,
             window=window,
             cost_bps=cost_bps,
             progress=tick,
