@@ -1202,3 +1202,10 @@ def test_cli_tune_save_rule_options_refused_before_work(run_cli, tmp_path, chan_
     assert res.stderr.startswith("kalcoint: error:") and res.stderr.strip().count("\n") == 0, res.stderr
     assert message in res.stderr
     assert not (tmp_path / "m.kcm").exists()
+
+
+def test_tune_options_is_the_one_name_of_the_tuning_options():
+    policy = live.retune_policy("weekly", W, method="seed", tune_options={"bm": "sample"})
+    assert policy["options"] == {"bm": "sample"}
+    with pytest.warns(DeprecationWarning, match="options= is deprecated: use tune_options="):
+        assert live.retune_policy("weekly", W, method="seed", options={"bm": "sample"}) == policy

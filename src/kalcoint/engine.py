@@ -603,7 +603,7 @@ def drive(
     state: EngineState | None,
     rule: Rule,
     *,
-    period: str | None,
+    retune: str | None,
     window: int | None,
     fit: schedule.Fit | None,
     method: str,
@@ -624,8 +624,8 @@ def drive(
     state : EngineState or None
         The state after row ``start - 1``; None: a cold start on the ``window`` rows before.
     rule : Rule
-    period : {"weekly", "monthly"} or None
-        None: no period (never re-estimate, keep the moving window).
+    retune : {"weekly", "monthly"} or None
+        The re-estimation period; None: never (keep the version and the moving window).
     window : int or None
         Estimation rows.
     fit : callable or None
@@ -649,7 +649,7 @@ def drive(
     --------
     >>> import kalcoint as kc
     >>> p = kc.demo_prices()
-    >>> d = drive(p, 250, None, Rule("linear"), period="weekly", window=250, fit=static_fit(), method="static")
+    >>> d = drive(p, 250, None, Rule("linear"), retune="weekly", window=250, fit=static_fit(), method="static")
     >>> d.m, len(d.versions), d.steps.state is None
     (1250, 251, True)
     """
@@ -661,14 +661,14 @@ def drive(
     p = prices.to_numpy(dtype=np.float64)
     if state is None and (window is None or fit is None):
         raise KalcointError("a cold start needs window and fit")
-    if period is not None and window is None:
+    if retune is not None and window is None:
         raise KalcointError("a re-estimation schedule needs window")
     candidates: list[int] = []
-    if period is not None:
+    if retune is not None:
         assert window is not None
-        keys = schedule.period_keys(dates, period)
+        keys = schedule.period_keys(dates, retune)
         candidates = [t for t in range(start + (state is None), n) if keys[t] != keys[t - 1] and t >= window]
-    estimable = estimated and fit is not None and period is not None
+    estimable = estimated and fit is not None and retune is not None
     total = (len(candidates) if estimable else 0) + (state is None)
     done = 0
     versions: list[schedule.Version] = []

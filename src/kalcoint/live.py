@@ -90,6 +90,7 @@ import json
 import math
 import os
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -913,7 +914,7 @@ def _plan(
         len(resume.history),
         resume.state,
         resume.rule,
-        period=resume.period,
+        retune=resume.period,
         window=resume.window,
         fit=resume.fit,
         method=resume.method,
@@ -1277,8 +1278,9 @@ def retune_policy(
     method: str,
     iterations: int | None = 2000,
     tol: float | None = None,
-    options: Mapping[str, Any] | None = None,
+    tune_options: Mapping[str, Any] | None = None,
     on_degenerate: str = "use",
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The checked retune policy stored in a model file (see the module doc).
 
@@ -1291,10 +1293,13 @@ def retune_policy(
     method : str
         The model: a tuning method, ``"static"`` (Johansen weights re-estimated) or ``"chan"``
         (never re-estimated: a period only chooses the linear rule's moving window again).
-    iterations, tol, options :
-        What each re-estimation passes to :func:`kalcoint.tuning.tune`.
+    iterations, tol, tune_options :
+        What each re-estimation passes to :func:`kalcoint.tuning.tune` (the name ``backtest``
+        and ``save_model`` use; stored as the policy's ``options``).
     on_degenerate : {"use", "keep"}
         Trade a degenerate re-estimation, or keep the previous model.
+    options :
+        Deprecated name of ``tune_options`` (a DeprecationWarning).
 
     Returns
     -------
@@ -1305,6 +1310,11 @@ def retune_policy(
     >>> retune_policy("weekly", 250, method="mle")["window"]
     250
     """
+    if options is not None:
+        warnings.warn("options= is deprecated: use tune_options=", DeprecationWarning, stacklevel=2)
+        if tune_options is not None:
+            raise KalcointError("give tune_options (options is its deprecated name), not both")
+        tune_options = options
     checked_window = schedule.check_policy(retune, window, on_degenerate)
     if iterations is not None and (isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1):
         raise KalcointError(f"iterations={iterations} must be an integer >= 1")
@@ -1314,7 +1324,7 @@ def retune_policy(
         "method": method,
         "iterations": None if iterations is None else int(iterations),
         "tol": tol,
-        "options": to_jsonable(dict(options or {})),
+        "options": to_jsonable(dict(tune_options or {})),
         "on_degenerate": on_degenerate,
     }
 
@@ -1376,7 +1386,7 @@ def save_model(
         method=str(tuned.method),
         iterations=iterations,
         tol=tol,
-        options=tune_options,
+        tune_options=tune_options,
         on_degenerate=on_degenerate,
     )
     frame = _sample(prices, assets)
@@ -1543,7 +1553,7 @@ def save_static_model(
     """
     assets = [str(c) for c in prices.columns]
     options = {"det_order": int(det_order), "k_ar_diff": int(k_ar_diff)}
-    policy = retune_policy(retune, window, method="static", iterations=None, options=options)
+    policy = retune_policy(retune, window, method="static", iterations=None, tune_options=options)
     frame = _last_rows(_sample(prices, assets), policy["window"])
     fit = engine.static_fit(det_order, k_ar_diff)
     weights = fit(frame).weights

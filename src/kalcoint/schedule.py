@@ -851,7 +851,7 @@ def run(
         start,
         state,
         Rule("bands"),
-        period=period,
+        retune=period,
         window=window,
         fit=fit,
         method=method,
