@@ -1,16 +1,18 @@
-"""Saved models for live use: tune once, then feed the filter one day (or a few) at a time.
+"""Saved models for live use: save once, then feed the model one day (or a few) at a time.
 
-A model file is an SQLite database (standard library ``sqlite3``) that holds
-everything needed to continue the filter: the assets, the tuned quantities, the
-Johansen weights, the posterior state and covariance after the last row fed,
-the strategy's settings and legs, and a table of every step taken.
+A model file is an SQLite database (standard library ``sqlite3``) that holds the state of the
+stepping engine (:mod:`kalcoint.engine`) after the last row fed: the version in force (a
+filter's quantities, or the static Johansen weights), the filter's posterior state and
+covariance, the rule's state (band legs; the linear rule's moving window and recent spreads),
+the rule's settings, and a table of every step taken. Every model (``static``, ``chan``,
+``seed``, ``mle``, ``em``, ``als``) trades every rule (``bands``, ``linear``).
 
 Guarantees
 ----------
 * Continuing is exact: the state is stored as JSON arrays of ``repr`` floats
-  (exact float64 round trip), and an update runs
-  ``kalman_filter(rows, model, start=(b, P))``, so rows fed one at a time give
-  the same states as one batch filter over the same rows.
+  (exact float64 round trip), and an update runs the engine's driver over the rows
+  (:func:`kalcoint.engine.drive`, the walk-forward backtest's), so rows fed in any batches
+  give the same states and units as one batch over the same rows.
 * A refused batch changes nothing: every row of a batch is validated and the
   filter is run in memory *before* a write transaction is opened. The file is
   left byte-for-byte unchanged (no page is written; not even its mtime moves).
@@ -32,29 +34,32 @@ Guarantees
 Retuning (the method as its author runs it)
 -------------------------------------------
 A model saved with a retune policy (``retune="weekly"`` or ``"monthly"`` and ``window=N``)
-is re-estimated by :mod:`kalcoint.schedule`, the implementation ``backtest(...,
-retune=...)`` uses: before the first row of a new calendar week (month), on the N rows
+is re-estimated by :func:`kalcoint.engine.drive`, the driver ``backtest(...,
+retune=...)`` uses (the calendar of :mod:`kalcoint.schedule`): before the first row of a new calendar week (month), on the N rows
 strictly before it, continuing the posterior ``(b, P)`` of the day before. The file keeps the
 rows this needs (every row fed is a step). Every estimation is a *version* (``versions``
 table); a step records the version it traded with. A failed re-estimation keeps the previous
 version (outcome ``failed: <reason>``); a degenerate one is traded (``on_degenerate="use"``)
 or skipped (``"keep"``, outcome ``degenerate: kept previous``). The re-estimation runs before
 the write transaction and is written in the same transaction as the rows: a kill leaves the
-old state or the new one, never a half-retuned file.
+old state or the new one, never a half-retuned file. The static model re-estimates its
+Johansen weights on the schedule; Chan's filter keeps its quantities (a period only chooses the
+linear rule's moving window again, as its walk-forward does).
 
 Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
 = :data:`SCHEMA_VERSION`)::
 
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         format          'kalcoint-live-model'
-        schema_version  '2'
+        schema_version  '3'
         kalcoint_version, created_at (UTC ISO)
-        method          'seed' | 'mle' | 'em' | ... | 'chan'
+        method          'seed' | 'mle' | 'em' | ... | 'chan' | 'static'
         assets          JSON list of tickers, dependent asset first
         model           JSON StateSpaceModel.to_dict() of version 1 (alpha11, obs_var,
-                        state_var, initial_state, initial_cov)
-        weights         JSON list (Johansen weights, k) or null (Chan's filter)
-        strategy        JSON {"strategy": "bands", "entry": 1.0, "exit": 1.0}
+                        state_var, initial_state, initial_cov); null for static
+        weights         JSON list (Johansen weights, k; static: version 1's) or null (chan)
+        strategy        JSON {"strategy": "bands"|"linear", "entry": 1.0, "exit": 1.0
+                        [, "lookback": N]}  (the rule, kalcoint.engine.Rule)
         tuning          JSON TunedModel.to_dict() (or Chan's settings)
         retune          JSON {"retune": "never"|"weekly"|"monthly", "window": N|null,
                         "method", "iterations", "tol", "options", "on_degenerate"}
@@ -64,31 +69,41 @@ Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
     head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
          long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
-         version INTEGER)                               -- the version the next row trades with
+         version INTEGER,                               -- the version the next row trades with
+         rule TEXT)                                     -- JSON {"lookback": N|null, "recent": [..]}
     steps(step INTEGER PRIMARY KEY,                    -- 1, 2, ... every row ever fed
           kind TEXT ('tune' | 'update'), date TEXT UNIQUE, prices TEXT (JSON k),
-          state TEXT (JSON k, posterior b_{t|t}), innovation REAL, innovation_var REAL,
-          zscore REAL, spread REAL, units INTEGER, applied_at TEXT,
+          state TEXT (JSON k, posterior b_{t|t}; [] for static), innovation REAL,
+          innovation_var REAL, zscore REAL, spread REAL, units REAL, applied_at TEXT,
           version INTEGER)                              -- the version the row traded with
     versions(id INTEGER PRIMARY KEY, effective_date TEXT (first row it trades; NULL until
           the next update after a manual retune), window_first TEXT, window_last TEXT,
-          method TEXT, model TEXT (JSON, NULL when failed), loglik REAL, degenerate INTEGER,
-          reasons TEXT (JSON list), outcome TEXT, created_at TEXT)
+          method TEXT, model TEXT (JSON quantities, or {"weights": [..]} for static; NULL
+          when failed), loglik REAL, degenerate INTEGER, reasons TEXT (JSON list),
+          outcome TEXT, created_at TEXT)
+
+For the static model ``head.state`` and ``head.cov`` are ``[]`` (no filter) and the weights in
+force are those of the head's version. ``innovation``/``innovation_var`` hold a filter's
+``e_t``/``Q_t`` (static: the rule's deviation and squared scale) and ``zscore`` the rule's
+signal (deviation / scale: ``e_t / sqrt(Q_t)`` for a filter's bands, the spread against its
+moving mean and standard deviation otherwise; NULL while the window is not full). Units are
+whole (-1, 0, 1) for bands and ``-zscore`` for linear.
 
 Files of schema version 1 (before retuning) load as ``retune="never"`` with one version
-(the saved quantities); the first update upgrades them to version 2 inside its transaction.
+(the saved quantities); files of schema 2 (before the head's ``rule``) load as they are. The
+first update upgrades either to schema 3 inside its transaction.
 
 Dates are ISO ``YYYY-MM-DD`` text (with a time if the data has one). The rows
-of the sample the model was saved with are recorded as ``kind='tune'`` (with
-the bands rule run over them from flat, so the strategy's units at save time
-are those a trader following the rule would hold); rows fed later are
-``kind='update'``. ``head`` duplicates the last step's date and state; a load
-checks they agree.
+of the sample the model was saved with are recorded as ``kind='tune'``: the engine's cold
+start on them (:func:`kalcoint.engine.start_state`: the filter from its prior, the rule from
+flat, so the units at save time are those a trader following the rule would hold; the static
+model's bands stay flat, as its walk-forward starts); rows fed later are ``kind='update'``.
+``head`` duplicates the last step's date and state; a load checks they agree.
 
 Units: prices in the assets' currency; ``innovation`` ``e_t`` and ``spread``
-in price units of asset 1, ``innovation_var`` ``Q_t`` its square; ``zscore =
-e_t / sqrt(Q_t)``; one unit of the portfolio holds one share of asset 1 and
-``-b_j`` shares of asset j (posterior state of the day).
+in price units of asset 1, ``innovation_var`` ``Q_t`` its square; one unit of a filter's
+portfolio holds one share of asset 1 and ``-b_j`` shares of asset j (posterior state of the
+day), one unit of the static portfolio ``w_j`` shares of asset j.
 """
 
 from __future__ import annotations
@@ -1978,7 +1993,7 @@ class LiveModel:
         return [_version_from_row(r) for r in self._read(f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY id")]
 
     def resume(self) -> Resume:
-        """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
+        """The saved model ready to continue through :func:`kalcoint.engine.drive` (for the replay)."""
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
