@@ -70,7 +70,7 @@ Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
          long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
          version INTEGER,                               -- the version the next row trades with
-         rule TEXT)                                     -- JSON {"lookback": N|null, "recent": [..]}
+         engine TEXT)                                   -- JSON EngineState.to_dict(): the engine's state
     steps(step INTEGER PRIMARY KEY,                    -- 1, 2, ... every row ever fed
           kind TEXT ('tune' | 'update'), date TEXT UNIQUE, prices TEXT (JSON k),
           state TEXT (JSON k, posterior b_{t|t}; [] for static), innovation REAL,
@@ -174,7 +174,7 @@ CREATE TABLE head (
     short_leg INTEGER NOT NULL,
     updated_at TEXT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
-    rule TEXT
+    engine TEXT
 );
 CREATE TABLE steps (
     step INTEGER PRIMARY KEY,
@@ -201,7 +201,7 @@ _INSERT_STEP = (
 )
 _UPDATE_HEAD = (
     "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ?, "
-    "version = ?, rule = ? WHERE id = 1"
+    "version = ?, engine = ? WHERE id = 1"
 )
 _INSERT_VERSION = (
     "INSERT INTO versions (id, effective_date, window_first, window_last, method, model, loglik, degenerate, "
@@ -396,7 +396,7 @@ class _Snapshot:
     policy: dict[str, Any] = field(default_factory=lambda: dict(NEVER))
     last_version: Version | None = None
     static_weights: np.ndarray | None = None  # the weights in force (static model)
-    rule_state: dict[str, Any] = field(default_factory=dict)  # lookback and recent spreads
+    engine_record: dict[str, Any] = field(default_factory=dict)  # the head's EngineState.to_dict()
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -411,8 +411,10 @@ class _Snapshot:
         return engine.Rule.from_dict(self.strategy)
 
     def engine_state(self) -> engine.EngineState:
-        """The engine's state after the last row (the one place a file becomes a state)."""
-        lookback = self.rule_state.get("lookback")
+        """The engine's state after the last row: the head's record (schema 3), or for an older
+        file its columns (a filter trading bands: no moving window)."""
+        if self.engine_record:
+            return engine.EngineState.from_dict(self.engine_record)
         return engine.EngineState(
             version=self.version,
             window_last=self.window_last,
@@ -422,8 +424,6 @@ class _Snapshot:
             b=None if self.static else self.state,
             P=None if self.static else self.cov,
             legs=(self.long_leg, self.short_leg),
-            lookback=None if lookback is None else int(lookback),
-            recent=np.array(self.rule_state.get("recent", []), dtype=np.float64),
         )
 
     def shares(self) -> np.ndarray:
@@ -500,7 +500,7 @@ def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
         cols = (
             "step, date, state, cov, long_leg, short_leg, updated_at"
             + (", version" if version >= 2 else "")
-            + (", rule" if version >= 3 else "")
+            + (", engine" if version >= 3 else "")
         )
         head = con.execute(f"SELECT {cols} FROM head").fetchall()
         last = con.execute(
@@ -568,8 +568,21 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
         window_last=tuning.get("end_date"),
         policy=policy,
         static_weights=None if weights is None or not static else np.array(weights, dtype=np.float64),
-        rule_state=json.loads(head[0][8]) if len(head[0]) > 8 and head[0][8] is not None else {},
+        engine_record=_engine_record(head[0][8] if len(head[0]) > 8 else None, int(step), b, long_leg, short_leg, path),
     )
+
+
+def _engine_record(text: str | None, step: int, b: np.ndarray, long_leg: int, short_leg: int, path: Path) -> dict:
+    """The head's engine state, checked against the head's columns (they are written together)."""
+    if text is None:
+        return {}
+    record = json.loads(text)
+    agree = record["legs"] == [long_leg, short_leg] and (
+        record["b"] is None or np.array_equal(np.array(record["b"], dtype=np.float64), b)
+    )
+    if not agree:
+        raise _not_a_model(path, f"corrupt: the head's engine state disagrees with its columns (step {step})")
+    return dict(record)
 
 
 def _real(value: Any) -> float:
@@ -662,7 +675,7 @@ class _Plan:
     head_version: int = 1
     warnings: list[str] = field(default_factory=list)
     zscore: np.ndarray | None = None  # (m,) the rule's deviation / scale
-    rule_state: dict[str, Any] = field(default_factory=dict)  # lookback and recent spreads after the last row
+    engine_state: dict[str, Any] = field(default_factory=dict)  # EngineState.to_dict() after the last row
     linear: bool = False
 
     @property
@@ -687,10 +700,6 @@ def _empty_plan(snap: _Snapshot, skipped: int) -> _Plan:
         skipped,
         head_version=snap.version,
     )
-
-
-def _rule_state(state: engine.EngineState) -> dict[str, Any]:
-    return {"lookback": state.lookback, "recent": [float(x) for x in state.recent]}
 
 
 def _plan_from(
@@ -722,7 +731,7 @@ def _plan_from(
         skipped,
         head_version=state.version,
         zscore=np.where(np.isfinite(z), z, np.nan),
-        rule_state=_rule_state(state),
+        engine_state=state.to_dict(),
         linear=rule.strategy == "linear",
         **extra,
     )
@@ -1026,7 +1035,7 @@ def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
         plan.short_leg,
         when,
         plan.head_version,
-        _dumps(plan.rule_state),
+        _dumps(plan.engine_state),
     )
 
 
@@ -1147,7 +1156,7 @@ _MIGRATE_1_TO_2 = (
     "ALTER TABLE steps ADD COLUMN version INTEGER",
     "UPDATE steps SET version = 1",
     "ALTER TABLE head ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-    "ALTER TABLE head ADD COLUMN rule TEXT",
+    "ALTER TABLE head ADD COLUMN engine TEXT",
     _VERSIONS_TABLE,
 )
 
@@ -1156,7 +1165,7 @@ def _migrate(con: sqlite3.Connection, snap: _Snapshot, when: str) -> _Snapshot:
     """Upgrade an older file to the current schema inside the open transaction (schema 1: retune
     never, version 1; schema 2: the head gains the rule's state)."""
     if snap.schema >= 2:
-        con.execute("ALTER TABLE head ADD COLUMN rule TEXT")
+        con.execute("ALTER TABLE head ADD COLUMN engine TEXT")
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return _replace(snap, schema=SCHEMA_VERSION)
@@ -1256,7 +1265,7 @@ def _create_file(
         con.executemany(_INSERT_VERSION, _version_rows([first], when))
         con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
         con.execute(
-            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version, rule) "
+            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version, engine) "
             "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _head_values(1, plan, when),
         )
@@ -1968,7 +1977,7 @@ class LiveModel:
             "innovation_std": math.sqrt(s.innovation_var),
             "zscore": s.zscore,
             "units": s.units,
-            **({"lookback": s.rule_state.get("lookback")} if s.rule.moving(s.static) else {}),
+            **({"lookback": s.engine_state().lookback} if s.rule.moving(s.static) else {}),
         }
 
     @property
@@ -2071,9 +2080,14 @@ class LiveModel:
                 _check_rows(con, self.path, fresh.meta)
                 if (fresh.step, fresh.next_id) != (snap.step, snap.next_id):
                     snap, version = fresh, self._estimate_now(fresh, con)
-                con.executemany(_INSERT_VERSION, _version_rows([version], _now()))
-                if version.applied:
-                    con.execute("UPDATE head SET version = ? WHERE id = 1", (version.id,))
+                when = _now()
+                if fresh.schema < SCHEMA_VERSION:
+                    fresh = _migrate(con, fresh, when)
+                con.executemany(_INSERT_VERSION, _version_rows([version], when))
+                state = _retuned(fresh.engine_state(), version)
+                con.execute(
+                    "UPDATE head SET version = ?, engine = ? WHERE id = 1", (state.version, _dumps(state.to_dict()))
+                )
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback_on_error(con, self.path, exc)
@@ -2202,6 +2216,16 @@ class LiveModel:
         if missing:
             raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
         return kalman_filter(prices[self.assets], self.model)
+
+
+def _retuned(state: engine.EngineState, version: Version) -> engine.EngineState:
+    """The engine's state after a manual re-estimation (in force from the next row if applied)."""
+    state = replace(state, next_id=version.id + 1)
+    if not version.applied:
+        return state
+    if version.weights is not None:
+        return replace(state, version=version.id, window_last=version.window_last, weights=np.array(version.weights))
+    return replace(state, version=version.id, window_last=version.window_last, model=version.model)
 
 
 def _history_frame(rows: list[tuple], assets: list[str], linear: bool = False) -> pd.DataFrame:
