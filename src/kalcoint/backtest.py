@@ -92,7 +92,6 @@ from .strategy import (
     check_bands,
     filter_shares,
     lookback_from_half_life,
-    moving_mean_std,
     static_shares,
 )
 from .tuning import METHODS as _TUNING_METHODS
@@ -645,20 +644,19 @@ def _in_sample_signals(
     prices: pd.DataFrame,
     p: np.ndarray,
     spec: _ModelSpec,
-    strategy: str,
-    lookback: int | None,
+    rule: engine.Rule,
     iterations: int | None,
     tune_options: dict[str, Any],
 ) -> _Signals:
+    """The in-sample run: every quantity fitted on the whole sample, the rule run from flat."""
     n = p.shape[0]
     info: dict[str, Any] = {"row": 0}
-    state = None
+    strategy, lookback = rule.strategy, rule.lookback
     if spec.kind == "static":
         w = _static_weights(p, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
         spread = p @ w
         lb, hl = _choose_lookback(lookback, spread, "the static Johansen portfolio")
-        mean, std = moving_mean_std(spread, lb)
-        dev, scale, shares = spread - mean, std, static_shares(w, n)
+        out = engine.over_sample(spread, static_shares(w, n), rule, lb)
         info["weights"] = w.tolist()
     else:
         est = _fit_for(spec, iterations, tune_options)(prices)
@@ -667,16 +665,32 @@ def _in_sample_signals(
         if est.degenerate:
             info["degenerate"] = "; ".join(est.reasons)
         res = est.window_result if est.window_result is not None else kalman_filter(p, est.model)
-        spread, shares, state = res.spread, filter_shares(res.filtered_state), res.filtered_state
+        spread = res.spread
         hl = half_life(spread)
+        lb = 0
         if strategy == "linear":
             lb, hl = _choose_lookback(lookback, spread, f"the {spec.name} spread")
-            mean, std = moving_mean_std(spread, lb)
-            dev, scale = spread - mean, std
-        else:
-            lb, dev, scale = 0, res.innovation, np.sqrt(res.innovation_var)
+        out = engine.over_sample(
+            spread,
+            filter_shares(res.filtered_state),
+            rule,
+            lb or None,
+            state=res.filtered_state,
+            innovation=res.innovation,
+            innovation_var=res.innovation_var,
+        )
     info.update(lookback=lb, half_life=hl)
-    return _Signals(spread, dev, scale, shares, np.full(n, lb), [hl], [info], state=state)
+    return _Signals(
+        out.spread,
+        out.deviation,
+        out.scale,
+        out.shares,
+        np.full(n, lb),
+        [hl],
+        [info],
+        state=out.state,
+        units=out.units,
+    )
 
 
 def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
@@ -920,7 +934,7 @@ def backtest(
     elif period is None:
         if window is not None:
             raise KalcointError("window applies to retune='weekly' or 'monthly' only")
-        sig = _in_sample_signals(prices, p, spec, strategy, lookback, iterations, opts)
+        sig = _in_sample_signals(prices, p, spec, rule, iterations, opts)
         dates, traded_prices, mode = prices.index, p, "in-sample"
     else:
         schedule.check_period(period)

@@ -390,6 +390,76 @@ def step(state: EngineState, row: np.ndarray, rule: Rule) -> tuple[EngineState, 
     return state, float(out.units[0])
 
 
+def over_sample(
+    spread: np.ndarray,
+    shares: np.ndarray,
+    rule: Rule,
+    lookback: int | None,
+    *,
+    state: np.ndarray | None = None,
+    innovation: np.ndarray | None = None,
+    innovation_var: np.ndarray | None = None,
+    trade: bool = True,
+) -> Steps:
+    """The rule run from flat over a whole sample whose spreads (and, for a filter, innovations)
+    are known: the in-sample backtest, and the rows a model is saved with.
+
+    Parameters
+    ----------
+    spread : ndarray, shape (n,)
+    shares : ndarray, shape (n, k)
+    rule : Rule
+    lookback : int or None
+        The moving window (rules on moving statistics: linear, or bands when no innovations).
+    state : ndarray, shape (n, k), optional
+        A filter's posteriors.
+    innovation, innovation_var : ndarray, shape (n,), optional
+        A filter's ``e_t``, ``Q_t``: the bands' deviation and squared scale (without them, or
+        for linear, the moving statistics of the spread).
+    trade : bool
+        False: the bands stay flat (units 0), as a static model's walk-forward starts.
+
+    Returns
+    -------
+    Steps
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = over_sample(np.array([1.0, 2.0, 3.0, 5.0]), np.ones((4, 2)), Rule("linear"), 3)
+    >>> out.units.round(3).tolist()
+    [0.0, 0.0, -1.0, -1.091]
+    """
+    n = spread.size
+    moving = rule.strategy == "linear" or innovation is None
+    if moving:
+        assert lookback is not None
+        mean, std = moving_mean_std(spread, lookback)
+        deviation, scale = spread - mean, std
+    else:
+        assert innovation is not None and innovation_var is not None
+        deviation, scale = innovation, np.sqrt(innovation_var)
+    if rule.strategy == "linear":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = deviation / scale
+        units = np.where(np.isfinite(z), -z, 0.0)
+    elif trade:
+        units = band_legs(deviation, scale, rule.entry, rule.exit)[0]
+    else:
+        units = np.zeros(n)
+    return Steps(
+        spread,
+        deviation,
+        scale,
+        units,
+        shares,
+        state,
+        deviation if innovation is None else innovation,
+        scale**2 if innovation_var is None else innovation_var,
+        np.full(n, lookback if moving and lookback is not None else 0, dtype=np.int64),
+    )
+
+
 def cold_state(warm: FilterResult, rule: Rule, *, version: int, window_last: str | None) -> EngineState:
     """A filter's state after its own estimation window (run from its prior): the last posterior,
     the band legs of the rule run over the window from flat (no moving window yet)."""
@@ -773,6 +843,7 @@ __all__ = [
     "advance",
     "cold_state",
     "drive",
+    "over_sample",
     "portfolio",
     "start_state",
     "static_fit",

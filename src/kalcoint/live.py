@@ -158,7 +158,6 @@ from ._store import ROWS_CHECKSUM as ROWS_CHECKSUM
 from ._store import _begin as _store_begin
 from ._store import _run as _store_run
 from .schedule import Version
-from .strategy import band_legs, moving_mean_std
 
 DEFAULT_STRATEGY: dict[str, Any] = {"strategy": "bands", "entry": 1.0, "exit": 1.0}
 DEFAULT_MAX_JUMP = 0.25
@@ -1044,31 +1043,15 @@ def _initial_plan(
         spread, states = warm.spread, warm.filtered_state
         shares = -states.copy()
         shares[:, 0] = 1.0
-    if rule.moving(state.static):
-        assert state.lookback is not None
-        mean, std = moving_mean_std(spread, state.lookback)
-        deviation, scale = spread - mean, std
-    else:
-        assert warm is not None
-        deviation, scale = warm.innovation, np.sqrt(warm.innovation_var)
-    if rule.strategy == "linear":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = deviation / scale
-        units = np.where(np.isfinite(z), -z, 0.0)
-    elif state.static:
-        units = np.zeros(n)
-    else:
-        units = band_legs(deviation, scale, rule.entry, rule.exit)[0]
-    steps = engine.Steps(
+    steps = engine.over_sample(
         spread,
-        deviation,
-        scale,
-        units,
         shares,
-        states,
-        deviation if warm is None else warm.innovation,
-        scale**2 if warm is None else warm.innovation_var,
-        np.zeros(n, np.int64),
+        rule,
+        state.lookback,
+        state=states,
+        innovation=None if warm is None else warm.innovation,
+        innovation_var=None if warm is None else warm.innovation_var,
+        trade=not state.static,
     )
     return version, _plan_from([_day(d) for d in frame.index], p, steps, np.ones(n, np.int64), state, rule, 0)
 
