@@ -2,9 +2,9 @@
 
 Every way of trading a model through time runs through this module: the walk-forward backtest
 (weekly, monthly) and with it the study's trading, the replay of a saved model, the saving
-(cold start) and the live ``update`` / ``retune`` of a model file, and ``schedule.run``. The
-in-sample backtest keeps its whole-sample fit (look-ahead by design; its numbers unchanged).
-A new rule or model is a change here only.
+(cold start) and the live ``update`` / ``retune`` of a model file, and ``schedule.run``; the
+in-sample backtest runs the rule over its whole-sample fit with :func:`over_sample` (look-ahead
+by design). A new rule or model is a change here only.
 
 The state (:class:`EngineState`, an immutable record)
 -----------------------------------------------------
