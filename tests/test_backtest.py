@@ -223,7 +223,7 @@ def test_linear_filter_strategy_by_hand(ewc_ewa):
 # ---------------------------------------------------------------- walk-forward
 
 
-WF = {"walk_forward": "weekly", "window": 250, "iterations": 50}
+WF = {"retune": "weekly", "window": 250, "iterations": 50}
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ def test_mle_and_em_lightly(triplet):
     acc = account(triplet.to_numpy(), units, filter_shares(r.filtered_state))
     np.testing.assert_allclose(em.returns, acc.returns, atol=1e-12)
     assert 0.0 < em.metrics["apr"] < 1.0 and em.metrics["sharpe"] > 0
-    mle = backtest(triplet.iloc[:275], "mle", "bands", walk_forward="weekly", window=250, iterations=50)
+    mle = backtest(triplet.iloc[:275], "mle", "bands", retune="weekly", window=250, iterations=50)
     assert mle.mode == "walk-forward" and len(mle.retunes) == 5
     assert all(math.isfinite(a) for a in mle.retunes["alpha11"])
     # a week whose re-estimation fails (on this data: the seed first pass that mle starts from, when the
@@ -329,11 +329,11 @@ def test_mle_and_em_lightly(triplet):
     [
         ({"strategy": "momentum"}, "strategy"),
         ({"entry": 1.0, "exit": 2.0}, "exit"),
-        ({"window": 250}, "window applies to walk_forward="),
-        ({"walk_forward": "daily", "window": 250}, "walk_forward='daily' is not one of weekly, monthly"),
-        ({"walk_forward": "weekly"}, "walk_forward='weekly' needs window=N"),
-        ({"walk_forward": "weekly", "window": 10}, "window=10 must be an integer >= 20 \\(trading days\\)"),
-        ({"walk_forward": "weekly", "window": 1499}, "no weekly period"),
+        ({"window": 250}, "window applies to retune="),
+        ({"retune": "daily", "window": 250}, "retune='daily' is not one of weekly, monthly"),
+        ({"retune": "weekly"}, "retune='weekly' needs window=N"),
+        ({"retune": "weekly", "window": 10}, "window=10 must be an integer >= 20 \\(trading days\\)"),
+        ({"retune": "weekly", "window": 1499}, "no weekly period"),
         ({"model": "static", "delta": 1e-3}, "model='chan' only"),
         ({"model": "chan", "delta": 1e-3, "state_var": 1e-4}, "either delta or state_var"),
         ({"model": "nonsense"}, "model='nonsense' is not one of static, chan, seed, mle, em"),
@@ -341,7 +341,7 @@ def test_mle_and_em_lightly(triplet):
         ({"lookback": 1, "strategy": "linear"}, "lookback=1"),
         ({"lookback": 10}, "lookback applies to strategy='linear'"),
         ({"cost_bps": -1.0}, "cost_bps=-1.0"),
-        ({"walk_forward": "weekly", "window": 250, "on_degenerate": "drop"}, "on_degenerate='drop'"),
+        ({"retune": "weekly", "window": 250, "on_degenerate": "drop"}, "on_degenerate='drop'"),
     ],
 )
 def test_bad_options_raise_one_line(ewc_ewa, kwargs, match):
@@ -359,7 +359,7 @@ def test_compare_backtests_table(triplet):
     assert list(table.index) == ["static", "chan", "seed"]
     assert list(table.columns[:4]) == ["apr_is", "apr_wf", "sharpe_is", "sharpe_wf"]
     assert {f"{k}_{m}" for k in METRIC_KEYS for m in ("is", "wf")} <= set(table.columns)
-    single = backtest(short, "chan", "bands", cost_bps=2.0, walk_forward="weekly", window=250)
+    single = backtest(short, "chan", "bands", cost_bps=2.0, retune="weekly", window=250)
     assert table.loc["chan", "apr_wf"] == single.metrics["apr"]
     assert (table["error"] == "").all()
 
@@ -401,7 +401,8 @@ def test_cli_chan_example_3_3(run_cli, tmp_path, chan_file):
     assert round(100 * d["apr"], 2) == 26.23 and round(d["sharpe"], 2) == 2.36
     assert d["max_drawdown"] < 0 and d["calmar"] == pytest.approx(d["apr"] / -d["max_drawdown"])
     table = pd.read_csv(csv)
-    assert list(table.columns) == ["date", "units", "return", "equity"] and len(table) == 1500
+    audit = ["shares_EWC", "shares_EWA", "position_EWC", "position_EWA", "hedge_EWA", "traded", "cost"]
+    assert list(table.columns) == ["date", "units", "return", "equity", *audit] and len(table) == 1500
     assert table["date"].iloc[0] == "2006-04-26"
     assert table["equity"].iloc[-1] == pytest.approx(np.prod(1 + table["return"]), rel=1e-8)
     assert sorted(p.name for p in plots.iterdir()) == ["equity.png", "spread_positions.png"]
@@ -419,7 +420,7 @@ def test_cli_static_linear_walk_forward(run_cli, tmp_path, chan_file):
         "static",
         "--strategy",
         "linear",
-        "--walk-forward",
+        "--retune",
         "weekly",
         "--window",
         "250",
@@ -440,9 +441,9 @@ def test_cli_static_linear_walk_forward(run_cli, tmp_path, chan_file):
         ["--model", "chan", "--strategy", "momentum"],
         ["--model", "chan", "--entry", "1", "--exit", "2"],
         ["--model", "chan", "--window", "250"],
-        ["--model", "chan", "--walk-forward", "weekly", "--window", "250", "--on-degenerate", "drop"],
+        ["--model", "chan", "--retune", "weekly", "--window", "250", "--on-degenerate", "drop"],
         ["--model", "static", "--delta", "1e-4"],
-        ["--model", "chan", "--walk-forward", "weekly"],
+        ["--model", "chan", "--retune", "weekly"],
         ["--model", "no_such_model.db"],
         ["--model", "chan", "--assets", "EWC,NOPE"],
         ["--model", "chan", "--cost-bps", "-3"],
@@ -507,7 +508,7 @@ def test_progress_is_a_callback(triplet):
     res = backtest(
         triplet.iloc[:300],
         "seed",
-        walk_forward="weekly",
+        retune="weekly",
         window=250,
         iterations=20,
         progress=lambda done, total: calls.append((done, total)),
@@ -532,7 +533,7 @@ def test_cli_errors_name_flags(run_cli, chan_file):
         "EWA,EWC,IGE",
         "--model",
         "chan",
-        "--walk-forward",
+        "--retune",
         "weekly",
         "--window",
         "10",
@@ -565,3 +566,96 @@ def test_cli_model_neither_name_nor_file_is_said_as_a_flag(run_cli, tmp_path, ch
     assert res.stderr == (
         f"kalcoint: error: --model {missing} is neither one of static, chan, seed, mle, em, als nor a model file\n"
     )
+
+
+# ---------------------------------------------------------------- outputs anyone can audit
+
+
+@pytest.mark.parametrize(
+    "model,strategy,extra",
+    [("static", "linear", ["--retune", "weekly", "--window", "250"]), ("chan", "bands", [])],
+)
+def test_cli_out_file_recomputes_the_returns_with_the_prices_alone(
+    run_cli, tmp_path, chan_file, model, strategy, extra
+):
+    from audit_reference import recompute_returns
+
+    from kalcoint.data import load_prices
+
+    csv = tmp_path / "bt.csv"
+    assets = ["EWA", "EWC", "IGE"]
+    res = run_cli(
+        "backtest",
+        chan_file,
+        "--assets",
+        ",".join(assets),
+        "--model",
+        model,
+        "--strategy",
+        strategy,
+        "--cost-bps",
+        "5",
+        *extra,
+        "--out",
+        csv,
+    )
+    assert res.exit_code == 0, res.stderr
+    out = pd.read_csv(csv, float_precision="round_trip")
+    prices = load_prices(chan_file, assets)
+    got = recompute_returns(out, prices, assets, 5.0)
+    np.testing.assert_allclose(out["return"], got, rtol=0, atol=1e-12)
+    p = prices.loc[pd.DatetimeIndex(out["date"]), assets].to_numpy()
+    held = out[[f"shares_{a}" for a in assets]].to_numpy()
+    np.testing.assert_allclose(out[[f"position_{a}" for a in assets]].to_numpy(), held * p, rtol=1e-15, atol=0)
+    # the hedge ratios are those of one unit: shares_j = -hedge_j * shares_1
+    trading = out["units"] != 0
+    for a in assets[1:]:
+        np.testing.assert_allclose(
+            out.loc[trading, f"shares_{a}"],
+            -out.loc[trading, f"hedge_{a}"] * out.loc[trading, "shares_EWA"],
+            rtol=1e-12,
+        )
+    assert (out["cost"] > 0).sum() > 100 and out["traded"].iloc[0] >= 0
+
+
+# ---------------------------------------------------------------- one name for the re-estimation period
+
+
+def test_walk_forward_is_the_deprecated_name_of_retune(ewc_ewa, run_cli, chan_file, tmp_path):
+    """``retune=`` (``--retune``) names the re-estimation period, as a saved model's policy does; the
+    old ``walk_forward=`` (``--walk-forward``) still works for one release, with a warning."""
+    new = backtest(ewc_ewa, "static", retune="weekly", window=250)
+    with pytest.warns(DeprecationWarning, match="walk_forward= is deprecated: use retune="):
+        old = backtest(ewc_ewa, "static", walk_forward="weekly", window=250)
+    np.testing.assert_array_equal(old.returns, new.returns)
+    assert new.mode == "walk-forward" and backtest(ewc_ewa, "static", retune="never").mode == "in-sample"
+    with pytest.warns(DeprecationWarning), pytest.raises(KalcointError, match="give retune"):
+        backtest(ewc_ewa, "static", retune="weekly", walk_forward="weekly", window=250)
+    js = tmp_path / "m.json"
+    res = run_cli(
+        "backtest",
+        chan_file,
+        "--assets",
+        "EWC,EWA",
+        "--model",
+        "static",
+        "--walk-forward",
+        "weekly",
+        "--window",
+        "250",
+        "--json",
+        js,
+    )
+    assert res.exit_code == 0 and "--walk-forward is deprecated: use --retune" in res.stderr
+    assert json.loads(js.read_text())["sharpe"] == new.metrics["sharpe"]
+
+
+def test_a_saved_model_trades_its_own_rule(ewa_ewc_ige, tmp_path):
+    from kalcoint import live
+
+    saved = live.save_static_model(tmp_path / "s.kcm", ewa_ewc_ige.iloc[:600], {"strategy": "linear"})
+    res = backtest(ewa_ewc_ige, live.load_model(tmp_path / "s.kcm"))
+    assert (res.mode, res.strategy, len(res.frame)) == ("replay", "linear", 900)
+    assert saved.rule.strategy == "linear"
+    with pytest.raises(KalcointError, match="the saved model trades its own rule \\(strategy='linear'"):
+        backtest(ewa_ewc_ige, live.load_model(tmp_path / "s.kcm"), "bands")

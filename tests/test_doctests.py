@@ -13,6 +13,8 @@ MODULES = [
     "kalcoint._io",
     "kalcoint.alpha_test",
     "kalcoint.backtest",
+    "kalcoint.engine",
+    "kalcoint.filtering",
     "kalcoint.live",
     "kalcoint.oos",
     "kalcoint.report",

@@ -241,3 +241,30 @@ def test_filter_loop_without_covariances_k3_equals_reference():
         y, X, a, vw, ve, b0, P0, False, True, cov[0], cov[1], stored[0], cov[2], *stored[1:]
     )
     assert ll == ll_arrays and all(np.array_equal(u, v) for u, v in zip(fast, stored))
+
+
+def test_extend_append_and_apply_continue_as_statsmodels_results_do(ewa_ewc_ige):
+    """``FilterResult.extend`` continues the posterior over new rows (= one filter over all rows),
+    ``append`` gives all rows at once, ``TunedModel.apply`` runs the tuned quantities from the prior."""
+    from kalcoint.tuning import tune
+
+    p = ewa_ewc_ige
+    model = StateSpaceModel.chan(3)
+    whole = kalman_filter(p, model)
+    head = kalman_filter(p.iloc[:900], model)
+    more = head.extend(p.iloc[900:])
+    assert more.nobs == 600 and more.index[0] == p.index[900]
+    np.testing.assert_allclose(more.filtered_state, whole.filtered_state[900:], rtol=0, atol=1e-12)
+    both = head.append(p.iloc[900:])
+    assert both.nobs == 1500 and (both.index == p.index).all()
+    np.testing.assert_allclose(both.filtered_cov, whole.filtered_cov, rtol=0, atol=1e-12)
+    assert both.loglik == pytest.approx(whole.loglik, rel=1e-12)
+    other = StateSpaceModel.chan(3, delta=1e-3)
+    np.testing.assert_array_equal(
+        head.extend(p.iloc[900:], other).filtered_state,
+        kalman_filter(p.iloc[900:], other, start=head.last_posterior).filtered_state,
+    )
+    tuned = tune(p.iloc[:500], method="mle")
+    np.testing.assert_array_equal(
+        tuned.apply(p.iloc[500:]).filtered_state, kalman_filter(p.iloc[500:], tuned.model).filtered_state
+    )

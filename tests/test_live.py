@@ -689,7 +689,7 @@ def retune_reference(prices, retune_file):
 
     _, end = retune_file
     return backtest(
-        prices.iloc[end + 1 - W : end + 41], "seed", walk_forward="weekly", window=W, iterations=RETUNE_ITERATIONS
+        prices.iloc[end + 1 - W : end + 41], "seed", retune="weekly", window=W, iterations=RETUNE_ITERATIONS
     )
 
 
@@ -734,6 +734,58 @@ def test_sigkill_during_an_update_that_retunes(retune_file, retune_reference, tm
             h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), ref.state, rtol=0, atol=1e-9, err_msg=label
         )
         np.testing.assert_array_equal(h["version"], ref.version, err_msg=label)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "method,strategy", [("static", "linear"), ("static", "bands"), ("mle", "linear"), ("chan", "linear")]
+)
+def test_sigkill_during_an_update_that_retunes_every_model_and_rule(tmp_path, prices, workers, method, strategy):
+    """The same for the other models and rules: killed at each statement of an update whose first row
+    starts a week, the file holds the old or the new state, and feeding the rest ends equal to the
+    walk-forward backtest of that model and rule."""
+    from kalcoint.backtest import backtest
+
+    end = week_end_row(prices, 600)
+    train, rows = prices.iloc[: end + 1], prices.iloc[end + 1 : end + 9]
+    base = tmp_path / "base.kcm"
+    rule = {"strategy": strategy}
+    if method == "static":
+        live.save_static_model(base, train, rule, retune="weekly", window=W)
+    elif method == "chan":
+        live.save_chan_model(base, train, strategy=rule, retune="weekly", window=W)
+    else:
+        from kalcoint.tuning import tune
+
+        live.save_model(base, tune(train.iloc[-W:], method=method), train, strategy=rule, retune="weekly", window=W)
+    paths = {label: tmp_path / f"kill_{label}.kcm" for label in live.UPDATE_STATEMENTS}
+    for path in paths.values():
+        shutil.copyfile(base, path)
+    w = workers(
+        [
+            {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
+            for i, label in enumerate(live.UPDATE_STATEMENTS)
+        ]
+    )
+    for label in paths:
+        assert w.expect(label, "AT", timeout=300) == f"AT {label}"
+        w.kill(label)
+    ref = backtest(
+        pd.concat([train.iloc[-W:], prices.iloc[end + 1 : end + 41]]), method, strategy, retune="weekly", window=W
+    )
+    old = live.load_model(base)
+    for label, path in paths.items():
+        m = live.load_model(path)
+        assert integrity(path) == "ok", label
+        assert m.steps == old.steps + (8 if label == "committed" else 0), label
+        m.update(prices.iloc[end + 1 : end + 41], since_last=True)
+        h = m.history()
+        h = h[h["kind"] == "update"]
+        np.testing.assert_array_equal(h["units"], ref.units, err_msg=label)
+        np.testing.assert_array_equal(h["version"], ref.version, err_msg=label)
+        np.testing.assert_allclose(h["spread"], ref.spread, rtol=0, atol=1e-9, err_msg=label)
+        assert [v.to_dict() for v in m.versions()] == ref.versions.to_dict("records"), label
+    assert method == "chan" or len(ref.versions) > 2
 
 
 def test_cli_weekly_model_status_versions_retune_history(run_cli, tmp_path, prices, retune_reference):
@@ -828,14 +880,11 @@ def test_keep_refuses_a_degenerate_first_tuning(tmp_path, prices):
     assert not (tmp_path / "k.kcm").exists()
     with pytest.raises(KalcointError, match="must be tuned on the last 250 rows"):
         live.save_model(tmp_path / "k.kcm", tuned, prices.iloc[: W + 5], retune="weekly", window=W)
-    with pytest.raises(KalcointError, match="retune='weekly' needs a tuned model"):
-        live.save_model(
-            tmp_path / "c.kcm",
-            type("T", (), {"assets": ["a", "b"], "method": "chan"})(),
-            prices,
-            retune="weekly",
-            window=W,
-        )
+    # Chan's filter keeps its quantities: a period only chooses the linear rule's window again
+    chan = live.save_chan_model(tmp_path / "c.kcm", prices.iloc[: W + 5], retune="weekly", window=W)
+    assert chan.steps == W and chan.policy["retune"] == "weekly"
+    with pytest.raises(KalcointError, match="holds Chan's filter, which has nothing to re-estimate"):
+        chan.retune()
 
 
 def downgrade_to_schema_1(path: Path) -> None:
@@ -845,6 +894,7 @@ def downgrade_to_schema_1(path: Path) -> None:
     con.execute("DROP TABLE versions")
     con.execute("ALTER TABLE steps DROP COLUMN version")
     con.execute("ALTER TABLE head DROP COLUMN version")
+    con.execute("ALTER TABLE head DROP COLUMN engine")
     con.execute("DELETE FROM meta WHERE key IN ('retune', 'steps_sha256')")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("PRAGMA user_version = 1")
@@ -863,7 +913,7 @@ def test_a_schema_1_file_loads_as_retune_never_and_upgrades_on_update(model_file
     assert (m.history()["version"] == 1).all()
     m.update(prices.iloc[N0 : N0 + 5])
     con = sqlite3.connect(model_file)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == live.SCHEMA_VERSION == 3
     assert con.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
     con.close()
     h = live.load_model(model_file).history()
@@ -1057,3 +1107,154 @@ def test_cli_versions_json_under_a_file_says_how_to_fix(run_cli, model_file, tmp
         f"kalcoint: error: --json {blocker / 'v.json'}: {blocker} is a file, not a directory; give another path"
     )
     assert not (tmp_path / "v.json").exists() and blocker.read_text().startswith("a file")
+
+
+# ---------------------------------------------------------------- every model and rule from the CLI
+
+
+def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_path, prices):
+    """`tune --method static --save M --strategy linear --retune weekly --window 250` saves Chan's
+    Example 2.8 (the Johansen portfolio, units = -z) as a live model; `update` then trades the days
+    of the weekly walk-forward backtest of `static` with `linear`."""
+    from kalcoint.backtest import backtest
+
+    end = week_end_row(prices, 600)
+    train, new, model = tmp_path / "train.csv", tmp_path / "new.csv", tmp_path / "m.kcm"
+    prices.iloc[: end + 1].to_csv(train)
+    prices.iloc[end + 1 : end + 41].to_csv(new)
+    args = ("--method", "static", "--save", model, "--strategy", "linear", "--retune", "weekly", "--window", "250")
+    res = run_cli("tune", train, "--assets", "EWA,EWC,IGE", *args)
+    assert res.exit_code == 0, res.stderr
+    assert "static Johansen portfolio (EWA, EWC, IGE): weights" in res.stdout and "rule linear" in res.stdout
+    res = run_cli("update", model, "--prices", new)
+    assert res.exit_code == 0, res.stderr
+    assert "minus the z-score; linear rule" in res.stdout and "retune          version 2 (static" in res.stdout
+    ref = backtest(prices.iloc[end + 1 - W : end + 41], "static", "linear", retune="weekly", window=W)
+    h = live.load_model(model).history()
+    h = h[h["kind"] == "update"]
+    np.testing.assert_array_equal(h["units"], ref.units)
+    np.testing.assert_array_equal(h["version"], ref.version)
+    assert (h["units"] != np.round(h["units"])).any()  # units are -z, not whole units
+    # history --out: the returns recomputed from the file and the prices alone are the backtest's
+    from audit_reference import recompute_returns
+
+    out = tmp_path / "h.csv"
+    assert run_cli("history", model, "--out", out, "--cost-bps", "5").exit_code == 0
+    table = pd.read_csv(out, float_precision="round_trip")
+    np.testing.assert_array_equal(
+        table[["shares_EWA", "shares_EWC", "shares_IGE"]].iloc[W:].to_numpy(), ref.units[:, None] * ref.shares
+    )
+    got = recompute_returns(table, prices, ["EWA", "EWC", "IGE"], 5.0)[W:]
+    costly = backtest(prices.iloc[end + 1 - W : end + 41], "static", "linear", retune="weekly", window=W, cost_bps=5.0)
+    # day 1 of the backtest starts flat; the model holds the position of its last saved row
+    np.testing.assert_allclose(got[1:], costly.returns[1:], rtol=0, atol=1e-12)
+    st = tmp_path / "s.json"
+    assert run_cli("status", model, "--json", st).exit_code == 0
+    s = json.loads(st.read_text())
+    assert s["method"] == "static" and s["strategy"] == {"strategy": "linear", "entry": 1.0, "exit": 1.0}
+    assert s["weights"] == list(ref.shares[-1]) and s["units"] == ref.units[-1]
+    # a manual retune re-estimates the weights on the last 250 rows, in force from the next row
+    res = run_cli("retune", model)
+    assert res.exit_code == 0 and "effective from the next row" in res.stdout, res.stderr
+    m = live.load_model(model)
+    expected = live.engine.static_weights(prices.iloc[end + 41 - W : end + 41].to_numpy())
+    np.testing.assert_array_equal(m.weights, expected)
+    assert m.engine_state.version == m.version == len(ref.versions) + 1
+
+
+def test_cli_tuned_and_chan_models_trade_the_linear_rule(run_cli, tmp_path, prices):
+    """`tune --method mle --save M --strategy linear` and `tune --method chan --delta .. --obs-var ..
+    --save M --strategy linear`: the update trades the replay of the saved file; Chan's model keeps
+    its delta and obs_var."""
+    from kalcoint.backtest import backtest
+
+    train, new = tmp_path / "train.csv", tmp_path / "new.csv"
+    prices.iloc[:N0].to_csv(train)
+    prices.iloc[N0 : N0 + 30].to_csv(new)
+    for method, extra in (("mle", ()), ("chan", ("--delta", "0.0002", "--obs-var", "0.002"))):
+        model, saved = tmp_path / f"{method}.kcm", tmp_path / f"{method}-saved.kcm"
+        res = run_cli("tune", train, "--method", method, *extra, "--save", model, "--strategy", "linear")
+        assert res.exit_code == 0, res.stderr
+        shutil.copyfile(model, saved)
+        assert run_cli("update", model, "--prices", new).exit_code == 0
+        h = live.load_model(model).history()
+        h = h[h["kind"] == "update"]
+        ref = backtest(prices.iloc[: N0 + 30], live.load_model(saved))
+        np.testing.assert_array_equal(h["units"], ref.units)
+        assert ref.strategy == "linear" and np.any(ref.units != 0)
+    chan = live.load_model(tmp_path / "chan.kcm")
+    assert (chan.model.obs_var, chan.tuning["delta"]) == (0.002, 0.0002)
+    assert chan.model.to_dict() == live.StateSpaceModel.chan(3, delta=0.0002, obs_var=0.002).to_dict()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method", "static"], "--method static has nothing to tune: give --save M"),
+        (["--strategy", "linear"], "--strategy and --lookback apply with --save only"),
+        (["--method", "static", "--delta", "0.001", "--save", "M"], "--delta, --state-var and --obs-var apply"),
+        (["--method", "seed", "--obs-var", "0.001", "--save", "M"], "apply to --method chan only"),
+        (
+            ["--method", "chan", "--save", "M", "--strategy", "momentum"],
+            "--strategy momentum is not one of bands, linear",
+        ),
+        (["--method", "mle", "--save", "M", "--lookback", "10"], "--lookback 10 applies to --strategy linear"),
+    ],
+)
+def test_cli_tune_save_rule_options_refused_before_work(run_cli, tmp_path, chan_file, args, message):
+    args = [str(tmp_path / "m.kcm") if a == "M" else a for a in args]
+    res = run_cli("tune", chan_file, "--assets", "EWA,EWC,IGE", *args)
+    assert res.exit_code == 2 and res.stdout == "", res.stdout
+    assert res.stderr.startswith("kalcoint: error:") and res.stderr.strip().count("\n") == 0, res.stderr
+    assert message in res.stderr
+    assert not (tmp_path / "m.kcm").exists()
+
+
+def test_tune_options_is_the_one_name_of_the_tuning_options():
+    policy = live.retune_policy("weekly", W, method="seed", tune_options={"bm": "sample"})
+    assert policy["options"] == {"bm": "sample"}
+    with pytest.warns(DeprecationWarning, match="options= is deprecated: use tune_options="):
+        assert live.retune_policy("weekly", W, method="seed", options={"bm": "sample"}) == policy
+
+
+def downgrade_to_schema_2(path: Path) -> None:
+    """Make a file of the schema before the engine's state (no head.engine column)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("ALTER TABLE head DROP COLUMN engine")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.execute("PRAGMA user_version = 2")
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_a_schema_2_file_continues_and_upgrades_in_its_first_update_or_retune(tmp_path, prices):
+    """A weekly seed file of schema 2 loads, continues exactly as the same file of schema 3, and its
+    first update (or manual retune) upgrades it to schema 3 in the same transaction."""
+    from kalcoint.tuning import tune
+
+    end = week_end_row(prices, 600)
+    train = prices.iloc[: end + 1]
+    new = tmp_path / "new.kcm"
+    live.save_model(new, tune(train.iloc[-W:], iterations=200), train, retune="weekly", window=W, iterations=200)
+    old, manual = tmp_path / "old.kcm", tmp_path / "manual.kcm"
+    for path in (old, manual):
+        shutil.copyfile(new, path)
+        downgrade_to_schema_2(path)
+    m_old, m_new = live.load_model(old), live.load_model(new)
+    assert (m_old.version, m_old.state.tolist(), m_old.engine_state.lookback) == (1, m_new.state.tolist(), None)
+    rows = prices.iloc[end + 1 : end + 21]
+    m_old.update(rows.iloc[:7])
+    m_old.update(rows.iloc[7:])
+    m_new.update(rows)
+    a, b = m_old.history(), m_new.history()
+    pd.testing.assert_frame_equal(a.drop(columns="applied_at"), b.drop(columns="applied_at"), check_exact=True)
+    assert m_old.engine_state == m_new.engine_state
+    for path in (old, manual):
+        if path == manual:
+            v = live.load_model(path).retune()
+            assert live.load_model(path).versions()[-1].to_dict() == v.to_dict()
+        con = sqlite3.connect(path)
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert con.execute("SELECT engine IS NOT NULL FROM head").fetchone()[0] == 1
+        con.close()

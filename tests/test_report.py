@@ -246,7 +246,7 @@ def test_work_spread_over_processes_equals_the_plain_backtests_and_test(ewa_ewc_
                 "bands",
                 iterations=200,
                 cost_bps=5.0,
-                walk_forward="weekly" if walk else None,
+                retune="weekly" if walk else None,
                 window=250 if walk else None,
             )
             got = rep.run(model, "walk-forward" if walk else "in-sample").result

@@ -250,7 +250,7 @@ def test_trading_window_is_the_backtests_walk_forward(universe):
     offset = per.trading_start - per.fit_start
     rows = {r["model"]: r for r in trade_basket(frame, offset, ["static", "chan"], opts)}
     for model in ("static", "chan"):
-        ref = backtest(frame, model, "bands", walk_forward="weekly", window=250, cost_bps=5.0)
+        ref = backtest(frame, model, "bands", retune="weekly", window=250, cost_bps=5.0)
         days = universe.index[per.trading_start : per.trading_end]
         ref_r = ref.frame.set_index("date")["return"].reindex(days).to_numpy()
         got = np.asarray(rows[model]["daily_returns"])

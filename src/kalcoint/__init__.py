@@ -31,7 +31,7 @@ _EXPORTS = {
     "comparison": ("Comparison", "compare"),
     "synthetic": ("demo_prices", "simulate"),
     "live": ("LiveModel", "load_model", "save_model"),
-    "backtest": ("BacktestResult", "backtest", "compare_backtests"),
+    "backtest": ("BacktestResult", "compare_backtests"),
     "screen": ("screen",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -87,9 +87,10 @@ __all__ = [
 ]
 
 
-_FUNCTION_OVER_MODULE = ("backtest", "screen")
-"""``kalcoint.backtest`` and ``kalcoint.screen`` are the functions; their modules stay importable
-(``from kalcoint.backtest import ...``, ``sys.modules["kalcoint.backtest"]``)."""
+_FUNCTION_OVER_MODULE = ("screen",)
+"""``kalcoint.screen`` is the function; its module stays importable (``from kalcoint.screen import
+...``). ``kalcoint.backtest`` is the module, and calling it runs the function
+(``kc.backtest(prices, ...)``; ``kalcoint.backtest.backtest`` is the function itself)."""
 
 
 class _Package(types.ModuleType):

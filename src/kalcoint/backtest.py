@@ -36,7 +36,7 @@ Metrics (:func:`compute_metrics`), over the n days of the run:
 
 Undefined values (Sharpe of a run that never trades, Calmar without drawdown) are ``None``.
 
-Walk-forward (``walk_forward="weekly"`` or ``"monthly"``)
+Walk-forward (``retune="weekly"`` or ``"monthly"``)
 ---------------------------------------------------------
 The schedule is :mod:`kalcoint.schedule`, the one implementation shared with the live model
 file (``update``, ``retune``) and the replay of a saved model. Weeks are calendar weeks (Monday
@@ -70,7 +70,10 @@ these rows by ``update`` would trade. The file is not changed.
 from __future__ import annotations
 
 import math
+import sys
 import time
+import types
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -78,9 +81,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import schedule
+from . import engine, schedule
 from ._summary import Summary, Table
-from .cointegration import half_life, johansen
+from .cointegration import half_life
 from .errors import ComputationError, KalcointError
 from .filtering import StateSpaceModel, kalman_filter
 from .strategy import (
@@ -89,7 +92,6 @@ from .strategy import (
     check_bands,
     filter_shares,
     lookback_from_half_life,
-    moving_mean_std,
     static_shares,
 )
 from .tuning import METHODS as _TUNING_METHODS
@@ -208,6 +210,30 @@ def account(prices: np.ndarray, units: np.ndarray, shares: np.ndarray, cost_bps:
     gross_returns = _safe_ratio(pnl, previous_gross)
     returns = gross_returns - _safe_ratio(cost, cost_capital)
     return Accounts(positions, gross, traded, pnl, cost, cost_capital, gross_returns, returns)
+
+
+def audit_columns(
+    assets: Sequence[str], positions: np.ndarray, units: np.ndarray, shares: np.ndarray, traded: np.ndarray
+) -> pd.DataFrame:
+    """Per day: ``shares_<asset>`` held (units x shares of one unit), ``position_<asset>`` (dollars
+    ``D_t``), ``hedge_<asset>`` of the hedge assets (``-shares_j / shares_1`` of one unit: a filter's
+    ``b_j``, the static model's ``-w_j / w_1``) and ``traded`` (dollars ``T_t``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> acc = account(np.array([[10.0, 20.0], [11.0, 20.0]]), np.array([0.0, 2.0]), np.array([[1.0, -0.5]] * 2))
+    >>> audit_columns(["A", "B"], acc.positions, np.array([0.0, 2.0]), np.array([[1.0, -0.5]] * 2), acc.traded
+    ...               ).iloc[1].tolist()
+    [2.0, -1.0, 22.0, -20.0, 0.5, 42.0]
+    """
+    held = np.asarray(units, dtype=np.float64)[:, None] * np.asarray(shares, dtype=np.float64)
+    data: dict[str, np.ndarray] = {f"shares_{a}": held[:, j] + 0.0 for j, a in enumerate(assets)}
+    data.update({f"position_{a}": positions[:, j] + 0.0 for j, a in enumerate(assets)})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data.update({f"hedge_{a}": -shares[:, j] / shares[:, 0] for j, a in enumerate(assets) if j > 0})
+    data["traded"] = np.asarray(traded, dtype=np.float64)
+    return pd.DataFrame(data)
 
 
 def holding_periods(units: np.ndarray) -> list[tuple[int, int, int]]:
@@ -399,10 +425,15 @@ class BacktestResult:
         }
 
     def out_frame(self) -> pd.DataFrame:
-        """The ``--out`` table: ``date`` (YYYY-MM-DD), ``units``, ``return``, ``equity``."""
+        """The ``--out`` table: ``date`` (YYYY-MM-DD), ``units``, ``return``, ``equity``, then the
+        audit columns of :func:`audit_columns` (shares held, dollar positions and hedge ratios per
+        asset; traded value and cost per day), from which the returns can be recomputed with the
+        prices alone (module docstring)."""
         out = self.frame.copy()
         out["date"] = pd.DatetimeIndex(out["date"]).strftime("%Y-%m-%d")
-        return out
+        audit = audit_columns(self.assets, self.accounts.positions, self.units, self.shares, self.accounts.traded)
+        audit["cost"] = self.accounts.cost
+        return pd.concat([out, audit], axis=1)
 
     def to_frame(self) -> pd.DataFrame:
         """Columns ``units``, ``return``, ``equity``, ``spread``, indexed by the traded dates
@@ -583,12 +614,7 @@ class _Signals:
     state: np.ndarray | None = None
     version: np.ndarray | None = None
     versions: list[schedule.Version] = field(default_factory=list)
-
-
-def _window_stats(history: np.ndarray, lookback: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Moving mean/std of the last ``m`` values of ``history`` (which holds earlier days before them)."""
-    mean, std = moving_mean_std(history, lookback)
-    return mean[-m:], std[-m:]
+    units: np.ndarray | None = None  # (n,) units of a driven run (None: from the rule below)
 
 
 def _choose_lookback(lookback: int | None, spread: np.ndarray, what: str) -> tuple[int, float]:
@@ -600,12 +626,13 @@ def _choose_lookback(lookback: int | None, spread: np.ndarray, what: str) -> tup
 
 def _static_weights(prices: np.ndarray, det_order: int, k_ar_diff: int) -> np.ndarray:
     """Johansen weights with the sign chosen so that one unit is long asset 1 (``w_1 > 0``)."""
-    w = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff).weights
-    return w if w[0] > 0 else -w
+    return engine.static_weights(prices, det_order, k_ar_diff)
 
 
 def _fit_for(spec: _ModelSpec, iterations: int | None, tune_options: dict[str, Any]) -> schedule.Fit:
-    """The estimation of a filter model: the tuning method's fit, or the fixed model."""
+    """The estimation of a model: the Johansen weights, the tuning method's fit, or the fixed model."""
+    if spec.kind == "static":
+        return engine.static_fit(tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
     if spec.kind == "tuned":
         fit = schedule.tuning_fit(spec.method or "seed", iterations, None, tune_options)
         return schedule.with_estimates(fit, spec.estimates)
@@ -617,37 +644,53 @@ def _in_sample_signals(
     prices: pd.DataFrame,
     p: np.ndarray,
     spec: _ModelSpec,
-    strategy: str,
-    lookback: int | None,
+    rule: engine.Rule,
     iterations: int | None,
     tune_options: dict[str, Any],
 ) -> _Signals:
+    """The in-sample run: every quantity fitted on the whole sample, the rule run from flat."""
     n = p.shape[0]
     info: dict[str, Any] = {"row": 0}
-    state = None
+    strategy, lookback = rule.strategy, rule.lookback
     if spec.kind == "static":
         w = _static_weights(p, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
         spread = p @ w
         lb, hl = _choose_lookback(lookback, spread, "the static Johansen portfolio")
-        mean, std = moving_mean_std(spread, lb)
-        dev, scale, shares = spread - mean, std, static_shares(w, n)
+        out = engine.over_sample(spread, static_shares(w, n), rule, lb)
         info["weights"] = w.tolist()
     else:
         est = _fit_for(spec, iterations, tune_options)(prices)
+        assert est.model is not None
         info.update(alpha11=est.model.alpha11, obs_var=est.model.obs_var, iterations=est.iterations)
         if est.degenerate:
             info["degenerate"] = "; ".join(est.reasons)
         res = est.window_result if est.window_result is not None else kalman_filter(p, est.model)
-        spread, shares, state = res.spread, filter_shares(res.filtered_state), res.filtered_state
+        spread = res.spread
         hl = half_life(spread)
+        lb = 0
         if strategy == "linear":
             lb, hl = _choose_lookback(lookback, spread, f"the {spec.name} spread")
-            mean, std = moving_mean_std(spread, lb)
-            dev, scale = spread - mean, std
-        else:
-            lb, dev, scale = 0, res.innovation, np.sqrt(res.innovation_var)
+        out = engine.over_sample(
+            spread,
+            filter_shares(res.filtered_state),
+            rule,
+            lb or None,
+            state=res.filtered_state,
+            innovation=res.innovation,
+            innovation_var=res.innovation_var,
+        )
     info.update(lookback=lb, half_life=hl)
-    return _Signals(spread, dev, scale, shares, np.full(n, lb), [hl], [info], state=state)
+    return _Signals(
+        out.spread,
+        out.deviation,
+        out.scale,
+        out.shares,
+        np.full(n, lb),
+        [hl],
+        [info],
+        state=out.state,
+        units=out.units,
+    )
 
 
 def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
@@ -674,160 +717,34 @@ def week_starts(index: pd.DatetimeIndex, window: int) -> np.ndarray:
     return schedule.period_starts(index, "weekly", window)
 
 
-def _period_lookback(
-    fit_spread: np.ndarray, lookback: int | None, lb_prev: int | None, when: str, failures: list[str]
-) -> int:
-    """The moving window of one period: given, or from the half-life of the spread before it
-    (the previous period's when that spread does not revert)."""
-    if lookback is not None:
-        return lookback
-    try:
-        return lookback_from_half_life(fit_spread, f"the spread before {when}")[0]
-    except KalcointError as exc:
-        if lb_prev is None:
-            raise
-        failures.append(f"{when}: {exc}; kept lookback {lb_prev}")
-        return lb_prev
-
-
-def _portfolio(p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(n,) ``p_t . w`` row by row (a matrix product may round the same row differently with the
-    number of rows, and a day's value must not depend on how many days follow it)."""
-    return (p * weights[None, :]).sum(axis=1)
-
-
-def _static_walk_forward(
-    p: np.ndarray,
-    starts: np.ndarray,
-    strategy: str,
-    window: int,
-    lookback: int | None,
-    tune_options: dict[str, Any],
-    dates: pd.DatetimeIndex,
-    progress: Progress | None,
-) -> _Signals:
-    n, first = p.shape[0], int(starts[0])
-    ends = np.append(starts[1:], n)
-    m_total = n - first
-    spread, dev, scale = np.empty(m_total), np.empty(m_total), np.empty(m_total)
-    shares = np.empty((m_total, p.shape[1]))
-    lbs = np.zeros(m_total, dtype=np.int64)
-    half_lives: list[float] = []
-    retunes: list[dict[str, Any]] = []
-    failures: list[str] = []
-    weights: np.ndarray | None = None
-    lb_prev: int | None = None
-    for i, (s, e) in enumerate(zip(starts, ends)):
-        info: dict[str, Any] = {"date": dates[s], "row": int(s)}
-        fit = p[s - window : s]
-        sl = slice(s - first, e - first)
-        try:
-            weights = _static_weights(fit, tune_options.get("det_order", 0), tune_options.get("k_ar_diff", 1))
-        except (KalcointError, np.linalg.LinAlgError) as exc:
-            if weights is None:
-                raise KalcointError(
-                    f"walk-forward: the first estimation (window before {dates[s]:%Y-%m-%d}) failed: {exc}"
-                ) from exc
-            failures.append(f"{dates[s]:%Y-%m-%d}: {exc}")
-            info["failed"] = str(exc)
-        info["weights"] = weights.tolist()
-        fit_spread = _portfolio(fit, weights)
-        hl = half_life(fit_spread)
-        half_lives.append(hl)
-        lb = _period_lookback(fit_spread, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
-        lb_prev = lb
-        period_spread = _portfolio(p[s:e], weights)
-        hist = _portfolio(p[max(0, s - lb + 1) : e], weights)  # this period's weights on earlier days too
-        mean, std = _window_stats(hist, lb, e - s)
-        dev[sl], scale[sl], lbs[sl], shares[sl], spread[sl] = period_spread - mean, std, lb, weights, period_spread
-        info.update(lookback=lb, half_life=hl)
-        retunes.append(info)
-        if progress is not None:
-            progress(i + 1, len(starts))
-    return _Signals(spread, dev, scale, shares, lbs, half_lives, retunes, failures)
-
-
-def _filter_signals(
-    prices: pd.DataFrame,
-    run: schedule.Run,
-    spread_before: np.ndarray,
-    starts: np.ndarray,
-    strategy: str,
-    window: int | None,
-    lookback: int | None,
-    first: int,
-    failures: list[str],
-) -> _Signals:
-    """The strategy's inputs over a schedule run of rows ``first ..``; ``spread_before`` holds the
-    filter spread of the rows before ``first`` (moving windows and half-lives use it);
-    ``starts`` are the rows starting a period (the run's first row included)."""
-    m = run.m
-    dev, scale = run.innovation.copy(), np.sqrt(run.innovation_var)
-    lbs = np.zeros(m, dtype=np.int64)
-    spread_all = np.concatenate([spread_before, run.spread])
-    base = spread_before.size - first  # spread_all[row + base] is the spread of frame row ``row``
-    ends = np.append(starts[1:], first + m)
-    by_row = {row: v for row, v in zip(run.estimated_at, run.versions)}
-    half_lives: list[float] = []
-    retunes: list[dict[str, Any]] = []
-    lb_prev: int | None = None
-    dates = prices.index
-    for s, e in zip(starts, ends):
-        before = spread_all[max(0, s + base - (window or spread_before.size)) : s + base]
-        hl = half_life(before) if before.size > 2 else math.nan
-        half_lives.append(hl)
-        in_use = int(run.version[s - first])
-        info: dict[str, Any] = {"date": dates[s], "row": int(s), "version": in_use}
-        v = by_row.get(int(s))
-        model = run.models.get(in_use)
-        if model is not None:
-            info.update(alpha11=model.alpha11, obs_var=model.obs_var)
-        if v is not None and v.outcome.startswith("failed"):
-            info["failed"] = v.outcome[len("failed: ") :]
-        if v is not None and v.degenerate:
-            info["degenerate"] = "; ".join(v.reasons)
-        lb = None
-        if strategy == "linear":
-            lb = _period_lookback(before, lookback, lb_prev, f"{dates[s]:%Y-%m-%d}", failures)
-            lb_prev = lb
-            hist = spread_all[max(0, s + base - (lb - 1)) : e + base]
-            mean, std = _window_stats(hist, lb, e - s)
-            dev[s - first : e - first] = spread_all[s + base : e + base] - mean
-            scale[s - first : e - first] = std
-            lbs[s - first : e - first] = lb
-        info.update(lookback=lb, half_life=hl)
-        retunes.append(info)
+def _signals(run: engine.Drive, failures: list[str] | None = None) -> _Signals:
+    """The strategy's inputs and units of a driven run."""
+    out = run.steps
     return _Signals(
-        run.spread,
-        dev,
-        scale,
-        filter_shares(run.filtered_state),
-        lbs,
-        half_lives,
-        retunes,
-        failures,
-        state=run.filtered_state,
+        out.spread,
+        out.deviation,
+        out.scale,
+        out.shares,
+        out.lookback,
+        run.half_lives,
+        run.periods,
+        run.failures if failures is None else failures,
+        state=out.state,
         version=run.version,
         versions=list(run.versions),
+        units=out.units,
     )
-
-
-def _failures(versions: Sequence[schedule.Version]) -> list[str]:
-    return [f"{v.effective_date}: {v.outcome[len('failed: ') :]}" for v in versions if v.outcome.startswith("failed")]
 
 
 def _walk_forward(
     prices: pd.DataFrame,
     p: np.ndarray,
     spec: _ModelSpec,
-    strategy: str,
+    rule: engine.Rule,
     period: str,
     window: int,
-    lookback: int | None,
     iterations: int | None,
     opts: dict[str, Any],
-    entry: float,
-    exit: float,
     on_degenerate: str,
     progress: Progress | None,
 ) -> tuple[_Signals, int]:
@@ -837,37 +754,27 @@ def _walk_forward(
             f"window={window} leaves no {period} period to trade in {p.shape[0]} rows; use a shorter window"
         )
     first = int(starts[0])
-    if spec.kind == "static":
-        return _static_walk_forward(
-            p, starts, strategy, window, lookback, opts, pd.DatetimeIndex(prices.index), progress
-        ), first
-    run = schedule.run(
+    fit = _fit_for(spec, iterations, opts)
+    run = engine.drive(
         prices,
         first,
         None,
-        period=period if spec.kind == "tuned" else None,
+        rule,
+        retune=period,
         window=window,
-        fit=_fit_for(spec, iterations, opts),
+        fit=fit,
         method=spec.name,
         on_degenerate=on_degenerate,
         progress=progress,
+        estimated=spec.kind in ("tuned", "static"),
     )
-    assert run.warmup is not None
-    sig = _filter_signals(
-        prices, run, run.warmup.spread, starts, strategy, window, lookback, first, _failures(run.versions)
-    )
-    if strategy == "bands":  # the legs a trader of the first version holds after its window
-        _, long_leg, short_leg = band_legs(run.warmup.innovation, np.sqrt(run.warmup.innovation_var), entry, exit)
-        sig.legs = (long_leg, short_leg)
-    return sig, first
+    return _signals(run), first
 
 
 def _replay(
-    prices: pd.DataFrame, spec: _ModelSpec, strategy: str, progress: Progress | None
-) -> tuple[_Signals, pd.DataFrame, str | None, int | None]:
+    prices: pd.DataFrame, spec: _ModelSpec, progress: Progress | None
+) -> tuple[_Signals, pd.DataFrame, str | None, int | None, engine.Rule]:
     """Continue a saved model over the rows of ``prices`` after its last date (see the module doc)."""
-    if strategy != "bands":
-        raise KalcointError(f"strategy={strategy!r}: a saved model trades the 'bands' strategy only")
     resume = spec.saved.resume()
     rows = prices[prices.index > resume.history.index[-1]]
     if len(rows) < 2:
@@ -876,29 +783,21 @@ def _replay(
             f"{schedule.day(resume.history.index[-1])}; a replay needs at least 2"
         )
     frame = pd.concat([resume.history, rows[list(resume.history.columns)]])
-    first = len(resume.history)
-    run = schedule.run(
+    run = engine.drive(
         frame,
-        first,
-        resume.carry,
-        period=resume.period,
+        len(resume.history),
+        resume.state,
+        resume.rule,
+        retune=resume.period,
         window=resume.window,
         fit=resume.fit,
         method=resume.method,
         on_degenerate=resume.on_degenerate,
+        spread_before=resume.spread,
         progress=progress,
+        estimated=resume.estimated,
     )
-    starts = (
-        np.array([first, *(t for t in schedule.period_starts(frame.index, resume.period, 0) if t > first)])
-        if resume.period
-        else np.array([first])
-    )
-    spread_before = resume.spread
-    sig = _filter_signals(
-        frame, run, spread_before, starts, strategy, resume.window, None, first, _failures(run.versions)
-    )
-    sig.legs = resume.legs
-    return sig, rows, resume.period, resume.window
+    return _signals(run), rows, resume.period, resume.window, resume.rule
 
 
 # ---------------------------------------------------------------- the backtest
@@ -921,25 +820,40 @@ def _check_options(
         raise KalcointError(f"cost_bps={cost_bps} must be a finite number >= 0 (basis points of traded value)")
 
 
+def _check_saved_rule(given: tuple[str | None, float | None, float | None], rule: engine.Rule) -> None:
+    """A rule given with a saved model must be the one it trades."""
+    strategy, entry, exit = given
+    if (
+        (strategy is not None and strategy != rule.strategy)
+        or (entry is not None and entry != rule.entry)
+        or (exit is not None and exit != rule.exit)
+    ):
+        raise KalcointError(
+            f"the saved model trades its own rule (strategy={rule.strategy!r}, entry={rule.entry:g}, "
+            f"exit={rule.exit:g}); leave strategy, entry and exit out, or give those"
+        )
+
+
 def backtest(
     prices: pd.DataFrame,
     model: str | StateSpaceModel | Any = "chan",
-    strategy: str = "bands",
+    strategy: str | None = None,
     *,
-    entry: float = 1.0,
-    exit: float = 1.0,
+    entry: float | None = None,
+    exit: float | None = None,
     lookback: int | None = None,
     delta: float | None = None,
     state_var: float | None = None,
     obs_var: float | None = None,
     iterations: int | None = None,
-    walk_forward: str | None = None,
+    retune: str | None = None,
     window: int | None = None,
     cost_bps: float = 0.0,
     progress: Progress | None = None,
     tune_options: dict[str, Any] | None = None,
     on_degenerate: str = "use",
     estimates: schedule.Estimated | None = None,
+    walk_forward: str | None = None,
 ) -> BacktestResult:
     """Backtest one basket (see the module docstring for the conventions).
 
@@ -950,10 +864,13 @@ def backtest(
         with ``.model``), or a saved model opened by :func:`kalcoint.live.load_model` (replayed over
         the rows after its last date by its own retune policy). delta/state_var/obs_var: Chan's
         filter (defaults 1e-4, -, 1e-3).
-    strategy : "bands" (entry/exit in units of sqrt(Q_t), or of the moving std for static) or
-        "linear" (units = -z-score); lookback : moving window in days (default round(half-life)).
+    strategy : "bands" (default; entry/exit in units of sqrt(Q_t), or of the moving std for
+        static; default 1 and 1) or "linear" (units = -z-score); lookback : moving window in days
+        (default round(half-life)). A saved model trades its own rule (given ones must match it).
     iterations : tuning iterations for the tuning methods (default: tune()'s).
-    walk_forward : None (in-sample), "weekly" or "monthly", with ``window`` rows of estimation.
+    retune : None or "never" (in-sample), "weekly" or "monthly" (walk-forward), with ``window``
+        rows of estimation: the re-estimation period, the name a saved model's policy uses.
+    walk_forward : deprecated name of ``retune`` (a DeprecationWarning; removed in a later release).
     cost_bps : costs in basis points of traded dollar value.
     progress : called as ``progress(done, total)`` after each walk-forward estimation (or None).
     on_degenerate : "use" (trade a degenerate re-estimation, the method as written) or "keep"
@@ -972,11 +889,21 @@ def backtest(
     >>> bt = kc.backtest(kc.demo_prices(), "chan", entry=1.0, exit=1.0)
     >>> round(bt.metrics["apr"], 4), round(bt.metrics["max_drawdown"], 4)
     (0.1083, -0.0209)
-    >>> wf = kc.backtest(kc.demo_prices(), "static", walk_forward="weekly", window=250)
+    >>> wf = kc.backtest(kc.demo_prices(), "static", retune="weekly", window=250)
     >>> wf.mode, round(wf.metrics["sharpe"], 4)
     ('walk-forward', 1.6838)
     """
     started = time.perf_counter()
+    if walk_forward is not None:
+        warnings.warn("walk_forward= is deprecated: use retune= (the same values)", DeprecationWarning, stacklevel=2)
+        if retune is not None:
+            raise KalcointError("give retune (walk_forward is its deprecated name), not both")
+        retune = walk_forward
+    period = None if retune == "never" else retune
+    given = (strategy, entry, exit)
+    strategy = "bands" if strategy is None else strategy
+    entry = 1.0 if entry is None else entry
+    exit = 1.0 if exit is None else exit
     _check_options(prices, strategy, entry, exit, lookback, iterations, cost_bps)
     schedule.check_on_degenerate(on_degenerate)
     assets = [str(c) for c in prices.columns]
@@ -993,46 +920,34 @@ def backtest(
     if lookback is not None and strategy == "bands" and spec.kind != "static":
         raise KalcointError("lookback applies to strategy='linear' and to the static model's bands only")
     opts = dict(tune_options or {})
-    period = walk_forward
+    rule = engine.Rule(strategy, entry, exit, lookback)
     if spec.kind == "replay":
-        if walk_forward is not None or window is not None or iterations is not None or lookback is not None:
+        if period is not None or window is not None or iterations is not None or lookback is not None:
             raise KalcointError(
-                "walk_forward, window, iterations and lookback do not apply to a saved model: "
+                "retune, window, iterations and lookback do not apply to a saved model: "
                 "it is replayed by its own retune policy"
             )
-        sig, rows, period, window = _replay(prices, spec, strategy, progress)
+        sig, rows, period, window, rule = _replay(prices, spec, progress)
+        _check_saved_rule(given, rule)
+        strategy, entry, exit = rule.strategy, rule.entry, rule.exit
         dates, traded_prices, mode = rows.index, rows.to_numpy(dtype=np.float64), "replay"
-    elif walk_forward is None:
+    elif period is None:
         if window is not None:
-            raise KalcointError("window applies to walk_forward='weekly' or 'monthly' only")
-        sig = _in_sample_signals(prices, p, spec, strategy, lookback, iterations, opts)
+            raise KalcointError("window applies to retune='weekly' or 'monthly' only")
+        sig = _in_sample_signals(prices, p, spec, rule, iterations, opts)
         dates, traded_prices, mode = prices.index, p, "in-sample"
     else:
-        schedule.check_period(walk_forward)
+        schedule.check_period(period)
         if window is None:
-            raise KalcointError(
-                f"walk_forward={walk_forward!r} needs window=N (trading days of estimation), e.g. window=250"
-            )
+            raise KalcointError(f"retune={period!r} needs window=N (trading days of estimation), e.g. window=250")
         window = schedule.check_window(window)
-        sig, first = _walk_forward(
-            prices,
-            p,
-            spec,
-            strategy,
-            walk_forward,
-            window,
-            lookback,
-            iterations,
-            opts,
-            entry,
-            exit,
-            on_degenerate,
-            progress,
-        )
+        sig, first = _walk_forward(prices, p, spec, rule, period, window, iterations, opts, on_degenerate, progress)
         dates, traded_prices, mode = prices.index[first:], p[first:], "walk-forward"
-    if strategy == "bands":
+    if sig.units is not None:
+        units = sig.units
+    elif strategy == "bands":
         units = band_legs(sig.deviation, sig.scale, entry, exit, *sig.legs)[0]
-    else:  # strategy.linear on the moving statistics already computed (per-period lookbacks)
+    else:  # strategy.linear on the moving statistics already computed
         with np.errstate(invalid="ignore", divide="ignore"):
             z = sig.deviation / sig.scale
         units = np.where(np.isfinite(z), -z, 0.0)
@@ -1136,9 +1051,7 @@ def compare_backtests(
         error = ""
         try:
             for key in modes:
-                wf: dict[str, Any] = (
-                    {"walk_forward": "weekly", "window": window, "progress": progress} if key == "wf" else {}
-                )
+                wf: dict[str, Any] = {"retune": "weekly", "window": window, "progress": progress} if key == "wf" else {}
                 runs[key] = backtest(
                     prices,
                     name,
@@ -1181,6 +1094,7 @@ __all__ = [
     "Accounts",
     "BacktestResult",
     "account",
+    "audit_columns",
     "backtest",
     "compare_backtests",
     "compute_metrics",
@@ -1188,3 +1102,14 @@ __all__ = [
     "resolve_model",
     "week_starts",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``import kalcoint.backtest`` gives this module; calling it runs :func:`backtest`, so that
+    ``kc.backtest(prices, ...)`` stays the function call it always was."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BacktestResult:
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -217,6 +217,66 @@ class FilterResult:
     def standardized_innovation(self) -> np.ndarray:
         return self.innovation / np.sqrt(self.innovation_var)
 
+    def extend(self, new_prices: pd.DataFrame | np.ndarray, model: StateSpaceModel | None = None) -> FilterResult:
+        """The filter continued over the rows that follow, from this result's last posterior
+        ``(b, P)`` (statsmodels' ``MLEResults.extend``): a result for the new rows only.
+
+        Parameters
+        ----------
+        new_prices : DataFrame or ndarray, shape (m, k)
+            The rows after the last one filtered.
+        model : StateSpaceModel, optional
+            The quantities to continue with (default: this result's).
+
+        Returns
+        -------
+        FilterResult
+
+        Examples
+        --------
+        >>> import kalcoint as kc
+        >>> p = kc.demo_prices()
+        >>> whole = kalman_filter(p, StateSpaceModel.chan(3))
+        >>> more = kalman_filter(p.iloc[:1000], StateSpaceModel.chan(3)).extend(p.iloc[1000:])
+        >>> more.nobs, bool(abs(more.filtered_state - whole.filtered_state[1000:]).max() < 1e-12)
+        (500, True)
+        """
+        return kalman_filter(new_prices, self.model if model is None else model, start=self.last_posterior)
+
+    def append(self, new_prices: pd.DataFrame | np.ndarray) -> FilterResult:
+        """This result and its continuation over ``new_prices`` as one result over all the rows
+        (statsmodels' ``MLEResults.append``; the log-likelihood is the sum of both).
+
+        Examples
+        --------
+        >>> import kalcoint as kc
+        >>> p = kc.demo_prices()
+        >>> kalman_filter(p.iloc[:1000], StateSpaceModel.chan(3)).append(p.iloc[1000:]).nobs
+        1500
+        """
+        more = self.extend(new_prices)
+        index = None
+        if self.index is not None and more.index is not None:
+            index = self.index.append(more.index)
+
+        def both(name: str) -> np.ndarray:
+            return np.concatenate([getattr(self, name), getattr(more, name)])
+
+        return FilterResult(
+            self.model,
+            both("predicted_state"),
+            both("predicted_cov"),
+            both("filtered_state"),
+            both("filtered_cov"),
+            both("innovation"),
+            both("innovation_var"),
+            self.loglik + more.loglik,
+            np.concatenate([self.y, more.y]),
+            np.concatenate([self.X, more.X]),
+            index,
+            self.assets,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """Columns ``beta_const, beta_<TICKER>..., innovation, innovation_var, spread``, indexed by
         the dates (a ``DatetimeIndex`` named ``date``; ``t`` = 1..n without dates). The CSV

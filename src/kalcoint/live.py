@@ -1,16 +1,22 @@
-"""Saved models for live use: tune once, then feed the filter one day (or a few) at a time.
+"""Saved models for live use: save once, then feed the model one day (or a few) at a time.
 
-A model file is an SQLite database (standard library ``sqlite3``) that holds
-everything needed to continue the filter: the assets, the tuned quantities, the
-Johansen weights, the posterior state and covariance after the last row fed,
-the strategy's settings and legs, and a table of every step taken.
+A model file is an SQLite database (standard library ``sqlite3``) that holds the state of the
+stepping engine (:mod:`kalcoint.engine`) after the last row fed: the version in force (a
+filter's quantities, or the static Johansen weights), the filter's posterior state and
+covariance, the rule's state (band legs; the linear rule's moving window and recent spreads),
+the rule's settings, and a table of every step taken. Every model (``static``, ``chan``,
+``seed``, ``mle``, ``em``, ``als``) trades every rule (``bands``, ``linear``).
+
+The file's SQLite layer (schema, migrations, locking, transactions, damaged or locked files,
+the rows' checksum) is :mod:`kalcoint._store`, which knows nothing of filters; this module is
+the model: what the file's records mean and what a step does (through the engine).
 
 Guarantees
 ----------
 * Continuing is exact: the state is stored as JSON arrays of ``repr`` floats
-  (exact float64 round trip), and an update runs
-  ``kalman_filter(rows, model, start=(b, P))``, so rows fed one at a time give
-  the same states as one batch filter over the same rows.
+  (exact float64 round trip), and an update runs the engine's driver over the rows
+  (:func:`kalcoint.engine.drive`, the walk-forward backtest's), so rows fed in any batches
+  give the same states and units as one batch over the same rows.
 * A refused batch changes nothing: every row of a batch is validated and the
   filter is run in memory *before* a write transaction is opened. The file is
   left byte-for-byte unchanged (no page is written; not even its mtime moves).
@@ -32,29 +38,32 @@ Guarantees
 Retuning (the method as its author runs it)
 -------------------------------------------
 A model saved with a retune policy (``retune="weekly"`` or ``"monthly"`` and ``window=N``)
-is re-estimated by :mod:`kalcoint.schedule`, the implementation ``backtest(...,
-walk_forward=...)`` uses: before the first row of a new calendar week (month), on the N rows
+is re-estimated by :func:`kalcoint.engine.drive`, the driver ``backtest(...,
+retune=...)`` uses (the calendar of :mod:`kalcoint.schedule`): before the first row of a new calendar week (month), on the N rows
 strictly before it, continuing the posterior ``(b, P)`` of the day before. The file keeps the
 rows this needs (every row fed is a step). Every estimation is a *version* (``versions``
 table); a step records the version it traded with. A failed re-estimation keeps the previous
 version (outcome ``failed: <reason>``); a degenerate one is traded (``on_degenerate="use"``)
 or skipped (``"keep"``, outcome ``degenerate: kept previous``). The re-estimation runs before
 the write transaction and is written in the same transaction as the rows: a kill leaves the
-old state or the new one, never a half-retuned file.
+old state or the new one, never a half-retuned file. The static model re-estimates its
+Johansen weights on the schedule; Chan's filter keeps its quantities (a period only chooses the
+linear rule's moving window again, as its walk-forward does).
 
 Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
 = :data:`SCHEMA_VERSION`)::
 
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         format          'kalcoint-live-model'
-        schema_version  '2'
+        schema_version  '3'
         kalcoint_version, created_at (UTC ISO)
-        method          'seed' | 'mle' | 'em' | ... | 'chan'
+        method          'seed' | 'mle' | 'em' | ... | 'chan' | 'static'
         assets          JSON list of tickers, dependent asset first
         model           JSON StateSpaceModel.to_dict() of version 1 (alpha11, obs_var,
-                        state_var, initial_state, initial_cov)
-        weights         JSON list (Johansen weights, k) or null (Chan's filter)
-        strategy        JSON {"strategy": "bands", "entry": 1.0, "exit": 1.0}
+                        state_var, initial_state, initial_cov); null for static
+        weights         JSON list (Johansen weights, k; static: version 1's) or null (chan)
+        strategy        JSON {"strategy": "bands"|"linear", "entry": 1.0, "exit": 1.0
+                        [, "lookback": N]}  (the rule, kalcoint.engine.Rule)
         tuning          JSON TunedModel.to_dict() (or Chan's settings)
         retune          JSON {"retune": "never"|"weekly"|"monthly", "window": N|null,
                         "method", "iterations", "tol", "options", "on_degenerate"}
@@ -64,61 +73,92 @@ Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
     head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
          long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
-         version INTEGER)                               -- the version the next row trades with
+         version INTEGER,                               -- the version the next row trades with
+         engine TEXT)                                   -- JSON EngineState.to_dict(): the engine's state
     steps(step INTEGER PRIMARY KEY,                    -- 1, 2, ... every row ever fed
           kind TEXT ('tune' | 'update'), date TEXT UNIQUE, prices TEXT (JSON k),
-          state TEXT (JSON k, posterior b_{t|t}), innovation REAL, innovation_var REAL,
-          zscore REAL, spread REAL, units INTEGER, applied_at TEXT,
+          state TEXT (JSON k, posterior b_{t|t}; [] for static), innovation REAL,
+          innovation_var REAL, zscore REAL, spread REAL, units REAL, applied_at TEXT,
           version INTEGER)                              -- the version the row traded with
     versions(id INTEGER PRIMARY KEY, effective_date TEXT (first row it trades; NULL until
           the next update after a manual retune), window_first TEXT, window_last TEXT,
-          method TEXT, model TEXT (JSON, NULL when failed), loglik REAL, degenerate INTEGER,
-          reasons TEXT (JSON list), outcome TEXT, created_at TEXT)
+          method TEXT, model TEXT (JSON quantities, or {"weights": [..]} for static; NULL
+          when failed), loglik REAL, degenerate INTEGER, reasons TEXT (JSON list),
+          outcome TEXT, created_at TEXT)
+
+For the static model ``head.state`` and ``head.cov`` are ``[]`` (no filter) and the weights in
+force are those of the head's version. ``innovation``/``innovation_var`` hold a filter's
+``e_t``/``Q_t`` (static: the rule's deviation and squared scale) and ``zscore`` the rule's
+signal (deviation / scale: ``e_t / sqrt(Q_t)`` for a filter's bands, the spread against its
+moving mean and standard deviation otherwise; NULL while the window is not full). Units are
+whole (-1, 0, 1) for bands and ``-zscore`` for linear.
 
 Files of schema version 1 (before retuning) load as ``retune="never"`` with one version
-(the saved quantities); the first update upgrades them to version 2 inside its transaction.
+(the saved quantities); files of schema 2 (before the head's ``rule``) load as they are. The
+first update upgrades either to schema 3 inside its transaction.
 
 Dates are ISO ``YYYY-MM-DD`` text (with a time if the data has one). The rows
-of the sample the model was saved with are recorded as ``kind='tune'`` (with
-the bands rule run over them from flat, so the strategy's units at save time
-are those a trader following the rule would hold); rows fed later are
-``kind='update'``. ``head`` duplicates the last step's date and state; a load
-checks they agree.
+of the sample the model was saved with are recorded as ``kind='tune'``: the engine's cold
+start on them (:func:`kalcoint.engine.start_state`: the filter from its prior, the rule from
+flat, so the units at save time are those a trader following the rule would hold; the static
+model's bands stay flat, as its walk-forward starts); rows fed later are ``kind='update'``.
+``head`` duplicates the last step's date and state; a load checks they agree.
 
 Units: prices in the assets' currency; ``innovation`` ``e_t`` and ``spread``
-in price units of asset 1, ``innovation_var`` ``Q_t`` its square; ``zscore =
-e_t / sqrt(Q_t)``; one unit of the portfolio holds one share of asset 1 and
-``-b_j`` shares of asset j (posterior state of the day).
+in price units of asset 1, ``innovation_var`` ``Q_t`` its square; one unit of a filter's
+portfolio holds one share of asset 1 and ``-b_j`` shares of asset j (posterior state of the
+day), one unit of the static portfolio ``w_j`` shares of asset j.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import schedule
+from . import engine, schedule
 from ._io import atomic_path, is_stream, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
+from ._store import (
+    _INSERT_STEP,
+    _INSERT_VERSION,
+    _UPDATE_HEAD,
+    APPLICATION_ID,
+    FORMAT,
+    READABLE_SCHEMAS,
+    SCHEMA_VERSION,
+    UPDATE_STATEMENTS,
+    _check_lock_timeout,
+    _check_rows,
+    _connect,
+    _create,
+    _damaged,
+    _dumps,
+    _fsync_dir,
+    _locked,
+    _migrate_tables,
+    _not_a_model,
+    _now,
+    _rollback_on_error,
+    _sqlite_errors,
+    _store_checksum,
+    _vector,
+)
+from ._store import ROWS_CHECKSUM as ROWS_CHECKSUM
+from ._store import _begin as _store_begin
+from ._store import _run as _store_run
 from .schedule import Version
-from .strategy import band_legs, check_bands
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
-APPLICATION_ID = 0x6B636C6D  # "kclm"
-FORMAT = "kalcoint-live-model"
 DEFAULT_STRATEGY: dict[str, Any] = {"strategy": "bands", "entry": 1.0, "exit": 1.0}
 DEFAULT_MAX_JUMP = 0.25
 """Largest accepted absolute daily log return of any asset (0.25 is a 22% fall or a 28% rise)."""
@@ -130,109 +170,48 @@ GAP_BUSINESS_DAYS = 5
 """A batch whose rows skip more business days than this (a week) is applied with a warning."""
 NEVER = {"retune": "never", "window": None, "on_degenerate": "use"}
 
-_VERSIONS_TABLE = """
-CREATE TABLE versions (
-    id INTEGER PRIMARY KEY,
-    effective_date TEXT,
-    window_first TEXT NOT NULL,
-    window_last TEXT NOT NULL,
-    method TEXT NOT NULL,
-    model TEXT,
-    loglik REAL,
-    degenerate INTEGER NOT NULL,
-    reasons TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    created_at TEXT NOT NULL
-)"""
-
-_SCHEMA = (
-    """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    step INTEGER NOT NULL,
-    date TEXT NOT NULL,
-    state TEXT NOT NULL,
-    cov TEXT NOT NULL,
-    long_leg INTEGER NOT NULL,
-    short_leg INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE steps (
-    step INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('tune', 'update')),
-    date TEXT NOT NULL UNIQUE,
-    prices TEXT NOT NULL,
-    state TEXT NOT NULL,
-    innovation REAL NOT NULL,
-    innovation_var REAL NOT NULL,
-    zscore REAL NOT NULL,
-    spread REAL NOT NULL,
-    units INTEGER NOT NULL,
-    applied_at TEXT NOT NULL,
-    version INTEGER
-);
-"""
-    + _VERSIONS_TABLE
-    + ";"
-)
-
-_INSERT_STEP = (
-    "INSERT INTO steps (step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
-    "applied_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_UPDATE_HEAD = (
-    "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ?, "
-    "version = ? WHERE id = 1"
-)
-_INSERT_VERSION = (
-    "INSERT INTO versions (id, effective_date, window_first, window_last, method, model, loglik, degenerate, "
-    "reasons, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
 _statement_hook: Callable[[int, str], None] | None = None
 """Test seam: called as ``hook(i, label)`` before write statement i of an update
 (0 BEGIN, 1 read head, 2 insert versions, 3 insert steps, 4 update head, 5 COMMIT) and with
 ``(6, "committed")`` after the commit. ``None`` in normal use."""
 
-UPDATE_STATEMENTS = ("begin", "read_head", "insert_versions", "insert_steps", "update_head", "commit", "committed")
+
+def _run(con: sqlite3.Connection, i: int, sql: str, params: Any = None, many: bool = False) -> sqlite3.Cursor:
+    return _store_run(con, i, sql, params, many, _statement_hook)
+
+
+def _begin(con: sqlite3.Connection, path: Path, lock_timeout: float) -> None:
+    _store_begin(con, path, lock_timeout, _statement_hook)
 
 
 # ---------------------------------------------------------------- small helpers
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 _day = schedule.day
 
 
-def _dumps(values: Any) -> str:
-    """JSON of floats written with ``repr`` (exact float64 round trip)."""
-    return json.dumps(to_jsonable(values), allow_nan=False)
-
-
-def _vector(text: str) -> np.ndarray:
-    return np.array(json.loads(text), dtype=np.float64)
-
-
-def _check_strategy(strategy: Mapping[str, Any] | None) -> dict[str, Any]:
-    merged = {**DEFAULT_STRATEGY, **(dict(strategy) if strategy else {})}
-    if merged["strategy"] != "bands":
-        raise KalcointError(f"live models support the 'bands' strategy only, got {merged['strategy']!r}")
-    merged["entry"], merged["exit"] = float(merged["entry"]), float(merged["exit"])
-    check_bands(merged["entry"], merged["exit"])
-    return merged
-
-
-def _bands_continue(
-    innovation: np.ndarray, innovation_var: np.ndarray, entry: float, exit: float, long_leg: int, short_leg: int
-) -> tuple[np.ndarray, int, int]:
-    """:func:`kalcoint.strategy.band_legs` on the innovations: integer units (n,) and the legs after."""
-    units, long_leg, short_leg = band_legs(innovation, np.sqrt(innovation_var), entry, exit, long_leg, short_leg)
-    return units.astype(np.int64), long_leg, short_leg
+def _check_strategy(strategy: Mapping[str, Any] | None, method: str = "") -> dict[str, Any]:
+    """The rule a model trades (:class:`kalcoint.engine.Rule`), as its JSON record."""
+    merged = {**DEFAULT_STRATEGY, "lookback": None, **(dict(strategy) if strategy else {})}
+    unknown = sorted(set(merged) - {*DEFAULT_STRATEGY, "lookback"})
+    if unknown:
+        raise KalcointError(
+            f"strategy settings {', '.join(unknown)} are not known; give strategy, entry, exit, lookback"
+        )
+    rule = engine.Rule(
+        str(merged["strategy"]),
+        float(merged["entry"]),
+        float(merged["exit"]),
+        None if merged["lookback"] is None else merged["lookback"],
+    )
+    if rule.lookback is not None and not rule.moving(method == "static"):
+        raise KalcointError(
+            f"lookback={rule.lookback} applies to strategy='linear' and to the static model's bands only"
+        )
+    record = rule.to_dict()
+    if record["lookback"] is None:
+        del record["lookback"]  # the record of a file of schema 2 (no moving window given)
+    return record
 
 
 def unit_shares(state: np.ndarray) -> np.ndarray:
@@ -283,55 +262,17 @@ def target_shares(state: np.ndarray, prices: np.ndarray, units: float, capital: 
     >>> target_shares(np.array([0.5, 0.8, -0.3]), np.array([10.0, 20.0, 5.0]), 2.0, 1000.0).round(4).tolist()
     [72.7273, -58.1818, 21.8182]
     """
-    shares = unit_shares(state)
+    return units * _sized(unit_shares(state), prices, capital)
+
+
+def _sized(shares: np.ndarray, prices: np.ndarray, capital: float | None) -> np.ndarray:
+    """``shares`` of one unit, scaled so that its gross dollar value is ``capital`` (when given)."""
     if capital is not None:
         gross = float(np.sum(np.abs(shares) * np.asarray(prices, dtype=np.float64)))
         if not gross > 0:
             raise ComputationError("the portfolio's gross dollar value per unit is zero; cannot size a position")
         shares = shares * (capital / gross)
-    return units * shares
-
-
-# ---------------------------------------------------------------- errors of the file itself
-
-
-def _locked(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _damaged(path: Path, exc: BaseException | str) -> KalcointError:
-    return KalcointError(
-        f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
-        "restore it from a backup, or re-create it with save_model()"
-    )
-
-
-def _busy(path: Path, lock_timeout: float, write: bool = True) -> KalcointError:
-    # a read waits the default time (readers have no lock_timeout to name); an update names it
-    waited = f"lock_timeout={lock_timeout:g} s" if write else f"{lock_timeout:g} s"
-    return KalcointError(
-        f"model file {path} is locked by another update (waited {waited}); try again when it has finished"
-    )
-
-
-def _check_lock_timeout(lock_timeout: Any) -> float:
-    ok = isinstance(lock_timeout, (int, float)) and not isinstance(lock_timeout, bool)
-    if not (ok and math.isfinite(lock_timeout) and lock_timeout >= 0):
-        shown = f"{lock_timeout:g}" if ok else repr(lock_timeout)
-        raise KalcointError(f"lock_timeout={shown} must be a finite number of seconds >= 0")
-    return float(lock_timeout)
-
-
-@contextmanager
-def _sqlite_errors(path: Path, lock_timeout: float) -> Iterator[None]:
-    """Turn SQLite's errors into one line: locked by another process, or a damaged file."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if _locked(exc):
-            raise _busy(path, lock_timeout) from None
-        raise _damaged(path, exc) from None
+    return shares
 
 
 # ---------------------------------------------------------------- the snapshot of a file
@@ -343,7 +284,7 @@ class _Snapshot:
 
     method: str
     assets: list[str]
-    model: StateSpaceModel  # the quantities of the version in use
+    model: StateSpaceModel | None  # the quantities of the version in use (None: static)
     weights: np.ndarray | None
     strategy: dict[str, Any]
     tuning: dict[str, Any]
@@ -360,61 +301,50 @@ class _Snapshot:
     innovation_var: float
     zscore: float
     spread: float
-    units: int
+    units: float
     schema: int = SCHEMA_VERSION
     version: int = 1
     window_last: str | None = None  # last date of the in-use version's estimation window
     next_id: int = 2
     policy: dict[str, Any] = field(default_factory=lambda: dict(NEVER))
     last_version: Version | None = None
+    static_weights: np.ndarray | None = None  # the weights in force (static model)
+    engine_record: dict[str, Any] = field(default_factory=dict)  # the head's EngineState.to_dict()
 
     @property
     def last_date(self) -> pd.Timestamp:
         return pd.Timestamp(self.date)
 
+    @property
+    def static(self) -> bool:
+        return self.method == "static"
 
-def _connect(path: Path, timeout: float, *, write: bool = True) -> sqlite3.Connection:
-    """Open an existing model file (never creates one); autocommit mode, explicit transactions.
+    @property
+    def rule(self) -> engine.Rule:
+        return engine.Rule.from_dict(self.strategy)
 
-    ``write=False`` needs read access only: a file that cannot be written (permissions, an
-    immutable file, a read-only mount) is opened read-only; one that can is opened read-write,
-    so that a leftover journal of an interrupted update is rolled back as it is opened."""
-    if not path.exists():
-        raise KalcointError(f"model file {path} does not exist; create one with save_model()")
-    if path.is_dir():
-        raise KalcointError(f"model file {path} is a directory; give the path of a model file")
-    if write and not os.access(path, os.R_OK | os.W_OK):
-        raise KalcointError(f"model file {path} cannot be read and written by this user; check its permissions")
-    if not os.access(path, os.R_OK):
-        raise KalcointError(f"model file {path} cannot be read by this user; check its permissions")
-    writable = write or (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK))
-    try:
-        con = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode={'rw' if writable else 'ro'}",
-            uri=True,
-            timeout=timeout,
-            isolation_level=None,
+    def engine_state(self) -> engine.EngineState:
+        """The engine's state after the last row: the head's record (schema 3), or for an older
+        file its columns (a filter trading bands: no moving window)."""
+        if self.engine_record:
+            return engine.EngineState.from_dict(self.engine_record)
+        return engine.EngineState(
+            version=self.version,
+            window_last=self.window_last,
+            next_id=self.next_id,
+            model=None if self.static else self.model,
+            weights=self.static_weights if self.static else None,
+            b=None if self.static else self.state,
+            P=None if self.static else self.cov,
+            legs=(self.long_leg, self.short_leg),
         )
-        con.execute("PRAGMA synchronous = FULL")
-        if not writable:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a leftover journal shows here
-    except sqlite3.Error as exc:
-        if "not a database" in str(exc):
-            raise _not_a_model(path, "not an SQLite database") from None
-        if _locked(exc):
-            raise _busy(path, timeout) from None
-        if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
-            raise KalcointError(
-                f"model file {path} holds an interrupted update (its journal {path.name}-journal) that "
-                "must be rolled back before it can be read, which needs write access; open it once as a "
-                "user who can write it and its directory"
-            ) from None
-        raise _damaged(path, exc) from None
-    return con
 
-
-def _not_a_model(path: Path, why: str) -> KalcointError:
-    return KalcointError(f"{path} is not a usable kalcoint model file ({why}); create one with save_model()")
+    def shares(self) -> np.ndarray:
+        """(k,) shares of one unit after the last row."""
+        if self.static:
+            assert self.static_weights is not None
+            return self.static_weights.copy()
+        return unit_shares(self.state)
 
 
 def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
@@ -436,7 +366,11 @@ def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
         )
     try:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        cols = "step, date, state, cov, long_leg, short_leg, updated_at" + (", version" if version >= 2 else "")
+        cols = (
+            "step, date, state, cov, long_leg, short_leg, updated_at"
+            + (", version" if version >= 2 else "")
+            + (", engine" if version >= 3 else "")
+        )
         head = con.execute(f"SELECT {cols} FROM head").fetchall()
         last = con.execute(
             "SELECT step, date, prices, state, innovation, innovation_var, zscore, spread, units FROM steps "
@@ -463,22 +397,26 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
         raise _not_a_model(path, "corrupt: the head or the steps table is empty")
     step, date, state, cov, long_leg, short_leg, updated_at = head[0][:7]
     l_step, l_date, prices, l_state, innov, innov_var, z, spread, units = last[0]
-    if (l_step, l_date, l_state) != (step, date, state) or units != long_leg + short_leg:
+    strategy = {**DEFAULT_STRATEGY, **json.loads(meta["strategy"])}
+    legs_agree = strategy["strategy"] != "bands" or units == long_leg + short_leg
+    if (l_step, l_date, l_state) != (step, date, state) or not legs_agree:
         raise _not_a_model(
             path, f"corrupt: head (step {step}, {date}) disagrees with the last step (step {l_step}, {l_date})"
         )
     assets = json.loads(meta["assets"])
     weights = json.loads(meta["weights"])
     k = len(assets)
-    b, P = _vector(state), _vector(cov).reshape(k, k)
+    static = meta["method"] == "static"
+    b, P = (np.empty(0), np.empty((0, 0))) if static else (_vector(state), _vector(cov).reshape(k, k))
+    saved_model = json.loads(meta["model"])
     tuning = json.loads(meta["tuning"])
     policy = json.loads(meta["retune"]) if "retune" in meta else {**NEVER, "method": meta["method"]}
     return _Snapshot(
         method=meta["method"],
         assets=assets,
-        model=StateSpaceModel.from_dict(json.loads(meta["model"])),
+        model=None if static else StateSpaceModel.from_dict(saved_model),
         weights=None if weights is None else np.array(weights, dtype=np.float64),
-        strategy=json.loads(meta["strategy"]),
+        strategy=strategy,
         tuning=tuning,
         meta=meta,
         step=int(step),
@@ -489,16 +427,36 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
         short_leg=int(short_leg),
         updated_at=updated_at,
         prices=_vector(prices),
-        innovation=float(innov),
-        innovation_var=float(innov_var),
-        zscore=float(z),
+        innovation=_real(innov),
+        innovation_var=_real(innov_var),
+        zscore=_real(z),
         spread=float(spread),
-        units=int(units),
+        units=int(units) if strategy["strategy"] == "bands" else float(units),
         schema=schema,
         version=int(head[0][7]) if len(head[0]) > 7 else 1,
         window_last=tuning.get("end_date"),
         policy=policy,
+        static_weights=None if weights is None or not static else np.array(weights, dtype=np.float64),
+        engine_record=_engine_record(head[0][8] if len(head[0]) > 8 else None, int(step), b, long_leg, short_leg, path),
     )
+
+
+def _engine_record(text: str | None, step: int, b: np.ndarray, long_leg: int, short_leg: int, path: Path) -> dict:
+    """The head's engine state, checked against the head's columns (they are written together)."""
+    if text is None:
+        return {}
+    record = json.loads(text)
+    agree = record["legs"] == [long_leg, short_leg] and (
+        record["b"] is None or np.array_equal(np.array(record["b"], dtype=np.float64), b)
+    )
+    if not agree:
+        raise _not_a_model(path, f"corrupt: the head's engine state disagrees with its columns (step {step})")
+    return dict(record)
+
+
+def _real(value: Any) -> float:
+    """A stored REAL (NULL, for a rule whose window is not yet full, reads as NaN)."""
+    return math.nan if value is None else float(value)
 
 
 _VERSION_COLUMNS = "id, effective_date, window_first, window_last, method, model, loglik, degenerate, reasons, outcome"
@@ -506,17 +464,20 @@ _VERSION_COLUMNS = "id, effective_date, window_first, window_last, method, model
 
 def _version_from_row(row: tuple) -> Version:
     vid, eff, first, last, method, model, loglik, degenerate, reasons, outcome = row
+    estimate = None if model is None else json.loads(model)
+    weights = None if estimate is None or "weights" not in estimate else tuple(float(w) for w in estimate["weights"])
     return Version(
         int(vid),
         eff,
         first,
         last,
         method,
-        None if model is None else StateSpaceModel.from_dict(json.loads(model)),
+        None if estimate is None or weights is not None else StateSpaceModel.from_dict(estimate),
         None if loglik is None else float(loglik),
         bool(degenerate),
         tuple(json.loads(reasons)),
         outcome,
+        weights,
     )
 
 
@@ -527,10 +488,10 @@ def _with_versions(con: sqlite3.Connection, snap: _Snapshot, path: Path) -> _Sna
     if row is None or row[5] is None:
         raise _not_a_model(path, f"corrupt: the head's version {snap.version} has no quantities")
     in_use = _version_from_row(row)
-    assert in_use.model is not None
     return _replace(
         snap,
         model=in_use.model,
+        static_weights=None if in_use.weights is None else np.array(in_use.weights, dtype=np.float64),
         window_last=in_use.window_last,
         next_id=int(last[0]) + 1,
         last_version=_version_from_row(last),
@@ -565,11 +526,11 @@ def _v1_version(snap: _Snapshot) -> Version:
 
 @dataclass(frozen=True)
 class _Plan:
-    """The rows of a batch, validated and run through the schedule in memory, ready to be written."""
+    """The rows of a batch, validated and run through the engine in memory, ready to be written."""
 
     dates: list[str]
     prices: np.ndarray  # (m, k)
-    state: np.ndarray  # (m, k) posterior states
+    state: np.ndarray  # (m, k) posterior states ((m, 0) for static)
     innovation: np.ndarray
     innovation_var: np.ndarray
     spread: np.ndarray
@@ -582,6 +543,9 @@ class _Plan:
     versions: list[Version] = field(default_factory=list)  # made by this batch
     head_version: int = 1
     warnings: list[str] = field(default_factory=list)
+    zscore: np.ndarray | None = None  # (m,) the rule's deviation / scale
+    engine_state: dict[str, Any] = field(default_factory=dict)  # EngineState.to_dict() after the last row
+    linear: bool = False
 
     @property
     def n(self) -> int:
@@ -604,6 +568,41 @@ def _empty_plan(snap: _Snapshot, skipped: int) -> _Plan:
         snap.short_leg,
         skipped,
         head_version=snap.version,
+    )
+
+
+def _plan_from(
+    dates: list[str],
+    prices: np.ndarray,
+    out: engine.Steps,
+    version: np.ndarray,
+    state: engine.EngineState,
+    rule: engine.Rule,
+    skipped: int,
+    **extra: Any,
+) -> _Plan:
+    """A plan from the engine's steps and the state after them."""
+    m = len(dates)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = out.deviation / out.scale
+    return _Plan(
+        dates,
+        prices,
+        np.empty((m, 0)) if out.state is None else out.state,
+        out.innovation,
+        out.innovation_var,
+        out.spread,
+        version,
+        None if state.static else state.P,
+        out.units if rule.strategy == "linear" else out.units.astype(np.int64),
+        state.legs[0],
+        state.legs[1],
+        skipped,
+        head_version=state.version,
+        zscore=np.where(np.isfinite(z), z, np.nan),
+        engine_state=state.to_dict(),
+        linear=rule.strategy == "linear",
+        **extra,
     )
 
 
@@ -740,19 +739,21 @@ def _check_recorded(old: pd.DataFrame, con: sqlite3.Connection, source: str) -> 
 
 @dataclass(frozen=True)
 class Resume:
-    """A saved model ready to continue through :func:`kalcoint.schedule.run`.
+    """A saved model ready to continue through :func:`kalcoint.engine.drive`.
 
     Attributes
     ----------
     history : DataFrame, shape (h, k)
-        Its last rows (the estimation window, or the last row).
+        Its last rows (every row for a rule on moving statistics; else the estimation window,
+        or the last row).
     spread : ndarray, shape (h,)
-        Their spread.
-    carry : kalcoint.schedule.Carry
-        The filter's carried state.
-    legs : held band legs.
-    period, window, fit, method, on_degenerate :
-        The retune policy (``period`` None for ``never``).
+        Their traded spreads.
+    state : kalcoint.engine.EngineState
+        The engine's state after the last row.
+    rule : kalcoint.engine.Rule
+    period, window, fit, method, on_degenerate, estimated :
+        The retune policy (``period`` None for ``never``; ``estimated`` False: never
+        re-estimated, the period only chooses the moving window again).
 
     Examples
     --------
@@ -767,18 +768,27 @@ class Resume:
 
     history: pd.DataFrame
     spread: np.ndarray
-    carry: schedule.Carry
-    legs: tuple[int, int]
+    state: engine.EngineState
+    rule: engine.Rule
     period: str | None
     window: int | None
     fit: schedule.Fit | None
     method: str
     on_degenerate: str
+    estimated: bool = True
+
+    @property
+    def legs(self) -> tuple[int, int]:
+        return self.state.legs
 
 
-def _policy_fit(policy: Mapping[str, Any]) -> schedule.Fit | None:
-    if policy.get("retune", "never") == "never":
+def _policy_fit(policy: Mapping[str, Any], snap: _Snapshot) -> schedule.Fit | None:
+    """The re-estimation of a model: None when it is never re-estimated."""
+    if policy.get("retune", "never") == "never" or snap.method == "chan":
         return None
+    if snap.static:
+        options = policy.get("options") or {}
+        return engine.static_fit(int(options.get("det_order", 0)), int(options.get("k_ar_diff", 1)))
     return schedule.tuning_fit(
         policy["method"], policy.get("iterations"), policy.get("tol"), policy.get("options") or {}
     )
@@ -788,25 +798,27 @@ def _resume(snap: _Snapshot, con: sqlite3.Connection) -> Resume:
     policy = snap.policy
     period = None if policy.get("retune", "never") == "never" else str(policy["retune"])
     window = None if period is None else int(policy["window"])
-    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?", (window or 1,)).fetchall()[
-        ::-1
-    ]
+    rule = snap.rule
+    every = rule.moving(snap.static)
+    limit = -1 if every else (window or 1)
+    rows = con.execute("SELECT date, prices, spread FROM steps ORDER BY step DESC LIMIT ?", (limit,)).fetchall()[::-1]
     history = pd.DataFrame(
         np.array([json.loads(r[1]) for r in rows], dtype=np.float64),
         index=pd.DatetimeIndex([r[0] for r in rows]),
         columns=snap.assets,
     )
-    carry = schedule.Carry(snap.model, snap.version, snap.window_last, snap.state, snap.cov, snap.next_id)
+    fit = _policy_fit(policy, snap)
     return Resume(
         history,
         np.array([r[2] for r in rows], dtype=np.float64),
-        carry,
-        (snap.long_leg, snap.short_leg),
+        snap.engine_state(),
+        rule,
         period,
         window,
-        _policy_fit(policy),
+        fit,
         str(policy.get("method", snap.method)),
         str(policy.get("on_degenerate", "use")),
+        fit is not None,
     )
 
 
@@ -818,7 +830,7 @@ def _plan(
     since_last: bool,
     con: sqlite3.Connection,
 ) -> _Plan:
-    """Validate every row and run the schedule on the batch in memory; raise before anything is written."""
+    """Validate every row and run the engine on the batch in memory; raise before anything is written."""
     _check_order(frame, source)
     new, skipped = _split_applied(frame, snap, con, source, since_last)
     if len(new) == 0:
@@ -827,43 +839,37 @@ def _plan(
     _check_values(new, snap.prices, snap.date, max_jump, source)
     resume = _resume(snap, con)
     rows = pd.concat([resume.history, new])
-    run = schedule.run(
+    run = engine.drive(
         rows,
         len(resume.history),
-        resume.carry,
-        period=resume.period,
+        resume.state,
+        resume.rule,
+        retune=resume.period,
         window=resume.window,
         fit=resume.fit,
         method=resume.method,
         on_degenerate=resume.on_degenerate,
+        spread_before=resume.spread,
+        estimated=resume.estimated,
     )
-    if not (np.all(np.isfinite(run.filtered_state)) and np.all(np.isfinite(run.carry.P))):
+    out = run.steps
+    if out.state is not None and not (np.all(np.isfinite(out.state)) and np.all(np.isfinite(np.asarray(run.state.P)))):
         raise ComputationError(f"{source}: the filter gave non-finite states; no row was applied")
-    entry, exit_ = float(snap.strategy["entry"]), float(snap.strategy["exit"])
-    units, long_leg, short_leg = _bands_continue(
-        run.innovation, run.innovation_var, entry, exit_, snap.long_leg, snap.short_leg
-    )
-    return _Plan(
+    return _plan_from(
         [_day(d) for d in new.index],
         new.to_numpy(),
-        run.filtered_state,
-        run.innovation,
-        run.innovation_var,
-        run.spread,
+        out,
         run.version,
-        run.carry.P,
-        units,
-        long_leg,
-        short_leg,
+        run.state,
+        resume.rule,
         skipped,
         versions=list(run.versions),
-        head_version=run.carry.version,
         warnings=_gap_warnings(new, snap.last_date),
     )
 
 
 def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple]:
-    z = plan.innovation / np.sqrt(plan.innovation_var)
+    z = plan.innovation / np.sqrt(plan.innovation_var) if plan.zscore is None else plan.zscore
     return [
         (
             first_step + t,
@@ -871,16 +877,21 @@ def _step_rows(first_step: int, kind: str, plan: _Plan, when: str) -> list[tuple
             plan.dates[t],
             _dumps(plan.prices[t]),
             _dumps(plan.state[t]),
-            float(plan.innovation[t]),
-            float(plan.innovation_var[t]),
-            float(z[t]),
+            _stored(plan.innovation[t]),
+            _stored(plan.innovation_var[t]),
+            _stored(z[t]),
             float(plan.spread[t]),
-            int(plan.units[t]),
+            float(plan.units[t]) if plan.linear else int(plan.units[t]),
             when,
             int(plan.version[t]),
         )
         for t in range(plan.n)
     ]
+
+
+def _stored(x: float) -> float | None:
+    """A REAL to store: NULL for NaN (a rule's window not yet full)."""
+    return float(x) if math.isfinite(x) else None
 
 
 def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
@@ -893,6 +904,7 @@ def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
         plan.short_leg,
         when,
         plan.head_version,
+        _dumps(plan.engine_state),
     )
 
 
@@ -904,7 +916,7 @@ def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
             v.window_first,
             v.window_last,
             v.method,
-            None if v.model is None else _dumps(v.model.to_dict()),
+            _estimate_json(v),
             v.loglik,
             int(v.degenerate),
             _dumps(list(v.reasons)),
@@ -915,110 +927,25 @@ def _version_rows(versions: Sequence[Version], when: str) -> list[tuple]:
     ]
 
 
-# ---------------------------------------------------------------- the rows' checksum
-
-ROWS_CHECKSUM = "steps_sha256"
-"""Meta key of the checksum of the stored rows: JSON ``{"steps": N, "sha256": hex}``, the SHA-256
-of steps 1..N (every column, in step order). Files written before it have none; their first
-update adds it in its transaction. Rows an older kalcoint appended are covered from the next
-update on."""
-
-_STEP_COLUMNS = (
-    "step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, version"
-)
-
-
-def _rows_sha256(con: sqlite3.Connection, upto: int | None = None) -> tuple[int, str]:
-    """``(rows, hex digest)`` of the stored steps 1..``upto`` (all when None)."""
-    digest = hashlib.sha256()
-    rows = 0
-    limit = "" if upto is None else f" WHERE step <= {int(upto)}"
-    for row in con.execute(f"SELECT {_STEP_COLUMNS} FROM steps{limit} ORDER BY step"):
-        digest.update(json.dumps(row).encode() + b"\n")  # repr floats: exact
-        rows += 1
-    return rows, digest.hexdigest()
-
-
-def _check_rows(con: sqlite3.Connection, path: Path, meta: Mapping[str, str]) -> None:
-    """Refuse a file whose stored rows no longer match their checksum (a changed digit in a
-    price would feed the next re-estimation)."""
-    if ROWS_CHECKSUM not in meta:
-        return
-    try:
-        stored = json.loads(meta[ROWS_CHECKSUM])
-        covered, expected = int(stored["steps"]), str(stored["sha256"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _damaged(path, f"unreadable checksum of the stored rows: {exc}") from None
-    rows, actual = _rows_sha256(con, covered)
-    if (rows, actual) != (covered, expected):
-        raise _damaged(path, f"the stored rows 1 to {covered} do not match their checksum")
-
-
-def _store_checksum(con: sqlite3.Connection) -> None:
-    """Record the checksum of every stored row (inside the open transaction)."""
-    rows, digest = _rows_sha256(con)
-    con.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-        (ROWS_CHECKSUM, _dumps({"steps": rows, "sha256": digest})),
-    )
+def _estimate_json(v: Version) -> str | None:
+    """The estimate of a version as stored: the filter quantities, or the static weights."""
+    if v.weights is not None:
+        return _dumps({"weights": list(v.weights)})
+    return None if v.model is None else _dumps(v.model.to_dict())
 
 
 # ---------------------------------------------------------------- writing
 
 
-def _run(con: sqlite3.Connection, i: int, sql: str, params: Any = None, many: bool = False) -> sqlite3.Cursor:
-    if _statement_hook is not None:
-        _statement_hook(i, UPDATE_STATEMENTS[i])
-    if many:
-        return con.executemany(sql, params)
-    return con.execute(sql, params or ())
-
-
-def _begin(con: sqlite3.Connection, path: Path, lock_timeout: float) -> None:
-    try:
-        _run(con, 0, "BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if _locked(exc):
-            raise KalcointError(
-                f"model file {path} is being updated by another process (waited "
-                f"lock_timeout={lock_timeout:g} s); try again when it has finished"
-            ) from None
-        raise _damaged(path, exc) from None
-    except sqlite3.DatabaseError as exc:
-        raise _damaged(path, exc) from None
-
-
-def _rollback_on_error(con: sqlite3.Connection, path: Path, exc: BaseException) -> None:
-    if con.in_transaction:
-        try:
-            con.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-    if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
-        raise KalcointError(
-            f"model file {path} is being read or updated by another process; nothing was applied, try again"
-        ) from None
-    if isinstance(exc, sqlite3.Error):
-        raise KalcointError(f"cannot update model file {path}: {exc}; nothing was applied") from None
-
-
-_MIGRATE_1_TO_2 = (
-    "ALTER TABLE steps ADD COLUMN version INTEGER",
-    "UPDATE steps SET version = 1",
-    "ALTER TABLE head ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-    _VERSIONS_TABLE,
-)
-
-
 def _migrate(con: sqlite3.Connection, snap: _Snapshot, when: str) -> _Snapshot:
-    """Upgrade a schema-1 file to schema 2 inside the open transaction (retune never, version 1)."""
-    for statement in _MIGRATE_1_TO_2:
-        con.execute(statement)
+    """Upgrade an older file to the current schema inside the open transaction (schema 1: retune
+    never, version 1; schema 2: the head gains the rule's state)."""
+    _migrate_tables(con, snap.schema)
+    if snap.schema >= 2:
+        return _replace(snap, schema=SCHEMA_VERSION)
     v1 = _v1_version(snap)
     con.executemany(_INSERT_VERSION, _version_rows([v1], when))
     con.execute("INSERT INTO meta (key, value) VALUES ('retune', ?)", (_dumps({**NEVER, "method": snap.method}),))
-    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return _replace(snap, schema=SCHEMA_VERSION, last_version=v1)
 
 
@@ -1046,7 +973,7 @@ def _write_update(
             con.execute("ROLLBACK")
             return snap, plan
         when = _now()
-        if snap.schema < 2:
+        if snap.schema < SCHEMA_VERSION:
             snap = _migrate(con, snap, when)
         _run(con, 2, _INSERT_VERSION, _version_rows(plan.versions, when), many=True)
         con.execute(
@@ -1070,16 +997,15 @@ def _create_file(
     *,
     method: str,
     assets: list[str],
-    model: StateSpaceModel,
+    model: StateSpaceModel | None,
     weights: np.ndarray | None,
-    prices: pd.DataFrame,
+    plan: _Plan,
     strategy: dict[str, Any],
     tuning: dict[str, Any],
     policy: dict[str, Any],
     first: Version,
 ) -> None:
-    """Build the file at ``path`` (a fresh temporary file) with the rows of ``prices`` as kind='tune'."""
-    plan = _initial_plan(prices, model, strategy)
+    """Build the file at ``path`` (a fresh temporary file) with the rows of ``plan`` as kind='tune'."""
     when = _now()
     from . import __version__
 
@@ -1090,56 +1016,44 @@ def _create_file(
         "created_at": when,
         "method": method,
         "assets": _dumps(assets),
-        "model": _dumps(model.to_dict()),
+        "model": _dumps(None if model is None else model.to_dict()),
         "weights": _dumps(None if weights is None else np.asarray(weights, dtype=np.float64)),
         "strategy": _dumps(strategy),
         "tuning": _dumps(tuning),
         "retune": _dumps(policy),
     }
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        con.execute("PRAGMA journal_mode = DELETE")
-        con.execute("BEGIN")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                con.execute(statement)
-        con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
-        con.executemany(_INSERT_VERSION, _version_rows([first], when))
-        con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
-        con.execute(
-            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version) "
-            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _head_values(1, plan, when),
-        )
-        _store_checksum(con)
-        con.execute("COMMIT")
-    finally:
-        con.close()
+    _create(path, meta, _version_rows([first], when), _step_rows(1, "tune", plan, when), _head_values(1, plan, when))
 
 
-def _initial_plan(prices: pd.DataFrame, model: StateSpaceModel, strategy: dict[str, Any]) -> _Plan:
-    result = kalman_filter(prices, model)
-    if not (np.all(np.isfinite(result.filtered_state)) and np.all(np.isfinite(result.filtered_cov))):
-        raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
-    units, long_leg, short_leg = _bands_continue(
-        result.innovation, result.innovation_var, strategy["entry"], strategy["exit"], 0, 0
+def _initial_plan(
+    frame: pd.DataFrame, fit: schedule.Fit, rule: engine.Rule, *, method: str, on_degenerate: str
+) -> tuple[Version, _Plan]:
+    """The engine's cold start on the saved rows, and those rows as steps: the filter run over them
+    from its prior (static: the Johansen portfolio), the rule run from flat (the static model's
+    bands stay flat, as its walk-forward starts)."""
+    version, state, warm, _ = engine.start_state(frame, fit, rule, method=method, on_degenerate=on_degenerate)
+    p = frame.to_numpy(dtype=np.float64)
+    n = p.shape[0]
+    if warm is None:
+        assert state.weights is not None
+        spread, shares, states = engine.portfolio(p, state.weights), np.tile(state.weights, (n, 1)), None
+    else:
+        if not (np.all(np.isfinite(warm.filtered_state)) and np.all(np.isfinite(warm.filtered_cov))):
+            raise ComputationError("the filter gave non-finite states on the saved sample; cannot save the model")
+        spread, states = warm.spread, warm.filtered_state
+        shares = -states.copy()
+        shares[:, 0] = 1.0
+    steps = engine.over_sample(
+        spread,
+        shares,
+        rule,
+        state.lookback,
+        state=states,
+        innovation=None if warm is None else warm.innovation,
+        innovation_var=None if warm is None else warm.innovation_var,
+        trade=not state.static,
     )
-    return _Plan(
-        [_day(d) for d in prices.index],
-        prices.to_numpy(),
-        result.filtered_state,
-        result.innovation,
-        result.innovation_var,
-        result.spread,
-        np.ones(len(prices), np.int64),
-        result.filtered_cov[-1],
-        units,
-        long_leg,
-        short_leg,
-        0,
-    )
+    return version, _plan_from([_day(d) for d in frame.index], p, steps, np.ones(n, np.int64), state, rule, 0)
 
 
 def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
@@ -1163,30 +1077,33 @@ def _sample(prices: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _save(path: str | os.PathLike[str], **kwargs: Any) -> LiveModel:
+def _save(
+    path: str | os.PathLike[str],
+    frame: pd.DataFrame,
+    fit: schedule.Fit,
+    *,
+    strategy: dict[str, Any],
+    policy: dict[str, Any],
+    **kwargs: Any,
+) -> LiveModel:
+    """Cold-start the engine on ``frame`` with ``fit`` and write the model file atomically."""
+    first, plan = _initial_plan(
+        frame,
+        fit,
+        engine.Rule.from_dict(strategy),
+        method=str(policy["method"]),
+        on_degenerate=str(policy.get("on_degenerate", "use")),
+    )
     target = Path(path)
     if is_stream(target):
         raise KalcointError(f"model file {target} is not a regular file; give the path of a new file")
     with atomic_path(target) as tmp:
         try:
-            _create_file(tmp, **kwargs)
+            _create_file(tmp, plan=plan, strategy=strategy, policy=policy, first=first, **kwargs)
         except sqlite3.Error as exc:
             raise KalcointError(f"cannot write model file {target}: {exc}; it was not created") from None
     _fsync_dir(target.parent)
     return load_model(target)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- public API
@@ -1199,8 +1116,9 @@ def retune_policy(
     method: str,
     iterations: int | None = 2000,
     tol: float | None = None,
-    options: Mapping[str, Any] | None = None,
+    tune_options: Mapping[str, Any] | None = None,
     on_degenerate: str = "use",
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The checked retune policy stored in a model file (see the module doc).
 
@@ -1211,11 +1129,15 @@ def retune_policy(
     window : int, optional
         Rows of each re-estimation (required with a retune policy).
     method : str
-        The tuning method (``"chan"`` allows ``"never"`` only).
-    iterations, tol, options :
-        What each re-estimation passes to :func:`kalcoint.tuning.tune`.
+        The model: a tuning method, ``"static"`` (Johansen weights re-estimated) or ``"chan"``
+        (never re-estimated: a period only chooses the linear rule's moving window again).
+    iterations, tol, tune_options :
+        What each re-estimation passes to :func:`kalcoint.tuning.tune` (the name ``backtest``
+        and ``save_model`` use; stored as the policy's ``options``).
     on_degenerate : {"use", "keep"}
         Trade a degenerate re-estimation, or keep the previous model.
+    options :
+        Deprecated name of ``tune_options`` (a DeprecationWarning).
 
     Returns
     -------
@@ -1226,8 +1148,11 @@ def retune_policy(
     >>> retune_policy("weekly", 250, method="mle")["window"]
     250
     """
-    if method == "chan" and retune != "never":
-        raise KalcointError(f"retune={retune!r} needs a tuned model; Chan's filter has nothing to re-estimate")
+    if options is not None:
+        warnings.warn("options= is deprecated: use tune_options=", DeprecationWarning, stacklevel=2)
+        if tune_options is not None:
+            raise KalcointError("give tune_options (options is its deprecated name), not both")
+        tune_options = options
     checked_window = schedule.check_policy(retune, window, on_degenerate)
     if iterations is not None and (isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1):
         raise KalcointError(f"iterations={iterations} must be an integer >= 1")
@@ -1237,7 +1162,7 @@ def retune_policy(
         "method": method,
         "iterations": None if iterations is None else int(iterations),
         "tol": tol,
-        "options": to_jsonable(dict(options or {})),
+        "options": to_jsonable(dict(tune_options or {})),
         "on_degenerate": on_degenerate,
     }
 
@@ -1299,33 +1224,29 @@ def save_model(
         method=str(tuned.method),
         iterations=iterations,
         tol=tol,
-        options=tune_options,
+        tune_options=tune_options,
         on_degenerate=on_degenerate,
     )
     frame = _sample(prices, assets)
     if policy["window"] is not None:
         frame = _window_sample(frame, tuned, int(policy["window"]))
-    first, _ = schedule.estimate_version(
-        lambda w: schedule.estimate_from_tuned(tuned),
-        frame,
-        version_id=1,
-        effective_date=None,
-        method=str(tuned.method),
-        on_degenerate=on_degenerate,
-        first=True,
-    )
-    tuning = to_jsonable(tuned.to_dict())
+    est = schedule.estimate_from_tuned(tuned)
+    if est.window_result is not None and (
+        est.window_result.nobs != len(frame) or not np.array_equal(est.window_result.y, frame.to_numpy()[:, 0])
+    ):
+        est = replace(est, window_result=None)  # tuned on other rows: the filter runs over the saved ones
+
     return _save(
         path,
+        frame,
+        lambda w: est,
         method=str(tuned.method),
         assets=assets,
         model=tuned.model,
         weights=np.asarray(tuned.johansen.weights, dtype=np.float64),
-        prices=frame,
-        strategy=_check_strategy(strategy),
-        tuning=tuning,
+        strategy=_check_strategy(strategy, str(tuned.method)),
+        tuning=to_jsonable(tuned.to_dict()),
         policy=policy,
-        first=first,
     )
 
 
@@ -1341,6 +1262,14 @@ def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame
     return sample
 
 
+def _last_rows(frame: pd.DataFrame, window: int | None) -> pd.DataFrame:
+    if window is None:
+        return frame
+    if len(frame) < window:
+        raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
+    return frame.iloc[-window:]
+
+
 def save_chan_model(
     path: str | os.PathLike[str],
     prices: pd.DataFrame,
@@ -1348,10 +1277,16 @@ def save_chan_model(
     state_var: float | None = None,
     obs_var: float = 1e-3,
     strategy: Mapping[str, Any] | None = None,
+    *,
+    retune: str = "never",
+    window: int | None = None,
 ) -> LiveModel:
     """Write a model file for Chan's filter (docs/method.md §8) run over ``prices``.
 
-    No Johansen weights are stored (``weights`` is None); it is never re-estimated.
+    No Johansen weights are stored (``weights`` is None); the filter's quantities (delta or
+    state_var, obs_var) are kept for ever. A retune period (``retune="weekly"`` or ``"monthly"``
+    with ``window=N``) re-chooses the linear rule's moving window on the schedule, as the
+    walk-forward backtest of ``chan`` does; the file then records the last ``window`` rows.
 
     Parameters
     ----------
@@ -1362,7 +1297,9 @@ def save_chan_model(
     delta, state_var, obs_var : float
         Chan's filter (defaults 1e-4, -, 1e-3).
     strategy : mapping, optional
-        Bands settings (see :func:`save_model`).
+        The rule (see :func:`save_model`).
+    retune, window :
+        The period and its window (rows).
 
     Returns
     -------
@@ -1381,7 +1318,8 @@ def save_chan_model(
     [0.9022, 0.4215]
     """
     assets = [str(c) for c in prices.columns]
-    frame = _sample(prices, assets)
+    policy = retune_policy(retune, window, method="chan", iterations=None)
+    frame = _last_rows(_sample(prices, assets), policy["window"])
     model = StateSpaceModel.chan(len(assets), delta=delta, state_var=state_var, obs_var=obs_var)
     tuning = {
         "method": "chan",
@@ -1392,29 +1330,89 @@ def save_chan_model(
         "start_date": _day(frame.index[0]),
         "end_date": _day(frame.index[-1]),
     }
-    first = Version(
-        1,
-        None,
-        _day(frame.index[0]),
-        _day(frame.index[-1]),
-        "chan",
-        model,
-        kalman_filter(frame, model).loglik,
-        False,
-        (),
-        schedule.OUTCOME_APPLIED,
-    )
     return _save(
         path,
+        frame,
+        schedule.fixed_fit(model),
         method="chan",
         assets=assets,
         model=model,
         weights=None,
-        prices=frame,
-        strategy=_check_strategy(strategy),
+        strategy=_check_strategy(strategy, "chan"),
         tuning=tuning,
-        policy={**NEVER, "method": "chan"},
-        first=first,
+        policy=policy,
+    )
+
+
+def save_static_model(
+    path: str | os.PathLike[str],
+    prices: pd.DataFrame,
+    strategy: Mapping[str, Any] | None = None,
+    *,
+    retune: str = "never",
+    window: int | None = None,
+    det_order: int = 0,
+    k_ar_diff: int = 1,
+) -> LiveModel:
+    """Write a model file for the static Johansen portfolio (Chan's Examples 2.7 and 2.8).
+
+    The weights are estimated on the saved rows (all of them, or the last ``window`` with a retune
+    period) and, with ``retune="weekly"`` or ``"monthly"``, re-estimated on the schedule exactly as
+    ``backtest(prices, "static", retune=..., window=...)`` does; the moving window of the
+    rule (``round(half-life)`` of the spread, or ``lookback`` given in ``strategy``) is chosen at
+    the same moments. The static model starts flat, as its walk-forward backtest does.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file (written atomically).
+    prices : DataFrame, shape (n, k)
+        Indexed by dates; all its columns, the first the asset held long by one unit.
+    strategy : mapping, optional
+        ``{"strategy": "linear"}`` (Chan's 2.8) or bands with ``entry``, ``exit``; ``lookback``.
+    retune, window :
+        The period and its window (rows).
+    det_order, k_ar_diff : int
+        The Johansen test's deterministic terms and lags.
+
+    Returns
+    -------
+    LiveModel
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import kalcoint as kc
+    >>> p = kc.demo_prices()
+    >>> path = os.path.join(tempfile.mkdtemp(), "static.kcm")
+    >>> live = save_static_model(path, p.iloc[:1000], {"strategy": "linear"}, retune="weekly", window=250)
+    >>> live.method, live.steps, bool(live.weights[0] > 0)
+    ('static', 250, True)
+    """
+    assets = [str(c) for c in prices.columns]
+    options = {"det_order": int(det_order), "k_ar_diff": int(k_ar_diff)}
+    policy = retune_policy(retune, window, method="static", iterations=None, tune_options=options)
+    frame = _last_rows(_sample(prices, assets), policy["window"])
+    fit = engine.static_fit(det_order, k_ar_diff)
+    weights = fit(frame).weights
+    tuning = {
+        "method": "static",
+        **options,
+        "nobs": len(frame),
+        "start_date": _day(frame.index[0]),
+        "end_date": _day(frame.index[-1]),
+    }
+    return _save(
+        path,
+        frame,
+        fit,
+        method="static",
+        assets=assets,
+        model=None,
+        weights=weights,
+        strategy=_check_strategy(strategy, "static"),
+        tuning=tuning,
+        policy=policy,
     )
 
 
@@ -1606,31 +1604,50 @@ class LiveModel:
         return self._snap.method
 
     @property
-    def model(self) -> StateSpaceModel:
-        """The quantities of the version in use (the next row is predicted with them)."""
+    def model(self) -> StateSpaceModel | None:
+        """The filter quantities of the version in use (the next row is predicted with them;
+        None for the static model)."""
         return self._snap.model
 
     @property
     def weights(self) -> np.ndarray | None:
-        """(k,) Johansen weights of the saved tuning (None for Chan's filter)."""
-        return None if self._snap.weights is None else self._snap.weights.copy()
+        """(k,) Johansen weights: of the saved tuning, or for the static model the weights in force
+        (None for Chan's filter)."""
+        w = self._snap.static_weights if self._snap.static else self._snap.weights
+        return None if w is None else w.copy()
+
+    @property
+    def rule(self) -> engine.Rule:
+        """The trading rule (strategy, entry, exit, lookback)."""
+        return self._snap.rule
+
+    @property
+    def engine_state(self) -> engine.EngineState:
+        """The engine's state after the last row (:class:`kalcoint.engine.EngineState`)."""
+        return self._snap.engine_state()
 
     @property
     def state(self) -> np.ndarray:
-        """(k,) posterior state ``b_{t|t}`` after the last row (level, then hedge ratios)."""
+        """(k,) posterior state ``b_{t|t}`` after the last row (level, then hedge ratios; empty for
+        the static model)."""
         return self._snap.state.copy()
 
     @property
     def cov(self) -> np.ndarray:
-        """(k, k) posterior covariance ``P_{t|t}`` after the last row."""
+        """(k, k) posterior covariance ``P_{t|t}`` after the last row (empty for the static model)."""
         return self._snap.cov.copy()
 
     @property
+    def shares_per_unit(self) -> np.ndarray:
+        """(k,) shares of one unit after the last row: ``(1, -b_2, ..)`` or the static weights."""
+        return self._snap.shares()
+
+    @property
     def hedge_ratios(self) -> pd.Series:
-        """(k-1,) hedge ratios after the last step, indexed by the hedge tickers."""
-        return pd.Series(
-            np.asarray(self._snap.state[1:], dtype=np.float64), index=list(self._snap.assets[1:]), name="hedge_ratios"
-        )
+        """(k-1,) hedge ratios after the last step (``-shares_j / shares_1``: a filter's ``b_j``),
+        indexed by the hedge tickers."""
+        shares = self._snap.shares()
+        return pd.Series(-shares[1:] / shares[0], index=list(self._snap.assets[1:]), name="hedge_ratios")
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -1661,7 +1678,8 @@ class LiveModel:
         return self._snap.version
 
     @property
-    def units(self) -> int:
+    def units(self) -> float:
+        """Units held after the last row (an integer for the bands rule)."""
         return self._snap.units
 
     @property
@@ -1680,6 +1698,7 @@ class LiveModel:
             "innovation_std": math.sqrt(s.innovation_var),
             "zscore": s.zscore,
             "units": s.units,
+            **({"lookback": s.engine_state().lookback} if s.rule.moving(s.static) else {}),
         }
 
     @property
@@ -1704,7 +1723,7 @@ class LiveModel:
         return [_version_from_row(r) for r in self._read(f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY id")]
 
     def resume(self) -> Resume:
-        """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
+        """The saved model ready to continue through :func:`kalcoint.engine.drive` (for the replay)."""
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
@@ -1768,6 +1787,8 @@ class LiveModel:
                 f"model file {self.path} has no retune policy (retune='never'); save it with "
                 "retune='weekly' or 'monthly' and a window"
             )
+        if self._snap.method == "chan":
+            raise KalcointError(f"model file {self.path} holds Chan's filter, which has nothing to re-estimate")
         lock_timeout = _check_lock_timeout(lock_timeout)
         con = _connect(self.path, lock_timeout)
         try:
@@ -1780,9 +1801,14 @@ class LiveModel:
                 _check_rows(con, self.path, fresh.meta)
                 if (fresh.step, fresh.next_id) != (snap.step, snap.next_id):
                     snap, version = fresh, self._estimate_now(fresh, con)
-                con.executemany(_INSERT_VERSION, _version_rows([version], _now()))
-                if version.applied:
-                    con.execute("UPDATE head SET version = ? WHERE id = 1", (version.id,))
+                when = _now()
+                if fresh.schema < SCHEMA_VERSION:
+                    fresh = _migrate(con, fresh, when)
+                con.executemany(_INSERT_VERSION, _version_rows([version], when))
+                state = _retuned(fresh.engine_state(), version)
+                con.execute(
+                    "UPDATE head SET version = ?, engine = ? WHERE id = 1", (state.version, _dumps(state.to_dict()))
+                )
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback_on_error(con, self.path, exc)
@@ -1801,7 +1827,7 @@ class LiveModel:
             raise KalcointError(f"the model holds {len(resume.history)} rows, fewer than window={resume.window}")
         version, _ = schedule.estimate_version(
             resume.fit,
-            resume.history,
+            resume.history.iloc[-resume.window :],
             version_id=snap.next_id,
             effective_date=None,
             method=resume.method,
@@ -1812,9 +1838,9 @@ class LiveModel:
 
     def _result(self, plan: _Plan, capital: float | None) -> UpdateResult:
         s = self._snap
-        per_unit = target_shares(s.state, s.prices, 1.0, capital)
+        per_unit = _sized(s.shares(), s.prices, capital)
         steps = (
-            _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets)
+            _history_frame(_step_rows(s.step - plan.n + 1, "update", plan, s.updated_at), s.assets, plan.linear)
             if plan.n
             else _history_frame([], s.assets)
         )
@@ -1833,16 +1859,37 @@ class LiveModel:
             warnings=plan.warnings,
         )
 
-    def history(self) -> pd.DataFrame:
+    def history(self, cost_bps: float = 0.0) -> pd.DataFrame:
         """Every step taken: ``step, kind, date, <asset prices>..., beta_const, beta_<asset>...,
         innovation, innovation_var, zscore, spread, units, version, applied_at`` (``version``: the
-        version the step traded with)."""
+        version the step traded with; the betas are empty for the static model), then the audit
+        columns: ``shares_<asset>`` held, ``position_<asset>`` (dollars), ``hedge_<asset>``,
+        ``traded`` (dollars, from flat before the first step) and ``cost`` (``cost_bps`` of it)."""
+        from .backtest import account, audit_columns
+
+        if not (math.isfinite(cost_bps) and cost_bps >= 0):
+            raise KalcointError(f"cost_bps={cost_bps} must be a finite number >= 0 (basis points of traded value)")
         version = "version" if self._snap.schema >= 2 else "1"
         rows = self._read(
             "SELECT step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, "
             f"{version} FROM steps ORDER BY step"
         )
-        return _history_frame(rows, self._snap.assets)
+        frame = _history_frame(rows, self._snap.assets, self._snap.rule.strategy == "linear")
+        if frame.empty:
+            return frame
+        assets = self._snap.assets
+        prices = frame[assets].to_numpy(dtype=np.float64)
+        if self._snap.static:
+            weights = {v.id: np.array(v.weights) for v in self.versions() if v.weights is not None}
+            shares = np.array([weights[int(v)] for v in frame["version"]])
+        else:
+            shares = -frame[["beta_const", *(f"beta_{a}" for a in assets[1:])]].to_numpy(dtype=np.float64)
+            shares[:, 0] = 1.0
+        units = frame["units"].to_numpy(dtype=np.float64)
+        acc = account(prices, units, shares, cost_bps)
+        audit = audit_columns(assets, acc.positions, units, shares, acc.traded)
+        audit["cost"] = acc.cost
+        return pd.concat([frame, audit], axis=1)
 
     def status(self) -> dict[str, Any]:
         """JSON-ready status: ``last_date, assets, state, spread, innovation, innovation_var, units`` plus
@@ -1869,7 +1916,7 @@ class LiveModel:
                 "method": s.method,
                 "strategy": self.strategy,
                 "legs": {"long": s.long_leg, "short": s.short_leg},
-                "weights": None if s.weights is None else s.weights.tolist(),
+                "weights": None if self.weights is None else self.weights.tolist(),
                 "updated_at": s.updated_at,
                 "path": str(self.path),
                 "version": s.version,
@@ -1883,14 +1930,26 @@ class LiveModel:
         )
 
     def filter(self, prices: pd.DataFrame) -> FilterResult:
-        """Run the version in use over ``prices`` from its own prior."""
+        """Run the version in use over ``prices`` from its own prior (filters only)."""
+        if self.model is None:
+            raise KalcointError(f"model file {self.path} holds the static Johansen portfolio, not a filter")
         missing = [a for a in self.assets if a not in prices.columns]
         if missing:
             raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
         return kalman_filter(prices[self.assets], self.model)
 
 
-def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
+def _retuned(state: engine.EngineState, version: Version) -> engine.EngineState:
+    """The engine's state after a manual re-estimation (in force from the next row if applied)."""
+    state = replace(state, next_id=version.id + 1)
+    if not version.applied:
+        return state
+    if version.weights is not None:
+        return replace(state, version=version.id, window_last=version.window_last, weights=np.array(version.weights))
+    return replace(state, version=version.id, window_last=version.window_last, model=version.model)
+
+
+def _history_frame(rows: list[tuple], assets: list[str], linear: bool = False) -> pd.DataFrame:
     columns = [
         "step",
         "kind",
@@ -1911,7 +1970,7 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
         return pd.DataFrame({c: [] for c in columns})
     step, kind, date, prices, state, innov, q, z, spread, units, when, version = zip(*rows)
     P = np.array([json.loads(p) for p in prices], dtype=np.float64).reshape(-1, k)
-    B = np.array([json.loads(b) for b in state], dtype=np.float64).reshape(-1, k)
+    B = np.array([json.loads(b) or [math.nan] * k for b in state], dtype=np.float64).reshape(-1, k)
     data: dict[str, Any] = {"step": list(step), "kind": list(kind), "date": list(date)}
     data.update({a: P[:, j] for j, a in enumerate(assets)})
     data["beta_const"] = B[:, 0]
@@ -1922,7 +1981,7 @@ def _history_frame(rows: list[tuple], assets: list[str]) -> pd.DataFrame:
             "innovation_var": np.array(q, dtype=np.float64),
             "zscore": np.array(z, dtype=np.float64),
             "spread": np.array(spread, dtype=np.float64),
-            "units": np.array(units, dtype=np.int64),
+            "units": np.array(units, dtype=np.float64 if linear else np.int64),
             "version": np.array(version, dtype=np.int64),
             "applied_at": list(when),
         }
@@ -1976,6 +2035,7 @@ __all__ = [
     "retune_policy",
     "save_chan_model",
     "save_model",
+    "save_static_model",
     "target_shares",
     "unit_shares",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import KalcointError
-from .filtering import FilterResult, StateSpaceModel, kalman_filter
+from .filtering import FilterResult, StateSpaceModel
 
 __all__ = ["continue_filter", "split", "split_rows"]
 
@@ -106,4 +106,4 @@ def continue_filter(
     >>> continue_filter(fit, test).nobs
     450
     """
-    return kalman_filter(test_prices, model if model is not None else train.model, start=train.last_posterior)
+    return train.extend(test_prices, model)

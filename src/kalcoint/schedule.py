@@ -1,5 +1,5 @@
 """The walk-forward schedule: the one implementation of "retune every week (or month), trade
-every day", used by ``backtest(..., walk_forward=...)``, the replay of a saved model and the
+every day", used by ``backtest(..., retune=...)``, the replay of a saved model and the
 live ``update`` / ``retune`` of a model file.
 
 The schedule
@@ -33,7 +33,7 @@ Every estimation is a :class:`Version`. Nothing on or after a row influences tha
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -159,7 +159,7 @@ def check_period(period: str) -> str:
     'monthly'
     """
     if period not in PERIODS:
-        raise KalcointError(f"walk_forward={period!r} is not one of {', '.join(PERIODS)}")
+        raise KalcointError(f"retune={period!r} is not one of {', '.join(PERIODS)}")
     return period
 
 
@@ -267,16 +267,19 @@ class Estimate:
 
     Attributes
     ----------
-    model : StateSpaceModel
-        The filter's quantities.
-    loglik : float
-        Log-likelihood of the innovations over the window (model run from its prior).
+    model : StateSpaceModel or None
+        The filter's quantities (None for the static model).
+    loglik : float or None
+        Log-likelihood of the innovations over the window (model run from its prior; None for
+        the static model).
     degenerate, reasons : bool, tuple of str
         The tuning diagnosis.
     iterations : int, optional
         Passes or iterations run.
     window_result : FilterResult, optional
         The model's filter over the window from its prior (computed when missing).
+    weights : ndarray, shape (k,), optional
+        The static model's Johansen weights (its estimate).
 
     Examples
     --------
@@ -288,12 +291,13 @@ class Estimate:
     (False, 250)
     """
 
-    model: StateSpaceModel
-    loglik: float
+    model: StateSpaceModel | None
+    loglik: float | None
     degenerate: bool = False
     reasons: tuple[str, ...] = ()
     iterations: int | None = None
     window_result: FilterResult | None = field(default=None, repr=False)
+    weights: np.ndarray | None = field(default=None, repr=False)
 
 
 Fit = Callable[[pd.DataFrame], Estimate]
@@ -522,6 +526,8 @@ class Version:
     degenerate, reasons : bool, tuple of str
     outcome : str
         ``"applied"``, ``"failed: <reason>"`` or ``"degenerate: kept previous"``.
+    weights : tuple of float or None
+        The static model's Johansen weights (None for a filter).
 
     Examples
     --------
@@ -544,6 +550,7 @@ class Version:
     degenerate: bool
     reasons: tuple[str, ...]
     outcome: str
+    weights: tuple[float, ...] | None = None
 
     @property
     def applied(self) -> bool:
@@ -551,7 +558,8 @@ class Version:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON record: the fields above, the tuned quantities flattened (``alpha11``, ``obs_var``,
-        ``state_var``, ``initial_state``, ``initial_cov``; null when failed)."""
+        ``state_var``, ``initial_state``, ``initial_cov``; null when failed or static), and for the
+        static model its ``weights``."""
         quantities = (
             self.model.to_dict()
             if self.model is not None
@@ -568,6 +576,7 @@ class Version:
             "degenerate": self.degenerate,
             "reasons": list(self.reasons),
             "outcome": self.outcome,
+            **({} if self.weights is None else {"weights": list(self.weights)}),
         }
 
 
@@ -644,10 +653,11 @@ def estimate_version(
     version = Version(
         **base,
         model=est.model,
-        loglik=float(est.loglik),
+        loglik=None if est.loglik is None else float(est.loglik),
         degenerate=bool(est.degenerate),
         reasons=tuple(est.reasons),
         outcome=OUTCOME_KEPT if kept else OUTCOME_APPLIED,
+        weights=None if est.weights is None else tuple(float(x) for x in est.weights),
     )
     return version, est
 
@@ -772,7 +782,7 @@ def cold_start(
     version, est = estimate_version(
         fit, window, version_id=1, effective_date=effective_date, method=method, on_degenerate=on_degenerate, first=True
     )
-    assert est is not None
+    assert est is not None and est.model is not None
     warm = est.window_result if est.window_result is not None else kalman_filter(window, est.model)
     b, P = warm.last_posterior
     return version, Carry(est.model, 1, version.window_last, b, P, 2), warm
@@ -790,121 +800,78 @@ def run(
     on_degenerate: str = "use",
     progress: Callable[[int, int], None] | None = None,
 ) -> Run:
-    """Run the schedule over rows ``start ..`` of ``prices``.
+    """Run the schedule over rows ``start ..`` of ``prices`` (a filter's states only: the engine's
+    driver, :func:`kalcoint.engine.drive`, with the rule left out).
 
-    Parameters
-    ----------
-    prices : DataFrame, shape (n, k)
-        Indexed by dates; the rows before ``start`` are history, used for estimation windows and
-        the period of row ``start - 1``.
-    start : int
-        First row run, 0 < start < n.
-    carry : Carry or None
-        The filter after row ``start - 1``; None for a cold start (version 1 estimated on the
-        ``window`` rows before ``start``).
-    period : {"weekly", "monthly"} or None
-        None: never re-estimate.
-    window : int or None
-        Estimation rows.
-    fit : callable or None
-        ``fit(window) -> Estimate``.
-    method : str
-    on_degenerate : {"use", "keep"}
-    progress : callable, optional
-        ``progress(done, total)`` after each estimation.
+        Parameters
+        ----------
+        prices : DataFrame, shape (n, k)
+            Indexed by dates; the rows before ``start`` are history, used for estimation windows and
+            the period of row ``start - 1``.
+        start : int
+            First row run, 0 < start < n.
+        carry : Carry or None
+            The filter after row ``start - 1``; None for a cold start (version 1 estimated on the
+            ``window`` rows before ``start``).
+        period : {"weekly", "monthly"} or None
+            None: never re-estimate.
+        window : int or None
+            Estimation rows.
+        fit : callable or None
+            ``fit(window) -> Estimate``.
+        method : str
+        on_degenerate : {"use", "keep"}
+        progress : callable, optional
+            ``progress(done, total)`` after each estimation.
 
-    Returns
-    -------
-    Run
+        Returns
+        -------
+        Run
 
-    Examples
-    --------
-    >>> import kalcoint as kc
-    >>> p = kc.demo_prices()
-    >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
-    >>> r = run(p, 250, None, period="weekly", window=250, fit=chan, method="chan")
-    >>> len(r.versions), r.version[:3].tolist()
-    (251, [1, 2, 2])
+        Examples
+        --------
+        >>> import kalcoint as kc
+        >>> p = kc.demo_prices()
+        >>> chan = fixed_fit(kc.StateSpaceModel.chan(3))
+        >>> r = run(p, 250, None, period="weekly", window=250, fit=chan, method="chan")
+        >>> len(r.versions), r.version[:3].tolist()
+        (251, [1, 2, 2])
     """
-    n = len(prices)
-    if not 0 < start < n:
-        raise KalcointError(f"the schedule has no row to run (start {start} of {n} rows)")
-    dates = prices.index
-    check_on_degenerate(on_degenerate)
+    from .engine import EngineState, Rule, drive
+
     if (period is not None or carry is None) and (window is None or fit is None):
         raise KalcointError("a re-estimation schedule needs window and fit")
-    candidates: list[int] = []
-    if period is not None:
-        assert window is not None
-        keys = period_keys(dates, period)
-        candidates = [t for t in range(start + (carry is None), n) if keys[t] != keys[t - 1] and t >= window]
-    total = len(candidates) + (carry is None)
-    done = 0
-    versions: list[Version] = []
-    estimated_at: list[int] = []
-    warm = None
-    if carry is None:
-        assert window is not None and fit is not None
-        if start < window:
-            raise KalcointError(f"window={window} needs {window} rows before the first traded row; got {start}")
-        version, carry, warm = cold_start(
-            fit,
-            prices.iloc[start - window : start],
-            effective_date=day(dates[start]),
-            method=method,
-            on_degenerate=on_degenerate,
-        )
-        versions.append(version)
-        estimated_at.append(start)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-    models = {carry.version: carry.model}
-    cuts = [*candidates, n]
-    pieces: list[FilterResult] = []
-    version_of_row = np.empty(n - start, dtype=np.int64)
-    a = start
-    for b_row in cuts:
-        if b_row > a:
-            res = kalman_filter(prices.iloc[a:b_row], carry.model, start=(carry.b, carry.P))
-            pieces.append(res)
-            version_of_row[a - start : b_row - start] = carry.version
-            carry = replace(carry, b=res.filtered_state[-1], P=res.filtered_cov[-1])
-            a = b_row
-        if b_row == n:
-            break
-        if carry.window_last != day(dates[b_row - 1]):  # not already estimated on this window
-            assert window is not None and fit is not None
-            version, est = estimate_version(
-                fit,
-                prices.iloc[b_row - window : b_row],
-                version_id=carry.next_id,
-                effective_date=day(dates[b_row]),
-                method=method,
-                on_degenerate=on_degenerate,
-                first=False,
-            )
-            versions.append(version)
-            estimated_at.append(b_row)
-            carry = replace(carry, next_id=carry.next_id + 1)
-            if version.applied:
-                assert est is not None
-                carry = replace(carry, model=est.model, version=version.id, window_last=version.window_last)
-                models[version.id] = est.model
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    state = (
+        None
+        if carry is None
+        else EngineState(carry.version, carry.window_last, carry.next_id, model=carry.model, b=carry.b, P=carry.P)
+    )
+    d = drive(
+        prices,
+        start,
+        state,
+        Rule("bands"),
+        retune=period,
+        window=window,
+        fit=fit,
+        method=method,
+        on_degenerate=on_degenerate,
+        spread_before=None if carry is None else np.empty(0),
+        progress=progress,
+    )
+    out, after = d.steps, d.state
+    assert out.state is not None and after.model is not None and after.b is not None and after.P is not None
     return Run(
-        filtered_state=np.concatenate([r.filtered_state for r in pieces]),
-        innovation=np.concatenate([r.innovation for r in pieces]),
-        innovation_var=np.concatenate([r.innovation_var for r in pieces]),
-        spread=np.concatenate([r.spread for r in pieces]),
-        version=version_of_row,
-        versions=versions,
-        estimated_at=estimated_at,
-        carry=carry,
-        warmup=warm,
-        models=models,
+        filtered_state=out.state,
+        innovation=out.innovation,
+        innovation_var=out.innovation_var,
+        spread=out.spread,
+        version=d.version,
+        versions=d.versions,
+        estimated_at=d.estimated_at,
+        carry=Carry(after.model, after.version, after.window_last, after.b, after.P, after.next_id),
+        warmup=d.warmup,
+        models=dict(d.models),
     )
 
 

@@ -578,7 +578,7 @@ def _trade_one(
         options.strategy,
         entry=options.entry,
         exit=options.exit,
-        walk_forward="weekly",
+        retune="weekly",
         window=options.window,
         cost_bps=options.cost_bps,
         iterations=options.iterations,

@@ -34,7 +34,7 @@ FLAGS = (
     "state_var",
     "obs_var",
     "iterations",
-    "walk_forward",
+    "retune",
     "window",
     "cost_bps",
     "on_degenerate",
@@ -91,12 +91,16 @@ def backtest(
     iterations: Annotated[
         int | None, typer.Option("--iterations", help="Tuning passes (seed) or iteration cap (mle, em); default 2000.")
     ] = None,
-    walk_forward: Annotated[
+    retune: Annotated[
         str | None,
         typer.Option(
-            "--walk-forward",
-            help="'weekly' or 'monthly': re-estimate before each period on the previous --window days.",
+            "--retune",
+            help="'weekly' or 'monthly': walk-forward, re-estimated before each period on the previous "
+            "--window days ('never' or left out: in-sample).",
         ),
+    ] = None,
+    walk_forward: Annotated[
+        str | None, typer.Option("--walk-forward", help="Deprecated name of --retune.", hidden=True)
     ] = None,
     window: Annotated[
         int | None, typer.Option("--window", help="Walk-forward estimation window (trading days).")
@@ -115,7 +119,12 @@ def backtest(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="CSV, one row per date: date, units, return, equity.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="CSV, one row per date: date, units, return, equity, then shares_*, position_*, hedge_*, "
+            "traded, cost (the P&L can be recomputed from it and the prices).",
+        ),
     ] = None,
     plot_dir: Annotated[
         Path | None, typer.Option("--plot-dir", help="Write equity.png and spread_positions.png here.")
@@ -124,9 +133,14 @@ def backtest(
     """Backtest a basket: static Johansen portfolio, Chan's filter, or a tuned filter; in-sample
     (everything fitted on the whole file), walk-forward (re-estimated every week or month), or the
     replay of a saved model over the rows after its last date."""
-    from .._io import write_json, write_table
+    from .._io import write_json, write_table, write_with
     from ..backtest import backtest as _backtest
 
+    if walk_forward is not None:
+        if retune is not None:
+            raise KalcointError("give --retune (--walk-forward is its deprecated name), not both")
+        warn("--walk-forward is deprecated: use --retune (the same values)")
+        retune = walk_forward
     require_writable(json_out, "--json")
     require_writable(out, "--out")
     require_dir_writable(plot_dir, "--plot-dir")
@@ -148,7 +162,7 @@ def backtest(
     exit_ = float(settings.get("exit", 1.0)) if exit_ is None else exit_
     frame = load(prices, chosen, fill)
     label = "replay" if saved is not None else f"walk-forward {model}"
-    with flags(*FLAGS), progress_bar(label, (walk_forward is not None or saved is not None) and is_terminal()) as tick:
+    with flags(*FLAGS), progress_bar(label, (retune is not None or saved is not None) and is_terminal()) as tick:
         result = _backtest(
             frame,
             saved if saved is not None else model,
@@ -160,7 +174,7 @@ def backtest(
             state_var=state_var,
             obs_var=obs_var,
             iterations=iterations,
-            walk_forward=walk_forward,
+            retune=retune,
             window=window,
             cost_bps=cost_bps,
             progress=tick,
@@ -192,7 +206,10 @@ def backtest(
         write_json(json_out, result.to_dict())
         written.append(json_out)
     if table is not None and out is not None:
-        write_table(out, table)
+        if out.suffix.lower() in (".parquet", ".pq"):
+            write_table(out, table)
+        else:  # repr floats: the P&L can be recomputed from the file exactly
+            write_with(out, lambda tmp: table.to_csv(tmp, index=False))
         written.append(out)
     if plot_dir is not None:
         from ..plots import write_png

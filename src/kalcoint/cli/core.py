@@ -130,7 +130,13 @@ def _tuned_table(tuned) -> Table:
 def tune(
     prices: PricesArg,
     assets: AssetsOpt = None,
-    method: Annotated[str, typer.Option("--method", help="seed (the method's passes), mle, em or als.")] = "seed",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="seed (the method's passes), mle, em or als; with --save also static (Johansen weights) or chan.",
+        ),
+    ] = "seed",
     iterations: IterOpt = 2000,
     tol: Annotated[
         Optional[float],
@@ -159,8 +165,26 @@ def tune(
     fill: FillOpt = None,
     json_out: JsonOpt = None,
     save: Annotated[Optional[Path], typer.Option("--save", help="Write a model file for `kalcoint update`.")] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="Saved model's rule, as the backtest's: bands or linear.")
+    ] = "bands",
     entry: Annotated[float, typer.Option("--entry", help="Saved strategy: entry band (sqrt(Q) units).")] = 1.0,
     exit_: Annotated[float, typer.Option("--exit", help="Saved strategy: exit band (sqrt(Q) units).")] = 1.0,
+    lookback: Annotated[
+        Optional[int],
+        typer.Option(
+            "--lookback", help="Saved linear rule (or static bands): moving window in days (default: half-life)."
+        ),
+    ] = None,
+    delta: Annotated[
+        Optional[float], typer.Option("--delta", help="--method chan: Vw = delta/(1-delta) I (default 1e-4).")
+    ] = None,
+    state_var: Annotated[
+        Optional[float], typer.Option("--state-var", help="--method chan: Vw = state_var I (instead of --delta).")
+    ] = None,
+    obs_var: Annotated[
+        Optional[float], typer.Option("--obs-var", help="--method chan: measurement variance (default 1e-3).")
+    ] = None,
     plot_dir: Annotated[
         Optional[Path], typer.Option("--plot-dir", help="Write a figure of the tuning passes here.")
     ] = None,
@@ -180,7 +204,6 @@ def tune(
 ) -> None:
     """Tune the filter (seed passes, maximum likelihood or EM) and report the quantities."""
     from .._checks import check_tol
-    from ..strategy import check_bands
     from ..tuning import registry
     from ..tuning import tune as _tune
 
@@ -190,6 +213,31 @@ def tune(
     require_dir_writable(plot_dir, "--plot-dir")
     if save is not None and save.exists():
         raise KalcointError(f"--save {save} already exists: choose a new file (models are never overwritten)")
+    if save is None and (strategy != "bands" or lookback is not None):
+        raise KalcointError("--strategy and --lookback apply with --save only (the saved model's rule)")
+    if method in ("static", "chan"):
+        _save_untuned(
+            prices,
+            assets,
+            fill,
+            json_out,
+            save,
+            method,
+            iterations,
+            tol,
+            (residual, bm, fix_alpha11, moments, covariance_terms),
+            strategy,
+            entry,
+            exit_,
+            lookback,
+            (delta, state_var, obs_var),
+            retune,
+            window,
+            on_degenerate,
+        )
+        return
+    if delta is not None or state_var is not None or obs_var is not None:
+        raise KalcointError("--delta, --state-var and --obs-var apply to --method chan only")
     registry.get(method)
     check_tol(tol)
     from .live import check_retune_options, window_rows
@@ -217,8 +265,7 @@ def tune(
         raise KalcointError(
             "--fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to --method seed only"
         )
-    if save is not None:
-        check_bands(entry, exit_)
+    rule = _saved_rule(save, method, strategy, entry, exit_, lookback)
     frame = window_rows(load(prices, assets, fill), retune, window)
     with err_console.status(f"tuning ({method})...", spinner="dots") if is_terminal() else _null():
         tuned = _tune(frame, method=method, iterations=iterations, tol=tol, **opts)
@@ -253,7 +300,7 @@ def tune(
             save,
             tuned,
             frame,
-            strategy={"strategy": "bands", "entry": entry, "exit": exit_},
+            strategy=rule,
             retune=retune,
             window=window,
             on_degenerate=on_degenerate,
@@ -270,6 +317,106 @@ def tune(
         raise
     if save is not None:
         err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
+
+
+def _saved_rule(
+    save: Path | None, method: str, strategy: str, entry: float, exit_: float, lookback: int | None
+) -> dict[str, Any]:
+    """The rule of ``tune --save``, checked before any work (the backtest's options and checks)."""
+    from ..live import _check_strategy
+    from ..strategy import check_bands
+    from ._flags import flags
+
+    if save is None:
+        return {}
+    if strategy == "bands":
+        check_bands(entry, exit_)  # its errors name their parameters (said as flags by the CLI)
+    with flags("strategy", "entry", "exit", "lookback"):
+        return _check_strategy({"strategy": strategy, "entry": entry, "exit": exit_, "lookback": lookback}, method)
+
+
+def _save_untuned(
+    prices: Path,
+    assets: str | None,
+    fill: Any,
+    json_out: Path | None,
+    save: Path | None,
+    method: str,
+    iterations: int,
+    tol: float | None,
+    seed_options: tuple,
+    strategy: str,
+    entry: float,
+    exit_: float,
+    lookback: int | None,
+    chan_options: tuple[float | None, float | None, float | None],
+    retune: str,
+    window: int | None,
+    on_degenerate: str,
+) -> None:
+    """``tune --method static|chan --save M``: nothing to tune; the model is saved for live use."""
+    from .._checks import CHAN_DELTA, CHAN_OBS_VAR
+    from ..live import save_chan_model, save_static_model
+    from .live import check_retune_options, window_rows
+
+    if save is None:
+        raise KalcointError(f"--method {method} has nothing to tune: give --save M to save it as a live model")
+    residual, bm, fix_alpha11, moments, covariance_terms = seed_options
+    if (
+        tol is not None
+        or fix_alpha11 is not None
+        or residual != "posterior"
+        or bm != "johansen"
+        or moments != "filtered"
+        or covariance_terms
+    ):
+        raise KalcointError(
+            "--tol, --fix-alpha11, --residual, --bm, --moments and --covariance-terms apply to the tuning methods only"
+        )
+    delta, state_var, obs_var = chan_options
+    if method == "static" and (delta is not None or state_var is not None or obs_var is not None):
+        raise KalcointError("--delta, --state-var and --obs-var apply to --method chan only")
+    if delta is not None and state_var is not None:
+        raise KalcointError("give either --delta or --state-var, not both")
+    chan: dict[str, Any] = {
+        "delta": CHAN_DELTA if delta is None else delta,
+        "state_var": state_var,
+        "obs_var": CHAN_OBS_VAR if obs_var is None else obs_var,
+    }
+    if method == "chan":
+        from ..filtering import StateSpaceModel
+        from ._flags import flags
+
+        with flags("delta", "state_var", "obs_var"):
+            StateSpaceModel.chan(2, **chan)
+    check_retune_options(save, retune, window, on_degenerate, method, None)
+    rule = _saved_rule(save, method, strategy, entry, exit_, lookback)
+    frame = window_rows(load(prices, assets, fill), retune, window)
+    if method == "static":
+        saved = save_static_model(save, frame, rule, retune=retune, window=window)
+        assert saved.weights is not None
+        console.print(
+            f"static Johansen portfolio ({', '.join(saved.assets)}): weights "
+            + "  ".join(f"{a} {w:+.6g}" for a, w in zip(saved.assets, saved.weights)),
+            highlight=False,
+        )
+    else:
+        saved = save_chan_model(save, frame, **chan, strategy=rule, retune=retune, window=window)
+        console.print(
+            f"Chan's filter ({', '.join(saved.assets)}): "
+            + (f"delta {chan['delta']:g}" if state_var is None else f"state_var {state_var:g}")
+            + f"   obs_var {chan['obs_var']:g}",
+            highlight=False,
+        )
+    lookback_now = saved.last.get("lookback")
+    console.print(
+        f"rule {rule['strategy']}"
+        + (f" (entry {rule['entry']:g}, exit {rule['exit']:g})" if rule["strategy"] == "bands" else "")
+        + ("" if lookback_now is None else f", moving window {lookback_now} days"),
+        highlight=False,
+    )
+    err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
+    write_json(json_out, saved.status())
 
 
 class _null:
@@ -337,6 +484,8 @@ def filter_(
         with flags("model", "assets"):
             saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
         frame = load(prices, list(saved.assets), fill)
+        if saved.model is None:
+            raise KalcointError(f"--model {model} holds the static Johansen portfolio, which has no filter to run")
         ssm = saved.model
     result = kalman_filter(frame, ssm)
     table = result.to_frame().reset_index()

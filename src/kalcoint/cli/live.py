@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -32,6 +31,7 @@ LIVE_FLAGS = (
     "retune",
     "on_degenerate",
     "assets",
+    "cost_bps",
     "model",
 )
 
@@ -81,16 +81,37 @@ def _print_position(
     say("prices          " + "  ".join(f"{a} {last['prices'][a]:.6g}" for a in assets))
     say("hedge ratios    " + "  ".join(f"{a} {b:.6g}" for a, b in last["hedge_ratios"].items()))
     say(f"spread          {fmt(last['spread'], '.6g')}")
-    say(
-        f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
-        f"z-score {fmt(last['zscore'], '.4f')}"
+    if "lookback" not in last:  # the filter's bands: the z-score is the standardised innovation
+        say(
+            f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}   "
+            f"z-score {fmt(last['zscore'], '.4f')}"
+        )
+    else:  # a rule on moving statistics of the spread
+        if per_unit[assets[0]] == 1.0:
+            say(f"innovation      {fmt(last['innovation'], '.6g')}   std {fmt(last['innovation_std'], '.6g')}")
+        say(
+            f"z-score         {fmt(last['zscore'], '.4f')} (the spread against its mean and std over "
+            f"{last['lookback']} days)"
+        )
+    if strategy["strategy"] == "bands":
+        word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
+        say(
+            f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
+            f"{strategy['entry']:g}, exit {strategy['exit']:g})"
+        )
+    else:
+        lookback = last.get("lookback")
+        say(
+            f"units           {last['units']:.6g} (minus the z-score; linear rule, moving window "
+            f"{'-' if lookback is None else lookback} days)"
+        )
+    scale = (
+        f"1 unit = ${capital:,.2f} gross"
+        if capital is not None
+        else "1 unit = 1 share of " + assets[0]
+        if per_unit[assets[0]] == 1.0
+        else "1 unit = the Johansen weights in shares"
     )
-    word = {1: "long 1 unit", -1: "short 1 unit", 0: "flat"}.get(last["units"], f"{last['units']} units")
-    say(
-        f"units           {last['units']} ({word}; {strategy['strategy']} rule, entry "
-        f"{strategy['entry']:g}, exit {strategy['exit']:g})"
-    )
-    scale = f"1 unit = ${capital:,.2f} gross" if capital is not None else "1 unit = 1 share of " + assets[0]
     say(f"shares per unit ({scale}): " + "  ".join(f"{a} {per_unit[a]:+.4f}" for a in assets))
     say("target position (shares): " + "  ".join(f"{a} {target[a]:+.4f}" for a in assets))
 
@@ -240,7 +261,7 @@ def status(
 ) -> None:
     """Show the model's state after its last row: date, state, spread, innovation, units, and
     its retune schedule."""
-    from ..live import load_model, target_shares
+    from ..live import load_model
 
     say = _sayer(json_out)
     require_writable(json_out, "--json")
@@ -262,8 +283,11 @@ def status(
             f"on-degenerate {policy['on_degenerate']}); last re-estimation: version {last['id']} "
             f"(window to {last['window_last']}): {last['outcome']}; next: {info['next_retune']}"
         )
-    say("state           " + "  ".join(fmt(b, ".6g") for b in live.state))
-    per_unit = target_shares(live.state, np.array(list(info["prices"].values())), 1.0, None)
+    if live.model is None:
+        say("weights         " + "  ".join(f"{a} {w:+.6g}" for a, w in zip(live.assets, live.shares_per_unit)))
+    else:
+        say("state           " + "  ".join(fmt(b, ".6g") for b in live.state))
+    per_unit = live.shares_per_unit
     _print_position(
         say,
         live.last,
@@ -285,10 +309,13 @@ def history(
             "--out",
             help="CSV (or .parquet) of every step: step, kind, date, the "
             "prices fed, beta_*, innovation, innovation_var, zscore, "
-            "spread, units, version, applied_at.",
+            "spread, units, version, applied_at, then shares_*, position_*, hedge_*, traded, cost.",
         ),
     ],
     updates_only: Annotated[bool, typer.Option("--updates-only", help="Leave out the tuning sample's rows.")] = False,
+    cost_bps: Annotated[
+        float, typer.Option("--cost-bps", help="Costs in basis points of the traded value, for the cost column.")
+    ] = 0.0,
     lock_timeout: LockOpt = 10.0,
 ) -> None:
     """Write every step the model has taken, with its input prices and the version it traded with."""
@@ -298,7 +325,7 @@ def history(
     require_writable(out, "--out")
     with flags(*LIVE_FLAGS):
         live = load_model(model, lock_timeout=lock_timeout)
-        frame = live.history()
+        frame = live.history(cost_bps)
     if updates_only:
         frame = frame[frame["kind"] == "update"]
     if out.suffix.lower() in (".parquet", ".pq"):

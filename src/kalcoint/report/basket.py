@@ -490,7 +490,7 @@ def _one_backtest(
             exit=settings.exit,
             iterations=settings.iterations,
             cost_bps=settings.cost_bps,
-            walk_forward="weekly" if walk else None,
+            retune="weekly" if walk else None,
             window=int(settings.window) if walk else None,
             estimates=estimates if model in TUNED else None,
         )

@@ -124,9 +124,14 @@ def position_pnl(history: pd.DataFrame, assets: list[str]) -> pd.DataFrame:
     ['pnl', 'cum_pnl', 'return']
     """
     prices = history[assets].to_numpy(dtype=np.float64)
-    states = history[["beta_const", *(f"beta_{a}" for a in assets[1:])]].to_numpy(dtype=np.float64)
-    shares = np.array([unit_shares(b) for b in states]) if len(states) else np.empty((0, len(assets)))
-    units = history["units"].to_numpy(dtype=np.float64)
+    held = [f"shares_{a}" for a in assets]
+    if set(held) <= set(history.columns):  # the shares held, whatever the model (static included)
+        shares = history[held].to_numpy(dtype=np.float64)
+        units = np.ones(len(history))
+    else:
+        states = history[["beta_const", *(f"beta_{a}" for a in assets[1:])]].to_numpy(dtype=np.float64)
+        shares = np.array([unit_shares(b) for b in states]) if len(states) else np.empty((0, len(assets)))
+        units = history["units"].to_numpy(dtype=np.float64)
     acc = account(prices, units, shares, 0.0)
     out = history.copy()
     out["pnl"] = acc.pnl
@@ -148,15 +153,17 @@ def _versions(live: LiveModel) -> tuple[pd.DataFrame, bool]:
         if len(frame):
             return frame, True
     tuning, model = live.tuning, live.model
+    if model is None:  # the static model: its saved weights
+        model_fields: dict[str, Any] = {"weights": None if live.weights is None else live.weights.tolist()}
+    else:
+        model_fields = {"alpha11": model.alpha11, "obs_var": model.obs_var, "state_var": list(model.state_var)}
     saved = {
         "id": 1,
         "effective_date": None,
         "window_first": tuning.get("start_date"),
         "window_last": tuning.get("end_date"),
         "method": live.method,
-        "alpha11": model.alpha11,
-        "obs_var": model.obs_var,
-        "state_var": list(model.state_var),
+        **model_fields,
         "loglik": tuning.get("loglik"),
         "degenerate": tuning.get("degenerate"),
         "outcome": "saved",

@@ -222,6 +222,21 @@ class TunedModel:
         """Run the tuned filter from its own prior over (n, k) prices."""
         return kalman_filter(prices, self.model)
 
+    def apply(self, prices: pd.DataFrame | np.ndarray) -> FilterResult:
+        """The tuned quantities applied to other prices, run from the model's prior (statsmodels'
+        ``MLEResults.apply``; nothing is re-estimated). To continue the tuning rows instead, use
+        ``self.result.extend(new_prices)``.
+
+        Examples
+        --------
+        >>> import kalcoint as kc
+        >>> p = kc.demo_prices()
+        >>> tuned = kc.tune(p.iloc[:500], method="mle")
+        >>> tuned.apply(p.iloc[500:]).nobs, tuned.result.extend(p.iloc[500:]).nobs
+        (1000, 1000)
+        """
+        return kalman_filter(prices, self.model)
+
     @cached_property
     def _adf(self) -> AdfResult:
         return adf(self.result.spread)
