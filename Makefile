@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/kalcoint: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test,dev]"  # the newest the caps allow
 	$(BIN)/python -m kalcoint.warmup
 	touch $(BIN)/kalcoint
 

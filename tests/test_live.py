@@ -26,6 +26,7 @@ from kc_reference import ref_filter
 
 from kalcoint import datasets
 from kalcoint import live
+from kalcoint.data import _EXACT_FLOATS
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import kalman_filter
 from kalcoint.strategy import bands
@@ -325,6 +326,7 @@ DRIVER = r"""
 import json, os, random, sys, time
 import pandas as pd
 from kalcoint import live
+from kalcoint.data import _EXACT_FLOATS
 from kalcoint.errors import KalcointError
 
 
@@ -334,7 +336,7 @@ def say(tag, msg):
 
 def work(job):
     tag, mode, arg = job["tag"], job["mode"], job["arg"]
-    rows = pd.read_csv(job["rows"], index_col=0, parse_dates=True, float_precision="round_trip")
+    rows = pd.read_csv(job["rows"], index_col=0, parse_dates=True, **_EXACT_FLOATS)
     if mode == "stop_at":  # pause at statement i of the update; the test kills the process there
         def hook(i, label):
             if i == int(arg):
@@ -579,7 +581,7 @@ def test_cli_update_status_history(run_cli, model_file, tmp_path, prices):
 
     hist = tmp_path / "history.csv"
     assert run_cli("history", model_file, "--out", hist).exit_code == 0
-    h = pd.read_csv(hist, float_precision="round_trip")
+    h = pd.read_csv(hist, **_EXACT_FLOATS)
     assert len(h) == N0 + 4 and list(h["kind"].iloc[-4:]) == ["update"] * 4
     np.testing.assert_array_equal(h[["EWA", "EWC", "IGE"]].to_numpy(), prices.iloc[: N0 + 4].to_numpy())
     np.testing.assert_array_equal(h[["beta_const", "beta_EWC", "beta_IGE"]].to_numpy(), batch.filtered_state)

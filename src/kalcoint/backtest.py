@@ -442,8 +442,8 @@ class BacktestResult:
         Examples
         --------
         >>> import kalcoint as kc
-        >>> res = kc.backtest(kc.demo_prices(), "chan")  # doctest: +SKIP
-        >>> list(res.to_frame().columns)  # doctest: +SKIP
+        >>> res = kc.backtest(kc.demo_prices(), "chan")
+        >>> list(res.to_frame().columns)
         ['units', 'return', 'equity', 'spread']
         """
         out = self.frame.set_index(pd.DatetimeIndex(self.frame["date"], name="date")).drop(columns="date")

@@ -47,7 +47,19 @@ class JohansenResult:
     >>> jo = kc.johansen(kc.demo_prices())
     >>> jo.nobs, list(jo.hedge_ratios.index)
     (1500, ['ETFB', 'ETFC'])
-    >>> print(jo.summary())  # doctest: +SKIP
+    >>> print(jo.summary())
+    Johansen test: ETFA, ETFB, ETFC (det_order=0, k_ar_diff=1, nobs=1500)
+    H0        trace      90%      95%      99%  max-eig      90%      95%      99%
+    ------  -------  -------  -------  -------  -------  -------  -------  -------
+    r <= 0  43.9410  27.0669  29.7961  35.4628  29.1889  18.8928  21.1314  25.8650
+    r <= 1  14.7520  13.4294  15.4943  19.9349  11.1229  12.2971  14.2639  18.5200
+    r <= 2   3.6291   2.7055   3.8415   6.6349   3.6291   2.7055   3.8415   6.6349
+    asset     weight  hedge ratio
+    -----  ---------  -----------
+    ETFA     1.14396            -
+    ETFB    -1.02741     0.898116
+    ETFC   -0.589012     0.514887
+    rank at 95% (trace): 1
     """
 
     assets: list[str]

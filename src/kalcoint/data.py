@@ -61,6 +61,7 @@ import re
 import stat
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,9 +131,9 @@ def load_prices(
     Examples
     --------
     >>> import kalcoint as kc
-    >>> prices = kc.load_prices("chan_etf_close.csv", ["EWA", "EWC", "IGE"])  # doctest: +SKIP
-    >>> prices.shape  # doctest: +SKIP
-    (1500, 3)
+    >>> prices = kc.load_prices(kc.datasets.path("chan_etf"), ["EWA", "EWC", "IGE"])
+    >>> prices.shape, prices.index[0].date(), prices.attrs["dropped_leading_rows"]
+    ((1500, 3), datetime.date(2006, 4, 26), 0)
     """
     source = os.fspath(path)
     _check_options(source, fill, min_rows)
@@ -151,7 +152,10 @@ def read_price_table(path: str | os.PathLike[str], assets: Sequence[str] | str |
 
     Examples
     --------
-    >>> table = read_price_table("chan_etf_close.csv", ["EWA", "EDC"])  # doctest: +SKIP
+    >>> import kalcoint as kc
+    >>> table = read_price_table(kc.datasets.path("chan_etf"), ["EWA", "EDC"])
+    >>> table.shape, int(table["EDC"].isna().sum())  # EDC starts later: its first rows stay empty
+    ((1500, 2), 675)
     """
     source = os.fspath(path)
     wanted = _asset_list(assets, source)
@@ -278,6 +282,13 @@ def _suggest(want: str, names: list[str]) -> str:
 
 
 _GZIP = b"\x1f\x8b"
+
+# Correctly rounded floats (the value Python's float() gives): before pandas 3.1 only
+# float_precision="round_trip" parses them; from 3.1 every mode uses that converter and the
+# option is deprecated (Pandas4Warning).
+_EXACT_FLOATS: dict[str, Any] = (
+    {"float_precision": "round_trip"} if tuple(int(v) for v in pd.__version__.split(".")[:2]) < (3, 1) else {}
+)
 _ZIP = b"PK\x03\x04"
 _OLE = b"\xd0\xcf\x11\xe0"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -371,7 +382,7 @@ def _read_text(raw: bytes, source: str, wanted: list[str] | None) -> tuple[pd.Da
                 usecols=cols,
                 converters={c: str for c in str_cols},  # text as written: a ticker NA or NULL is not missing
                 skip_blank_lines=True,
-                float_precision="round_trip",
+                **_EXACT_FLOATS,
             )
         except pd.errors.EmptyDataError:
             raise KalcointError(f"{source}: no data rows after the header; add one row of prices per date") from None
@@ -565,7 +576,8 @@ def _parse_dates(raw: pd.Series, source: str, column: str) -> pd.DatetimeIndex:
         raise KalcointError(
             f"{source}: column {column!r}: {_cell(raw.iloc[i])} date in data row {_row(raw, i)}; {_DATE_HELP}"
         )
-    return pd.DatetimeIndex(parsed.to_numpy(), name="date")
+    # one resolution whatever the source (pandas 3 parses text to us, Parquet dates come as s or ms)
+    return pd.DatetimeIndex(parsed.to_numpy(), name="date").as_unit("ns")
 
 
 def _parse_date_values(raw: pd.Series, source: str, column: str) -> pd.Series:

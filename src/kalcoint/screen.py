@@ -740,8 +740,15 @@ def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], 
 
     Examples
     --------
-    >>> sec = tls_security("ca.pem", "client.pem", "client.key")  # doctest: +SKIP
-    >>> screen(prices, scheduler="tls://10.0.0.5:8786", security=sec)  # doctest: +SKIP
+    >>> tls_security("ca.pem", "client.pem", "client.key")
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: TLS CA file ca.pem does not exist; give the PEM file
+
+    With the cluster's files (these two lines need a TLS-secured Dask cluster, so they are not run):
+
+    >>> sec = tls_security("ca.pem", "client.pem", "client.key")  # needs the PEM files  # doctest: +SKIP
+    >>> screen(prices, scheduler="tls://10.0.0.5:8786", security=sec)  # needs the cluster  # doctest: +SKIP
     """
     from distributed.security import Security
 

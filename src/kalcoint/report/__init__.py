@@ -60,9 +60,13 @@ def write_basket_report(
     Examples
     --------
     >>> import kalcoint as kc
-    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan")))  # doctest: +SKIP
-    >>> write_basket_report(rep, "report.html").name  # doctest: +SKIP
-    'report.html'
+    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0, iterations=20), workers=1)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     html = write_basket_report(rep, Path(tmp) / "report.html").read_text(encoding="utf-8")
+    >>> html.startswith("<!DOCTYPE html>")
+    True
     """
     from .render import render_basket, write_html
 

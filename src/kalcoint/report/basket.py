@@ -317,9 +317,9 @@ class BasketReport:
     Examples
     --------
     >>> import kalcoint as kc
-    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0),
-    ...                     workers=1)  # doctest: +SKIP
-    >>> sorted(rep.runs)  # doctest: +SKIP
+    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0, iterations=20),
+    ...                     workers=1)
+    >>> sorted(rep.runs)
     [('chan', 'in-sample'), ('chan', 'walk-forward'), ('static', 'in-sample'), ('static', 'walk-forward')]
     """
 
@@ -630,9 +630,9 @@ def basket_report(
     Examples
     --------
     >>> import kalcoint as kc
-    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0),
-    ...                     workers=1)  # doctest: +SKIP
-    >>> rep.run("chan", "walk-forward").ok  # doctest: +SKIP
+    >>> rep = basket_report(kc.demo_prices(), Settings(models=("static", "chan"), bootstrap=0, iterations=20),
+    ...                     workers=1)
+    >>> rep.run("chan", "walk-forward").ok
     True
     """
     settings = check_settings(settings or Settings())

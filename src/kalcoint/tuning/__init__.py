@@ -69,7 +69,16 @@ class TunedModel:
     ['alpha11', 'obs_var', 'state_var.const', 'state_var.ETFB', 'state_var.ETFC']
     >>> round(float(tm.params["alpha11"]), 2)
     0.96
-    >>> print(tm.summary())  # doctest: +SKIP
+    >>> print(tm.summary())  # doctest: +ELLIPSIS
+    Tuned model (mle): ETFA, ETFB, ETFC, nobs=1500, 2015-01-02 to 2020-10-01
+    ...
+    llf              -297.6874
+    ...
+    alpha11             0.963336   0.009999      0.9437     0.9829
+    obs_var            0.0197806   0.002484     0.01491    0.02465
+    ...
+    ADF (dynamic portfolio): stat -6.0562, lags 2, p-value 1.243e-07
+    ...
     """
 
     method: str
@@ -376,6 +385,14 @@ def tune(
     0.9961
     >>> kc.tune(prices, iterations=1, fix_alpha11=1.0).alpha11
     1.0
+
+    Maximum likelihood on Chan's EWA, EWC, IGE (the figures the README quotes):
+
+    >>> mle = kc.tune(kc.datasets.load("chan_etf", ["EWA", "EWC", "IGE"]), method="mle")
+    >>> round(float(mle.params["alpha11"]), 4), round(float(mle.bse["alpha11"]), 4)
+    (0.9981, 0.002)
+    >>> round(float(mle.params["obs_var"]), 4), round(float(mle.bse["obs_var"]), 4), round(mle.llf, 1)
+    (0.0169, 0.0021, -223.9)
     """
     if "fixed_alpha11" in method_options:  # the old name of fix_alpha11
         warnings.warn("tune(fixed_alpha11=...) is deprecated; use fix_alpha11=", DeprecationWarning, stacklevel=2)
