@@ -1,4 +1,4 @@
-"""Size (and power) of the test of alpha11 = 1 (issue 11, section 6).
+"""Size (and power) of the test of alpha11 = 1.
 
 For each of --seeds price sets simulated from the model of docs/method.md §1 (kalcoint.synthetic.simulate:
 k = 3, Ve = 0.02, Vw = (0.05, 1e-6, 1e-6), the demo's noises) with the true alpha11 given by --alpha11

@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import load_change, print_machine
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
+from kalcoint import datasets
+
+DEFAULT_DATA = datasets.path("chan_etf")
 KALCOINT = Path(sys.executable).parent / "kalcoint"
 
 

@@ -1,6 +1,6 @@
-"""The pieces of issue 13, each beside its baseline measured in the same run (best of --repeat).
+"""The pieces of the screen's speed work, each beside its baseline measured in the same run (best of --repeat).
 
-    .venv/bin/python benchmarks/bench_parts.py [--data ../shared/data/chan_etf_close.csv]
+    .venv/bin/python benchmarks/bench_parts.py [--data PRICES]
         [--assets EWA,EWC,IGE] [--repeat 7]
 
 - Johansen: kalcoint (compiled, from moment matrices) vs statsmodels' ``coint_johansen``;
@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import load_change, print_machine
 
+from kalcoint import datasets
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "chan_etf_close.csv"
+DEFAULT_DATA = datasets.path("chan_etf")
 
 
 def best(fn, repeat: int, number: int = 1) -> float:

@@ -1,4 +1,4 @@
-"""Speed of ``kalcoint report`` on a basket (issue 15), beside its baseline in the same run.
+"""Speed of ``kalcoint report`` on a basket, beside its baseline in the same run.
 
     .venv/bin/python benchmarks/bench_report.py [DATA] [--assets EWA,EWC,IGE]
 
@@ -27,10 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import load_change, print_machine
 
+from kalcoint import datasets
+
 from kalcoint.data import load_prices
 from kalcoint.report import Settings, basket_report, write_basket_report
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
+DEFAULT_DATA = datasets.path("chan_etf")
 GOAL_S = 30.0
 
 

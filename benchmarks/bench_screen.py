@@ -1,4 +1,4 @@
-"""Screening speed (issue 13): each figure beside its baseline, measured in the same run.
+"""Screening speed: each figure beside its baseline, measured in the same run.
 
     .venv/bin/python benchmarks/bench_screen.py [DATA] [--baskets 1000] [--mle-baskets 200] [--mle-blas]
         [--workers 1,2] [--repeat 3] [--full seed,mle]
@@ -37,14 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _machine import load_change, print_machine
 
+from kalcoint import datasets
+
 from kalcoint.screen import ScreenOptions, basket_list, load_universe, screen
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
+DEFAULT_DATA = datasets.path("chan_etf")
 
 
 @contextlib.contextmanager
 def previous_algorithm():
-    """The screen as it was before issue 13: statsmodels' Johansen and MacKinnon p-values."""
+    """The screen as it was before the compiled kernels: statsmodels' Johansen and MacKinnon p-values."""
     from statsmodels.tsa.adfvalues import mackinnonp
     from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
@@ -118,7 +120,7 @@ def workers(universe, options, sample, sizes, total):
 
 
 def _previous_loglik_grad():
-    """The compiled likelihood-and-gradient pass as it was before issue 13's MLE work: it keeps the
+    """The compiled likelihood-and-gradient pass as it was before the compiled optimiser: it keeps the
     filter's (n, k, k) covariances of every day and reads back what its backward pass needs."""
     import math
 
@@ -206,7 +208,7 @@ def _previous_loglik_grad():
 
 @contextlib.contextmanager
 def previous_mle():
-    """The MLE fit as it was before issue 13's MLE work: the previous compiled pass (above), the
+    """The MLE fit as it was before the compiled optimiser: the previous compiled pass (above), the
     gradient's chain rule in NumPy, scipy's ``minimize`` around L-BFGS-B, and every start run to its
     optimum in the screen (scipy's L-BFGS-B)."""
     import importlib
@@ -316,7 +318,7 @@ def mle_screen(universe, sample, total):
 
 def mle_blas(universe, sample):
     """The serial MLE screen with BLAS threads limited, as kalcoint runs it,
-    and without the limit (as before issue 13 when numpy was imported before kalcoint)."""
+    and without the limit (as it was when numpy was imported before kalcoint)."""
     import importlib
 
     import kalcoint._threads as threads

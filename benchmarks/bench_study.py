@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/bench_study.py [DATA] [--assets A,B,...] [--workers 2] [--out-dir DIR] [study flags]
 
-DATA is a path, or the name of a file of the shared data folder (``etf_2008_2016_close.csv``).
+DATA is a path, or the name of a packaged dataset (``etf_2008_2016``; see ``kalcoint datasets``).
 
 Runs the command in a child process (imports, cluster start-up, screening, every weekly
 retune, the bootstrap) and prints its own output, the wall time, the load average of the
 machine before and after, and the CPU time of the command and its worker processes (on a
 shared machine the wall time overstates the cost; CPU time / cores is what it would take
-on idle cores, if the work divides evenly). Issue 12's goal: the default study of
+on idle cores, if the work divides evenly). The goal: the default study of
 chan_etf_close.csv (pairs of all 67 ETFs, 10 periods, 5 models) in at most 10 minutes on
 two cores. ``--assets`` times a subset first.
 """
@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv"
+from kalcoint import datasets
+
+DEFAULT_DATA = datasets.path("chan_etf")
 GOAL_S = 600.0
 
 
@@ -35,8 +37,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=None, help="keep study.parquet, summary.json and figures here")
     args, extra = parser.parse_known_args()  # other flags go to `kalcoint study`
-    if not args.data.exists() and (DEFAULT_DATA.parent / args.data).exists():
-        args.data = DEFAULT_DATA.parent / args.data  # a bare name: a file of the shared data folder
+    if not args.data.exists() and str(args.data) in datasets.names():
+        args.data = datasets.path(str(args.data))  # a bare name: a packaged dataset
 
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="bench_study_"))
     out_dir.mkdir(parents=True, exist_ok=True)

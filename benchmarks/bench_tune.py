@@ -1,4 +1,4 @@
-"""Benchmark of the seed method's tuning passes (issue 3).
+"""Benchmark of the seed method's tuning passes.
 
 Times, in one run and on the same prices:
 
@@ -9,9 +9,9 @@ Times, in one run and on the same prices:
   (d) the first call in a fresh process: with an empty numba cache (compilation) and a warm one;
   (e) the whole command ``kalcoint tune DATA --assets ... --iterations PASSES --json FILE``.
 
-and prints a Markdown table with the ratios and the goals of issue 3, and the machine.
+and prints a Markdown table with the ratios and the speed goals, and the machine.
 
-    .venv/bin/python benchmarks/bench_tune.py [--passes 2000] [--data ../shared/data/chan_etf_close.csv]
+    .venv/bin/python benchmarks/bench_tune.py [--passes 2000] [--data PRICES]
         [--assets EWA,EWC,IGE] [--repeat 5] [--numpy-passes 20]
 """
 
@@ -40,6 +40,8 @@ from kalcoint.tuning import tune  # noqa: E402
 from kc_reference import ref_seed  # noqa: E402
 
 from _machine import load_change, print_machine  # noqa: E402
+
+from kalcoint import datasets  # noqa: E402
 
 GOALS = {"tune_s": 0.25, "speedup": 800.0, "cold_s": 10.0, "cli_s": 3.0}
 LATENCY_BOUND_NS = 20.0
@@ -160,7 +162,7 @@ def time_cli(args) -> tuple[tuple[float, float] | None, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passes", type=int, default=2000, help="tuning passes (default 2000)")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "chan_etf_close.csv")
+    parser.add_argument("--data", type=Path, default=datasets.path("chan_etf"))
     parser.add_argument("--assets", default="EWA,EWC,IGE")
     parser.add_argument("--repeat", type=int, default=5, help="best of this many timings")
     parser.add_argument("--numpy-passes", type=int, default=20, help="passes of the NumPy loop actually timed")

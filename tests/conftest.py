@@ -1,7 +1,8 @@
-"""Shared fixtures: the real data directory (../shared/data), Chan's ETF triplet, and a CLI runner."""
+"""Shared fixtures: the packaged real data (:mod:`kalcoint.datasets`), Chan's ETF triplet, and a CLI runner."""
 
 from __future__ import annotations
 
+import gzip
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,20 +10,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kalcoint import datasets
+
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO.parent / "shared" / "data"
-CHAN_FILE = DATA_DIR / "chan_etf_close.csv"
+CHAN_FILE = datasets.path("chan_etf")
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    assert DATA_DIR.is_dir(), f"real data expected at {DATA_DIR}"
-    return DATA_DIR
-
-
-@pytest.fixture(scope="session")
-def chan_file() -> Path:
-    return CHAN_FILE
+def chan_file(tmp_path_factory) -> Path:
+    """Chan's file as plain CSV text (the packaged dataset uncompressed), for tests that edit its bytes."""
+    path = tmp_path_factory.mktemp("data") / "chan_etf_close.csv"
+    path.write_bytes(gzip.decompress(CHAN_FILE.read_bytes()))
+    return path
 
 
 @pytest.fixture(scope="session")

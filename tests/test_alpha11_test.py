@@ -1,4 +1,4 @@
-"""Likelihood-ratio test of alpha11 = 1 against alpha11 free, bootstrap p-value (issue 11, section 6).
+"""Likelihood-ratio test of alpha11 = 1 against alpha11 free, bootstrap p-value.
 
 The size of the test under a true unit root (rejections in about 5% of seeds) is measured by
 ``benchmarks/bench_alpha11_size.py`` (40 seeds, B = 99).

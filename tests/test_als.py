@@ -1,4 +1,4 @@
-"""Autocovariance least squares (issue 11, section 5).
+"""Autocovariance least squares.
 
 Oracle: on a short sample the innovations of any fixed-gain first filter are an
 affine map ``e = T y + d`` of the observations (T found by running the filter on

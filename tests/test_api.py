@@ -1,4 +1,4 @@
-"""The public surface of issue 14: statsmodels-like results, summaries, the registry of tuning
+"""The public surface: statsmodels-like results, summaries, the registry of tuning
 methods, the out-of-sample protocol, and the command line's one-line promise."""
 
 from __future__ import annotations

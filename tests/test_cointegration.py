@@ -26,18 +26,18 @@ from statsmodels.tsa.stattools import adfuller
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 import kalcoint._kernels as kernels
+from kalcoint import datasets
 from kalcoint._kernels import linalg
 import kalcoint.cointegration as coint
 from kalcoint.cointegration import AdfResult, JohansenResult, adf, half_life, johansen
 from kalcoint.errors import ComputationError, KalcointError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOL = 1e-8
 
 
 @pytest.fixture(scope="module")
 def etfs() -> pd.DataFrame:
-    return pd.read_csv(DATA / "chan_etf_close.csv", index_col=0, parse_dates=True)
+    return pd.read_csv(datasets.path("chan_etf"), index_col=0, parse_dates=True)
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +188,9 @@ def _random_baskets(path: Path, count: int, seed: int) -> list[tuple[np.ndarray,
     return baskets
 
 
-@pytest.mark.parametrize("path", sorted(DATA.glob("*.csv")), ids=lambda p: p.stem)
-def test_johansen_equals_statsmodels_on_random_baskets(path: Path) -> None:
-    for prices, det_order, k_ar_diff in _random_baskets(path, 25, seed=13):
+@pytest.mark.parametrize("name", datasets.names())
+def test_johansen_equals_statsmodels_on_random_baskets(name: str) -> None:
+    for prices, det_order, k_ar_diff in _random_baskets(datasets.path(name), 25, seed=13):
         ours = johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

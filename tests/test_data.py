@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 from datetime import date
 from pathlib import Path
 
@@ -10,22 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kalcoint import datasets
 from kalcoint.data import MIN_ROWS, load_prices, validate_prices
 from kalcoint.errors import KalcointError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CHAN = DATA / "chan_etf_close.csv"
-EU = DATA / "eu_indices_close.csv"
-COUNTRY = DATA / "country_etf_2016_2021_close.csv"
-ETF = DATA / "etf_2008_2016_close.csv"
+CHAN = datasets.path("chan_etf")
+EU = datasets.path("eu_indices")
+COUNTRY = datasets.path("country_etf")
+ETF = datasets.path("etf_2008_2016")
 
 
 # ---------------------------------------------------------------- oracle helpers
 
 
 def read_rows(path: Path) -> list[list[str]]:
-    """The file as text cells, via the csv module (header first)."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    """The file as text cells, via the csv module (header first); the packaged files are gzip."""
+    with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as fh:
         return list(csv.reader(fh))
 
 

@@ -1,4 +1,4 @@
-"""The degeneracy diagnosis (issue 4, docs/method.md §9) on EWA/EWC/IGE and on hand-made models."""
+"""The degeneracy diagnosis on EWA/EWC/IGE and on hand-made models."""
 
 from __future__ import annotations
 

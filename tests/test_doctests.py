@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "kalcoint._checks",
+    "kalcoint._cluster",
     "kalcoint._io",
     "kalcoint.alpha_test",
     "kalcoint.backtest",

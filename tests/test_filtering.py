@@ -14,15 +14,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kc_reference import observations, ref_filter, ref_first_pass  # noqa: E402
 
+from kalcoint import datasets
 from kalcoint import ComputationError, KalcointError, StateSpaceModel, johansen, kalman_filter  # noqa: E402
 from kalcoint.tuning.seed import first_pass_model  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RTOL = 1e-10
 
 
 def load(assets: list[str]) -> pd.DataFrame:
-    prices = pd.read_csv(DATA / "chan_etf_close.csv", index_col=0, parse_dates=True)
+    prices = pd.read_csv(datasets.path("chan_etf"), index_col=0, parse_dates=True)
     return prices[assets].dropna()
 
 

@@ -1,4 +1,4 @@
-"""Importing kalcoint and starting the CLI load nothing heavy and change no global state (issues 13, 14).
+"""Importing kalcoint and starting the CLI load nothing heavy and change no global state.
 
 Each check runs in a fresh interpreter and inspects ``sys.modules`` (no timing)."""
 

@@ -1,4 +1,4 @@
-"""Saved models and daily updates (issue 6): exactness, refusals, crash safety, concurrency, CLI.
+"""Saved models and daily updates: exactness, refusals, crash safety, concurrency, CLI.
 
 The model under test is the seed method's first pass tuned on the first 500 rows of Chan's
 EWA/EWC/IGE closes; the rows after them are fed as "new days". The oracle for the states is the
@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from kc_reference import ref_filter
 
+from kalcoint import datasets
 from kalcoint import live
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import kalman_filter
@@ -36,9 +37,7 @@ N0 = 500  # rows of the tuning sample
 def prices() -> pd.DataFrame:
     from kalcoint.data import load_prices
 
-    return load_prices(
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "chan_etf_close.csv", ["EWA", "EWC", "IGE"]
-    )
+    return load_prices(datasets.path("chan_etf"), ["EWA", "EWC", "IGE"])
 
 
 @pytest.fixture(scope="module")
@@ -651,7 +650,7 @@ def test_a_failed_save_leaves_no_file(tmp_path, tuned, prices, monkeypatch, base
     assert not (tmp_path / "x.db").exists()
 
 
-# ---------------------------------------------------------------- weekly retuning (issue 10)
+# ---------------------------------------------------------------- weekly retuning
 
 
 W = 250
@@ -896,7 +895,7 @@ def downgrade_to_schema_1(path: Path) -> None:
     con.execute("ALTER TABLE steps DROP COLUMN version")
     con.execute("ALTER TABLE head DROP COLUMN version")
     con.execute("ALTER TABLE head DROP COLUMN rule")
-    con.execute("DELETE FROM meta WHERE key = 'retune'")
+    con.execute("DELETE FROM meta WHERE key IN ('retune', 'steps_sha256')")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("PRAGMA user_version = 1")
     con.execute("COMMIT")
@@ -922,7 +921,7 @@ def test_a_schema_1_file_loads_as_retune_never_and_upgrades_on_update(model_file
     np.testing.assert_allclose(m.state, kalman_filter(prices.iloc[: N0 + 5], m.model).filtered_state[-1], atol=1e-9)
 
 
-# ---------------------------------------------------------------- defects found as a new user (issue 10, 6)
+# ---------------------------------------------------------------- defects found as a new user
 
 
 def test_cli_json_into_an_unwritable_place_is_refused_before_applying(run_cli, model_file, tmp_path, prices):

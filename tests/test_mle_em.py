@@ -1,4 +1,4 @@
-"""Maximum likelihood, EM and the smoothers (issue 4).
+"""Maximum likelihood, EM and the smoothers.
 
 Oracle: the model of docs/method.md §1 written as one Gaussian vector. The states
 ``b_1..b_n`` are a linear map of ``(b_1, w_1, ..., w_{n-1})``; their joint prior,
@@ -531,7 +531,7 @@ def test_bad_options_are_refused(ewa_ewc_ige):
     assert math.isfinite(mle.change_scale(values))
 
 
-# ---------------------------------------------------------------- EM reaches the maximum (issue 11, section 4)
+# ---------------------------------------------------------------- EM reaches the maximum
 
 
 def _sim_basket(

@@ -1,4 +1,4 @@
-"""`kalcoint report` (issue 15): the tearsheet's figures, its self-containedness, a real browser."""
+"""`kalcoint report`: the tearsheet's figures, its self-containedness, a real browser."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Screening a universe (issue 7): rows and figures, skip and failure reasons, serial vs a real
+"""Screening a universe: rows and figures, skip and failure reasons, serial vs a real
 Dask cluster, resume and interruption."""
 
 from __future__ import annotations

@@ -16,16 +16,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kc_reference import RefRun, ref_first_pass, ref_seed  # noqa: E402
 
-from kalcoint import ComputationError, JohansenResult, KalcointError, johansen, kalman_filter  # noqa: E402
+from kalcoint import ComputationError, JohansenResult, KalcointError, datasets, johansen, kalman_filter  # noqa: E402
 from kalcoint.tuning import tune  # noqa: E402
 from kalcoint.tuning.seed import SeedOptions, first_pass_model, johansen_path, run_seed_passes  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EPS = np.finfo(np.float64).eps
 
 
 def load(assets: list[str]) -> pd.DataFrame:
-    prices = pd.read_csv(DATA / "chan_etf_close.csv", index_col=0, parse_dates=True)
+    prices = pd.read_csv(datasets.path("chan_etf"), index_col=0, parse_dates=True)
     return prices[assets].dropna()
 
 

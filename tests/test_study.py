@@ -1,4 +1,4 @@
-"""The out-of-sample study (issue 12): periods, selection, trading by the backtest's walk-forward,
+"""The out-of-sample study: periods, selection, trading by the backtest's walk-forward,
 no look-ahead (truncation), portfolio statistics (bootstrap, deflated Sharpe), Dask/TLS, resume, CLI."""
 
 from __future__ import annotations

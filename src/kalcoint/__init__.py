@@ -42,6 +42,7 @@ _SUBMODULES = (
     "cointegration",
     "comparison",
     "data",
+    "datasets",
     "errors",
     "filtering",
     "live",
@@ -71,6 +72,7 @@ __all__ = [
     "adf",
     "compare",
     "compare_backtests",
+    "datasets",
     "demo_prices",
     "half_life",
     "johansen",
@@ -125,6 +127,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
     from .backtest import BacktestResult, backtest, compare_backtests
     from .cointegration import AdfResult, JohansenResult, adf, half_life, johansen
     from .comparison import Comparison, compare
+    from . import datasets
     from .data import load_prices, validate_prices
     from .errors import ComputationError, KalcointError
     from .filtering import FilterResult, StateSpaceModel, kalman_filter, rts_smoother

@@ -104,3 +104,21 @@ def renamed(old_value: Any, new_value: Any, old: str, new: str, func: str) -> An
         return new_value
     warnings.warn(f"{func}({old}=...) is deprecated: use {new}=...", DeprecationWarning, stacklevel=3)
     return old_value
+
+
+def check_resume(resume: bool, overwrite: bool) -> None:
+    """Refuse ``resume`` and ``overwrite`` together: one keeps an output table, the other replaces it.
+
+    Examples
+    --------
+    >>> check_resume(True, False)
+    >>> check_resume(True, True)
+    Traceback (most recent call last):
+    ...
+    kalcoint.errors.KalcointError: resume and overwrite exclude each other: resume keeps the rows of out, overwrite replaces them; pass one
+    """
+    if resume and overwrite:
+        raise KalcointError(
+            "resume and overwrite exclude each other: resume keeps the rows of out, overwrite replaces them; pass one",
+            params=("resume", "overwrite", "out"),
+        )

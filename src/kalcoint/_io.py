@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,11 +19,95 @@ import numpy as np
 import pandas as pd
 
 
+def _through_proc(path: str) -> str | None:
+    """The ``/proc/...`` path that ``path`` reaches through its symlinks (``/dev/stdout`` ->
+    ``/proc/self/fd/1``), else None: such a path is a shell's redirection or a pipe, not a file
+    to replace."""
+    current = os.path.abspath(path)
+    for _ in range(40):
+        current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
+        if current.startswith("/proc/"):
+            return current
+        if not os.path.islink(current):
+            return None
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    return None
+
+
+def _own_descriptor(path: str) -> int | None:
+    """The descriptor of this process that ``path`` names (``/dev/stdout``: 1), else None."""
+    reached = _through_proc(path)
+    match = re.fullmatch(rf"/proc/(?:self|{os.getpid()})/fd/(\d+)", reached or "")
+    return None if match is None else int(match.group(1))
+
+
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is written into rather than replaced: ``-`` (standard output), a
+    device, a FIFO or a socket (after following symlinks), or a descriptor such as ``/dev/stdout``.
+
+    Examples
+    --------
+    >>> is_stream("-"), is_stream("/dev/null"), is_stream("new-file.json")
+    (True, True, False)
+    """
+    text = os.fspath(path)
+    if text == "-":
+        return True
+    try:
+        mode = os.stat(text).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) or _through_proc(text) is not None
+
+
+def _write_error(path: str | os.PathLike[str], exc: BaseException, changed: bool) -> Exception:
+    from .errors import KalcointError
+
+    reason = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
+    if changed:
+        tail = "part of the output may have reached it"
+    else:
+        tail = "it was left as it was" if os.path.lexists(path) else "nothing was written"
+    return KalcointError(f"cannot write {os.fspath(path)}: {reason}; {tail}")
+
+
+@contextmanager
+def _streamed(path: str, suffix: str) -> Iterator[Path]:
+    """Yield a temporary file (in the system's temporary directory); on success copy it into
+    ``path``: ``-`` and a descriptor of this process (``/dev/stdout``) through that descriptor,
+    a device or FIFO opened for appending. Nothing is replaced."""
+    fd, tmp = tempfile.mkstemp(prefix="kalcoint-", suffix=suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as source:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if path == "-":
+                shutil.copyfileobj(source, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+                return
+            descriptor = _own_descriptor(path)
+            # our own descriptor is written through (sharing its offset), anything else appended to
+            sink = open(os.dup(descriptor), "wb") if descriptor is not None else open(path, "ab")
+            with sink:
+                shutil.copyfileobj(source, sink)
+    except OSError as exc:
+        raise _write_error(path, exc, changed=True) from None
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename it onto ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception the temporary file is removed and ``path`` is untouched. Only a regular
+    file is replaced: a symlink is followed and its target replaced (the link stays); ``-``
+    (standard output), a device, a FIFO or a descriptor such as ``/dev/stdout`` is written
+    into once the whole output is ready. A failed write (disk full, directory not writable)
+    raises :class:`~kalcoint.errors.KalcointError` naming the path and the reason.
 
     Parameters
     ----------
@@ -40,22 +128,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     >>> open(target).read()
     'done'
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
-    tmp_path = Path(tmp)
+    if is_stream(path):
+        with _streamed(os.fspath(path), Path(path).suffix) as streamed:
+            yield streamed
+        return
+    target = Path(os.path.realpath(path))  # a symlink: its target is replaced, the link stays
+    tmp_path: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except OSError as exc:
+        raise _write_error(path, exc, changed=False) from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def _jsonable(value: Any) -> Any:

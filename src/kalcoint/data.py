@@ -55,12 +55,14 @@ from __future__ import annotations
 import csv
 import difflib
 import gzip
+import io
 import os
 import re
+import stat
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -152,9 +154,10 @@ def read_price_table(path: str | os.PathLike[str], assets: Sequence[str] | str |
     """
     source = os.fspath(path)
     wanted = _asset_list(assets, source)
-    kind = _sniff(Path(source), source)
+    raw = _read_bytes(Path(source), source)
+    kind = _sniff(raw, Path(source), source)
     reader = _read_parquet if kind == "parquet" else _read_text
-    prices, columns = reader(Path(source), source, wanted)
+    prices, columns = reader(raw, source, wanted)
     notes = list(prices.attrs.get("notes", []))
     prices = prices.astype(np.float64)
     prices.index.name = "date"
@@ -279,18 +282,32 @@ _OLE = b"\xd0\xcf\x11\xe0"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def _sniff(path: Path, source: str) -> str:
-    """The file's kind by content: ``"parquet"``, ``"gzip"`` (compressed text) or ``"text"``;
-    Excel workbooks and UTF-16 text are refused naming the format."""
+def _read_bytes(path: Path, source: str) -> bytes:
+    """The file's bytes, read once: a regular file, or a stream (a FIFO, ``/dev/stdin``, a
+    shell's ``<(...)``) read to its end; a device (a terminal, ``/dev/zero``) is refused."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            raise KalcointError(
+                f"{source}: a device (such as a terminal), not a price file; give a CSV or Parquet file, "
+                "or pipe one in (a pipe is read to its end)"
+            )
         with open(path, "rb") as fh:
-            magic = fh.read(8)
+            return fh.read()
     except FileNotFoundError:
         raise KalcointError(f"{source}: file not found; check the path (working directory: {os.getcwd()})") from None
     except IsADirectoryError:
         raise KalcointError(f"{source}: is a directory; give the path of a CSV or Parquet price file") from None
     except OSError as exc:
         raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
+
+
+def _sniff(raw: bytes, path: Path, source: str) -> str:
+    """The file's kind by content: ``"parquet"``, ``"gzip"`` (compressed text) or ``"text"``;
+    Excel workbooks and UTF-16 text are refused naming the format."""
+    magic = raw[:8]
     if magic[:4] == b"PAR1":
         return "parquet"
     if path.suffix.lower() in _PARQUET_EXT:
@@ -315,39 +332,45 @@ def _sniff(path: Path, source: str) -> str:
     return "text"
 
 
-def _open_text(path: Path) -> Any:
+def _decode(raw: bytes, source: str) -> str:
     """The file as text (UTF-8, BOM dropped), uncompressing gzip."""
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == _GZIP
-    if gz:
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+    if raw[:2] == _GZIP:
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise KalcointError(f"{source}: a damaged gzip file ({exc}); compress the CSV again") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise KalcointError(
+            f"{source}: not UTF-8 text (line {line}: another encoding, or a binary format); "
+            "save it as CSV UTF-8 or Parquet"
+        ) from None
 
 
-def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
-    rows, sep = _header_rows(path, source)
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == _GZIP
+def _read_text(raw: bytes, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    text = _decode(raw, source)
+    rows, sep = _header_rows(text, source)
     layout = _text_layout(rows, source)
     if layout.header_rows == 1 and len(rows) > 1 and len(rows[1]) != len(rows[0]):
         raise KalcointError(
             f"{source}: the header has {len(rows[0])} fields but the first data row has {len(rows[1])}; "
             "make every row the same width as the header"
         )
+    _check_widths(text, sep, len(rows[0]), source)
 
     def load(cols: list[int], str_cols: list[int]) -> pd.DataFrame:
         try:
             frame = pd.read_csv(
-                path,
+                io.StringIO(text),
                 sep=sep,
                 header=None,
                 skiprows=layout.header_rows,
                 usecols=cols,
                 dtype={c: str for c in str_cols},
-                encoding="utf-8-sig",
                 skip_blank_lines=True,
                 float_precision="round_trip",
-                compression="gzip" if gz else None,
             )
         except pd.errors.EmptyDataError:
             raise KalcointError(f"{source}: no data rows after the header; add one row of prices per date") from None
@@ -363,11 +386,32 @@ def _read_text(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.Da
     return _read_layout(load, layout, source, wanted)
 
 
-def _read_parquet(path: Path, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
+def _csv_error(source: str, line: int, exc: csv.Error) -> KalcointError:
+    return KalcointError(
+        f"{source}: line {line} cannot be read as CSV ({exc}); a price file holds short cells: "
+        "check the file is a table of dates and prices"
+    )
+
+
+def _check_widths(text: str, sep: str, width: int, source: str) -> None:
+    """Refuse a row whose number of fields is not the header's (blank lines are skipped)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    try:
+        for row in reader:
+            if row and len(row) != width:
+                raise KalcointError(
+                    f"{source}: line {reader.line_num} has {len(row)} fields but the header has {width}; "
+                    "make every row the same width as the header"
+                )
+    except csv.Error as exc:
+        raise _csv_error(source, reader.line_num, exc) from None
+
+
+def _read_parquet(raw: bytes, source: str, wanted: list[str] | None) -> tuple[pd.DataFrame, dict[str, str]]:
     import pyarrow  # imported here: only Parquet users pay for it
 
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(io.BytesIO(raw))
     except (OSError, ValueError, pyarrow.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KalcointError(f"{source}: cannot read Parquet ({reason}); re-export the file") from None
@@ -381,25 +425,20 @@ def _read_parquet(path: Path, source: str, wanted: list[str] | None) -> tuple[pd
     return _read_layout(load, layout, source, wanted)
 
 
-def _header_rows(path: Path, source: str) -> tuple[list[list[str]], str]:
-    try:
-        with _open_text(path) as fh:
-            lines = [line for line in (fh.readline() for _ in range(3)) if line]
-    except UnicodeDecodeError:
-        raise KalcointError(
-            f"{source}: not UTF-8 text (another encoding, or a binary format); save it as CSV UTF-8 or Parquet"
-        ) from None
-    except (EOFError, gzip.BadGzipFile) as exc:
-        raise KalcointError(f"{source}: a damaged gzip file ({exc}); compress the CSV again") from None
-    except OSError as exc:
-        raise KalcointError(f"{source}: cannot read the file ({exc.strerror}); check its permissions") from None
+def _header_rows(text: str, source: str) -> tuple[list[list[str]], str]:
+    stream = io.StringIO(text, newline="")
+    lines = [line for line in (stream.readline() for _ in range(3)) if line]
     if not lines or not lines[0].strip():
         raise KalcointError(
             f"{source}: the file is empty or starts with a blank line; the first line must be the header"
         )
     first = lines[0]
     sep = max((",", "\t", ";"), key=first.count) if first.count(",") == 0 else ","
-    return [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=sep)], sep
+    reader = csv.reader(lines, delimiter=sep)
+    try:
+        return [[cell.strip() for cell in row] for row in reader], sep
+    except csv.Error as exc:
+        raise _csv_error(source, reader.line_num, exc) from None
 
 
 def _text_layout(rows: list[list[str]], source: str) -> _Layout:

@@ -19,7 +19,11 @@ Guarantees
   or kill at any point leaves the old state or the new one; a leftover
   ``MODEL-journal`` file is rolled back by the next open. The rollback journal
   (not WAL) is used so the model file alone is always complete between updates
-  (no ``-wal`` file holding committed data) and a read never writes to it.
+  (no ``-wal`` file holding committed data) and a read never writes to it. Reading
+  needs read access only: a file that cannot be written (permissions, an immutable
+  file, a read-only mount) is opened read-only.
+* A changed row is found: the stored rows carry a checksum (meta ``steps_sha256``);
+  a file whose rows no longer match it is reported as damaged, not fed onwards.
 * Two updates at once: the second waits for the write lock up to
   ``lock_timeout`` seconds (then fails with a one-line error); once it holds the
   lock it re-reads the head and re-validates its rows against it, so it is
@@ -54,6 +58,9 @@ Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
         tuning          JSON TunedModel.to_dict() (or Chan's settings)
         retune          JSON {"retune": "never"|"weekly"|"monthly", "window": N|null,
                         "method", "iterations", "tol", "options", "on_degenerate"}
+        steps_sha256    JSON {"steps": N, "sha256": hex}: SHA-256 of steps 1..N (every
+                        column, JSON per row, in step order), checked on load and before
+                        a write; a file without it gets it in its first update
     head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
          long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
@@ -86,6 +93,7 @@ e_t / sqrt(Q_t)``; one unit of the portfolio holds one share of asset 1 and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -102,7 +110,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine, schedule
-from ._io import atomic_path, to_jsonable
+from ._io import atomic_path, is_stream, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
 from .schedule import Version
@@ -305,18 +313,27 @@ def _locked(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _damaged(path: Path, exc: BaseException) -> KalcointError:
+def _damaged(path: Path, exc: BaseException | str) -> KalcointError:
     return KalcointError(
         f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
         "restore it from a backup, or re-create it with save_model()"
     )
 
 
-def _busy(path: Path, lock_timeout: float) -> KalcointError:
+def _busy(path: Path, lock_timeout: float, write: bool = True) -> KalcointError:
+    # a read waits the default time (readers have no lock_timeout to name); an update names it
+    waited = f"lock_timeout={lock_timeout:g} s" if write else f"{lock_timeout:g} s"
     return KalcointError(
-        f"model file {path} is locked by another update (waited lock_timeout={lock_timeout:g} "
-        "s); try again when it has finished"
+        f"model file {path} is locked by another update (waited {waited}); try again when it has finished"
     )
+
+
+def _check_lock_timeout(lock_timeout: Any) -> float:
+    ok = isinstance(lock_timeout, (int, float)) and not isinstance(lock_timeout, bool)
+    if not (ok and math.isfinite(lock_timeout) and lock_timeout >= 0):
+        shown = f"{lock_timeout:g}" if ok else repr(lock_timeout)
+        raise KalcointError(f"lock_timeout={shown} must be a finite number of seconds >= 0")
+    return float(lock_timeout)
 
 
 @contextmanager
@@ -402,22 +419,42 @@ class _Snapshot:
         return unit_shares(self.state)
 
 
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    """Open an existing model file read-write (never creates one); autocommit mode, explicit transactions."""
+def _connect(path: Path, timeout: float, *, write: bool = True) -> sqlite3.Connection:
+    """Open an existing model file (never creates one); autocommit mode, explicit transactions.
+
+    ``write=False`` needs read access only: a file that cannot be written (permissions, an
+    immutable file, a read-only mount) is opened read-only; one that can is opened read-write,
+    so that a leftover journal of an interrupted update is rolled back as it is opened."""
     if not path.exists():
         raise KalcointError(f"model file {path} does not exist; create one with save_model()")
     if path.is_dir():
         raise KalcointError(f"model file {path} is a directory; give the path of a model file")
-    if not os.access(path, os.R_OK | os.W_OK):
+    if write and not os.access(path, os.R_OK | os.W_OK):
         raise KalcointError(f"model file {path} cannot be read and written by this user; check its permissions")
+    if not os.access(path, os.R_OK):
+        raise KalcointError(f"model file {path} cannot be read by this user; check its permissions")
+    writable = write or (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK))
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout, isolation_level=None)
+        con = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode={'rw' if writable else 'ro'}",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+        )
         con.execute("PRAGMA synchronous = FULL")
+        if not writable:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a leftover journal shows here
     except sqlite3.Error as exc:
         if "not a database" in str(exc):
             raise _not_a_model(path, "not an SQLite database") from None
         if _locked(exc):
             raise _busy(path, timeout) from None
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+            raise KalcointError(
+                f"model file {path} holds an interrupted update (its journal {path.name}-journal) that "
+                "must be rolled back before it can be read, which needs write access; open it once as a "
+                "user who can write it and its directory"
+            ) from None
         raise _damaged(path, exc) from None
     return con
 
@@ -1004,6 +1041,54 @@ def _estimate_json(v: Version) -> str | None:
     return None if v.model is None else _dumps(v.model.to_dict())
 
 
+# ---------------------------------------------------------------- the rows' checksum
+
+ROWS_CHECKSUM = "steps_sha256"
+"""Meta key of the checksum of the stored rows: JSON ``{"steps": N, "sha256": hex}``, the SHA-256
+of steps 1..N (every column, in step order). Files written before it have none; their first
+update adds it in its transaction. Rows an older kalcoint appended are covered from the next
+update on."""
+
+_STEP_COLUMNS = (
+    "step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, version"
+)
+
+
+def _rows_sha256(con: sqlite3.Connection, upto: int | None = None) -> tuple[int, str]:
+    """``(rows, hex digest)`` of the stored steps 1..``upto`` (all when None)."""
+    digest = hashlib.sha256()
+    rows = 0
+    limit = "" if upto is None else f" WHERE step <= {int(upto)}"
+    for row in con.execute(f"SELECT {_STEP_COLUMNS} FROM steps{limit} ORDER BY step"):
+        digest.update(json.dumps(row).encode() + b"\n")  # repr floats: exact
+        rows += 1
+    return rows, digest.hexdigest()
+
+
+def _check_rows(con: sqlite3.Connection, path: Path, meta: Mapping[str, str]) -> None:
+    """Refuse a file whose stored rows no longer match their checksum (a changed digit in a
+    price would feed the next re-estimation)."""
+    if ROWS_CHECKSUM not in meta:
+        return
+    try:
+        stored = json.loads(meta[ROWS_CHECKSUM])
+        covered, expected = int(stored["steps"]), str(stored["sha256"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _damaged(path, f"unreadable checksum of the stored rows: {exc}") from None
+    rows, actual = _rows_sha256(con, covered)
+    if (rows, actual) != (covered, expected):
+        raise _damaged(path, f"the stored rows 1 to {covered} do not match their checksum")
+
+
+def _store_checksum(con: sqlite3.Connection) -> None:
+    """Record the checksum of every stored row (inside the open transaction)."""
+    rows, digest = _rows_sha256(con)
+    con.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        (ROWS_CHECKSUM, _dumps({"steps": rows, "sha256": digest})),
+    )
+
+
 # ---------------------------------------------------------------- writing
 
 
@@ -1086,6 +1171,7 @@ def _write_update(
     try:
         step, date = _run(con, 1, "SELECT step, date FROM head").fetchone()
         fresh = _read_snapshot(con, path)
+        _check_rows(con, path, fresh.meta)
         if (step, date, fresh.version, fresh.next_id) != (snap.step, snap.date, snap.version, snap.next_id):
             snap = fresh
             plan = _plan(snap, frame, source, max_jump, since_last, con)
@@ -1102,6 +1188,7 @@ def _write_update(
         )
         _run(con, 3, _INSERT_STEP, _step_rows(snap.step + 1, "update", plan, when), many=True)
         _run(con, 4, _UPDATE_HEAD, _head_values(snap.step + 1, plan, when))
+        _store_checksum(con)
         _run(con, 5, "COMMIT")
     except BaseException as exc:
         _rollback_on_error(con, path, exc)
@@ -1158,6 +1245,7 @@ def _create_file(
             "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _head_values(1, plan, when),
         )
+        _store_checksum(con)
         con.execute("COMMIT")
     finally:
         con.close()
@@ -1249,8 +1337,13 @@ def _save(
         on_degenerate=str(policy.get("on_degenerate", "use")),
     )
     target = Path(path)
+    if is_stream(target):
+        raise KalcointError(f"model file {target} is not a regular file; give the path of a new file")
     with atomic_path(target) as tmp:
-        _create_file(tmp, plan=plan, strategy=strategy, policy=policy, first=first, **kwargs)
+        try:
+            _create_file(tmp, plan=plan, strategy=strategy, policy=policy, first=first, **kwargs)
+        except sqlite3.Error as exc:
+            raise KalcointError(f"cannot write model file {target}: {exc}; it was not created") from None
     _fsync_dir(target.parent)
     return load_model(target)
 
@@ -1603,13 +1696,15 @@ def load_model(path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LO
     1000
     """
     target = Path(path)
-    con = _connect(target, lock_timeout)
+    lock_timeout = _check_lock_timeout(lock_timeout)
+    con = _connect(target, lock_timeout, write=False)
     try:
         with _sqlite_errors(target, lock_timeout):
             snap = _read_snapshot(con, target)
             check = con.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise _damaged(target, check)
+            if check != "ok":
+                raise _damaged(target, check)
+            _check_rows(con, target, snap.meta)
     finally:
         con.close()
     return LiveModel(target, snap, lock_timeout)
@@ -1869,7 +1964,7 @@ class LiveModel:
 
     # -- reading tables
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        con = _connect(self.path, self._lock_timeout)
+        con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
                 return con.execute(sql, params).fetchall()
@@ -1884,7 +1979,7 @@ class LiveModel:
 
     def resume(self) -> Resume:
         """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
-        con = _connect(self.path, self._lock_timeout)
+        con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
                 return _resume(_read_snapshot(con, self.path), con)
@@ -1920,6 +2015,7 @@ class LiveModel:
             raise KalcointError(f"capital={capital} must be a positive amount of money")
         if not max_jump > 0:
             raise KalcointError(f"max_jump={max_jump} must be > 0 (an absolute log return; inf accepts any)")
+        lock_timeout = _check_lock_timeout(lock_timeout)
         frame = _as_rows(rows, self._snap.assets, source)
         con = _connect(self.path, lock_timeout)
         try:
@@ -1948,6 +2044,7 @@ class LiveModel:
             )
         if self._snap.method == "chan":
             raise KalcointError(f"model file {self.path} holds Chan's filter, which has nothing to re-estimate")
+        lock_timeout = _check_lock_timeout(lock_timeout)
         con = _connect(self.path, lock_timeout)
         try:
             with _sqlite_errors(self.path, lock_timeout):
@@ -1956,6 +2053,7 @@ class LiveModel:
             _begin(con, self.path, lock_timeout)
             try:
                 fresh = _read_snapshot(con, self.path)
+                _check_rows(con, self.path, fresh.meta)
                 if (fresh.step, fresh.next_id) != (snap.step, snap.next_id):
                     snap, version = fresh, self._estimate_now(fresh, con)
                 con.executemany(_INSERT_VERSION, _version_rows([version], _now()))

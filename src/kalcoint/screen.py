@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import math
 import os
 import time
@@ -52,7 +51,9 @@ from ._io import check_table_suffix, write_table
 from ._threads import single_threaded
 from .cointegration import JohansenResult, adf, half_life, johansen
 from .errors import KalcointError
-from ._checks import check_choice, check_iterations, check_tol, renamed
+from ._checks import check_choice, check_iterations, check_resume, check_tol, renamed
+from ._cluster import Pool, check_scheduler, probe, timeouts
+from ._cluster import client as _client
 from .filtering import kalman_filter
 from .oos import continue_filter, split_rows
 from .tuning import TunedModel, registry, tune
@@ -755,83 +756,6 @@ def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], 
     )
 
 
-def check_scheduler(scheduler: str | None, security: Any) -> None:
-    """Refuse a ``tls://`` scheduler without TLS settings, and TLS settings without one.
-
-    Parameters
-    ----------
-    scheduler : str or None
-        Address of a Dask scheduler.
-    security : object or None
-        TLS settings (:func:`tls_security`).
-
-    Raises
-    ------
-    KalcointError
-
-    Examples
-    --------
-    >>> check_scheduler("tcp://127.0.0.1:8786", None)
-    >>> check_scheduler("tls://10.0.0.5:8786", None)
-    Traceback (most recent call last):
-    ...
-    kalcoint.errors.KalcointError: scheduler tls://10.0.0.5:8786 uses TLS: give the CA file, certificate and key
-    """
-    if scheduler is not None and scheduler.startswith("tls://") and security is None:
-        raise KalcointError(f"scheduler {scheduler} uses TLS: give the CA file, certificate and key")
-    if security is not None and (scheduler is None or not scheduler.startswith("tls://")):
-        raise KalcointError("TLS settings apply to a tls://host:port scheduler only")
-
-
-@contextlib.contextmanager
-def _client(workers: int, scheduler: str | None, security: Any = None) -> Iterator[Any]:
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="10s", security=security)
-        except (OSError, TimeoutError) as exc:
-            raise KalcointError(
-                f"scheduler {scheduler}: cannot connect ({exc}); start one with `dask scheduler` "
-                f"and workers with `dask worker {scheduler}`",
-                params="scheduler",
-            ) from None
-        try:
-            client.wait_for_workers(1, timeout=60)
-        except TimeoutError:
-            client.close()
-            raise KalcointError(
-                f"scheduler {scheduler}: no workers joined within 60 s; start `dask worker {scheduler}`",
-                params="scheduler",
-            ) from None
-        with client:
-            yield client
-        return
-    with _sigint_ignored():  # Ctrl-C stops this process, which then closes the workers cleanly
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        )
-    with cluster, Client(cluster) as client:
-        yield client
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while child processes start: they inherit it, so a Ctrl-C reaches
-    only this process instead of printing a traceback from every worker."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _run_batches(
     universe: Universe,
     batches: list[list[tuple[int, ...]]],
@@ -839,22 +763,25 @@ def _run_batches(
     workers: int,
     scheduler: str | None,
     security: Any = None,
+    *,
+    connect_timeout: float | None = None,
+    worker_timeout: float | None = None,
+    out: Path | None = None,
 ) -> Iterator[tuple[int, list[dict]]]:
-    """Yield ``(batch number, rows)`` as batches finish."""
+    """Yield ``(batch number, rows)`` as batches finish (the timeouts: :func:`kalcoint._cluster.client`;
+    ``out`` is named when the cluster is lost)."""
     if (scheduler is None and workers == 0) or not batches:
         for i, batch in enumerate(batches):
             yield i, screen_batch(universe, batch, options)
         return
-    from distributed import as_completed
-
-    with _client(workers, scheduler, security) as client:
-        data = client.scatter(universe, broadcast=True)
-        futures = {client.submit(screen_batch, data, batch, options, pure=False): i for i, batch in enumerate(batches)}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        finally:
-            client.cancel(list(futures))
+    with _client(
+        workers, scheduler, security, connect_timeout=connect_timeout, worker_timeout=worker_timeout
+    ) as client:
+        pool = Pool(client, scheduler, worker_timeout, out)
+        data = pool.share(universe)
+        for i, batch in enumerate(batches):
+            pool.submit(i, screen_batch, data, batch, options)
+        yield from pool.results()
 
 
 class _Store:
@@ -957,6 +884,8 @@ def screen(
     checkpoint: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
     checkpoint_s: float | None = None,
+    connect_timeout: float | None = None,
+    worker_timeout: float | None = None,
 ) -> pd.DataFrame:
     """Screen every basket of ``options.size`` assets of a universe.
 
@@ -996,6 +925,13 @@ def screen(
         ``progress(done, total)`` after each batch (counts in baskets).
     checkpoint_s : float, optional
         Deprecated name of ``checkpoint``.
+    connect_timeout : float, optional
+        Seconds for a ``scheduler`` to connect (default 10; its answer must follow within 1 s
+        more): a server that does not answer, or not as a Dask scheduler, is refused.
+    worker_timeout : float, optional
+        Seconds to wait for a worker of ``scheduler``, at the start and whenever none is left
+        (default 60); lost tasks are sent again to a worker that joins. Past that wait the run
+        stops, keeping the rows done in ``out``.
 
     Returns
     -------
@@ -1013,6 +949,8 @@ def screen(
     """
     options = options or ScreenOptions()
     check_scheduler(scheduler, security)
+    connect_timeout, worker_timeout = timeouts(connect_timeout, worker_timeout)
+    check_resume(resume, overwrite)
     universe = prices if isinstance(prices, Universe) else Universe.from_frame(prices)
     if baskets is None:
         indices = _basket_indices(list(universe.assets), options.size, dependent)
@@ -1037,10 +975,22 @@ def screen(
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
     checkpoint = renamed(checkpoint_s, checkpoint, "checkpoint_s", "checkpoint", "screen")
     store = _Store(out_path, order, options.size, previous, checkpoint)
+    if pending and scheduler is not None:
+        probe(scheduler, security, connect_timeout)  # a scheduler that does not answer is refused before any work
     if pending and (n_workers > 0 or scheduler is not None):
         evaluate_basket(universe, pending[0], options)  # compile and cache the kernels before workers start
     total, finished = len(pending), 0
-    runner = _run_batches(universe, batches, options, n_workers, scheduler, security)
+    runner = _run_batches(
+        universe,
+        batches,
+        options,
+        n_workers,
+        scheduler,
+        security,
+        connect_timeout=connect_timeout,
+        worker_timeout=worker_timeout,
+        out=out_path,
+    )
     try:
         with contextlib.closing(runner):  # type: ignore[arg-type,type-var]
             for i, rows in runner:

@@ -1,7 +1,7 @@
 """Trading rules: from a spread (or the filter's innovations) to units of the portfolio, and
 from units to share and dollar positions.
 
-Two strategies (issue 5):
+Two strategies:
 
 - ``bands`` (:func:`bands`): Chan's rule (docs/method.md §8). With a deviation ``d_t`` and a
   scale ``s_t`` (the innovation ``e_t`` and ``sqrt(Q_t)`` for a filter; for the static

@@ -78,7 +78,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._checks import check_choice, renamed
+from ._checks import check_choice, check_resume, renamed
+from ._cluster import check_scheduler, probe, timeouts
 from ._io import read_table as read_raw_table
 from ._io import check_table_suffix, write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
@@ -1128,38 +1129,22 @@ class _Serial:
             yield key, fn(*args)
 
 
-class _Remote:
-    """Runs submitted calls on a Dask client, yielding results as they finish."""
-
-    def __init__(self, client: Any) -> None:
-        from distributed import as_completed
-
-        self.client = client
-        self.pending = as_completed()
-        self.keys: dict[Any, Any] = {}
-
-    def submit(self, key: Any, fn: Callable, *args: Any) -> None:
-        future = self.client.submit(fn, *args, pure=False)
-        self.keys[future] = key
-        self.pending.add(future)
-
-    def results(self) -> Iterator[tuple[Any, Any]]:
-        try:
-            for future in self.pending:
-                yield self.keys.pop(future), future.result()
-        finally:
-            self.client.cancel(list(self.keys))
-
-
 @contextlib.contextmanager
-def _runner(workers: int, scheduler: str | None, security: Any) -> Iterator[Any]:
+def _runner(
+    workers: int,
+    scheduler: str | None,
+    security: Any,
+    connect_timeout: float,
+    worker_timeout: float,
+    out: Path | None,
+) -> Iterator[Any]:
     if scheduler is None and workers == 0:
         yield _Serial()
         return
-    from .screen import _client
+    from ._cluster import Pool, client
 
-    with _client(workers, scheduler, security=security) as client:
-        yield _Remote(client)
+    with client(workers, scheduler, security, connect_timeout=connect_timeout, worker_timeout=worker_timeout) as dask:
+        yield Pool(dask, scheduler, worker_timeout, out)
 
 
 def study(
@@ -1176,6 +1161,8 @@ def study(
     checkpoint: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
     checkpoint_s: float | None = None,
+    connect_timeout: float | None = None,
+    worker_timeout: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the study on a universe frame (:func:`kalcoint.screen.load_universe`).
 
@@ -1208,6 +1195,13 @@ def study(
         revised when a period selects fewer than ``top`` baskets.
     checkpoint_s : float, optional
         Deprecated name of ``checkpoint``.
+    connect_timeout : float, optional
+        Seconds for a ``scheduler`` to connect (default 10; its answer must follow within 1 s
+        more): a server that does not answer, or not as a Dask scheduler, is refused.
+    worker_timeout : float, optional
+        Seconds to wait for a worker of ``scheduler``, at the start and whenever none is left
+        (default 60); lost tasks are sent again to a worker that joins. Past that wait the run
+        stops, keeping the rows done in ``out``.
 
     Returns
     -------
@@ -1226,10 +1220,12 @@ def study(
     >>> summary["baskets"], {m: round(v["sharpe"], 4) for m, v in summary["models"].items()}
     (2, {'static': 1.1132, 'chan': 1.0503})
     """
-    from .screen import _auto_batch, check_scheduler, default_workers
+    from .screen import _auto_batch, default_workers
 
     options = options or StudyOptions()
     check_scheduler(scheduler, security)
+    connect_timeout, worker_timeout = timeouts(connect_timeout, worker_timeout)
+    check_resume(resume, overwrite)
     universe = Universe.from_frame(prices)
     dates = pd.DatetimeIndex(prices.index)
     periods = periods_of(dates, options)
@@ -1254,10 +1250,12 @@ def study(
     by_number = {p.number: p for p in pending}
     total = len(tasks) + sum(options.top for p in pending if left[p.number])
     done = 0
+    if tasks and scheduler is not None:
+        probe(scheduler, security, connect_timeout)  # a scheduler that does not answer is refused before any work
     if remote and tasks:
         screen_batch(subs[tasks[0][0]], tasks[0][1][:1], screen_opts)  # compile the kernels before workers start
     try:
-        with _runner(n_workers, scheduler, security) as run:
+        with _runner(n_workers, scheduler, security, connect_timeout, worker_timeout, out_path) as run:
             for i, (number, batch) in enumerate(tasks):
                 run.submit(("screen", number, i), screen_batch, subs[number], batch, screen_opts)
             for key, result in run.results():

@@ -73,11 +73,13 @@ def flag(param: str) -> str:
 
 
 def cli_message(exc: KalcointError) -> str:
-    """A library error's message with the parameters it names shown as this command line's flags."""
-    text = str(exc)
-    for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
-        text = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), text)
-    return text
+    """A library error's message with the parameters it names shown as this command line's flags;
+    text between backticks (a command to run, e.g. `dask scheduler`) is kept as it is."""
+    parts = str(exc).split("`")
+    for i in range(0, len(parts), 2):  # the even parts are outside backticks
+        for param in sorted(getattr(exc, "params", ()), key=len, reverse=True):
+            parts[i] = re.sub(rf"(?<![\w./-]){re.escape(param)}(?![\w.]|-\w)", flag(param), parts[i])
+    return "`".join(parts)
 
 
 def _probe(directory: Path, option: str, path: Path) -> None:
@@ -110,8 +112,11 @@ def require_dir_writable(path: Path | None, option: str) -> None:
 def require_parent(path: Path | None, option: str) -> None:
     """Fail early when an output file cannot be written: its directory is missing or not writable,
     or the path is a directory. ``-`` (stdout) passes."""
-    if path is None or str(path) == "-":
+    from .._io import is_stream
+
+    if path is None or is_stream(path):  # '-', a device, a FIFO: written into, nothing created beside
         return
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path  # the target is replaced
     if not path.parent.exists():
         raise KalcointError(f"{option} {path}: directory {path.parent} does not exist; create it first")
     if path.is_dir():
@@ -119,6 +124,19 @@ def require_parent(path: Path | None, option: str) -> None:
     if not path.parent.is_dir():
         raise KalcointError(f"{option} {path}: {path.parent} is a file, not a directory; give another path")
     _probe(path.parent, option, path)
+
+
+DATASET_PREFIX = "dataset:"
+"""A price argument ``dataset:NAME`` reads the packaged dataset NAME (``kalcoint datasets``)."""
+
+
+def dataset_path(value: Path | None) -> Path | None:
+    """Typer callback of every price-file argument: ``dataset:NAME`` becomes the packaged file."""
+    if value is None or not str(value).startswith(DATASET_PREFIX):
+        return value
+    from ..datasets import path
+
+    return path(str(value)[len(DATASET_PREFIX) :])
 
 
 def fail(message: str) -> None:

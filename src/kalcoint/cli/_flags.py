@@ -45,8 +45,11 @@ def flags(*names: str) -> Iterator[None]:
 def require_writable(path: Path | None, option: str) -> None:
     """Refuse, before any work, an output file whose directory is missing or cannot be written
     (a temporary file is created there and removed: what the atomic write will do)."""
-    if path is None or str(path) == "-":
+    from .._io import is_stream
+
+    if path is None or is_stream(path):  # '-', a device, a FIFO: written into, nothing created beside
         return
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path  # the target is replaced
     parent = path.parent
     if path.is_dir():
         raise KalcointError(f"{option} {path} is a directory: give a file path")

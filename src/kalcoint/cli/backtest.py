@@ -1,4 +1,4 @@
-"""``kalcoint backtest``: backtest one basket in-sample or walk-forward (issue 5)."""
+"""``kalcoint backtest``: backtest one basket in-sample or walk-forward."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 
 from ..errors import KalcointError
 from ._common import (
+    dataset_path,
     app,
     console,
     err_console,
@@ -55,7 +56,12 @@ def _saved_model(model: str, assets: list[str] | None) -> Any:
 @app.command()
 def backtest(
     prices: Annotated[
-        Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).", show_default=False)
+        Path,
+        typer.Argument(
+            help="Price file: CSV or Parquet (wide, long or yfinance layout), or dataset:NAME (kalcoint datasets).",
+            show_default=False,
+            callback=dataset_path,
+        ),
     ],
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     assets: Annotated[

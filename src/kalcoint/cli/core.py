@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from ..errors import KalcointError
 from ._common import (
+    dataset_path,
     app,
     console,
     err_console,
@@ -24,7 +26,12 @@ from ._common import (
 )
 
 PricesArg = Annotated[
-    Path, typer.Argument(help="Price file: CSV or Parquet (wide, long or yfinance layout).", show_default=False)
+    Path,
+    typer.Argument(
+        help="Price file: CSV or Parquet (wide, long or yfinance layout), or dataset:NAME (kalcoint datasets).",
+        show_default=False,
+        callback=dataset_path,
+    ),
 ]
 AssetsOpt = Annotated[
     Optional[str],
@@ -300,8 +307,15 @@ def tune(
             tol=tol,
             tune_options=opts,
         )
+    try:
+        write_json(json_out, payload)
+    except KalcointError as exc:
+        if save is not None:  # a new file (an existing one is refused): no model without its --json
+            Path(os.path.realpath(save)).unlink(missing_ok=True)
+            raise KalcointError(f"{exc}; the model {save} was not kept") from None
+        raise
+    if save is not None:
         err_console.print(f"saved model to {save} (last date {frame.index[-1]:%Y-%m-%d})", style="dim")
-    write_json(json_out, payload)
 
 
 def _saved_rule(

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ._common import app, console, err_console, fmt, warn
+from ._common import app, console, err_console, fmt, warn, dataset_path
 from ._flags import flags, require_writable
 
 EXIT_OUTPUT_FAILED = 3
@@ -38,7 +38,9 @@ LIVE_FLAGS = (
 ModelArg = Annotated[
     Path, typer.Argument(help="Model file written by `kalcoint tune ... --save MODEL`.", show_default=False)
 ]
-LockOpt = Annotated[float, typer.Option("--lock-timeout", help="Seconds to wait while another update of MODEL runs.")]
+LockOpt = Annotated[
+    float, typer.Option("--lock-timeout", help="Seconds to wait while another update of MODEL writes it.")
+]
 
 
 def _sayer(json_out: Path | None) -> Callable[[str], None]:
@@ -165,6 +167,7 @@ def update(
             "--prices",
             help="New rows: a price file (CSV or Parquet) holding the "
             "model's assets, one row per new date, oldest first.",
+            callback=dataset_path,
         ),
     ],
     capital: Annotated[
@@ -254,6 +257,7 @@ def status(
             "carries only the JSON.",
         ),
     ] = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> None:
     """Show the model's state after its last row: date, state, spread, innovation, units, and
     its retune schedule."""
@@ -262,7 +266,7 @@ def status(
     say = _sayer(json_out)
     require_writable(json_out, "--json")
     with flags(*LIVE_FLAGS):
-        live = load_model(model)
+        live = load_model(model, lock_timeout=lock_timeout)
     info = live.status()
     tuning = live.tuning
     say(
@@ -312,6 +316,7 @@ def history(
     cost_bps: Annotated[
         float, typer.Option("--cost-bps", help="Costs in basis points of the traded value, for the cost column.")
     ] = 0.0,
+    lock_timeout: LockOpt = 10.0,
 ) -> None:
     """Write every step the model has taken, with its input prices and the version it traded with."""
     from .._io import write_table, write_with
@@ -319,7 +324,7 @@ def history(
 
     require_writable(out, "--out")
     with flags(*LIVE_FLAGS):
-        live = load_model(model)
+        live = load_model(model, lock_timeout=lock_timeout)
         frame = live.history(cost_bps)
     if updates_only:
         frame = frame[frame["kind"] == "update"]
@@ -348,13 +353,14 @@ def versions(
             "reasons, outcome); '-': stdout carries only the JSON.",
         ),
     ] = None,
+    lock_timeout: LockOpt = 10.0,
 ) -> None:
     """List every estimation of the model: when it trades, its window, quantities and outcome."""
     from ..live import load_model
 
     require_writable(json_out, "--json")
     with flags(*LIVE_FLAGS):
-        live = load_model(model)
+        live = load_model(model, lock_timeout=lock_timeout)
         records = [v.to_dict() for v in live.versions()]
     if json_out is None or str(json_out) != "-":
         table = Table(

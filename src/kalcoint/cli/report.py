@@ -1,5 +1,5 @@
 """``kalcoint report``: one self-contained HTML page for a basket (a price file) or a live model
-file (issue 15)."""
+file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import KalcointError
-from ._common import app, err_console, is_terminal, parse_assets, require_parent
+from ._common import app, err_console, is_terminal, parse_assets, require_parent, dataset_path
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -30,8 +30,9 @@ def report(
         Path,
         typer.Argument(
             help="A price file (CSV or Parquet) for a basket's report, or a model file (kalcoint tune --save) "
-            "for a live model's page.",
+            "for a live model's page; dataset:NAME reads a packaged dataset (kalcoint datasets).",
             show_default=False,
+            callback=dataset_path,
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page).")],
@@ -163,9 +164,9 @@ def _basket_page(source: Path, out: Path, assets: str | None, settings: Any, fil
         )
         status.update("report: drawing...")
         write_basket_report(result, out, drawn)
-    size = out.stat().st_size / 1e6
+    size = f"{out.stat().st_size / 1e6:.2f} MB; " if out.is_file() else ""  # not for '-' or a device
     err_console.print(
-        f"wrote {out} ({size:.2f} MB; computed in {result.provenance.elapsed_s:.1f} s)", style="dim", highlight=False
+        f"wrote {out} ({size}computed in {result.provenance.elapsed_s:.1f} s)", style="dim", highlight=False
     )
 
 

@@ -11,8 +11,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from .._checks import check_resume
 from ..errors import KalcointError
-from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn
+from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn, dataset_path
 
 
 def _cell(value: object, spec: str = ".3g") -> str:
@@ -59,8 +60,10 @@ def screen(
     prices: Annotated[
         Path,
         typer.Argument(
-            help="Price file (CSV or Parquet, wide/long/yfinance layout); each column may start on its own date.",
+            help="Price file (CSV or Parquet, wide/long/yfinance layout), or dataset:NAME (kalcoint datasets); "
+            "each column may start on its own date.",
             show_default=False,
+            callback=dataset_path,
         ),
     ],
     out: Annotated[
@@ -187,6 +190,7 @@ def screen(
     )
     security = tls_settings(tls_ca_file, tls_cert, tls_key)
     sc.check_scheduler(scheduler, security)
+    check_resume(resume, overwrite)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
     if universe.attrs.get("non_positive"):
         warn(f"non-positive prices kept in {', '.join(universe.attrs['non_positive'])} (a screen uses price levels)")

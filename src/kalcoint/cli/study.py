@@ -10,8 +10,10 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from .._checks import check_resume
 from ..errors import KalcointError
 from ._common import (
+    dataset_path,
     app,
     console,
     err_console,
@@ -94,7 +96,12 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
 def study(
     prices: Annotated[
         Path,
-        typer.Argument(help="Price file (CSV or Parquet); each column may start on its own date.", show_default=False),
+        typer.Argument(
+            help="Price file (CSV or Parquet), or dataset:NAME (kalcoint datasets); each column may start on "
+            "its own date.",
+            show_default=False,
+            callback=dataset_path,
+        ),
     ],
     out: Annotated[
         Path,
@@ -170,7 +177,7 @@ def study(
     try:
         _run(**locals())
     except KalcointError as exc:
-        raise KalcointError(_flagged(str(exc))) from None
+        raise KalcointError(_flagged(str(exc)), params=exc.params) from None
 
 
 def _run(
@@ -234,6 +241,7 @@ def _run(
     )
     security = tls_settings(tls_ca_file, tls_cert, tls_key)
     sc.check_scheduler(scheduler, security)
+    check_resume(resume, overwrite)
     universe = sc.load_universe(prices, parse_assets(assets), fill=fill)
     dates = pd.DatetimeIndex(universe.index)
     st.periods_of(dates, options)  # refuses a formation/window longer than the file, before any work
