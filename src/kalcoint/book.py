@@ -53,7 +53,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,6 +87,9 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6B63626B
 RETUNES = ("weekly", "monthly")
 ALLOCATIONS = ("equal",)
+
+_write_hook: Callable[[Path], None] | None = None
+"""Called inside an update's transaction before its first write (tests kill the process there)."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -559,6 +562,7 @@ class Book:
         for date, text in rows:
             d = json.loads(text)
             flat = {k: v for k, v in d.items() if k not in ("baskets", "shares")}
+            flat.update({f"shares_{t}": x for t, x in zip(self.tickers, d["shares"])})
             for bid, (units, ret) in d["baskets"].items():
                 flat[f"units_{bid}"] = units
                 flat[f"return_{bid}"] = ret
@@ -824,6 +828,8 @@ class Book:
 
     def _write(self, con: sqlite3.Connection, w: Mapping[str, Any]) -> None:
         con.executemany("INSERT INTO rows (i, date, prices) VALUES (?, ?, ?)", w["rows"])
+        if _write_hook is not None:
+            _write_hook(self.path)  # tests: a kill inside the transaction, rows written
         for j in w["drop_screens"]:
             con.execute("DELETE FROM screens WHERE period = ?", (j,))
         for j, s in w["screens"].items():

@@ -1,0 +1,191 @@
+"""A book of baskets is the study run live.
+
+A universe cut at a date, a book created from the rows up to it and fed the rest in random
+batches of 1 to 30 rows: with the bands rule its selections equal the study's period by
+period, every basket's units equal the study's backtest of that basket-period every day, and
+its daily return (study convention, and at zero cost also what its netted holdings make)
+equals the study's portfolio daily return to 1e-12. With costs the book charges the netted
+trades it makes, which a plain loop over its history's shares and the prices recomputes. A
+SIGKILL inside an update that re-selects leaves the old or the new file, and feeding the rest
+still ends equal. Bad input is refused with nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kalcoint import book
+from kalcoint import study as st
+from kalcoint.backtest import backtest
+from kalcoint.errors import KalcointError
+from kalcoint.screen import load_universe
+
+TICKERS = ["EEM", "EFA", "EWA", "EWC", "EWG", "EWJ", "EWQ", "EWU"]
+CUT = 150
+
+
+@pytest.fixture(scope="module")
+def universe(chan_file) -> pd.DataFrame:
+    return load_universe(chan_file, TICKERS).iloc[:400]
+
+
+def _options(model: str, cost_bps: float, strategy: str = "bands") -> book.BookOptions:
+    return book.BookOptions(
+        size=2, formation=100, trading=20, top=2, window=60, model=model, cost_bps=cost_bps, strategy=strategy
+    )
+
+
+def _feed(b: book.Book, rows: pd.DataFrame, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    i = 0
+    while i < len(rows):
+        m = int(rng.integers(1, 31))
+        b.update(rows.iloc[i : i + m])
+        i += m
+
+
+def _study(universe: pd.DataFrame, o: book.BookOptions) -> tuple[pd.DataFrame, pd.Series, st.StudyOptions]:
+    rows = universe.iloc[CUT - o.history_rows :]
+    so = o.study_options()
+    so = st.StudyOptions(**{**so.__dict__, "n_boot": 100})
+    table, _ = st.study(rows, so, workers=0)
+    periods = st.periods_of(rows.index, so)
+    returns = st.portfolio_returns(table, so.models, rows.index, periods)[o.model]
+    return table[table["model"] == o.model].reset_index(drop=True), returns, so
+
+
+def _study_units(universe: pd.DataFrame, o: book.BookOptions, so: st.StudyOptions, row: pd.Series) -> pd.Series:
+    """The study's units of one basket-period (its backtest, kept from the trading start)."""
+    rows = universe.iloc[CUT - o.history_rows :]
+    per = st.periods_of(rows.index, so)[int(row["period"])]
+    frame = rows.iloc[per.fit_start : per.trading_end][list(row["assets"])]
+    res = backtest(frame, o.model, o.strategy, retune="weekly", window=o.window, cost_bps=o.cost_bps)
+    units = pd.Series(res.units, index=pd.DatetimeIndex(res.frame["date"]))
+    days = rows.index[per.trading_start : per.trading_end]
+    return units.reindex(days).fillna(0.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "strategy"),
+    [
+        ("chan", "bands"),
+        ("static", "bands"),
+        pytest.param("mle", "bands", marks=pytest.mark.slow),
+        pytest.param("static", "linear", marks=pytest.mark.slow),
+        pytest.param("seed", "linear", marks=pytest.mark.slow),
+    ],
+)
+def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy):
+    o = _options(model, 0.0, strategy)
+    b = book.create(tmp_path / "b.kcb", universe.iloc[:CUT], o)
+    _feed(b, universe.iloc[CUT:], seed=1)
+    table, returns, so = _study(universe, o)
+    baskets = b.baskets()
+    # selections, period by period, in rank order
+    assert [(int(p), int(r), a) for p, r, a in zip(baskets["period"], baskets["rank"], baskets["assets"])] == [
+        (int(p), int(r), ",".join(a)) for p, r, a in zip(table["period"], table["selection_rank"], table["assets"])
+    ]
+    assert len(table) >= 10
+    hist = b.history().set_index("date")
+    # the study's days are the book's (the study drops a period of one row at the file's end)
+    assert hist.index[: len(returns)].equals(returns.index)
+    h = hist.loc[returns.index]
+    np.testing.assert_allclose(h["study_return"], returns.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h["return"], returns.to_numpy(), rtol=0, atol=1e-12)
+    assert np.abs(returns).max() > 1e-3  # the baskets traded
+    for (_, row), bid in zip(table.iterrows(), baskets["id"]):
+        want = _study_units(universe, o, so, row)
+        got = hist.loc[want.index, f"units_{bid}"]
+        np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+
+
+def test_costs_are_the_netted_trades(tmp_path, universe):
+    o = _options("chan", 10.0)
+    b = book.create(tmp_path / "b.kcb", universe.iloc[:CUT], o)
+    _feed(b, universe.iloc[CUT:], seed=2)
+    _, returns, _ = _study(universe, o)
+    hist = b.history().set_index("date")
+    np.testing.assert_allclose(hist.loc[returns.index, "study_return"], returns.to_numpy(), rtol=0, atol=1e-12)
+    # a plain loop over the shares held and the prices gives the book's own return
+    prices = universe.loc[hist.index, TICKERS].to_numpy()
+    before = universe.loc[: hist.index[0], TICKERS].to_numpy()[-2]
+    shares = hist[[f"shares_{t}" for t in TICKERS]].to_numpy()
+    capital, held, p_prev = o.capital, np.zeros(len(TICKERS)), before
+    for t in range(len(hist)):
+        p = prices[t]
+        pnl = float(np.sum(held * (p - p_prev)))
+        cost = float(np.sum(np.abs(shares[t] - held) * p)) * o.cost_bps / 1e4
+        ret = (pnl - cost) / capital
+        assert hist["return"].iloc[t] == pytest.approx(ret, abs=1e-12)
+        capital, held, p_prev = capital + pnl - cost, shares[t], p
+    assert hist["capital"].iloc[-1] == pytest.approx(capital, rel=1e-12)
+    # costs are charged: the book's and the study's returns differ, each below the zero-cost one
+    assert (hist["cost"] > 0).any()
+    assert not np.allclose(hist["return"], hist["study_return"], atol=1e-9)
+
+
+def test_refusals_change_nothing(tmp_path, universe):
+    o = _options("chan", 0.0)
+    path = tmp_path / "b.kcb"
+    b = book.create(path, universe.iloc[:CUT], o)
+    b.update(universe.iloc[CUT : CUT + 5])
+    held = [a for x in b.status()["baskets"] for a in x["assets"]]
+    data = path.read_bytes()
+    nxt = universe.iloc[CUT + 5 : CUT + 8]
+    with pytest.raises(KalcointError, match="not after the book's last date"):
+        b.update(universe.iloc[CUT + 2 : CUT + 8])
+    with pytest.raises(KalcointError, match=f"missing ticker\\(s\\) {held[0]}"):
+        b.update(nxt.drop(columns=[held[0]]))
+    bad = nxt.copy()
+    bad.iloc[1, TICKERS.index(held[1])] = np.nan
+    with pytest.raises(KalcointError, match=f"price of {held[1]} on .* is missing"):
+        b.update(bad)
+    with pytest.raises(KalcointError, match="already exists"):
+        book.create(path, universe.iloc[:CUT], o)
+    assert path.read_bytes() == data
+    # a ticker the book does not hold may be missing
+    free = [t for t in TICKERS if t not in held]
+    r = b.update(nxt.drop(columns=free[:1]))
+    assert r.rows == 3 and b.status()["rows"] == o.history_rows + 8
+
+
+def _killed_update(path, rows: pd.DataFrame) -> int:
+    pid = os.fork()
+    if pid == 0:  # the child dies inside the transaction
+
+        def die(_path):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        book._write_hook = die
+        try:
+            book.load(path).update(rows)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_reselection(tmp_path, universe):
+    o = _options("chan", 0.0)
+    path = tmp_path / "b.kcb"
+    b = book.create(path, universe.iloc[:CUT], o)
+    b.update(universe.iloc[CUT : CUT + 15])
+    before = path.read_bytes()
+    crossing = universe.iloc[CUT + 15 : CUT + 30]  # holds the second period's first row
+    status = _killed_update(path, crossing)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    b = book.load(path)  # the journal is rolled back: the old state
+    assert b.status()["rows"] == o.history_rows + 15 and b.head.period == 0
+    assert path.read_bytes() == before or b.history().shape[0] == 15
+    r = b.update(crossing)
+    assert r.selected == [1]
+    _feed(b, universe.iloc[CUT + 30 :], seed=3)
+    _, returns, _ = _study(universe, o)
+    hist = b.history().set_index("date")
+    np.testing.assert_allclose(hist.loc[returns.index, "return"], returns.to_numpy(), rtol=0, atol=1e-12)
