@@ -189,3 +189,48 @@ def test_sigkill_during_a_reselection(tmp_path, universe):
     _, returns, _ = _study(universe, o)
     hist = b.history().set_index("date")
     np.testing.assert_allclose(hist.loc[returns.index, "return"], returns.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_cli_routine(tmp_path, universe, run_cli):
+    """create once, update daily (JSON of the last row equals the library's history), refusals exit 2."""
+    import json
+
+    universe.iloc[:CUT].to_csv(tmp_path / "u.csv")
+    universe.iloc[CUT : CUT + 25].to_csv(tmp_path / "r1.csv")
+    universe.iloc[CUT + 25 : CUT + 26].drop(columns=["EEM"]).to_csv(tmp_path / "r2.csv")
+    path = tmp_path / "b.kcb"
+    settings = ["--formation", "100", "--trading", "20", "--top", "2", "--window", "60", "--size", "2"]
+    res = run_cli("book", "create", path, "--prices", tmp_path / "u.csv", *settings, "--cost-bps", "5")
+    assert res.exit_code == 0, res.stderr
+    assert "100 rows kept" in res.stdout
+    res = run_cli("book", "update", path, "--prices", tmp_path / "r1.csv", "--lot", "10", "--json", "-")
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    hist = book.load(path).history()
+    assert out["selected"] == [0, 1] and out["date"] == f"{hist['date'].iloc[-1]:%Y-%m-%d}"
+    assert out["capital"] == hist["capital"].iloc[-1] and out["book_return"] == hist["return"].iloc[-1]
+    targets = {t: hist[f"shares_{t}"].iloc[-1] for t in TICKERS if hist[f"shares_{t}"].iloc[-1] != 0}
+    assert out["targets"] == targets
+    for o in out["orders"]:
+        assert o["order"] % 10 == 0 and o["order"] + o["residual"] == pytest.approx(o["shares"], abs=1e-9)
+        t = o["ticker"]
+        assert o["shares"] == pytest.approx(hist[f"shares_{t}"].iloc[-1] - hist[f"shares_{t}"].iloc[-2], abs=1e-9)
+    data = path.read_bytes()
+    held = [a for x in out["baskets"] for a in x["assets"]]
+    if "EEM" in held:
+        res = run_cli("book", "update", path, "--prices", tmp_path / "r2.csv")
+        assert res.exit_code == 2 and "missing ticker(s) EEM" in res.stderr
+    res = run_cli("book", "update", path, "--prices", tmp_path / "r1.csv")
+    assert res.exit_code == 2 and "not after the book's last date" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = run_cli("book", "create", path, "--prices", tmp_path / "u.csv", *settings)
+    assert res.exit_code == 2 and "already exists" in res.stderr
+    res = run_cli("book", "create", tmp_path / "c.kcb", "--prices", tmp_path / "u.csv", "--model", "kalman")
+    assert res.exit_code == 2 and "'kalman'" in res.stderr and not (tmp_path / "c.kcb").exists()
+    assert path.read_bytes() == data
+    res = run_cli("book", "status", path, "--json", tmp_path / "s.json")
+    assert res.exit_code == 0 and json.loads((tmp_path / "s.json").read_text())["capital"] == out["capital"]
+    res = run_cli("book", "baskets", path, "--json", "-")
+    assert [b["period"] for b in json.loads(res.stdout)["baskets"]] == list(book.load(path).baskets()["period"])
+    assert run_cli("book", "history", path, "--out", tmp_path / "h.csv").exit_code == 0
+    assert len(pd.read_csv(tmp_path / "h.csv")) == 25
