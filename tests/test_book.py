@@ -98,7 +98,12 @@ def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy):
     np.testing.assert_allclose(h["study_return"], returns.to_numpy(), rtol=0, atol=1e-12)
     np.testing.assert_allclose(h["return"], returns.to_numpy(), rtol=0, atol=1e-12)
     assert np.abs(returns).max() > 1e-3  # the baskets traded
+    # a basket the study could not trade (its first estimation failed) failed in the book too
+    assert list(baskets["status"] == "failed") == list(table["status"] == "failed")
     for (_, row), bid in zip(table.iterrows(), baskets["id"]):
+        if row["status"] == "failed":
+            assert (hist[f"units_{bid}"].dropna() == 0).all()
+            continue
         want = _study_units(universe, o, so, row)
         got = hist.loc[want.index, f"units_{bid}"]
         np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
