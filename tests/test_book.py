@@ -212,6 +212,7 @@ def test_cli_routine(tmp_path, universe, run_cli):
     assert res.exit_code == 0, res.stderr
     out = json.loads(res.stdout)
     hist = book.load(path).history()
+    assert out["next_selection"]["rows_left"] == 16  # rows 126..140: the next period opens on the 16th
     assert out["selected"] == [0, 1] and out["date"] == f"{hist['date'].iloc[-1]:%Y-%m-%d}"
     assert out["capital"] == hist["capital"].iloc[-1] and out["book_return"] == hist["return"].iloc[-1]
     targets = {t: hist[f"shares_{t}"].iloc[-1] for t in TICKERS if hist[f"shares_{t}"].iloc[-1] != 0}

@@ -440,7 +440,7 @@ class _Run:
 
 def _next_selection(o: BookOptions, rows: int, last: pd.Timestamp) -> dict[str, Any]:
     h = o.history_rows
-    left = o.trading - (rows - h) % o.trading if rows > h else h - rows + 1
+    left = (h - rows) % o.trading + 1  # rows up to and including the next period's first
     expected = np.busday_offset(np.datetime64(last.normalize().date(), "D"), left, roll="forward")
     return {"rows_left": int(left), "expected_date": str(expected)}
 
