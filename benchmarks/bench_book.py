@@ -49,6 +49,20 @@ def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     return out, cpu() - c0
 
 
+def used_and_free(path: Path) -> tuple[int, int]:
+    """Bytes of the file's pages in use and on its free list (pages a deleted screen left, reused)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        pages, free, size = (
+            con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size")
+        )
+    finally:
+        con.close()
+    return (pages - free) * size, free * size
+
+
 def first_row_of_week(index: pd.DatetimeIndex, start: int) -> int:
     weeks = index.to_period("W-SUN")
     return next(i for i in range(start + 1, len(index)) if weeks[i] != weeks[i - 1])
@@ -67,6 +81,7 @@ def main() -> None:
     b, create_s = timed(book.create, tmp / "chan.kcb", u.iloc[:CREATE_ROWS], options)
     pairs = len(b._query("SELECT rows FROM screens")[0][0].split('"assets"')) - 1
     _, open_s = timed(b.update, u.iloc[CREATE_ROWS : CREATE_ROWS + 1], max_jump=math.inf)
+    used0, _ = used_and_free(tmp / "chan.kcb")  # the first screen deleted, its pages free
     print("\n## A 20-basket book of Chan's universe (chan model, study defaults)")
     print(f"- create (keeps {options.history_rows} rows, screens {pairs} pairs): {create_s:.2f} s CPU")
     print(f"- first row of the period (selection of {len(b.status()['baskets'])} baskets, their cold starts): "
@@ -106,8 +121,12 @@ def main() -> None:
         print(f"- re-selection day, {kind}: {s:.2f} s CPU")
     fed = b.head.rows - options.history_rows
     size = (tmp / "chan.kcb").stat().st_size
-    print(f"- file after {fed} rows fed: {size / 1e6:.2f} MB; five years (1,260 rows) at this rate: "
-          f"{size / 1e6 * max(1.0, 1260 / fed):.1f} MB")  # fmt: skip
+    used, free = used_and_free(tmp / "chan.kcb")
+    per_row = (used - used0) / (fed - 1)
+    five = used0 + per_row * 1260 + free
+    print(f"- file after {fed} rows fed: {size / 1e6:.2f} MB ({used / 1e6:.2f} MB in use, {free / 1e6:.2f} MB free "
+          f"pages a deleted screen left, reused); {per_row / 1e3:.1f} kB more per row: five years (1,260 rows) "
+          f"{five / 1e6:.1f} MB")  # fmt: skip
     if args.mle:
         mo = book.BookOptions(model="mle")
         c0 = time.time()

@@ -185,11 +185,12 @@ def test_sigkill_during_a_reselection(tmp_path, universe):
     crossing = universe.iloc[CUT + 15 : CUT + 30]  # holds the second period's first row
     status = _killed_update(path, crossing)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    b = book.load(path)  # the journal is rolled back: the old state
-    assert b.status()["rows"] == o.history_rows + 15 and b.head.period == 0
-    assert path.read_bytes() == before or b.history().shape[0] == 15
+    assert (tmp_path / "b.kcb-journal").exists()  # killed inside the transaction, rows written
+    b = book.load(path)  # the old state, byte for byte (the journal held the only changes)
+    assert path.read_bytes() == before
+    assert b.status()["rows"] == o.history_rows + 15 and b.head.period == 0 and len(b.history()) == 15
     r = b.update(crossing)
-    assert r.selected == [1]
+    assert r.selected == [1] and not (tmp_path / "b.kcb-journal").exists()
     _feed(b, universe.iloc[CUT + 30 :], seed=3)
     _, returns, _ = _study(universe, o)
     hist = b.history().set_index("date")
@@ -240,3 +241,20 @@ def test_cli_routine(tmp_path, universe, run_cli):
     assert [b["period"] for b in json.loads(res.stdout)["baskets"]] == list(book.load(path).baskets()["period"])
     assert run_cli("book", "history", path, "--out", tmp_path / "h.csv").exit_code == 0
     assert len(pd.read_csv(tmp_path / "h.csv")) == 25
+
+
+def test_a_changed_row_is_found(tmp_path, universe):
+    import json
+    import sqlite3
+
+    path = tmp_path / "b.kcb"
+    b = book.create(path, universe.iloc[:CUT], _options("chan", 0.0))
+    b.update(universe.iloc[CUT : CUT + 3])
+    con = sqlite3.connect(path)
+    (text,) = con.execute("SELECT prices FROM rows WHERE i = 5").fetchone()
+    changed = json.dumps([x * 1.01 if x is not None else None for x in json.loads(text)])
+    con.execute("UPDATE rows SET prices = ? WHERE i = 5", (changed,))
+    con.commit()
+    con.close()
+    with pytest.raises(KalcointError, match="damaged .*checksum"):
+        book.load(path)
