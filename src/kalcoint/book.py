@@ -450,7 +450,7 @@ def _next_selection(o: BookOptions, rows: int, last: pd.Timestamp) -> dict[str, 
 
 def _connect(path: Path, lock_timeout: float, *, write: bool) -> sqlite3.Connection:
     if not path.exists():
-        raise KalcointError(f"book file {path} does not exist; create one with book create")
+        raise KalcointError(f"book file {path} does not exist; create one with kalcoint.book.create()")
     if path.is_dir() or is_stream(path):
         raise KalcointError(f"book file {path} is not a regular file; give the path of a book file")
     mode = "rw" if write or os.access(path, os.W_OK) else "ro"
@@ -469,7 +469,9 @@ def _connect(path: Path, lock_timeout: float, *, write: bool) -> sqlite3.Connect
             raise KalcointError(
                 f"book file {path} is locked by another update; try again when it has finished"
             ) from None
-        raise KalcointError(f"{path} is not a usable kalcoint book file ({exc}); create one with book create") from None
+        raise KalcointError(
+            f"{path} is not a usable kalcoint book file ({exc}); create one with kalcoint.book.create()"
+        ) from None
     if app != APPLICATION_ID:
         con.close()
         raise KalcointError(
