@@ -894,7 +894,7 @@ def downgrade_to_schema_1(path: Path) -> None:
     con.execute("DROP TABLE versions")
     con.execute("ALTER TABLE steps DROP COLUMN version")
     con.execute("ALTER TABLE head DROP COLUMN version")
-    con.execute("ALTER TABLE head DROP COLUMN rule")
+    con.execute("ALTER TABLE head DROP COLUMN engine")
     con.execute("DELETE FROM meta WHERE key IN ('retune', 'steps_sha256')")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("PRAGMA user_version = 1")
@@ -1153,6 +1153,13 @@ def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_pat
     s = json.loads(st.read_text())
     assert s["method"] == "static" and s["strategy"] == {"strategy": "linear", "entry": 1.0, "exit": 1.0}
     assert s["weights"] == list(ref.shares[-1]) and s["units"] == ref.units[-1]
+    # a manual retune re-estimates the weights on the last 250 rows, in force from the next row
+    res = run_cli("retune", model)
+    assert res.exit_code == 0 and "effective from the next row" in res.stdout, res.stderr
+    m = live.load_model(model)
+    expected = live.engine.static_weights(prices.iloc[end + 41 - W : end + 41].to_numpy())
+    np.testing.assert_array_equal(m.weights, expected)
+    assert m.engine_state.version == m.version == len(ref.versions) + 1
 
 
 def test_cli_tuned_and_chan_models_trade_the_linear_rule(run_cli, tmp_path, prices):
@@ -1208,3 +1215,46 @@ def test_tune_options_is_the_one_name_of_the_tuning_options():
     assert policy["options"] == {"bm": "sample"}
     with pytest.warns(DeprecationWarning, match="options= is deprecated: use tune_options="):
         assert live.retune_policy("weekly", W, method="seed", options={"bm": "sample"}) == policy
+
+
+def downgrade_to_schema_2(path: Path) -> None:
+    """Make a file of the schema before the engine's state (no head.engine column)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("ALTER TABLE head DROP COLUMN engine")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.execute("PRAGMA user_version = 2")
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_a_schema_2_file_continues_and_upgrades_in_its_first_update_or_retune(tmp_path, prices):
+    """A weekly seed file of schema 2 loads, continues exactly as the same file of schema 3, and its
+    first update (or manual retune) upgrades it to schema 3 in the same transaction."""
+    from kalcoint.tuning import tune
+
+    end = week_end_row(prices, 600)
+    train = prices.iloc[: end + 1]
+    new = tmp_path / "new.kcm"
+    live.save_model(new, tune(train.iloc[-W:], iterations=200), train, retune="weekly", window=W, iterations=200)
+    old, manual = tmp_path / "old.kcm", tmp_path / "manual.kcm"
+    for path in (old, manual):
+        shutil.copyfile(new, path)
+        downgrade_to_schema_2(path)
+    m_old, m_new = live.load_model(old), live.load_model(new)
+    assert (m_old.version, m_old.state.tolist(), m_old.engine_state.lookback) == (1, m_new.state.tolist(), None)
+    rows = prices.iloc[end + 1 : end + 21]
+    m_old.update(rows.iloc[:7])
+    m_old.update(rows.iloc[7:])
+    m_new.update(rows)
+    a, b = m_old.history(), m_new.history()
+    pd.testing.assert_frame_equal(a.drop(columns="applied_at"), b.drop(columns="applied_at"), check_exact=True)
+    assert m_old.engine_state == m_new.engine_state
+    for path in (old, manual):
+        if path == manual:
+            v = live.load_model(path).retune()
+            assert live.load_model(path).versions()[-1].to_dict() == v.to_dict()
+        con = sqlite3.connect(path)
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert con.execute("SELECT engine IS NOT NULL FROM head").fetchone()[0] == 1
+        con.close()

@@ -67,16 +67,8 @@ from ._checks import check_choice
 from ._io import atomic_path, is_stream, to_jsonable
 from .backtest import MODELS, _fit_for, _safe_ratio, resolve_model
 from .errors import KalcointError
-from .live import (
-    DEFAULT_LOCK_TIMEOUT,
-    DEFAULT_MAX_JUMP,
-    _check_lock_timeout,
-    _check_order,
-    _check_values,
-    _day,
-    _fsync_dir,
-    _locked,
-)
+from ._store import _check_lock_timeout, _fsync_dir, _locked
+from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_JUMP, _check_order, _check_values, _day
 from .screen import Universe, screen_batch
 from .study import Period, StudyOptions, _selection_figures, eligible_assets, select_baskets
 

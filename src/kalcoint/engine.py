@@ -1,8 +1,10 @@
 """The stepping engine: one state, one step, one driver that owns time.
 
-Every way of trading a model runs through this module: the in-sample continuation of a saved
-model, the walk-forward backtest (weekly, monthly), the replay of a saved model and the live
-``update`` / ``retune`` of a model file. A new rule or model is a change here only.
+Every way of trading a model through time runs through this module: the walk-forward backtest
+(weekly, monthly) and with it the study's trading, the replay of a saved model, the saving
+(cold start) and the live ``update`` / ``retune`` of a model file, and ``schedule.run``. The
+in-sample backtest keeps its whole-sample fit (look-ahead by design; its numbers unchanged).
+A new rule or model is a change here only.
 
 The state (:class:`EngineState`, an immutable record)
 -----------------------------------------------------

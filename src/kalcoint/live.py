@@ -1,16 +1,22 @@
-"""Saved models for live use: tune once, then feed the filter one day (or a few) at a time.
+"""Saved models for live use: save once, then feed the model one day (or a few) at a time.
 
-A model file is an SQLite database (standard library ``sqlite3``) that holds
-everything needed to continue the filter: the assets, the tuned quantities, the
-Johansen weights, the posterior state and covariance after the last row fed,
-the strategy's settings and legs, and a table of every step taken.
+A model file is an SQLite database (standard library ``sqlite3``) that holds the state of the
+stepping engine (:mod:`kalcoint.engine`) after the last row fed: the version in force (a
+filter's quantities, or the static Johansen weights), the filter's posterior state and
+covariance, the rule's state (band legs; the linear rule's moving window and recent spreads),
+the rule's settings, and a table of every step taken. Every model (``static``, ``chan``,
+``seed``, ``mle``, ``em``, ``als``) trades every rule (``bands``, ``linear``).
+
+The file's SQLite layer (schema, migrations, locking, transactions, damaged or locked files,
+the rows' checksum) is :mod:`kalcoint._store`, which knows nothing of filters; this module is
+the model: what the file's records mean and what a step does (through the engine).
 
 Guarantees
 ----------
 * Continuing is exact: the state is stored as JSON arrays of ``repr`` floats
-  (exact float64 round trip), and an update runs
-  ``kalman_filter(rows, model, start=(b, P))``, so rows fed one at a time give
-  the same states as one batch filter over the same rows.
+  (exact float64 round trip), and an update runs the engine's driver over the rows
+  (:func:`kalcoint.engine.drive`, the walk-forward backtest's), so rows fed in any batches
+  give the same states and units as one batch over the same rows.
 * A refused batch changes nothing: every row of a batch is validated and the
   filter is run in memory *before* a write transaction is opened. The file is
   left byte-for-byte unchanged (no page is written; not even its mtime moves).
@@ -32,29 +38,32 @@ Guarantees
 Retuning (the method as its author runs it)
 -------------------------------------------
 A model saved with a retune policy (``retune="weekly"`` or ``"monthly"`` and ``window=N``)
-is re-estimated by :mod:`kalcoint.schedule`, the implementation ``backtest(...,
-retune=...)`` uses: before the first row of a new calendar week (month), on the N rows
+is re-estimated by :func:`kalcoint.engine.drive`, the driver ``backtest(...,
+retune=...)`` uses (the calendar of :mod:`kalcoint.schedule`): before the first row of a new calendar week (month), on the N rows
 strictly before it, continuing the posterior ``(b, P)`` of the day before. The file keeps the
 rows this needs (every row fed is a step). Every estimation is a *version* (``versions``
 table); a step records the version it traded with. A failed re-estimation keeps the previous
 version (outcome ``failed: <reason>``); a degenerate one is traded (``on_degenerate="use"``)
 or skipped (``"keep"``, outcome ``degenerate: kept previous``). The re-estimation runs before
 the write transaction and is written in the same transaction as the rows: a kill leaves the
-old state or the new one, never a half-retuned file.
+old state or the new one, never a half-retuned file. The static model re-estimates its
+Johansen weights on the schedule; Chan's filter keeps its quantities (a period only chooses the
+linear rule's moving window again, as its walk-forward does).
 
 Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
 = :data:`SCHEMA_VERSION`)::
 
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         format          'kalcoint-live-model'
-        schema_version  '2'
+        schema_version  '3'
         kalcoint_version, created_at (UTC ISO)
-        method          'seed' | 'mle' | 'em' | ... | 'chan'
+        method          'seed' | 'mle' | 'em' | ... | 'chan' | 'static'
         assets          JSON list of tickers, dependent asset first
         model           JSON StateSpaceModel.to_dict() of version 1 (alpha11, obs_var,
-                        state_var, initial_state, initial_cov)
-        weights         JSON list (Johansen weights, k) or null (Chan's filter)
-        strategy        JSON {"strategy": "bands", "entry": 1.0, "exit": 1.0}
+                        state_var, initial_state, initial_cov); null for static
+        weights         JSON list (Johansen weights, k; static: version 1's) or null (chan)
+        strategy        JSON {"strategy": "bands"|"linear", "entry": 1.0, "exit": 1.0
+                        [, "lookback": N]}  (the rule, kalcoint.engine.Rule)
         tuning          JSON TunedModel.to_dict() (or Chan's settings)
         retune          JSON {"retune": "never"|"weekly"|"monthly", "window": N|null,
                         "method", "iterations", "tol", "options", "on_degenerate"}
@@ -64,45 +73,52 @@ Schema (``PRAGMA application_id`` = 0x6B63_6C6D "kclm", ``PRAGMA user_version``
     head(id INTEGER PRIMARY KEY CHECK (id = 1),       -- one row: the current posterior
          step INTEGER, date TEXT, state TEXT (JSON k), cov TEXT (JSON k x k),
          long_leg INTEGER, short_leg INTEGER, updated_at TEXT,
-         version INTEGER)                               -- the version the next row trades with
+         version INTEGER,                               -- the version the next row trades with
+         engine TEXT)                                   -- JSON EngineState.to_dict(): the engine's state
     steps(step INTEGER PRIMARY KEY,                    -- 1, 2, ... every row ever fed
           kind TEXT ('tune' | 'update'), date TEXT UNIQUE, prices TEXT (JSON k),
-          state TEXT (JSON k, posterior b_{t|t}), innovation REAL, innovation_var REAL,
-          zscore REAL, spread REAL, units INTEGER, applied_at TEXT,
+          state TEXT (JSON k, posterior b_{t|t}; [] for static), innovation REAL,
+          innovation_var REAL, zscore REAL, spread REAL, units REAL, applied_at TEXT,
           version INTEGER)                              -- the version the row traded with
     versions(id INTEGER PRIMARY KEY, effective_date TEXT (first row it trades; NULL until
           the next update after a manual retune), window_first TEXT, window_last TEXT,
-          method TEXT, model TEXT (JSON, NULL when failed), loglik REAL, degenerate INTEGER,
-          reasons TEXT (JSON list), outcome TEXT, created_at TEXT)
+          method TEXT, model TEXT (JSON quantities, or {"weights": [..]} for static; NULL
+          when failed), loglik REAL, degenerate INTEGER, reasons TEXT (JSON list),
+          outcome TEXT, created_at TEXT)
+
+For the static model ``head.state`` and ``head.cov`` are ``[]`` (no filter) and the weights in
+force are those of the head's version. ``innovation``/``innovation_var`` hold a filter's
+``e_t``/``Q_t`` (static: the rule's deviation and squared scale) and ``zscore`` the rule's
+signal (deviation / scale: ``e_t / sqrt(Q_t)`` for a filter's bands, the spread against its
+moving mean and standard deviation otherwise; NULL while the window is not full). Units are
+whole (-1, 0, 1) for bands and ``-zscore`` for linear.
 
 Files of schema version 1 (before retuning) load as ``retune="never"`` with one version
-(the saved quantities); the first update upgrades them to version 2 inside its transaction.
+(the saved quantities); files of schema 2 (before the head's ``rule``) load as they are. The
+first update upgrades either to schema 3 inside its transaction.
 
 Dates are ISO ``YYYY-MM-DD`` text (with a time if the data has one). The rows
-of the sample the model was saved with are recorded as ``kind='tune'`` (with
-the bands rule run over them from flat, so the strategy's units at save time
-are those a trader following the rule would hold); rows fed later are
-``kind='update'``. ``head`` duplicates the last step's date and state; a load
-checks they agree.
+of the sample the model was saved with are recorded as ``kind='tune'``: the engine's cold
+start on them (:func:`kalcoint.engine.start_state`: the filter from its prior, the rule from
+flat, so the units at save time are those a trader following the rule would hold; the static
+model's bands stay flat, as its walk-forward starts); rows fed later are ``kind='update'``.
+``head`` duplicates the last step's date and state; a load checks they agree.
 
 Units: prices in the assets' currency; ``innovation`` ``e_t`` and ``spread``
-in price units of asset 1, ``innovation_var`` ``Q_t`` its square; ``zscore =
-e_t / sqrt(Q_t)``; one unit of the portfolio holds one share of asset 1 and
-``-b_j`` shares of asset j (posterior state of the day).
+in price units of asset 1, ``innovation_var`` ``Q_t`` its square; one unit of a filter's
+portfolio holds one share of asset 1 and ``-b_j`` shares of asset j (posterior state of the
+day), one unit of the static portfolio ``w_j`` shares of asset j.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sqlite3
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +129,37 @@ from . import engine, schedule
 from ._io import atomic_path, is_stream, to_jsonable
 from .errors import ComputationError, KalcointError
 from .filtering import FilterResult, StateSpaceModel, kalman_filter
+from ._store import (
+    _INSERT_STEP,
+    _INSERT_VERSION,
+    _UPDATE_HEAD,
+    APPLICATION_ID,
+    FORMAT,
+    READABLE_SCHEMAS,
+    SCHEMA_VERSION,
+    UPDATE_STATEMENTS,
+    _check_lock_timeout,
+    _check_rows,
+    _connect,
+    _create,
+    _damaged,
+    _dumps,
+    _fsync_dir,
+    _locked,
+    _migrate_tables,
+    _not_a_model,
+    _now,
+    _rollback_on_error,
+    _sqlite_errors,
+    _store_checksum,
+    _vector,
+)
+from ._store import ROWS_CHECKSUM as ROWS_CHECKSUM
+from ._store import _begin as _store_begin
+from ._store import _run as _store_run
 from .schedule import Version
 from .strategy import band_legs, moving_mean_std
 
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)
-APPLICATION_ID = 0x6B636C6D  # "kclm"
-FORMAT = "kalcoint-live-model"
 DEFAULT_STRATEGY: dict[str, Any] = {"strategy": "bands", "entry": 1.0, "exit": 1.0}
 DEFAULT_MAX_JUMP = 0.25
 """Largest accepted absolute daily log return of any asset (0.25 is a 22% fall or a 28% rise)."""
@@ -131,93 +171,24 @@ GAP_BUSINESS_DAYS = 5
 """A batch whose rows skip more business days than this (a week) is applied with a warning."""
 NEVER = {"retune": "never", "window": None, "on_degenerate": "use"}
 
-_VERSIONS_TABLE = """
-CREATE TABLE versions (
-    id INTEGER PRIMARY KEY,
-    effective_date TEXT,
-    window_first TEXT NOT NULL,
-    window_last TEXT NOT NULL,
-    method TEXT NOT NULL,
-    model TEXT,
-    loglik REAL,
-    degenerate INTEGER NOT NULL,
-    reasons TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    created_at TEXT NOT NULL
-)"""
-
-_SCHEMA = (
-    """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    step INTEGER NOT NULL,
-    date TEXT NOT NULL,
-    state TEXT NOT NULL,
-    cov TEXT NOT NULL,
-    long_leg INTEGER NOT NULL,
-    short_leg INTEGER NOT NULL,
-    updated_at TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1,
-    rule TEXT
-);
-CREATE TABLE steps (
-    step INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('tune', 'update')),
-    date TEXT NOT NULL UNIQUE,
-    prices TEXT NOT NULL,
-    state TEXT NOT NULL,
-    innovation REAL,
-    innovation_var REAL,
-    zscore REAL,
-    spread REAL NOT NULL,
-    units REAL NOT NULL,
-    applied_at TEXT NOT NULL,
-    version INTEGER
-);
-"""
-    + _VERSIONS_TABLE
-    + ";"
-)
-
-_INSERT_STEP = (
-    "INSERT INTO steps (step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, "
-    "applied_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_UPDATE_HEAD = (
-    "UPDATE head SET step = ?, date = ?, state = ?, cov = ?, long_leg = ?, short_leg = ?, updated_at = ?, "
-    "version = ?, rule = ? WHERE id = 1"
-)
-_INSERT_VERSION = (
-    "INSERT INTO versions (id, effective_date, window_first, window_last, method, model, loglik, degenerate, "
-    "reasons, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
 _statement_hook: Callable[[int, str], None] | None = None
 """Test seam: called as ``hook(i, label)`` before write statement i of an update
 (0 BEGIN, 1 read head, 2 insert versions, 3 insert steps, 4 update head, 5 COMMIT) and with
 ``(6, "committed")`` after the commit. ``None`` in normal use."""
 
-UPDATE_STATEMENTS = ("begin", "read_head", "insert_versions", "insert_steps", "update_head", "commit", "committed")
+
+def _run(con: sqlite3.Connection, i: int, sql: str, params: Any = None, many: bool = False) -> sqlite3.Cursor:
+    return _store_run(con, i, sql, params, many, _statement_hook)
+
+
+def _begin(con: sqlite3.Connection, path: Path, lock_timeout: float) -> None:
+    _store_begin(con, path, lock_timeout, _statement_hook)
 
 
 # ---------------------------------------------------------------- small helpers
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 _day = schedule.day
-
-
-def _dumps(values: Any) -> str:
-    """JSON of floats written with ``repr`` (exact float64 round trip)."""
-    return json.dumps(to_jsonable(values), allow_nan=False)
-
-
-def _vector(text: str) -> np.ndarray:
-    return np.array(json.loads(text), dtype=np.float64)
 
 
 def _check_strategy(strategy: Mapping[str, Any] | None, method: str = "") -> dict[str, Any]:
@@ -305,48 +276,6 @@ def _sized(shares: np.ndarray, prices: np.ndarray, capital: float | None) -> np.
     return shares
 
 
-# ---------------------------------------------------------------- errors of the file itself
-
-
-def _locked(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _damaged(path: Path, exc: BaseException | str) -> KalcointError:
-    return KalcointError(
-        f"model file {path} is damaged ({' '.join(str(exc).split())}); it was not changed: "
-        "restore it from a backup, or re-create it with save_model()"
-    )
-
-
-def _busy(path: Path, lock_timeout: float, write: bool = True) -> KalcointError:
-    # a read waits the default time (readers have no lock_timeout to name); an update names it
-    waited = f"lock_timeout={lock_timeout:g} s" if write else f"{lock_timeout:g} s"
-    return KalcointError(
-        f"model file {path} is locked by another update (waited {waited}); try again when it has finished"
-    )
-
-
-def _check_lock_timeout(lock_timeout: Any) -> float:
-    ok = isinstance(lock_timeout, (int, float)) and not isinstance(lock_timeout, bool)
-    if not (ok and math.isfinite(lock_timeout) and lock_timeout >= 0):
-        shown = f"{lock_timeout:g}" if ok else repr(lock_timeout)
-        raise KalcointError(f"lock_timeout={shown} must be a finite number of seconds >= 0")
-    return float(lock_timeout)
-
-
-@contextmanager
-def _sqlite_errors(path: Path, lock_timeout: float) -> Iterator[None]:
-    """Turn SQLite's errors into one line: locked by another process, or a damaged file."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if _locked(exc):
-            raise _busy(path, lock_timeout) from None
-        raise _damaged(path, exc) from None
-
-
 # ---------------------------------------------------------------- the snapshot of a file
 
 
@@ -381,7 +310,7 @@ class _Snapshot:
     policy: dict[str, Any] = field(default_factory=lambda: dict(NEVER))
     last_version: Version | None = None
     static_weights: np.ndarray | None = None  # the weights in force (static model)
-    rule_state: dict[str, Any] = field(default_factory=dict)  # lookback and recent spreads
+    engine_record: dict[str, Any] = field(default_factory=dict)  # the head's EngineState.to_dict()
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -396,8 +325,10 @@ class _Snapshot:
         return engine.Rule.from_dict(self.strategy)
 
     def engine_state(self) -> engine.EngineState:
-        """The engine's state after the last row (the one place a file becomes a state)."""
-        lookback = self.rule_state.get("lookback")
+        """The engine's state after the last row: the head's record (schema 3), or for an older
+        file its columns (a filter trading bands: no moving window)."""
+        if self.engine_record:
+            return engine.EngineState.from_dict(self.engine_record)
         return engine.EngineState(
             version=self.version,
             window_last=self.window_last,
@@ -407,8 +338,6 @@ class _Snapshot:
             b=None if self.static else self.state,
             P=None if self.static else self.cov,
             legs=(self.long_leg, self.short_leg),
-            lookback=None if lookback is None else int(lookback),
-            recent=np.array(self.rule_state.get("recent", []), dtype=np.float64),
         )
 
     def shares(self) -> np.ndarray:
@@ -417,50 +346,6 @@ class _Snapshot:
             assert self.static_weights is not None
             return self.static_weights.copy()
         return unit_shares(self.state)
-
-
-def _connect(path: Path, timeout: float, *, write: bool = True) -> sqlite3.Connection:
-    """Open an existing model file (never creates one); autocommit mode, explicit transactions.
-
-    ``write=False`` needs read access only: a file that cannot be written (permissions, an
-    immutable file, a read-only mount) is opened read-only; one that can is opened read-write,
-    so that a leftover journal of an interrupted update is rolled back as it is opened."""
-    if not path.exists():
-        raise KalcointError(f"model file {path} does not exist; create one with save_model()")
-    if path.is_dir():
-        raise KalcointError(f"model file {path} is a directory; give the path of a model file")
-    if write and not os.access(path, os.R_OK | os.W_OK):
-        raise KalcointError(f"model file {path} cannot be read and written by this user; check its permissions")
-    if not os.access(path, os.R_OK):
-        raise KalcointError(f"model file {path} cannot be read by this user; check its permissions")
-    writable = write or (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK))
-    try:
-        con = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode={'rw' if writable else 'ro'}",
-            uri=True,
-            timeout=timeout,
-            isolation_level=None,
-        )
-        con.execute("PRAGMA synchronous = FULL")
-        if not writable:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a leftover journal shows here
-    except sqlite3.Error as exc:
-        if "not a database" in str(exc):
-            raise _not_a_model(path, "not an SQLite database") from None
-        if _locked(exc):
-            raise _busy(path, timeout) from None
-        if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
-            raise KalcointError(
-                f"model file {path} holds an interrupted update (its journal {path.name}-journal) that "
-                "must be rolled back before it can be read, which needs write access; open it once as a "
-                "user who can write it and its directory"
-            ) from None
-        raise _damaged(path, exc) from None
-    return con
-
-
-def _not_a_model(path: Path, why: str) -> KalcointError:
-    return KalcointError(f"{path} is not a usable kalcoint model file ({why}); create one with save_model()")
 
 
 def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
@@ -485,7 +370,7 @@ def _read_snapshot(con: sqlite3.Connection, path: Path) -> _Snapshot:
         cols = (
             "step, date, state, cov, long_leg, short_leg, updated_at"
             + (", version" if version >= 2 else "")
-            + (", rule" if version >= 3 else "")
+            + (", engine" if version >= 3 else "")
         )
         head = con.execute(f"SELECT {cols} FROM head").fetchall()
         last = con.execute(
@@ -553,8 +438,21 @@ def _snapshot_from(meta: dict[str, str], head: list[tuple], last: list[tuple], p
         window_last=tuning.get("end_date"),
         policy=policy,
         static_weights=None if weights is None or not static else np.array(weights, dtype=np.float64),
-        rule_state=json.loads(head[0][8]) if len(head[0]) > 8 and head[0][8] is not None else {},
+        engine_record=_engine_record(head[0][8] if len(head[0]) > 8 else None, int(step), b, long_leg, short_leg, path),
     )
+
+
+def _engine_record(text: str | None, step: int, b: np.ndarray, long_leg: int, short_leg: int, path: Path) -> dict:
+    """The head's engine state, checked against the head's columns (they are written together)."""
+    if text is None:
+        return {}
+    record = json.loads(text)
+    agree = record["legs"] == [long_leg, short_leg] and (
+        record["b"] is None or np.array_equal(np.array(record["b"], dtype=np.float64), b)
+    )
+    if not agree:
+        raise _not_a_model(path, f"corrupt: the head's engine state disagrees with its columns (step {step})")
+    return dict(record)
 
 
 def _real(value: Any) -> float:
@@ -647,7 +545,7 @@ class _Plan:
     head_version: int = 1
     warnings: list[str] = field(default_factory=list)
     zscore: np.ndarray | None = None  # (m,) the rule's deviation / scale
-    rule_state: dict[str, Any] = field(default_factory=dict)  # lookback and recent spreads after the last row
+    engine_state: dict[str, Any] = field(default_factory=dict)  # EngineState.to_dict() after the last row
     linear: bool = False
 
     @property
@@ -672,10 +570,6 @@ def _empty_plan(snap: _Snapshot, skipped: int) -> _Plan:
         skipped,
         head_version=snap.version,
     )
-
-
-def _rule_state(state: engine.EngineState) -> dict[str, Any]:
-    return {"lookback": state.lookback, "recent": [float(x) for x in state.recent]}
 
 
 def _plan_from(
@@ -707,7 +601,7 @@ def _plan_from(
         skipped,
         head_version=state.version,
         zscore=np.where(np.isfinite(z), z, np.nan),
-        rule_state=_rule_state(state),
+        engine_state=state.to_dict(),
         linear=rule.strategy == "linear",
         **extra,
     )
@@ -1011,7 +905,7 @@ def _head_values(first_step: int, plan: _Plan, when: str) -> tuple:
         plan.short_leg,
         when,
         plan.head_version,
-        _dumps(plan.rule_state),
+        _dumps(plan.engine_state),
     )
 
 
@@ -1041,117 +935,18 @@ def _estimate_json(v: Version) -> str | None:
     return None if v.model is None else _dumps(v.model.to_dict())
 
 
-# ---------------------------------------------------------------- the rows' checksum
-
-ROWS_CHECKSUM = "steps_sha256"
-"""Meta key of the checksum of the stored rows: JSON ``{"steps": N, "sha256": hex}``, the SHA-256
-of steps 1..N (every column, in step order). Files written before it have none; their first
-update adds it in its transaction. Rows an older kalcoint appended are covered from the next
-update on."""
-
-_STEP_COLUMNS = (
-    "step, kind, date, prices, state, innovation, innovation_var, zscore, spread, units, applied_at, version"
-)
-
-
-def _rows_sha256(con: sqlite3.Connection, upto: int | None = None) -> tuple[int, str]:
-    """``(rows, hex digest)`` of the stored steps 1..``upto`` (all when None)."""
-    digest = hashlib.sha256()
-    rows = 0
-    limit = "" if upto is None else f" WHERE step <= {int(upto)}"
-    for row in con.execute(f"SELECT {_STEP_COLUMNS} FROM steps{limit} ORDER BY step"):
-        digest.update(json.dumps(row).encode() + b"\n")  # repr floats: exact
-        rows += 1
-    return rows, digest.hexdigest()
-
-
-def _check_rows(con: sqlite3.Connection, path: Path, meta: Mapping[str, str]) -> None:
-    """Refuse a file whose stored rows no longer match their checksum (a changed digit in a
-    price would feed the next re-estimation)."""
-    if ROWS_CHECKSUM not in meta:
-        return
-    try:
-        stored = json.loads(meta[ROWS_CHECKSUM])
-        covered, expected = int(stored["steps"]), str(stored["sha256"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _damaged(path, f"unreadable checksum of the stored rows: {exc}") from None
-    rows, actual = _rows_sha256(con, covered)
-    if (rows, actual) != (covered, expected):
-        raise _damaged(path, f"the stored rows 1 to {covered} do not match their checksum")
-
-
-def _store_checksum(con: sqlite3.Connection) -> None:
-    """Record the checksum of every stored row (inside the open transaction)."""
-    rows, digest = _rows_sha256(con)
-    con.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-        (ROWS_CHECKSUM, _dumps({"steps": rows, "sha256": digest})),
-    )
-
-
 # ---------------------------------------------------------------- writing
-
-
-def _run(con: sqlite3.Connection, i: int, sql: str, params: Any = None, many: bool = False) -> sqlite3.Cursor:
-    if _statement_hook is not None:
-        _statement_hook(i, UPDATE_STATEMENTS[i])
-    if many:
-        return con.executemany(sql, params)
-    return con.execute(sql, params or ())
-
-
-def _begin(con: sqlite3.Connection, path: Path, lock_timeout: float) -> None:
-    try:
-        _run(con, 0, "BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if _locked(exc):
-            raise KalcointError(
-                f"model file {path} is being updated by another process (waited "
-                f"lock_timeout={lock_timeout:g} s); try again when it has finished"
-            ) from None
-        raise _damaged(path, exc) from None
-    except sqlite3.DatabaseError as exc:
-        raise _damaged(path, exc) from None
-
-
-def _rollback_on_error(con: sqlite3.Connection, path: Path, exc: BaseException) -> None:
-    if con.in_transaction:
-        try:
-            con.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-    if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
-        raise KalcointError(
-            f"model file {path} is being read or updated by another process; nothing was applied, try again"
-        ) from None
-    if isinstance(exc, sqlite3.Error):
-        raise KalcointError(f"cannot update model file {path}: {exc}; nothing was applied") from None
-
-
-_MIGRATE_1_TO_2 = (
-    "ALTER TABLE steps ADD COLUMN version INTEGER",
-    "UPDATE steps SET version = 1",
-    "ALTER TABLE head ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-    "ALTER TABLE head ADD COLUMN rule TEXT",
-    _VERSIONS_TABLE,
-)
 
 
 def _migrate(con: sqlite3.Connection, snap: _Snapshot, when: str) -> _Snapshot:
     """Upgrade an older file to the current schema inside the open transaction (schema 1: retune
     never, version 1; schema 2: the head gains the rule's state)."""
+    _migrate_tables(con, snap.schema)
     if snap.schema >= 2:
-        con.execute("ALTER TABLE head ADD COLUMN rule TEXT")
-        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return _replace(snap, schema=SCHEMA_VERSION)
-    for statement in _MIGRATE_1_TO_2:
-        con.execute(statement)
     v1 = _v1_version(snap)
     con.executemany(_INSERT_VERSION, _version_rows([v1], when))
     con.execute("INSERT INTO meta (key, value) VALUES ('retune', ?)", (_dumps({**NEVER, "method": snap.method}),))
-    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return _replace(snap, schema=SCHEMA_VERSION, last_version=v1)
 
 
@@ -1228,27 +1023,7 @@ def _create_file(
         "tuning": _dumps(tuning),
         "retune": _dumps(policy),
     }
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        con.execute("PRAGMA journal_mode = DELETE")
-        con.execute("BEGIN")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                con.execute(statement)
-        con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
-        con.executemany(_INSERT_VERSION, _version_rows([first], when))
-        con.executemany(_INSERT_STEP, _step_rows(1, "tune", plan, when))
-        con.execute(
-            "INSERT INTO head (id, step, date, state, cov, long_leg, short_leg, updated_at, version, rule) "
-            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _head_values(1, plan, when),
-        )
-        _store_checksum(con)
-        con.execute("COMMIT")
-    finally:
-        con.close()
+    _create(path, meta, _version_rows([first], when), _step_rows(1, "tune", plan, when), _head_values(1, plan, when))
 
 
 def _initial_plan(
@@ -1346,19 +1121,6 @@ def _save(
             raise KalcointError(f"cannot write model file {target}: {exc}; it was not created") from None
     _fsync_dir(target.parent)
     return load_model(target)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- public API
@@ -1953,7 +1715,7 @@ class LiveModel:
             "innovation_std": math.sqrt(s.innovation_var),
             "zscore": s.zscore,
             "units": s.units,
-            **({"lookback": s.rule_state.get("lookback")} if s.rule.moving(s.static) else {}),
+            **({"lookback": s.engine_state().lookback} if s.rule.moving(s.static) else {}),
         }
 
     @property
@@ -1978,7 +1740,7 @@ class LiveModel:
         return [_version_from_row(r) for r in self._read(f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY id")]
 
     def resume(self) -> Resume:
-        """The saved model ready to continue through :func:`kalcoint.schedule.run` (for the replay)."""
+        """The saved model ready to continue through :func:`kalcoint.engine.drive` (for the replay)."""
         con = _connect(self.path, self._lock_timeout, write=False)
         try:
             with _sqlite_errors(self.path, self._lock_timeout):
@@ -2056,9 +1818,14 @@ class LiveModel:
                 _check_rows(con, self.path, fresh.meta)
                 if (fresh.step, fresh.next_id) != (snap.step, snap.next_id):
                     snap, version = fresh, self._estimate_now(fresh, con)
-                con.executemany(_INSERT_VERSION, _version_rows([version], _now()))
-                if version.applied:
-                    con.execute("UPDATE head SET version = ? WHERE id = 1", (version.id,))
+                when = _now()
+                if fresh.schema < SCHEMA_VERSION:
+                    fresh = _migrate(con, fresh, when)
+                con.executemany(_INSERT_VERSION, _version_rows([version], when))
+                state = _retuned(fresh.engine_state(), version)
+                con.execute(
+                    "UPDATE head SET version = ?, engine = ? WHERE id = 1", (state.version, _dumps(state.to_dict()))
+                )
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback_on_error(con, self.path, exc)
@@ -2187,6 +1954,16 @@ class LiveModel:
         if missing:
             raise KalcointError(f"the prices lack the model's asset(s) {', '.join(missing)}")
         return kalman_filter(prices[self.assets], self.model)
+
+
+def _retuned(state: engine.EngineState, version: Version) -> engine.EngineState:
+    """The engine's state after a manual re-estimation (in force from the next row if applied)."""
+    state = replace(state, next_id=version.id + 1)
+    if not version.applied:
+        return state
+    if version.weights is not None:
+        return replace(state, version=version.id, window_last=version.window_last, weights=np.array(version.weights))
+    return replace(state, version=version.id, window_last=version.window_last, model=version.model)
 
 
 def _history_frame(rows: list[tuple], assets: list[str], linear: bool = False) -> pd.DataFrame:

@@ -119,7 +119,12 @@ def backtest(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="CSV, one row per date: date, units, return, equity.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="CSV, one row per date: date, units, return, equity, then shares_*, position_*, hedge_*, "
+            "traded, cost (the P&L can be recomputed from it and the prices).",
+        ),
     ] = None,
     plot_dir: Annotated[
         Path | None, typer.Option("--plot-dir", help="Write equity.png and spread_positions.png here.")
