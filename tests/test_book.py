@@ -258,3 +258,12 @@ def test_a_changed_row_is_found(tmp_path, universe):
     con.close()
     with pytest.raises(KalcointError, match="damaged .*checksum"):
         book.load(path)
+
+
+@pytest.mark.parametrize("name", ["kalcoint.book", "kalcoint.report.book"])
+def test_examples_in_docstrings_hold(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
