@@ -17,7 +17,9 @@ of row ``t_j`` (the eligibility window starts at the study's ``fit_start``), is 
 ``t_j`` arrives. Each selected basket is then warmed up exactly as the study's backtest of it
 (a cold start on the ``window`` rows before the first week start at least ``window`` rows
 after ``fit_start``) and continued day by day: its units equal the study's run of that
-basket-period every day.
+basket-period every day. A ticker a basket holds (or opens on) must have a positive price on
+every row fed: the batch is refused, naming it (where the study would count that basket as
+failed for its whole period).
 
 Capital and returns
 -------------------

@@ -99,7 +99,8 @@ def report(
         extra = [flag for flag, value in given.items() if value is not None]
         if extra:
             raise KalcointError(
-                f"{', '.join(extra)} apply to a price file; {source} is a model file, whose page needs only --out"
+                f"{', '.join(extra)} apply to a price file; {source} is a {'book' if _is_book(source) else 'model'} "
+                "file, whose page needs only --out"
             )
         if _is_book(source):
             _book_page(source, out)
