@@ -34,10 +34,10 @@ def universe(chan_file) -> pd.DataFrame:
     return load_universe(chan_file, TICKERS).iloc[:400]
 
 
-def _options(model: str, cost_bps: float, strategy: str = "bands") -> book.BookOptions:
-    return book.BookOptions(
-        size=2, formation=100, trading=20, top=2, window=60, model=model, cost_bps=cost_bps, strategy=strategy
-    )
+def _options(model: str, cost_bps: float, strategy: str = "bands", **more: object) -> book.BookOptions:
+    settings: dict[str, object] = dict(size=2, formation=100, trading=20, top=2, window=60)
+    settings.update(more)
+    return book.BookOptions(model=model, cost_bps=cost_bps, strategy=strategy, **settings)  # type: ignore[arg-type]
 
 
 def _feed(b: book.Book, rows: pd.DataFrame, seed: int) -> None:
@@ -71,17 +71,20 @@ def _study_units(universe: pd.DataFrame, o: book.BookOptions, so: st.StudyOption
 
 
 @pytest.mark.parametrize(
-    ("model", "strategy"),
+    ("model", "strategy", "more"),
     [
-        ("chan", "bands"),
-        ("static", "bands"),
-        pytest.param("mle", "bands", marks=pytest.mark.slow),
-        pytest.param("static", "linear", marks=pytest.mark.slow),
-        pytest.param("seed", "linear", marks=pytest.mark.slow),
+        ("chan", "bands", {}),
+        ("static", "bands", {}),
+        pytest.param("mle", "bands", {}, marks=pytest.mark.slow),
+        pytest.param("static", "linear", {}, marks=pytest.mark.slow),
+        pytest.param("seed", "linear", {}, marks=pytest.mark.slow),
+        pytest.param("chan", "bands", {"select": "half-life", "top": 3}, marks=pytest.mark.slow),
+        pytest.param("chan", "bands", {"select": "mle-oos"}, marks=pytest.mark.slow),
+        pytest.param("em", "bands", {"size": 3, "top": 2}, marks=pytest.mark.slow),
     ],
 )
-def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy):
-    o = _options(model, 0.0, strategy)
+def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy, more):
+    o = _options(model, 0.0, strategy, **more)
     b = book.create(tmp_path / "b.kcb", universe.iloc[:CUT], o)
     _feed(b, universe.iloc[CUT:], seed=1)
     table, returns, so = _study(universe, o)
@@ -267,3 +270,23 @@ def test_examples_in_docstrings_hold(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_cli_exit_3_when_the_json_is_not_written(tmp_path, universe, run_cli, monkeypatch):
+    """The rows committed, --json failed: exit 3, one line saying not to re-run; status gives the state."""
+    import kalcoint.cli.book as cli_book
+
+    universe.iloc[:CUT].to_csv(tmp_path / "u.csv")
+    universe.iloc[CUT : CUT + 3].to_csv(tmp_path / "r.csv")
+    path = tmp_path / "b.kcb"
+    settings = ["--formation", "100", "--trading", "20", "--top", "2", "--window", "60"]
+    assert run_cli("book", "create", path, "--prices", tmp_path / "u.csv", *settings).exit_code == 0
+
+    def fail(target, payload):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(cli_book, "_emit_json", fail)
+    res = run_cli("book", "update", path, "--prices", tmp_path / "r.csv", "--json", tmp_path / "out.json")
+    assert res.exit_code == 3
+    assert "the rows were applied" in res.stderr and "do not re-run the update" in res.stderr
+    assert book.load(path).status()["rows"] == 103
