@@ -290,3 +290,36 @@ def test_cli_exit_3_when_the_json_is_not_written(tmp_path, universe, run_cli, mo
     assert res.exit_code == 3
     assert "the rows were applied" in res.stderr and "do not re-run the update" in res.stderr
     assert book.load(path).status()["rows"] == 103
+
+
+def test_two_updates_at_once(tmp_path, universe):
+    """The second update waits lock_timeout, then is refused; once the first has committed the same
+    rows are refused as already applied, not applied twice."""
+    import time
+
+    path = tmp_path / "b.kcb"
+    book.create(path, universe.iloc[:CUT], _options("chan", 0.0))
+    rows = universe.iloc[CUT : CUT + 5]
+    marker = tmp_path / "in-transaction"
+    pid = os.fork()
+    if pid == 0:  # the first update holds the write lock for a while
+
+        def hold(_path):
+            marker.touch()
+            time.sleep(1.5)
+
+        book._write_hook = hold
+        try:
+            book.load(path).update(rows)
+        finally:
+            os._exit(0)
+    while not marker.exists():
+        time.sleep(0.01)
+    with pytest.raises(KalcointError, match="being updated by another process"):
+        book.load(path, lock_timeout=0.1).update(rows)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    b = book.load(path)
+    assert b.status()["rows"] == 105
+    with pytest.raises(KalcointError, match="not after the book's last date"):
+        b.update(rows)
