@@ -73,14 +73,14 @@ def _study_units(universe: pd.DataFrame, o: book.BookOptions, so: st.StudyOption
 @pytest.mark.parametrize(
     ("model", "strategy", "more"),
     [
-        ("chan", "bands", {}),
-        ("static", "bands", {}),
-        pytest.param("mle", "bands", {}, marks=pytest.mark.slow),
-        pytest.param("static", "linear", {}, marks=pytest.mark.slow),
-        pytest.param("seed", "linear", {}, marks=pytest.mark.slow),
-        pytest.param("chan", "bands", {"select": "half-life", "top": 3}, marks=pytest.mark.slow),
-        pytest.param("chan", "bands", {"select": "mle-oos"}, marks=pytest.mark.slow),
-        pytest.param("em", "bands", {"size": 3, "top": 2}, marks=pytest.mark.slow),
+        pytest.param("chan", "bands", {}, id="chan-bands"),
+        pytest.param("static", "bands", {}, id="static-bands"),
+        pytest.param("mle", "bands", {}, marks=pytest.mark.slow, id="mle-bands"),
+        pytest.param("static", "linear", {}, marks=pytest.mark.slow, id="static-linear"),
+        pytest.param("seed", "linear", {}, marks=pytest.mark.slow, id="seed-linear"),
+        pytest.param("chan", "bands", {"select": "half-life", "top": 3}, marks=pytest.mark.slow, id="chan-half-life"),
+        pytest.param("chan", "bands", {"select": "mle-oos"}, marks=pytest.mark.slow, id="chan-mle-oos"),
+        pytest.param("em", "bands", {"size": 3, "top": 2}, marks=pytest.mark.slow, id="em-size-3"),
     ],
 )
 def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy, more):
