@@ -132,7 +132,13 @@ def test_costs_are_the_netted_trades(tmp_path, universe):
         assert hist["return"].iloc[t] == pytest.approx(ret, abs=1e-12)
         capital, held, p_prev = capital + pnl - cost, shares[t], p
     assert hist["capital"].iloc[-1] == pytest.approx(capital, rel=1e-12)
-    # costs are charged: the book's and the study's returns differ, each below the zero-cost one
+    # netting: the baskets' own trades (at the book's sizes) cost more than the netted ones by the saving
+    assert (hist["traded_unnetted"] >= hist["traded"] - 1e-6).all()
+    assert (hist["netting_saving"] > 1.0).sum() >= 3  # days two baskets sharing a ticker traded it
+    np.testing.assert_allclose(
+        hist["netting_saving"], (hist["traded_unnetted"] - hist["traded"]) * o.cost_bps / 1e4, rtol=0, atol=1e-9
+    )
+    # costs are charged: the book's and the study's returns differ
     assert (hist["cost"] > 0).any()
     assert not np.allclose(hist["return"], hist["study_return"], atol=1e-9)
 

@@ -35,7 +35,9 @@ Capital and returns
   costs are ``cost_bps`` of the dollar value of the netted trades. On the last row of a period
   every position is closed (the study never counts a position held past its window), so at
   zero cost ``return`` equals ``study_return`` every day; with costs their difference is the
-  netting saving less the cost of the closing trades.
+  netting saving (``netting_saving``: the costs of the baskets' own trades at the book's sizes,
+  ``traded_unnetted``, less those of the netted ones) less the cost of the closing trades and of
+  keeping each basket at its share of the capital.
 
 Storage
 -------
@@ -223,6 +225,7 @@ class _Basket:
     retune_failures: int = 0
     growth: float = 1.0
     n_days: int = 0
+    book_shares: list[float] | None = None  # the shares the book holds for it (before netting)
 
     def record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -743,12 +746,14 @@ class Book:
             with np.errstate(invalid="ignore"):
                 pnl = float(np.nansum(held_dollars * (p / p_prev - 1.0)))
             invested = head.capital + pnl
+            unnetted = 0.0
             for x in baskets:
                 units, per_unit = paths[x.id]
                 i = r - a
                 held = units[i] * per_unit[i]
                 pk = p[x.columns]
                 ret = 0.0
+                mine = np.zeros(len(x.columns))
                 if r >= t and x.status == "open":
                     prev = np.zeros(len(x.columns)) if x.held is None or r == t else np.array(x.held)
                     pp = pk if x.prev_prices is None or r == t else np.array(x.prev_prices)
@@ -758,7 +763,12 @@ class Book:
                     x.n_days += 1
                     gross = float(np.abs(held * pk).sum())
                     if gross > 0 and not last_of_period:
-                        target[x.columns] += (invested / n_sel) * held / gross
+                        mine = (invested / n_sel) * held / gross
+                        target[x.columns] += mine
+                before = np.zeros(len(x.columns)) if x.book_shares is None else np.array(x.book_shares)
+                if (mine != before).any():
+                    unnetted += float((np.abs(mine - before) * pk).sum())
+                x.book_shares = mine.tolist()
                 x.units = float(units[i])
                 rets[str(x.id)] = [float(units[i]), ret]
                 run.changed.add(x.id)
@@ -777,6 +787,8 @@ class Book:
                 "gross": float(np.abs(target * p)[target != 0].sum()),
                 "traded": traded,
                 "cost": cost,
+                "traded_unnetted": unnetted,
+                "netting_saving": (unnetted - traded) * o.cost_bps / 1e4,
                 "drawdown": capital / head.peak - 1.0,
                 "baskets": rets,
                 "shares": target.tolist(),
