@@ -186,7 +186,7 @@ def history(
     out: Annotated[Path, typer.Option("--out", help="CSV or Parquet: one row per traded day.")],
     lock_timeout: LockOpt = 10.0,
 ) -> None:
-    """Write one row per day: book return, study-convention return, capital, gross, traded, costs,
+    """Write one row per day: book return, study-convention return, capital, gross, traded, costs, netting saving,
     shares per ticker, and per basket its units and return."""
     from .. import book as bk
     from .._io import write_table, write_with
