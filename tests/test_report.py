@@ -483,3 +483,51 @@ def test_browser_renders_the_live_page(model_file, tmp_path):
     assert run.console_errors == [] and run.requests == [page.resolve().as_uri()]
     assert len(run.charts) == 2 and all(c["marks"] >= 10 and c["drawn"] > 0 for c in run.charts)
     assert run.screenshot.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def book_file(tmp_path_factory, chan_file):
+    from kalcoint import book
+    from kalcoint.screen import load_universe
+
+    u = load_universe(chan_file, ["EEM", "EFA", "EWA", "EWC", "EWG", "EWJ", "EWQ", "EWU"]).iloc[:330]
+    path = tmp_path_factory.mktemp("book") / "b.kcb"
+    o = book.BookOptions(size=2, formation=100, trading=20, top=2, window=60, model="chan", cost_bps=5.0)
+    b = book.create(path, u.iloc[:150], o)
+    for i in range(150, 330, 30):
+        b.update(u.iloc[i : i + 30])
+    return path
+
+
+def test_book_page_figures(book_file):
+    """The page's months compound the book's daily returns; the baskets' contributions add up to
+    the study-convention returns; the holdings are the last day's shares."""
+    from kalcoint.report.book import book_report, render_book
+
+    rep = book_report(book_file)
+    h = rep.history
+    grown = np.prod(1.0 + rep.monthly.stack().to_numpy()) - 1.0
+    assert grown == pytest.approx(h["capital"].iloc[-1] / 1_000_000.0 - 1.0, rel=1e-10)
+    assert rep.baskets["contribution"].sum() == pytest.approx(h["study_return"].sum(), abs=1e-12)
+    html = render_book(rep)
+    assert "Returns by month" in html and external_urls(html) == [] and "<script" not in html
+    for t, x in rep.status["holdings"].items():
+        assert x == h[f"shares_{t}"].iloc[-1]
+
+
+def test_cli_book_page(run_cli, book_file, tmp_path):
+    res = run_cli("report", book_file, "--out", tmp_path / "book.html")
+    assert res.exit_code == 0, res.stderr
+    assert "Baskets: the selections period by period" in (tmp_path / "book.html").read_text(encoding="utf-8")
+
+
+@browser_missing
+def test_browser_renders_the_book_page(book_file, tmp_path):
+    from kalcoint.report.book import book_report, render_book
+
+    page = tmp_path / "book.html"
+    page.write_text(render_book(book_report(book_file)), encoding="utf-8")
+    run = open_page(page, tmp_path / "book.png")
+    assert run.console_errors == [] and run.requests == [page.resolve().as_uri()]
+    assert len(run.charts) == 2 and all(c["marks"] >= 10 and c["drawn"] > 0 for c in run.charts)
+    assert run.screenshot.stat().st_size > 10_000

@@ -99,9 +99,13 @@ def report(
         extra = [flag for flag, value in given.items() if value is not None]
         if extra:
             raise KalcointError(
-                f"{', '.join(extra)} apply to a price file; {source} is a model file, whose page needs only --out"
+                f"{', '.join(extra)} apply to a price file; {source} is a {'book' if _is_book(source) else 'model'} "
+                "file, whose page needs only --out"
             )
-        _live_page(source, out)
+        if _is_book(source):
+            _book_page(source, out)
+        else:
+            _live_page(source, out)
     else:
         from ..report import Settings
 
@@ -116,6 +120,29 @@ def report(
             models=defaults.models if models is None else tuple(m.strip() for m in models.split(",") if m.strip()),
         )
         _basket_page(source, out, assets, settings, fill)
+
+
+def _is_book(path: Path) -> bool:
+    """A book file: SQLite with the book's application id (header bytes 68-71)."""
+    from ..book import APPLICATION_ID
+
+    try:
+        with open(path, "rb") as fh:
+            return int.from_bytes(fh.read(72)[68:72], "big") == APPLICATION_ID
+    except OSError:
+        return False
+
+
+def _book_page(source: Path, out: Path) -> None:
+    from ..report.book import book_report, write_book_report
+
+    report = book_report(source)
+    write_book_report(report, out)
+    err_console.print(
+        f"wrote {out} (book {source.name}: {len(report.baskets)} baskets, last date {report.status['last_date']})",
+        style="dim",
+        highlight=False,
+    )
 
 
 def _live_page(source: Path, out: Path) -> None:
