@@ -292,7 +292,7 @@ def _pythonpath() -> dict[str, str]:
 
 def test_gzip_csv_is_read(chan_file, tmp_path):
     gz = tmp_path / "chan.csv.gz"
-    gz.write_bytes(chan_file.read_bytes())  # the packaged file is gzip-compressed CSV
+    gz.write_bytes(gzip.compress(chan_file.read_bytes()))  # chan_file: the packaged file uncompressed
     prices = kc.load_prices(gz, ["EWA", "EWC", "IGE"])
     np.testing.assert_allclose(kc.johansen(prices).trace_stat, [34.4286, 17.5317, 4.4710], atol=1e-4)
 
@@ -302,7 +302,7 @@ def test_other_formats_are_named(chan_file, tmp_path):
     with zipfile.ZipFile(xlsx, "w") as z:
         z.writestr("xl/workbook.xml", "<workbook/>")
     utf16 = tmp_path / "prices.txt"
-    utf16.write_bytes(gzip.decompress(chan_file.read_bytes()).decode("utf-8-sig")[:4000].encode("utf-16"))
+    utf16.write_bytes(chan_file.read_text()[:4000].encode("utf-16"))
     with pytest.raises(KalcointError, match="Excel workbook .*Save As > CSV"):
         kc.load_prices(xlsx)
     with pytest.raises(KalcointError, match="UTF-16 text.*CSV UTF-8"):
