@@ -65,8 +65,9 @@ def main() -> None:
             prices = load_prices(args.data, basket.split(","))
             wall, cpu, _mb, parts = page(prices, Settings(), None, Path(tmp) / "report.html")
             rows.append((basket, len(prices), wall, cpu, parts))
+            print(f"- {basket}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)  # progress of a long run
     base_wall, base_cpu = rows[-1][2], rows[-1][3]
-    print("| basket | rows | wall | CPU | CPU / 2 | wall / baseline | CPU / baseline | largest parts (CPU) |")
+    print("\n| basket | rows | wall | CPU | CPU / 2 | wall / baseline | CPU / baseline | largest parts (CPU) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for basket, n, wall, cpu, parts in rows:
         top = sorted(((v, k) for k, v in parts.items() if k != "wall_s"), reverse=True)[:3]
