@@ -116,3 +116,16 @@ def test_compare_flags_an_em_row_below_the_mle(country, monkeypatch):
 def compare_rows(prices, monkeypatch, tuner):
     monkeypatch.setattr(comparison, "tune", tuner)
     return compare(prices, rows=("mle", "em"), bootstrap=0)
+
+
+@pytest.mark.slow
+def test_cli_compare_flags_an_em_row_below_the_mle(run_cli, data_dir, monkeypatch):
+    def em_alone(prices, method="seed", **options):
+        return tune(prices, method=method, **options, **({"mle_starts": False} if method == "em" else {}))
+
+    monkeypatch.setattr(comparison, "tune", em_alone)
+    res = run_cli("compare", data_dir / COUNTRY_FILE, "--assets", ",".join(EWG_EWQ_EWN), "--bootstrap", "0")
+    assert res.exit_code == 0, res.stderr
+    em_line = next(line for line in res.stdout.splitlines() if line.startswith("│ em "))
+    assert "BELOW MLE" in em_line
+    assert "warning: the em fit's log-likelihood is 6.53 below the mle fit's" in " ".join(res.stderr.split())
