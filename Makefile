@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_parts.py
 	$(BIN)/python benchmarks/bench_screen.py --full seed,mle
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_report_baskets.py
 	$(BIN)/python benchmarks/bench_commands.py
 	$(BIN)/python benchmarks/bench_study.py
 	$(BIN)/python benchmarks/bench_study.py etf_2008_2016

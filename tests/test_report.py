@@ -218,6 +218,25 @@ def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
     assert "The free estimate is alpha11 = 0.9981." in page
 
 
+def test_an_em_row_below_the_mle_is_flagged(linear_static_report, linear_static_page):
+    import copy
+    import dataclasses
+
+    def em_cell(page: str) -> str:
+        return re.search(r"<td class=\"l\"><b>em</b></td>.*?<td class=\"l\">(.*?)</td>\s*</tr>", page, re.DOTALL).group(
+            1
+        )
+
+    assert "BELOW MLE" not in linear_static_page and ">OK<" in em_cell(linear_static_page)
+    comp = linear_static_report.comparison
+    rows = [dataclasses.replace(r, below_mle=6.534) if r.name == "em" else r for r in comp.rows]
+    rep = copy.copy(linear_static_report)
+    rep.comparison = dataclasses.replace(comp, rows=rows)
+    page = render_basket(rep)
+    assert "BELOW MLE" in em_cell(page) and "OK" not in em_cell(page)
+    assert "<b>em</b> is below MLE: its log-likelihood ends 6.53 below the mle row" in page
+
+
 def test_without_bootstrap_the_page_says_there_is_no_p_value(linear_static_report, linear_static_page):
     test = linear_static_report.comparison.alpha11_test
     assert test.p_value is None and test.bootstrap == 0

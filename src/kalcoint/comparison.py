@@ -3,8 +3,10 @@
 One row per variant: ``static_johansen``, ``alpha_1``, ``alpha_estimated``, ``adaptive``,
 ``chan``, ``mle``, ``em``, ``als``. Each row gives ``alpha11``, ``obs_var``, the ADF statistic,
 lags and p-value of its portfolio, the log-likelihood of its innovations, a Ljung-Box
-test of the standardised innovations, the degeneracy flag, and an out-of-sample block:
-tuned on the first ``train_fraction`` of the rows, then run over the rest.
+test of the standardised innovations, the flags (``DEGENERATE``; ``BELOW MLE`` for an ``em`` row
+more than :data:`BELOW_MLE_TOL` below the ``mle`` row's log-likelihood, on the whole sample or the
+training rows), and an out-of-sample block: tuned on the first ``train_fraction`` of the rows,
+then run over the rest.
 
 Out of sample (:mod:`kalcoint.oos`: the first ``floor(train_fraction * n)`` rows), a filter
 continues from its posterior state at the end of the training rows with the tuned quantities
@@ -35,6 +37,9 @@ from .tuning import TunedModel, tune
 
 ROW_NAMES = ("static_johansen", "alpha_1", "alpha_estimated", "adaptive", "chan", "mle", "em", "als")
 LJUNG_BOX_LAGS = 10
+BELOW_MLE_TOL = 0.01
+"""An ``em`` row whose log-likelihood (whole sample or training rows) is more than this below the
+``mle`` row's is flagged ``BELOW MLE``: EM stopped at a stationary point short of the maximum."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,16 @@ class ComparisonRow:
     oos_adf_pvalue: float | None = None
     oos_loglik: float | None = None
     error: str | None = None
+    below_mle: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row's JSON record."""
         return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+
+    @property
+    def flag(self) -> str:
+        """``DEGENERATE`` and/or ``BELOW MLE`` (see :data:`BELOW_MLE_TOL`), or ``""``."""
+        return ", ".join(w for w, on in (("DEGENERATE", self.degenerate), ("BELOW MLE", self.below_mle)) if on)
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,7 @@ class Comparison:
                     cell(r.ljung_box_pvalue, ".3g"),
                     cell(r.oos_adf_pvalue, ".3g"),
                     cell(r.oos_loglik, ".1f"),
-                    "DEGENERATE" if r.degenerate else "",
+                    r.flag,
                 )
             )
         idx = self.prices.index
@@ -174,6 +185,11 @@ class Comparison:
         notes = (
             "ADF: constant, lags by AIC. LB p: Ljung-Box (10 lags) of the standardised innovations. "
             "OOS: tuned on the first part, filter continued over the rest.",
+        ) + tuple(
+            f"BELOW MLE: the {r.name} fit's log-likelihood is {r.below_mle:.3g} below the mle fit's (whole sample "
+            "or training rows): a stationary point short of the maximum."
+            for r in self.rows
+            if r.below_mle
         )
         return Summary(title, (Table(header, tuple(rows)),), notes)
 
@@ -242,8 +258,9 @@ def _tuned_row(
     jres: JohansenResult,
     jtrain: JohansenResult,
     iterations: int,
-) -> tuple[ComparisonRow, TunedModel]:
-    """Rows ``alpha_1`` and ``alpha_estimated`` (first seed pass), ``adaptive`` (all passes), ``mle``, ``em``."""
+) -> tuple[ComparisonRow, TunedModel, float]:
+    """Rows ``alpha_1`` and ``alpha_estimated`` (first seed pass), ``adaptive`` (all passes), ``mle``, ``em``;
+    with the fit and the log-likelihood of the fit on the training rows."""
     method = name if name in ("mle", "em", "als") else "seed"
     options: dict[str, Any] = {"iterations": iterations}
     if name in ("alpha_1", "alpha_estimated"):
@@ -258,7 +275,19 @@ def _tuned_row(
         degenerate_reasons=list(fit.degenerate_reasons),
     )
     fit_train = tune(train, method=method, johansen_result=jtrain, diagnose=False, **options)
-    return _oos(row, continue_filter(fit_train.result, test)), fit
+    return _oos(row, continue_filter(fit_train.result, test)), fit, fit_train.loglik
+
+
+def _below_mle(rows: list[ComparisonRow], train_logliks: dict[str, float]) -> list[ComparisonRow]:
+    """``rows`` with the ``em`` row's ``below_mle`` set when its log-likelihood, on the whole sample
+    or on the training rows, is more than :data:`BELOW_MLE_TOL` below the ``mle`` row's."""
+    fits = {r.name: r for r in rows if r.name in ("mle", "em") and r.loglik is not None}
+    if len(fits) < 2 or len(train_logliks) < 2:
+        return rows
+    gap = max(fits["mle"].loglik - fits["em"].loglik, train_logliks["mle"] - train_logliks["em"])  # type: ignore[operator]
+    if not gap > BELOW_MLE_TOL:
+        return rows
+    return [replace(r, below_mle=float(gap)) if r.name == "em" else r for r in rows]
 
 
 def compare(
@@ -342,6 +371,7 @@ def compare(
     out_rows: list[ComparisonRow] = []
     tuned: dict[str, TunedModel] = {}
     results: dict[str, FilterResult] = {}
+    train_logliks: dict[str, float] = {}
     for name in rows:
         try:
             if name == "static_johansen":
@@ -350,7 +380,7 @@ def compare(
                 model = StateSpaceModel.chan(prices.shape[1], delta=delta, obs_var=chan_obs_var)
                 row, results[name] = _chan_row(prices, train, test, model)
             else:
-                row, tuned[name] = _tuned_row(name, prices, train, test, jres, jtrain, iterations)
+                row, tuned[name], train_logliks[name] = _tuned_row(name, prices, train, test, jres, jtrain, iterations)
                 results[name] = tuned[name].result
         except ComputationError as exc:
             row = ComparisonRow(name, None, None, float("nan"), 0, float("nan"), error=str(exc))
@@ -371,5 +401,13 @@ def compare(
     if reached[0] < total:
         tick(total)
     return Comparison(
-        list(map(str, prices.columns)), jres, out_rows, prices, tuned, results, train_fraction, iterations, unit_root
+        list(map(str, prices.columns)),
+        jres,
+        _below_mle(out_rows, train_logliks),
+        prices,
+        tuned,
+        results,
+        train_fraction,
+        iterations,
+        unit_root,
     )

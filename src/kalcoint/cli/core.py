@@ -535,7 +535,7 @@ def _comparison_table(comp) -> Table:
             fmt(r.ljung_box_pvalue, ".3g"),
             fmt(r.oos_adf_pvalue, ".3g"),
             fmt(r.oos_loglik, ".1f"),
-            styled("DEGENERATE", "yellow") if r.degenerate else "",
+            styled(r.flag, "yellow") if r.flag else "",
         )
     return table
 
@@ -631,6 +631,11 @@ def run_compare(
     _print_alpha11_test(comp.alpha11_test)
     for r in comp.rows:
         warn_degenerate(r.name, r.degenerate, r.degenerate_reasons)
+        if r.below_mle:
+            warn(
+                f"the {r.name} fit's log-likelihood is {r.below_mle:.3g} below the mle fit's (whole sample or "
+                "training rows): a stationary point short of the maximum (flag BELOW MLE)"
+            )
     payload = comp.to_dict()
     if backtest:
         from ..backtest import compare_backtests
