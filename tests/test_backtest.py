@@ -21,6 +21,7 @@ from kalcoint.backtest import (
     week_starts,
 )
 from kalcoint.cointegration import johansen
+from kalcoint.data import _EXACT_FLOATS
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import StateSpaceModel, kalman_filter
 from kalcoint.strategy import bands, filter_shares
@@ -600,7 +601,7 @@ def test_cli_out_file_recomputes_the_returns_with_the_prices_alone(
         csv,
     )
     assert res.exit_code == 0, res.stderr
-    out = pd.read_csv(csv, float_precision="round_trip")
+    out = pd.read_csv(csv, **_EXACT_FLOATS)
     prices = load_prices(chan_file, assets)
     got = recompute_returns(out, prices, assets, 5.0)
     np.testing.assert_allclose(out["return"], got, rtol=0, atol=1e-12)

@@ -1142,7 +1142,7 @@ def test_cli_static_linear_weekly_is_chans_example_2_8_run_live(run_cli, tmp_pat
 
     out = tmp_path / "h.csv"
     assert run_cli("history", model, "--out", out, "--cost-bps", "5").exit_code == 0
-    table = pd.read_csv(out, float_precision="round_trip")
+    table = pd.read_csv(out, **_EXACT_FLOATS)
     np.testing.assert_array_equal(
         table[["shares_EWA", "shares_EWC", "shares_IGE"]].iloc[W:].to_numpy(), ref.units[:, None] * ref.shares
     )

@@ -111,7 +111,7 @@ def walk_forward_cases(draw, max_n: int, model_names: list[str]):
     model = draw(models(k)) if name == "fixed" else name
     options = {
         "strategy": draw(st.sampled_from(["bands", "linear"])),
-        "walk_forward": draw(st.sampled_from(["weekly", "monthly"])),
+        "retune": draw(st.sampled_from(["weekly", "monthly"])),
         "window": WINDOW,
         "cost_bps": draw(st.sampled_from([0.0, 5.0])),
     }

@@ -525,7 +525,7 @@ def test_book_page_figures(book_file):
 
     rep = book_report(book_file)
     h = rep.history
-    grown = np.prod(1.0 + rep.monthly.stack().to_numpy()) - 1.0
+    grown = np.prod(1.0 + rep.monthly.stack().dropna().to_numpy()) - 1.0
     assert grown == pytest.approx(h["capital"].iloc[-1] / 1_000_000.0 - 1.0, rel=1e-10)
     assert rep.baskets["contribution"].sum() == pytest.approx(h["study_return"].sum(), abs=1e-12)
     html = render_book(rep)

@@ -286,6 +286,10 @@ _GZIP = b"\x1f\x8b"
 # Correctly rounded floats (the value Python's float() gives): before pandas 3.1 only
 # float_precision="round_trip" parses them; from 3.1 every mode uses that converter and the
 # option is deprecated (Pandas4Warning).
+_NA_WORDS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A"]
+_NA_WORDS += ["NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+"""pandas' default missing-value words (``pandas._libs.parsers.STR_NA_VALUES``), kept for price cells."""
+
 _EXACT_FLOATS: dict[str, Any] = (
     {"float_precision": "round_trip"} if tuple(int(v) for v in pd.__version__.split(".")[:2]) < (3, 1) else {}
 )
@@ -380,7 +384,10 @@ def _read_text(raw: bytes, source: str, wanted: list[str] | None) -> tuple[pd.Da
                 header=None,
                 skiprows=layout.header_rows,
                 usecols=cols,
-                converters={c: str for c in str_cols},  # text as written: a ticker NA or NULL is not missing
+                dtype={c: str for c in str_cols},
+                # text cells as written (a ticker NA or NULL is not missing); prices keep pandas' NA words
+                keep_default_na=False,
+                na_values={c: [""] if c in str_cols else _NA_WORDS for c in cols},
                 skip_blank_lines=True,
                 **_EXACT_FLOATS,
             )
