@@ -158,7 +158,7 @@ def backtest(
         )
     chosen = list(saved.assets) if saved is not None else parse_assets(assets)
     if chosen is None:
-        raise KalcointError("--assets is required (e.g. --assets EWC,EWA), unless --model is a saved model file")
+        raise KalcointError("--assets is required (e.g. --assets EWC,EWA), unless --model FILE gives a saved model")
     if len(chosen) < 2:
         raise KalcointError(f"--assets {','.join(chosen)} names one ticker: a portfolio needs at least 2")
     settings = dict(saved.strategy) if saved is not None else {}
