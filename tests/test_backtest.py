@@ -335,10 +335,11 @@ def test_mle_and_em_lightly(triplet):
         ({"retune": "weekly"}, "retune='weekly' needs window=N"),
         ({"retune": "weekly", "window": 10}, "window=10 must be an integer >= 20 \\(trading days\\)"),
         ({"retune": "weekly", "window": 1499}, "no weekly period"),
-        ({"model": "static", "delta": 1e-3}, "model='chan' only"),
-        ({"model": "chan", "delta": 1e-3, "state_var": 1e-4}, "either delta or state_var"),
-        ({"model": "nonsense"}, "model='nonsense' is not one of static, chan, seed, mle, em"),
-        ({"model": "saved.kcm"}, "opened with kalcoint.load_model"),
+        ({"method": "static", "delta": 1e-3}, "method='chan' only"),
+        ({"method": "chan", "delta": 1e-3, "state_var": 1e-4}, "either delta or state_var"),
+        ({"method": "nonsense"}, "method='nonsense' is not one of static, chan, seed, mle, em"),
+        ({"method": "saved.kcm"}, "opened with kalcoint.load_model"),
+        ({"method": "chan", "model": "chan"}, "give method .* or model .*, not both"),
         ({"lookback": 1, "strategy": "linear"}, "lookback=1"),
         ({"lookback": 10}, "lookback applies to strategy='linear'"),
         ({"cost_bps": -1.0}, "cost_bps=-1.0"),
@@ -347,7 +348,7 @@ def test_mle_and_em_lightly(triplet):
 )
 def test_bad_options_raise_one_line(ewc_ewa, kwargs, match):
     """Library errors name the parameters (the command line says them as flags)."""
-    kwargs = {"model": "chan", **kwargs}
+    kwargs = {"method": "chan", **kwargs}
     with pytest.raises(KalcointError, match=match) as info:
         backtest(ewc_ewa, **kwargs)
     assert "\n" not in str(info.value)
@@ -375,7 +376,7 @@ def test_cli_chan_example_3_3(run_cli, tmp_path, chan_file):
         chan_file,
         "--assets",
         "EWC,EWA",
-        "--model",
+        "--method",
         "chan",
         "--delta",
         "1e-4",
@@ -417,7 +418,7 @@ def test_cli_static_linear_walk_forward(run_cli, tmp_path, chan_file):
         chan_file,
         "--assets",
         "EWA,EWC,IGE",
-        "--model",
+        "--method",
         "static",
         "--strategy",
         "linear",
@@ -439,15 +440,15 @@ def test_cli_static_linear_walk_forward(run_cli, tmp_path, chan_file):
 @pytest.mark.parametrize(
     "extra",
     [
-        ["--model", "chan", "--strategy", "momentum"],
-        ["--model", "chan", "--entry", "1", "--exit", "2"],
-        ["--model", "chan", "--window", "250"],
-        ["--model", "chan", "--retune", "weekly", "--window", "250", "--on-degenerate", "drop"],
-        ["--model", "static", "--delta", "1e-4"],
-        ["--model", "chan", "--retune", "weekly"],
+        ["--method", "chan", "--strategy", "momentum"],
+        ["--method", "chan", "--entry", "1", "--exit", "2"],
+        ["--method", "chan", "--window", "250"],
+        ["--method", "chan", "--retune", "weekly", "--window", "250", "--on-degenerate", "drop"],
+        ["--method", "static", "--delta", "1e-4"],
+        ["--method", "chan", "--retune", "weekly"],
         ["--model", "no_such_model.db"],
-        ["--model", "chan", "--assets", "EWC,NOPE"],
-        ["--model", "chan", "--cost-bps", "-3"],
+        ["--method", "chan", "--assets", "EWC,NOPE"],
+        ["--method", "chan", "--cost-bps", "-3"],
     ],
 )
 def test_cli_bad_options_exit_2_without_outputs(run_cli, tmp_path, extra, chan_file):
@@ -532,7 +533,7 @@ def test_cli_errors_name_flags(run_cli, chan_file):
         chan_file,
         "--assets",
         "EWA,EWC,IGE",
-        "--model",
+        "--method",
         "chan",
         "--retune",
         "weekly",
@@ -541,7 +542,7 @@ def test_cli_errors_name_flags(run_cli, chan_file):
     )
     assert res.exit_code == 2
     assert res.stderr.strip() == "kalcoint: error: --window 10 must be an integer >= 20 (trading days)"
-    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC", "--model", "chan", "--cost-bps", "-3")
+    res = run_cli("backtest", chan_file, "--assets", "EWA,EWC", "--method", "chan", "--cost-bps", "-3")
     assert "--cost-bps -3.0 must be a finite number >= 0" in res.stderr
 
 
@@ -565,7 +566,8 @@ def test_cli_model_neither_name_nor_file_is_said_as_a_flag(run_cli, tmp_path, ch
     res = run_cli("backtest", chan_file, "--assets", "EWA,EWC", "--model", missing)
     assert res.exit_code == 2
     assert res.stderr == (
-        f"kalcoint: error: --model {missing} is neither one of static, chan, seed, mle, em, als nor a model file\n"
+        f"kalcoint: error: --model {missing} is not a model file; a method (static, chan, seed, mle, em, als) "
+        "is given as --method NAME\n"
     )
 
 
@@ -590,7 +592,7 @@ def test_cli_out_file_recomputes_the_returns_with_the_prices_alone(
         chan_file,
         "--assets",
         ",".join(assets),
-        "--model",
+        "--method",
         model,
         "--strategy",
         strategy,
@@ -638,7 +640,7 @@ def test_walk_forward_is_the_deprecated_name_of_retune(ewc_ewa, run_cli, chan_fi
         chan_file,
         "--assets",
         "EWC,EWA",
-        "--model",
+        "--method",
         "static",
         "--walk-forward",
         "weekly",

@@ -91,7 +91,7 @@ def test_filter_chan_csv_matches_library(run_cli, chan_file, tmp_path, ewa_ewc_i
         chan_file,
         "--assets",
         "EWC,EWA",
-        "--model",
+        "--method",
         "chan",
         "--delta",
         "1e-4",
@@ -113,7 +113,7 @@ def test_filter_chan_csv_matches_library(run_cli, chan_file, tmp_path, ewa_ewc_i
 
 def test_filter_seed_state_var_option(run_cli, chan_file, tmp_path):
     out = tmp_path / "f.csv"
-    res = run_cli("filter", chan_file, "--assets", TRIPLET, "--model", "chan", "--state-var", "1e-5", "--out", out)
+    res = run_cli("filter", chan_file, "--assets", TRIPLET, "--method", "chan", "--state-var", "1e-5", "--out", out)
     assert res.exit_code == 0
     ref = kalman_filter(
         pd.read_csv(chan_file, index_col=0)[["EWA", "EWC", "IGE"]], StateSpaceModel.chan(3, state_var=1e-5)
@@ -136,7 +136,7 @@ def test_filter_seed_state_var_option(run_cli, chan_file, tmp_path):
                 "{chan}",
                 "--assets",
                 TRIPLET,
-                "--model",
+                "--method",
                 "chan",
                 "--delta",
                 "1e-4",
@@ -148,7 +148,7 @@ def test_filter_seed_state_var_option(run_cli, chan_file, tmp_path):
             "either --delta or --state-var",
         ),
         (
-            ["filter", "{chan}", "--assets", TRIPLET, "--model", "chan", "--delta", "2", "--out", "{tmp}/o.csv"],
+            ["filter", "{chan}", "--assets", TRIPLET, "--method", "chan", "--delta", "2", "--out", "{tmp}/o.csv"],
             "--delta",
         ),
         (["johansen", "{chan}", "--assets", "EWA,EDC"], "EDC"),

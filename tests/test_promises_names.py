@@ -69,7 +69,7 @@ def test_markup_names_print_as_written(run_cli, tmp_path, ewa_ewc_ige):
     assert "daily price-change variance of [/] (0.24)" in res.stderr
 
     out = tmp_path / "states.csv"
-    res = run_cli("filter", path, "--model", "chan", "--out", out)
+    res = run_cli("filter", path, "--method", "chan", "--out", out)
     assert res.exit_code == 0
     clean(res)
     assert "filtered 1500 rows of [/], [red]EWA, EWC (chan)" in res.stdout
@@ -84,7 +84,7 @@ def test_control_characters_are_escaped(run_cli, tmp_path, ewa_ewc_ige):
     assert "Johansen test: \\x1b[31mEWA, E\\x00WC, IGE  (n=1500" in res.stdout
     assert "weights (largest eigenvalue): \\x1b[31mEWA +0.759964  E\\x00WC -1.04603  IGE +0.223306\n" in res.stdout
 
-    res = run_cli("backtest", path, "--model", "chan", "--assets", "\x1b[31mEWA,E\x00WC")
+    res = run_cli("backtest", path, "--method", "chan", "--assets", "\x1b[31mEWA,E\x00WC")
     assert res.exit_code == 0
     clean(res)
     assert res.stdout.startswith("Backtest (IN-SAMPLE): \\x1b[31mEWA, E\\x00WC, model chan")
@@ -100,7 +100,7 @@ def test_emoji_codes_and_long_names_stay_whole(run_cli, tmp_path, ewa_ewc_ige):
     res = run_cli("tune", path, "--plot-dir", tmp_path / "p")
     assert res.exit_code == 0 and (tmp_path / "p" / "tuning_passes.png").exists()
     clean(res)
-    res = run_cli("backtest", path, "--model", "chan", "--assets", ":smile:,$\\foo$", "--plot-dir", tmp_path / "p")
+    res = run_cli("backtest", path, "--method", "chan", "--assets", ":smile:,$\\foo$", "--plot-dir", tmp_path / "p")
     assert res.exit_code == 0 and (tmp_path / "p" / "equity.png").exists()
     clean(res)
 
@@ -294,7 +294,7 @@ def test_each_command_names_its_flags(run_cli, tmp_path, chan_file):
             "--train-fraction 0.99 must be between 0.2 and 0.95",
         ),
         (
-            ("backtest", chan_file, "--assets", "EWA,EWC", "--model", "chan", "--cost-bps", "-3"),
+            ("backtest", chan_file, "--assets", "EWA,EWC", "--method", "chan", "--cost-bps", "-3"),
             "--cost-bps -3.0 must be a finite number >= 0",
         ),
         (

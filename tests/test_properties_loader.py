@@ -230,7 +230,7 @@ def check_loads_or_one_line(run_cli, data: bytes, suffix: str, command: str) -> 
         path = Path(tmp) / f"prices{suffix}"
         path.write_bytes(data)
         out = Path(tmp) / "states.csv"
-        args = ["johansen", path] if command == "johansen" else ["filter", path, "--model", "chan", "--out", out]
+        args = ["johansen", path] if command == "johansen" else ["filter", path, "--method", "chan", "--out", out]
         res = run_cli(*args)
         written = out.exists()
     assert "Traceback" not in res.stdout + res.stderr

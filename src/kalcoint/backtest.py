@@ -61,7 +61,7 @@ day's position (tested by truncating the file).
 
 Replay of a saved model
 -----------------------
-``backtest(prices, saved)`` with a model opened by :func:`kalcoint.live.load_model` continues
+``backtest(prices, model=saved)`` with a model opened by :func:`kalcoint.live.load_model` continues
 the saved filter over the rows of ``prices`` after the model's last date, from its posterior
 and band state, re-estimating by the model's own retune policy: the days a live model fed
 these rows by ``update`` would trade. The file is not changed.
@@ -82,6 +82,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine, schedule
+from ._checks import renamed
 from ._summary import Summary, Table
 from .cointegration import half_life
 from .errors import ComputationError, KalcointError
@@ -566,7 +567,7 @@ def resolve_model(
     chan_opts = delta is not None or state_var is not None or obs_var is not None
     if isinstance(model, str) and model in MODELS:
         if chan_opts and model != "chan":
-            raise KalcointError("delta, state_var and obs_var apply to model='chan' only")
+            raise KalcointError("delta, state_var and obs_var apply to method='chan' only")
         if model != "chan":
             return _ModelSpec(model if model == "static" else "tuned", model, None if model == "static" else model)
         if delta is not None and state_var is not None:
@@ -576,11 +577,11 @@ def resolve_model(
         )
         return _ModelSpec("chan", "chan", fixed=fixed)
     if chan_opts:
-        raise KalcointError("delta, state_var and obs_var apply to model='chan' only")
+        raise KalcointError("delta, state_var and obs_var apply to method='chan' only")
     if isinstance(model, str) or hasattr(model, "__fspath__"):
         raise KalcointError(
-            f"model={str(model)!r} is not one of {', '.join(MODELS)}; a saved model file is "
-            "opened with kalcoint.load_model(path) and passed as the model"
+            f"method={str(model)!r} is not one of {', '.join(MODELS)}; a saved model file is "
+            "opened with kalcoint.load_model(path) and passed as model="
         )
     if hasattr(model, "resume"):
         n_assets = len(getattr(model, "assets", ()))
@@ -836,7 +837,7 @@ def _check_saved_rule(given: tuple[str | None, float | None, float | None], rule
 
 def backtest(
     prices: pd.DataFrame,
-    model: str | StateSpaceModel | Any = "chan",
+    method: str | StateSpaceModel | Any = None,
     strategy: str | None = None,
     *,
     entry: float | None = None,
@@ -854,16 +855,20 @@ def backtest(
     on_degenerate: str = "use",
     estimates: schedule.Estimated | None = None,
     walk_forward: str | None = None,
+    model: StateSpaceModel | Any = None,
 ) -> BacktestResult:
     """Backtest one basket (see the module docstring for the conventions).
 
     Parameters
     ----------
     prices : (n, k) DataFrame of positive prices indexed by date, first column = asset 1.
-    model : "static", "chan", a tuning method of :data:`TUNED`, a StateSpaceModel (or an object
-        with ``.model``), or a saved model opened by :func:`kalcoint.live.load_model` (replayed over
-        the rows after its last date by its own retune policy). delta/state_var/obs_var: Chan's
+    method : "static", "chan" (the default), or a tuning method of :data:`TUNED`; given by
+        position, a model object as for ``model`` is also taken. delta/state_var/obs_var: Chan's
         filter (defaults 1e-4, -, 1e-3).
+    model : a saved model opened by :func:`kalcoint.live.load_model` (replayed over the rows after
+        its last date by its own retune policy), a StateSpaceModel, or an object with ``.model``;
+        instead of ``method``. A method name given as ``model=`` is the deprecated form of
+        ``method=`` (a DeprecationWarning).
     strategy : "bands" (default; entry/exit in units of sqrt(Q_t), or of the moving std for
         static; default 1 and 1) or "linear" (units = -z-score); lookback : moving window in days
         (default round(half-life)). A saved model trades its own rule (given ones must match it).
@@ -894,6 +899,11 @@ def backtest(
     ('walk-forward', 1.6838)
     """
     started = time.perf_counter()
+    if model is not None and method is not None:
+        raise KalcointError("give method (a name) or model (a saved or fitted model), not both")
+    if isinstance(model, str):  # a method name under the old keyword
+        method, model = renamed(model, method, "model", "method", "backtest"), None
+    method = model if model is not None else "chan" if method is None else method
     if walk_forward is not None:
         warnings.warn("walk_forward= is deprecated: use retune= (the same values)", DeprecationWarning, stacklevel=2)
         if retune is not None:
@@ -913,7 +923,7 @@ def backtest(
     if not np.all(np.isfinite(p)) or np.any(p <= 0):
         raise KalcointError("prices must be finite and positive for a backtest (returns are price ratios)")
     spec = replace(
-        resolve_model(model, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var, assets=assets),
+        resolve_model(method, p.shape[1], delta=delta, state_var=state_var, obs_var=obs_var, assets=assets),
         assets=tuple(assets),
         estimates=estimates,
     )

@@ -1467,7 +1467,7 @@ def open_saved_model(
     assets : sequence of str, optional
         The tickers the caller trades (refused unless they are the model's).
     names : sequence of str
-        The built-in model names the option also accepts (for the error message).
+        The methods a caller takes by name instead of a file (for the error message).
 
     Returns
     -------
@@ -1485,8 +1485,8 @@ def open_saved_model(
     """
     path = Path(model)
     if not path.is_file():
-        choices = f"one of {', '.join(names)} nor " if names else ""
-        raise KalcointError(f"model={str(model)!r} is neither {choices}a model file")
+        methods = f"; a method ({', '.join(names)}) is given as method=NAME" if names else ""
+        raise KalcointError(f"model={str(model)!r} is not a model file{methods}")
     saved = load_model(path)
     if assets is not None and list(assets) != list(saved.assets):
         raise KalcointError(

@@ -233,6 +233,24 @@ def warn(message: str) -> None:
     err_console.print(f"warning: {message}", style="yellow", highlight=False, soft_wrap=True)
 
 
+def method_or_model(method: str | None, model: str | None, methods: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The method name and the model file of a command that takes ``--method NAME`` or
+    ``--model FILE``, one of the two; ``--model NAME``, the deprecated form, warns once and gives
+    the method."""
+    if method is not None and model is not None:
+        raise KalcointError("give --method NAME or --model FILE (a saved model), not both")
+    if model is not None and model in methods:
+        warn(f"--model {model} is deprecated: use --method {model}")
+        return model, None
+    if method is None and model is None:
+        raise KalcointError(f"give --method NAME ({', '.join(methods)}) or --model FILE (a saved model)")
+    if method is not None and method not in methods:
+        raise KalcointError(
+            f"--method {method} is not one of {', '.join(methods)}; a saved model file goes under --model FILE"
+        )
+    return method, model
+
+
 def is_terminal() -> bool:
     return sys.stderr.isatty()
 

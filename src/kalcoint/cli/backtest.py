@@ -14,6 +14,7 @@ from ._common import (
     console,
     err_console,
     is_terminal,
+    method_or_model,
     parse_assets,
     require_dir_writable,
     warn,
@@ -21,9 +22,10 @@ from ._common import (
 from ._flags import flags, progress_bar, require_writable
 from .core import load
 
+METHOD_HELP = "static, chan, or a tuning method (seed, mle, em, als, ...)."
 MODEL_HELP = (
-    "static, chan, a tuning method (seed, mle, em, als, ...), or a saved model file (kalcoint tune --save): "
-    "replayed over the rows after its last date, retuned by its own policy."
+    "A saved model file (kalcoint tune --save): replayed over the rows after its last date, "
+    "retuned by its own policy. (A method name here is the deprecated form of --method.)"
 )
 FLAGS = (
     "strategy",
@@ -38,16 +40,16 @@ FLAGS = (
     "window",
     "cost_bps",
     "on_degenerate",
+    "method",
     "model",
 )
 
 
-def _saved_model(model: str, assets: list[str] | None) -> Any:
-    """A saved model file opened through kalcoint.live (None for a model name)."""
-    from ..backtest import MODELS
-
-    if model in MODELS:
+def _saved_model(model: str | None, assets: list[str] | None) -> Any:
+    """The saved model file of ``--model`` opened through kalcoint.live (None without one)."""
+    if model is None:
         return None
+    from ..backtest import MODELS
     from ..live import open_saved_model
 
     return open_saved_model(model, assets, MODELS)
@@ -63,7 +65,8 @@ def backtest(
             callback=dataset_path,
         ),
     ],
-    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
+    method: Annotated[str | None, typer.Option("--method", help=METHOD_HELP)] = None,
+    model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     assets: Annotated[
         str | None,
         typer.Option("--assets", help="Comma-separated tickers, dependent asset first (a saved model's by default)."),
@@ -134,8 +137,10 @@ def backtest(
     (everything fitted on the whole file), walk-forward (re-estimated every week or month), or the
     replay of a saved model over the rows after its last date."""
     from .._io import write_json, write_table, write_with
+    from ..backtest import MODELS
     from ..backtest import backtest as _backtest
 
+    method, model = method_or_model(method, model, MODELS)
     if walk_forward is not None:
         if retune is not None:
             raise KalcointError("give --retune (--walk-forward is its deprecated name), not both")
@@ -153,7 +158,7 @@ def backtest(
         )
     chosen = list(saved.assets) if saved is not None else parse_assets(assets)
     if chosen is None:
-        raise KalcointError("--assets is required (e.g. --assets EWC,EWA), unless --model is a saved model file")
+        raise KalcointError("--assets is required (e.g. --assets EWC,EWA), unless --model FILE gives a saved model")
     if len(chosen) < 2:
         raise KalcointError(f"--assets {','.join(chosen)} names one ticker: a portfolio needs at least 2")
     settings = dict(saved.strategy) if saved is not None else {}
@@ -161,12 +166,13 @@ def backtest(
     entry = float(settings.get("entry", 1.0)) if entry is None else entry
     exit_ = float(settings.get("exit", 1.0)) if exit_ is None else exit_
     frame = load(prices, chosen, fill)
-    label = "replay" if saved is not None else f"walk-forward {model}"
+    label = "replay" if saved is not None else f"walk-forward {method}"
     with flags(*FLAGS), progress_bar(label, (retune is not None or saved is not None) and is_terminal()) as tick:
         result = _backtest(
             frame,
-            saved if saved is not None else model,
+            method,
             strategy,
+            model=saved,
             entry=entry,
             exit=exit_,
             lookback=lookback,

@@ -18,6 +18,7 @@ from ._common import (
     err_console,
     fmt,
     is_terminal,
+    method_or_model,
     parse_assets,
     require_dir_writable,
     require_parent,
@@ -433,10 +434,17 @@ MODEL_NAMES = ("seed", "chan", "mle", "em", "als")
 @app.command("filter")
 def filter_(
     prices: PricesArg,
-    model: Annotated[str, typer.Option("--model", help="seed, chan, mle, em, als, or a saved model file.")],
     out: Annotated[
         Path, typer.Option("--out", help="CSV: date, beta_const, beta_<TICKER>..., innovation, innovation_var, spread.")
     ],
+    method: Annotated[Optional[str], typer.Option("--method", help="seed, chan, mle, em or als.")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            help="A saved model file (kalcoint tune --save). (A method name here is the deprecated form of --method.)",
+        ),
+    ] = None,
     assets: AssetsOpt = None,
     iterations: IterOpt = 2000,
     delta: Annotated[
@@ -455,34 +463,35 @@ def filter_(
     from .._io import write_table
     from ..filtering import StateSpaceModel, kalman_filter
 
+    method, model = method_or_model(method, model, MODEL_NAMES)
     require_parent(out, "--out")
     if delta is not None and state_var is not None:
         raise KalcointError("give either --delta or --state-var, not both")
-    if model != "chan" and (delta is not None or state_var is not None or obs_var is not None):
-        raise KalcointError("--delta, --state-var and --obs-var apply to --model chan only")
+    if method != "chan" and (delta is not None or state_var is not None or obs_var is not None):
+        raise KalcointError("--delta, --state-var and --obs-var apply to --method chan only")
     chan_options: dict[str, Any] = {
         "delta": CHAN_DELTA if delta is None else delta,
         "state_var": state_var,
         "obs_var": CHAN_OBS_VAR if obs_var is None else obs_var,
     }
-    if model == "chan":  # check the values before any work
+    if method == "chan":  # check the values before any work
         StateSpaceModel.chan(2, **chan_options)
-    if model in MODEL_NAMES:
+    if method is not None:
         frame = load(prices, assets, fill)
-        if model == "chan":
+        if method == "chan":
             ssm = StateSpaceModel.chan(frame.shape[1], **chan_options)
         else:
             from ..tuning import tune as _tune
 
-            tuned = _tune(frame, method=model, iterations=iterations)
-            warn_degenerate(model, tuned.degenerate, tuned.degenerate_reasons)
+            tuned = _tune(frame, method=method, iterations=iterations)
+            warn_degenerate(method, tuned.degenerate, tuned.degenerate_reasons)
             ssm = tuned.model
     else:
         from ..live import open_saved_model
         from ._flags import flags
 
-        with flags("model", "assets"):
-            saved = open_saved_model(model, parse_assets(assets), MODEL_NAMES)
+        with flags("model", "method", "assets"):
+            saved = open_saved_model(str(model), parse_assets(assets), MODEL_NAMES)
         frame = load(prices, list(saved.assets), fill)
         if saved.model is None:
             raise KalcointError(f"--model {model} holds the static Johansen portfolio, which has no filter to run")
@@ -492,7 +501,7 @@ def filter_(
     table["date"] = pd.DatetimeIndex(table["date"]).strftime("%Y-%m-%d")  # text dates belong to the CSV
     write_table(out, table)
     console.print(
-        f"filtered {result.nobs} rows of {', '.join(frame.columns)} ({model}); loglik {result.loglik:.4f}; "
+        f"filtered {result.nobs} rows of {', '.join(frame.columns)} ({method or model}); loglik {result.loglik:.4f}; "
         f"last hedge ratios "
         + ", ".join(f"{a} {b:.6g}" for a, b in zip(frame.columns[1:], result.filtered_state[-1, 1:]))
     )

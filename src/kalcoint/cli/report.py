@@ -65,7 +65,7 @@ def report(
         str | None,
         typer.Option(
             "--models",
-            help="Comma-separated models to backtest, in and out of sample (default: all of static, chan, "
+            help="Comma-separated methods to backtest, in and out of sample (default: all of static, chan, "
             "seed, mle, em, als; the page lists the ones run).",
         ),
     ] = None,

@@ -102,7 +102,11 @@ def study(
         ),
     ] = "static",
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated backtest models; must include chan.")
+        str,
+        typer.Option(
+            "--models",
+            help="Comma-separated methods to backtest (static, chan, seed, mle, em, als); must include chan.",
+        ),
     ] = "static,chan,seed,mle,em",
     strategy: Annotated[str, typer.Option("--strategy", help="bands (Chan's rule) or linear.")] = "bands",
     entry: Annotated[float, typer.Option("--entry", help="Bands: entry threshold in sigmas.")] = 1.0,
