@@ -20,6 +20,7 @@ MODULES = [
     "kalcoint.schedule",
     "kalcoint.screen",
     "kalcoint.study",
+    "kalcoint.synthetic",
     "kalcoint.tuning.als",
 ]
 
