@@ -257,10 +257,12 @@ def _planted_dependent(
     """A dependent price path on ``others`` (n, k-1) and its (alpha11, obs_var, state_var, hedge_ratios)."""
     n, m = others.shape
     alpha11 = float(rng.uniform(*ALPHA11_RANGE))
-    hedge = rng.uniform(0.5, 2.0, size=m)
+    hedge: np.ndarray = rng.uniform(0.5, 2.0, size=m)
     level = float(hedge @ others[0])
     obs_var = (OBS_SD * level) ** 2
-    state_var = np.concatenate([[(SPREAD_SD * level) ** 2 * (1.0 - alpha11**2)], (HEDGE_DRIFT_SD * hedge) ** 2])
+    state_var: np.ndarray = np.concatenate(
+        [[(SPREAD_SD * level) ** 2 * (1.0 - alpha11**2)], (HEDGE_DRIFT_SD * hedge) ** 2]
+    )
     noise = rng.normal(0.0, 1.0, size=(n, m + 1)) * np.sqrt(state_var)
     b0 = np.empty(n)
     b0[0] = noise[0, 0] / np.sqrt(1.0 - alpha11**2)  # from the stationary distribution
