@@ -257,7 +257,7 @@ def _planted_dependent(
     """A dependent price path on ``others`` (n, k-1) and its (alpha11, obs_var, state_var, hedge_ratios)."""
     n, m = others.shape
     alpha11 = float(rng.uniform(*ALPHA11_RANGE))
-    hedge: np.ndarray = rng.uniform(0.5, 2.0, size=m)
+    hedge = np.asarray(rng.uniform(0.5, 2.0, size=m), dtype=np.float64)
     level = float(hedge @ others[0])
     obs_var = (OBS_SD * level) ** 2
     state_var: np.ndarray = np.concatenate(
