@@ -149,18 +149,24 @@ def test_failing_basket_is_a_row_with_its_reason(universe):
     assert failed["nobs"].notna().all()
 
 
-def test_rank_table_orders_ok_rows(serial):
-    ranked = rank_table(serial, "static", top=3)
-    assert len(ranked) == 3 and set(ranked["status"]) == {"ok"}
+def test_rank_table_orders_every_row_with_its_figure(serial):
+    ranked = rank_table(serial, "static")
+    # a failed tuning keeps its static figures, and is ranked by them with its status beside them
+    assert len(ranked) == serial["static_adf_pvalue"].notna().sum()
+    assert "failed" in set(ranked["status"]) and "ok" in set(ranked["status"])
     assert ranked["static_adf_pvalue"].is_monotonic_increasing
-    assert tuple(ranked.iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    assert tuple(ranked.iloc[0]["assets"]) == ("EWC", "IGE", "EEM") and ranked.iloc[0]["status"] == "failed"
+    assert tuple(ranked[ranked["status"] == "ok"].iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    assert len(rank_table(serial, "static", top=3)) == 3
     assert rank_table(serial, "trace")["trace_r0"].is_monotonic_decreasing
+    dynamic = rank_table(serial, "dynamic")
+    assert len(dynamic) == serial["dynamic_adf_pvalue"].notna().sum() and dynamic["dynamic_adf_pvalue"].notna().all()
 
 
 def test_old_keyword_names_still_work_with_a_warning(serial, universe):
     with pytest.warns(DeprecationWarning, match=r"rank_table\(by=...\) is deprecated: use rank_by="):
         ranked = rank_table(serial, by="static", top=1)
-    assert tuple(ranked.iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    assert tuple(ranked.iloc[0]["assets"]) == ("EWC", "IGE", "EEM")
     with pytest.warns(DeprecationWarning, match=r"screen\(checkpoint_s=...\) is deprecated: use checkpoint="):
         table = screen(universe, OPTIONS, workers=0, limit=0, checkpoint_s=5.0)
     assert len(table) == 0

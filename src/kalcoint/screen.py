@@ -663,8 +663,13 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 def rank_table(
     table: pd.DataFrame, rank_by: str = "static", top: int | None = None, *, by: str | None = None
 ) -> pd.DataFrame:
-    """The rows with ``status == "ok"`` ranked by ``rank_by`` (a key of :data:`RANK_BY`): ADF
+    """Every row whose ``rank_by`` figure (a key of :data:`RANK_BY`) is finite, ranked: ADF
     p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows.
+
+    A row whose tuning failed keeps the figures computed before it (the Johansen test and the
+    static portfolio's ADF test), so it is ranked by them; its ``status`` and ``reason`` say
+    what failed. Rows without the figure (a short history, a failed Johansen test; for
+    ``dynamic`` and ``oos`` a failed tuning) are left out.
 
     Parameters
     ----------
@@ -680,20 +685,22 @@ def rank_table(
     Returns
     -------
     DataFrame
-        The ranked rows with ``status == "ok"``.
+        The ranked rows, with their ``status``.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> table = pd.DataFrame({"status": ["ok", "short", "ok"], "trace_r0": [20.0, None, 35.0]})
-    >>> rank_table(table, "trace")["trace_r0"].tolist()
-    [35.0, 20.0]
+    >>> table = pd.DataFrame({"status": ["ok", "short", "failed", "ok"], "trace_r0": [20.0, None, 41.0, 35.0]})
+    >>> ranked = rank_table(table, "trace")
+    >>> ranked["trace_r0"].tolist(), ranked["status"].tolist()
+    ([41.0, 35.0, 20.0], ['failed', 'ok', 'ok'])
     """
     rank_by = renamed(by, rank_by, "by", "rank_by", "rank_table")
     check_choice(rank_by, RANK_BY, "rank_by")
     column = RANK_BY[rank_by]
-    ok = table[table["status"] == "ok"]
-    ranked = ok.sort_values(column, ascending=(rank_by != "trace"), kind="stable")
+    figure = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+    ranked = table[np.isfinite(figure.to_numpy())]
+    ranked = ranked.sort_values(column, ascending=(rank_by != "trace"), kind="stable")
     return ranked.head(top) if top is not None else ranked
 
 
@@ -1008,8 +1015,9 @@ def screen(
     >>> table = kc.screen(kc.demo_prices(), ScreenOptions(size=2), workers=0)
     >>> table["status"].tolist()
     ['failed', 'ok', 'ok']
-    >>> rank_table(table, "static")["assets"].tolist()
-    [['ETFA', 'ETFC'], ['ETFB', 'ETFC']]
+    >>> ranked = rank_table(table, "static")
+    >>> ranked["assets"].tolist(), ranked["status"].tolist()
+    ([['ETFA', 'ETFB'], ['ETFA', 'ETFC'], ['ETFB', 'ETFC']], ['failed', 'ok', 'ok'])
     """
     options = options or ScreenOptions()
     check_scheduler(scheduler, security)

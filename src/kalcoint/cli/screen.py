@@ -20,10 +20,11 @@ def _cell(value: object, spec: str = ".3g") -> str:
 
 
 def _top_table(ranked, by: str, total: int) -> Table:
-    table = Table(title=f"Top {len(ranked)} of {total} baskets by {by}")
+    table = Table(title=f"Top {len(ranked)} of {total} baskets with a {by} figure, whatever their tuning status")
     for name in (
         "#",
         "assets",
+        "status",
         "nobs",
         "trace r<=0",
         "rank",
@@ -40,6 +41,7 @@ def _top_table(ranked, by: str, total: int) -> Table:
         table.add_row(
             str(i),
             ",".join(row.assets),
+            _status(row.status, row.reason),
             _cell(row.nobs),
             _cell(row.trace_r0, ".4g"),
             _cell(row.rank_95),
@@ -52,6 +54,13 @@ def _top_table(ranked, by: str, total: int) -> Table:
             _cell(row.oos_static_adf_pvalue),
         )
     return table
+
+
+def _status(status: str, reason: str) -> str:
+    """``ok``, or the failed stage (``failed: tuning``): the whole reason is in the table."""
+    if status != "ok" and reason:
+        return f"{status}: {reason.split(':', 1)[0]}"
+    return status
 
 
 @app.command()
@@ -222,8 +231,8 @@ def screen(
         f"{counts.get('short', 0)} short, {counts.get('failed', 0)} failed); {elapsed:.1f} s"
     )
     if top:
-        ranked = sc.rank_table(table, rank_by, top=top)
-        console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
+        ranked = sc.rank_table(table, rank_by)
+        console.print(_top_table(ranked.head(top), rank_by, len(ranked)))
 
 
 def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
