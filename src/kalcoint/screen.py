@@ -404,7 +404,9 @@ def _iso(day: np.datetime64) -> str:
     return str(np.datetime_as_string(day, unit="D"))
 
 
-def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOptions) -> dict[str, Any]:
+def evaluate_basket(
+    universe: Universe, basket: Sequence[int], options: ScreenOptions, static_only: bool = False
+) -> dict[str, Any]:
     """One row of the screen for one basket.
 
     Parameters
@@ -415,6 +417,9 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
         Column positions of the basket (first = dependent).
     options : ScreenOptions
         How it is evaluated.
+    static_only : bool
+        Stop after the Johansen test and the static portfolio's figures (the tuned and
+        out-of-sample figures stay None): all a selection by static p-value or half-life needs.
 
     Returns
     -------
@@ -454,6 +459,9 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             jres = _static_figures(row, prices, options)
+            if static_only:
+                _check_finite(row)
+                return row
             stage = "tuning"
             _tuned_figures(row, prices, jres, options)
             stage = "out-of-sample"
@@ -534,7 +542,9 @@ def _check_finite(row: dict[str, Any]) -> None:
             raise KalcointError(f"{key} is not finite ({value})")
 
 
-def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions) -> list[dict]:
+def screen_batch(
+    universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions, static_only: bool = False
+) -> list[dict]:
     """Rows of :func:`evaluate_basket` for a batch of baskets: the task one Dask worker runs
     (BLAS and OpenMP pools limited to one thread while it runs).
 
@@ -546,6 +556,8 @@ def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: 
         Column positions of each basket.
     options : ScreenOptions
         How they are evaluated.
+    static_only : bool
+        See :func:`evaluate_basket`.
 
     Returns
     -------
@@ -559,7 +571,7 @@ def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: 
     [['ETFA', 'ETFB'], ['ETFA', 'ETFC']]
     """
     with single_threaded():
-        return [evaluate_basket(universe, b, options) for b in baskets]
+        return [evaluate_basket(universe, b, options, static_only) for b in baskets]
 
 
 # ------------------------------------------------------------------ tables

@@ -16,7 +16,9 @@ An asset is *eligible* in a period when it has a finite, positive price on every
 period's selection and first fit look at: from ``min(t_j - formation, fit start)`` to
 ``t_j - 1`` (``fit start`` below). Every basket of ``size`` eligible assets (first = dependent,
 in the universe's column order) is screened on the formation rows with
-:func:`kalcoint.screen.evaluate_basket`, and the top ``top`` baskets are kept by ``select``:
+:func:`kalcoint.screen.evaluate_basket` (for ``static`` and ``half-life`` only its Johansen
+test and static portfolio: the filter is tuned only for ``mle-oos``), and the top ``top``
+baskets are kept by ``select``:
 
 - ``static``: smallest static ADF p-value among baskets whose Johansen trace test rejects
   r = 0 at 5% (``rank_95 >= 1``);
@@ -1119,6 +1121,9 @@ class _Serial:
     def __init__(self) -> None:
         self.queue: list[tuple[Any, Callable, tuple]] = []
 
+    def scatter(self, data: Any) -> Any:
+        return data
+
     def submit(self, key: Any, fn: Callable, *args: Any) -> None:
         self.queue.append((key, fn, args))
 
@@ -1137,6 +1142,10 @@ class _Remote:
         self.client = client
         self.pending = as_completed()
         self.keys: dict[Any, Any] = {}
+
+    def scatter(self, data: Any) -> Any:
+        """Send ``data`` to every worker once; tasks then take the returned future instead of a copy."""
+        return self.client.scatter(data, broadcast=True)
 
     def submit(self, key: Any, fn: Callable, *args: Any) -> None:
         future = self.client.submit(fn, *args, pure=False)
@@ -1254,12 +1263,14 @@ def study(
     by_number = {p.number: p for p in pending}
     total = len(tasks) + sum(options.top for p in pending if left[p.number])
     done = 0
-    if remote and tasks:
-        screen_batch(subs[tasks[0][0]], tasks[0][1][:1], screen_opts)  # compile the kernels before workers start
+    static_only = options.select != "mle-oos"  # the selection reads only the static figures
+    if remote and tasks:  # compile the kernels before workers start
+        screen_batch(subs[tasks[0][0]], tasks[0][1][:1], screen_opts, static_only)
     try:
         with _runner(n_workers, scheduler, security) as run:
+            panels = {number: run.scatter(sub) for number, sub in subs.items() if left.get(number)}
             for i, (number, batch) in enumerate(tasks):
-                run.submit(("screen", number, i), screen_batch, subs[number], batch, screen_opts)
+                run.submit(("screen", number, i), screen_batch, panels[number], batch, screen_opts, static_only)
             for key, result in run.results():
                 done += 1
                 if key[0] == "screen":

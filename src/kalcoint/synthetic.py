@@ -272,3 +272,102 @@ def _planted_dependent(
     y = b0 + np.einsum("ij,ij->i", others, hedges) + rng.normal(0.0, np.sqrt(obs_var), n)
     truth = (alpha11, obs_var, tuple(map(float, state_var.tolist())), tuple(map(float, hedge.tolist())))
     return y, truth
+
+
+# ------------------------------------------------------------------ how well a ranking finds them
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How a screen's ranking places the planted baskets among all the screened ones.
+
+    Attributes
+    ----------
+    planted : int
+        Planted baskets among the screened rows.
+    screened : int
+        Screened rows.
+    in_top : int
+        Planted baskets among the first ``planted`` rows of the ranking.
+    roc_auc : float
+        Probability that a planted basket ranks above a random one (ties count one half);
+        rows without the ranking figure rank last.
+    positions : tuple of int
+        Each planted basket's position in the ranking (1 = first), best first.
+    """
+
+    planted: int
+    screened: int
+    in_top: int
+    roc_auc: float
+    positions: tuple[int, ...]
+
+
+def recovery(table: pd.DataFrame, truth: UniverseTruth, rank_by: str = "static") -> Recovery:
+    """Where the ranking of a screen table (:func:`kalcoint.screen.rank_table`) puts the planted baskets.
+
+    A screen row is planted when its set of tickers is a planted basket's (whatever its
+    dependent asset).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of :func:`kalcoint.screen.screen` on ``truth.prices``.
+    truth : UniverseTruth
+        The universe it screened.
+    rank_by : str
+        A ranking key of :data:`kalcoint.screen.RANK_BY`.
+
+    Returns
+    -------
+    Recovery
+
+    Examples
+    --------
+    >>> import kalcoint as kc
+    >>> from kalcoint.screen import ScreenOptions
+    >>> truth = universe(12, 1500, planted=2, seed=2)
+    >>> rec = recovery(kc.screen(truth.prices, ScreenOptions(size=2), workers=0), truth)
+    >>> rec.planted, rec.screened, rec.in_top, rec.roc_auc
+    (2, 66, 2, 1.0)
+    """
+    from .screen import rank_table
+
+    planted_sets = truth.planted_sets()
+    is_planted = np.array([frozenset(a) in planted_sets for a in table["assets"]])
+    ranked = rank_table(table, rank_by)
+    position = np.full(len(table), float(len(ranked) + 1))
+    position[table.index.get_indexer(ranked.index)] = np.arange(1, len(ranked) + 1)
+    n_pos, n_neg = int(is_planted.sum()), int((~is_planted).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise KalcointError("the table holds no planted basket or only planted ones: screen the whole universe")
+    score = pd.Series(-position).rank(method="average").to_numpy()  # higher = ranked earlier
+    auc = (score[is_planted].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    positions = np.sort(position[is_planted]).astype(int)
+    return Recovery(n_pos, len(table), int((positions <= n_pos).sum()), float(auc), tuple(positions.tolist()))
+
+
+def planted_share(study_table: pd.DataFrame, truth: UniverseTruth) -> tuple[float, list[int]]:
+    """The share of a study's selected basket-periods that are planted baskets, and the count per period.
+
+    Parameters
+    ----------
+    study_table : DataFrame
+        A table of :func:`kalcoint.study.study` on ``truth.prices`` (one row per period, basket, model).
+    truth : UniverseTruth
+        The universe it ran on.
+
+    Returns
+    -------
+    share : float
+        Planted basket-periods / selected basket-periods.
+    per_period : list of int
+        Planted baskets selected in each period, in period order.
+    """
+    selected = study_table.drop_duplicates(["period", "selection_rank"])
+    if not len(selected):
+        raise KalcointError("the study selected no basket: nothing to measure")
+    planted_sets = truth.planted_sets()
+    hit = pd.Series([frozenset(a) in planted_sets for a in selected["assets"]], index=selected.index)
+    per_period = hit.groupby(selected["period"]).sum().sort_index()
+    return float(hit.mean()), [int(v) for v in per_period]
