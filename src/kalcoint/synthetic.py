@@ -106,11 +106,11 @@ UNIVERSE_VOL_RANGE = (0.01, 0.025)
 ALPHA11_RANGE = (0.9, 0.99)
 """Range the planted baskets' ``alpha11`` is drawn from (uniformly)."""
 
-SPREAD_SD = 0.02
+SPREAD_SD = 0.01
 """Stationary standard deviation of a planted basket's intercept ``b_0``, as a share of the
 dependent asset's starting level (``alpha11`` sets how slowly it reverts)."""
 
-OBS_SD = 0.005
+OBS_SD = 0.01
 """Standard deviation of a planted basket's observation noise, as a share of that level."""
 
 HEDGE_DRIFT_SD = 2e-4
