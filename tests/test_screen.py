@@ -275,3 +275,28 @@ def test_table_names_other_than_parquet_or_csv_are_refused(universe, tmp_path):
     ):
         write_study(tmp_path / "rows.xlsx", pd.DataFrame())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eta_from_the_mean_rate_since_the_first_report():
+    from kalcoint.cli.screen import EtaClock
+
+    times = iter([5.0, 15.0, 16.0, 35.0])
+    eta = EtaClock(clock=lambda: next(times))
+    assert eta.update(10, 100) is None  # the first batch: no rate yet
+    assert eta.update(20, 100) == pytest.approx(80.0)  # 10 units in 10 s, 80 left
+    assert eta.update(20, 100) == pytest.approx(11.0 * 80 / 10)
+    # a burst after a slow stretch does not swing it: 40 units in 30 s since the first report
+    assert eta.update(50, 100) == pytest.approx(30.0 * 50 / 40)
+
+
+def test_eta_column_renders_the_clock():
+    from rich.progress import Progress
+
+    from kalcoint.cli.screen import _EtaColumn
+
+    progress = Progress()
+    task = progress.add_task("x", total=100, eta=80.4)
+    column = _EtaColumn()
+    assert column.render(progress.tasks[task]).plain == "0:01:20"
+    progress.update(task, eta=None)
+    assert column.render(progress.tasks[task]).plain == "-:--:--"

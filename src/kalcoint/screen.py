@@ -871,14 +871,17 @@ def _run_batches(
         futures = {client.submit(screen_batch, data, batch, options, pure=False): i for i, batch in enumerate(batches)}
         try:
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                # dropping the future lets the worker free the batch's rows once they are here
+                yield futures.pop(future), future.result()
         finally:
             client.cancel(list(futures))
 
 
 class _Store:
     """The rows done so far (resumed and new), written atomically to ``out`` at most every
-    ``every_s`` seconds, and always by :meth:`flush`."""
+    ``every_s`` seconds, and always by :meth:`flush`. Each batch's rows are typed when they
+    arrive (a few hundred bytes a row instead of a dict's couple of kilobytes), so a checkpoint
+    only concatenates them."""
 
     def __init__(
         self,
@@ -889,24 +892,21 @@ class _Store:
         every_s: float,
     ) -> None:
         self.out, self.order, self.size, self.every_s = out, order, size, every_s
-        self.previous = previous
-        self.rows: list[dict] = []
+        self.parts: list[pd.DataFrame] = [previous] if previous is not None else []
         self.last = time.monotonic()
         self.dirty = False
 
     def add(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
+        if rows:
+            self.parts.append(_typed(pd.DataFrame(rows), self.size))
         self.dirty = True
         if self.out is not None and time.monotonic() - self.last >= self.every_s:
             self.flush()
 
     def table(self) -> pd.DataFrame:
-        parts = [
-            p
-            for p in (self.previous, _typed(pd.DataFrame(self.rows), self.size) if self.rows else None)
-            if p is not None
-        ]
-        frame = pd.concat(parts, ignore_index=True) if parts else _typed(pd.DataFrame(), self.size)
+        if len(self.parts) > 1:
+            self.parts = [pd.concat(self.parts, ignore_index=True)]
+        frame = self.parts[0] if self.parts else _typed(pd.DataFrame(), self.size)
         keys = [self.order[_asset_tuple(a)] for a in frame["assets"]]
         return frame.iloc[np.argsort(keys, kind="stable")].reset_index(drop=True)
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import ProgressColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import KalcointError
 from ._common import app, console, err_console, fmt, is_terminal, parse_assets, require_parent, warn
@@ -246,21 +248,48 @@ def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
     return tls_security(ca_file, cert, key)
 
 
+class EtaClock:
+    """Time left from the mean rate since the first progress report.
+
+    The first report comes when the first batch ends: the cluster's start and the batches
+    that were running side by side are not in the rate, as they would be in a rate from the
+    start; and a mean over the whole run, unlike rich's rate over the last 30 s, does not jump
+    when batches end in bursts.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.first: tuple[float, int] | None = None
+
+    def update(self, done: int, total: int) -> float | None:
+        """Seconds left after ``done`` of ``total`` units, or None before the rate is known."""
+        now = self.clock()
+        if self.first is None:
+            self.first = (now, done)
+            return None
+        t0, done0 = self.first
+        if done <= done0 or now <= t0:
+            return None
+        return (now - t0) * (total - done) / (done - done0)
+
+
 @contextlib.contextmanager
 def progress_bar(label: str, scheduler: str | None, workers: int) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing a bar on a terminal (a no-op elsewhere),
-    labelled with ``label`` and where the work runs."""
+    labelled with ``label`` and where the work runs, with the :class:`EtaClock` estimate."""
     where = f"scheduler {scheduler}" if scheduler else (f"{workers} local workers" if workers else "this process")
     with _progress() as bar:
         task = None
+        eta = EtaClock()
 
         def advance(done: int, total: int) -> None:
             nonlocal task
             if bar is None:
                 return
+            left = eta.update(done, total)
             if task is None:
-                task = bar.add_task(f"{label} ({where})", total=total)
-            bar.update(task, completed=done, total=total)
+                task = bar.add_task(f"{label} ({where})", total=total, eta=left)
+            bar.update(task, completed=done, total=total, eta=left)
 
         yield advance
 
@@ -270,14 +299,7 @@ def _progress():
 
     if not is_terminal():
         return contextlib.nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
         TextColumn("{task.description}"),
@@ -285,7 +307,21 @@ def _progress():
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
-        TimeRemainingColumn(),
+        _EtaColumn(),
         console=err_console,
         transient=False,
     )
+
+
+class _EtaColumn(ProgressColumn):
+    """The task's ``eta`` field (:class:`EtaClock`), as H:MM:SS."""
+
+    def render(self, task) -> Text:
+        left = task.fields.get("eta")
+        if task.finished:
+            left = 0.0
+        if left is None:
+            return Text("-:--:--", style="progress.remaining")
+        minutes, seconds = divmod(int(round(left)), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
