@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_commands.py
 	$(BIN)/python benchmarks/bench_study.py
 	$(BIN)/python benchmarks/bench_study.py etf_2008_2016_close.csv
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) demo-output build src/*.egg-info
