@@ -859,8 +859,10 @@ def _run_batches(
     scheduler: str | None,
     security: Any = None,
 ) -> Iterator[tuple[int, list[dict]]]:
-    """Yield ``(batch number, rows)`` as batches finish."""
+    """Yield ``(-1, [])`` once the work starts (the cluster up, every task submitted), then
+    ``(batch number, rows)`` as batches finish."""
     if (scheduler is None and workers == 0) or not batches:
+        yield -1, []
         for i, batch in enumerate(batches):
             yield i, screen_batch(universe, batch, options)
         return
@@ -869,6 +871,7 @@ def _run_batches(
     with _client(workers, scheduler, security) as client:
         data = client.scatter(universe, broadcast=True)
         futures = {client.submit(screen_batch, data, batch, options, pure=False): i for i, batch in enumerate(batches)}
+        yield -1, []
         try:
             for future in as_completed(futures):
                 # dropping the future lets the worker free the batch's rows once they are here
@@ -1012,7 +1015,9 @@ def screen(
     checkpoint : float
         Seconds between rewrites of ``out``.
     progress : callable, optional
-        ``progress(done, total)`` after each batch (counts in baskets).
+        ``progress(done, total)`` when the work starts (``done = 0``, once the cluster is up and
+        the tasks submitted: a rate measured from then leaves the start-up out and counts every
+        worker's first batch) and after each batch (counts in baskets).
     checkpoint_s : float, optional
         Deprecated name of ``checkpoint``.
 
@@ -1064,8 +1069,9 @@ def screen(
     try:
         with contextlib.closing(runner):  # type: ignore[arg-type,type-var]
             for i, rows in runner:
-                store.add(rows)
-                finished += len(batches[i])
+                if i >= 0:
+                    store.add(rows)
+                    finished += len(batches[i])
                 if progress is not None:
                     progress(finished, total)
     except BaseException:

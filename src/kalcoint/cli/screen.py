@@ -251,10 +251,9 @@ def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
 class EtaClock:
     """Time left from the mean rate since the first progress report.
 
-    The first report comes when the first batch ends: the cluster's start and the batches
-    that were running side by side are not in the rate, as they would be in a rate from the
-    start; and a mean over the whole run, unlike rich's rate over the last 30 s, does not jump
-    when batches end in bursts.
+    A screen's first report (0 done) comes when its tasks are submitted: the cluster's start
+    is not in the rate, and every worker's first batch is. A mean over the whole run, unlike
+    rich's rate over the last 30 s, does not jump when batches end in bursts.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
