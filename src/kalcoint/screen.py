@@ -738,8 +738,10 @@ def default_workers() -> int:
 
 
 def _auto_batch(pending: int, workers: int) -> int:
-    """About four tasks per worker, 1 to 500 baskets each."""
-    return max(1, min(500, math.ceil(pending / (4 * max(workers, 1)))))
+    """About sixteen tasks per worker, 1 to 500 baskets each: enough for the progress ETA to
+    rest on a dozen finished tasks after 10% of the work, few enough that Dask's per-task
+    overhead (a few ms, benchmarks/bench_scale.py) stays near 1% of a task."""
+    return max(1, min(500, math.ceil(pending / (16 * max(workers, 1)))))
 
 
 def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> Any:
@@ -1002,7 +1004,7 @@ def screen(
     security : distributed.security.Security, optional
         TLS settings of a ``tls://`` scheduler.
     batch_size : int, optional
-        Baskets per task (default: about four tasks per worker, at most 500).
+        Baskets per task (default: about sixteen tasks per worker, at most 500).
     out : path-like, optional
         Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
         end, and when the run stops (Ctrl-C or an error): what is done is kept.

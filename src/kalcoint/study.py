@@ -1202,7 +1202,7 @@ def study(
     security : distributed.security.Security, optional
         For a ``tls://`` scheduler (:func:`kalcoint.screen.tls_security`).
     batch_size : int, optional
-        Formation baskets per screening task (default ~4 tasks per worker and period, <= 500).
+        Formation baskets per screening task (default ~16 tasks per worker and period, <= 500).
     out : path-like, optional
         Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
         end and when the run stops.

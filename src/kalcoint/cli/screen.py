@@ -126,7 +126,7 @@ def screen(
     ] = None,
     batch_size: Annotated[
         Optional[int],
-        typer.Option("--batch-size", min=1, help="Baskets per task (default: ~4 tasks per worker, at most 500)."),
+        typer.Option("--batch-size", min=1, help="Baskets per task (default: ~16 tasks per worker, at most 500)."),
     ] = None,
     tls_ca_file: Annotated[
         Optional[Path],
