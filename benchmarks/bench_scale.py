@@ -1,7 +1,7 @@
 """Scale: a generated 500-asset universe with planted pairs, each figure beside a baseline of the same run.
 
     .venv/bin/python benchmarks/bench_scale.py [--assets 100,250,500] [--days 1500] [--planted 25]
-        [--sample 300] [--tasks 2000] [--no-study] [--skip-costs]
+        [--sample 300] [--tasks 2000] [--skip-costs] [--no-screens] [--no-study]
 
 Printed (CPU times are user + system, the workers' included; wall times depend on the load
 average printed with them):
@@ -304,6 +304,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--no-study", action="store_true")
     parser.add_argument("--skip-costs", action="store_true")
+    parser.add_argument("--no-screens", action="store_true")
     parser.add_argument("--one-screen", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_screen:
@@ -323,9 +324,10 @@ def main() -> None:
         basket_costs(args.sample)
         dask_overhead(args.tasks, panel)
         speedup(panel, 2000)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = [whole_screen(n, args.days, args.planted, Path(tmp)) for n in sizes]
-    print_screens(results, args.planted)
+    if not args.no_screens:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = [whole_screen(n, args.days, args.planted, Path(tmp)) for n in sizes]
+        print_screens(results, args.planted)
     if not args.no_study:
         whole_study(max(sizes), args.days, args.planted)
     print(f"\n{load_change(start_load)}")

@@ -872,6 +872,7 @@ def _run_batches(
 
     with _client(workers, scheduler, security) as client:
         data = client.scatter(universe, broadcast=True)
+        _warm_workers(client, data, batches[0][:1], options)
         futures = {client.submit(screen_batch, data, batch, options, pure=False): i for i, batch in enumerate(batches)}
         yield -1, []
         try:
@@ -880,6 +881,13 @@ def _run_batches(
                 yield futures.pop(future), future.result()
         finally:
             client.cancel(list(futures))
+
+
+def _warm_workers(client: Any, data: Any, baskets: list[tuple[int, ...]], options: ScreenOptions) -> None:
+    """Evaluate ``baskets`` once on every worker, so that each has imported kalcoint and loaded
+    the compiled kernels (seconds) before the work the progress rate is measured on starts."""
+    workers = list(client.scheduler_info()["workers"])
+    client.gather([client.submit(screen_batch, data, baskets, options, workers=[w], pure=False) for w in workers])
 
 
 class _Store:
