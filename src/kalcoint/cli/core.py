@@ -568,16 +568,16 @@ def demo(
         ),
     ] = None,
     days: Annotated[
-        Optional[int], typer.Option("--days", min=2, help="--universe: business days [default: 1500].")
+        Optional[int], typer.Option("--days", min=2, help="--universe: business days (default 1500).")
     ] = None,
     planted: Annotated[
-        Optional[int], typer.Option("--planted", min=0, help="--universe: planted pairs [default: 25].")
+        Optional[int], typer.Option("--planted", min=0, help="--universe: planted pairs (default 25).")
     ] = None,
     planted_triplets: Annotated[
-        Optional[int], typer.Option("--planted-triplets", min=0, help="--universe: planted triplets [default: 0].")
+        Optional[int], typer.Option("--planted-triplets", min=0, help="--universe: planted triplets (default 0).")
     ] = None,
     seed: Annotated[
-        Optional[int], typer.Option("--seed", min=0, help="--universe: seed of the generator [default: 0].")
+        Optional[int], typer.Option("--seed", min=0, help="--universe: seed of the generator (default 0).")
     ] = None,
 ) -> None:
     """Run the comparison on a price set generated inside the package (no files, no network),
