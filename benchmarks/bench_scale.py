@@ -224,10 +224,13 @@ def whole_screen(n_assets: int, days: int, planted: int, tmp: Path) -> dict:
     stop.set()
     sampler.join()
     result = json.loads(stdout.strip().splitlines()[-1])
-    from kalcoint.screen import read_table
+    from kalcoint.screen import rank_table, read_table
 
     table = read_table(out)
     rec = recovery(table, truth)
+    planted_sets = truth.planted_sets()
+    planted_rows = table[[frozenset(a) in planted_sets for a in table["assets"]]]
+    ok_only = rank_table(table[table["status"] == "ok"], "static").head(len(planted_sets))
     workers = [rss for name, rss in peaks.values() if name == "worker"]
     return {
         "assets": n_assets,
@@ -239,6 +242,8 @@ def whole_screen(n_assets: int, days: int, planted: int, tmp: Path) -> dict:
         "worker_mb": max(workers) / 1e6 if workers else float("nan"),
         "eta": _eta_at_tenth(result["log"]),
         "recovery": rec,
+        "planted_failed": int((planted_rows["status"] != "ok").sum()),
+        "ok_only_in_top": sum(frozenset(a) in planted_sets for a in ok_only["assets"]),
         "load": load_change(before),
     }
 
@@ -270,7 +275,11 @@ def print_screens(results: list[dict], planted: int) -> None:
             f"{rec.in_top} | {rec.roc_auc:.4f} |"
         )
     for r in results:
-        print(f"- {r['assets']} assets: {r['load']}; planted positions {r['recovery'].positions}")
+        print(
+            f"- {r['assets']} assets: {r['load']}; planted positions {r['recovery'].positions}; "
+            f"{r['planted_failed']} of the planted pairs failed their tuning; a ranking of the ok rows only "
+            f"(the previous top N, baseline) has {r['ok_only_in_top']} planted pairs in its top {planted}"
+        )
 
 
 def whole_study(n_assets: int, days: int, planted: int) -> None:
