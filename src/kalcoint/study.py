@@ -482,6 +482,14 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
     raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}")
 
 
+def _candidates(rows: list[dict[str, Any]], options: StudyOptions) -> list[dict[str, Any]]:
+    """The rows of one screening batch that may be selected, in basket order: the batch's own
+    top ``top`` (a basket in the period's top is in its batch's top, and keeping the basket
+    order keeps the ties' order). A period's 124,750 rows would otherwise all wait in memory."""
+    keep = {id(r) for r in select_baskets(rows, options.select, options.top)}
+    return [r for r in rows if id(r) in keep]
+
+
 def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
     """The screen's figures a row keeps; ``oos_loglik_per_day`` (the MLE filter's) only for ``mle-oos``."""
     per_day = None
@@ -1275,7 +1283,7 @@ def study(
                 done += 1
                 if key[0] == "screen":
                     number = key[1]
-                    screened[number].append((key[2], result))
+                    screened[number].append((key[2], _candidates(result, options)))
                     left[number] -= 1
                     if left[number] == 0:  # the period's rows in basket order, whatever order the tasks ended in
                         rows = [r for _, part in sorted(screened.pop(number), key=lambda x: x[0]) for r in part]
