@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_study.py
 	$(BIN)/python benchmarks/bench_study.py etf_2008_2016
 	$(BIN)/python benchmarks/bench_book.py --mle
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) demo-output build src/*.egg-info

@@ -155,18 +155,24 @@ def test_failing_basket_is_a_row_with_its_reason(universe):
     assert failed["nobs"].notna().all()
 
 
-def test_rank_table_orders_ok_rows(serial):
-    ranked = rank_table(serial, "static", top=3)
-    assert len(ranked) == 3 and set(ranked["status"]) == {"ok"}
+def test_rank_table_orders_every_row_with_its_figure(serial):
+    ranked = rank_table(serial, "static")
+    # a failed tuning keeps its static figures, and is ranked by them with its status beside them
+    assert len(ranked) == serial["static_adf_pvalue"].notna().sum()
+    assert "failed" in set(ranked["status"]) and "ok" in set(ranked["status"])
     assert ranked["static_adf_pvalue"].is_monotonic_increasing
-    assert tuple(ranked.iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    assert tuple(ranked.iloc[0]["assets"]) == ("EWC", "IGE", "EEM") and ranked.iloc[0]["status"] == "failed"
+    assert tuple(ranked[ranked["status"] == "ok"].iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    assert len(rank_table(serial, "static", top=3)) == 3
     assert rank_table(serial, "trace")["trace_r0"].is_monotonic_decreasing
+    dynamic = rank_table(serial, "dynamic")
+    assert len(dynamic) == serial["dynamic_adf_pvalue"].notna().sum() and dynamic["dynamic_adf_pvalue"].notna().all()
 
 
 def test_old_keyword_names_still_work_with_a_warning(serial, universe):
     with pytest.warns(DeprecationWarning, match=r"rank_table\(by=...\) is deprecated: use rank_by="):
         ranked = rank_table(serial, by="static", top=1)
-    assert tuple(ranked.iloc[0]["assets"]) == ("EWA", "EEM", "SPY")
+    assert tuple(ranked.iloc[0]["assets"]) == ("EWC", "IGE", "EEM")
     with pytest.warns(DeprecationWarning, match=r"screen\(checkpoint_s=...\) is deprecated: use checkpoint="):
         table = screen(universe, OPTIONS, workers=0, limit=0, checkpoint_s=5.0)
     assert len(table) == 0
@@ -224,7 +230,8 @@ def test_interrupt_keeps_done_rows_and_csv_resume(universe, serial, tmp_path):
     out = tmp_path / "part.csv"
 
     def stop_after_first_batch(done: int, total: int) -> None:
-        raise KeyboardInterrupt
+        if done:  # the first call, done = 0, says the work has started
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         screen(universe, OPTIONS, workers=0, out=out, batch_size=6, progress=stop_after_first_batch)
@@ -275,3 +282,28 @@ def test_table_names_other_than_parquet_or_csv_are_refused(universe, tmp_path):
     ):
         write_study(tmp_path / "rows.xlsx", pd.DataFrame())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eta_from_the_mean_rate_since_the_first_report():
+    from kalcoint.cli.screen import EtaClock
+
+    times = iter([5.0, 15.0, 16.0, 35.0])
+    eta = EtaClock(clock=lambda: next(times))
+    assert eta.update(10, 100) is None  # the first batch: no rate yet
+    assert eta.update(20, 100) == pytest.approx(80.0)  # 10 units in 10 s, 80 left
+    assert eta.update(20, 100) == pytest.approx(11.0 * 80 / 10)
+    # a burst after a slow stretch does not swing it: 40 units in 30 s since the first report
+    assert eta.update(50, 100) == pytest.approx(30.0 * 50 / 40)
+
+
+def test_eta_column_renders_the_clock():
+    from rich.progress import Progress
+
+    from kalcoint.cli.screen import _EtaColumn
+
+    progress = Progress()
+    task = progress.add_task("x", total=100, eta=80.4)
+    column = _EtaColumn()
+    assert column.render(progress.tasks[task]).plain == "0:01:20"
+    progress.update(task, eta=None)
+    assert column.render(progress.tasks[task]).plain == "-:--:--"

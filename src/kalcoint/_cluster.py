@@ -277,11 +277,21 @@ class Pool:
 
     def submit(self, key: Any, fn: Callable, *args: Any) -> None:
         """Run ``fn(*args)``; its result comes out of :meth:`results` with ``key``."""
+        self.futures[self.client.submit(fn, *self._sent(args), pure=False)] = (key, fn, args)
+
+    def warm(self, fn: Callable, *args: Any) -> None:
+        """Run ``fn(*args)`` once on every worker and wait: each has then imported what the calls
+        need and loaded the compiled kernels, so that the work timed afterwards is the work."""
+        sent = self._sent(args)
+        workers = list(self.client.scheduler_info()["workers"])
+        self.client.gather([self.client.submit(fn, *sent, workers=[w], pure=False) for w in workers])
+
+    def _sent(self, args: tuple) -> tuple:
+        """``args`` with each shared value replaced by its copy on the workers (sent when missing)."""
         for handle in args:
             if isinstance(handle, Shared) and (handle.future is None or handle.future.status != "finished"):
                 handle.future = self.client.scatter(handle.value, broadcast=True)
-        sent = tuple(a.future if isinstance(a, Shared) else a for a in args)
-        self.futures[self.client.submit(fn, *sent, pure=False)] = (key, fn, args)
+        return tuple(a.future if isinstance(a, Shared) else a for a in args)
 
     def results(self) -> Iterator[tuple[Any, Any]]:
         """``(key, result)`` of each call as it finishes (calls submitted meanwhile included)."""

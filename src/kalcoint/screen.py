@@ -405,7 +405,9 @@ def _iso(day: np.datetime64) -> str:
     return str(np.datetime_as_string(day, unit="D"))
 
 
-def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOptions) -> dict[str, Any]:
+def evaluate_basket(
+    universe: Universe, basket: Sequence[int], options: ScreenOptions, static_only: bool = False
+) -> dict[str, Any]:
     """One row of the screen for one basket.
 
     Parameters
@@ -416,6 +418,9 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
         Column positions of the basket (first = dependent).
     options : ScreenOptions
         How it is evaluated.
+    static_only : bool
+        Stop after the Johansen test and the static portfolio's figures (the tuned and
+        out-of-sample figures stay None): all a selection by static p-value or half-life needs.
 
     Returns
     -------
@@ -455,6 +460,9 @@ def evaluate_basket(universe: Universe, basket: Sequence[int], options: ScreenOp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             jres = _static_figures(row, prices, options)
+            if static_only:
+                _check_finite(row)
+                return row
             stage = "tuning"
             _tuned_figures(row, prices, jres, options)
             stage = "out-of-sample"
@@ -535,7 +543,9 @@ def _check_finite(row: dict[str, Any]) -> None:
             raise KalcointError(f"{key} is not finite ({value})")
 
 
-def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions) -> list[dict]:
+def screen_batch(
+    universe: Universe, baskets: Sequence[Sequence[int]], options: ScreenOptions, static_only: bool = False
+) -> list[dict]:
     """Rows of :func:`evaluate_basket` for a batch of baskets: the task one Dask worker runs
     (BLAS and OpenMP pools limited to one thread while it runs).
 
@@ -547,6 +557,8 @@ def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: 
         Column positions of each basket.
     options : ScreenOptions
         How they are evaluated.
+    static_only : bool
+        See :func:`evaluate_basket`.
 
     Returns
     -------
@@ -560,7 +572,7 @@ def screen_batch(universe: Universe, baskets: Sequence[Sequence[int]], options: 
     [['ETFA', 'ETFB'], ['ETFA', 'ETFC']]
     """
     with single_threaded():
-        return [evaluate_basket(universe, b, options) for b in baskets]
+        return [evaluate_basket(universe, b, options, static_only) for b in baskets]
 
 
 # ------------------------------------------------------------------ tables
@@ -664,8 +676,13 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 def rank_table(
     table: pd.DataFrame, rank_by: str = "static", top: int | None = None, *, by: str | None = None
 ) -> pd.DataFrame:
-    """The rows with ``status == "ok"`` ranked by ``rank_by`` (a key of :data:`RANK_BY`): ADF
+    """Every row whose ``rank_by`` figure (a key of :data:`RANK_BY`) is finite, ranked: ADF
     p-values ascending (most stationary first), or ``trace`` descending; first ``top`` rows.
+
+    A row whose tuning failed keeps the figures computed before it (the Johansen test and the
+    static portfolio's ADF test), so it is ranked by them; its ``status`` and ``reason`` say
+    what failed. Rows without the figure (a short history, a failed Johansen test; for
+    ``dynamic`` and ``oos`` a failed tuning) are left out.
 
     Parameters
     ----------
@@ -681,20 +698,22 @@ def rank_table(
     Returns
     -------
     DataFrame
-        The ranked rows with ``status == "ok"``.
+        The ranked rows, with their ``status``.
 
     Examples
     --------
     >>> import pandas as pd
-    >>> table = pd.DataFrame({"status": ["ok", "short", "ok"], "trace_r0": [20.0, None, 35.0]})
-    >>> rank_table(table, "trace")["trace_r0"].tolist()
-    [35.0, 20.0]
+    >>> table = pd.DataFrame({"status": ["ok", "short", "failed", "ok"], "trace_r0": [20.0, None, 41.0, 35.0]})
+    >>> ranked = rank_table(table, "trace")
+    >>> ranked["trace_r0"].tolist(), ranked["status"].tolist()
+    ([41.0, 35.0, 20.0], ['failed', 'ok', 'ok'])
     """
     rank_by = renamed(by, rank_by, "by", "rank_by", "rank_table")
     check_choice(rank_by, RANK_BY, "rank_by")
     column = RANK_BY[rank_by]
-    ok = table[table["status"] == "ok"]
-    ranked = ok.sort_values(column, ascending=(rank_by != "trace"), kind="stable")
+    figure = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+    ranked = table[np.isfinite(figure.to_numpy())]
+    ranked = ranked.sort_values(column, ascending=(rank_by != "trace"), kind="stable")
     return ranked.head(top) if top is not None else ranked
 
 
@@ -720,8 +739,10 @@ def default_workers() -> int:
 
 
 def _auto_batch(pending: int, workers: int) -> int:
-    """About four tasks per worker, 1 to 500 baskets each."""
-    return max(1, min(500, math.ceil(pending / (4 * max(workers, 1)))))
+    """About sixteen tasks per worker, 1 to 500 baskets each: enough for the progress ETA to
+    rest on a dozen finished tasks after 10% of the work, few enough that Dask's per-task
+    overhead (a few ms, benchmarks/bench_scale.py) stays near 1% of a task."""
+    return max(1, min(500, math.ceil(pending / (16 * max(workers, 1)))))
 
 
 def tls_security(ca_file: str | os.PathLike[str], cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> Any:
@@ -775,9 +796,11 @@ def _run_batches(
     worker_timeout: float | None = None,
     out: Path | None = None,
 ) -> Iterator[tuple[int, list[dict]]]:
-    """Yield ``(batch number, rows)`` as batches finish (the timeouts: :func:`kalcoint._cluster.client`;
-    ``out`` is named when the cluster is lost)."""
+    """Yield ``(-1, [])`` once the work starts (the cluster up, the workers warm, every task
+    submitted), then ``(batch number, rows)`` as batches finish (the timeouts:
+    :func:`kalcoint._cluster.client`; ``out`` is named when the cluster is lost)."""
     if (scheduler is None and workers == 0) or not batches:
+        yield -1, []
         for i, batch in enumerate(batches):
             yield i, screen_batch(universe, batch, options)
         return
@@ -786,14 +809,18 @@ def _run_batches(
     ) as client:
         pool = Pool(client, scheduler, worker_timeout, out)
         data = pool.share(universe)
+        pool.warm(screen_batch, data, batches[0][:1], options)
         for i, batch in enumerate(batches):
             pool.submit(i, screen_batch, data, batch, options)
+        yield -1, []
         yield from pool.results()
 
 
 class _Store:
     """The rows done so far (resumed and new), written atomically to ``out`` at most every
-    ``every_s`` seconds, and always by :meth:`flush`."""
+    ``every_s`` seconds, and always by :meth:`flush`. Each batch's rows are typed when they
+    arrive (a few hundred bytes a row instead of a dict's couple of kilobytes), so a checkpoint
+    only concatenates them."""
 
     def __init__(
         self,
@@ -804,24 +831,21 @@ class _Store:
         every_s: float,
     ) -> None:
         self.out, self.order, self.size, self.every_s = out, order, size, every_s
-        self.previous = previous
-        self.rows: list[dict] = []
+        self.parts: list[pd.DataFrame] = [previous] if previous is not None else []
         self.last = time.monotonic()
         self.dirty = False
 
     def add(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
+        if rows:
+            self.parts.append(_typed(pd.DataFrame(rows), self.size))
         self.dirty = True
         if self.out is not None and time.monotonic() - self.last >= self.every_s:
             self.flush()
 
     def table(self) -> pd.DataFrame:
-        parts = [
-            p
-            for p in (self.previous, _typed(pd.DataFrame(self.rows), self.size) if self.rows else None)
-            if p is not None
-        ]
-        frame = pd.concat(parts, ignore_index=True) if parts else _typed(pd.DataFrame(), self.size)
+        if len(self.parts) > 1:
+            self.parts = [pd.concat(self.parts, ignore_index=True)]
+        frame = self.parts[0] if self.parts else _typed(pd.DataFrame(), self.size)
         keys = [self.order[_asset_tuple(a)] for a in frame["assets"]]
         return frame.iloc[np.argsort(keys, kind="stable")].reset_index(drop=True)
 
@@ -916,7 +940,7 @@ def screen(
     security : distributed.security.Security, optional
         TLS settings of a ``tls://`` scheduler.
     batch_size : int, optional
-        Baskets per task (default: about four tasks per worker, at most 500).
+        Baskets per task (default: about sixteen tasks per worker, at most 500).
     out : path-like, optional
         Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
         end, and when the run stops (Ctrl-C or an error): what is done is kept.
@@ -929,7 +953,9 @@ def screen(
     checkpoint : float
         Seconds between rewrites of ``out``.
     progress : callable, optional
-        ``progress(done, total)`` after each batch (counts in baskets).
+        ``progress(done, total)`` when the work starts (``done = 0``, once the cluster is up and
+        the tasks submitted: a rate measured from then leaves the start-up out and counts every
+        worker's first batch) and after each batch (counts in baskets).
     checkpoint_s : float, optional
         Deprecated name of ``checkpoint``.
     connect_timeout : float, optional
@@ -951,8 +977,9 @@ def screen(
     >>> table = kc.screen(kc.demo_prices(), ScreenOptions(size=2), workers=0)
     >>> table["status"].tolist()
     ['failed', 'ok', 'ok']
-    >>> rank_table(table, "static")["assets"].tolist()
-    [['ETFA', 'ETFC'], ['ETFB', 'ETFC']]
+    >>> ranked = rank_table(table, "static")
+    >>> ranked["assets"].tolist(), ranked["status"].tolist()
+    ([['ETFA', 'ETFB'], ['ETFA', 'ETFC'], ['ETFB', 'ETFC']], ['failed', 'ok', 'ok'])
     """
     options = options or ScreenOptions()
     check_scheduler(scheduler, security)
@@ -1001,8 +1028,9 @@ def screen(
     try:
         with contextlib.closing(runner):  # type: ignore[arg-type,type-var]
             for i, rows in runner:
-                store.add(rows)
-                finished += len(batches[i])
+                if i >= 0:
+                    store.add(rows)
+                    finished += len(batches[i])
                 if progress is not None:
                     progress(finished, total)
     except BaseException:

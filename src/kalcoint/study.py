@@ -16,7 +16,9 @@ An asset is *eligible* in a period when it has a finite, positive price on every
 period's selection and first fit look at: from ``min(t_j - formation, fit start)`` to
 ``t_j - 1`` (``fit start`` below). Every basket of ``size`` eligible assets (first = dependent,
 in the universe's column order) is screened on the formation rows with
-:func:`kalcoint.screen.evaluate_basket`, and the top ``top`` baskets are kept by ``select``:
+:func:`kalcoint.screen.evaluate_basket` (for ``static`` and ``half-life`` only its Johansen
+test and static portfolio: the filter is tuned only for ``mle-oos``), and the top ``top``
+baskets are kept by ``select``:
 
 - ``static``: smallest static ADF p-value among baskets whose Johansen trace test rejects
   r = 0 at 5% (``rank_95 >= 1``);
@@ -483,6 +485,14 @@ def select_baskets(rows: Sequence[dict[str, Any]], select: str, top: int) -> lis
         cand = [r for r in rows if finite(r["static_half_life"]) and lo <= r["static_half_life"] <= hi]
         return sorted(cand, key=lambda r: r["static_half_life"])[:top]
     raise KalcointError(f"select {select!r} is not one of {', '.join(SELECTIONS)}", params="select")
+
+
+def _candidates(rows: list[dict[str, Any]], options: StudyOptions) -> list[dict[str, Any]]:
+    """The rows of one screening batch that may be selected, in basket order: the batch's own
+    top ``top`` (a basket in the period's top is in its batch's top, and keeping the basket
+    order keeps the ties' order). A period's 124,750 rows would otherwise all wait in memory."""
+    keep = {id(r) for r in select_baskets(rows, options.select, options.top)}
+    return [r for r in rows if id(r) in keep]
 
 
 def _selection_figures(row: dict[str, Any], select: str) -> dict[str, Any]:
@@ -1124,6 +1134,9 @@ class _Serial:
     def __init__(self) -> None:
         self.queue: list[tuple[Any, Callable, tuple]] = []
 
+    def share(self, data: Any) -> Any:
+        return data
+
     def submit(self, key: Any, fn: Callable, *args: Any) -> None:
         self.queue.append((key, fn, args))
 
@@ -1184,7 +1197,7 @@ def study(
     security : distributed.security.Security, optional
         For a ``tls://`` scheduler (:func:`kalcoint.screen.tls_security`).
     batch_size : int, optional
-        Formation baskets per screening task (default ~4 tasks per worker and period, <= 500).
+        Formation baskets per screening task (default ~16 tasks per worker and period, <= 500).
     out : path-like, optional
         Parquet or CSV table, rewritten atomically at least every ``checkpoint`` seconds, at the
         end and when the run stops.
@@ -1254,19 +1267,21 @@ def study(
     by_number = {p.number: p for p in pending}
     total = len(tasks) + sum(options.top for p in pending if left[p.number])
     done = 0
+    static_only = options.select != "mle-oos"  # the selection reads only the static figures
     if tasks and scheduler is not None:
         probe(scheduler, security, connect_timeout)  # a scheduler that does not answer is refused before any work
-    if remote and tasks:
-        screen_batch(subs[tasks[0][0]], tasks[0][1][:1], screen_opts)  # compile the kernels before workers start
+    if remote and tasks:  # compile the kernels before workers start
+        screen_batch(subs[tasks[0][0]], tasks[0][1][:1], screen_opts, static_only)
     try:
         with _runner(n_workers, scheduler, security, connect_timeout, worker_timeout, out_path) as run:
+            panels = {number: run.share(sub) for number, sub in subs.items() if left.get(number)}
             for i, (number, batch) in enumerate(tasks):
-                run.submit(("screen", number, i), screen_batch, subs[number], batch, screen_opts)
+                run.submit(("screen", number, i), screen_batch, panels[number], batch, screen_opts, static_only)
             for key, result in run.results():
                 done += 1
                 if key[0] == "screen":
                     number = key[1]
-                    screened[number].append((key[2], result))
+                    screened[number].append((key[2], _candidates(result, options)))
                     left[number] -= 1
                     if left[number] == 0:  # the period's rows in basket order, whatever order the tasks ended in
                         rows = [r for _, part in sorted(screened.pop(number), key=lambda x: x[0]) for r in part]

@@ -735,12 +735,51 @@ def demo(
         "kalcoint-demo"
     ),
     iterations: IterOpt = 2000,
+    universe: Annotated[
+        Optional[int],
+        typer.Option(
+            "--universe",
+            min=2,
+            help="Instead of the comparison, write a generated universe of N assets to OUT/universe.csv "
+            "(common factors, daily vols 1-2.5%) with cointegrated baskets planted in it, and their true "
+            "parameters to OUT/universe_planted.csv (kalcoint.synthetic.universe).",
+        ),
+    ] = None,
+    days: Annotated[
+        Optional[int], typer.Option("--days", min=2, help="--universe: business days (default 1500).")
+    ] = None,
+    planted: Annotated[
+        Optional[int], typer.Option("--planted", min=0, help="--universe: planted pairs (default 25).")
+    ] = None,
+    planted_triplets: Annotated[
+        Optional[int], typer.Option("--planted-triplets", min=0, help="--universe: planted triplets (default 0).")
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", min=0, help="--universe: seed of the generator (default 0).")
+    ] = None,
 ) -> None:
-    """Run the comparison on a price set generated inside the package (no files, no network)."""
+    """Run the comparison on a price set generated inside the package (no files, no network),
+    or with --universe write a generated universe with planted cointegrated baskets."""
     from .._io import write_table
     from ..synthetic import demo_prices
 
     require_dir_writable(out, "--out")
+    given = [
+        f
+        for f, v in (
+            ("--days", days),
+            ("--planted", planted),
+            ("--planted-triplets", planted_triplets),
+            ("--seed", seed),
+        )
+        if v is not None
+    ]
+    if universe is None and given:
+        raise KalcointError(f"{', '.join(given)} only go with --universe: add --universe N or leave them out")
+    if universe is not None:
+        sizes = [2] * (25 if planted is None else planted) + [3] * (planted_triplets or 0)
+        _write_universe(out, universe, days or 1500, sizes, seed or 0)
+        return
     frame = demo_prices()
     console.print(
         styled("kalcoint demo", "bold"),
@@ -760,3 +799,31 @@ def demo(
     csv_path = out / "demo_prices.csv"
     write_table(csv_path, frame.reset_index())
     console.print(f"wrote {csv_path}  (try: kalcoint tune {csv_path} --assets ETFA,ETFB,ETFC)")
+
+
+def _write_universe(out: Path, n_assets: int, n_days: int, sizes: list[int], seed: int) -> None:
+    """``demo --universe``: the prices and the planted baskets' truth, each written atomically."""
+    import pandas as pd
+
+    from .._io import write_table
+    from ..synthetic import universe
+
+    truth = universe(n_assets, n_days, planted=sizes, seed=seed)  # checks its arguments before any write
+    out.mkdir(parents=True, exist_ok=True)
+    prices_path, planted_path = out / "universe.csv", out / "universe_planted.csv"
+    planted = pd.DataFrame(
+        {
+            "assets": [",".join(b.assets) for b in truth.planted],
+            "alpha11": [b.alpha11 for b in truth.planted],
+            "obs_var": [b.obs_var for b in truth.planted],
+            "state_var": [",".join(f"{v:.10g}" for v in b.state_var) for b in truth.planted],
+            "hedge_ratios": [",".join(f"{v:.10g}" for v in b.hedge_ratios) for b in truth.planted],
+        }
+    )
+    write_table(prices_path, truth.prices.reset_index())
+    write_table(planted_path, planted)
+    console.print(
+        f"wrote {prices_path} ({n_assets} assets x {n_days} days, seed {seed}) and {planted_path} "
+        f"({len(truth.planted)} planted baskets, dependent asset first)  (try: kalcoint screen {prices_path} "
+        f"--size 2 --out screen.parquet)"
+    )

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import ProgressColumn
 from rich.table import Table
+from rich.text import Text
 
 from .._checks import check_resume
 from ..errors import KalcointError
@@ -32,10 +34,11 @@ def _cell(value: object, spec: str = ".3g") -> str:
 
 
 def _top_table(ranked, by: str, total: int) -> Table:
-    table = Table(title=f"Top {len(ranked)} of {total} baskets by {by}")
+    table = Table(title=f"Top {len(ranked)} of {total} baskets with a {by} figure, whatever their tuning status")
     for name in (
         "#",
         "assets",
+        "status",
         "nobs",
         "trace r<=0",
         "rank",
@@ -52,6 +55,7 @@ def _top_table(ranked, by: str, total: int) -> Table:
         table.add_row(
             str(i),
             ",".join(row.assets),
+            _status(row.status, row.reason),
             _cell(row.nobs),
             _cell(row.trace_r0, ".4g"),
             _cell(row.rank_95),
@@ -64,6 +68,13 @@ def _top_table(ranked, by: str, total: int) -> Table:
             _cell(row.oos_static_adf_pvalue),
         )
     return table
+
+
+def _status(status: str, reason: str) -> str:
+    """``ok``, or the failed stage (``failed: tuning``): the whole reason is in the table."""
+    if status != "ok" and reason:
+        return f"{status}: {reason.split(':', 1)[0]}"
+    return status
 
 
 @app.command()
@@ -129,7 +140,7 @@ def screen(
     ] = None,
     batch_size: Annotated[
         Optional[int],
-        typer.Option("--batch-size", min=1, help="Baskets per task (default: ~4 tasks per worker, at most 500)."),
+        typer.Option("--batch-size", min=1, help="Baskets per task (default: ~16 tasks per worker, at most 500)."),
     ] = None,
     tls_ca_file: Annotated[
         Optional[Path],
@@ -237,8 +248,8 @@ def screen(
         f"{counts.get('short', 0)} short, {counts.get('failed', 0)} failed); {elapsed:.1f} s"
     )
     if top:
-        ranked = sc.rank_table(table, rank_by, top=top)
-        console.print(_top_table(ranked, rank_by, int(counts.get("ok", 0))))
+        ranked = sc.rank_table(table, rank_by)
+        console.print(_top_table(ranked.head(top), rank_by, len(ranked)))
 
 
 def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
@@ -252,21 +263,47 @@ def tls_settings(ca_file: Path | None, cert: Path | None, key: Path | None):
     return tls_security(ca_file, cert, key)
 
 
+class EtaClock:
+    """Time left from the mean rate since the first progress report.
+
+    A screen's first report (0 done) comes when its tasks are submitted: the cluster's start
+    is not in the rate, and every worker's first batch is. A mean over the whole run, unlike
+    rich's rate over the last 30 s, does not jump when batches end in bursts.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.first: tuple[float, int] | None = None
+
+    def update(self, done: int, total: int) -> float | None:
+        """Seconds left after ``done`` of ``total`` units, or None before the rate is known."""
+        now = self.clock()
+        if self.first is None:
+            self.first = (now, done)
+            return None
+        t0, done0 = self.first
+        if done <= done0 or now <= t0:
+            return None
+        return (now - t0) * (total - done) / (done - done0)
+
+
 @contextlib.contextmanager
 def progress_bar(label: str, scheduler: str | None, workers: int) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback drawing a bar on a terminal (a no-op elsewhere),
-    labelled with ``label`` and where the work runs."""
+    labelled with ``label`` and where the work runs, with the :class:`EtaClock` estimate."""
     where = f"scheduler {scheduler}" if scheduler else (f"{workers} local workers" if workers else "this process")
     with _progress() as bar:
         task = None
+        eta = EtaClock()
 
         def advance(done: int, total: int) -> None:
             nonlocal task
             if bar is None:
                 return
+            left = eta.update(done, total)
             if task is None:
-                task = bar.add_task(literal(f"{label} ({where})"), total=total)
-            bar.update(task, completed=done, total=total)
+                task = bar.add_task(literal(f"{label} ({where})"), total=total, eta=left)
+            bar.update(task, completed=done, total=total, eta=left)
 
         yield advance
 
@@ -276,14 +313,7 @@ def _progress():
 
     if not is_terminal():
         return contextlib.nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
         TextColumn("{task.description}", markup=False),
@@ -291,7 +321,21 @@ def _progress():
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
-        TimeRemainingColumn(),
+        _EtaColumn(),
         console=err_console,
         transient=False,
     )
+
+
+class _EtaColumn(ProgressColumn):
+    """The task's ``eta`` field (:class:`EtaClock`), as H:MM:SS."""
+
+    def render(self, task) -> Text:
+        left = task.fields.get("eta")
+        if task.finished:
+            left = 0.0
+        if left is None:
+            return Text("-:--:--", style="progress.remaining")
+        minutes, seconds = divmod(int(round(left)), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
