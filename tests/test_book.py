@@ -81,6 +81,8 @@ def _study_units(universe: pd.DataFrame, o: book.BookOptions, so: st.StudyOption
         pytest.param("chan", "bands", {"select": "half-life", "top": 3}, marks=pytest.mark.slow, id="chan-half-life"),
         pytest.param("chan", "bands", {"select": "mle-oos"}, marks=pytest.mark.slow, id="chan-mle-oos"),
         pytest.param("em", "bands", {"size": 3, "top": 2}, marks=pytest.mark.slow, id="em-size-3"),
+        pytest.param("chan", "bands", {"dependent": "EWA"}, id="chan-dependent-EWA"),
+        pytest.param("chan", "bands", {"dependent": "all"}, marks=pytest.mark.slow, id="chan-dependent-all"),
     ],
 )
 def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy, more):
@@ -93,7 +95,7 @@ def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy, mor
     assert [(int(p), int(r), a) for p, r, a in zip(baskets["period"], baskets["rank"], baskets["assets"])] == [
         (int(p), int(r), ",".join(a)) for p, r, a in zip(table["period"], table["selection_rank"], table["assets"])
     ]
-    assert len(table) >= 10
+    assert len(table) >= (5 if more.get("dependent") not in (None, "all") else 10)  # one ticker's baskets: fewer
     hist = b.history().set_index("date")
     # the study's days are the book's (the study drops a period of one row at the file's end)
     assert hist.index[: len(returns)].equals(returns.index)
@@ -110,6 +112,22 @@ def test_book_equals_study_at_zero_cost(tmp_path, universe, model, strategy, mor
         want = _study_units(universe, o, so, row)
         got = hist.loc[want.index, f"units_{bid}"]
         np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+
+
+def test_a_dependent_ticker_selects_only_its_baskets():
+    """--dependent as in the screen: a ticker keeps only the baskets holding it, first; a period in
+    which it is not eligible selects nothing."""
+    assert st.formation_baskets(["EWA", "EWC", "IGE"], 2, "IGE") == [(2, 0), (2, 1)]
+    assert st.formation_baskets(["EWA", "EWC", "IGE"], 2, "all") == [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]
+    assert st.formation_baskets(["EWA", "EWC"], 2, "SPY") == []
+    with pytest.raises(KalcointError, match="dependent"):
+        st.StudyOptions(dependent=" ")
+
+
+def test_a_book_with_a_dependent_ticker_holds_only_its_baskets(tmp_path, universe):
+    o = _options("chan", 0.0, dependent="EWC")
+    table, _, _ = _study(universe, o)
+    assert len(table) > 0 and all(tuple(a)[0] == "EWC" for a in table["assets"])
 
 
 def test_costs_are_the_netted_trades(tmp_path, universe):

@@ -52,7 +52,6 @@ held: period, selection figures, engine state, outcome) and ``days`` (one row pe
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 import os
@@ -74,7 +73,7 @@ from .errors import KalcointError
 from ._store import _check_lock_timeout, _fsync_dir, _locked
 from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_JUMP, _check_order, _check_values, _day
 from .screen import Universe, screen_batch
-from .study import Period, StudyOptions, _selection_figures, eligible_assets, select_baskets
+from .study import Period, StudyOptions, _selection_figures, eligible_assets, formation_baskets, select_baskets
 
 __all__ = ["Book", "BookOptions", "BookUpdate", "create", "load"]
 
@@ -106,7 +105,7 @@ class BookOptions:
 
     Parameters
     ----------
-    size, formation, trading, top, select, window, strategy, entry, exit, cost_bps, iterations :
+    size, formation, trading, top, select, dependent, window, strategy, entry, exit, cost_bps, iterations :
         As :class:`kalcoint.study.StudyOptions`.
     model : str
         The one model traded (one of :data:`kalcoint.backtest.MODELS`).
@@ -128,6 +127,7 @@ class BookOptions:
     trading: int = 125
     top: int = 20
     select: str = "static"
+    dependent: str = "first"
     window: int = 250
     strategy: str = "bands"
     entry: float = 1.0
@@ -156,6 +156,7 @@ class BookOptions:
             trading=self.trading,
             top=self.top,
             select=self.select,
+            dependent=self.dependent,
             models=("chan", other),
             cost_bps=self.cost_bps,
             window=self.window,
@@ -345,7 +346,7 @@ class _Run:
             self.dates[t - self.o.formation : t].to_numpy(),
             tuple(self.tickers[c] for c in cols),
         )
-        combos = list(itertools.combinations(range(len(cols)), self.o.size))
+        combos = formation_baskets(sub.assets, self.o.size, self.o.dependent)
         return screen_batch(sub, combos, self.o.study_options().screen_options())
 
     def select(self, j: int, head: _Head) -> list[_Basket]:

@@ -67,7 +67,6 @@ the models' portfolios.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import os
 import time
@@ -86,7 +85,7 @@ from ._io import read_table as read_raw_table
 from ._io import check_table_suffix, write_table, write_with
 from .backtest import MIN_WINDOW, MODELS, account, backtest, compute_metrics
 from .errors import KalcointError
-from .screen import ScreenOptions, Universe, screen_batch
+from .screen import ScreenOptions, Universe, _basket_indices, screen_batch
 from .strategy import STRATEGIES, check_bands
 from .tuning.diagnosis import HALF_LIFE_MIN, OBS_VAR_TINY, level_half_life
 
@@ -196,6 +195,10 @@ class StudyOptions:
         Baskets traded per period.
     select : str
         A rule of :data:`SELECTIONS`.
+    dependent : str
+        Which asset of a basket is the dependent one: ``"first"`` (first in the universe's
+        column order), ``"all"`` (each in turn) or a ticker (only baskets holding it), as
+        :func:`kalcoint.screen.basket_list`.
     models : tuple of str
         Backtest models (must include ``chan``, the reference).
     cost_bps : float
@@ -225,6 +228,7 @@ class StudyOptions:
     trading: int = 125
     top: int = 20
     select: str = "static"
+    dependent: str = "first"
     models: tuple[str, ...] = DEFAULT_MODELS
     cost_bps: float = 5.0
     window: int = 250
@@ -252,6 +256,8 @@ class StudyOptions:
         if self.top < 1:
             raise KalcointError(f"top {self.top} must be at least 1 (baskets traded per period)", params="top")
         check_choice(self.select, SELECTIONS, "select")
+        if not (isinstance(self.dependent, str) and self.dependent.strip()):
+            raise KalcointError(f"dependent {self.dependent!r} must be 'first', 'all' or a ticker", params="dependent")
         self._check_models()
         if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
             raise KalcointError(f"cost_bps {self.cost_bps} must be a finite number >= 0", params="cost_bps")
@@ -1113,6 +1119,26 @@ def _basket_frame(universe: Universe, job: _Job) -> tuple[pd.DataFrame, int]:
     return frame, per.trading_start - per.fit_start
 
 
+def formation_baskets(assets: Sequence[str], size: int, dependent: str = "first") -> list[tuple[int, ...]]:
+    """The baskets screened on a formation window, as column indices of ``assets`` (first =
+    dependent): :func:`kalcoint.screen.basket_list`'s rule, except that a ticker given as
+    ``dependent`` that is not among a period's eligible ``assets`` gives no basket that period.
+
+    Examples
+    --------
+    >>> formation_baskets(["A", "B", "C"], 2)
+    [(0, 1), (0, 2), (1, 2)]
+    >>> formation_baskets(["A", "B", "C"], 2, "C")
+    [(2, 0), (2, 1)]
+    >>> formation_baskets(["A", "B"], 2, "Z")
+    []
+    """
+    names = [str(a) for a in assets]
+    if dependent not in ("first", "all") and dependent not in names:
+        return []
+    return _basket_indices(names, size, dependent)
+
+
 def _screen_tasks(
     universe: Universe, periods: Sequence[Period], options: StudyOptions, batch_size: int
 ) -> tuple[dict[int, Universe], list[tuple[int, list[tuple[int, ...]]]]]:
@@ -1123,7 +1149,7 @@ def _screen_tasks(
         subs[per.number] = sub
         if len(sub.assets) < options.size:
             continue
-        baskets = list(itertools.combinations(range(len(sub.assets)), options.size))
+        baskets = formation_baskets(sub.assets, options.size, options.dependent)
         tasks += [(per.number, baskets[i : i + batch_size]) for i in range(0, len(baskets), batch_size)]
     return subs, tasks
 

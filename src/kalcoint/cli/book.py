@@ -49,6 +49,14 @@ def create(
     ] = None,
     size: Annotated[int, typer.Option("--size", help="Assets per basket: 2 or 3.")] = 2,
     select: Annotated[str, typer.Option("--select", help="Selection rule: static, mle-oos or half-life.")] = "static",
+    dependent: Annotated[
+        str,
+        typer.Option(
+            "--dependent",
+            help="Which asset of a basket is the dependent one: 'first' (the one first in the file's column "
+            "order), 'all' (each in turn) or a ticker (only baskets containing it, as the dependent).",
+        ),
+    ] = "first",
     top: Annotated[int, typer.Option("--top", help="Baskets held per period.")] = 20,
     formation: Annotated[
         int, typer.Option("--formation", help="Formation window (rows) baskets are selected on.")
@@ -78,10 +86,10 @@ def create(
     from ..errors import KalcointError
     from ..screen import load_universe
 
-    with flags(*BOOK_FLAGS, "size", "formation", "trading", "top", "select", "window", "strategy", "entry", "exit",
-               "iterations"):  # fmt: skip
+    with flags(*BOOK_FLAGS, "size", "formation", "trading", "top", "select", "dependent", "window", "strategy",
+               "entry", "exit", "iterations"):  # fmt: skip
         options = bk.BookOptions(
-            size=size, formation=formation, trading=trading, top=top, select=select, window=window,
+            size=size, formation=formation, trading=trading, top=top, select=select, dependent=dependent, window=window,
             strategy=strategy, entry=entry, exit=exit_, cost_bps=cost_bps, iterations=iterations, model=model,
             retune=retune, capital=capital, allocation=allocation,
         )  # fmt: skip

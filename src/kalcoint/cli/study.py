@@ -101,6 +101,14 @@ def study(
             "half-life (shortest static half-life in 2-60 days).",
         ),
     ] = "static",
+    dependent: Annotated[
+        str,
+        typer.Option(
+            "--dependent",
+            help="Which asset of a basket is the dependent one: 'first' (the one first in the file's column "
+            "order), 'all' (each in turn) or a ticker (only baskets containing it, as the dependent).",
+        ),
+    ] = "first",
     models: Annotated[
         str,
         typer.Option(
@@ -162,6 +170,7 @@ def _run(
     trading: int,
     top: int,
     select: str,
+    dependent: str,
     models: str,
     strategy: str,
     entry: float,
@@ -202,6 +211,7 @@ def _run(
         trading=trading,
         top=top,
         select=select,
+        dependent=dependent,
         models=tuple(parse_assets(models, option="--models") or ()),
         cost_bps=cost_bps,
         window=window,
