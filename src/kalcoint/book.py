@@ -71,7 +71,7 @@ from ._checks import check_choice
 from ._io import atomic_path, is_stream, to_jsonable
 from .backtest import MODELS, _fit_for, _safe_ratio, resolve_model
 from .errors import KalcointError
-from ._store import _check_lock_timeout, _fsync_dir, _locked
+from ._store import _begin_new_file, _check_lock_timeout, _fsync_dir, _locked
 from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_JUMP, _check_order, _check_values, _day
 from .screen import Universe, screen_batch
 from .study import Period, StudyOptions, _selection_figures, eligible_assets, select_baskets
@@ -930,13 +930,7 @@ def create(path: str | os.PathLike[str], prices: pd.DataFrame, options: BookOpti
     with atomic_path(target) as tmp:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
-            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            con.execute("PRAGMA journal_mode = DELETE")
-            con.execute("BEGIN")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
+            _begin_new_file(con, APPLICATION_ID, SCHEMA_VERSION, _SCHEMA)
             con.executemany(
                 "INSERT INTO rows (i, date, prices) VALUES (?, ?, ?)",
                 [(i, _day(d), _prices_json(values[i])) for i, d in enumerate(frame.index)],
