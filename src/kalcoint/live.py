@@ -620,17 +620,27 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
             f"{source}: missing asset(s) {', '.join(missing)}; the model trades "
             f"{', '.join(assets)}: give a price for each of them on every date"
         )
+    index = _row_dates(rows, source)  # a bad date is named before a bad price
+    return pd.DataFrame(_row_values(rows, assets, source), index=index, columns=assets)
+
+
+def _row_dates(rows: pd.DataFrame, source: str) -> pd.DatetimeIndex:
+    """The batch's dates (time zone dropped); refused unless its index holds dates."""
     try:
         index = pd.DatetimeIndex(pd.to_datetime(rows.index))
     except (ValueError, TypeError):
         raise KalcointError(f"{source}: the rows' index must hold dates (e.g. 2024-01-31)") from None
     if index.tz is not None:
         index = index.tz_localize(None)
+    return index
+
+
+def _row_values(rows: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
+    """The batch's ``columns`` as float64 (m, len(columns)); refused if a price is not a number."""
     try:
-        values = rows[assets].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+        return rows[columns].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     except (ValueError, TypeError):
         raise KalcointError(f"{source}: non-numeric price in the rows; prices must be plain numbers") from None
-    return pd.DataFrame(values, index=index, columns=assets)
 
 
 def _check_order(frame: pd.DataFrame, source: str) -> None:
