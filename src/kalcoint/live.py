@@ -1261,9 +1261,7 @@ def save_model(
 
 
 def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame:
-    if len(frame) < window:
-        raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
-    sample = frame.iloc[-window:]
+    sample = _last_rows(frame, window)
     if int(tuned.nobs) != window or (tuned.end_date is not None and pd.Timestamp(tuned.end_date) != sample.index[-1]):
         raise KalcointError(
             f"the tuned model was fitted on {tuned.nobs} rows; with window={window} it must be "
@@ -1278,6 +1276,11 @@ def _last_rows(frame: pd.DataFrame, window: int | None) -> pd.DataFrame:
     if len(frame) < window:
         raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
     return frame.iloc[-window:]
+
+
+def _span(frame: pd.DataFrame) -> dict[str, Any]:
+    """The saved rows' count and first and last dates, as a file's tuning record holds them."""
+    return {"nobs": len(frame), "start_date": _day(frame.index[0]), "end_date": _day(frame.index[-1])}
 
 
 def save_chan_model(
@@ -1336,9 +1339,7 @@ def save_chan_model(
         "delta": delta,
         "state_var": state_var,
         "obs_var": obs_var,
-        "nobs": len(frame),
-        "start_date": _day(frame.index[0]),
-        "end_date": _day(frame.index[-1]),
+        **_span(frame),
     }
     return _save(
         path,
@@ -1408,9 +1409,7 @@ def save_static_model(
     tuning = {
         "method": "static",
         **options,
-        "nobs": len(frame),
-        "start_date": _day(frame.index[0]),
-        "end_date": _day(frame.index[-1]),
+        **_span(frame),
     }
     return _save(
         path,
