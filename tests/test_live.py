@@ -260,6 +260,22 @@ def test_since_last_skips_applied_rows_and_checks_them(model_file, prices):
     assert digest(model_file) == before
 
 
+def test_a_batch_without_dates_or_with_a_word_for_a_price_is_refused(model_file, prices):
+    m = live.load_model(model_file)
+    before = digest(model_file)
+    good = prices.iloc[N0 : N0 + 2]
+    word = good.astype(object)
+    word.iloc[1, 0] = "n/a"
+    for rows, message in [
+        (good.set_axis(["first", "second"]), "new rows: the rows' index must hold dates (e.g. 2024-01-31)"),
+        (word, "new rows: non-numeric price in the rows; prices must be plain numbers"),
+    ]:
+        with pytest.raises(KalcointError) as err:
+            m.update(rows)
+        assert str(err.value) == message
+    assert digest(model_file) == before
+
+
 def test_load_model_refuses_other_files(tmp_path, model_file):
     missing = tmp_path / "nope.db"
     with pytest.raises(KalcointError, match="does not exist"):
