@@ -179,6 +179,14 @@ def test_refusals_change_nothing(tmp_path, universe):
         b.update(bad)
     with pytest.raises(KalcointError, match="already exists"):
         book.create(path, universe.iloc[:CUT], o)
+    with pytest.raises(KalcointError) as err:
+        b.update(nxt.set_axis(["first", "second", "third"]))
+    assert str(err.value) == "rows: the rows' index must hold dates (e.g. 2024-01-31)"
+    word = nxt.astype(object)
+    word.iloc[0, TICKERS.index(held[0])] = "n/a"
+    with pytest.raises(KalcointError) as err:
+        b.update(word)
+    assert str(err.value) == "rows: non-numeric price in the rows; prices must be plain numbers"
     assert path.read_bytes() == data
     # a ticker the book does not hold may be missing
     free = [t for t in TICKERS if t not in held]

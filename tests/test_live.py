@@ -260,6 +260,22 @@ def test_since_last_skips_applied_rows_and_checks_them(model_file, prices):
     assert digest(model_file) == before
 
 
+def test_a_batch_without_dates_or_with_a_word_for_a_price_is_refused(model_file, prices):
+    m = live.load_model(model_file)
+    before = digest(model_file)
+    good = prices.iloc[N0 : N0 + 2]
+    word = good.astype(object)
+    word.iloc[1, 0] = "n/a"
+    for rows, message in [
+        (good.set_axis(["first", "second"]), "new rows: the rows' index must hold dates (e.g. 2024-01-31)"),
+        (word, "new rows: non-numeric price in the rows; prices must be plain numbers"),
+    ]:
+        with pytest.raises(KalcointError) as err:
+            m.update(rows)
+        assert str(err.value) == message
+    assert digest(model_file) == before
+
+
 def test_load_model_refuses_other_files(tmp_path, model_file):
     missing = tmp_path / "nope.db"
     with pytest.raises(KalcointError, match="does not exist"):
@@ -451,19 +467,35 @@ def workers(tmp_path):
         w.close()
 
 
-@pytest.mark.slow
-def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, prices, workers):
-    """A real process killed (SIGKILL) while paused at each statement of an update of 3 rows."""
-    rows = prices.iloc[N0 : N0 + 3]
-    paths = {label: tmp_path / f"kill_{label}.db" for label in live.UPDATE_STATEMENTS}
+def paused_copies(base: Path, rows: pd.DataFrame, tmp_path: Path, start, suffix: str = ".kcm"):
+    """A copy of ``base`` per statement of an update, and a worker (of ``start``, the ``workers``
+    fixture) paused at that statement of an update of ``rows`` on it."""
+    paths = {label: tmp_path / f"kill_{label}{suffix}" for label in live.UPDATE_STATEMENTS}
     for path in paths.values():
-        shutil.copyfile(base_file, path)
-    w = workers(
+        shutil.copyfile(base, path)
+    w = start(
         [
             {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
             for i, label in enumerate(live.UPDATE_STATEMENTS)
         ]
     )
+    return paths, w
+
+
+def killed_copies(base: Path, rows: pd.DataFrame, tmp_path: Path, start) -> dict[str, Path]:
+    """The copies of :func:`paused_copies`, each killed (SIGKILL) at the statement it paused at."""
+    paths, w = paused_copies(base, rows, tmp_path, start)
+    for label in paths:
+        assert w.expect(label, "AT", timeout=300) == f"AT {label}"
+        w.kill(label)
+    return paths
+
+
+@pytest.mark.slow
+def test_sigkill_at_each_statement_leaves_old_or_new_state(base_file, tmp_path, prices, workers):
+    """A real process killed (SIGKILL) while paused at each statement of an update of 3 rows."""
+    rows = prices.iloc[N0 : N0 + 3]
+    paths, w = paused_copies(base_file, rows, tmp_path, workers, ".db")
     journals = {}
     for label, path in paths.items():
         assert w.expect(label, "AT") == f"AT {label}"
@@ -702,18 +734,7 @@ def test_sigkill_during_an_update_that_retunes(retune_file, retune_reference, tm
     a half-retuned one; feeding the remaining rows then ends equal to the walk-forward backtest."""
     base, end = retune_file
     rows = prices.iloc[end + 1 : end + 9]  # Monday ...: re-estimation before the first row, 8 rows
-    paths = {label: tmp_path / f"kill_{label}.kcm" for label in live.UPDATE_STATEMENTS}
-    for path in paths.values():
-        shutil.copyfile(base, path)
-    w = workers(
-        [
-            {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
-            for i, label in enumerate(live.UPDATE_STATEMENTS)
-        ]
-    )
-    for label in paths:
-        assert w.expect(label, "AT", timeout=300) == f"AT {label}"
-        w.kill(label)
+    paths = killed_copies(base, rows, tmp_path, workers)
     old = live.load_model(base)
     ref = retune_reference
     made = int((ref.versions["effective_date"] <= f"{rows.index[-1]:%Y-%m-%d}").sum())
@@ -760,18 +781,7 @@ def test_sigkill_during_an_update_that_retunes_every_model_and_rule(tmp_path, pr
         from kalcoint.tuning import tune
 
         live.save_model(base, tune(train.iloc[-W:], method=method), train, strategy=rule, retune="weekly", window=W)
-    paths = {label: tmp_path / f"kill_{label}.kcm" for label in live.UPDATE_STATEMENTS}
-    for path in paths.values():
-        shutil.copyfile(base, path)
-    w = workers(
-        [
-            {"tag": label, "mode": "stop_at", "model": paths[label], "frame": rows, "arg": str(i)}
-            for i, label in enumerate(live.UPDATE_STATEMENTS)
-        ]
-    )
-    for label in paths:
-        assert w.expect(label, "AT", timeout=300) == f"AT {label}"
-        w.kill(label)
+    paths = killed_copies(base, rows, tmp_path, workers)
     ref = backtest(
         pd.concat([train.iloc[-W:], prices.iloc[end + 1 : end + 41]]), method, strategy, retune="weekly", window=W
     )

@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -78,17 +79,25 @@ def is_char_device(path: Path) -> bool:
     return stat.S_ISCHR(os.lstat(path).st_mode)
 
 
+@contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at the new directory ``mount`` (skipped if it cannot be), unmounted after."""
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 @pytest.fixture
 def full_dir(tmp_path) -> Iterator[Path]:
     """A directory on a 64 KiB tmpfs filled to the last byte."""
     if not ROOT:
         pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "full"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "full", "64k") as mount:
         with open(mount / "filler", "wb", buffering=0) as fh:
             try:
                 while True:
@@ -96,8 +105,6 @@ def full_dir(tmp_path) -> Iterator[Path]:
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def only_filler(directory: Path) -> bool:
@@ -370,18 +377,11 @@ def test_an_immutable_model_refuses_an_update(run_cli, immutable, new_rows):
 def test_a_model_on_a_read_only_mount_is_read(run_cli, tmp_path, model_file):
     if not ROOT:
         pytest.skip("mounting needs root")
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "4m") as mount:
         shutil.copyfile(model_file, mount / "m.kcm")
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         res = run_cli("status", mount / "m.kcm", "--json", "-")
         assert res.exit_code == 0 and json.loads(res.stdout)["steps"] == N0, res.stderr
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_an_immutable_model_with_an_interrupted_update_says_so(tmp_path, model_file):

@@ -257,6 +257,21 @@ def test_bad_options_are_refused(universe):
         screen(Universe.from_frame(universe), OPTIONS, workers=0, out="x.txt")
 
 
+def test_screen_and_study_refuse_negative_workers_and_empty_batches(universe):
+    from kalcoint.study import StudyOptions, study
+
+    options = StudyOptions(top=1, models=("static", "chan"))
+    for run in (lambda **kw: screen(universe, OPTIONS, **kw), lambda **kw: study(universe, options, **kw)):
+        with pytest.raises(KalcointError) as err:
+            run(workers=-1)
+        assert str(err.value) == "workers -1 must be >= 0 (0 runs in this process)"
+        assert err.value.params == ("workers",)
+        with pytest.raises(KalcointError) as err:
+            run(workers=0, batch_size=0)
+        assert str(err.value) == "batch_size 0 must be >= 1"
+        assert err.value.params == ("batch_size",)
+
+
 # ------------------------------------------------------------------ MLE screen
 
 

@@ -318,6 +318,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _begin_new_file(con: sqlite3.Connection, application_id: int, schema_version: int, schema: str) -> None:
+    """Stamp a fresh SQLite file (application id, schema version, rollback journal), open its
+    first transaction and create its tables (``schema``: statements separated by ``;``)."""
+    con.execute(f"PRAGMA application_id = {application_id}")
+    con.execute(f"PRAGMA user_version = {schema_version}")
+    con.execute("PRAGMA journal_mode = DELETE")
+    con.execute("BEGIN")
+    for statement in schema.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 def _create(
     path: Path, meta: Mapping[str, str], version_rows: list[tuple], step_rows: list[tuple], head_values: tuple
 ) -> None:
@@ -325,13 +337,7 @@ def _create(
     versions, the rows and the head, and the rows' checksum, in one transaction."""
     con = sqlite3.connect(path, isolation_level=None)
     try:
-        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        con.execute("PRAGMA journal_mode = DELETE")
-        con.execute("BEGIN")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                con.execute(statement)
+        _begin_new_file(con, APPLICATION_ID, SCHEMA_VERSION, _SCHEMA)
         con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))
         con.executemany(_INSERT_VERSION, version_rows)
         con.executemany(_INSERT_STEP, step_rows)

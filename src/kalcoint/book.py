@@ -70,8 +70,8 @@ from ._checks import check_choice
 from ._io import atomic_path, is_stream, to_jsonable
 from .backtest import MODELS, _fit_for, _safe_ratio, resolve_model
 from .errors import KalcointError
-from ._store import _check_lock_timeout, _fsync_dir, _locked
-from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_JUMP, _check_order, _check_values, _day
+from ._store import _begin_new_file, _check_lock_timeout, _fsync_dir, _locked
+from .live import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_JUMP, _check_order, _check_values, _day, _row_dates, _row_values
 from .screen import Universe, screen_batch
 from .study import Period, StudyOptions, _selection_figures, eligible_assets, formation_baskets, select_baskets
 
@@ -866,20 +866,12 @@ def _as_universe_rows(rows: pd.DataFrame, tickers: list[str], source: str) -> pd
     in ``attrs["absent"]``), indexed by dates."""
     if not isinstance(rows, pd.DataFrame) or len(rows) == 0:
         raise KalcointError(f"{source}: no rows to apply; give one row of prices per new date")
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(rows.index))
-    except (ValueError, TypeError):
-        raise KalcointError(f"{source}: the rows' index must hold dates (e.g. 2024-01-31)") from None
-    if index.tz is not None:
-        index = index.tz_localize(None)
+    index = _row_dates(rows, source)
     absent = [t for t in tickers if t not in rows.columns]
     if len(absent) == len(tickers):
         raise KalcointError(f"{source}: none of the book's tickers is a column; give rows of the book's universe")
     present = [t for t in tickers if t in rows.columns]
-    try:
-        block = rows[present].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
-    except (ValueError, TypeError):
-        raise KalcointError(f"{source}: non-numeric price in the rows; prices must be plain numbers") from None
+    block = _row_values(rows, present, source)
     frame = pd.DataFrame(np.nan, index=index, columns=tickers)
     frame[present] = block
     frame.attrs["absent"] = absent
@@ -931,13 +923,7 @@ def create(path: str | os.PathLike[str], prices: pd.DataFrame, options: BookOpti
     with atomic_path(target) as tmp:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
-            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            con.execute("PRAGMA journal_mode = DELETE")
-            con.execute("BEGIN")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
+            _begin_new_file(con, APPLICATION_ID, SCHEMA_VERSION, _SCHEMA)
             con.executemany(
                 "INSERT INTO rows (i, date, prices) VALUES (?, ?, ?)",
                 [(i, _day(d), _prices_json(values[i])) for i, d in enumerate(frame.index)],

@@ -620,17 +620,27 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
             f"{source}: missing asset(s) {', '.join(missing)}; the model trades "
             f"{', '.join(assets)}: give a price for each of them on every date"
         )
+    index = _row_dates(rows, source)  # a bad date is named before a bad price
+    return pd.DataFrame(_row_values(rows, assets, source), index=index, columns=assets)
+
+
+def _row_dates(rows: pd.DataFrame, source: str) -> pd.DatetimeIndex:
+    """The batch's dates (time zone dropped); refused unless its index holds dates."""
     try:
         index = pd.DatetimeIndex(pd.to_datetime(rows.index))
     except (ValueError, TypeError):
         raise KalcointError(f"{source}: the rows' index must hold dates (e.g. 2024-01-31)") from None
     if index.tz is not None:
         index = index.tz_localize(None)
+    return index
+
+
+def _row_values(rows: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
+    """The batch's ``columns`` as float64 (m, len(columns)); refused if a price is not a number."""
     try:
-        values = rows[assets].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+        return rows[columns].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     except (ValueError, TypeError):
         raise KalcointError(f"{source}: non-numeric price in the rows; prices must be plain numbers") from None
-    return pd.DataFrame(values, index=index, columns=assets)
 
 
 def _check_order(frame: pd.DataFrame, source: str) -> None:
@@ -1251,9 +1261,7 @@ def save_model(
 
 
 def _window_sample(frame: pd.DataFrame, tuned: Any, window: int) -> pd.DataFrame:
-    if len(frame) < window:
-        raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
-    sample = frame.iloc[-window:]
+    sample = _last_rows(frame, window)
     if int(tuned.nobs) != window or (tuned.end_date is not None and pd.Timestamp(tuned.end_date) != sample.index[-1]):
         raise KalcointError(
             f"the tuned model was fitted on {tuned.nobs} rows; with window={window} it must be "
@@ -1268,6 +1276,11 @@ def _last_rows(frame: pd.DataFrame, window: int | None) -> pd.DataFrame:
     if len(frame) < window:
         raise KalcointError(f"window={window} is longer than the {len(frame)} rows of prices to save")
     return frame.iloc[-window:]
+
+
+def _span(frame: pd.DataFrame) -> dict[str, Any]:
+    """The saved rows' count and first and last dates, as a file's tuning record holds them."""
+    return {"nobs": len(frame), "start_date": _day(frame.index[0]), "end_date": _day(frame.index[-1])}
 
 
 def save_chan_model(
@@ -1326,9 +1339,7 @@ def save_chan_model(
         "delta": delta,
         "state_var": state_var,
         "obs_var": obs_var,
-        "nobs": len(frame),
-        "start_date": _day(frame.index[0]),
-        "end_date": _day(frame.index[-1]),
+        **_span(frame),
     }
     return _save(
         path,
@@ -1398,9 +1409,7 @@ def save_static_model(
     tuning = {
         "method": "static",
         **options,
-        "nobs": len(frame),
-        "start_date": _day(frame.index[0]),
-        "end_date": _day(frame.index[-1]),
+        **_span(frame),
     }
     return _save(
         path,

@@ -720,6 +720,17 @@ def rank_table(
 # ------------------------------------------------------------------ running
 
 
+def _worker_count(workers: int | None, batch_size: int | None) -> int:
+    """The local worker processes a run starts (``workers``, default :func:`default_workers`;
+    0: in this process), with ``batch_size`` checked."""
+    n_workers = default_workers() if workers is None else int(workers)
+    if n_workers < 0:
+        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)", params="workers")
+    if batch_size is not None and batch_size < 1:
+        raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
+    return n_workers
+
+
 def default_workers() -> int:
     """The number of CPU cores this process may use.
 
@@ -1000,11 +1011,7 @@ def screen(
         if limit < 0:
             raise KalcointError(f"limit {limit} must be >= 0", params="limit")
         pending = pending[:limit]
-    n_workers = default_workers() if workers is None else int(workers)
-    if n_workers < 0:
-        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)", params="workers")
-    if batch_size is not None and batch_size < 1:
-        raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
+    n_workers = _worker_count(workers, batch_size)
     size = batch_size or _auto_batch(len(pending), 1 if scheduler is None and n_workers == 0 else n_workers)
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
     checkpoint = renamed(checkpoint_s, checkpoint, "checkpoint_s", "checkpoint", "screen")

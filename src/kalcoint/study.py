@@ -1263,7 +1263,7 @@ def study(
     >>> summary["baskets"], {m: round(v["sharpe"], 4) for m, v in summary["models"].items()}
     (2, {'static': 1.1132, 'chan': 1.0503})
     """
-    from .screen import _auto_batch, default_workers
+    from .screen import _auto_batch, _worker_count
 
     options = options or StudyOptions()
     check_scheduler(scheduler, security)
@@ -1272,11 +1272,7 @@ def study(
     universe = Universe.from_frame(prices)
     dates = pd.DatetimeIndex(prices.index)
     periods = periods_of(dates, options)
-    n_workers = default_workers() if workers is None else int(workers)
-    if n_workers < 0:
-        raise KalcointError(f"workers {workers} must be >= 0 (0 runs in this process)", params="workers")
-    if batch_size is not None and batch_size < 1:
-        raise KalcointError(f"batch_size {batch_size} must be >= 1", params="batch_size")
+    n_workers = _worker_count(workers, batch_size)
     out_path = Path(out) if out is not None else None
     previous = _previous(out_path, resume, overwrite, options)
     complete = _complete_periods(previous, options)

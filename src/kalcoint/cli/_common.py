@@ -10,7 +10,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -116,6 +116,17 @@ FLAGS: dict[str, str] = {
     "security": "--tls-ca-file/--tls-cert/--tls-key",
 }
 """Library names whose command-line form is not ``--`` + the name with ``-`` for ``_``."""
+
+
+# The options `study` and `book create` share (a book runs the study's routine live).
+BasketAssetsOpt = Annotated[
+    str | None, typer.Option("--assets", help="Comma-separated tickers (default: every column).")
+]
+BasketSizeOpt = Annotated[int, typer.Option("--size", help="Assets per basket: 2 or 3.")]
+StrategyOpt = Annotated[str, typer.Option("--strategy", help="bands (Chan's rule) or linear.")]
+EntryOpt = Annotated[float, typer.Option("--entry", help="Bands: entry threshold in sigmas.")]
+ExitOpt = Annotated[float, typer.Option("--exit", help="Bands: exit threshold in sigmas.")]
+CostBpsOpt = Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")]
 
 
 def flag(param: str) -> str:

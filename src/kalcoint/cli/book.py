@@ -13,7 +13,19 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import app, console, dataset_path, err_console, parse_assets
+from ._common import (
+    BasketAssetsOpt,
+    BasketSizeOpt,
+    CostBpsOpt,
+    EntryOpt,
+    ExitOpt,
+    StrategyOpt,
+    app,
+    console,
+    dataset_path,
+    err_console,
+    parse_assets,
+)
 from ._flags import flags, require_writable
 from .live import EXIT_OUTPUT_FAILED, _emit_json, _sayer
 
@@ -44,10 +56,8 @@ def create(
             "--prices", help="The universe (CSV or Parquet); the book starts after its last row.", callback=dataset_path
         ),
     ],
-    assets: Annotated[
-        str | None, typer.Option("--assets", help="Comma-separated tickers (default: every column).")
-    ] = None,
-    size: Annotated[int, typer.Option("--size", help="Assets per basket: 2 or 3.")] = 2,
+    assets: BasketAssetsOpt = None,
+    size: BasketSizeOpt = 2,
     select: Annotated[str, typer.Option("--select", help="Selection rule: static, mle-oos or half-life.")] = "static",
     dependent: Annotated[
         str,
@@ -65,10 +75,10 @@ def create(
         int, typer.Option("--trading", help="Trading window (rows); re-selection every this many rows.")
     ] = 125,
     window: Annotated[int, typer.Option("--window", help="Estimation window (rows) of each basket's model.")] = 250,
-    strategy: Annotated[str, typer.Option("--strategy", help="bands (Chan's rule) or linear.")] = "bands",
-    entry: Annotated[float, typer.Option("--entry", help="Bands: entry threshold in sigmas.")] = 1.0,
-    exit_: Annotated[float, typer.Option("--exit", help="Bands: exit threshold in sigmas.")] = 1.0,
-    cost_bps: Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")] = 5.0,
+    strategy: StrategyOpt = "bands",
+    entry: EntryOpt = 1.0,
+    exit_: ExitOpt = 1.0,
+    cost_bps: CostBpsOpt = 5.0,
     model: Annotated[str, typer.Option("--model", help="static, chan, seed, mle, em or als.")] = "chan",
     retune: Annotated[
         str, typer.Option("--retune", help="Re-estimation of each basket: weekly or monthly.")

@@ -13,6 +13,12 @@ from rich.table import Table
 from .._checks import check_resume
 from ..errors import KalcointError
 from ._common import (
+    BasketAssetsOpt,
+    BasketSizeOpt,
+    CostBpsOpt,
+    EntryOpt,
+    ExitOpt,
+    StrategyOpt,
     dataset_path,
     app,
     console,
@@ -81,10 +87,8 @@ def study(
             "--out", help="Table, one row per (period, basket, model): .parquet/.pq or .csv.", show_default=False
         ),
     ],
-    assets: Annotated[
-        str | None, typer.Option("--assets", help="Comma-separated tickers (default: every column).")
-    ] = None,
-    size: Annotated[int, typer.Option("--size", help="Assets per basket: 2 or 3.")] = 2,
+    assets: BasketAssetsOpt = None,
+    size: BasketSizeOpt = 2,
     formation: Annotated[
         int, typer.Option("--formation", help="Formation window (rows) the baskets are selected on.")
     ] = 250,
@@ -116,10 +120,10 @@ def study(
             help="Comma-separated methods to backtest (static, chan, seed, mle, em, als); must include chan.",
         ),
     ] = "static,chan,seed,mle,em",
-    strategy: Annotated[str, typer.Option("--strategy", help="bands (Chan's rule) or linear.")] = "bands",
-    entry: Annotated[float, typer.Option("--entry", help="Bands: entry threshold in sigmas.")] = 1.0,
-    exit_: Annotated[float, typer.Option("--exit", help="Bands: exit threshold in sigmas.")] = 1.0,
-    cost_bps: Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")] = 5.0,
+    strategy: StrategyOpt = "bands",
+    entry: EntryOpt = 1.0,
+    exit_: ExitOpt = 1.0,
+    cost_bps: CostBpsOpt = 5.0,
     window: Annotated[int, typer.Option("--window", help="Walk-forward estimation window (rows).")] = 250,
     iterations: Annotated[
         int | None, typer.Option("--iterations", help="Weekly tuning iterations (default: tune()'s, 2000 seed passes).")
