@@ -127,6 +127,14 @@ StrategyOpt = Annotated[str, typer.Option("--strategy", help="bands (Chan's rule
 EntryOpt = Annotated[float, typer.Option("--entry", help="Bands: entry threshold in sigmas.")]
 ExitOpt = Annotated[float, typer.Option("--exit", help="Bands: exit threshold in sigmas.")]
 CostBpsOpt = Annotated[float, typer.Option("--cost-bps", help="Costs in bps of traded dollar value.")]
+DependentOpt = Annotated[
+    str,
+    typer.Option(
+        "--dependent",
+        help="Which asset of a basket is the dependent one: 'first' (the one first in the file's column "
+        "order), 'all' (each in turn) or a ticker (only baskets containing it, as the dependent).",
+    ),
+]
 
 
 def flag(param: str) -> str:

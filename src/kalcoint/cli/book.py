@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ._common import (
+    DependentOpt,
     BasketAssetsOpt,
     BasketSizeOpt,
     CostBpsOpt,
@@ -59,14 +60,7 @@ def create(
     assets: BasketAssetsOpt = None,
     size: BasketSizeOpt = 2,
     select: Annotated[str, typer.Option("--select", help="Selection rule: static, mle-oos or half-life.")] = "static",
-    dependent: Annotated[
-        str,
-        typer.Option(
-            "--dependent",
-            help="Which asset of a basket is the dependent one: 'first' (the one first in the file's column "
-            "order), 'all' (each in turn) or a ticker (only baskets containing it, as the dependent).",
-        ),
-    ] = "first",
+    dependent: DependentOpt = "first",
     top: Annotated[int, typer.Option("--top", help="Baskets held per period.")] = 20,
     formation: Annotated[
         int, typer.Option("--formation", help="Formation window (rows) baskets are selected on.")

@@ -13,6 +13,7 @@ from rich.table import Table
 from .._checks import check_resume
 from ..errors import KalcointError
 from ._common import (
+    DependentOpt,
     BasketAssetsOpt,
     BasketSizeOpt,
     CostBpsOpt,
@@ -105,14 +106,7 @@ def study(
             "half-life (shortest static half-life in 2-60 days).",
         ),
     ] = "static",
-    dependent: Annotated[
-        str,
-        typer.Option(
-            "--dependent",
-            help="Which asset of a basket is the dependent one: 'first' (the one first in the file's column "
-            "order), 'all' (each in turn) or a ticker (only baskets containing it, as the dependent).",
-        ),
-    ] = "first",
+    dependent: DependentOpt = "first",
     models: Annotated[
         str,
         typer.Option(
