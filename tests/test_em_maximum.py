@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kalcoint import datasets
 import kalcoint.comparison as comparison
 from kalcoint.comparison import BELOW_MLE_TOL, compare
 from kalcoint.data import load_prices
 from kalcoint.oos import split_rows
 from kalcoint.tuning import tune
 
-COUNTRY_FILE = "country_etf_2016_2021_close.csv"
 EWG_EWQ_EWN = ["EWG US Equity", "EWQ US Equity", "EWN US Equity"]
 
 
@@ -46,9 +46,9 @@ def common_trend_basket(seed: int, k: int = 5, n: int = 1500) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def country(data_dir) -> pd.DataFrame:
+def country() -> pd.DataFrame:
     """EWG/EWQ/EWN of the country ETF file (1324 rows, 2016-01-01 to 2021-01-27)."""
-    return load_prices(data_dir / COUNTRY_FILE, EWG_EWQ_EWN)
+    return load_prices(datasets.path("country_etf"), EWG_EWQ_EWN)
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +119,12 @@ def compare_rows(prices, monkeypatch, tuner):
 
 
 @pytest.mark.slow
-def test_cli_compare_flags_an_em_row_below_the_mle(run_cli, data_dir, monkeypatch):
+def test_cli_compare_flags_an_em_row_below_the_mle(run_cli, monkeypatch):
     def em_alone(prices, method="seed", **options):
         return tune(prices, method=method, **options, **({"mle_starts": False} if method == "em" else {}))
 
     monkeypatch.setattr(comparison, "tune", em_alone)
-    res = run_cli("compare", data_dir / COUNTRY_FILE, "--assets", ",".join(EWG_EWQ_EWN), "--bootstrap", "0")
+    res = run_cli("compare", datasets.path("country_etf"), "--assets", ",".join(EWG_EWQ_EWN), "--bootstrap", "0")
     assert res.exit_code == 0, res.stderr
     em_line = next(line for line in res.stdout.splitlines() if line.startswith("│ em "))
     assert "BELOW MLE" in em_line

@@ -284,6 +284,8 @@ def _killer(worker: subprocess.Popen, then=None):
     seen: list[tuple[int, int]] = []
 
     def progress(done: int, total: int) -> None:
+        if done == 0:  # the report that the work has started, before any task finished
+            return
         seen.append((done, total))
         if len(seen) == 1:
             worker.kill()

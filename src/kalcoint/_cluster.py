@@ -239,6 +239,10 @@ class Shared:
         self.future: Any = None
 
 
+_LOST = object()
+"""A call's result that went with a worker: the call is sent again once a worker is back."""
+
+
 class Pool:
     """Runs calls on a Dask client and yields their results as they finish.
 
@@ -308,10 +312,14 @@ class Pool:
                 done = [future for future in self.futures if future.done()]
                 for future in done:
                     call = self.futures.pop(future)
-                    if future.status == "cancelled":  # its inputs were lost with the workers
+                    try:
+                        result = _LOST if future.status == "cancelled" else future.result()
+                    except CancelledError:  # finished, but its result went with a worker that died since
+                        result = _LOST
+                    if result is _LOST:  # its inputs or its result were lost with the workers
                         self.lost.append(call)
                     else:
-                        yield call[0], future.result()
+                        yield call[0], result
                 if not done or self.lost:
                     self._watch()
         finally:
