@@ -28,7 +28,7 @@ def _static_p(prices: np.ndarray) -> tuple[float, int]:
 def test_shape_dates_and_truth(truth):
     p = truth.prices
     assert p.shape == (1500, 60)
-    assert p.index[0] == pd.Timestamp("2015-01-02") and (p.index.dayofweek < 5).all()
+    assert p.index[0] == pd.Timestamp("2015-01-02") and (p.index.day_of_week < 5).all()
     assert [len(b.assets) for b in truth.planted] == [2, 2, 2, 2, 2, 3]
     assets = [a for b in truth.planted for a in b.assets]
     assert len(set(assets)) == len(assets) and set(assets) <= set(p.columns)

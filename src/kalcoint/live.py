@@ -627,7 +627,9 @@ def _as_rows(rows: pd.DataFrame | pd.Series, assets: list[str], source: str) -> 
 def _row_dates(rows: pd.DataFrame, source: str) -> pd.DatetimeIndex:
     """The batch's dates (time zone dropped); refused unless its index holds dates."""
     try:
-        index = pd.DatetimeIndex(pd.to_datetime(rows.index))
+        with warnings.catch_warnings():  # text that is not a date: refused below, not warned about
+            warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
+            index = pd.DatetimeIndex(pd.to_datetime(rows.index))
     except (ValueError, TypeError):
         raise KalcointError(f"{source}: the rows' index must hold dates (e.g. 2024-01-31)") from None
     if index.tz is not None:
