@@ -73,6 +73,7 @@ def test_bootstrap_is_deterministic_across_workers(ewa_ewc_ige, ewa_test):
     assert not np.array_equal(other.bootstrap_stats, ewa_test.bootstrap_stats)
 
 
+@pytest.mark.slow
 def test_null_simulation_has_the_model_moments(ewa_ewc_ige):
     """Draws of y_t - x_t b0 under the null: mean 0 and variance x_t P0 x_t' + (t - 1) x_t Vw x_t'
     + Ve at day t (a random walk from the prior), checked on 4000 draws at three days."""

@@ -229,7 +229,13 @@ WF = {"retune": "weekly", "window": 250, "iterations": 50}
 
 @pytest.mark.parametrize(
     "model,strategy",
-    [("static", "bands"), ("static", "linear"), ("seed", "bands"), ("seed", "linear"), ("chan", "bands")],
+    [
+        ("static", "bands"),
+        pytest.param("static", "linear", marks=pytest.mark.slow),
+        ("seed", "bands"),
+        pytest.param("seed", "linear", marks=pytest.mark.slow),
+        ("chan", "bands"),
+    ],
 )
 def test_walk_forward_has_no_look_ahead(triplet, model, strategy):
     cut = pd.Timestamp("2009-06-17")  # a Wednesday: the truncated file ends inside a week

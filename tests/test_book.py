@@ -74,14 +74,14 @@ def _study_units(universe: pd.DataFrame, o: book.BookOptions, so: st.StudyOption
     ("model", "strategy", "more"),
     [
         pytest.param("chan", "bands", {}, id="chan-bands"),
-        pytest.param("static", "bands", {}, id="static-bands"),
+        pytest.param("static", "bands", {}, marks=pytest.mark.slow, id="static-bands"),
         pytest.param("mle", "bands", {}, marks=pytest.mark.slow, id="mle-bands"),
         pytest.param("static", "linear", {}, marks=pytest.mark.slow, id="static-linear"),
         pytest.param("seed", "linear", {}, marks=pytest.mark.slow, id="seed-linear"),
         pytest.param("chan", "bands", {"select": "half-life", "top": 3}, marks=pytest.mark.slow, id="chan-half-life"),
         pytest.param("chan", "bands", {"select": "mle-oos"}, marks=pytest.mark.slow, id="chan-mle-oos"),
         pytest.param("em", "bands", {"size": 3, "top": 2}, marks=pytest.mark.slow, id="em-size-3"),
-        pytest.param("chan", "bands", {"dependent": "EWA"}, id="chan-dependent-EWA"),
+        pytest.param("chan", "bands", {"dependent": "EWA"}, marks=pytest.mark.slow, id="chan-dependent-EWA"),
         pytest.param("chan", "bands", {"dependent": "all"}, marks=pytest.mark.slow, id="chan-dependent-all"),
     ],
 )

@@ -3,7 +3,7 @@
 The modules are found by walking the package, so the examples of a new module are run without
 listing it here. A module's ``>>>`` lines are counted in its source and each must be attempted:
 an example is skipped only where it cannot run at all (it needs a cluster), with the reason on
-its line. Modules whose examples take more than ~5 s are marked slow.
+its line. Modules whose examples take more than ~2.5 s (drawing every chart, or a whole page) are marked slow.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 import kalcoint
 
-SLOW = {"kalcoint.report"}
+SLOW = {"kalcoint.report", "kalcoint.report.basket", "kalcoint.plots"}
 """Modules whose examples take more than ~5 s (the report renders every chart of a basket page)."""
 
 PROMPT = re.compile(r"^\s*>>> ", re.MULTILINE)

@@ -169,6 +169,7 @@ def test_update_result_status_and_target_shares(model_file, prices):
     assert status["units"] == res.last["units"]
 
 
+@pytest.mark.slow
 def test_units_state_is_carried_between_updates(tmp_path, prices):
     """Chan's filter on EWC/EWA with bands entry 1, exit 0 (leave at the mean) over 400 rows then 100
     updates: units equal the rule over all 500 rows (positions opened before an update are held

@@ -90,6 +90,7 @@ def test_control_characters_are_escaped(run_cli, tmp_path, ewa_ewc_ige):
     assert res.stdout.startswith("Backtest (IN-SAMPLE): \\x1b[31mEWA, E\\x00WC, model chan")
 
 
+@pytest.mark.slow
 def test_emoji_codes_and_long_names_stay_whole(run_cli, tmp_path, ewa_ewc_ige):
     res = run_cli("johansen", hostile_csv(tmp_path, ewa_ewc_ige, EMOJI_CODE))
     assert res.exit_code == 0

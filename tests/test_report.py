@@ -192,6 +192,7 @@ def test_comparison_table_and_diagnosis_in_words(linear_static_page, ewa_ewc_ige
     assert float(cells[7]) == pytest.approx(0.4105, abs=6e-4)
 
 
+@pytest.mark.slow
 def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
     import copy
     import dataclasses
@@ -218,6 +219,7 @@ def test_alpha11_test_rendered_when_the_comparison_has_it(linear_static_report):
     assert "The free estimate is alpha11 = 0.9981." in page
 
 
+@pytest.mark.slow
 def test_an_em_row_below_the_mle_is_flagged(linear_static_report, linear_static_page):
     import copy
     import dataclasses
@@ -478,6 +480,7 @@ def test_cli_full_report_of_ewa_ewc_ige(run_cli, chan_file, tmp_path):
 browser_missing = pytest.mark.skipif(find_browser() is None, reason=skip_reason())
 
 
+@pytest.mark.slow
 @browser_missing
 def test_browser_renders_the_basket_page(linear_static_page, tmp_path):
     page = tmp_path / "report.html"
@@ -540,6 +543,7 @@ def test_cli_book_page(run_cli, book_file, tmp_path):
     assert "Baskets: the selections period by period" in (tmp_path / "book.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 @browser_missing
 def test_browser_renders_the_book_page(book_file, tmp_path):
     from kalcoint.report.book import book_report, render_book

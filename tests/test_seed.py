@@ -197,11 +197,12 @@ BASKETS = [["EWA", "EWC"], ["EWA", "EWC", "IGE"], ["EWA", "EWC", "IGE", "EEM"]]
 
 
 @functools.lru_cache(maxsize=None)
-def reference_run(assets: tuple[str, ...]):
-    """Prices, Johansen result and 50 reference passes (about 2 s each; shared by the tests)."""
+def reference_run(assets: tuple[str, ...], passes: int = 10):
+    """Prices, Johansen result and the reference's first ``passes`` passes (10 take about 0.5 s,
+    50 about 2.5 s; shared by the tests)."""
     prices = load(list(assets)).to_numpy()
     jres = johansen(prices)
-    return prices, jres, ref_seed(prices, jres.weights, 50)
+    return prices, jres, ref_seed(prices, jres.weights, passes)
 
 
 @pytest.fixture(params=BASKETS, ids=lambda a: "-".join(a))
@@ -209,9 +210,10 @@ def basket_ref(request):
     return reference_run(tuple(request.param))
 
 
-@pytest.mark.parametrize("n_pass", [1, 2, 3, 10, 50])
-def test_passes_match_reference(basket_ref, n_pass):
-    prices, jres, ref = basket_ref
+@pytest.mark.parametrize("n_pass", [1, 2, 3, 10, pytest.param(50, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("assets", BASKETS, ids=lambda a: "-".join(a))
+def test_passes_match_reference(assets, n_pass):
+    prices, jres, ref = reference_run(tuple(assets), max(n_pass, 10))
     run = run_seed_passes(prices, jres, iterations=n_pass)
     assert run.iterations == n_pass and not run.converged
     assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
@@ -220,9 +222,10 @@ def test_passes_match_reference(basket_ref, n_pass):
     np.testing.assert_allclose(run.history[:, 3], expected, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_collapse_figures_ewa_ewc_ige():
     """docs/method.md §9 on the triplet: Ve below 1e-20 within ten passes; a11 ends near 0."""
-    prices, jres, ref = reference_run(("EWA", "EWC", "IGE"))
+    prices, jres, ref = reference_run(("EWA", "EWC", "IGE"), 50)
     ves = [m.Ve for m in ref.models]
     assert ves[0] == pytest.approx(1.7626442562566154, rel=1e-10)
     assert ves[1] == pytest.approx(0.07831871327274266, rel=1e-10)
@@ -300,11 +303,11 @@ def test_one_pass_is_the_first_pass_model():
 
 def test_tune_reports_the_last_pass(basket_ref):
     prices, jres, ref = basket_ref
-    tuned = tune(prices, iterations=50, diagnose=False)
-    assert tuned.method == "seed" and tuned.iterations == 50 and not tuned.converged
+    tuned = tune(prices, iterations=10, diagnose=False)
+    assert tuned.method == "seed" and tuned.iterations == 10 and not tuned.converged
     assert tuned.alpha11 == pytest.approx(ref.models[-1].a11, rel=1e-10, abs=1e-14)
     assert tuned.loglik == pytest.approx(ref.filters[-1].loglik, rel=1e-10)
-    assert tuned.history["alpha11"].shape == (50,)
+    assert tuned.history["alpha11"].shape == (10,)
     scale = np.max(np.abs(ref.filters[-1].b_filt), axis=0)
     assert np.max(np.abs(tuned.result.filtered_state - ref.filters[-1].b_filt) / scale) < 1e-10
 
