@@ -593,8 +593,10 @@ def test_pure_em_reports_its_plateau():
     """Without the polish, the plateau of the "sim k=5 plateau" basket (0.020 below the MLE) is
     reported as converged = False with the reason."""
     fit = tune(_sim_basket(5, 0, 0.9, 0.05, 1e-5), method="em", polish="none", diagnose=False)
-    # the plateau's stopping point moves by ~1e-4 with the last bits of the Johansen weights
+    # the plateau's stopping point moves by ~1e-4 with the last bits of the Johansen weights, and
+    # with those of SQUAREM's step lengths (numpy's vector log and exp: -888.40083, gradient
+    # 1.312e-5; math's, as now: -888.40149, 1.355e-5)
     assert fit.loglik == pytest.approx(-888.40095, abs=1e-3)
     assert fit.options["em_converged"] and not fit.converged
-    assert fit.options["em_gradient"] == pytest.approx(1.32e-5, rel=0.01)
+    assert fit.options["em_gradient"] == pytest.approx(1.33e-5, rel=0.03)
     assert fit.options["reason"].startswith("the EM steps stopped on a plateau")

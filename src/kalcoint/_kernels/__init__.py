@@ -13,7 +13,7 @@ from .adf import FIXED_LAG, adf_design, adf_gram, adf_kernel, choose_lag, lowest
 from .filtering import filter_loop, smoother_loop
 from .seed import mean_e2_over_q2, seed_passes
 from .mle import loglik_grad, loglik_grad_into, minimise_mle, objective_grad, objective_grad_many, work_columns
-from .em import em_loop, em_map
+from .em import em_loop, em_map, em_squarem
 from .als import als_equations, als_filter_equations, als_first_filter_k3, als_normal_equations, als_square_root
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "choose_lag",
     "em_loop",
     "em_map",
+    "em_squarem",
     "filter_loop",
     "householder_r",
     "johansen_kernel",

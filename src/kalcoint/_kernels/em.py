@@ -278,3 +278,127 @@ def _m_step_k3(n, alpha_max, fw, bw, out):  # pragma: no cover - compiled
     for t in range(n):
         ve += bw[t, 8]
     out[1] = ve / n
+
+
+@njit(cache=True, nogil=True)
+def _em_step(y, X, b0, P0, params, alpha_max, ws_b, ws_P, new):  # pragma: no cover - compiled
+    """:func:`em_map` from ``params`` into ``new``; returns the log-likelihood at ``params``, -inf on
+    breakdown (``new`` then all NaN)."""
+    ll = em_map(y, X, b0, P0, params, alpha_max, ws_b, ws_P, new)
+    if math.isfinite(ll):
+        return ll
+    new[:] = np.nan
+    return -math.inf
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clip(x, bound):  # pragma: no cover - compiled
+    """``min(max(x, -bound), bound)`` as Python evaluates it (NaN stays NaN)."""
+    if -bound > x:
+        x = -bound
+    if bound < x:
+        x = bound
+    return x
+
+
+@njit(cache=True, nogil=True)
+def squarem_unconstrained(params, alpha_max, u):  # pragma: no cover - compiled
+    """``u = (atanh alpha11, log variances)`` of ``params`` (alpha11 clipped to +-``alpha_max``,
+    variances floored at 1e-300; NaN stays NaN)."""
+    u[0] = math.atanh(_clip(params[0], alpha_max))
+    for i in range(1, params.size):
+        x = params[i]
+        u[i] = math.log(x if not x < 1e-300 else 1e-300)
+
+
+@njit(cache=True, nogil=True)
+def squarem_constrained(u, alpha_max, params):  # pragma: no cover - compiled
+    """The inverse of :func:`squarem_unconstrained`: ``params = (tanh u_0 clipped to +-alpha_max,
+    exp u_i with u_i capped at 700)``."""
+    params[0] = _clip(math.tanh(u[0]), alpha_max)
+    for i in range(1, u.size):
+        x = u[i]
+        params[i] = math.exp(x if not x > 700.0 else 700.0)
+
+
+@njit(cache=True, nogil=True)
+def squarem_norm(x):  # pragma: no cover - compiled
+    """Euclidean norm, the squares summed in index order."""
+    s = 0.0
+    for i in range(x.size):
+        s += x[i] * x[i]
+    return math.sqrt(s)
+
+
+@njit(cache=True, nogil=True)
+def squarem_step_length(u0, u1, u2, r, v):  # pragma: no cover - compiled
+    """SQUAREM's scheme S3 from three points in the unconstrained coordinates: writes ``r = u1 - u0``
+    and ``v = u2 - 2 u1 + u0`` and returns ``alpha = min(-|r| / |v|, -1)`` (-1 when ``v = 0``)."""
+    for i in range(u0.size):
+        r[i] = u1[i] - u0[i]
+        v[i] = u2[i] - 2.0 * u1[i] + u0[i]
+    norm_v = squarem_norm(v)
+    if not norm_v > 0.0:
+        return -1.0
+    alpha = -squarem_norm(r) / norm_v
+    return -1.0 if -1.0 < alpha else alpha  # Python's min(alpha, -1.0), NaN included
+
+
+@njit(cache=True, nogil=True)
+def em_squarem(y, X, b0, P0, params, iterations, tol, alpha_max, ws_b, ws_P, hist, out):  # pragma: no cover
+    """SQUAREM-accelerated EM with the monotone safeguard (``kalcoint.tuning.em._EM.squarem``'s loop,
+    the same arithmetic): at most ``iterations`` EM steps plus one final evaluation.
+
+    params : (k + 2,) start (alpha11, obs_var, state_var_1..k), not modified.
+    hist : (iterations + 1, 3) rows (alpha11, obs_var, loglik), one per cycle.
+    out : (k + 2,) the last cycle's starting point (the result).
+    Returns (rows written, EM maps run, status): 1 converged (relative rise <= tol), 0 budget spent,
+    -1 breakdown (a non-finite log-likelihood at a cycle's start).
+    """
+    d = params.size
+    p0, p1, p2 = params.copy(), np.empty(d), np.empty(d)
+    trial, p_next = np.empty(d), np.empty(d)
+    u0, u1, u2, r, v, w = np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d), np.empty(d)
+    budget = iterations + 1
+    maps, rows = 0, 0
+    ll_prev = -math.inf
+    while True:
+        ll0 = _em_step(y, X, b0, P0, p0, alpha_max, ws_b, ws_P, p1)
+        maps += 1
+        hist[rows, 0], hist[rows, 1], hist[rows, 2] = p0[0], p0[1], ll0
+        rows += 1
+        status = 2
+        if not math.isfinite(ll0):
+            status = -1
+        elif rows > 1 and ll0 - ll_prev <= tol * abs(ll_prev):
+            status = 1
+        elif maps >= budget:
+            status = 0
+        if status != 2:
+            out[:] = p0
+            return rows, maps, status
+        ll_prev = ll0
+        if budget - maps < 3:  # no room for a cycle: a plain step
+            p0[:] = p1
+            continue
+        ll1 = _em_step(y, X, b0, P0, p1, alpha_max, ws_b, ws_P, p2)
+        maps += 1
+        squarem_unconstrained(p0, alpha_max, u0)
+        squarem_unconstrained(p1, alpha_max, u1)
+        squarem_unconstrained(p2, alpha_max, u2)
+        alpha = squarem_step_length(u0, u1, u2, r, v)
+        while True:
+            if budget - maps < 3:  # keep one step for the fallback and one for the final evaluation
+                alpha = -1.0
+            if alpha == -1.0:
+                trial[:] = p2
+            else:
+                for i in range(d):
+                    w[i] = u0[i] - 2.0 * alpha * r[i] + alpha * alpha * v[i]
+                squarem_constrained(w, alpha_max, trial)
+            ll_trial = _em_step(y, X, b0, P0, trial, alpha_max, ws_b, ws_P, p_next)
+            maps += 1
+            if alpha == -1.0 or ll_trial >= ll1:
+                break
+            alpha = (alpha - 1.0) / 2.0 if alpha < -2.0 else -1.0
+        p0[:] = p_next

@@ -31,7 +31,11 @@ log-likelihood. The default therefore accelerates it with SQUAREM (Varadhan and
 Roland, 2008) under a monotone safeguard, which ends 0.023 below it in the same
 2000 steps; ``accelerate="none"`` gives plain EM. Starts: ``BURN_IN`` plain
 steps from each of :func:`kalcoint.tuning.mle.start_models`, then the best one
-is continued.
+is continued. Both loops are one compiled call each (``em_loop``, ``em_squarem``); the SQUAREM
+loop's plain Python form, ``_EM.squarem_reference``, is what the tests hold it equal to. SQUAREM
+turns a difference in the last bit of a step length into another path to the same plateau (the
+extrapolation amplifies it), so its coordinates and norm are computed with the scalar functions of
+``math`` in both forms, the same numbers to the last bit.
 
 The EM steps stop when the log-likelihood stops rising (relative rise below
 ``tol``) or the budget ends. Neither is convergence: a slow EM creeps along a
@@ -85,7 +89,7 @@ from .mle import (
     start_models,
 )
 from .registry import FitResult
-from .._kernels import em_loop, em_map
+from .._kernels import em_loop, em_map, em_squarem
 
 EM_TOL = 1e-9
 """Default stop: relative rise of the log-likelihood, ``(ll_m - ll_{m-1}) / |ll_{m-1}|``, below it."""
@@ -104,11 +108,15 @@ class _EM:
         self.maps = 0  # EM steps computed so far
 
     def step(self, params: np.ndarray) -> tuple[np.ndarray, float]:
-        """One EM step: (the M-step's quantities, log-likelihood at ``params``)."""
+        """One EM step: (the M-step's quantities, log-likelihood at ``params``); on breakdown (NaN
+        quantities, -inf)."""
         new = np.empty_like(params)
         ll = em_map(self.y, self.X, self.b0, self.P0, params, ALPHA11_MAX, self.ws_b, self.ws_P, new)
         self.maps += 1
-        return new, (float(ll) if math.isfinite(ll) else -math.inf)
+        if math.isfinite(ll):
+            return new, float(ll)
+        new.fill(np.nan)  # breakdown: em_map wrote nothing
+        return new, -math.inf
 
     def plain(self, params: np.ndarray, iterations: int, tol: float) -> tuple[np.ndarray, np.ndarray, bool]:
         """Plain EM: (last quantities, (steps + 1, 3) history, converged)."""
@@ -127,7 +135,25 @@ class _EM:
         an extrapolated point is kept only if its log-likelihood is at least that after two plain
         steps (the fallback, step length -1, is exactly two plain steps), and every cycle ends with a
         plain step, so the log-likelihood of the cycles' starting points never falls.
-        At most ``iterations`` EM steps plus one final evaluation; one history row per cycle."""
+        At most ``iterations`` EM steps plus one final evaluation; one history row per cycle:
+        (last cycle's starting point (k + 2,), (cycles, 3) history, converged).
+
+        One compiled call (:func:`kalcoint._kernels.em_squarem`), the arithmetic of
+        :meth:`squarem_reference` (the same numbers to the last bit)."""
+        out = np.empty_like(params)
+        hist = np.empty((max(int(iterations), 0) + 1, 3))
+        p = np.ascontiguousarray(params, dtype=np.float64)
+        rows, maps, status = em_squarem(
+            self.y, self.X, self.b0, self.P0, p, int(iterations), tol, ALPHA11_MAX, self.ws_b, self.ws_P, hist, out
+        )
+        self.maps += maps
+        if status < 0:
+            raise ComputationError("EM broke down: an innovation variance reached zero")
+        return out, hist[:rows], status == 1
+
+    def squarem_reference(self, params: np.ndarray, iterations: int, tol: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        """:meth:`squarem` as a plain Python loop over :meth:`step` (the reference the kernel is
+        tested against)."""
         rows = []
         p0 = params.copy()
         budget = self.maps + iterations + 1
@@ -148,8 +174,8 @@ class _EM:
             p2, ll1 = self.step(p1)
             u0, u1, u2 = _unconstrained(p0), _unconstrained(p1), _unconstrained(p2)
             r, v = u1 - u0, u2 - 2.0 * u1 + u0
-            norm_v = float(np.linalg.norm(v))
-            alpha = min(-float(np.linalg.norm(r)) / norm_v, -1.0) if norm_v > 0.0 else -1.0
+            norm_v = _norm(v)
+            alpha = min(-_norm(r) / norm_v, -1.0) if norm_v > 0.0 else -1.0
             while True:
                 if budget - self.maps < 3:  # keep one step for the fallback and one for the final evaluation
                     alpha = -1.0
@@ -161,18 +187,34 @@ class _EM:
             p0 = p_next
 
 
+# SQUAREM's coordinates and norm, element by element with the scalar functions of ``math`` (the
+# compiled loop calls the same ones; numpy's vector log and exp can differ from them in the last bit)
+
+
 def _unconstrained(params: np.ndarray) -> np.ndarray:
+    """(atanh alpha11, log variances) of ``params`` (alpha11 clipped, variances floored at 1e-300)."""
     u = np.empty_like(params)
     u[0] = math.atanh(min(max(params[0], -ALPHA11_MAX), ALPHA11_MAX))
-    u[1:] = np.log(np.maximum(params[1:], 1e-300))
+    for i in range(1, params.size):
+        u[i] = math.log(float(np.maximum(params[i], 1e-300)))
     return u
 
 
 def _constrained(u: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_unconstrained` (log variances capped at 700)."""
     p = np.empty_like(u)
     p[0] = min(max(math.tanh(u[0]), -ALPHA11_MAX), ALPHA11_MAX)
-    p[1:] = np.exp(np.minimum(u[1:], 700.0))
+    for i in range(1, u.size):
+        p[i] = math.exp(float(np.minimum(u[i], 700.0)))
     return p
+
+
+def _norm(x: np.ndarray) -> float:
+    """Euclidean norm, the squares summed in index order."""
+    s = 0.0
+    for xi in x.tolist():
+        s += xi * xi
+    return math.sqrt(s)
 
 
 ACCELERATIONS = ("squarem", "none")
