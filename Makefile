@@ -20,8 +20,10 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
+# The fast tests on every core (pytest-xdist), one file to a worker so that a file's shared
+# fixtures are computed once.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile
 
 check: setup
 	$(BIN)/ruff check src tests

@@ -140,6 +140,7 @@ def test_breakdown_raises_as_the_reference():
             _run(values, start, 100, em.EM_TOL, reference)
 
 
+@pytest.mark.slow
 def test_fit_with_the_kernel_equals_fit_with_the_reference(monkeypatch):
     """The whole EM fit (burn-in, SQUAREM, polish, MLE starts) on the first 250 rows of
     EWA/EWC/IGE: the same model, history and options with either loop."""
