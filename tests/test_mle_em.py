@@ -368,6 +368,8 @@ GRADIENT_POINTS = {
     "simulated k=3": ("sim3", None, [0.9, 0.01, 0.05, 1e-6, 1e-6]),
     "simulated k=3 state_var 0": ("sim3", None, [0.9, 0.01, 0.05, 0.0, 1e-6]),
     "simulated k=2": ("sim2", None, [0.8, 0.02, 0.03, 1e-5]),
+    "ewa_ige k=2 state_var ~0": ("ewa", [0, 2], [0.98, 0.02, 0.02, 1e-14]),
+    "simulated k=2 alpha11 < 0": ("sim2", None, [-0.5, 0.02, 0.03, 1e-5]),
 }
 
 
@@ -451,7 +453,7 @@ def tangent_loglik_grad(values: np.ndarray, params: np.ndarray) -> tuple[float, 
 
 @pytest.mark.parametrize("name", GRADIENT_POINTS)
 def test_mle_gradient_pass_equals_plain_tangent_reference(ewa_ewc_ige, name):
-    """The compiled pass (k = 3 on scalars, other k on arrays) against the NumPy tangent filter: the
+    """The compiled pass (k = 2 and 3 on scalars, other k on arrays) against the NumPy tangent filter: the
     log-likelihood to 1e-12 and every derivative to 1e-8 (both are exact up to rounding)."""
     source, columns, point = GRADIENT_POINTS[name]
     values = {"ewa": lambda: ewa_ewc_ige.to_numpy()[:, columns], "sim3": _simulated_k3, "sim2": _simulated_k2}[source]()
