@@ -273,6 +273,52 @@ def k3_step(t, y, X, c, s):  # pragma: no cover - compiled
     return prior, e, q, r, g, px0, px1, px2, f0, f1, f2, f00, f01, f02
 
 
+@njit(cache=True, nogil=True, inline="always")
+def k2_constants(a0, v0, v1, ve):  # pragma: no cover - compiled
+    """The day-invariant figures of a k = 2 pass on scalars with the transition ``diag(a0, 1)``
+    (:func:`k2_step`): ``(ve, a_0, a_0^2, vw_0..1)``."""
+    return (ve, a0, a0 * a0, v0, v1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k2_prior(b_start, P_start):  # pragma: no cover - compiled
+    """The prior at t = 0 of a k = 2 pass: ``(b_0..1, P_00,01,11)`` (P symmetrised)."""
+    return (
+        b_start[0],
+        b_start[1],
+        0.5 * (P_start[0, 0] + P_start[0, 0]),
+        0.5 * (P_start[0, 1] + P_start[1, 0]),
+        0.5 * (P_start[1, 1] + P_start[1, 1]),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k2_step(t, y, X, c, s):  # pragma: no cover - compiled
+    """Day ``t`` of the filter for k = 2 on scalars with the transition ``diag(a_0, 1)`` (the method's
+    pairs): :func:`filter_loop`'s arithmetic in its order, less its products by ``a_1 = 1`` and the 0.0
+    its sums start from (neither changes a number, but for the sign of a zero: the same figures to the
+    last bit). From the prior ``s`` (:func:`k2_prior`) and the constants ``c`` (:func:`k2_constants`),
+    returns ``(next prior, e_t, Q_t, 1/Q_t, e_t/Q_t, P x_t' (2), b_{t|t} (2), first row of P_{t|t} (2))``.
+    Where ``Q_t <= 0`` the prior comes back unchanged with ``Q_t`` (the caller stops)."""
+    ve, a0, aa00, v0, v1 = c
+    b0, b1, p00, p01, p11 = s
+    x0, x1 = X[t, 0], X[t, 1]
+    e = y[t] - (x0 * b0 + x1 * b1)
+    px0 = p00 * x0 + p01 * x1
+    px1 = p01 * x0 + p11 * x1
+    q = (ve + x0 * px0) + x1 * px1
+    if not q > 0.0:
+        return s, e, q, 0.0, 0.0, px0, px1, b0, b1, p00, p01
+    r = 1.0 / q
+    g = e * r
+    f0 = b0 + px0 * g
+    f1 = b1 + px1 * g
+    f00 = p00 - (px0 * px0) * r
+    f01 = p01 - (px0 * px1) * r
+    prior = (a0 * f0, f1, aa00 * f00 + v0, a0 * f01, (p11 - (px1 * px1) * r) + v1)
+    return prior, e, q, r, g, px0, px1, f0, f1, f00, f01
+
+
 @njit(cache=True, nogil=True)
 def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # pragma: no cover - compiled
     """:func:`filter_loop` for k = 3 (no stored covariances, prior at t = 0): the state and the six
