@@ -14,9 +14,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from kc_strategies import models, panels
 from scipy.stats import multivariate_normal
 
 import kalcoint._kernels as kernels
+from kalcoint import datasets
 from kalcoint.cointegration import johansen
 from kalcoint.errors import KalcointError
 from kalcoint.filtering import StateSpaceModel, kalman_filter, observation_arrays, rts_smoother
@@ -110,7 +113,7 @@ K2_MODEL = StateSpaceModel(0.9, 0.03, [0.02, 1e-4], [-2.0, 0.8], [30.0, 0.5])
 
 @pytest.mark.parametrize("name", ["stationary level", "frozen hedge ratio", "k=2"])
 def test_em_step_equals_reference_m_step(short_sample, name):
-    """k = 3 runs the fused pass on scalars (em_map_k3), k = 2 the array passes (em_map_arrays)."""
+    """k = 3 runs the fused pass on scalars (em_map_k3), k = 2 its pairs' twin (em_map_k2)."""
     model = K2_MODEL if name == "k=2" else SHORT_MODELS[name]
     if name == "k=2":
         short_sample = short_sample[:, [0, 2]]
@@ -147,6 +150,92 @@ def test_em_step_k3_pass_equals_array_passes(ewa_ewc_ige, name, rows):
     ll = em_map_k3(y, X, b0, P0, params, mle.ALPHA11_MAX, np.empty((n, 9)), np.empty((n, 9)), fast)
     assert math.isfinite(ll_ref) and ll == pytest.approx(ll_ref, rel=1e-12)
     np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
+
+
+def k2_passes(values: np.ndarray, model: StateSpaceModel) -> dict[str, tuple[float, np.ndarray]]:
+    """One EM step of a pair from ``model``, three ways: ``em_map_k2`` (scalars), ``em_map`` (its
+    dispatch, on the work arrays of ``kalcoint.tuning.em._EM``) and ``em_map_arrays`` (filter with
+    stored covariances, smoother, M-step); and the filter's own log-likelihood (``filter_loop``, no
+    covariances kept). Each: (log-likelihood, M-step's quantities; NaN where nothing was written)."""
+    from kalcoint._kernels.em import em_map_arrays, em_map_k2
+
+    y, X = observation_arrays(values)
+    n = len(y)
+    params = np.concatenate([[model.alpha11, model.obs_var], model.state_var])
+    b0, P0 = np.asarray(model.initial_state, dtype=float), np.diag(model.initial_cov)
+    out = {name: np.full(4, np.nan) for name in ("k2", "dispatch", "arrays")}
+    ll = {
+        "k2": em_map_k2(y, X, b0, P0, params, mle.ALPHA11_MAX, np.empty((n, 8)), np.empty((n, 8)), out["k2"]),
+        "dispatch": kernels.em_map(
+            y, X, b0, P0, params, mle.ALPHA11_MAX, np.empty((3, n, 2)), np.empty((4, n, 2, 2)), out["dispatch"]
+        ),
+        "arrays": em_map_arrays(
+            y, X, b0, P0, params, mle.ALPHA11_MAX, np.empty((3, n, 2)), np.empty((4, n, 2, 2)), out["arrays"]
+        ),
+    }
+    unused, unused_cov = np.empty((0, 2)), np.empty((0, 2, 2))
+    filt = [np.empty((n, 2)), np.empty(n), np.empty(n)]
+    a, vw = np.array([model.alpha11, 1.0]), np.asarray(model.state_var, dtype=float)
+    ll["filter"] = kernels.filter_loop(
+        y, X, a, vw, model.obs_var, b0, P0, False, False, unused, unused_cov, filt[0], unused_cov, *filt[1:]
+    )
+    out["filter"] = np.full(4, np.nan)
+    return {name: (float(ll[name]), out[name]) for name in ll}
+
+
+def assert_k2_pass_equals_array_passes(values: np.ndarray, model: StateSpaceModel) -> None:
+    """The M-step's quantities and the log-likelihood of :func:`k2_passes` equal (==: a zero's sign
+    may differ) to the last bit; the log-likelihood also equals the filter's."""
+    runs = k2_passes(values, model)
+    ll_ref, ref = runs["arrays"]
+    for name in ("k2", "dispatch", "filter"):
+        ll = runs[name][0]
+        assert ll == ll_ref or (math.isnan(ll) and math.isnan(ll_ref)), name
+    for name in ("k2", "dispatch"):
+        assert np.array_equal(runs[name][1], ref, equal_nan=True), (name, runs[name][1] - ref)
+
+
+K2_PAIRS = [("EWA", "EWC"), ("GLD", "GDX"), ("SPY", "IWM"), ("XLE", "USO")]
+
+
+@pytest.mark.parametrize("pair", K2_PAIRS, ids="/".join)
+@pytest.mark.parametrize("first", [0, 600, 1200])
+def test_em_step_k2_pass_equals_array_passes(pair, first):
+    """The pairs' EM step on scalars (em_map_k2) against the array passes it replaces, on 250-row
+    windows of Chan's ETFs (as ``kalcoint study`` retunes), from the fixed models and from every
+    start EM begins from: the same numbers to the last bit, the log-likelihood the filter's."""
+    values = datasets.load("chan_etf")[list(pair)].dropna().to_numpy()[first : first + 250]
+    assert values.shape == (250, 2)
+    jo = johansen(values)
+    b0, p0 = mle._prior(values, jo, None, None)
+    starts = mle.start_models(values, jo, b0, p0)
+    assert set(starts) == {"first_pass", "chan", "balanced"}
+    for model in [K2_MODEL, StateSpaceModel.chan(2), *starts.values()]:
+        assert_k2_pass_equals_array_passes(values, model)
+        assert math.isfinite(k2_passes(values, model)["k2"][0])
+
+
+def test_em_step_k2_pass_equals_array_passes_on_a_long_sample(ewa_ewc_ige):
+    """1500 rows of EWA/IGE, the models of the dense-oracle tests and their M-step's end point."""
+    values = ewa_ewc_ige.to_numpy()[:, [0, 2]]
+    model = K2_MODEL
+    for _ in range(3):
+        assert_k2_pass_equals_array_passes(values, model)
+        new = k2_passes(values, model)["k2"][1]
+        model = StateSpaceModel(new[0], new[1], new[2:], model.initial_state, model.initial_cov)
+
+
+@given(prices=panels(20, 300, 2, 2), model=models(2))
+def test_em_step_k2_pass_equals_array_passes_on_generated_models(prices, model):
+    """Any pair model (alpha11 in (-1, 1], positive noises, any prior) on generated prices."""
+    assert_k2_pass_equals_array_passes(prices, model)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000)
+@given(prices=panels(20, 600, 2, 2), model=models(2))
+def test_em_step_k2_pass_equals_array_passes_on_generated_models_deep(prices, model):
+    assert_k2_pass_equals_array_passes(prices, model)
 
 
 # ---------------------------------------------------------------- EWA / EWC / IGE

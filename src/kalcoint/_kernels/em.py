@@ -10,7 +10,18 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import filter_loop, accumulate_loglik, k3_constants, loglik_from_sums, k3_prior, k3_step, smoother_loop
+from .filtering import (
+    accumulate_loglik,
+    filter_loop,
+    k2_constants,
+    k2_prior,
+    k2_step,
+    k3_constants,
+    k3_prior,
+    k3_step,
+    loglik_from_sums,
+    smoother_loop,
+)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -57,10 +68,14 @@ def em_map(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out):  # pragma: no cove
     """One EM step from ``params = (alpha11, obs_var, state_var_1..k)``: writes the M-step's
     quantities into ``out`` and returns the log-likelihood at ``params`` (NaN on breakdown).
 
-    ws_b : (3, n, k) and ws_P : (4, n, k, k) work arrays. For k = 3, :func:`em_map_k3` (the same
-    arithmetic on scalars, in one forward and one backward pass); else :func:`em_map_arrays`.
+    ws_b : (3, n, k) and ws_P : (4, n, k, k) work arrays (``ws_P`` C-contiguous). For k = 2 and
+    k = 3, :func:`em_map_k2` and :func:`em_map_k3` (the same arithmetic on scalars, in one forward
+    and one backward pass); else :func:`em_map_arrays`.
     """
     n, k = X.shape
+    if k == 2:
+        work = ws_P.reshape((2, n, 8))
+        return em_map_k2(y, X, b0, P0, params, alpha_max, work[0], work[1], out)
     if k == 3:
         return em_map_k3(y, X, b0, P0, params, alpha_max, ws_P[0].reshape((n, 9)), ws_P[1].reshape((n, 9)), out)
     return em_map_arrays(y, X, b0, P0, params, alpha_max, ws_b, ws_P, out)
@@ -277,6 +292,129 @@ def _m_step_k3(n, alpha_max, fw, bw, out):  # pragma: no cover - compiled
     ve = 0.0
     for t in range(n):
         ve += bw[t, 8]
+    out[1] = ve / n
+
+
+@njit(cache=True, nogil=True)
+def em_map_k2(y, X, b_start, P_start, params, alpha_max, fw, bw, out):  # pragma: no cover - compiled
+    """:func:`em_map_arrays` for k = 2 (the pairs) on scalars, as :func:`em_map_k3` for k = 3: the
+    filter (:func:`kalcoint._kernels.filtering.k2_step`, its stored quantities in ``fw`` and ``bw``),
+    the smoother backwards keeping only what the M-step sums, then the M-step's sums forwards.
+    Every quantity is computed by the arithmetic of :func:`filter_loop`, :func:`smoother_loop` and
+    :func:`m_step`, in the same order (``N_t`` and ``P_{t|n}`` as four entries, not assumed
+    symmetric), less their products by ``a_1 = 1`` and the 0.0 their sums start from: neither
+    changes a number but for the sign of a zero, so the same numbers to the last bit (a zero may
+    come out as -0.0 where the array passes give 0.0, which compares equal).
+
+    fw : (n, 8) work: ``b_{t|t-1}`` (2), ``P_{t|t-1}`` (00, 01, 11); the smoother puts the lag-one
+        diagonal in columns 0-1 and ``b_{t|n}`` in columns 2-3 once their day is passed.
+    bw : (n, 8) work: ``P_x = P_{t|t-1} x_t'`` (2), ``e_t``, ``Q_t``, then per day the smoother's
+        ``P_{t|n,ii} + b_{t|n,i}^2`` (2) and ``(y_t - x_t b_{t|n})^2 + x_t P_{t|n} x_t'``.
+    """
+    n = X.shape[0]
+    a0 = params[0]
+    c = k2_constants(a0, params[2], params[3], params[1])
+    prior = k2_prior(b_start, P_start)
+    acc = (0.0, 0.0, 1.0)
+    for t in range(n):
+        b0, b1, p00, p01, p11 = prior
+        fw[t, 0], fw[t, 1], fw[t, 2], fw[t, 3], fw[t, 4] = b0, b1, p00, p01, p11
+        prior, e, q, r, g, px0, px1, f0, f1, f00, f01 = k2_step(t, y, X, c, prior)
+        if not q > 0.0:
+            return np.nan
+        bw[t, 0], bw[t, 1], bw[t, 2], bw[t, 3] = px0, px1, e, q
+        acc = accumulate_loglik(t, q, e * g, acc)
+    ll = loglik_from_sums(acc, n)
+    if not math.isfinite(ll):
+        return ll
+    _smooth_k2(y, X, a0, fw, bw)
+    _m_step_k2(n, alpha_max, fw, bw, out)
+    return ll
+
+
+@njit(cache=True, nogil=True)
+def _smooth_k2(y, X, a0, fw, bw):  # pragma: no cover - compiled
+    """The backward pass of :func:`em_map_k2`: :func:`smoother_loop`'s arithmetic for k = 2 with
+    ``A = diag(a0, 1)`` and the per-day terms of :func:`m_step` (see :func:`em_map_k2` for where
+    they go)."""
+    n = X.shape[0]
+    r0, r1 = 0.0, 0.0
+    n00, n01, n10, n11 = 0.0, 0.0, 0.0, 0.0
+    q00, q01, q11 = 0.0, 0.0, 0.0  # P_{t+1|t} of the day after
+    for t in range(n - 1, -1, -1):
+        c00, c01, c11 = fw[t, 2], fw[t, 3], fw[t, 4]
+        px0, px1, e, q = bw[t, 0], bw[t, 1], bw[t, 2], bw[t, 3]
+        x0, x1 = X[t, 0], X[t, 1]
+        # L_t = A - A P_t x' x / Q
+        l00 = -a0 * px0 * x0 / q + a0
+        l01 = -a0 * px0 * x1 / q
+        l10 = -px1 * x0 / q
+        l11 = -px1 * x1 / q + 1.0
+        if t < n - 1:
+            # PL = P_t L_t';  M = I - N_t P_{t+1}
+            pl00 = c00 * l00 + c01 * l01
+            pl01 = c00 * l10 + c01 * l11
+            pl10 = c01 * l00 + c11 * l01
+            pl11 = c01 * l10 + c11 * l11
+            m00 = -(n00 * q00 + n01 * q01) + 1.0
+            m01 = -(n00 * q01 + n01 * q11)
+            m10 = -(n10 * q00 + n11 * q01)
+            m11 = -(n10 * q01 + n11 * q11) + 1.0
+            # diagonal of Cov(b_{t+1}, b_t | all) = (P_t L_t' M)'
+            fw[t + 1, 0] = pl00 * m00 + pl01 * m10
+            fw[t + 1, 1] = pl10 * m01 + pl11 * m11
+        # r_{t-1} = x' e / Q + L' r_t
+        s0 = (x0 * e / q + l00 * r0) + l10 * r1
+        s1 = (x1 * e / q + l01 * r0) + l11 * r1
+        r0, r1 = s0, s1
+        # N_{t-1} = x' x / Q + L' (N_t L)
+        k00 = n00 * l00 + n01 * l10
+        k01 = n00 * l01 + n01 * l11
+        k10 = n10 * l00 + n11 * l10
+        k11 = n10 * l01 + n11 * l11
+        n00 = (x0 * x0 / q + l00 * k00) + l10 * k10
+        n01 = (x0 * x1 / q + l00 * k01) + l10 * k11
+        n10 = (x1 * x0 / q + l01 * k00) + l11 * k10
+        n11 = (x1 * x1 / q + l01 * k01) + l11 * k11
+        # b_{t|n} = b_{t|t-1} + P_t r_{t-1};  P_{t|n} = P_t - P_t (N_{t-1} P_t)
+        bs0 = (fw[t, 0] + c00 * r0) + c01 * r1
+        bs1 = (fw[t, 1] + c01 * r0) + c11 * r1
+        h00 = n00 * c00 + n01 * c01
+        h01 = n00 * c01 + n01 * c11
+        h10 = n10 * c00 + n11 * c01
+        h11 = n10 * c01 + n11 * c11
+        s00 = (c00 - c00 * h00) - c01 * h10
+        s01 = (c01 - c00 * h01) - c01 * h11
+        s10 = (c01 - c01 * h00) - c11 * h10
+        s11 = (c11 - c01 * h01) - c11 * h11
+        # the M-step's terms of the day (m_step's arithmetic)
+        bw[t, 4] = s00 + bs0 * bs0
+        bw[t, 5] = s11 + bs1 * bs1
+        res = (y[t] - x0 * bs0) - x1 * bs1
+        xpx = x0 * s00 * x0
+        xpx += x0 * s01 * x1
+        xpx += x1 * s10 * x0
+        xpx += x1 * s11 * x1
+        bw[t, 6] = res * res + xpx
+        q00, q01, q11 = c00, c01, c11
+        fw[t, 2], fw[t, 3] = bs0, bs1
+
+
+@njit(cache=True, nogil=True)
+def _m_step_k2(n, alpha_max, fw, bw, out):  # pragma: no cover - compiled
+    """:func:`m_step`'s sums over the per-day terms of :func:`_smooth_k2`, in its order."""
+    for i in range(2):
+        s11 = 0.0
+        s00 = 0.0
+        s10 = 0.0
+        for t in range(1, n):
+            s11 += bw[t, 4 + i]
+            s00 += bw[t - 1, 4 + i]
+            s10 += fw[t, i] + fw[t, 2 + i] * fw[t - 1, 2 + i]
+        _state_m_step(i, s11, s00, s10, n, alpha_max, out)
+    ve = 0.0
+    for t in range(n):
+        ve += bw[t, 6]
     out[1] = ve / n
 
 

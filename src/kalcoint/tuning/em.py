@@ -4,9 +4,9 @@ that it ended at a maximum (docs/method.md §11).
 E-step: the filter of docs/method.md §3 and a fixed-interval smoother give the
 smoothed states ``b_{t|n}``, covariances ``P_{t|n}`` and lag-one covariances
 ``Cov(b_t, b_{t-1} | all)``, from the compiled smoother of
-:func:`kalcoint.filtering.rts_smoother`. For k = 3 the whole EM step (filter, smoother and the
-M-step's sums) is one compiled pass on scalars (``em_map_k3`` in ``kalcoint._kernels.em``: the same
-numbers to the last bit as the passes on arrays).
+:func:`kalcoint.filtering.rts_smoother`. For k = 2 and k = 3 the whole EM step (filter, smoother
+and the M-step's sums) is one compiled pass on scalars (``em_map_k2`` and ``em_map_k3`` in
+``kalcoint._kernels.em``: the same numbers to the last bit as the passes on arrays).
 
 M-step, with ``A = diag(alpha11, 1, ..., 1)`` and a diagonal ``Vw`` the expected
 complete-data log-likelihood splits into one term per state, so the
