@@ -328,6 +328,9 @@ SQRT_EPS = math.sqrt(2.2e-16)
 _A, _B, _FULC, _NFC, _XF, _RAT, _E, _X, _FX, _FFULC, _FNFC, _XM, _TOL1, _TOL2, _NUM, _XATOL = range(16)
 BRENT_STATE = 16
 """Length of the state array of the bounded Brent search."""
+_NO_YES = np.array([False, True])
+"""filter_loop's flags read from an array: typed bool, not as literals, so that its calls here use
+the specialisation Python's calls compile (one compilation less per literal pair)."""
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -456,10 +459,11 @@ def _als_evaluate(data, lags, ve, vw, alpha11, fused, work, floor, nnls_maxiter,
     a[0] = alpha11
     ntn[:, :] = 0.0
     ntb[:] = 0.0
+    no, yes = _NO_YES[0], _NO_YES[1]
     if k == 3:
         ll = als_first_filter_k3(y, X, a, vw, ve, b0, P0, lags, K, G, CT, B, e, q, ntn, ntb)
     else:
-        ll = filter_loop(y, X, a, vw, ve, b0, P0, False, True, b_pred, P_pred, b_filt, P_filt, e, q)
+        ll = filter_loop(y, X, a, vw, ve, b0, P0, no, yes, b_pred, P_pred, b_filt, P_filt, e, q)
         if math.isfinite(ll):
             als_filter_equations(X, a, P_pred, e, q, lags, ntn, ntb)
     if not math.isfinite(ll):
@@ -474,7 +478,7 @@ def _als_evaluate(data, lags, ve, vw, alpha11, fused, work, floor, nnls_maxiter,
             theta[u] = 0.0
     for i in range(k):
         vw_model[i] = theta[1 + i]
-    ll = filter_loop(y, X, a, vw_model, theta[0], b0, P0, False, False, b_pred, P_pred, b_filt, P_filt, e, q)
+    ll = filter_loop(y, X, a, vw_model, theta[0], b0, P0, no, no, b_pred, P_pred, b_filt, P_filt, e, q)
     return NNLS_OK, (ll if math.isfinite(ll) else -math.inf)
 
 

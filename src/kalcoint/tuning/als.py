@@ -34,7 +34,12 @@ unknowns are ``Ve``, the diagonal ``Vw`` (k) and the diagonal ``P0`` (k), all
 ``scipy.optimize.nnls`` on a square root of the (column-scaled) normal matrix,
 which minimises the same weighted sum of squares. For k = 3 the first filter and the forward
 pass are one compiled pass (:func:`kalcoint._kernels.als_first_filter_k3`, on scalars, the same
-numbers to the last bit), its work arrays allocated once per sample.
+numbers to the last bit), its work arrays allocated once per sample. A round's whole profile over
+``alpha11`` (below) is one compiled call (:func:`kalcoint._kernels.als_profile`): every
+candidate's first filter, solve and log-likelihood, the non-negative least squares by
+:func:`kalcoint._kernels.nnls` (``scipy.optimize.nnls``'s steps with SciPy's own BLAS and LAPACK:
+its numbers to the last bit) and scipy's bounded Brent search step for step, so that it picks
+what the plain Python profile (:func:`_profile`, the reference the tests hold it to) picks.
 
 ``P0`` is a nuisance: it absorbs the first filter's start-up transient. The
 tuned model keeps the fixed prior of :mod:`kalcoint.tuning.mle` (the Johansen
