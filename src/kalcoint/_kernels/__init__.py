@@ -14,13 +14,26 @@ from .filtering import filter_loop, smoother_loop
 from .seed import mean_e2_over_q2, seed_passes
 from .mle import loglik_grad, loglik_grad_into, minimise_mle, objective_grad, objective_grad_many, work_columns
 from .em import em_loop, em_map, em_squarem
-from .als import als_equations, als_filter_equations, als_first_filter_k3, als_normal_equations, als_square_root
+from .nonnegative import NNLS_MAXITER, NNLS_NONFINITE, NNLS_OK, nnls
+from .als import (
+    PROFILE_BROKE,
+    als_equations,
+    als_filter_equations,
+    als_first_filter_k3,
+    als_normal_equations,
+    als_profile,
+    als_square_root,
+)
 
 __all__ = [
     "DEGENERATE",
     "FIXED_LAG",
     "NEAR_TIE",
+    "NNLS_MAXITER",
+    "NNLS_NONFINITE",
+    "NNLS_OK",
     "OK",
+    "PROFILE_BROKE",
     "adf_design",
     "adf_gram",
     "adf_kernel",
@@ -28,6 +41,7 @@ __all__ = [
     "als_filter_equations",
     "als_first_filter_k3",
     "als_normal_equations",
+    "als_profile",
     "als_square_root",
     "choose_lag",
     "em_loop",
@@ -41,6 +55,7 @@ __all__ = [
     "lowest_criterion",
     "minimise_mle",
     "mean_e2_over_q2",
+    "nnls",
     "objective_grad",
     "objective_grad_many",
     "r_factor",

@@ -1,4 +1,5 @@
-"""The autocovariance least-squares normal equations.
+"""The autocovariance least-squares normal equations, and one round of ALS's profile over alpha11
+(every candidate's first filter, ALS solve and log-likelihood, the grid and the bounded Brent search).
 
 Compiled with numba (see :mod:`kalcoint._numba_cache`); imported by the modules of the
 pipeline through :mod:`kalcoint._kernels`."""
@@ -10,7 +11,8 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import accumulate_loglik, k3_constants, loglik_from_sums, k3_prior, k3_step
+from .filtering import accumulate_loglik, filter_loop, k3_constants, loglik_from_sums, k3_prior, k3_step
+from .nonnegative import NNLS_OK, nnls
 
 
 @njit(cache=True, nogil=True)
@@ -315,3 +317,264 @@ def _als_lags_k3(X, a, K, G, e, q, lags, CT, B, rows):  # pragma: no cover - com
 def als_equations(n, lags):
     """The number of equations ``(t, j)`` of ALS on n rows with lags 0..lags (plain Python)."""
     return n + sum(max(n - j, 0) for j in range(1, lags + 1))
+
+
+PROFILE_BROKE = -1
+"""Status of :func:`_als_evaluate`: the first filter broke down (some Q_t <= 0), no ALS solve."""
+GOLDEN_MEAN = 0.5 * (3.0 - math.sqrt(5.0))
+SQRT_EPS = math.sqrt(2.2e-16)
+"""The constants of ``scipy.optimize``'s bounded Brent search (``_minimize_scalar_bounded``)."""
+# the state of the bounded Brent search (:func:`brent_start`, :func:`brent_tell`), by index
+_A, _B, _FULC, _NFC, _XF, _RAT, _E, _X, _FX, _FFULC, _FNFC, _XM, _TOL1, _TOL2, _NUM, _XATOL = range(16)
+BRENT_STATE = 16
+"""Length of the state array of the bounded Brent search."""
+_NO_YES = np.array([False, True])
+"""filter_loop's flags read from an array: typed bool, not as literals, so that its calls here use
+the specialisation Python's calls compile (one compilation less per literal pair)."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def brent_start(lo, hi, xatol, state):  # pragma: no cover - compiled
+    """Start scipy's bounded Brent search (``minimize_scalar(method="bounded")``) on ``[lo, hi]``
+    with tolerance ``xatol``, as reverse communication: returns the first point at which the
+    caller evaluates the function, to pass its value to :func:`brent_tell`. ``state`` (BRENT_STATE,)
+    is written."""
+    state[_A], state[_B] = lo, hi
+    fulc = lo + GOLDEN_MEAN * (hi - lo)
+    state[_FULC] = state[_NFC] = state[_XF] = state[_X] = fulc
+    state[_RAT] = state[_E] = 0.0
+    state[_NUM] = 0.0
+    state[_XATOL] = xatol
+    return fulc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def brent_tell(fx, maxfun, state):  # pragma: no cover - compiled
+    """Give the bounded Brent search the function's value ``fx`` at the point it asked for last;
+    returns ``(done, x)``: stop (the best point is ``state[_XF]``), or the next point to evaluate.
+    The arithmetic and the order of ``scipy.optimize._optimize._minimize_scalar_bounded``: the
+    same points, to the last bit, for the same values; ``maxfun`` its ``maxiter``."""
+    xatol = state[_XATOL]
+    if state[_NUM] == 0.0:  # the value at the first point
+        state[_FX] = state[_FFULC] = state[_FNFC] = fx
+    else:
+        _brent_update(fx, state)
+    state[_NUM] += 1.0
+    xf, a, b = state[_XF], state[_A], state[_B]
+    state[_XM] = xm = 0.5 * (a + b)
+    state[_TOL1] = tol1 = SQRT_EPS * abs(xf) + xatol / 3.0
+    state[_TOL2] = tol2 = 2.0 * tol1
+    if state[_NUM] > 1.0 and state[_NUM] >= maxfun:
+        return True, xf
+    if not abs(xf - xm) > (tol2 - 0.5 * (b - a)):
+        return True, xf
+    return False, _brent_propose(state)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _brent_propose(state):  # pragma: no cover - compiled
+    """The next point of the bounded Brent search: a parabolic step when acceptable, else golden."""
+    a, b, xf, fx = state[_A], state[_B], state[_XF], state[_FX]
+    nfc, fnfc, fulc, ffulc = state[_NFC], state[_FNFC], state[_FULC], state[_FFULC]
+    xm, tol1, tol2, rat, e = state[_XM], state[_TOL1], state[_TOL2], state[_RAT], state[_E]
+    golden = True
+    if abs(e) > tol1:  # check for a parabolic fit
+        golden = False
+        r = (xf - nfc) * (fx - ffulc)
+        q = (xf - fulc) * (fx - fnfc)
+        p = (xf - fulc) * q - (xf - nfc) * r
+        q = 2.0 * (q - r)
+        if q > 0.0:
+            p = -p
+        q = abs(q)
+        r = e
+        e = rat
+        if (abs(p) < abs(0.5 * q * r)) and (p > q * (a - xf)) and (p < q * (b - xf)):
+            rat = (p + 0.0) / q
+            x = xf + rat
+            if ((x - a) < tol2) or ((b - x) < tol2):
+                rat = tol1 * (_sign(xm - xf) + (1.0 if xm - xf == 0.0 else 0.0))
+        else:
+            golden = True
+    if golden:
+        e = (a - xf) if xf >= xm else (b - xf)
+        rat = GOLDEN_MEAN * e
+    x = xf + (_sign(rat) + (1.0 if rat == 0.0 else 0.0)) * max(abs(rat), tol1)
+    state[_RAT], state[_E], state[_X] = rat, e, x
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _brent_update(fu, state):  # pragma: no cover - compiled
+    """The bracket and the three best points of the bounded Brent search after the value ``fu`` at
+    its last point ``state[_X]``."""
+    x, xf, fx = state[_X], state[_XF], state[_FX]
+    if fu <= fx:
+        if x >= xf:
+            state[_A] = xf
+        else:
+            state[_B] = xf
+        state[_FULC], state[_FFULC] = state[_NFC], state[_FNFC]
+        state[_NFC], state[_FNFC] = xf, fx
+        state[_XF], state[_FX] = x, fu
+    else:
+        if x < xf:
+            state[_A] = x
+        else:
+            state[_B] = x
+        nfc, fulc = state[_NFC], state[_FULC]
+        if (fu <= state[_FNFC]) or (nfc == xf):
+            state[_FULC], state[_FFULC] = nfc, state[_FNFC]
+            state[_NFC], state[_FNFC] = x, fu
+        elif (fu <= state[_FFULC]) or (fulc == xf) or (fulc == nfc):
+            state[_FULC], state[_FFULC] = x, fu
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sign(v):  # pragma: no cover - compiled
+    """``np.sign`` of a float (NaN stays NaN)."""
+    if v > 0.0:
+        return 1.0
+    if v < 0.0:
+        return -1.0
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _als_evaluate(data, lags, ve, vw, alpha11, fused, work, floor, nnls_maxiter, theta):  # pragma: no cover
+    """One candidate of the profile: the first filter ``(alpha11, ve, vw)``, its ALS solve into theta
+    (p,) and the log-likelihood of the ALS model, as ``_ALS.solve`` and ``_ALS.loglik`` do.
+
+    ``data = (y, X, b0, P0)``; ``fused = (K, G, CT, B)`` the work arrays of
+    :func:`als_first_filter_k3` (used when k = 3); ``work = (b_pred, P_pred, b_filt, P_filt, e, q,
+    a, vw_model, ntn, ntb)`` the filter's and the solve's. Returns ``(status, loglik)``: status 0
+    (solved; loglik -inf when the ALS model's filter breaks down), ``PROFILE_BROKE`` (the first
+    filter broke down, theta untouched) or the status of :func:`kalcoint._kernels.nonnegative.nnls`."""
+    y, X, b0, P0 = data
+    K, G, CT, B = fused
+    b_pred, P_pred, b_filt, P_filt, e, q, a, vw_model, ntn, ntb = work
+    k = X.shape[1]
+    for i in range(k):
+        a[i] = 1.0
+    a[0] = alpha11
+    ntn[:, :] = 0.0
+    ntb[:] = 0.0
+    no, yes = _NO_YES[0], _NO_YES[1]
+    if k == 3:
+        ll = als_first_filter_k3(y, X, a, vw, ve, b0, P0, lags, K, G, CT, B, e, q, ntn, ntb)
+    else:
+        ll = filter_loop(y, X, a, vw, ve, b0, P0, no, yes, b_pred, P_pred, b_filt, P_filt, e, q)
+        if math.isfinite(ll):
+            als_filter_equations(X, a, P_pred, e, q, lags, ntn, ntb)
+    if not math.isfinite(ll):
+        return PROFILE_BROKE, -math.inf
+    R, c, scale = als_square_root(ntn, ntb, floor)
+    phi, _, status = nnls(R, c, nnls_maxiter)
+    if status != NNLS_OK:
+        return status, math.nan
+    for u in range(theta.size):
+        theta[u] = phi[u] / scale[u]
+        if ntn[u, u] <= 0.0:
+            theta[u] = 0.0
+    for i in range(k):
+        vw_model[i] = theta[1 + i]
+    ll = filter_loop(y, X, a, vw_model, theta[0], b0, P0, no, no, b_pred, P_pred, b_filt, P_filt, e, q)
+    return NNLS_OK, (ll if math.isfinite(ll) else -math.inf)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _profile_at(alpha11, count, data, lags, ve, vw, fused, work, floor, nnls_maxiter, cache):  # pragma: no cover
+    """The profile's log-likelihood at ``alpha11``, from ``cache`` when that value was evaluated
+    (the first ``count`` entries), else evaluated and appended. Returns ``(status, loglik, count,
+    solves)`` with ``solves`` 1 when an ALS solve ran (counted as ``_ALS.evaluations`` counts)."""
+    alphas, thetas, lls, solved = cache
+    for i in range(count):
+        if alphas[i] == alpha11:
+            return NNLS_OK, lls[i], count, 0
+    status, ll = _als_evaluate(data, lags, ve, vw, alpha11, fused, work, floor, nnls_maxiter, thetas[count])
+    if status > 0:
+        return status, ll, count, 1
+    alphas[count] = alpha11
+    lls[count] = ll
+    solved[count] = status == NNLS_OK
+    return NNLS_OK, ll, count + 1, (1 if status == NNLS_OK else 0)
+
+
+@njit(cache=True, nogil=True)
+def als_profile(data, lags, ve, vw, grid, xatol, maxfun, fused, work, floor, nnls_maxiter, cache):  # pragma: no cover
+    """One round of ALS's profile over alpha11 (``_profile`` of :mod:`kalcoint.tuning.als`).
+
+    The first filter ``(ve, vw)`` runs with each alpha11 of ``grid`` (sorted, distinct), then with
+    the points of scipy's bounded Brent search (``minimize_scalar(method="bounded",
+    options={"xatol": xatol, "maxiter": maxfun})``, :func:`brent_tell`) minimising
+    ``-loglik(tanh(u))`` over ``u = atanh(alpha11)`` between the best grid point's neighbours.
+    Each distinct alpha11 is evaluated once (:func:`_profile_at`, the only call site: the compiled
+    size stays small).
+
+    Parameters
+    ----------
+    data, fused, work : tuples of arrays
+        See :func:`_als_evaluate`.
+    lags : int
+    ve : float
+        The first filter's observation noise variance.
+    vw : ndarray, shape (k,)
+        Its state noise variances.
+    grid : ndarray, shape (g,)
+    xatol : float
+    maxfun : int
+    floor : float
+        :func:`als_square_root`'s eigenvalue floor.
+    nnls_maxiter : int
+    cache : tuple
+        ``(alphas (c,), thetas (c, 2k + 1), lls (c,), solved (c,) bool)`` with ``c >= g + maxfun``:
+        written, in the order the values were first evaluated.
+
+    Returns
+    -------
+    status : int
+        0, or the status of :func:`kalcoint._kernels.nonnegative.nnls` that stopped the search.
+    count : int
+        Entries of ``cache`` written.
+    best : int
+        The first entry with the highest log-likelihood.
+    solves : int
+        ALS solves run.
+    """
+    count = solves = 0
+    best_grid, best_ll = 0, -math.inf
+    state = np.empty(BRENT_STATE)
+    searching = False
+    g = 0
+    alpha11 = grid[0]
+    while True:
+        status, ll, count, s = _profile_at(alpha11, count, data, lags, ve, vw, fused, work, floor, nnls_maxiter, cache)
+        solves += s
+        if status != NNLS_OK:
+            return status, count, 0, solves
+        if searching:
+            done, u = brent_tell(-ll, maxfun, state)
+            if done:
+                break
+        else:
+            if ll > best_ll:
+                best_grid, best_ll = g, ll
+            g += 1
+            if g < grid.size:
+                alpha11 = grid[g]
+                continue
+            if not math.isfinite(best_ll):
+                break
+            lo = math.atanh(grid[max(best_grid - 1, 0)])
+            hi = math.atanh(grid[min(best_grid + 1, grid.size - 1)])
+            if not hi > lo:
+                break
+            searching = True
+            u = brent_start(lo, hi, xatol, state)
+        alpha11 = math.tanh(u)
+    lls = cache[2]
+    best = 0
+    for i in range(1, count):
+        if lls[i] > lls[best]:
+            best = i
+    return NNLS_OK, count, best, solves

@@ -34,7 +34,12 @@ unknowns are ``Ve``, the diagonal ``Vw`` (k) and the diagonal ``P0`` (k), all
 ``scipy.optimize.nnls`` on a square root of the (column-scaled) normal matrix,
 which minimises the same weighted sum of squares. For k = 3 the first filter and the forward
 pass are one compiled pass (:func:`kalcoint._kernels.als_first_filter_k3`, on scalars, the same
-numbers to the last bit), its work arrays allocated once per sample.
+numbers to the last bit), its work arrays allocated once per sample. A round's whole profile over
+``alpha11`` (below) is one compiled call (:func:`kalcoint._kernels.als_profile`): every
+candidate's first filter, solve and log-likelihood, the non-negative least squares by
+:func:`kalcoint._kernels.nnls` (``scipy.optimize.nnls``'s steps with SciPy's own BLAS and LAPACK:
+its numbers to the last bit) and scipy's bounded Brent search step for step, so that it picks
+what the plain Python profile (:func:`_profile`, the reference the tests hold it to) picks.
 
 ``P0`` is a nuisance: it absorbs the first filter's start-up transient. The
 tuned model keeps the fixed prior of :mod:`kalcoint.tuning.mle` (the Johansen
@@ -67,6 +72,7 @@ the highest log-likelihood (``options["round"]``), with ``converged = False``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -79,10 +85,13 @@ from ..filtering import StateSpaceModel, observation_arrays
 from .mle import ALPHA11_MAX, _prior, first_pass, start_models
 from .registry import FitResult
 from .._kernels import (
+    NNLS_MAXITER,
+    NNLS_OK,
     als_equations,
     als_filter_equations,
     als_first_filter_k3,
     als_normal_equations,
+    als_profile,
     als_square_root,
     filter_loop,
 )
@@ -99,6 +108,10 @@ DAMPING = 0.5
 """Share of the last ALS noises in the next round's first filter (the rest: the filter before)."""
 EIGEN_FLOOR = 1e-12
 """Directions of the scaled normal matrix with eigenvalue below this (relative) are not identified."""
+BRENT_XATOL = 1e-6
+"""Absolute tolerance in ``atanh(alpha11)`` of the profile's bounded Brent search."""
+BRENT_MAXFUN = 500
+"""Most evaluations of the Brent search (scipy's default ``maxiter`` of the bounded method)."""
 
 
 def _solve_nonnegative(ntn: np.ndarray, ntb: np.ndarray) -> np.ndarray:
@@ -211,9 +224,16 @@ class _ALS:
         self._b_filt, self._P_filt = np.empty((n, k)), np.empty((n, k, k))
         self._e, self._q = np.empty(n), np.empty(n)
         self.evaluations = 0
-        if k == 3:  # the first filter and its equations in one compiled pass (work arrays reused)
-            m = als_equations(n, self.lags)
-            self._fused = (np.empty((n, k)), np.empty((n, k, 2 * k + 1)), np.empty((2 * k + 1, m)), np.empty(m))
+        p = 2 * k + 1
+        # k = 3: the first filter and its equations in one compiled pass (work arrays reused)
+        rows, m = (n, als_equations(n, self.lags)) if k == 3 else (0, 0)
+        self._fused = (np.empty((rows, k)), np.empty((rows, k, p)), np.empty((p, m)), np.empty(m))
+        # the arrays of the compiled profile (kalcoint._kernels.als_profile)
+        self.data = (self.y, self.X, self.b0, self.P0)
+        self.work = (
+            self._b_pred, self._P_pred, self._b_filt, self._P_filt, self._e, self._q,
+            np.empty(k), np.empty(k), np.zeros((p, p)), np.zeros(p),
+        )  # fmt: skip
 
     def _run(self, a: np.ndarray, obs_var: float, state_var: np.ndarray, store: bool) -> float:
         return float(
@@ -268,7 +288,11 @@ class _ALS:
 
 
 def _profile(als: _ALS, first: tuple[float, np.ndarray], candidates: list[float]) -> tuple[float, np.ndarray, float]:
-    """Best alpha11 by the log-likelihood of its ALS model: a grid, then Brent in atanh(alpha11)."""
+    """Best alpha11 by the log-likelihood of its ALS model: a grid, then Brent in atanh(alpha11).
+
+    The plain reference of :func:`_profile_compiled` (``_ALS.solve`` and ``_ALS.loglik`` per
+    candidate, a dict as cache, ``scipy.optimize.minimize_scalar``). Returns ``(alpha11, theta
+    (2k + 1,), loglik)``: the first candidate evaluated with the highest log-likelihood."""
     cache: dict[float, tuple[np.ndarray | None, float]] = {}
 
     def at(alpha11: float) -> float:
@@ -284,12 +308,40 @@ def _profile(als: _ALS, first: tuple[float, np.ndarray], candidates: list[float]
         lo = math.atanh(grid[max(best - 1, 0)])
         hi = math.atanh(grid[min(best + 1, len(grid) - 1)])
         if hi > lo:
-            minimize_scalar(lambda u: -at(math.tanh(u)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+            minimize_scalar(
+                lambda u: -at(math.tanh(u)),
+                bounds=(lo, hi),
+                method="bounded",
+                options={"xatol": BRENT_XATOL, "maxiter": BRENT_MAXFUN},
+            )
     alpha11 = max(cache, key=lambda a11: cache[a11][1])
     theta, ll = cache[alpha11]
     if theta is None or not math.isfinite(ll):
         raise ComputationError("ALS failed: the filter broke down for every alpha11 tried")
     return alpha11, theta, ll
+
+
+def _profile_compiled(
+    als: _ALS, first: tuple[float, np.ndarray], candidates: list[float]
+) -> tuple[float, np.ndarray, float]:
+    """:func:`_profile` in one compiled call (:func:`kalcoint._kernels.als_profile`): the same
+    candidates in the same order, the same Brent steps, the same result and count of solves."""
+    grid = np.array(sorted(set(candidates)), dtype=np.float64)
+    p = 2 * als.X.shape[1] + 1
+    size = grid.size + BRENT_MAXFUN + 1
+    cache = (np.empty(size), np.zeros((size, p)), np.empty(size), np.zeros(size, dtype=np.bool_))
+    status, count, best, solves = als_profile(
+        als.data, als.lags, float(first[0]), np.ascontiguousarray(first[1], dtype=np.float64), grid,
+        BRENT_XATOL, BRENT_MAXFUN, als._fused, als.work, EIGEN_FLOOR, 50 * p, cache,
+    )  # fmt: skip
+    als.evaluations += solves
+    if status == NNLS_MAXITER:  # as scipy.optimize.nnls raises
+        raise RuntimeError("Maximum number of iterations reached.")
+    if status != NNLS_OK:
+        raise ValueError("array must not contain infs or NaNs")
+    if not (cache[3][best] and math.isfinite(cache[2][best])):
+        raise ComputationError("ALS failed: the filter broke down for every alpha11 tried")
+    return float(cache[0][best]), cache[1][best].copy(), float(cache[2][best])
 
 
 def _candidates(alpha11: float) -> list[float]:
@@ -360,6 +412,25 @@ def fit(
     >>> round(out.model.alpha11, 4), out.iterations, out.converged
     (0.9581, 32, True)
     """
+    return _fit(values, johansen_result, iterations, tol, lags, alpha11, initial_state, initial_cov, _profile_compiled)
+
+
+Profile = Callable[[_ALS, tuple[float, np.ndarray], list[float]], tuple[float, np.ndarray, float]]
+
+
+def _fit(
+    values: np.ndarray,
+    johansen_result: JohansenResult,
+    iterations: int,
+    tol: float | None,
+    lags: int,
+    alpha11: Any,
+    initial_state: Any,
+    initial_cov: Any,
+    profile: Profile,
+) -> FitResult:
+    """:func:`fit` with the profile over alpha11 given: :func:`_profile_compiled` (``fit``'s) or the
+    plain reference :func:`_profile` (tests hold the two equal)."""
     iterations = check_iterations(iterations)
     tol = check_tol(tol)
     if isinstance(lags, bool) or int(lags) != lags or lags < 1:
@@ -381,7 +452,7 @@ def fit(
     rounds = 0
     for rounds in range(1, min(int(iterations), MAX_ROUNDS) + 1):
         if fixed is None:
-            a11, theta, ll = _profile(als, (filt[0], filt[1:]), _candidates(prev_alpha11))
+            a11, theta, ll = profile(als, (filt[0], filt[1:]), _candidates(prev_alpha11))
         else:
             solved = als.solve(fixed, filt[0], filt[1:])
             if solved is None:
