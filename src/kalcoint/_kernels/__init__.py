@@ -11,7 +11,7 @@ from .linalg import DEGENERATE, NEAR_TIE, OK, householder_r
 from .johansen import johansen_kernel
 from .adf import FIXED_LAG, adf_design, adf_gram, adf_kernel, choose_lag, lowest_criterion, r_factor
 from .filtering import filter_loop, smoother_loop
-from .seed import mean_e2_over_q2, seed_passes
+from .seed import mean_e2_over_q2, seed_passes, seed_passes_arrays, seed_passes_k2
 from .mle import loglik_grad, loglik_grad_into, minimise_mle, objective_grad, objective_grad_many, work_columns
 from .em import em_loop, em_map
 from .als import als_equations, als_filter_equations, als_first_filter_k3, als_normal_equations, als_square_root
@@ -44,6 +44,8 @@ __all__ = [
     "objective_grad_many",
     "r_factor",
     "seed_passes",
+    "seed_passes_arrays",
+    "seed_passes_k2",
     "smoother_loop",
     "work_columns",
 ]
