@@ -108,11 +108,27 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
 
 
+CHUNK = 32
+"""Pairs a NumPy step of the batch takes at a time: the (CHUNK, n, 2) temporaries of the first
+pass stay in the core's cache instead of streaming the whole batch through memory once a step."""
+
+
 def _first_pass(prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray) -> _FirstPass:
-    """``first_pass_model(prices[i], weights[i])`` for a (B, n, 2) stack, by its operations.
+    """``first_pass_model(prices[i], weights[i])`` for a (B, n, 2) stack, :data:`CHUNK` pairs at a time.
 
     portfolio : (B, n) ``prices[i] @ weights[i]`` (the Johansen path's level, times ``w_1``).
     """
+    parts = [
+        _first_pass_chunk(prices[i : i + CHUNK], weights[i : i + CHUNK], portfolio[i : i + CHUNK])
+        for i in range(0, max(len(prices), 1), CHUNK)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return _FirstPass(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FirstPass.__dataclass_fields__))
+
+
+def _first_pass_chunk(prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray) -> _FirstPass:
+    """:func:`_first_pass` of a few pairs, by the operations of ``first_pass_model``."""
     n = prices.shape[1]
     w0, w1 = weights[:, 0], weights[:, 1]
     hedge0 = -weights[:, 1:] / weights[:, :1]  # -w[1:] / w[0]
@@ -157,7 +173,10 @@ def _inverses(moment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _half_lives(portfolio: np.ndarray) -> np.ndarray:
-    """:func:`kalcoint.cointegration.half_life` of each row of a (B, n) stack, by its operations."""
+    """:func:`kalcoint.cointegration.half_life` of each row of a (B, n) stack, by its operations
+    (:data:`CHUNK` rows at a time)."""
+    if len(portfolio) > CHUNK:
+        return np.concatenate([_half_lives(portfolio[i : i + CHUNK]) for i in range(0, len(portfolio), CHUNK)])
     lag = portfolio[:, :-1] - portfolio[:, :-1].mean(axis=1, keepdims=True)
     dx = np.diff(portfolio, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
