@@ -367,11 +367,16 @@ def tune_pairs(
         s1, u1, v1, w1 = _lane_day(0, True, pp1, c1, s1, zero, (0.0, 0.0), m10, m11, bf1, q1, e1)
         s2, u2, v2, w2 = _lane_day(0, True, pp2, c2, s2, zero, (0.0, 0.0), m20, m21, bf2, q2, e2)
         s3, u3, v3, w3 = _lane_day(0, True, pp3, c3, s3, zero, (0.0, 0.0), m30, m31, bf3, q3, e3)
-        for t in range(1, n):
-            s0, u0, v0, w0 = _lane_day(t, False, pp0, c0, s0, u0, v0, m00, m01, bf0, q0, e0)
-            s1, u1, v1, w1 = _lane_day(t, False, pp1, c1, s1, u1, v1, m10, m11, bf1, q1, e1)
-            s2, u2, v2, w2 = _lane_day(t, False, pp2, c2, s2, u2, v2, m20, m21, bf2, q2, e2)
-            s3, u3, v3, w3 = _lane_day(t, False, pp3, c3, s3, u3, v3, m30, m31, bf3, q3, e3)
+        for t in range(1, n - 1):  # the last day apart: only its posterior is kept
+            s0, u0, v0, _ = _lane_day(t, False, pp0, c0, s0, u0, v0, m00, m01, bf0, q0, e0)
+            s1, u1, v1, _ = _lane_day(t, False, pp1, c1, s1, u1, v1, m10, m11, bf1, q1, e1)
+            s2, u2, v2, _ = _lane_day(t, False, pp2, c2, s2, u2, v2, m20, m21, bf2, q2, e2)
+            s3, u3, v3, _ = _lane_day(t, False, pp3, c3, s3, u3, v3, m30, m31, bf3, q3, e3)
+        t = n - 1
+        s0, u0, v0, w0 = _lane_day(t, False, pp0, c0, s0, u0, v0, m00, m01, bf0, q0, e0)
+        s1, u1, v1, w1 = _lane_day(t, False, pp1, c1, s1, u1, v1, m10, m11, bf1, q1, e1)
+        s2, u2, v2, w2 = _lane_day(t, False, pp2, c2, s2, u2, v2, m20, m21, bf2, q2, e2)
+        s3, u3, v3, w3 = _lane_day(t, False, pp3, c3, s3, u3, v3, m30, m31, bf3, q3, e3)
         _pass_loglik(n, q0, e0, q1, e1, q2, e2, q3, e3, ll)
         for lane in range(LANES):
             if job[lane] < 0:
