@@ -109,8 +109,9 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 CHUNK = 32
-"""Pairs a NumPy step of the batch takes at a time: the (CHUNK, n, 2) temporaries of the first
-pass stay in the core's cache instead of streaming the whole batch through memory once a step."""
+"""Pairs a NumPy step of the batch takes at a time, in work arrays reused from chunk to chunk:
+they stay in the core's cache, and a Dask worker (which hands freed memory back to the system
+at once) does not fault fresh pages in for every temporary."""
 
 
 def _first_pass(prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray) -> _FirstPass:
@@ -118,8 +119,10 @@ def _first_pass(prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray) 
 
     portfolio : (B, n) ``prices[i] @ weights[i]`` (the Johansen path's level, times ``w_1``).
     """
+    size = max(min(CHUNK, len(prices)), 1)
+    path, xa = np.empty((size, *prices.shape[1:])), np.empty((size, *prices.shape[1:]))
     parts = [
-        _first_pass_chunk(prices[i : i + CHUNK], weights[i : i + CHUNK], portfolio[i : i + CHUNK])
+        _first_pass_chunk(prices[i : i + CHUNK], weights[i : i + CHUNK], portfolio[i : i + CHUNK], path, xa)
         for i in range(0, max(len(prices), 1), CHUNK)
     ]
     if len(parts) == 1:
@@ -127,13 +130,16 @@ def _first_pass(prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray) 
     return _FirstPass(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FirstPass.__dataclass_fields__))
 
 
-def _first_pass_chunk(prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray) -> _FirstPass:
-    """:func:`_first_pass` of a few pairs, by the operations of ``first_pass_model``."""
-    n = prices.shape[1]
+def _first_pass_chunk(
+    prices: np.ndarray, weights: np.ndarray, portfolio: np.ndarray, path_work: np.ndarray, xa_work: np.ndarray
+) -> _FirstPass:
+    """:func:`_first_pass` of a few pairs, by the operations of ``first_pass_model`` (its
+    Johansen path and ``x_t A`` rows written into the work arrays)."""
+    count, n = prices.shape[:2]
     w0, w1 = weights[:, 0], weights[:, 1]
     hedge0 = -weights[:, 1:] / weights[:, :1]  # -w[1:] / w[0]
-    path = np.empty(prices.shape)  # johansen_path
-    path[:, :, 0] = portfolio / w0[:, None]
+    path = path_work[:count]  # johansen_path
+    np.divide(portfolio, w0[:, None], out=path[:, :, 0])
     path[:, :, 1] = hedge0
     b1 = path[:, :, 0]
     denom = _dot(b1[:, :-1], b1[:, :-1])
@@ -143,7 +149,8 @@ def _first_pass_chunk(prices: np.ndarray, weights: np.ndarray, portfolio: np.nda
     gamma0 = (np.matmul(path.transpose(0, 2, 1), path) / n)[:, 0, 0]
     # (1 - alpha11**2) gamma[0] with Python's float power, as first_pass_model computes it
     level_var = np.array([(1.0 - a**2) * g for a, g in zip(alpha11.tolist(), gamma0.tolist())])
-    xa = prices.copy()
+    xa = xa_work[:count]
+    np.copyto(xa, prices)
     xa[:, :, 0] = alpha11[:, None]
     moment = np.matmul(xa.transpose(0, 2, 1), xa) / n
     inv, inverted = _inverses(moment)
@@ -174,14 +181,21 @@ def _inverses(moment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _half_lives(portfolio: np.ndarray) -> np.ndarray:
     """:func:`kalcoint.cointegration.half_life` of each row of a (B, n) stack, by its operations
-    (:data:`CHUNK` rows at a time)."""
-    if len(portfolio) > CHUNK:
-        return np.concatenate([_half_lives(portfolio[i : i + CHUNK]) for i in range(0, len(portfolio), CHUNK)])
-    lag = portfolio[:, :-1] - portfolio[:, :-1].mean(axis=1, keepdims=True)
-    dx = np.diff(portfolio, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = _dot(lag, dx - dx.mean(axis=1, keepdims=True)) / _dot(lag, lag)
-        return np.where(lam < 0, _HALF_LIFE_LOG / lam, np.inf)
+    (:data:`CHUNK` rows at a time, in reused work arrays)."""
+    count, n = portfolio.shape
+    size = max(min(CHUNK, count), 1)
+    lag_work, dx_work = np.empty((size, n - 1)), np.empty((size, n - 1))
+    out = np.empty(count)
+    for i in range(0, count, CHUNK):
+        x = portfolio[i : i + CHUNK]
+        lag, dx = lag_work[: len(x)], dx_work[: len(x)]
+        np.subtract(x[:, :-1], x[:, :-1].mean(axis=1, keepdims=True), out=lag)
+        np.subtract(x[:, 1:], x[:, :-1], out=dx)  # np.diff
+        np.subtract(dx, dx.mean(axis=1, keepdims=True), out=dx)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = _dot(lag, dx) / _dot(lag, lag)
+            out[i : i + CHUNK] = np.where(lam < 0, _HALF_LIFE_LOG / lam, np.inf)
+    return out
 
 
 def _adf(series: np.ndarray, rows: int, select: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,8 +233,8 @@ def _tune(prices: np.ndarray, rows: int, first: _FirstPass, options: ScreenOptio
         "status": np.full(count, -9, dtype=np.int64),
         "out": np.full((count, 6), np.nan),
         "posterior": np.full((count, 5), np.nan),
-        "innov_var": np.full((count, rows), np.nan),
-        "spread": np.full((count, rows), np.nan),
+        "innov_var": np.empty((count, rows)),  # rows written for the pairs given a model
+        "spread": np.empty((count, rows)),
         "finite": np.zeros(count, dtype=bool),
     }
     tune_pairs(
@@ -257,12 +271,15 @@ def _tuning_errors(first: _FirstPass, run: dict[str, np.ndarray]) -> dict[int, s
 
 
 def _group_prices(values: np.ndarray, idx: np.ndarray, common: np.ndarray, members: np.ndarray, n: int) -> np.ndarray:
-    """(len(members), n, 2) common-history prices of the member pairs."""
-    if common[:, members].all():
-        return np.ascontiguousarray(values[:, idx[members]].transpose(1, 0, 2))
+    """(len(members), n, 2) common-history prices of the member pairs (written in place: no
+    temporary of the batch's size, which a Dask worker would hand back to the system and fault
+    in again for the next batch)."""
     prices = np.empty((len(members), n, 2))
-    for j, m in enumerate(members):
-        prices[j] = values[common[:, m]][:, idx[m]]
+    full = bool(common[:, members].all())
+    for j, m in enumerate(members.tolist()):
+        rows = slice(None) if full else common[:, m]
+        prices[j, :, 0] = values[rows, idx[m, 0]]
+        prices[j, :, 1] = values[rows, idx[m, 1]]
     return prices
 
 
@@ -487,7 +504,7 @@ def _out_of_sample(
     os_stat, _, os_ok = _adf(np.matmul(test, weights[:, :, None])[:, :, 0], n - n_train, go)
     leave |= go & ~os_ok
     go &= os_ok
-    loglik, spread, status = np.full(count, np.nan), np.full((count, n - n_train), np.nan), np.full(count, -9)
+    loglik, spread, status = np.full(count, np.nan), np.empty((count, n - n_train)), np.full(count, -9)
     oos_filter_pairs(
         prices, n_train, go, options.oos_start == "continue", run["out"], run["posterior"], first.hedge0,
         loglik, spread, status,
