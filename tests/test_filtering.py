@@ -243,6 +243,32 @@ def test_filter_loop_without_covariances_k3_equals_reference():
     assert ll == ll_arrays and all(np.array_equal(u, v) for u, v in zip(fast, stored))
 
 
+def test_filter_loop_without_covariances_k2_equals_reference():
+    """The k = 2 pass on scalars (the seed passes' filter for pairs) against the plain reference
+    filter on EWA/EWC, and bitwise equal to the array pass."""
+    import kalcoint._kernels as kernels
+
+    values = load(["EWA", "EWC"]).to_numpy()
+    y, X = observations(values)
+    n = len(y)
+    a, vw, ve = np.array([0.99, 1.0]), np.array([0.02, 1e-6]), 0.02
+    b0, P0 = np.array([-5.0, 1.4]), np.array([[50.0, 0.3], [0.3, 1.0]])
+    ref = ref_filter(y, X, np.diag(a), np.diag(vw), ve, b0, P0)
+    none, none_cov = np.empty((1, 2)), np.empty((1, 2, 2))
+    fast = [np.empty((n, 2)), np.empty(n), np.empty(n)]
+    ll = kernels.filter_loop(y, X, a, vw, ve, b0, P0, False, False, none, none_cov, fast[0], none_cov, fast[1], fast[2])
+    assert_cols_close(fast[0], ref.b_filt)
+    np.testing.assert_allclose(fast[1], ref.e, rtol=0, atol=RTOL * np.max(np.abs(y)))
+    np.testing.assert_allclose(fast[2], ref.Q, rtol=RTOL)
+    assert ll == pytest.approx(ref.loglik, rel=RTOL)
+    stored = [np.empty((n, 2)), np.empty(n), np.empty(n)]
+    cov = [np.empty((n, 2)), np.empty((n, 2, 2)), np.empty((n, 2, 2))]
+    ll_arrays = kernels.filter_loop(
+        y, X, a, vw, ve, b0, P0, False, True, cov[0], cov[1], stored[0], cov[2], *stored[1:]
+    )
+    assert ll == ll_arrays and all(np.array_equal(u, v) for u, v in zip(fast, stored))
+
+
 def test_extend_append_and_apply_continue_as_statsmodels_results_do(ewa_ewc_ige):
     """``FilterResult.extend`` continues the posterior over new rows (= one filter over all rows),
     ``append`` gives all rows at once, ``TunedModel.apply`` runs the tuned quantities from the prior."""

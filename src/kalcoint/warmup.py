@@ -13,6 +13,7 @@ import time
 def warm_up() -> float:
     """Run each compiled path once on generated data; returns the seconds it took."""
     from .cointegration import adf
+    from .screen import ScreenOptions, Universe, batch_table
     from .synthetic import simulate
     from .tuning import tune
 
@@ -24,6 +25,7 @@ def warm_up() -> float:
     adf(fit.result.spread)
     adf(fit.result.spread, autolag=None, maxlag=2)
     adf(fit.result.spread, autolag="BIC")
+    batch_table(Universe.from_frame(prices.iloc[:, :2]), [(0, 1)], ScreenOptions(size=2))  # a screen of pairs
     return time.perf_counter() - started
 
 

@@ -11,7 +11,8 @@ from .linalg import DEGENERATE, NEAR_TIE, OK, householder_r
 from .johansen import johansen_kernel
 from .adf import FIXED_LAG, adf_design, adf_gram, adf_kernel, choose_lag, lowest_criterion, r_factor
 from .filtering import filter_loop, smoother_loop
-from .seed import mean_e2_over_q2, seed_passes
+from .seed import mean_e2_over_q2, seed_passes, seed_passes_arrays, seed_passes_k2
+from .screen import adf_pairs, adf_series, johansen_pairs, oos_filter_pairs, tune_pairs
 from .mle import loglik_grad, loglik_grad_into, minimise_mle, objective_grad, objective_grad_many, work_columns
 from .em import em_loop, em_map, em_squarem
 from .nonnegative import NNLS_MAXITER, NNLS_NONFINITE, NNLS_OK, nnls
@@ -37,6 +38,8 @@ __all__ = [
     "adf_design",
     "adf_gram",
     "adf_kernel",
+    "adf_pairs",
+    "adf_series",
     "als_equations",
     "als_filter_equations",
     "als_first_filter_k3",
@@ -50,6 +53,7 @@ __all__ = [
     "filter_loop",
     "householder_r",
     "johansen_kernel",
+    "johansen_pairs",
     "loglik_grad",
     "loglik_grad_into",
     "lowest_criterion",
@@ -58,8 +62,12 @@ __all__ = [
     "nnls",
     "objective_grad",
     "objective_grad_many",
+    "oos_filter_pairs",
     "r_factor",
     "seed_passes",
+    "seed_passes_arrays",
+    "seed_passes_k2",
     "smoother_loop",
+    "tune_pairs",
     "work_columns",
 ]

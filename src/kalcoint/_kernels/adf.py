@@ -53,28 +53,45 @@ def adf_gram(x, nlags, level_last):
     n = x.size
     m = n - 1 - nlags
     q = nlags + 2
-    diff = x[1:] - x[:-1]
-    diff -= diff.sum() / diff.size  # any shift; it keeps the raw products free of cancellation
+    # Every sum runs from 0.0 over increasing index, as numba's array.sum() does; sums that do
+    # not depend on each other share a loop (their additions overlap instead of waiting in turn).
+    diff = np.empty(n - 1)
+    total = 0.0
+    for i in range(n - 1):
+        d = x[i + 1] - x[i]
+        diff[i] = d
+        total += d
+    shift = total / (n - 1)  # any shift; it keeps the raw products free of cancellation
+    for i in range(n - 1):
+        diff[i] -= shift
     start = np.arange(nlags, -1, -1)  # window w (w = 0: dx_t, w = j: lag j) is diff[start[w] + r]
+    dx_sum = 0.0  # sum of dx_t (window 0)
+    lag_sum = 0.0  # sum of the first lag (window 1)
+    x_sum = 0.0  # sum of the level x_t
+    for r in range(m):
+        dx_sum += diff[nlags + r]
+        if nlags > 0:
+            lag_sum += diff[nlags - 1 + r]
+        x_sum += x[nlags + r]
     mean = np.empty(nlags + 1)
-    mean[0] = diff[nlags:].sum() / m
-    window_sum = diff[nlags - 1 : nlags - 1 + m].sum() if nlags > 0 else 0.0
+    mean[0] = dx_sum / m
+    window_sum = lag_sum
     for w in range(1, nlags + 1):
         if w > 1:
             window_sum += diff[start[w]] - diff[start[w] + m]
         mean[w] = window_sum / m
-    level = x[nlags : n - 1] - x[nlags : n - 1].sum() / m
-    level_sum = level.sum()
-    raw = np.zeros((nlags + 1, nlags + 1))  # raw[a, b] = sum_r W_a[r] W_b[r]
-    cross = np.zeros(nlags + 1)  # cross[w] = sum_r level[r] W_w[r]
+    level = np.empty(m)
+    x_mean = x_sum / m
+    level_sum = 0.0
     level_sq = 0.0
     for r in range(m):
-        y_r = diff[nlags + r]
-        level_sq += level[r] * level[r]
-        for w in range(nlags + 1):
-            value = diff[nlags - w + r]
-            raw[0, w] += y_r * value
-            cross[w] += level[r] * value
+        v = x[nlags + r] - x_mean
+        level[r] = v
+        level_sum += v
+        level_sq += v * v
+    raw = np.zeros((nlags + 1, nlags + 1))  # raw[a, b] = sum_r W_a[r] W_b[r]
+    cross = np.zeros(nlags + 1)  # cross[w] = sum_r level[r] W_w[r]
+    window_products(diff, level, nlags, m, raw, cross)
     for a in range(1, nlags + 1):
         for b in range(a, nlags + 1):
             enter, leave = start[a], start[a] + m
@@ -92,6 +109,80 @@ def adf_gram(x, nlags, level_last):
         for b in range(a, nlags + 1):
             gram[index[a], index[b]] = gram[index[b], index[a]] = raw[a, b] - m * mean[a] * mean[b]
     return gram
+
+
+@njit(cache=True)
+def window_products(diff, level, nlags, m, raw, cross):
+    """``raw[0, w] = sum_r diff[nlags + r] diff[nlags - w + r]`` and ``cross[w] = sum_r level[r]
+    diff[nlags - w + r]`` for w = 0..nlags, each sum taken over r = 0..m-1 in order from 0.0:
+    whatever the loops' arrangement, the same sums to the last bit.
+
+    Few windows: four at a time in scalar accumulators (eight independent sums in registers).
+    Many: the loop over w innermost on a reversed copy of ``diff`` (the windows' values at step r
+    are consecutive in w's order), which vectorises across windows."""
+    count = nlags + 1
+    if count < 8:
+        _windows_by_four(diff, level, nlags, m, raw, cross)
+        return
+    size = diff.size
+    reverse = diff[::-1].copy()  # reverse[i] = diff[size - 1 - i]
+    a = np.zeros(count)
+    c = np.zeros(count)
+    for r in range(m):
+        y_r = diff[nlags + r]
+        l_r = level[r]
+        first = size - 1 - nlags - r
+        values = reverse[first : first + count]  # values[w] = diff[nlags + r - w]
+        for w in range(count):
+            v = values[w]
+            a[w] += y_r * v
+            c[w] += l_r * v
+    for w in range(count):
+        raw[0, w] = a[w]
+        cross[w] = c[w]
+
+
+@njit(cache=True)
+def _windows_by_four(diff, level, nlags, m, raw, cross):
+    """:func:`window_products` four windows at a time in scalar accumulators."""
+    w0 = 0
+    while w0 + 4 <= nlags + 1:
+        a0 = a1 = a2 = a3 = 0.0
+        c0 = c1 = c2 = c3 = 0.0
+        base = nlags - w0
+        for r in range(m):
+            y_r = diff[nlags + r]
+            l_r = level[r]
+            v0 = diff[base + r]
+            v1 = diff[base - 1 + r]
+            v2 = diff[base - 2 + r]
+            v3 = diff[base - 3 + r]
+            a0 += y_r * v0
+            a1 += y_r * v1
+            a2 += y_r * v2
+            a3 += y_r * v3
+            c0 += l_r * v0
+            c1 += l_r * v1
+            c2 += l_r * v2
+            c3 += l_r * v3
+        raw[0, w0] = a0
+        raw[0, w0 + 1] = a1
+        raw[0, w0 + 2] = a2
+        raw[0, w0 + 3] = a3
+        cross[w0] = c0
+        cross[w0 + 1] = c1
+        cross[w0 + 2] = c2
+        cross[w0 + 3] = c3
+        w0 += 4
+    for w in range(w0, nlags + 1):
+        a = 0.0
+        c = 0.0
+        for r in range(m):
+            value = diff[nlags - w + r]
+            a += diff[nlags + r] * value
+            c += level[r] * value
+        raw[0, w] = a
+        cross[w] = c
 
 
 @njit(cache=True)

@@ -50,12 +50,14 @@ def filter_loop(
 
     ``A = diag(a)`` and ``Vw = diag(vw)``. The covariance is kept symmetric and only its
     upper triangle is updated; the update of day t is written straight into the prediction
-    for day t + 1 (``P_filt`` itself is not kept unless stored). For k = 3 without ``store_cov``
-    or ``predict_first``, :func:`_filter_k3` (the same arithmetic on scalars).
+    for day t + 1 (``P_filt`` itself is not kept unless stored). For k = 2 or 3 without ``store_cov``
+    or ``predict_first``, :func:`_filter_k2` or :func:`_filter_k3` (the same arithmetic on scalars).
     """
     n, k = X.shape
     if k == 3 and not store_cov and not predict_first:
         return _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var)
+    if k == 2 and not store_cov and not predict_first:
+        return _filter_k2(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var)
     bp = b_start.copy()  # prior mean b_{t|t-1}
     Pp = np.empty((k, k))  # prior covariance P_{t|t-1}
     aa = np.empty((k, k))  # a_i a_j: A P A' = aa * P (entrywise) for diagonal A
@@ -334,6 +336,83 @@ def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # 
         b_filt[t, 0] = f0
         b_filt[t, 1] = f1
         b_filt[t, 2] = f2
+        innov[t] = e
+        innov_var[t] = q
+        acc = accumulate_loglik(t, q, e * g, acc)
+    return loglik_from_sums(acc, n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k2_constants(a0, a1, v0, v1, ve):  # pragma: no cover - compiled
+    """The day-invariant figures of a k = 2 pass on scalars (:func:`k2_step`):
+    ``(ve, a_0..1, (a a')_00,01,11, vw_0..1)``."""
+    return (ve, a0, a1, a0 * a0, a0 * a1, a1 * a1, v0, v1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k2_prior(b_start, P_start):  # pragma: no cover - compiled
+    """The prior at t = 0 of a k = 2 pass: ``(b_0..1, P_00,01,11)`` (P symmetrised)."""
+    return (
+        b_start[0],
+        b_start[1],
+        0.5 * (P_start[0, 0] + P_start[0, 0]),
+        0.5 * (P_start[0, 1] + P_start[1, 0]),
+        0.5 * (P_start[1, 1] + P_start[1, 1]),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k2_day(yt, x0, x1, c, s):  # pragma: no cover - compiled
+    """One day of the filter for k = 2 on scalars, :func:`filter_loop`'s arithmetic in its order,
+    with no test of ``Q_t``: from the observation ``yt``, the row ``(x0, x1)``, the prior ``s``
+    (:func:`k2_prior`) and the constants ``c`` (:func:`k2_constants`), returns ``(next prior, e_t,
+    Q_t, 1/Q_t, e_t/Q_t, b_{t|t} (2), P_{t|t} (00, 01, 11))``; meaningless where ``Q_t <= 0``."""
+    ve, a0, a1, aa00, aa01, aa11, v0, v1 = c
+    b0, b1, p00, p01, p11 = s
+    e = yt - ((0.0 + x0 * b0) + x1 * b1)
+    px0 = (0.0 + p00 * x0) + p01 * x1
+    px1 = (0.0 + p01 * x0) + p11 * x1
+    q = (ve + x0 * px0) + x1 * px1
+    r = 1.0 / q
+    g = e * r
+    f0 = b0 + px0 * g
+    f1 = b1 + px1 * g
+    f00 = p00 - (px0 * px0) * r
+    f01 = p01 - (px0 * px1) * r
+    f11 = p11 - (px1 * px1) * r
+    prior = (a0 * f0, a1 * f1, aa00 * f00 + v0, aa01 * f01, aa11 * f11 + v1)
+    return prior, e, q, r, g, f0, f1, f00, f01, f11
+
+
+@njit(cache=True, nogil=True, inline="always")
+def k2_step(t, y, X, c, s):  # pragma: no cover - compiled
+    """Day ``t`` of the filter for k = 2 on scalars (:func:`k2_day`): returns ``(next prior, e_t,
+    Q_t, 1/Q_t, e_t/Q_t, b_{t|t} (2), P_{t|t} (00, 01, 11))``. Where ``Q_t <= 0`` the prior comes
+    back unchanged with ``Q_t`` (the caller stops)."""
+    b0, b1, p00, p01, p11 = s
+    x0, x1 = X[t, 0], X[t, 1]
+    yt = y[t]
+    e = yt - ((0.0 + x0 * b0) + x1 * b1)
+    q = (c[0] + x0 * ((0.0 + p00 * x0) + p01 * x1)) + x1 * ((0.0 + p01 * x0) + p11 * x1)
+    if not q > 0.0:
+        return s, e, q, 0.0, 0.0, b0, b1, p00, p01, p11
+    return k2_day(yt, x0, x1, c, s)
+
+
+@njit(cache=True, nogil=True)
+def _filter_k2(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # pragma: no cover - compiled
+    """:func:`filter_loop` for k = 2 (no stored covariances, prior at t = 0): the state and the three
+    entries of its covariance stay in registers (:func:`k2_step`: the same numbers to the last bit)."""
+    n = X.shape[0]
+    c = k2_constants(a[0], a[1], vw[0], vw[1], ve)
+    s = k2_prior(b_start, P_start)
+    acc = (0.0, 0.0, 1.0)
+    for t in range(n):
+        s, e, q, r, g, f0, f1, _, _, _ = k2_step(t, y, X, c, s)
+        if not q > 0.0:
+            return np.nan
+        b_filt[t, 0] = f0
+        b_filt[t, 1] = f1
         innov[t] = e
         innov_var[t] = q
         acc = accumulate_loglik(t, q, e * g, acc)

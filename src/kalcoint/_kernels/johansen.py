@@ -54,9 +54,24 @@ def johansen_design(x, det_order, k_ar_diff):
             for lag in range(1, p + 1):
                 design[(lag - 1) * k + j, t] = series[row - lag] - series[row - lag - 1]
     if det_order >= 0:
-        for c in range(q):
-            _centre(design[c])
+        _centre_rows(design)
     return design
+
+
+@njit(cache=True)
+def _centre_rows(design):
+    """:func:`_centre` of every row of ``design`` (q, m): the q sums run side by side over t (each
+    still from 0.0 in t's order, so the same means), instead of one row's sum after another."""
+    q, m = design.shape
+    sums = np.zeros(q)
+    for t in range(m):
+        for c in range(q):
+            sums[c] += design[c, t]
+    for c in range(q):
+        mean = sums[c] / m
+        row = design[c]
+        for t in range(m):
+            row[t] -= mean
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import filter_loop, smoother_loop
+from .filtering import accumulate_loglik, filter_loop, k2_constants, k2_prior, k2_step, loglik_from_sums, smoother_loop
 
 
 @njit(cache=True, nogil=True)
@@ -139,7 +139,81 @@ def seed_passes(
     hist : (iterations, 4) rows (alpha11, obs_var, loglik, mean e_t^2/Q_t^2) of each pass.
     out_model : (2 + 2k,) the quantities the last pass ran with: alpha11, obs_var, state_var, initial_cov.
     b_filt, innov, innov_var : states and innovations of the last pass.
+
+    For k = 2 with the method's own options (filtered moments, posterior residual, ``bm``
+    from Johansen, ``alpha11`` free, no covariance terms), :func:`seed_passes_k2`: the same
+    numbers to the last bit; otherwise :func:`seed_passes_arrays`.
     """
+    k = X.shape[1]
+    if k == 2 and not (bm_sample or fix_alpha11 or prior_residual or smoothed or cov_terms):
+        return seed_passes_k2(
+            y,
+            X,
+            alpha11,
+            obs_var,
+            state_var,
+            initial_state,
+            initial_cov,
+            bm,
+            iterations,
+            tol,
+            True,
+            hist,
+            b_filt,
+            innov,
+            innov_var,
+            out_model,
+            np.empty(5),
+        )
+    return seed_passes_arrays(
+        y,
+        X,
+        alpha11,
+        obs_var,
+        state_var,
+        initial_state,
+        initial_cov,
+        bm,
+        bm_sample,
+        fix_alpha11,
+        prior_residual,
+        smoothed,
+        cov_terms,
+        iterations,
+        tol,
+        hist,
+        b_filt,
+        innov,
+        innov_var,
+        out_model,
+    )
+
+
+@njit(cache=True, nogil=True)
+def seed_passes_arrays(
+    y,
+    X,
+    alpha11,
+    obs_var,
+    state_var,
+    initial_state,
+    initial_cov,
+    bm,
+    bm_sample,
+    fix_alpha11,
+    prior_residual,
+    smoothed,
+    cov_terms,
+    iterations,
+    tol,
+    hist,
+    b_filt,
+    innov,
+    innov_var,
+    out_model,
+):  # pragma: no cover - compiled
+    """:func:`seed_passes` for any k and options: the filter (:func:`filter_loop`), then the
+    re-estimate (:func:`reestimate`) in a sweep of its own."""
     n, k = X.shape
     a = np.ones(k)
     params = np.empty(2 + 2 * k)  # the quantities of the current pass, laid out as out_model
@@ -217,5 +291,125 @@ def seed_passes(
             if worst < tol:
                 return m + 1, 1
         for i in range(2 + 2 * k):
+            params[i] = new[i]
+    return iterations, 0
+
+
+@njit(cache=True, nogil=True)
+def seed_passes_k2(
+    y,
+    X,
+    alpha11,
+    obs_var,
+    state_var,
+    initial_state,
+    initial_cov,
+    bm,
+    iterations,
+    tol,
+    history,
+    hist,
+    b_filt,
+    innov,
+    innov_var,
+    out_model,
+    last_posterior,
+):  # pragma: no cover - compiled
+    """:func:`seed_passes` for k = 2 and the method's own options, each pass one sweep over t:
+    the filter day (:func:`kalcoint._kernels.filtering.k2_step`) and the sums of the re-estimate
+    (:func:`reestimate`) and of ``mean e_t^2 / Q_t^2`` (:func:`mean_e2_over_q2`), each sum taken
+    in the order of t as there, so the same numbers to the last bit as :func:`seed_passes_arrays`.
+
+    history : fill ``hist[:, 3]`` (``mean e_t^2 / Q_t^2``, one division a day); when False it is
+        left as it was.
+    last_posterior : (5,) ``b_{n|n}`` (2) and ``P_{n|n}`` (00, 01, 11) of the last pass run, when
+        its filter reached the last day (as :func:`filter_loop` stores them).
+    """
+    n = X.shape[0]
+    params = np.empty(6)  # alpha11, obs_var, state_var (2), initial_cov (2), as out_model
+    params[0] = alpha11
+    params[1] = obs_var
+    params[2] = state_var[0]
+    params[3] = state_var[1]
+    params[4] = initial_cov[0]
+    params[5] = initial_cov[1]
+    new = np.empty(6)
+    p0 = np.zeros((2, 2))
+    centre0, centre1 = bm[0], bm[1]
+    for m in range(iterations):
+        p0[0, 0] = params[4]
+        p0[1, 1] = params[5]
+        c = k2_constants(params[0], 1.0, params[2], params[3], params[1])
+        s = k2_prior(initial_state, p0)
+        acc = (0.0, 0.0, 1.0)
+        e2q2 = 0.0
+        ve = 0.0  # the sums of reestimate, named as there
+        gamma11 = 0.0
+        num = 0.0
+        den = 0.0
+        sv1 = 0.0
+        ic0 = 0.0
+        ic1 = 0.0
+        prev0 = 0.0
+        prev1 = 0.0
+        ll = np.nan
+        for t in range(n):
+            s, e, q, r, g, f0, f1, f00, f01, f11 = k2_step(t, y, X, c, s)
+            if not q > 0.0:
+                break
+            b_filt[t, 0] = f0
+            b_filt[t, 1] = f1
+            innov[t] = e
+            innov_var[t] = q
+            acc = accumulate_loglik(t, q, e * g, acc)
+            if history:
+                h = e / q
+                e2q2 += h * h
+            res = (y[t] - X[t, 0] * f0) - X[t, 1] * f1
+            ve += res * res
+            gamma11 += f0 * f0
+            if t > 0:
+                num += f0 * prev0
+                den += prev0 * prev0
+                d = f1 - prev1
+                sv1 += d * d
+            d0 = f0 - centre0
+            ic0 += d0 * d0
+            d1 = f1 - centre1
+            ic1 += d1 * d1
+            prev0 = f0
+            prev1 = f1
+            if t == n - 1:
+                ll = loglik_from_sums(acc, n)
+                last_posterior[0] = f0
+                last_posterior[1] = f1
+                last_posterior[2] = f00
+                last_posterior[3] = f01
+                last_posterior[4] = f11
+        for i in range(6):
+            out_model[i] = params[i]
+        hist[m, 0] = params[0]
+        hist[m, 1] = params[1]
+        hist[m, 2] = ll
+        if not math.isfinite(ll):
+            return m + 1, -1
+        if history:
+            hist[m, 3] = e2q2 / n
+        if m == iterations - 1:
+            return m + 1, 0
+        a11 = num / den
+        new[0] = a11
+        new[1] = ve / n
+        new[2] = (1.0 - a11 * a11) * (gamma11 / n)
+        new[3] = sv1 / (n - 1)
+        new[4] = ic0 / (n - 1)
+        new[5] = ic1 / (n - 1)
+        if tol > 0.0:
+            worst = 0.0
+            for i in range(6):
+                worst = max(worst, rel_change(new[i], params[i]))
+            if worst < tol:
+                return m + 1, 1
+        for i in range(6):
             params[i] = new[i]
     return iterations, 0

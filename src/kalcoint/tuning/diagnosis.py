@@ -50,6 +50,7 @@ __all__ = [
     "STATE_SHARE_MAX",
     "Diagnosis",
     "diagnose",
+    "degenerate_reasons",
     "diagnose_model",
     "level_half_life",
 ]
@@ -144,31 +145,11 @@ def diagnose_model(
     half_life = level_half_life(model.alpha11)
     mean_sq = np.concatenate([[1.0], np.mean(values[:, 1:] ** 2, axis=0)])
     drift = n * model.state_var * mean_sq / scale
-    reasons: list[str] = []
-    notes: list[str] = []
     dep = names[0]
-    if obs_ratio < OBS_VAR_TINY:
-        reasons.append(
-            f"measurement noise Ve = {_g(model.obs_var)} is tiny against the daily price-change variance of "
-            f"{dep} ({_g(scale)}): the filter fits the price exactly, so the spread's ADF p-value says "
-            "nothing about tradability"
-        )
-    if share > STATE_SHARE_MAX:
-        reasons.append(
-            f"the innovation variance is dominated by the state term ({100 * share:.4g}% on average): the "
-            f"filter moves its level and hedge ratios to absorb each day's move of {dep}"
-        )
-    if half_life < HALF_LIFE_MIN:
-        reasons.append(
-            f"alpha11 collapsed to {_g(model.alpha11)}: the spread's level forgets itself within a day "
-            f"(half-life {_g(half_life)} days), so there is no persistent spread to trade"
-        )
-    if drift[0] < FROZEN_RATIO and abs(model.alpha11) < 1.0:
-        reasons.append(
-            f"state variance of the level is {_g(model.state_var[0])}, so the level gets no new noise: with "
-            f"|alpha11| = {_below_one(abs(model.alpha11))} < 1 it decays geometrically to zero (half-life "
-            f"{_g(half_life)} days) and no mean-reverting spread is left"
-        )
+    reasons = degenerate_reasons(
+        model.alpha11, model.obs_var, float(model.state_var[0]), scale, share, float(drift[0]), dep
+    )
+    notes: list[str] = []
     if not static_hedge_ratios:
         for j in range(1, k):
             if drift[j] < FROZEN_RATIO:
@@ -190,6 +171,61 @@ def diagnose_model(
         },
     }
     return Diagnosis(bool(reasons), reasons, notes, metrics)
+
+
+def degenerate_reasons(
+    alpha11: float, obs_var: float, level_var: float, scale: float, share: float, level_drift: float, dep: str
+) -> list[str]:
+    """The reasons of :func:`diagnose_model` from its figures (see the module doc).
+
+    Parameters
+    ----------
+    alpha11, obs_var : float
+        The model's quantities; ``level_var`` its ``state_var[0]``.
+    scale : float
+        ``var(dy)``, the variance of the daily changes of the dependent asset's price.
+    share : float
+        ``state_share``.
+    level_drift : float
+        ``drift_ratio`` of the level (``n state_var[0] / var(dy)``).
+    dep : str
+        The dependent asset's ticker.
+
+    Returns
+    -------
+    list of str
+        Empty when the model is not degenerate.
+
+    Examples
+    --------
+    >>> degenerate_reasons(0.9, 1e-9, 0.1, 1.0, 0.5, 100.0, "A")[0][:32]
+    'measurement noise Ve = 1e-09 is '
+    """
+    half_life = level_half_life(alpha11)
+    reasons: list[str] = []
+    if obs_var / scale < OBS_VAR_TINY:
+        reasons.append(
+            f"measurement noise Ve = {_g(obs_var)} is tiny against the daily price-change variance of "
+            f"{dep} ({_g(scale)}): the filter fits the price exactly, so the spread's ADF p-value says "
+            "nothing about tradability"
+        )
+    if share > STATE_SHARE_MAX:
+        reasons.append(
+            f"the innovation variance is dominated by the state term ({100 * share:.4g}% on average): the "
+            f"filter moves its level and hedge ratios to absorb each day's move of {dep}"
+        )
+    if half_life < HALF_LIFE_MIN:
+        reasons.append(
+            f"alpha11 collapsed to {_g(alpha11)}: the spread's level forgets itself within a day "
+            f"(half-life {_g(half_life)} days), so there is no persistent spread to trade"
+        )
+    if level_drift < FROZEN_RATIO and abs(alpha11) < 1.0:
+        reasons.append(
+            f"state variance of the level is {_g(level_var)}, so the level gets no new noise: with "
+            f"|alpha11| = {_below_one(abs(alpha11))} < 1 it decays geometrically to zero (half-life "
+            f"{_g(half_life)} days) and no mean-reverting spread is left"
+        )
+    return reasons
 
 
 def diagnose(tuned: Any, values: np.ndarray) -> Diagnosis:

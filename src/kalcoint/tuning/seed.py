@@ -125,11 +125,52 @@ def first_pass_model(prices: np.ndarray, weights: np.ndarray, fix_alpha11: float
         raise ComputationError(f"first pass: sum (x_t A)'(x_t A) is singular ({exc})") from exc
     initial_cov = obs_var * np.diag(inv).copy()
     if np.any(state_var < 0) or np.any(initial_cov < 0) or obs_var <= 0:
-        raise ComputationError(
-            f"first pass gives a negative variance (alpha11={alpha11:.4g}, |alpha11| > 1?); "
-            "the Johansen level is not mean-reverting on this sample"
-        )
+        raise negative_first_pass(alpha11)
     return StateSpaceModel(alpha11, obs_var, state_var, initial_state, initial_cov)
+
+
+def negative_first_pass(alpha11: float) -> ComputationError:
+    """The error of a first pass that gives a negative variance (:func:`first_pass_model`).
+
+    Examples
+    --------
+    >>> str(negative_first_pass(1.0031))[:50]
+    'first pass gives a negative variance (alpha11=1.00'
+    """
+    return ComputationError(
+        f"first pass gives a negative variance (alpha11={alpha11:.4g}, |alpha11| > 1?); "
+        "the Johansen level is not mean-reverting on this sample"
+    )
+
+
+def passes_error(passes: int, status: int, out: np.ndarray) -> ComputationError | None:
+    """The error of seed passes that ended at pass ``passes`` with ``status`` and the quantities
+    ``out`` (alpha11, obs_var, state_var, initial_cov) of :func:`kalcoint._kernels.seed_passes`,
+    or None when they give a model.
+
+    Examples
+    --------
+    >>> passes_error(30, 0, np.array([0.9, 0.1, 0.01, 0.0, 1.0, 1.0])) is None
+    True
+    >>> str(passes_error(2, 0, np.array([1.01, 0.1, -0.5, 0.0, 1.0, 1.0])))[:47]
+    'seed tuning ended at pass 2 with alpha11 = 1.01'
+    """
+    if out[2] < 0:  # |alpha11| > 1 at the last pass run
+        return ComputationError(
+            f"seed tuning {'broke down' if status < 0 else 'ended'} at pass {passes} with alpha11 = "
+            f"{out[0]:.8g} outside [-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 = {out[2]:.3g} is "
+            "not a variance (the filtered level is not mean-reverting); use fewer iterations, "
+            "a tol stop, or method mle",
+            params=("iterations", "tol", "method"),
+        )
+    if status < 0 or not np.all(np.isfinite(out)):
+        return ComputationError(
+            f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
+            "innovation variance reached zero (the collapse of docs/method.md §9); use fewer "
+            "iterations, a tol stop, or method mle",
+            params=("iterations", "tol", "method"),
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -208,21 +249,9 @@ def run_seed_passes(
         innov_var,
         out,
     )
-    if out[2] < 0:  # |alpha11| > 1 at the last pass run
-        raise ComputationError(
-            f"seed tuning {'broke down' if status < 0 else 'ended'} at pass {passes} with alpha11 = "
-            f"{out[0]:.8g} outside [-1, 1], so state_var[0] = (1 - alpha11^2) Gamma_11 = {out[2]:.3g} is "
-            "not a variance (the filtered level is not mean-reverting); use fewer iterations, "
-            "a tol stop, or method mle",
-            params=("iterations", "tol", "method"),
-        )
-    if status < 0 or not np.all(np.isfinite(out)):
-        raise ComputationError(
-            f"seed tuning broke down at pass {passes}: obs_var collapsed to {out[1]:.3g} and an "
-            "innovation variance reached zero (the collapse of docs/method.md §9); use fewer "
-            "iterations, a tol stop, or method mle",
-            params=("iterations", "tol", "method"),
-        )
+    error = passes_error(passes, status, out)
+    if error is not None:
+        raise error
     model = StateSpaceModel(out[0], out[1], out[2 : 2 + k], first.initial_state, out[2 + k :])
     return SeedRun(model, int(passes), status == 1, hist[:passes].copy(), b_filt)
 
