@@ -343,29 +343,17 @@ def _filter_k3(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def k2_constants(a0, a1, v0, v1, ve):  # pragma: no cover - compiled
-    """The day-invariant figures of a k = 2 pass on scalars (:func:`k2_step`):
+def k2_day_constants(a0, a1, v0, v1, ve):  # pragma: no cover - compiled
+    """The day-invariant figures of a k = 2 pass on scalars (:func:`k2_filter_step`):
     ``(ve, a_0..1, (a a')_00,01,11, vw_0..1)``."""
     return (ve, a0, a1, a0 * a0, a0 * a1, a1 * a1, v0, v1)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def k2_prior(b_start, P_start):  # pragma: no cover - compiled
-    """The prior at t = 0 of a k = 2 pass: ``(b_0..1, P_00,01,11)`` (P symmetrised)."""
-    return (
-        b_start[0],
-        b_start[1],
-        0.5 * (P_start[0, 0] + P_start[0, 0]),
-        0.5 * (P_start[0, 1] + P_start[1, 0]),
-        0.5 * (P_start[1, 1] + P_start[1, 1]),
-    )
 
 
 @njit(cache=True, nogil=True, inline="always")
 def k2_day(yt, x0, x1, c, s):  # pragma: no cover - compiled
     """One day of the filter for k = 2 on scalars, :func:`filter_loop`'s arithmetic in its order,
     with no test of ``Q_t``: from the observation ``yt``, the row ``(x0, x1)``, the prior ``s``
-    (:func:`k2_prior`) and the constants ``c`` (:func:`k2_constants`), returns ``(next prior, e_t,
+    (:func:`k2_prior`) and the constants ``c`` (:func:`k2_day_constants`), returns ``(next prior, e_t,
     Q_t, 1/Q_t, e_t/Q_t, b_{t|t} (2), P_{t|t} (00, 01, 11))``; meaningless where ``Q_t <= 0``."""
     ve, a0, a1, aa00, aa01, aa11, v0, v1 = c
     b0, b1, p00, p01, p11 = s
@@ -385,7 +373,7 @@ def k2_day(yt, x0, x1, c, s):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def k2_step(t, y, X, c, s):  # pragma: no cover - compiled
+def k2_filter_step(t, y, X, c, s):  # pragma: no cover - compiled
     """Day ``t`` of the filter for k = 2 on scalars (:func:`k2_day`): returns ``(next prior, e_t,
     Q_t, 1/Q_t, e_t/Q_t, b_{t|t} (2), P_{t|t} (00, 01, 11))``. Where ``Q_t <= 0`` the prior comes
     back unchanged with ``Q_t`` (the caller stops)."""
@@ -402,13 +390,13 @@ def k2_step(t, y, X, c, s):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _filter_k2(y, X, a, vw, ve, b_start, P_start, b_filt, innov, innov_var):  # pragma: no cover - compiled
     """:func:`filter_loop` for k = 2 (no stored covariances, prior at t = 0): the state and the three
-    entries of its covariance stay in registers (:func:`k2_step`: the same numbers to the last bit)."""
+    entries of its covariance stay in registers (:func:`k2_filter_step`: the same numbers to the last bit)."""
     n = X.shape[0]
-    c = k2_constants(a[0], a[1], vw[0], vw[1], ve)
+    c = k2_day_constants(a[0], a[1], vw[0], vw[1], ve)
     s = k2_prior(b_start, P_start)
     acc = (0.0, 0.0, 1.0)
     for t in range(n):
-        s, e, q, r, g, f0, f1, _, _, _ = k2_step(t, y, X, c, s)
+        s, e, q, r, g, f0, f1, _, _, _ = k2_filter_step(t, y, X, c, s)
         if not q > 0.0:
             return np.nan
         b_filt[t, 0] = f0

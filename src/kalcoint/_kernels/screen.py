@@ -2,7 +2,7 @@
 
 Each stage loops over the pairs of a batch and calls the kernels a single basket's figures use
 (:func:`johansen_kernel`, :func:`adf_kernel`, :func:`seed_passes_k2`, the filter day
-:func:`k2_step`), so every figure is the same number to the last bit as the plain path's
+:func:`k2_filter_step`), so every figure is the same number to the last bit as the plain path's
 (:func:`kalcoint.screen.evaluate_basket`). The pairs of a stage share one history length ``n``:
 ``P`` is a (B, n, 2) stack of their common-history prices, ``Y`` (B, n) the dependent asset's
 prices and ``X`` (B, n, 2) the observation rows ``(1, p_2)``. What the plain path computes with
@@ -20,7 +20,7 @@ import numpy as np
 
 from .._numba_cache import njit
 from .adf import adf_kernel
-from .filtering import accumulate_loglik, k2_constants, k2_day, k2_prior, loglik_from_sums
+from .filtering import accumulate_loglik, k2_day_constants, k2_day, k2_prior, loglik_from_sums
 from .johansen import johansen_kernel
 from .linalg import OK
 from .seed import rel_change
@@ -189,7 +189,7 @@ def _pass_start(params, hedge0, p0, b0):  # pragma: no cover - compiled
     p0[0, 0] = params[4]
     p0[1, 1] = params[5]
     b0[1] = hedge0
-    return k2_constants(params[0], 1.0, params[2], params[3], params[1]), k2_prior(b0, p0)
+    return k2_day_constants(params[0], 1.0, params[2], params[3], params[1]), k2_prior(b0, p0)
 
 
 @njit(cache=True, nogil=True)
@@ -435,7 +435,7 @@ def oos_filter_pairs(
             status[b] = NOT_RUN
             continue
         o = out[b]
-        c = k2_constants(o[0], 1.0, o[2], o[3], o[1])
+        c = k2_day_constants(o[0], 1.0, o[2], o[3], o[1])
         if from_posterior:
             post = last_posterior[b]
             b_start[0] = post[0]

@@ -10,7 +10,15 @@ import math
 import numpy as np
 
 from .._numba_cache import njit
-from .filtering import accumulate_loglik, filter_loop, k2_constants, k2_prior, k2_step, loglik_from_sums, smoother_loop
+from .filtering import (
+    accumulate_loglik,
+    filter_loop,
+    k2_day_constants,
+    k2_prior,
+    k2_filter_step,
+    loglik_from_sums,
+    smoother_loop,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -316,7 +324,7 @@ def seed_passes_k2(
     last_posterior,
 ):  # pragma: no cover - compiled
     """:func:`seed_passes` for k = 2 and the method's own options, each pass one sweep over t:
-    the filter day (:func:`kalcoint._kernels.filtering.k2_step`) and the sums of the re-estimate
+    the filter day (:func:`kalcoint._kernels.filtering.k2_filter_step`) and the sums of the re-estimate
     (:func:`reestimate`) and of ``mean e_t^2 / Q_t^2`` (:func:`mean_e2_over_q2`), each sum taken
     in the order of t as there, so the same numbers to the last bit as :func:`seed_passes_arrays`.
 
@@ -339,7 +347,7 @@ def seed_passes_k2(
     for m in range(iterations):
         p0[0, 0] = params[4]
         p0[1, 1] = params[5]
-        c = k2_constants(params[0], 1.0, params[2], params[3], params[1])
+        c = k2_day_constants(params[0], 1.0, params[2], params[3], params[1])
         s = k2_prior(initial_state, p0)
         acc = (0.0, 0.0, 1.0)
         e2q2 = 0.0
@@ -354,7 +362,7 @@ def seed_passes_k2(
         prev1 = 0.0
         ll = np.nan
         for t in range(n):
-            s, e, q, r, g, f0, f1, f00, f01, f11 = k2_step(t, y, X, c, s)
+            s, e, q, r, g, f0, f1, f00, f01, f11 = k2_filter_step(t, y, X, c, s)
             if not q > 0.0:
                 break
             b_filt[t, 0] = f0
