@@ -163,10 +163,12 @@ def em_map_k3(y, X, b_start, P_start, params, alpha_max, fw, bw, out):  # pragma
     return ll
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _smooth_k3(y, X, a0, a1, a2, fw, bw):  # pragma: no cover - compiled
     """The backward pass of :func:`em_map_k3`: :func:`smoother_loop`'s arithmetic for k = 3 and the
-    per-day terms of :func:`m_step` (see :func:`em_map_k3` for where they go)."""
+    per-day terms of :func:`m_step` (see :func:`em_map_k3` for where they go). Inlined: with the
+    caller's constants ``a1 = a2 = 1`` the compiler drops the products by 1.0; the sums start from
+    their first term, not 0.0 (neither changes a number, but for the sign of a zero)."""
     n = X.shape[0]
     r0, r1, r2 = 0.0, 0.0, 0.0
     n00, n01, n02, n10, n11, n12, n20, n21, n22 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -188,44 +190,44 @@ def _smooth_k3(y, X, a0, a1, a2, fw, bw):  # pragma: no cover - compiled
         l22 = -a2 * px2 * x2 / q + a2
         if t < n - 1:
             # PL = P_t L_t'
-            pl00 = ((0.0 + c00 * l00) + c01 * l01) + c02 * l02
-            pl01 = ((0.0 + c00 * l10) + c01 * l11) + c02 * l12
-            pl02 = ((0.0 + c00 * l20) + c01 * l21) + c02 * l22
-            pl10 = ((0.0 + c01 * l00) + c11 * l01) + c12 * l02
-            pl11 = ((0.0 + c01 * l10) + c11 * l11) + c12 * l12
-            pl12 = ((0.0 + c01 * l20) + c11 * l21) + c12 * l22
-            pl20 = ((0.0 + c02 * l00) + c12 * l01) + c22 * l02
-            pl21 = ((0.0 + c02 * l10) + c12 * l11) + c22 * l12
-            pl22 = ((0.0 + c02 * l20) + c12 * l21) + c22 * l22
+            pl00 = (c00 * l00 + c01 * l01) + c02 * l02
+            pl01 = (c00 * l10 + c01 * l11) + c02 * l12
+            pl02 = (c00 * l20 + c01 * l21) + c02 * l22
+            pl10 = (c01 * l00 + c11 * l01) + c12 * l02
+            pl11 = (c01 * l10 + c11 * l11) + c12 * l12
+            pl12 = (c01 * l20 + c11 * l21) + c12 * l22
+            pl20 = (c02 * l00 + c12 * l01) + c22 * l02
+            pl21 = (c02 * l10 + c12 * l11) + c22 * l12
+            pl22 = (c02 * l20 + c12 * l21) + c22 * l22
             # M = I - N_t P_{t+1}
-            m00 = -(((0.0 + n00 * q00) + n01 * q01) + n02 * q02) + 1.0
-            m01 = -(((0.0 + n00 * q01) + n01 * q11) + n02 * q12)
-            m02 = -(((0.0 + n00 * q02) + n01 * q12) + n02 * q22)
-            m10 = -(((0.0 + n10 * q00) + n11 * q01) + n12 * q02)
-            m11 = -(((0.0 + n10 * q01) + n11 * q11) + n12 * q12) + 1.0
-            m12 = -(((0.0 + n10 * q02) + n11 * q12) + n12 * q22)
-            m20 = -(((0.0 + n20 * q00) + n21 * q01) + n22 * q02)
-            m21 = -(((0.0 + n20 * q01) + n21 * q11) + n22 * q12)
-            m22 = -(((0.0 + n20 * q02) + n21 * q12) + n22 * q22) + 1.0
+            m00 = -((n00 * q00 + n01 * q01) + n02 * q02) + 1.0
+            m01 = -((n00 * q01 + n01 * q11) + n02 * q12)
+            m02 = -((n00 * q02 + n01 * q12) + n02 * q22)
+            m10 = -((n10 * q00 + n11 * q01) + n12 * q02)
+            m11 = -((n10 * q01 + n11 * q11) + n12 * q12) + 1.0
+            m12 = -((n10 * q02 + n11 * q12) + n12 * q22)
+            m20 = -((n20 * q00 + n21 * q01) + n22 * q02)
+            m21 = -((n20 * q01 + n21 * q11) + n22 * q12)
+            m22 = -((n20 * q02 + n21 * q12) + n22 * q22) + 1.0
             # diagonal of Cov(b_{t+1}, b_t | all) = (P_t L_t' M)'
-            fw[t + 1, 0] = ((0.0 + pl00 * m00) + pl01 * m10) + pl02 * m20
-            fw[t + 1, 1] = ((0.0 + pl10 * m01) + pl11 * m11) + pl12 * m21
-            fw[t + 1, 2] = ((0.0 + pl20 * m02) + pl21 * m12) + pl22 * m22
+            fw[t + 1, 0] = (pl00 * m00 + pl01 * m10) + pl02 * m20
+            fw[t + 1, 1] = (pl10 * m01 + pl11 * m11) + pl12 * m21
+            fw[t + 1, 2] = (pl20 * m02 + pl21 * m12) + pl22 * m22
         # r_{t-1} = x' e / Q + L' r_t
         s0 = ((x0 * e / q + l00 * r0) + l10 * r1) + l20 * r2
         s1 = ((x1 * e / q + l01 * r0) + l11 * r1) + l21 * r2
         s2 = ((x2 * e / q + l02 * r0) + l12 * r1) + l22 * r2
         r0, r1, r2 = s0, s1, s2
         # N_{t-1} = x' x / Q + L' (N_t L)
-        k00 = ((0.0 + n00 * l00) + n01 * l10) + n02 * l20
-        k01 = ((0.0 + n00 * l01) + n01 * l11) + n02 * l21
-        k02 = ((0.0 + n00 * l02) + n01 * l12) + n02 * l22
-        k10 = ((0.0 + n10 * l00) + n11 * l10) + n12 * l20
-        k11 = ((0.0 + n10 * l01) + n11 * l11) + n12 * l21
-        k12 = ((0.0 + n10 * l02) + n11 * l12) + n12 * l22
-        k20 = ((0.0 + n20 * l00) + n21 * l10) + n22 * l20
-        k21 = ((0.0 + n20 * l01) + n21 * l11) + n22 * l21
-        k22 = ((0.0 + n20 * l02) + n21 * l12) + n22 * l22
+        k00 = (n00 * l00 + n01 * l10) + n02 * l20
+        k01 = (n00 * l01 + n01 * l11) + n02 * l21
+        k02 = (n00 * l02 + n01 * l12) + n02 * l22
+        k10 = (n10 * l00 + n11 * l10) + n12 * l20
+        k11 = (n10 * l01 + n11 * l11) + n12 * l21
+        k12 = (n10 * l02 + n11 * l12) + n12 * l22
+        k20 = (n20 * l00 + n21 * l10) + n22 * l20
+        k21 = (n20 * l01 + n21 * l11) + n22 * l21
+        k22 = (n20 * l02 + n21 * l12) + n22 * l22
         n00 = ((x0 * x0 / q + l00 * k00) + l10 * k10) + l20 * k20
         n01 = ((x0 * x1 / q + l00 * k01) + l10 * k11) + l20 * k21
         n02 = ((x0 * x2 / q + l00 * k02) + l10 * k12) + l20 * k22
@@ -240,15 +242,15 @@ def _smooth_k3(y, X, a0, a1, a2, fw, bw):  # pragma: no cover - compiled
         bs1 = ((fw[t, 1] + c01 * r0) + c11 * r1) + c12 * r2
         bs2 = ((fw[t, 2] + c02 * r0) + c12 * r1) + c22 * r2
         # P_{t|n} = P_t - P_t (N_{t-1} P_t)
-        h00 = ((0.0 + n00 * c00) + n01 * c01) + n02 * c02
-        h01 = ((0.0 + n00 * c01) + n01 * c11) + n02 * c12
-        h02 = ((0.0 + n00 * c02) + n01 * c12) + n02 * c22
-        h10 = ((0.0 + n10 * c00) + n11 * c01) + n12 * c02
-        h11 = ((0.0 + n10 * c01) + n11 * c11) + n12 * c12
-        h12 = ((0.0 + n10 * c02) + n11 * c12) + n12 * c22
-        h20 = ((0.0 + n20 * c00) + n21 * c01) + n22 * c02
-        h21 = ((0.0 + n20 * c01) + n21 * c11) + n22 * c12
-        h22 = ((0.0 + n20 * c02) + n21 * c12) + n22 * c22
+        h00 = (n00 * c00 + n01 * c01) + n02 * c02
+        h01 = (n00 * c01 + n01 * c11) + n02 * c12
+        h02 = (n00 * c02 + n01 * c12) + n02 * c22
+        h10 = (n10 * c00 + n11 * c01) + n12 * c02
+        h11 = (n10 * c01 + n11 * c11) + n12 * c12
+        h12 = (n10 * c02 + n11 * c12) + n12 * c22
+        h20 = (n20 * c00 + n21 * c01) + n22 * c02
+        h21 = (n20 * c01 + n21 * c11) + n22 * c12
+        h22 = (n20 * c02 + n21 * c12) + n22 * c22
         s00 = ((c00 - c00 * h00) - c01 * h10) - c02 * h20
         s01 = ((c01 - c00 * h01) - c01 * h11) - c02 * h21
         s02 = ((c02 - c00 * h02) - c01 * h12) - c02 * h22
@@ -263,7 +265,7 @@ def _smooth_k3(y, X, a0, a1, a2, fw, bw):  # pragma: no cover - compiled
         bw[t, 6] = s11 + bs1 * bs1
         bw[t, 7] = s22 + bs2 * bs2
         res = ((y[t] - x0 * bs0) - x1 * bs1) - x2 * bs2
-        xpx = 0.0 + x0 * s00 * x0
+        xpx = x0 * s00 * x0
         xpx += x0 * s01 * x1
         xpx += x0 * s02 * x2
         xpx += x1 * s10 * x0
