@@ -220,7 +220,7 @@ def _assert_fits_equal(out: als.FitResult, ref: als.FitResult) -> None:
     _assert_close(out.model.state_var, ref.model.state_var)
 
 
-@pytest.mark.parametrize("name", ["chan_k3_first", "country_k2", "synthetic_k4"])
+@pytest.mark.parametrize("name", ["chan_k3_first", "country_k2", pytest.param("synthetic_k4", marks=pytest.mark.slow)])
 def test_compiled_fit_equals_reference_fit(name):
     """Every round of a whole fit (k = 2, 3, 4): the histories, the model and ``options`` alike."""
     _assert_fits_equal(*_fits(SAMPLES[name]()))

@@ -266,6 +266,7 @@ def test_frozen_level_warning_does_not_contradict_itself(ewa_ewc_ige):
     assert "|alpha11| = 0.9999999 < 1" in reason and "alpha11 = 1 " not in reason
 
 
+@pytest.mark.slow
 def test_plots_do_not_switch_the_backend():
     code = (
         "import matplotlib; before = matplotlib.get_backend(); import kalcoint.plots, sys; "

@@ -630,6 +630,7 @@ def test_cli_out_file_recomputes_the_returns_with_the_prices_alone(
 # ---------------------------------------------------------------- one name for the re-estimation period
 
 
+@pytest.mark.slow
 def test_walk_forward_is_the_deprecated_name_of_retune(ewc_ewa, run_cli, chan_file, tmp_path):
     """``retune=`` (``--retune``) names the re-estimation period, as a saved model's policy does; the
     old ``walk_forward=`` (``--walk-forward``) still works for one release, with a warning."""

@@ -324,6 +324,7 @@ def test_cli_exit_3_when_the_json_is_not_written(tmp_path, universe, run_cli, mo
     assert book.load(path).status()["rows"] == 103
 
 
+@pytest.mark.slow
 def test_two_updates_at_once(tmp_path, universe):
     """The second update waits lock_timeout, then is refused; once the first has committed the same
     rows are refused as already applied, not applied twice."""

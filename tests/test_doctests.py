@@ -18,7 +18,7 @@ import pytest
 
 import kalcoint
 
-SLOW = {"kalcoint.report", "kalcoint.report.basket", "kalcoint.plots"}
+SLOW = {"kalcoint.report", "kalcoint.report.basket", "kalcoint.plots", "kalcoint.study"}
 """Modules whose examples take more than ~5 s (the report renders every chart of a basket page)."""
 
 PROMPT = re.compile(r"^\s*>>> ", re.MULTILINE)

@@ -120,6 +120,7 @@ def test_cli_command_imports_only_its_module(command: str) -> None:
     assert result["modules"] == [f"kalcoint.cli.{'live' if command == 'status' else command}"]
 
 
+@pytest.mark.slow
 def test_thread_pools_limited_around_tune_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     code = (
         "import json, numpy as np\n"

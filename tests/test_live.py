@@ -115,6 +115,7 @@ def test_saved_file_holds_the_tuned_model_and_its_sample(base_file, tuned, price
     assert integrity(base_file) == "ok"
 
 
+@pytest.mark.slow
 def test_rows_one_at_a_time_equal_one_batch_filter(model_file, prices):
     m = live.load_model(model_file)
     n1 = N0 + 60

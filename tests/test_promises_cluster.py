@@ -150,6 +150,7 @@ def test_silent_listener_is_refused_within_the_timeout(listener, universe, tmp_p
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_silent_listener_is_refused_by_the_study_too(listener, universe, tmp_path):
     address, _, _ = listener
     out = tmp_path / "st.parquet"

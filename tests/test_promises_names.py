@@ -204,6 +204,7 @@ def test_screen_prints_names_literally(run_cli, tmp_path, ewa_ewc_ige):
     assert "│ [/],[red]EWA │" in res.stdout and "│ [/],EWC " in res.stdout
 
 
+@pytest.mark.slow
 def test_live_commands_print_names_literally(run_cli, tmp_path, ewa_ewc_ige):
     head = hostile_csv(tmp_path, ewa_ewc_ige, CONTROL, slice(None, 1300))
     tail = hostile_csv(tmp_path, ewa_ewc_ige, CONTROL, slice(1300, 1310))

@@ -389,6 +389,7 @@ def retuned_model_file(tmp_path_factory, ewa_ewc_ige) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_live_page_of_a_weekly_retuned_model(retuned_model_file, ewa_ewc_ige):
     rep = live_report(retuned_model_file)
     dates = ewa_ewc_ige.index

@@ -197,9 +197,9 @@ BASKETS = [["EWA", "EWC"], ["EWA", "EWC", "IGE"], ["EWA", "EWC", "IGE", "EEM"]]
 
 
 @functools.lru_cache(maxsize=None)
-def reference_run(assets: tuple[str, ...], passes: int = 10):
-    """Prices, Johansen result and the reference's first ``passes`` passes (10 take about 0.5 s,
-    50 about 2.5 s; shared by the tests)."""
+def reference_run(assets: tuple[str, ...], passes: int = 3):
+    """Prices, Johansen result and the reference's first ``passes`` passes (3 take about 0.3 s,
+    50 about 5 s; shared by the tests)."""
     prices = load(list(assets)).to_numpy()
     jres = johansen(prices)
     return prices, jres, ref_seed(prices, jres.weights, passes)
@@ -210,10 +210,12 @@ def basket_ref(request):
     return reference_run(tuple(request.param))
 
 
-@pytest.mark.parametrize("n_pass", [1, 2, 3, 10, pytest.param(50, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "n_pass", [1, 2, 3, pytest.param(10, marks=pytest.mark.slow), pytest.param(50, marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("assets", BASKETS, ids=lambda a: "-".join(a))
 def test_passes_match_reference(assets, n_pass):
-    prices, jres, ref = reference_run(tuple(assets), max(n_pass, 10))
+    prices, jres, ref = reference_run(tuple(assets), max(n_pass, 3))
     run = run_seed_passes(prices, jres, iterations=n_pass)
     assert run.iterations == n_pass and not run.converged
     assert_pass_equal(run, ref, n_pass, np.max(np.abs(prices[:, 0])))
@@ -240,7 +242,7 @@ OPTIONS = {
 }
 
 
-@pytest.mark.parametrize("name", list(OPTIONS))
+@pytest.mark.parametrize("name", [n if n == "prior" else pytest.param(n, marks=pytest.mark.slow) for n in OPTIONS])
 def test_options_match_reference(name):
     opts = OPTIONS[name]
     prices = load(["EWA", "EWC", "IGE"]).to_numpy()
@@ -303,11 +305,11 @@ def test_one_pass_is_the_first_pass_model():
 
 def test_tune_reports_the_last_pass(basket_ref):
     prices, jres, ref = basket_ref
-    tuned = tune(prices, iterations=10, diagnose=False)
-    assert tuned.method == "seed" and tuned.iterations == 10 and not tuned.converged
+    tuned = tune(prices, iterations=3, diagnose=False)
+    assert tuned.method == "seed" and tuned.iterations == 3 and not tuned.converged
     assert tuned.alpha11 == pytest.approx(ref.models[-1].a11, rel=1e-10, abs=1e-14)
     assert tuned.loglik == pytest.approx(ref.filters[-1].loglik, rel=1e-10)
-    assert tuned.history["alpha11"].shape == (10,)
+    assert tuned.history["alpha11"].shape == (3,)
     scale = np.max(np.abs(ref.filters[-1].b_filt), axis=0)
     assert np.max(np.abs(tuned.result.filtered_state - ref.filters[-1].b_filt) / scale) < 1e-10
 
@@ -428,7 +430,9 @@ CORRECTED = {
 }
 
 
-@pytest.mark.parametrize("name", list(CORRECTED))
+@pytest.mark.parametrize(
+    "name", [n if n == "covariance_terms" else pytest.param(n, marks=pytest.mark.slow) for n in CORRECTED]
+)
 def test_corrected_passes_match_reference(name):
     """The compiled smoother and re-estimates against the textbook RTS smoother and the expectations of
     the full matrices of §5 (tests/kc_reference.py), 1e-10. The hedge ratios' state variances are exactly
@@ -466,6 +470,7 @@ def test_which_change_stops_the_collapse():
     assert tol_run.converged and tol_run.iterations < 2000
 
 
+@pytest.mark.slow
 def test_tune_json_history_shows_the_law(run_cli, chan_file, tmp_path):
     """`tune --json` carries per-pass alpha11, obs_var, loglik, mean_e2_over_q2: the law checks from it."""
     import json
