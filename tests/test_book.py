@@ -73,7 +73,7 @@ def _study_units(universe: pd.DataFrame, o: book.BookOptions, so: st.StudyOption
 @pytest.mark.parametrize(
     ("model", "strategy", "more"),
     [
-        pytest.param("chan", "bands", {}, id="chan-bands"),
+        pytest.param("chan", "bands", {}, marks=pytest.mark.slow, id="chan-bands"),
         pytest.param("static", "bands", {}, marks=pytest.mark.slow, id="static-bands"),
         pytest.param("mle", "bands", {}, marks=pytest.mark.slow, id="mle-bands"),
         pytest.param("static", "linear", {}, marks=pytest.mark.slow, id="static-linear"),

@@ -141,6 +141,7 @@ def test_cli_bad_addresses_one_line_exit_2(run_cli, chan_file, tmp_path, command
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_silent_listener_is_refused_within_the_timeout(listener, universe, tmp_path):
     address, _, _ = listener
     out = tmp_path / "s.parquet"
@@ -176,6 +177,7 @@ def test_junk_bytes_server_is_one_error(listener, universe, junk):
     assert "`dask scheduler`" in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_http_server_and_down_scheduler_one_line_exit_2(run_cli, chan_file, tmp_path, http_server, monkeypatch):
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 0.5)
     out = tmp_path / "s.parquet"

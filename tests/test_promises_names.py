@@ -112,6 +112,7 @@ def test_emoji_codes_and_long_names_stay_whole(run_cli, tmp_path, ewa_ewc_ige):
     assert f"weights (largest eigenvalue): {'A' * 300} +0.759964  EWC -1.04603  IGE +0.223306\n" in res.stdout
 
 
+@pytest.mark.slow
 def test_unicode_names_and_one_note_for_the_figures(run_cli, tmp_path, ewa_ewc_ige):
     path = hostile_csv(tmp_path, ewa_ewc_ige, UNICODE)
     res = run_cli("tune", path, "--plot-dir", tmp_path / "plots")

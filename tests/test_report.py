@@ -154,6 +154,7 @@ def linear_static_page(linear_static_report) -> str:
     return render_basket(linear_static_report)
 
 
+@pytest.mark.slow
 def test_page_shows_chan_example_2_8_and_2_7(linear_static_page):
     cells = metrics_row(linear_static_page, "static", "in-sample")
     # APR, Sharpe, max DD, Calmar, trips, hold, in market, turnover, half-life: published 12.6%, 1.4, 23 days
@@ -162,6 +163,7 @@ def test_page_shows_chan_example_2_8_and_2_7(linear_static_page):
     assert "rank at 95%: 3" in linear_static_page
 
 
+@pytest.mark.slow
 def test_page_is_self_contained_and_small(linear_static_page):
     assert external_urls(linear_static_page) == []
     assert "<script" not in linear_static_page and "<link" not in linear_static_page
@@ -180,6 +182,7 @@ def test_external_url_check_catches_links():
     assert external_urls(page) == ["https://x.org/a.png", "http://x/y.png", '"https://f/c.css"']
 
 
+@pytest.mark.slow
 def test_comparison_table_and_diagnosis_in_words(linear_static_page, ewa_ewc_ige):
     page = linear_static_page
     assert "DEGENERATE" in page  # the adaptive row (README: flagged)
@@ -239,6 +242,7 @@ def test_an_em_row_below_the_mle_is_flagged(linear_static_report, linear_static_
     assert "<b>em</b> is below MLE: its log-likelihood ends 6.53 below the mle row" in page
 
 
+@pytest.mark.slow
 def test_without_bootstrap_the_page_says_there_is_no_p_value(linear_static_report, linear_static_page):
     test = linear_static_report.comparison.alpha11_test
     assert test.p_value is None and test.bootstrap == 0
@@ -498,6 +502,7 @@ def test_browser_renders_the_basket_page(linear_static_page, tmp_path):
     assert int.from_bytes(png[16:20], "big") == 1280 and int.from_bytes(png[20:24], "big") > 3000
 
 
+@pytest.mark.slow
 @browser_missing
 def test_browser_renders_the_live_page(model_file, tmp_path):
     page = tmp_path / "live.html"

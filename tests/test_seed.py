@@ -314,6 +314,7 @@ def test_tune_reports_the_last_pass(basket_ref):
     assert np.max(np.abs(tuned.result.filtered_state - ref.filters[-1].b_filt) / scale) < 1e-10
 
 
+@pytest.mark.slow
 def test_alpha11_above_one_runs_as_written():
     # On the 250 days EWA/EWC/IGE rows 8..257 pass 2 estimates a11 = 1.00062 > 1: it runs, as docs/method.md §5
     # writes it, with Vw_11 = (1 - a11^2) Gamma_11 < 0, and later passes bring a11 back below 1.

@@ -223,6 +223,7 @@ def test_select_rules():
     assert names(select_baskets(rows, "mle-oos", 5)) == [("A", "D"), ("A", "C"), ("A", "B")]
 
 
+@pytest.mark.slow
 def test_selection_figures_are_the_screen_of_the_formation_rows(serial, universe):
     table, _ = serial
     row = table.iloc[0]
